@@ -1,0 +1,28 @@
+# Two commands from nothing: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install clean soak
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[synth,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/nicoffload regress
+
+# -n 2: the two cores of the CI machine; Verilator builds are cached under build/.
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+soak: $(STAMP)
+	NICOFFLOAD_SOAK=1 $(PY) -m pytest -n 2 --dist loadgroup -m slow
+
+clean:
+	rm -rf build .pytest_cache

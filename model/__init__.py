@@ -1,0 +1,1 @@
+"""nicoffload.model"""

@@ -1,0 +1,123 @@
+"""The ``nicoffload`` command line (DESIGN.md section 4; scripts depend on it).
+
+Errors are one clear line on stderr and a non-zero exit; malformed frames inside a capture
+are not errors.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+class CliError(click.ClickException):
+    """One line on stderr, exit status 1."""
+
+    def show(self, file=None):
+        click.echo(f"nicoffload: error: {self.format_message()}", err=True)
+
+
+def not_yet(what: str, issue: str):
+    raise CliError(f"{what} is not built yet ({issue})")
+
+
+keyword_option = click.option(
+    "--keyword", "keywords", multiple=True, metavar="NAME=VALUE",
+    help="Standardized registry keyword, e.g. '*LsoV2IPv4=0' (repeatable).")
+engine_option = click.option(
+    "--engine", type=click.Choice(["model", "rtl"]), default="model", show_default=True,
+    help="Golden model or the Verilated RTL.")
+width_option = click.option(
+    "--width", type=click.Choice(["64", "128", "256", "512"]), default="64",
+    show_default=True, help="RTL data width W in bits.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nicoffload")
+def main():
+    """nicoffload: NDIS task offload datapath (RTL, golden model, cross-checks)."""
+
+
+@main.command()
+@keyword_option
+@click.option("--json", "as_json", is_flag=True, help="Print the config as JSON.")
+@click.option("--revision", type=click.IntRange(1, 3), default=3, show_default=True,
+              help="NDIS_OFFLOAD revision to report.")
+def config(keywords, as_json, revision):
+    """Apply registry keywords and print the resulting current offload config."""
+    from nicoffload.sim import config_cmd
+    config_cmd.run(keywords, as_json=as_json, revision=revision)
+
+
+@main.command()
+@click.argument("inp", metavar="IN.pcap", type=click.Path(dir_okay=False))
+@click.argument("out", metavar="OUT.pcap", type=click.Path(dir_okay=False))
+@engine_option
+@click.option("--mss", type=click.IntRange(1, (1 << 20) - 1), default=None,
+              help="LSO MSS: TCP frames with more payload are segmented.")
+@click.option("--lso", type=click.Choice(["v1", "v2"]), default="v2", show_default=True)
+@keyword_option
+@width_option
+def tx(inp, out, engine, mss, lso, keywords, width):
+    """TX path: act as the TCP/IP transport, offload, write wire frames."""
+    not_yet("nicoffload tx (TX checksum offload path)", "issue 3")
+
+
+@main.command()
+@click.argument("inp", metavar="IN.pcap", type=click.Path(dir_okay=False))
+@click.argument("out", metavar="OUT.pcap", type=click.Path(dir_okay=False))
+@engine_option
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Write one JSON object per output frame with its RX info.")
+@keyword_option
+@width_option
+def rx(inp, out, engine, report, keywords, width):
+    """RX path: validate checksums (and coalesce), write host frames and a report."""
+    not_yet("nicoffload rx (RX checksum validation path)", "issue 3")
+
+
+@main.command()
+@click.option("--frames", type=int, default=None, help="Frames per check (default: embedded).")
+@click.option("--width", "widths", multiple=True,
+              type=click.Choice(["64", "128", "256", "512"]),
+              help="Widths to run (default: all four).")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--waves", is_flag=True, help="Dump waveforms (FST/VCD) into the build dir.")
+def regress(frames, widths, seed, waves):
+    """Run every model-vs-RTL cross-check that exists, with a summary table."""
+    from nicoffload.sim import regress as regress_mod
+    ok = regress_mod.run(frames=frames, widths=[int(w) for w in widths] or None, seed=seed,
+                         waves=waves)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--unit", default="onesum", show_default=True, help="Unit to export.")
+@click.option("--width", type=click.Choice(["64", "128", "256", "512"]), default="64",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output file (default: stdout).")
+def verilog(unit, width, output):
+    """Export a unit's Verilog."""
+    from nicoffload.sim import units
+    text = units.verilog_text(unit, int(width))
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--unit", default="onesum", show_default=True)
+@click.option("--width", type=click.Choice(["64", "128", "256", "512"]), default="64",
+              show_default=True)
+def synth(unit, width):
+    """Synthesize a unit for ECP5-85k (yowasp) and print LUT/FF counts and Fmax."""
+    from nicoffload.sim import synth as synth_mod
+    synth_mod.run(unit, int(width))
+
+
+if __name__ == "__main__":
+    main()
