@@ -1,0 +1,157 @@
+"""One's-complement summing at line rate: the RTL of ``nicoffload.model.onesum``.
+
+Building blocks shared by every checksum unit, and :class:`OnesSum`, a unit that sums each
+frame of a stream from a per-frame start offset.
+
+How the sum keeps up with one beat per cycle at any width: each beat's bytes are masked (tkeep,
+region bounds), paired into 16-bit big-endian words *aligned to byte 0 of the frame*, and added
+by a tree whose leaves are grouped so that one pipeline register sits between the lane adders
+and the accumulator. The accumulator is 32 bits with an end-around carry, which is congruent to
+the 16-bit sum modulo 0xFFFF (2**32 == 1 mod 0xFFFF), so it never needs folding until the end;
+two folds bring it to 16 bits. A region that starts at an odd byte is summed frame-aligned and
+byte-swapped at the end (RFC 1071 section 2(B): the sum is byte-order independent).
+
+None of the adders ever turns a non-zero total into 0, so the result is 0 only when every word
+is 0 and is 0xFFFF for any other total that is 0 mod 0xFFFF, exactly as ``model.onesum``.
+"""
+
+from amaranth.hdl import *
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .axis import AxisSignature, check_width
+
+__all__ = ["beat_words", "add_tree", "eac_add32", "fold16", "swap16", "group_sums", "OnesSum"]
+
+
+def beat_words(beat_data, byte_mask, width):
+    """The beat's bytes, masked, as ``width // 16`` big-endian 16-bit words.
+
+    Byte ``2k`` of the beat (the earlier one on the wire) is the high byte of word ``k``.
+    ``byte_mask`` is a ``width // 8``-bit value; a 0 bit zeroes its byte.
+    """
+    words = []
+    for k in range(width // 16):
+        hi = beat_data[16 * k:16 * k + 8] & byte_mask[2 * k].replicate(8)
+        lo = beat_data[16 * k + 8:16 * k + 16] & byte_mask[2 * k + 1].replicate(8)
+        words.append(Cat(lo, hi))
+    return words
+
+
+def add_tree(values):
+    """A balanced tree of adders; the result is wide enough never to overflow."""
+    values = list(values)
+    if not values:
+        return C(0, 1)
+    while len(values) > 1:
+        paired = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) & 1:
+            paired.append(values[-1])
+        values = paired
+    return values[0]
+
+
+def group_sums(words, group=8):
+    """Sums of ``group`` consecutive words: the first pipeline level of a wide sum."""
+    return [add_tree(words[i:i + group]) for i in range(0, len(words), group)]
+
+
+def eac_add32(acc, value):
+    """32-bit addition with end-around carry; ``value`` must be narrower than 32 bits."""
+    total = acc + value
+    return Mux(total[32], total[:32] + 1, total[:32])[:32]
+
+
+def fold16(value):
+    """Fold a value of up to 32 bits to 16 with end-around carry (two folds suffice)."""
+    value = Value.cast(value)
+    if len(value) < 32:
+        value = value.as_unsigned()
+    once = value[:16] + value[16:32]          # <= 0x1FFFE
+    return (once[:16] + once[16])[:16]        # <= 0xFFFF
+
+
+def swap16(value):
+    return Cat(value[8:16], value[0:8])
+
+
+class OnesSum(wiring.Component):
+    """One's-complement sum of every frame from a per-frame start offset.
+
+    Parameters
+    ----------
+    width : int
+        Data width W in bits: 64, 128, 256 or 512.
+
+    Attributes
+    ----------
+    s_axis : In(AxisSignature(W, 16))
+        Frames in. ``user`` on the first beat is the start offset in bytes: bytes before it are
+        not summed. Ready whenever the result FIFO has room, so a stream of frames flows at one
+        beat per cycle while results are taken.
+    m_sum : Out(stream.Signature(16))
+        One 16-bit sum per frame, in order: ``model.onesum.ones_sum(frame, start)``.
+    """
+
+    PIPELINE = 2        # beats in flight between s_axis and the result FIFO
+    RESULTS = 8         # result FIFO depth
+
+    def __init__(self, width=64):
+        self.width = check_width(width)
+        super().__init__({
+            "s_axis": In(AxisSignature(width, 16)),
+            "m_sum": Out(stream.Signature(16)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.width
+        nbytes = w // 8
+
+        m.submodules.results = results = fifo.SyncFIFOBuffered(width=16, depth=self.RESULTS)
+        m.d.comb += [
+            self.m_sum.payload.eq(results.r_data),
+            self.m_sum.valid.eq(results.r_rdy),
+            results.r_en.eq(self.m_sum.ready),
+        ]
+
+        # Stage 0: accept a beat, build the byte mask.
+        beat = self.s_axis.payload
+        accept = Signal()
+        m.d.comb += [
+            self.s_axis.ready.eq(results.level <= self.RESULTS - self.PIPELINE - 1),
+            accept.eq(self.s_axis.valid & self.s_axis.ready),
+        ]
+        first = Signal(init=1)        # next beat is the first of a frame
+        offset = Signal(24)           # frame bytes before this beat
+        start_reg = Signal(16)
+        start = Mux(first, beat.user, start_reg)
+        with m.If(accept):
+            m.d.sync += first.eq(beat.last)
+            m.d.sync += offset.eq(Mux(beat.last, 0, offset + nbytes))
+            with m.If(first):
+                m.d.sync += start_reg.eq(beat.user)
+
+        mask = Signal(nbytes)
+        for i in range(nbytes):
+            m.d.comb += mask[i].eq(beat.keep[i] & (offset + i >= start))
+
+        # Stage 1: lane words summed in groups of eight.
+        groups_in = group_sums(beat_words(beat.data, mask, w))
+        groups = [Signal(len(g), name=f"group{i}") for i, g in enumerate(groups_in)]
+        v1, last1, odd1 = Signal(), Signal(), Signal()
+        m.d.sync += [v1.eq(accept), last1.eq(beat.last), odd1.eq(start[0])]
+        for reg, expr in zip(groups, groups_in):
+            m.d.sync += reg.eq(expr)
+
+        # Stage 2: accumulate; on the last beat fold, swap if odd-aligned, push the result.
+        acc = Signal(32)
+        acc_next = eac_add32(acc, add_tree(groups))
+        folded = fold16(acc_next)
+        m.d.comb += [
+            results.w_data.eq(Mux(odd1, swap16(folded), folded)),
+            results.w_en.eq(v1 & last1),
+        ]
+        with m.If(v1):
+            m.d.sync += acc.eq(Mux(last1, 0, acc_next))
+        return m

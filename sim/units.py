@@ -1,0 +1,30 @@
+"""The RTL units that can be exported, simulated and synthesized, by name.
+
+Each entry builds the flat-named top level (``hdl.axis.AxiTop``) of a unit for a data width.
+"""
+
+from __future__ import annotations
+
+from nicoffload.hdl.axis import AxiTop, check_width
+
+
+def _onesum(width):
+    from nicoffload.hdl.onesum import OnesSum
+    return AxiTop(OnesSum(width))
+
+
+UNITS = {
+    "onesum": _onesum,
+}
+
+
+def make(unit: str, width: int):
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted(UNITS))}")
+    check_width(width)
+    return UNITS[unit](width)
+
+
+def verilog_text(unit: str, width: int) -> str:
+    from nicoffload.sim.runner import export
+    return export(make(unit, width), unit)
