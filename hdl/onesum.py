@@ -6,9 +6,10 @@ frame of a stream from a per-frame start offset.
 How the sum keeps up with one beat per cycle at any width: each beat's bytes are masked (tkeep,
 region bounds), paired into 16-bit big-endian words *aligned to byte 0 of the frame*, and added
 by a tree whose leaves are grouped so that one pipeline register sits between the lane adders
-and the accumulator. The accumulator is 32 bits with an end-around carry, which is congruent to
-the 16-bit sum modulo 0xFFFF (2**32 == 1 mod 0xFFFF), so it never needs folding until the end;
-two folds bring it to 16 bits. A region that starts at an odd byte is summed frame-aligned and
+and the accumulator. The accumulator is a plain 40-bit adder (no end-around carry in the loop,
+so it is one short carry chain); it cannot overflow for frames under 2**25 bytes, beyond the
+24-bit byte counter's 16 MB limit. A final registered stage folds it to 16 bits: the folds
+preserve the value modulo 0xFFFF because 2**16 == 1 mod 0xFFFF. A region that starts at an odd byte is summed frame-aligned and
 byte-swapped at the end (RFC 1071 section 2(B): the sum is byte-order independent).
 
 None of the adders ever turns a non-zero total into 0, so the result is 0 only when every word
@@ -21,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from .axis import AxisSignature, check_width
 
-__all__ = ["beat_words", "add_tree", "eac_add32", "fold16", "swap16", "group_sums", "OnesSum"]
+__all__ = ["beat_words", "add_tree", "fold16", "swap16", "group_sums", "OnesSum"]
 
 
 def beat_words(beat_data, byte_mask, width):
@@ -56,19 +57,19 @@ def group_sums(words, group=8):
     return [add_tree(words[i:i + group]) for i in range(0, len(words), group)]
 
 
-def eac_add32(acc, value):
-    """32-bit addition with end-around carry; ``value`` must be narrower than 32 bits."""
-    total = acc + value
-    return Mux(total[32], total[:32] + 1, total[:32])[:32]
-
-
 def fold16(value):
-    """Fold a value of up to 32 bits to 16 with end-around carry (two folds suffice)."""
+    """Fold an unsigned value of any width to 16 bits with end-around carries.
+
+    Each step adds the 16-bit slices; the value modulo 0xFFFF is kept, and a non-zero value
+    never folds to 0. Steps repeat until the carry-out is a single bit that is added last.
+    """
     value = Value.cast(value)
-    if len(value) < 32:
-        value = value.as_unsigned()
-    once = value[:16] + value[16:32]          # <= 0x1FFFE
-    return (once[:16] + once[16])[:16]        # <= 0xFFFF
+    while len(value) > 16:
+        slices = [value[i:i + 16] for i in range(0, len(value), 16)]
+        value = add_tree(slices)
+        if len(value) == 17:
+            return (value[:16] + value[16])[:16]
+    return value
 
 
 def swap16(value):
@@ -93,7 +94,7 @@ class OnesSum(wiring.Component):
         One 16-bit sum per frame, in order: ``model.onesum.ones_sum(frame, start)``.
     """
 
-    PIPELINE = 2        # beats in flight between s_axis and the result FIFO
+    PIPELINE = 3        # beats in flight between s_axis and the result FIFO
     RESULTS = 8         # result FIFO depth
 
     def __init__(self, width=64):
@@ -144,14 +145,20 @@ class OnesSum(wiring.Component):
         for reg, expr in zip(groups, groups_in):
             m.d.sync += reg.eq(expr)
 
-        # Stage 2: accumulate; on the last beat fold, swap if odd-aligned, push the result.
-        acc = Signal(32)
-        acc_next = eac_add32(acc, add_tree(groups))
-        folded = fold16(acc_next)
-        m.d.comb += [
-            results.w_data.eq(Mux(odd1, swap16(folded), folded)),
-            results.w_en.eq(v1 & last1),
-        ]
+        # Stage 2: accumulate; the last beat's total moves on to the fold stage.
+        acc = Signal(40)
+        acc_next = acc + add_tree(groups)
+        total3, v3, odd3 = Signal(40), Signal(), Signal()
+        m.d.sync += v3.eq(v1 & last1)
         with m.If(v1):
             m.d.sync += acc.eq(Mux(last1, 0, acc_next))
+            with m.If(last1):
+                m.d.sync += [total3.eq(acc_next), odd3.eq(odd1)]
+
+        # Stage 3: fold to 16 bits, swap if the region started on an odd byte, queue.
+        folded = fold16(total3)
+        m.d.comb += [
+            results.w_data.eq(Mux(odd3, swap16(folded), folded)),
+            results.w_en.eq(v3),
+        ]
         return m

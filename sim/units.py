@@ -28,3 +28,9 @@ def make(unit: str, width: int):
 def verilog_text(unit: str, width: int) -> str:
     from nicoffload.sim.runner import export
     return export(make(unit, width), unit)
+
+
+# Cross-checks that `nicoffload regress` and the tests run: (unit, cocotb module, frames).
+CHECKS = {
+    "onesum": ("onesum", "nicoffload.tb.tb_onesum", 200),
+}
