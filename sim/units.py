@@ -13,8 +13,20 @@ def _onesum(width):
     return AxiTop(OnesSum(width))
 
 
+def _txcsum(width):
+    from nicoffload.hdl.checksum import TxChecksum
+    return AxiTop(TxChecksum(width))
+
+
+def _rxcsum(width):
+    from nicoffload.hdl.checksum import RxChecksum
+    return AxiTop(RxChecksum(width))
+
+
 UNITS = {
     "onesum": _onesum,
+    "txcsum": _txcsum,
+    "rxcsum": _rxcsum,
 }
 
 
@@ -33,4 +45,6 @@ def verilog_text(unit: str, width: int) -> str:
 # Cross-checks that `nicoffload regress` and the tests run: (unit, cocotb module, frames).
 CHECKS = {
     "onesum": ("onesum", "nicoffload.tb.tb_onesum", 200),
+    "txcsum": ("txcsum", "nicoffload.tb.tb_checksum", 500),
+    "rxcsum": ("rxcsum", "nicoffload.tb.tb_checksum", 500),
 }

@@ -1,0 +1,429 @@
+"""Checksum offload RTL: the twin of ``nicoffload.model.checksum``.
+
+:class:`TxChecksum` fills the IPv4 header and TCP/UDP checksums that each frame's
+NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO word (first-beat ``tuser``) asks for;
+:class:`RxChecksum` validates them and puts the receive info word on each frame's last beat.
+Both follow the model's rules exactly (see that module's docstring for every decision).
+
+Structure, one beat per cycle throughout::
+
+    s_axis ─► FrameParser ─► SumPipeline ─┬─► (RX) flags on the last beat ─► m_axis
+              (hdl/parse)                 └─► (TX) frame FIFO + result FIFO ─► patch ─► m_axis
+
+:class:`SumPipeline` sums while the frame streams ("sum while buffering"): each beat's bytes
+are masked by the byte ranges the header record names (IPv4 header; L4 header to ``l4_end``;
+for RX also the pseudo-header addresses) and added by the ``hdl.onesum`` trees, so the sums
+are ready a fixed few cycles after a frame's last beat. RX is cut-through behind the parser's
+header window; TX stores each frame (it must, to write a header after summing the payload)
+in a FIFO of two maximum frames, so the next frame streams in while this one goes out.
+"""
+
+from amaranth.hdl import *
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import nbl
+from nicoffload.model.checksum import RX_ENABLE_NAMES
+from nicoffload.model.parse import IPPROTO_TCP, IPPROTO_UDP, ParseError
+
+from .axis import AxisSignature, axis_layout, check_width
+from .layouts import word_layout
+from .onesum import add_tree, beat_words, fold16, group_sums
+from .parse import HEADERS_LAYOUT, FrameParser
+
+__all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "RxChecksum", "TxChecksum"]
+
+#: Frames longer than this many bytes leave the TX unit unchanged (model: the same rule).
+TX_MAX_FRAME = 9728
+
+#: The receive enables, one bit each, named as the model's ChecksumEnables.
+RX_ENABLES = data.StructLayout({name: 1 for name in RX_ENABLE_NAMES})
+
+
+def range_mask(pos, lo, hi, nbytes):
+    """Bits ``i`` of a beat at frame offset ``pos`` whose byte ``pos + i`` is in [lo, hi)."""
+    a = Signal(signed(22))
+    b = Signal(signed(22))
+    mask = Signal(nbytes)
+    stmts = [a.eq(lo - pos), b.eq(hi - pos)]
+    for i in range(nbytes):
+        stmts.append(mask[i].eq((a <= i) & (b > i)))
+    return mask, stmts
+
+
+class SumPipeline(wiring.Component):
+    """Sums of each frame's checksum regions, computed as the frame streams through.
+
+    Parameters
+    ----------
+    width : int
+        Data width W.
+    user_width : int
+        Bits of ``tuser`` carried with the frame (in its header record).
+    rx : bool
+        RX: the L4 sum includes the pseudo-header (addresses from the frame, protocol and
+        length added at the end) and the IPv4 checksum field; TX: the L4 sum is of the L4
+        bytes only (the transport pre-filled the pseudo-header sum) and the IPv4 checksum field
+        is taken as zero.
+
+    Attributes
+    ----------
+    s_axis : In(AxisSignature(W, user_width))
+        Beats from the parser (``FrameParser.m_axis``).
+    s_headers : In(stream.Signature(HEADERS_LAYOUT(user_width)))
+        The frame's header record; taken with the frame's first beat.
+    m_axis : Out(stream.Signature(SumPipeline.beat_layout(...)))
+        Each beat with its frame's header record; on the last beat also the frame length and
+        the folded sums ``ip_sum``, ``l4_sum`` and the L4 word at ``l4 + 6`` (UDP checksum).
+    """
+
+    @staticmethod
+    def beat_layout(width, user_width):
+        return data.StructLayout({
+            "beat": axis_layout(width),
+            "hdr": HEADERS_LAYOUT(user_width),
+            "frame_len": 20,
+            "ip_sum": 16,
+            "l4_sum": 16,
+            "udp_field": 16,
+        })
+
+    def __init__(self, width, user_width, *, rx):
+        self.width = check_width(width)
+        self.user_width = user_width
+        self.rx = rx
+        super().__init__({
+            "s_axis": In(AxisSignature(width, user_width)),
+            "s_headers": In(stream.Signature(HEADERS_LAYOUT(user_width))),
+            "m_axis": Out(stream.Signature(self.beat_layout(width, user_width))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nbytes = self.width, self.width // 8
+        hdr_layout = HEADERS_LAYOUT(self.user_width)
+
+        out = self.m_axis
+        advance = Signal()
+        m.d.comb += advance.eq(~out.valid | out.ready)
+
+        # Stage 0: a beat and its frame's header record (taken with the first beat).
+        first = Signal(init=1)
+        pos = Signal(20)
+        hdr_reg = Signal(hdr_layout)
+        hdr = Signal(hdr_layout)
+        m.d.comb += hdr.eq(Mux(first, self.s_headers.payload, hdr_reg))
+        can = self.s_axis.valid & (~first | self.s_headers.valid)
+        accept = Signal()
+        m.d.comb += [
+            accept.eq(can & advance),
+            self.s_axis.ready.eq(advance & (~first | self.s_headers.valid)),
+            self.s_headers.ready.eq(advance & self.s_axis.valid & first),
+        ]
+        beat = self.s_axis.payload
+        with m.If(accept):
+            m.d.sync += first.eq(beat.last)
+            m.d.sync += pos.eq(Mux(beat.last, 0, Mux(pos[-1], pos, pos + nbytes)))
+            with m.If(first):
+                m.d.sync += hdr_reg.eq(self.s_headers.payload)
+
+        l3, l4 = hdr.l3, hdr.l4
+        ip_mask, stmts = range_mask(pos, l3, l3 + hdr.ip_header_len, nbytes)
+        m.d.comb += stmts
+        if not self.rx:     # the IPv4 checksum field arrives zero and is ignored: mask it
+            field_mask, stmts = range_mask(pos, l3 + 10, l3 + 12, nbytes)
+            m.d.comb += stmts
+            ip_mask = ip_mask & ~field_mask
+        l4_mask, stmts = range_mask(pos, l4, hdr.l4_end, nbytes)
+        m.d.comb += stmts
+        if self.rx:         # pseudo-header addresses: source (and IPv4 destination), dest
+            src_lo = Mux(hdr.is_ipv4, l3 + 12, l3 + 8)
+            src_hi = Mux(hdr.is_ipv4, l3 + 20, l3 + 24)
+            src_mask, stmts = range_mask(pos, src_lo, src_hi, nbytes)
+            m.d.comb += stmts
+            dst_mask, stmts = range_mask(pos, hdr.pseudo_dst, hdr.pseudo_dst + 16, nbytes)
+            m.d.comb += stmts
+            dst_mask = Mux(hdr.is_ipv6, dst_mask, 0)
+            l4_mask = l4_mask | src_mask | dst_mask
+        keep_mask = beat.keep
+
+        udp_rel = Signal(signed(22))
+        m.d.comb += udp_rel.eq(l4 + 6 - pos)
+        words_all = beat_words(beat.data, Const(-1, nbytes), w)
+        udp_hit = (udp_rel >= 0) & (udp_rel < nbytes)
+        udp_word = Array(words_all)[udp_rel[1:1 + max(1, (w // 16 - 1).bit_length())]]
+
+        count = add_tree([beat.keep[i] for i in range(nbytes)])
+
+        # Stage 1: registered beat and masks.
+        s1 = {
+            "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
+            "ip_mask": Signal(nbytes), "l4_mask": Signal(nbytes), "first": Signal(),
+            "udp_hit": Signal(), "udp_word": Signal(16), "end": Signal(20),
+        }
+        with m.If(advance):
+            m.d.sync += [
+                s1["valid"].eq(accept),
+                s1["beat"].data.eq(beat.data), s1["beat"].keep.eq(beat.keep),
+                s1["beat"].last.eq(beat.last), s1["hdr"].eq(hdr), s1["first"].eq(first),
+                s1["ip_mask"].eq(ip_mask & keep_mask), s1["l4_mask"].eq(l4_mask & keep_mask),
+                s1["udp_hit"].eq(udp_hit), s1["udp_word"].eq(udp_word),
+                s1["end"].eq(pos + count),
+            ]
+
+        # Stage 2: lane words summed in groups of eight (first level of the trees).
+        ip_groups_in = group_sums(beat_words(s1["beat"].data, s1["ip_mask"], w))
+        l4_groups_in = group_sums(beat_words(s1["beat"].data, s1["l4_mask"], w))
+        s2 = {
+            "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
+            "first": Signal(), "udp_hit": Signal(), "udp_word": Signal(16), "end": Signal(20),
+            "ip": [Signal(len(g), name=f"ip_group{i}") for i, g in enumerate(ip_groups_in)],
+            "l4": [Signal(len(g), name=f"l4_group{i}") for i, g in enumerate(l4_groups_in)],
+        }
+        with m.If(advance):
+            for key in ("valid", "beat", "hdr", "first", "udp_hit", "udp_word", "end"):
+                m.d.sync += s2[key].eq(s1[key])
+            m.d.sync += [r.eq(e) for r, e in zip(s2["ip"], ip_groups_in)]
+            m.d.sync += [r.eq(e) for r, e in zip(s2["l4"], l4_groups_in)]
+
+        # Stage 3: accumulate per frame; the last beat carries the totals.
+        ip_acc, l4_acc = Signal(40), Signal(40)
+        udp_acc = Signal(16)
+        ip_total = Mux(s2["first"], 0, ip_acc) + add_tree(s2["ip"])
+        l4_total = Mux(s2["first"], 0, l4_acc) + add_tree(s2["l4"])
+        udp_total = Mux(s2["udp_hit"], s2["udp_word"], Mux(s2["first"], 0, udp_acc))
+        s3 = {
+            "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
+            "end": Signal(20), "ip": Signal(40), "l4": Signal(40), "udp": Signal(16),
+        }
+        with m.If(advance):
+            for key in ("valid", "beat", "hdr", "end"):
+                m.d.sync += s3[key].eq(s2[key])
+            m.d.sync += [s3["ip"].eq(ip_total), s3["l4"].eq(l4_total), s3["udp"].eq(udp_total)]
+            with m.If(s2["valid"]):
+                m.d.sync += [ip_acc.eq(ip_total), l4_acc.eq(l4_total), udp_acc.eq(udp_total)]
+
+        # Stage 4 (output register): fold; RX adds protocol and L4 length of the pseudo header.
+        l4_total_final = s3["l4"]
+        if self.rx:
+            l4_len = s3["hdr"].l4_end - s3["hdr"].l4
+            l4_total_final = s3["l4"] + s3["hdr"].l4_proto + l4_len
+        with m.If(advance):
+            m.d.sync += [
+                out.valid.eq(s3["valid"]),
+                out.payload.beat.eq(s3["beat"]),
+                out.payload.hdr.eq(s3["hdr"]),
+                out.payload.frame_len.eq(s3["end"]),
+                out.payload.ip_sum.eq(fold16(s3["ip"])),
+                out.payload.l4_sum.eq(fold16(l4_total_final)),
+                out.payload.udp_field.eq(s3["udp"]),
+            ]
+        return m
+
+
+def effective_error(hdr, frame_len):
+    """The parse error after the deferred "datagram runs past the frame" check."""
+    late = (hdr.error == 0) | (hdr.error > ParseError.BAD_IP_LENGTH)
+    past = hdr.ip_end_unchecked & (hdr.ip_end > frame_len)
+    return Mux(past & late, ParseError.BAD_IP_LENGTH, hdr.error)
+
+
+class RxChecksum(wiring.Component):
+    """Receive checksum validation, cut-through; the info word rides on the last beat.
+
+    Parameters
+    ----------
+    width : int
+        Data width W.
+
+    Attributes
+    ----------
+    s_axis : In(AxisSignature(W))
+        Frames from the wire.
+    m_axis : Out(AxisSignature(W, 96))
+        The same frames, unchanged; ``user`` on the last beat is ``nbl.RxUser``: the
+        ChecksumRx word in bits 0..31 (RSC words zero).
+    enables : In(RX_ENABLES)
+        The receive enables (``rx_active`` and one per checksum), from the configuration.
+    """
+
+    def __init__(self, width=64):
+        self.width = check_width(width)
+        super().__init__({
+            "s_axis": In(AxisSignature(width)),
+            "m_axis": Out(AxisSignature(width, nbl.RxUser.width())),
+            "enables": In(RX_ENABLES),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.parser = parser = FrameParser(self.width, 0)
+        m.submodules.sums = sums = SumPipeline(self.width, 0, rx=True)
+        wiring.connect(m, wiring.flipped(self.s_axis), parser.s_axis)
+        wiring.connect(m, parser.m_axis, sums.s_axis)
+        wiring.connect(m, parser.m_headers, sums.s_headers)
+
+        p = sums.m_axis.payload
+        hdr, en = p.hdr, self.enables
+        flags = Signal(word_layout(nbl.ChecksumRx))
+        ok = en.rx_active & (effective_error(hdr, p.frame_len) == 0)
+        is_tcp = (hdr.l4_header_len != 0) & (hdr.l4_proto == IPPROTO_TCP) & ~hdr.is_fragment
+        is_udp = (hdr.l4_header_len != 0) & (hdr.l4_proto == IPPROTO_UDP) & ~hdr.is_fragment
+        tcp_on = Mux(hdr.is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
+        udp_on = Mux(hdr.is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
+        ip_check = ok & hdr.is_ipv4 & en.rx_ipv4_checksum
+        tcp_check = ok & is_tcp & tcp_on
+        udp_zero = p.udp_field == 0
+        udp_check = ok & is_udp & udp_on & ~(udp_zero & hdr.is_ipv4)
+        ip_good = p.ip_sum == 0xFFFF
+        l4_good = p.l4_sum == 0xFFFF
+        m.d.comb += [
+            flags.IpChecksumSucceeded.eq(ip_check & ip_good),
+            flags.IpChecksumFailed.eq(ip_check & ~ip_good),
+            flags.TcpChecksumSucceeded.eq(tcp_check & l4_good),
+            flags.TcpChecksumFailed.eq(tcp_check & ~l4_good),
+            flags.UdpChecksumSucceeded.eq(udp_check & l4_good & ~udp_zero),
+            flags.UdpChecksumFailed.eq(udp_check & (~l4_good | udp_zero)),
+        ]
+        out = self.m_axis
+        m.d.comb += [
+            out.valid.eq(sums.m_axis.valid),
+            sums.m_axis.ready.eq(out.ready),
+            out.payload.data.eq(p.beat.data),
+            out.payload.keep.eq(p.beat.keep),
+            out.payload.last.eq(p.beat.last),
+            out.payload.user.eq(Mux(p.beat.last, flags.as_value(), 0)),
+        ]
+        return m
+
+
+class TxChecksum(wiring.Component):
+    """Transmit checksum insertion, store-and-forward with a two-frame buffer.
+
+    Parameters
+    ----------
+    width : int
+        Data width W.
+
+    Attributes
+    ----------
+    s_axis : In(AxisSignature(W, 96))
+        Host frames; ``user`` on the first beat is ``nbl.TxUser`` (checksum word in bits
+        0..31, LSO and supplemental words above it: ignored here).
+    m_axis : Out(AxisSignature(W))
+        Wire frames with the requested checksums written, or unchanged where the model
+        leaves them so (``model.checksum.tx_checksum`` and :data:`TX_MAX_FRAME`).
+    """
+
+    def __init__(self, width=64):
+        self.width = check_width(width)
+        self.max_beats = TX_MAX_FRAME * 8 // width
+        super().__init__({
+            "s_axis": In(AxisSignature(width, nbl.TxUser.width())),
+            "m_axis": Out(AxisSignature(width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nbytes = self.width, self.width // 8
+        uw = nbl.TxUser.width()
+        m.submodules.parser = parser = FrameParser(w, uw)
+        m.submodules.sums = sums = SumPipeline(w, uw, rx=False)
+        wiring.connect(m, wiring.flipped(self.s_axis), parser.s_axis)
+        wiring.connect(m, parser.m_axis, sums.s_axis)
+        wiring.connect(m, parser.m_headers, sums.s_headers)
+
+        beat_w = len(Signal(axis_layout(w)).as_value())
+        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_w,
+                                                             depth=2 * self.max_beats)
+        record = data.StructLayout({
+            "fill_ip": 1, "fill_l4": 1, "ip_at": 9, "ip_value": 16, "l4_at": 10,
+            "l4_value": 16,
+        })
+        m.submodules.records = records = fifo.SyncFIFOBuffered(width=record.size, depth=4)
+
+        # Decide what to write, from the info word and the record (model.checksum rules).
+        p = sums.m_axis.payload
+        hdr = p.hdr
+        info = Signal(word_layout(nbl.ChecksumTx))
+        m.d.comb += info.eq(hdr.user[:32])
+        want_ip = info.IsIPv4 & info.IpHeaderChecksum
+        want_tcp, want_udp = info.TcpChecksum, info.UdpChecksum
+        any_l4 = want_tcp | want_udp
+        version_ok = Mux(info.IsIPv4, hdr.is_ipv4, hdr.is_ipv6)
+        proto_ok = Mux(want_tcp, hdr.l4_proto == IPPROTO_TCP, hdr.l4_proto == IPPROTO_UDP)
+        l4_ok = ~hdr.is_fragment & (hdr.l4_header_len != 0) & proto_ok & \
+            ~(want_tcp & (info.TcpHeaderOffset != 0) & (info.TcpHeaderOffset != hdr.l4))
+        act = (info.IsIPv4 ^ info.IsIPv6) & ~(want_tcp & want_udp) & \
+            (effective_error(hdr, p.frame_len) == 0) & version_ok & (~any_l4 | l4_ok)
+        l4_value = ~p.l4_sum & 0xFFFF
+        rec = Signal(record)
+        m.d.comb += [
+            rec.fill_ip.eq(act & want_ip),
+            rec.fill_l4.eq(act & any_l4),
+            rec.ip_at.eq(hdr.l3 + 10),
+            rec.ip_value.eq(~p.ip_sum),
+            rec.l4_at.eq(hdr.l4 + Mux(want_tcp, 16, 6)),
+            rec.l4_value.eq(Mux(want_udp & (l4_value == 0), 0xFFFF, l4_value)),
+        ]
+
+        # Into the buffer; the record goes when the frame is complete, or as a pass-through
+        # record as soon as the frame proves longer than TX_MAX_FRAME (then nothing waits).
+        count = Signal(range(self.max_beats + 1))
+        early = Signal()            # this frame's pass-through record has been sent
+        take = Signal()
+        beat = p.beat
+        oversize = count == self.max_beats
+        push_record = Mux(early, 0, beat.last | oversize)
+        m.d.comb += [
+            take.eq(sums.m_axis.valid & frames.w_rdy & (~push_record | records.w_rdy)),
+            sums.m_axis.ready.eq(frames.w_rdy & (~push_record | records.w_rdy)),
+            frames.w_en.eq(take),
+            frames.w_data.eq(beat.as_value()),
+            records.w_en.eq(take & push_record),
+            records.w_data.eq(Mux(oversize, 0, rec.as_value())),   # oversize: pass through
+        ]
+        with m.If(take):
+            with m.If(beat.last):
+                m.d.sync += [count.eq(0), early.eq(0)]
+            with m.Else():
+                m.d.sync += count.eq(Mux(oversize, count, count + 1))
+                with m.If(oversize):
+                    m.d.sync += early.eq(1)
+
+        # Out of the buffer, patching the fields on their beats.
+        out = self.m_axis
+        cur = Signal(record)
+        out_first = Signal(init=1)
+        out_pos = Signal(20)
+        rd = Signal(axis_layout(w))
+        m.d.comb += rd.eq(frames.r_data)
+        use = Signal(record)
+        m.d.comb += use.eq(Mux(out_first, records.r_data, cur))
+        ready_to_send = frames.r_rdy & (~out_first | records.r_rdy)
+        m.d.comb += [
+            out.valid.eq(ready_to_send),
+            frames.r_en.eq(out.ready & ready_to_send),
+            records.r_en.eq(out.ready & ready_to_send & out_first),
+        ]
+        with m.If(out.ready & ready_to_send):
+            m.d.sync += [out_first.eq(rd.last),
+                         out_pos.eq(Mux(rd.last, 0, Mux(out_pos[-1], out_pos,
+                                                        out_pos + nbytes)))]
+            with m.If(out_first):
+                m.d.sync += cur.eq(records.r_data)
+
+        patched = Signal(w)
+        nwords = w // 16
+        for k in range(nwords):
+            orig = Cat(rd.data[16 * k + 8:16 * k + 16], rd.data[16 * k:16 * k + 8])  # BE word
+            at = out_pos + 2 * k
+            value = Mux(use.fill_ip & (at == use.ip_at), use.ip_value,
+                        Mux(use.fill_l4 & (at == use.l4_at), use.l4_value, orig))
+            m.d.comb += patched[16 * k:16 * k + 16].eq(Cat(value[8:16], value[0:8]))
+        m.d.comb += [
+            out.payload.data.eq(patched),
+            out.payload.keep.eq(rd.keep),
+            out.payload.last.eq(rd.last),
+        ]
+        return m
