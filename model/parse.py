@@ -27,6 +27,9 @@ L4
     TCP (data offset 5..15, options included) and UDP (8-byte header; the checksum covers
     ``Length`` bytes, RFC 768). Other protocols are reported by number with
     ``l4_header_len == 0``.
+Not followed
+    IPv6 jumbograms (RFC 2675: Payload Length 0 with a Jumbo Payload option, UDP Length 0)
+    fail as EXT_TRUNCATED / BAD_UDP_LENGTH; no Ethernet frame can carry one anyway.
 
 Limits (the RTL holds the same)
 -------------------------------
@@ -62,11 +65,29 @@ are out of scope: the pseudo-header uses the addresses in the IP header.
 
 Order of checks
 ---------------
-Headers are walked from the front and the first failure is reported. For each header: its
-fixed part must fit (in the frame for L2 and the IP fixed headers, in the IP datagram, i.e.
-before ``ip_end``, for extension and L4 headers), then its fields must be sane, then its full
-length must fit, then (extension headers) the 128-byte chain limit, then (L4) the 256-byte
-parse limit. The ``ParseError`` codes name each failure.
+Headers are walked from the front and the first failure is reported; "fits" means within the
+frame for L2 and the IP fixed headers, and before ``ip_end`` (inside the datagram) for
+extension and L4 headers. Exactly, in order:
+
+1. frame < 14 bytes: RUNT.
+2. While the type is a TPID: a third tag is TOO_MANY_VLAN_TAGS; a tag + next type that does
+   not fit is L2_TRUNCATED.
+3. Type <= 1500: LLC/SNAP must fit (L2_TRUNCATED), then be aa aa 03 + known OUI (NOT_SNAP).
+   Type 1501..1535: BAD_LENGTH_TYPE. Type not IPv4/IPv6: NOT_IP.
+4. IPv4: 20 bytes fit (L3_TRUNCATED); version 4 (BAD_VERSION); IHL >= 5 (BAD_IHL); IHL*4
+   bytes fit (L3_TRUNCATED); Total Length >= IHL*4, then within the frame (BAD_IP_LENGTH).
+   IPv6: 40 bytes fit (L3_TRUNCATED); version 6 (BAD_VERSION); 40 + Payload Length within
+   the frame (BAD_IP_LENGTH).
+5. Each IPv6 extension header: Hop-by-Hop not first (EXT_UNFOLLOWABLE); 8 bytes fit
+   (EXT_TRUNCATED); its full length fits (EXT_TRUNCATED); the chain so far <= 128
+   (EXT_TOO_LONG); a second Routing header, or Segments Left > 0 with a type other than 2/4
+   or a length < 24 (EXT_UNFOLLOWABLE). A Fragment header that makes a fragment ends the
+   walk. ESP/253/254 as Next Header: EXT_UNFOLLOWABLE.
+6. Fragments and protocols other than TCP/UDP: done, no L4 checks.
+7. TCP: 20 bytes fit (L4_TRUNCATED); end within 256 (PAST_LIMIT); data offset >= 5
+   (BAD_TCP_OFFSET); data offset*4 fits (L4_TRUNCATED); ends within 256 (PAST_LIMIT).
+   UDP: 8 bytes fit (L4_TRUNCATED); end within 256 (PAST_LIMIT); 8 <= Length and
+   l4_offset + Length <= ip_end (BAD_UDP_LENGTH).
 """
 
 from __future__ import annotations
