@@ -61,7 +61,18 @@ def config(keywords, as_json, revision):
 @width_option
 def tx(inp, out, engine, mss, lso, keywords, width):
     """TX path: act as the TCP/IP transport, offload, write wire frames."""
-    not_yet("nicoffload tx (TX checksum offload path)", "issue 3")
+    if mss is not None:
+        not_yet("nicoffload tx --mss (large send offload)", "issue 4")
+    from nicoffload.sim import datapath, pcapio
+    adapter = _bind(keywords)
+    frames = _read(inp)
+    requests = datapath.prepare_tx(frames, adapter.datapath())
+    if engine == "model":
+        wire = datapath.tx_model(requests)
+    else:
+        wire = _rtl(lambda: datapath.tx_rtl(requests, int(width)))
+    _write(out, wire)
+    click.echo(f"tx: {len(frames)} host frames -> {len(wire)} wire frames ({engine})", err=True)
 
 
 @main.command()
@@ -74,7 +85,55 @@ def tx(inp, out, engine, mss, lso, keywords, width):
 @width_option
 def rx(inp, out, engine, report, keywords, width):
     """RX path: validate checksums (and coalesce), write host frames and a report."""
-    not_yet("nicoffload rx (RX checksum validation path)", "issue 3")
+    from nicoffload.sim import datapath
+    adapter = _bind(keywords)
+    frames = _read(inp)
+    dp = adapter.datapath()
+    if engine == "model":
+        results = datapath.rx_model(frames, dp)
+    else:
+        results = _rtl(lambda: datapath.rx_rtl(frames, dp, int(width)))
+    _write(out, [f for f, _ in results])
+    if report:
+        try:
+            with open(report, "w") as f:
+                for _, flags in results:
+                    f.write(datapath.rx_report_line(flags) + "\n")
+        except OSError as e:
+            raise CliError(f"cannot write {report}: {e.strerror}") from None
+    click.echo(f"rx: {len(frames)} wire frames -> {len(results)} host frames ({engine})",
+               err=True)
+
+
+def _bind(keywords):
+    from nicoffload.model import config
+    try:
+        return config.bind(keywords)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+def _read(path):
+    from nicoffload.sim import pcapio
+    try:
+        return pcapio.read_frames(path)
+    except pcapio.PcapError as e:
+        raise CliError(str(e)) from None
+
+
+def _write(path, frames):
+    from nicoffload.sim import pcapio
+    try:
+        pcapio.write_frames(path, frames)
+    except pcapio.PcapError as e:
+        raise CliError(str(e)) from None
+
+
+def _rtl(run):
+    try:
+        return run()
+    except (RuntimeError, OSError) as e:
+        raise CliError(f"RTL engine: {e}") from None
 
 
 @main.command()
