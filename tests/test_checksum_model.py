@@ -17,7 +17,7 @@ from nicoffload.model.onesum import internet_checksum, ones_sum
 from nicoffload.model.parse import parse, pseudo_header_sum
 from nicoffload.model.transport import prepare_checksum
 
-import traffic
+from nicoffload.tb import traffic
 
 MACS = dict(dst="02:00:00:00:00:01", src="02:00:00:00:00:02")
 TX_OFF = ChecksumEnables(tx_ipv4_checksum=False, tx_tcp_ipv4=False, tx_udp_ipv4=False,

@@ -12,7 +12,7 @@ from scapy.utils import checksum as scapy_checksum
 from nicoffload.model.parse import (MAX_HEADER_BYTES, MAX_PARSE_BYTES, Headers, ParseError,
                                     parse, pseudo_header_sum)
 
-import traffic
+from nicoffload.tb import traffic
 
 LAYOUT_KEYS = ("l3_offset", "ip_version", "ip_header_len", "ip_end", "l4_offset", "l4_proto",
                "l4_header_len", "l4_end", "is_fragment", "vlan_tags", "llc_snap")
