@@ -23,7 +23,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nbl
-from nicoffload.model.checksum import RX_ENABLE_NAMES
+from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME
 from nicoffload.model.parse import IPPROTO_TCP, IPPROTO_UDP, ParseError
 
 from .axis import AxisSignature, axis_layout, check_width
@@ -33,8 +33,6 @@ from .parse import HEADERS_LAYOUT, FrameParser
 
 __all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "RxChecksum", "TxChecksum"]
 
-#: Frames longer than this many bytes leave the TX unit unchanged (model: the same rule).
-TX_MAX_FRAME = 9728
 
 #: The receive enables, one bit each, named as the model's ChecksumEnables.
 RX_ENABLES = data.StructLayout({name: 1 for name in RX_ENABLE_NAMES})

@@ -34,7 +34,12 @@ Transmit (``tx_checksum``/``tx_fill``), decisions where NDIS and DESIGN are sile
    only asks for what the configuration enables (``transport.prepare_checksum``), and
    honouring a stray request still puts a correct checksum on the wire. (LSO segments get
    their checksums even with checksum offload off; that is the LSO stage's business.)
-7. NVGRE (SendSupplemental.IsEncapsulatedPacket) is not implemented yet: ``tx_checksum``
+7. A frame longer than ``TX_MAX_FRAME`` (9728) bytes passes unchanged (``TxSkip.TOO_LONG``):
+   the NIC stores a frame whole before it can write a header checksum that covers the
+   payload, and its buffer holds two frames of that size (one leaving while the next comes
+   in). 9728 = 19 * 512 covers a 9000-byte payload behind the longest headers we parse, and
+   is a whole number of beats at every data width, so the rule is the same at every width.
+8. NVGRE (SendSupplemental.IsEncapsulatedPacket) is not implemented yet: ``tx_checksum``
    raises ``NotImplementedError`` for it, the hook where inner headers will be handled.
 
 Receive (``rx_validate``):
@@ -67,8 +72,10 @@ from .nbl import ChecksumRx, ChecksumTx, SendSupplemental
 from .onesum import ones_sum, verifies
 from .parse import IPPROTO_TCP, IPPROTO_UDP, Headers, parse, pseudo_header_sum
 
-__all__ = ["ChecksumEnables", "ALL_ENABLED", "TxSkip", "TxChecksumResult", "tx_checksum",
+__all__ = ["TX_MAX_FRAME", "ChecksumEnables", "ALL_ENABLED", "TxSkip", "TxChecksumResult", "tx_checksum",
            "tx_fill", "rx_validate", "RX_ENABLE_NAMES", "TX_ENABLE_NAMES"]
+
+TX_MAX_FRAME = 9728     # bytes; longer frames leave the TX checksum stage unchanged
 
 RX_ENABLE_NAMES = ("rx_active", "rx_ipv4_checksum", "rx_tcp_ipv4", "rx_udp_ipv4",
                    "rx_tcp_ipv6", "rx_udp_ipv6")
@@ -119,6 +126,7 @@ class TxSkip(enum.IntEnum):
     FRAGMENT = 5              # TCP/UDP checksum asked for an IP fragment
     L4_MISMATCH = 6           # TCP/UDP checksum asked for a frame of another protocol
     TCP_HEADER_OFFSET = 7     # non-zero TcpHeaderOffset is not where the TCP header is
+    TOO_LONG = 8              # frame longer than TX_MAX_FRAME
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -182,6 +190,8 @@ def tx_checksum(frame: bytes | bytearray, info: ChecksumTx,
     if not (want_ip or want_tcp or want_udp):
         return TxChecksumResult(bytes(frame))
 
+    if len(frame) > TX_MAX_FRAME:
+        return _skip(frame, TxSkip.TOO_LONG, f"{len(frame)} bytes > {TX_MAX_FRAME}")
     h = parse(frame)
     if h.error_code is not None:
         return _skip(frame, TxSkip.UNPARSEABLE, h.error)

@@ -447,3 +447,17 @@ def test_tx_fill_throughput(capsys):
     with capsys.disabled():
         print(f"\nmodel tx_fill, 1500-byte TCP/IPv4 frames: {n / elapsed:,.0f} frames/s, "
               f"{gbps:.2f} Gb/s")
+
+
+def test_tx_max_frame_passes_unchanged():
+    """Frames longer than TX_MAX_FRAME leave unchanged; one at the limit is filled."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from nicoffload.model.checksum import TX_MAX_FRAME, TxSkip, tx_checksum
+    from nicoffload.model.transport import prepare_checksum
+    for size, filled in ((TX_MAX_FRAME, True), (TX_MAX_FRAME + 1, False)):
+        frame = bytes(Ether() / IP() / TCP() / (b"\xab" * (size - 54)))
+        prepared, info = prepare_checksum(frame, ALL_ENABLED)
+        result = tx_checksum(prepared, info)
+        assert (result.frame == frame) is filled
+        assert result.skip == (None if filled else TxSkip.TOO_LONG)
