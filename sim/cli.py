@@ -152,6 +152,17 @@ def regress(frames, widths, seed, waves):
 
 
 @main.command()
+@click.option("--model-only", is_flag=True, help="Only the model's throughput.")
+@click.option("--width", "widths", multiple=True, type=click.Choice(["64", "128", "256", "512"]))
+@click.option("--size", "sizes", multiple=True, type=int, help="Frame sizes (default: 64..9000).")
+def bench(model_only, widths, sizes):
+    """Print line-rate figures of the RTL and the model's throughput."""
+    from nicoffload.sim import bench as bench_mod
+    bench_mod.run(widths=[int(w) for w in widths] or (64, 128, 256, 512),
+                  sizes=sizes or bench_mod.SIZES, rtl=not model_only)
+
+
+@main.command()
 @click.option("--unit", default="onesum", show_default=True, help="Unit to export.")
 @click.option("--width", type=click.Choice(["64", "128", "256", "512"]), default="64",
               show_default=True)

@@ -1,0 +1,70 @@
+"""Throughput of a unit in Verilator: back-to-back frames of one size, no idles, no
+backpressure; reports output bytes per cycle over W/8 (the fraction of line rate).
+
+Environment: ``NICOFFLOAD_BENCH_SIZE`` (frame bytes), ``NICOFFLOAD_FRAMES`` (count),
+``NICOFFLOAD_BENCH_OUT`` (a JSON file the figures are written to).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import cocotb
+from cocotb.triggers import RisingEdge
+from cocotbext.axi import AxiStreamFrame
+
+from nicoffload.model.checksum import ALL_ENABLED, RX_ENABLE_NAMES
+from nicoffload.model.transport import prepare_checksum
+from nicoffload.model import nbl
+from nicoffload.tb import common
+
+
+def tcp_frame(rng: random.Random, size: int) -> bytes:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    return bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP() /
+                 rng.randbytes(max(0, size - 54)))[:size]
+
+
+@cocotb.test()
+async def throughput(dut):
+    width = common.params()["width"]
+    size = int(os.environ.get("NICOFFLOAD_BENCH_SIZE", "1500"))
+    count = common.frames(64)
+    rng = random.Random(1)
+    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_axis"], rng=rng)
+    if dut._name == "rxcsum":
+        dut.enables.value = (1 << len(RX_ENABLE_NAMES)) - 1
+    frames = []
+    for _ in range(count):
+        frame = tcp_frame(rng, size)
+        user = 0
+        if dut._name == "txcsum":
+            frame, info = prepare_checksum(frame, ALL_ENABLED)
+            user = nbl.TxUser.pack(info, 0, 0)
+        frames.append((frame, user))
+    cycle, first, last, nbytes = 0, None, None, 0
+
+    async def watch():
+        nonlocal cycle, first, last, nbytes
+        while True:
+            await RisingEdge(dut.clk)
+            cycle += 1
+            if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
+                nbytes += bin(int(dut.m_axis_tkeep.value)).count("1")
+                first = cycle if first is None else first
+                last = cycle
+
+    watcher = cocotb.start_soon(watch())
+    for frame, user in frames:
+        await srcs["s_axis"].send(AxiStreamFrame(frame, tuser=user))
+    for _ in frames:
+        await common.with_watchdog(dut, snks["m_axis"].recv(), 200000, "bench")
+    watcher.cancel()
+    span = last - first + 1
+    result = {"unit": dut._name, "width": width, "size": size, "frames": count,
+              "bytes": nbytes, "cycles": span, "fraction": nbytes / (span * width / 8)}
+    with open(os.environ["NICOFFLOAD_BENCH_OUT"], "w") as f:
+        json.dump(result, f)
