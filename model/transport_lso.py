@@ -1,0 +1,133 @@
+"""The NDIS TCP/IP transport's side of large send offload: how a large TCP send reaches the NIC.
+
+``prepare_large_send`` takes a finished frame (lengths and checksums as on a capture) and
+returns what Windows' TCP/IP stack hands to ``MiniportSendNetBufferLists`` for an LSOv1 or
+LSOv2 send: the prepared frame, the NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO word and
+the NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO word. ``lso.segment`` is the NIC's side.
+Ordinary (non-LSO) frames are prepared by ``transport.prepare_checksum``.
+
+What the transport does (``offloading-the-segmentation-of-large-tcp-packets.md``, the
+*LSO page*, "Before offloading a large TCP packet for segmentation, the TCP/IP transport"):
+
+- LsoV1Transmit / LsoV2Transmit: MSS = the maximum segment size, Type = 0 (v1) or 1 (v2),
+  LSOv2 IPVersion = 0 for IPv4, 1 for IPv6; TcpHeaderOffset = the TCP header's offset from
+  the first byte of the frame (*LSO page*;
+  ``accessing-tcp-ip-offload-net-buffer-list-information.md``). Bit layouts from ``nbl``.
+- IPv4 Total Length: the whole datagram (IP header, options, TCP header, options, payload)
+  for LSOv1; 0 for LSOv2, whose length comes from the NET_BUFFER (*LSO page*).
+- TCP checksum field: the one's-complement sum of the pseudo-header over source address,
+  destination address and protocol, without the TCP length (*LSO page*), from
+  ``parse.pseudo_header_sum(..., l4_length=0)`` (final destination of a type 2/4 routing
+  header for IPv6).
+- IPv4 header checksum field: 0 ("the TCP/IP transport always ensures that the checksum field
+  in the IP header of a packet is set to zero", ``offloading-checksum-tasks.md``).
+- The sequence number is the one of the first payload byte: the frame's, unchanged.
+
+Decisions where the pages are silent:
+
+- IPv6 Payload Length: the pages say nothing; the NIC ignores it (DESIGN 3). We write 0, as
+  LSOv2 does for the IPv4 Total Length, so that nothing downstream can lean on it.
+- The checksum info word is all zero. The *LSO page* asks the transport for no checksum
+  info on an LSO send; the NIC computes every IPv4 and TCP checksum of the segments anyway
+  (*LSO page*; ``offloading-checksum-tasks.md``: disabling checksum offload does not stop
+  them). Only NVGRE sends carry a valid checksum word with LSO
+  (``supporting-nvgre-in-large-send-offload--lso-.md``), and those are not implemented.
+- The buffer ends where the IP datagram ends: Ethernet padding or trailer bytes past the IP
+  length of the input frame are cut (the transport never hands them down).
+- The transport offloads only what the *LSO page* says it does: a TCP packet, not an IP
+  fragment, URG/RST/SYN clear and urgent pointer 0, IPv4 for LSOv1. Anything else raises
+  ``ValueError``, as does an MSS outside 1..2**20-1 or a TCP header past offset 1023 (the
+  10-bit TcpHeaderOffset). MinSegmentCount, MaxOffLoadSize and the enables are the caller's
+  business (the caller decides whether to offload); ``lso.segment`` enforces them.
+"""
+
+from __future__ import annotations
+
+from .nbl import LSO_IPV4, LSO_IPV6, LSO_TYPE_V1, LSO_TYPE_V2, ChecksumTx, LsoV1Transmit, \
+    LsoV2Transmit
+from .parse import parse, pseudo_header_sum
+
+__all__ = ["prepare_large_send", "VERSIONS"]
+
+VERSIONS = ("v1", "v2")
+
+_URG, _RST, _SYN = 0x20, 0x04, 0x02
+
+
+def _put16(buf: bytearray, offset: int, value: int) -> None:
+    buf[offset] = value >> 8
+    buf[offset + 1] = value & 0xFF
+
+
+def prepare_large_send(frame: bytes | bytearray | memoryview, mss: int, version: str, *,
+                       extra_payload: bytes | bytearray | memoryview = b""
+                       ) -> tuple[bytes, int, ChecksumTx]:
+    """Prepare a finished TCP frame for LSOv1 or LSOv2 as the NDIS TCP/IP transport would.
+
+    Parameters
+    ----------
+    frame : bytes-like
+        One TCP/IP frame with consistent length fields (its checksums are replaced), from the
+        destination MAC address on, without FCS; its payload is the whole large send.
+    mss : int
+        Maximum segment size, 1..2**20-1 (the 20-bit MSS field).
+    version : {"v1", "v2"}
+        LSOv1 (IPv4 only) or LSOv2 (IPv4 or IPv6).
+    extra_payload : bytes-like, optional
+        More TCP payload appended after the frame's own. A finished frame cannot describe a
+        datagram over 65535 bytes (IPv4 Total Length, IPv6 Payload Length), an LSOv2 send
+        can: build the headers (and some payload) as a frame and pass the rest here.
+
+    Returns
+    -------
+    (bytes, int, ChecksumTx)
+        The prepared frame, the LsoV1Transmit/LsoV2Transmit word as an int, and the
+        checksum info word (all zero for LSO sends; see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        ``version`` or ``mss`` out of range, or a frame the transport would not offload
+        (unparseable, not TCP, a fragment, URG/RST/SYN or urgent pointer set, IPv6 with v1,
+        TCP header past offset 1023), or an LSOv1 datagram over 65535 bytes.
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"version {version!r}: must be one of {VERSIONS}")
+    if not isinstance(mss, int) or not 1 <= mss < (1 << 20):
+        raise ValueError(f"mss {mss!r}: must be an int in 1..{(1 << 20) - 1}")
+    h = parse(frame)
+    if h.error_code is not None:
+        raise ValueError(f"cannot offload a frame the parser cannot follow: {h.error}")
+    if h.is_fragment:
+        raise ValueError("the transport never offloads an IP fragment")
+    if not h.is_tcp:
+        raise ValueError(f"not a TCP frame (IP protocol {h.l4_proto})")
+    if version == "v1" and h.ip_version != 4:
+        raise ValueError("LSOv1 is IPv4 only")
+    l3, l4 = h.l3_offset, h.l4_offset
+    if l4 >= 1 << 10:
+        raise ValueError(f"TCP header at offset {l4} does not fit the 10-bit TcpHeaderOffset")
+    flags = frame[l4 + 13]
+    if flags & (_URG | _RST | _SYN):
+        raise ValueError(f"TCP flags {flags:#04x}: the transport never offloads URG/RST/SYN")
+    if frame[l4 + 18] or frame[l4 + 19]:
+        raise ValueError("urgent pointer set: the transport never offloads it")
+
+    out = bytearray(frame[:h.ip_end])
+    out += extra_payload
+    if version == "v1" and len(out) - l3 > 0xFFFF:
+        raise ValueError(f"LSOv1 datagram of {len(out) - l3} bytes: the IPv4 Total Length "
+                         f"holds at most 65535")
+    if h.ip_version == 4:
+        _put16(out, l3 + 2, len(out) - l3 if version == "v1" else 0)
+        _put16(out, l3 + 10, 0)
+    else:
+        _put16(out, l3 + 4, 0)
+    _put16(out, l4 + 16, pseudo_header_sum(out, h, l4_length=0))
+
+    if version == "v1":
+        word = LsoV1Transmit(MSS=mss, TcpHeaderOffset=l4, Type=LSO_TYPE_V1)
+    else:
+        word = LsoV2Transmit(MSS=mss, TcpHeaderOffset=l4, Type=LSO_TYPE_V2,
+                             IPVersion=LSO_IPV6 if h.ip_version == 6 else LSO_IPV4)
+    return bytes(out), word.to_int(), ChecksumTx()
