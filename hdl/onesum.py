@@ -94,7 +94,7 @@ class OnesSum(wiring.Component):
         One 16-bit sum per frame, in order: ``model.onesum.ones_sum(frame, start)``.
     """
 
-    PIPELINE = 3        # beats in flight between s_axis and the result FIFO
+    PIPELINE = 5        # beats in flight between s_axis and the result FIFO
     RESULTS = 8         # result FIFO depth
 
     def __init__(self, width=64):
@@ -133,32 +133,40 @@ class OnesSum(wiring.Component):
             with m.If(first):
                 m.d.sync += start_reg.eq(beat.user)
 
+        # Stage 1: the beat registered with its start relative to the beat (one subtractor).
+        b1 = Signal.like(beat)
+        rel1 = Signal(range(nbytes + 1))      # first summed byte of the beat, clamped
+        rel = start - offset
+        v1, odd1 = Signal(), Signal()
+        m.d.sync += [v1.eq(accept), b1.eq(beat), odd1.eq(start[0]),
+                     rel1.eq(Mux(rel.as_signed() <= 0, 0, Mux(rel >= nbytes, nbytes, rel)))]
+
+        # Stage 2: byte mask (small compares), lane words summed in groups of four.
         mask = Signal(nbytes)
         for i in range(nbytes):
-            m.d.comb += mask[i].eq(beat.keep[i] & (offset + i >= start))
-
-        # Stage 1: lane words summed in groups of eight.
-        groups_in = group_sums(beat_words(beat.data, mask, w))
+            m.d.comb += mask[i].eq(b1.keep[i] & (rel1 <= i))
+        groups_in = group_sums(beat_words(b1.data, mask, w), group=4)
         groups = [Signal(len(g), name=f"group{i}") for i, g in enumerate(groups_in)]
-        v1, last1, odd1 = Signal(), Signal(), Signal()
-        m.d.sync += [v1.eq(accept), last1.eq(beat.last), odd1.eq(start[0])]
+        v2, last2, odd2 = Signal(), Signal(), Signal()
+        m.d.sync += [v2.eq(v1), last2.eq(b1.last), odd2.eq(odd1)]
         for reg, expr in zip(groups, groups_in):
             m.d.sync += reg.eq(expr)
 
-        # Stage 2: accumulate; the last beat's total moves on to the fold stage.
+        # Stage 3: accumulate; the last beat's total moves on to the fold stage.
         acc = Signal(40)
         acc_next = acc + add_tree(groups)
         total3, v3, odd3 = Signal(40), Signal(), Signal()
-        m.d.sync += v3.eq(v1 & last1)
-        with m.If(v1):
-            m.d.sync += acc.eq(Mux(last1, 0, acc_next))
-            with m.If(last1):
-                m.d.sync += [total3.eq(acc_next), odd3.eq(odd1)]
+        m.d.sync += v3.eq(v2 & last2)
+        with m.If(v2):
+            m.d.sync += acc.eq(Mux(last2, 0, acc_next))
+            with m.If(last2):
+                m.d.sync += [total3.eq(acc_next), odd3.eq(odd2)]
 
-        # Stage 3: fold to 16 bits, swap if the region started on an odd byte, queue.
+        # Stage 4: fold to 16 bits, swap if the region started on an odd byte.
         folded = fold16(total3)
-        m.d.comb += [
-            results.w_data.eq(Mux(odd3, swap16(folded), folded)),
-            results.w_en.eq(v3),
-        ]
+        result5, v5 = Signal(16), Signal()
+        m.d.sync += [v5.eq(v3), result5.eq(Mux(odd3, swap16(folded), folded))]
+
+        # Stage 5: queue the result.
+        m.d.comb += [results.w_data.eq(result5), results.w_en.eq(v5)]
         return m
