@@ -62,10 +62,23 @@ def _stream_rtl(unit: str, width: int, items: list[dict], enables: dict | None,
         return [json.loads(line) for line in dst.read_text().splitlines()]
 
 
+def _nonempty(items, frame_of, run, passthrough):
+    """``run`` the items whose frame is non-empty; a zero-length capture record (no beat can
+    carry it on AXI4-Stream) gets ``passthrough(item)`` in its place, as the model gives it."""
+    keep = [i for i, item in enumerate(items) if len(frame_of(item))]
+    got = run([items[i] for i in keep]) if keep else []
+    out = [passthrough(item) for item in items]
+    for i, result in zip(keep, got):
+        out[i] = result
+    return out
+
+
 def tx_rtl(requests: list[TxRequest], width: int) -> list[bytes]:
-    items = [{"data": r.frame.hex(), "tuser": r.tuser} for r in requests]
-    return [bytes.fromhex(x["data"]) for x in _stream_rtl("txcsum", width, items, None,
-                                                          len(items))]
+    def run(reqs):
+        items = [{"data": r.frame.hex(), "tuser": r.tuser} for r in reqs]
+        return [bytes.fromhex(x["data"])
+                for x in _stream_rtl("txcsum", width, items, None, len(items))]
+    return _nonempty(requests, lambda r: r.frame, run, lambda r: r.frame)
 
 
 def rx_model(frames, datapath) -> list[tuple[bytes, nbl.ChecksumRx]]:
@@ -74,9 +87,12 @@ def rx_model(frames, datapath) -> list[tuple[bytes, nbl.ChecksumRx]]:
 
 def rx_rtl(frames, datapath, width: int) -> list[tuple[bytes, nbl.ChecksumRx]]:
     enables = {name: int(bool(getattr(datapath, name))) for name in RX_ENABLE_NAMES}
-    items = [{"data": bytes(f).hex(), "tuser": 0} for f in frames]
-    out = _stream_rtl("rxcsum", width, items, enables, len(items))
-    return [(bytes.fromhex(x["data"]), nbl.RxUser.unpack(x["tuser"])[0]) for x in out]
+
+    def run(fs):
+        items = [{"data": bytes(f).hex(), "tuser": 0} for f in fs]
+        return [(bytes.fromhex(x["data"]), nbl.RxUser.unpack(x["tuser"])[0])
+                for x in _stream_rtl("rxcsum", width, items, enables, len(items))]
+    return _nonempty(frames, lambda f: f, run, lambda f: (bytes(f), nbl.ChecksumRx()))
 
 
 def rx_report_line(flags: nbl.ChecksumRx, rsc: nbl.RscInfo | None = None,

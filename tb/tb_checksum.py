@@ -21,9 +21,18 @@ from nicoffload.model.checksum import RX_ENABLE_NAMES, ChecksumEnables, rx_valid
 from nicoffload.model.transport import prepare_checksum
 from nicoffload.tb import common, traffic
 
+def stream_frame(rng: random.Random) -> bytes:
+    """A random frame that AXI4-Stream can carry: at least one byte (a zero-length frame has
+    no beat to put tlast on; the CLI passes such capture records through unchanged)."""
+    while True:
+        frame = traffic.random_frame(rng).data
+        if frame:
+            return frame
+
+
 def tx_case(rng: random.Random):
     """A host frame and its TX info word: mostly transport-prepared, sometimes stray words."""
-    frame = traffic.random_frame(rng).data
+    frame = stream_frame(rng)
     roll = rng.random()
     if roll < 0.75:
         prepared, info = prepare_checksum(frame, ChecksumEnables())
@@ -36,7 +45,7 @@ def tx_case(rng: random.Random):
 
 def rx_case(rng: random.Random):
     """A wire frame: good checksums (scapy's) or one flipped bit anywhere after the MACs."""
-    frame = traffic.random_frame(rng).data
+    frame = stream_frame(rng)
     if rng.random() < 0.3 and len(frame) > 12:
         frame = traffic.corrupt_one_bit(rng, frame, (12, len(frame)))[0]
     return frame
