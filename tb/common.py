@@ -90,3 +90,39 @@ async def with_watchdog(dut, coro, cycles: int, what: str):
     result = await task
     dog.cancel()
     return result
+
+
+class OutputMeter:
+    """Counts a stream's transfers (beats, bytes by tkeep) and the cycles from its first to
+    its last transfer: the measure of line rate. ``start()``, run traffic, ``stop()``."""
+
+    def __init__(self, dut, prefix: str = "m_axis"):
+        self.dut = dut
+        self.valid = getattr(dut, f"{prefix}_tvalid")
+        self.ready = getattr(dut, f"{prefix}_tready")
+        self.keep = getattr(dut, f"{prefix}_tkeep", None)
+        self.cycle = self.beats = self.bytes = 0
+        self.first = self.last = None
+        self._task = None
+
+    async def _run(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycle += 1
+            if int(self.valid.value) and int(self.ready.value):
+                self.beats += 1
+                if self.keep is not None:
+                    self.bytes += bin(int(self.keep.value)).count("1")
+                self.first = self.cycle if self.first is None else self.first
+                self.last = self.cycle
+
+    def start(self):
+        self._task = cocotb.start_soon(self._run())
+        return self
+
+    def stop(self):
+        self._task.cancel()
+
+    @property
+    def span(self) -> int:
+        return self.last - self.first + 1 if self.first is not None else 0

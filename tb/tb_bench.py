@@ -12,7 +12,6 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model.checksum import ALL_ENABLED, RX_ENABLE_NAMES
@@ -45,26 +44,14 @@ async def throughput(dut):
             frame, info = prepare_checksum(frame, ALL_ENABLED)
             user = nbl.TxUser.pack(info, 0, 0)
         frames.append((frame, user))
-    cycle, first, last, nbytes = 0, None, None, 0
-
-    async def watch():
-        nonlocal cycle, first, last, nbytes
-        while True:
-            await RisingEdge(dut.clk)
-            cycle += 1
-            if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
-                nbytes += bin(int(dut.m_axis_tkeep.value)).count("1")
-                first = cycle if first is None else first
-                last = cycle
-
-    watcher = cocotb.start_soon(watch())
+    meter = common.OutputMeter(dut).start()
     for frame, user in frames:
         await srcs["s_axis"].send(AxiStreamFrame(frame, tuser=user))
     for _ in frames:
         await common.with_watchdog(dut, snks["m_axis"].recv(), 200000, "bench")
-    watcher.cancel()
-    span = last - first + 1
+    meter.stop()
     result = {"unit": dut._name, "width": width, "size": size, "frames": count,
-              "bytes": nbytes, "cycles": span, "fraction": nbytes / (span * width / 8)}
+              "bytes": meter.bytes, "cycles": meter.span,
+              "fraction": meter.bytes / (meter.span * width / 8)}
     with open(os.environ["NICOFFLOAD_BENCH_OUT"], "w") as f:
         json.dump(result, f)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 
 import cocotb
-from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model import nbl
@@ -157,29 +156,13 @@ async def line_rate(dut):
         else:
             frames.append((frame, 0))
     beats = sum(common.beats_of(len(f), width) for f, _ in frames)
-    cycle = 0
-    first_out = last_out = None
-    taken = 0
-
-    async def count_cycles():
-        nonlocal cycle, first_out, last_out, taken
-        while True:
-            await RisingEdge(dut.clk)
-            cycle += 1
-            if int(dut.m_axis_tvalid.value) and int(dut.m_axis_tready.value):
-                taken += 1
-                if first_out is None:
-                    first_out = cycle
-                last_out = cycle
-
-    counter = cocotb.start_soon(count_cycles())
+    meter = common.OutputMeter(dut).start()
     for frame, user in frames:
         await src.send(AxiStreamFrame(frame, tuser=user))
     for _ in frames:
         await common.with_watchdog(dut, snk.recv(), 20 * beats, "line-rate frames")
-    counter.cancel()
-    span = last_out - first_out + 1
-    ratio = taken / span
-    dut._log.info(f"line rate: {taken} beats in {span} cycles = {ratio:.4f} of W/8")
-    assert taken == beats
+    meter.stop()
+    ratio = meter.beats / meter.span
+    dut._log.info(f"line rate: {meter.beats} beats in {meter.span} cycles = {ratio:.4f} of W/8")
+    assert meter.beats == beats
     assert ratio >= 0.95, f"output ran at {ratio:.3f} of line rate"
