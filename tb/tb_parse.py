@@ -1,0 +1,634 @@
+"""FrameParser (hdl/parse.py) against model.parse.parse, in Verilator.
+
+Stimulus: the constrained-random mix of ``tb.traffic`` (every L2/L3/L4 mix, IPv4 options,
+IPv6 extension chains, fragments, TCP options, malformed frames), every one of its malformed
+cases once, and frames this module builds byte by byte to reach the parser's corners: random
+IPv4 headers (IHL, lengths, flags) and random IPv6 extension chains (every walked type, routing
+types 0/2/3/4 with and without Segments Left, fragments, AH, ESP, 253/254, misplaced
+Hop-by-Hop) under random L2 headers, with true or lying length fields, TCP/UDP headers ending
+anywhere around byte 256, cut at random lengths; mutated good frames; garbage of every length
+around the window and beat boundaries.
+
+Scoreboard: every record field against the model (``None`` is 0), after applying the deferred
+"datagram runs past the frame" check exactly as a consumer does (see ``effective_error``);
+every frame's bytes and every beat's ``tuser`` on ``m_axis``; one record per frame.
+
+The consumer either honours the contract of the units behind the parser (a frame's beats are
+taken only after its record; ``contract=True``) or drains both outputs independently; random
+idles on the source and backpressure on both outputs are parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+
+import cocotb
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import AxiStreamFrame
+
+from nicoffload.hdl.parse import HEADERS_LAYOUT, WINDOW_BYTES
+from nicoffload.model.parse import ParseError, parse
+from nicoffload.tb import common, traffic
+
+# --- records ------------------------------------------------------------------------------
+
+
+def record_fields(user_width: int) -> list[tuple[str, int, int]]:
+    """(name, bit offset, width) of every field of the record, from the RTL's layout."""
+    return [(name, field.offset, field.width)
+            for name, field in HEADERS_LAYOUT(user_width)]
+
+
+def decode(value: int, fields) -> dict:
+    return {name: (value >> off) & ((1 << width) - 1) for name, off, width in fields}
+
+
+def model_record(frame: bytes) -> dict:
+    """``parse(frame)`` as the record's fields (None -> 0)."""
+    h = parse(frame)
+
+    def z(v):
+        return 0 if v is None else int(v)
+
+    return {
+        "error": z(h.error_code), "is_ipv4": int(h.ip_version == 4),
+        "is_ipv6": int(h.ip_version == 6), "l3": z(h.l3_offset),
+        "ip_header_len": z(h.ip_header_len), "ip_end": z(h.ip_end),
+        "is_fragment": int(h.is_fragment), "l4": z(h.l4_offset), "l4_proto": z(h.l4_proto),
+        "l4_header_len": z(h.l4_header_len), "l4_end": z(h.l4_end),
+        "pseudo_dst": z(h.pseudo_dst_offset),
+    }
+
+
+def effective_error(rec: dict, frame_len: int) -> tuple[int, bool]:
+    """The consumer's deferred check: (error, whether the check replaced it)."""
+    err = rec["error"]
+    late = err == 0 or err > ParseError.BAD_IP_LENGTH
+    if rec["ip_end_unchecked"] and rec["ip_end"] > frame_len and late:
+        return int(ParseError.BAD_IP_LENGTH), True
+    return err, False
+
+
+# Fields the model fills before the IP length check; the only ones compared after the
+# consumer's deferred check has turned a record into BAD_IP_LENGTH.
+_BEFORE_IP_LENGTH = ("is_ipv4", "is_ipv6", "l3")
+
+
+def check_record(i: int, frame: bytes, desc: str, user: int, rec: dict) -> tuple[int, bool]:
+    want = model_record(frame)
+    err, replaced = effective_error(rec, len(frame))
+    where = f"frame {i} ({desc}, {len(frame)} bytes)"
+    assert rec["ip_end_unchecked"] == int(len(frame) > WINDOW_BYTES), (
+        f"{where}: ip_end_unchecked {rec['ip_end_unchecked']}")
+    assert err == want["error"], (
+        f"{where}: error RTL {err} ({rec['error']} before the deferred check), model "
+        f"{want['error']}; RTL {rec}, model {want}")
+    keys = _BEFORE_IP_LENGTH if replaced else tuple(want)
+    if replaced and want["is_ipv4"]:
+        keys += ("ip_header_len",)
+    bad = {k: (rec[k], want[k]) for k in keys if k != "error" and rec[k] != want[k]}
+    assert not bad, f"{where}: fields differ (RTL, model): {bad}; RTL {rec}, model {want}"
+    if "user" in rec:
+        assert rec["user"] == user, f"{where}: user {rec['user']:#x}, first beat had {user:#x}"
+    return err, replaced
+
+
+# --- frames built byte by byte ------------------------------------------------------------
+
+def _l2(rng: random.Random, l3_len: int, ethertype: int) -> bytes:
+    head = rng.randbytes(12)
+    tags = rng.choice([0, 0, 0, 1, 1, 2])
+    for _ in range(tags):
+        head += struct.pack(">HH", rng.choice([0x8100, 0x88A8]), rng.randrange(65536))
+    if rng.random() < 0.2:
+        length = min(1500, 8 + l3_len) if rng.random() < 0.8 else rng.randrange(1501)
+        head += struct.pack(">H", length) + b"\xaa\xaa\x03" + \
+            rng.choice([b"\x00\x00\x00", b"\x00\x00\xf8"]) + struct.pack(">H", ethertype)
+    else:
+        head += struct.pack(">H", ethertype)
+    return head
+
+
+def _upper(rng: random.Random, proto: int) -> bytes:
+    """A TCP/UDP/other header with random (sometimes wrong) fields, and a payload."""
+    payload = rng.randbytes(rng.choice([0, rng.randrange(64), rng.randrange(400)]))
+    if proto == 6:
+        doff = rng.choice([5, 5, 6, 8, 10, 15, rng.randrange(16)])
+        hdr = bytearray(rng.randbytes(max(20, doff * 4)))
+        hdr[12] = (doff << 4) | (hdr[12] & 0x0F)
+        return bytes(hdr) + payload
+    if proto == 17:
+        length = 8 + len(payload)
+        r = rng.random()
+        if r < 0.1:
+            length = rng.randrange(8)
+        elif r < 0.2:
+            length += rng.randint(1, 50)
+        elif r < 0.3:
+            length = rng.randrange(8, max(9, length))
+        return rng.randbytes(4) + struct.pack(">H", length & 0xFFFF) + rng.randbytes(2) + payload
+    return rng.randbytes(rng.randrange(80))
+
+
+def _proto(rng: random.Random) -> int:
+    return rng.choice([6, 6, 17, 17, 1, 58, 59, rng.randrange(256)])
+
+
+def _lie(rng: random.Random, true_len: int) -> int:
+    r = rng.random()
+    if r < 0.75:
+        return true_len
+    if r < 0.85:
+        return max(0, true_len - rng.randint(1, 64))
+    if r < 0.95:
+        return min(0xFFFF, true_len + rng.randint(1, 300))
+    return rng.randrange(65536)
+
+
+def _cut(rng: random.Random, frame: bytes) -> bytes:
+    if rng.random() < 0.15:
+        return frame[:rng.randrange(len(frame) + 1)]
+    return frame
+
+
+def raw_ipv4(rng: random.Random) -> tuple[bytes, str]:
+    ihl = rng.choice([5, 5, 5, 6, 10, 15, rng.randrange(16)])
+    proto = _proto(rng)
+    upper = _upper(rng, proto)
+    hlen = max(20, ihl * 4)
+    total = _lie(rng, hlen + len(upper))
+    frag = rng.choice([0, 0, 0, 0x4000, 0x2000, rng.randrange(1, 0x2000), rng.randrange(65536)])
+    version = 4 if rng.random() < 0.95 else rng.randrange(16)
+    hdr = bytes([(version << 4) | ihl, rng.randrange(256)]) + struct.pack(">HHH", total, 0, frag)
+    hdr += bytes([rng.randrange(1, 256), proto]) + rng.randbytes(2 + 8 + hlen - 20)
+    l3 = hdr + upper
+    frame = _l2(rng, len(l3), 0x0800) + l3
+    return _cut(rng, frame), f"raw ipv4 ihl={ihl} proto={proto} total={total} frag={frag:#x}"
+
+
+_EXT_TYPES = [0, 43, 44, 60, 135, 139, 140, 51]
+
+
+def _ext_header(rng: random.Random, kind: int, nxt: int) -> bytes:
+    if kind == 44:
+        off = rng.choice([0, 0, rng.randrange(1, 8192)])
+        m = rng.choice([0, 0, 1])
+        return bytes([nxt, 0]) + struct.pack(">H", (off << 3) | (rng.randrange(4) << 1) | m) + \
+            rng.randbytes(4)
+    if kind == 51:
+        n = rng.choice([1, 4, 4, 5, rng.randrange(40)])
+        return bytes([nxt, n]) + rng.randbytes((n + 2) * 4 - 2)
+    if kind == 43:
+        rtype = rng.choice([0, 2, 4, 4, 3])
+        segleft = rng.choice([0, 0, 1, 2, rng.randrange(256)])
+        n = rng.choice([0, 1, 2, 2, 4, rng.randrange(8)])
+        return bytes([nxt, n, rtype, segleft]) + rng.randbytes((n + 1) * 8 - 4)
+    n = rng.choice([0, 0, 1, 2, 4, rng.randrange(17), rng.randrange(8, 16)])
+    return bytes([nxt, n]) + rng.randbytes((n + 1) * 8 - 2)
+
+
+def raw_ipv6(rng: random.Random) -> tuple[bytes, str]:
+    count = rng.choice([0, 1, 2, 3, 4, 6, 10])
+    kinds = [rng.choice(_EXT_TYPES) for _ in range(count)]
+    if kinds and rng.random() < 0.6:    # Hop-by-Hop, if any, usually first
+        kinds = [0] + [k for k in kinds if k != 0]
+    last = _proto(rng)
+    r = rng.random()
+    if r < 0.05:
+        last = rng.choice([50, 253, 254])
+    body = _upper(rng, last)
+    for i in reversed(range(len(kinds))):
+        nxt = kinds[i + 1] if i + 1 < len(kinds) else last
+        body = _ext_header(rng, kinds[i], nxt) + body
+    first = kinds[0] if kinds else last
+    plen = _lie(rng, len(body))
+    version = 6 if rng.random() < 0.95 else rng.randrange(16)
+    hdr = struct.pack(">IHBB", (version << 28) | rng.randrange(1 << 28), plen, first,
+                      rng.randrange(256)) + rng.randbytes(32)
+    l3 = hdr + body
+    frame = _l2(rng, len(l3), 0x86DD) + l3
+    return _cut(rng, frame), f"raw ipv6 ext={kinds} upper={last} plen={plen}"
+
+
+def mutated(rng: random.Random) -> tuple[bytes, str]:
+    frame = bytearray(traffic.random_frame(rng, rng.choice(traffic.GOOD_KINDS),
+                                           max_payload=600).data)
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(min(len(frame), 100))
+        frame[at] = rng.randrange(256)
+    return _cut(rng, bytes(frame)), "mutated good frame"
+
+
+def long_liar(rng: random.Random) -> tuple[bytes, str]:
+    """A frame longer than the window whose IP length field may run past it (deferred)."""
+    f = traffic.random_frame(rng, rng.choice(traffic.GOOD_KINDS), max_payload=1500)
+    frame = bytearray(f.data)
+    l3 = f.layout["l3_offset"]
+    if f.layout["ip_version"] == 4:
+        at, value = l3 + 2, f.layout["ip_end"] - l3
+    else:
+        at, value = l3 + 4, f.layout["ip_end"] - l3 - 40
+    value = max(0, min(0xFFFF, value + rng.choice([1, 2, 100, 3000, -1, -8])))
+    frame[at:at + 2] = value.to_bytes(2, "big")
+    if len(frame) <= WINDOW_BYTES:
+        frame += rng.randbytes(WINDOW_BYTES + 1 - len(frame) + rng.randrange(300))
+    return bytes(frame), "IP length field off by a little or a lot, frame > window"
+
+
+def garbage(rng: random.Random, width: int) -> tuple[bytes, str]:
+    nb = width // 8
+    n = rng.choice([1, 2, 13, 14, 15, nb - 1, nb, nb + 1, 255, 256, 257, 2 * nb + 1,
+                    rng.randrange(1, 600)])
+    frame = bytearray(rng.randbytes(n))
+    if n >= 14 and rng.random() < 0.6:
+        frame[12:14] = rng.choice([b"\x08\x00", b"\x86\xdd", b"\x81\x00", b"\x88\xa8"])
+        if n > 14 and rng.random() < 0.5:
+            frame[14] = rng.choice([0x45, 0x4F, 0x60, 0x44])
+    return bytes(frame), f"garbage of {n} bytes"
+
+
+def v6_frame(rng: random.Random, chain: list[tuple[int, bytes]], upper: int, tail: bytes, *,
+             tags: int = 0, snap: bool = False) -> bytes:
+    """Ethernet (``tags`` 802.1Q tags, LLC/SNAP) / IPv6 / ``chain`` of (type, bytes after the
+    Next Header byte) / ``tail`` (the upper-layer bytes), with a true Payload Length."""
+    body = tail
+    for i in reversed(range(len(chain))):
+        nxt = chain[i + 1][0] if i + 1 < len(chain) else upper
+        body = bytes([nxt]) + chain[i][1] + body
+    first = chain[0][0] if chain else upper
+    l3 = struct.pack(">IHBB", 6 << 28, len(body), first, 64) + rng.randbytes(32) + body
+    head = rng.randbytes(12) + b"\x81\x00\x00\x01" * tags
+    if snap:
+        head += struct.pack(">H", min(1500, 8 + len(l3))) + b"\xaa\xaa\x03\x00\x00\x00\x86\xdd"
+    else:
+        head += b"\x86\xdd"
+    return head + l3
+
+
+def _generic(n: int, rng: random.Random) -> bytes:
+    return bytes([n]) + rng.randbytes((n + 1) * 8 - 2)
+
+
+def _tcp(doff: int, payload: int = 16) -> bytes:
+    return bytes(12) + bytes([doff << 4, 0x10]) + bytes(max(20, doff * 4) - 14 + payload)
+
+
+def directed_ipv6(rng: random.Random) -> list[tuple[bytes, str]]:
+    """The extension-header rules one by one: routing types and Segments Left, fragments,
+    AH, Hop-by-Hop placement, the 128-byte chain and the 256-byte window edges."""
+    udp = struct.pack(">HHHH", 1, 2, 12, 0) + bytes(4)
+    cases = []
+    for rtype in (0, 2, 3, 4):
+        for segleft in (0, 1, 5):
+            for n in (0, 1, 2, 3):
+                rh = bytes([n, rtype, segleft]) + rng.randbytes((n + 1) * 8 - 4)
+                cases.append((v6_frame(rng, [(43, rh)], 17, udp),
+                              f"routing type {rtype} SL {segleft} len {n}"))
+    rh = bytes([2, 4, 1]) + rng.randbytes(20)
+    cases.append((v6_frame(rng, [(0, _generic(0, rng)), (43, rh), (43, rh)], 6, _tcp(5)),
+                  "second routing header"))
+    cases.append((v6_frame(rng, [(60, _generic(0, rng)), (0, _generic(0, rng))], 6, _tcp(5)),
+                  "Hop-by-Hop not first"))
+    for off, mflag in ((0, 0), (0, 1), (1, 0), (8191, 1)):
+        fh = bytes([0]) + struct.pack(">H", (off << 3) | mflag) + rng.randbytes(4)
+        cases.append((v6_frame(rng, [(44, fh)], 6, _tcp(5)), f"fragment offset {off} M {mflag}"))
+        cases.append((v6_frame(rng, [(44, fh)], 50, rng.randbytes(20)),
+                      f"fragment offset {off} M {mflag} then ESP"))
+    for n in (0, 1, 4, 30):
+        ah = bytes([n]) + rng.randbytes((n + 2) * 4 - 2)
+        cases.append((v6_frame(rng, [(51, ah)], 17, udp), f"AH len {n}"))
+    for nh in (50, 253, 254):
+        cases.append((v6_frame(rng, [(60, _generic(0, rng))], nh, rng.randbytes(30)),
+                      f"Next Header {nh}"))
+    for tags, snap in ((0, False), (2, False), (2, True)):
+        for ext in (120, 128, 136):
+            chain = [(60, _generic(ext // 8 - 1, rng))]
+            for doff in (5, 13, 14, 15):
+                cases.append((v6_frame(rng, chain, 6, _tcp(doff), tags=tags, snap=snap),
+                              f"{tags} tags snap {snap} ext {ext} tcp doff {doff}"))
+            cases.append((v6_frame(rng, chain, 17, udp, tags=tags, snap=snap),
+                          f"{tags} tags snap {snap} ext {ext} udp"))
+    return cases
+
+
+def directed(width: int) -> list[tuple[bytes, str]]:
+    """Every malformed case of the generator once, the extension-header rules, and lengths
+    at every boundary."""
+    rng = random.Random(7)
+    cases = [(traffic.malformed_frame(rng, case).data or b"\x00", f"malformed {case}")
+             for case in traffic.MALFORMED_CASES]
+    cases += directed_ipv6(rng)
+    nb = width // 8
+    for n in sorted({1, 2, 13, 14, 15, 53, 54, 60, 64, nb - 1, nb, nb + 1, 2 * nb,
+                     WINDOW_BYTES - nb, WINDOW_BYTES - 1, WINDOW_BYTES, WINDOW_BYTES + 1,
+                     WINDOW_BYTES + nb, 1500}):
+        if n <= 0:
+            continue
+        # a good IPv4/UDP frame of exactly n bytes where it fits, else garbage
+        if n >= 42:
+            udp = struct.pack(">HHHH", 1, 2, n - 34, 0) + bytes(n - 42)
+            ip = struct.pack(">BBHHHBBH", 0x45, 0, n - 14, 0, 0, 64, 17, 0) + bytes(8)
+            cases.append((bytes(12) + b"\x08\x00" + ip + udp, f"udp4 of exactly {n} bytes"))
+        cases.append((rng.randbytes(n), f"garbage of exactly {n} bytes"))
+    return cases
+
+
+def random_case(rng: random.Random, width: int) -> tuple[bytes, str]:
+    """One frame of the random mix (never empty: an AXI4-Stream frame has a byte)."""
+    frame, desc = _random_case(rng, width)
+    return (frame or rng.randbytes(1)), desc
+
+
+def _random_case(rng: random.Random, width: int) -> tuple[bytes, str]:
+    r = rng.random()
+    if r < 0.50:
+        f = traffic.random_frame(rng, max_payload=rng.choice([300, 1500, 1500, 9000]))
+        return f.data, f.desc
+    if r < 0.58:
+        f = traffic.malformed_frame(rng)
+        return f.data, f.desc
+    if r < 0.70:
+        return raw_ipv6(rng)
+    if r < 0.78:
+        return raw_ipv4(rng)
+    if r < 0.86:
+        return mutated(rng)
+    if r < 0.92:
+        return long_liar(rng)
+    return garbage(rng, width)
+
+
+# --- driving and consuming ----------------------------------------------------------------
+
+def beat_users(rng: random.Random, n: int, width: int, user_width: int) -> list[int]:
+    """A random tuser per beat."""
+    return [rng.getrandbits(user_width) if user_width else 0
+            for _ in range(common.beats_of(n, width))]
+
+
+async def send(src, frame: bytes, users: list[int], width: int):
+    nb = width // 8
+    tuser = [users[i // nb] for i in range(len(frame))] if users else None
+    await src.send(AxiStreamFrame(frame, tuser=tuser))
+
+
+class Consumer:
+    """Takes records from m_headers and beats from m_axis, each with its own pause pattern;
+    with ``contract`` a frame's beats only after its record, as the checksum units do."""
+
+    def __init__(self, dut, width, user_width, rng, backpressure, contract):
+        self.dut, self.width, self.user_width = dut, width, user_width
+        self.contract = contract
+        self.hpause = common.pause_pattern(random.Random(rng.random()), backpressure)
+        self.apause = common.pause_pattern(random.Random(rng.random()), backpressure)
+        self.records: list[int] = []
+        self.frames: list[tuple[bytes, list[int]]] = []
+        self._data, self._users = bytearray(), []
+        self.hready = self.aready = 0
+        self.cycles = 0
+        dut.m_headers_tready.value = 0
+        dut.m_axis_tready.value = 0
+
+    async def run(self, count: int, on_record=None, on_frame=None):
+        dut, nb = self.dut, self.width // 8
+        while len(self.records) < count or len(self.frames) < count:
+            await RisingEdge(dut.clk)
+            self.cycles += 1
+            if self.hready and int(dut.m_headers_tvalid.value):
+                self.records.append(int(dut.m_headers_tdata.value))
+                if on_record:
+                    on_record(len(self.records) - 1, self.records[-1])
+            if self.aready and int(dut.m_axis_tvalid.value):
+                keep = int(dut.m_axis_tkeep.value)
+                data = int(dut.m_axis_tdata.value).to_bytes(nb, "little")
+                nbytes = bin(keep).count("1")
+                assert keep == (1 << nbytes) - 1, f"tkeep {keep:#x} not contiguous"
+                self._data += data[:nbytes]
+                if self.user_width:
+                    self._users.append(int(dut.m_axis_tuser.value))
+                if int(dut.m_axis_tlast.value):
+                    self.frames.append((bytes(self._data), self._users))
+                    self._data, self._users = bytearray(), []
+                    if on_frame:
+                        on_frame(len(self.frames) - 1, self.frames[-1])
+            self.hready = int(not next(self.hpause) and len(self.records) < count)
+            allowed = not self.contract or len(self.records) > len(self.frames)
+            self.aready = int(allowed and not next(self.apause))
+            dut.m_headers_tready.value = self.hready
+            dut.m_axis_tready.value = self.aready
+
+
+class Scoreboard:
+    def __init__(self, cases, users, fields, user_width):
+        self.cases, self.users, self.fields = cases, users, fields
+        self.user_width = user_width
+        self.codes: dict[str, int] = {}
+        self.deferred = 0
+
+    def record(self, i, value):
+        assert i < len(self.cases), f"record {i}: more records than frames"
+        frame, desc = self.cases[i]
+        rec = decode(value, self.fields)
+        err, replaced = check_record(i, frame, desc, self.users[i][0] if self.user_width else 0,
+                                     rec)
+        name = ParseError(err).name if err else "OK"
+        self.codes[name] = self.codes.get(name, 0) + 1
+        self.deferred += replaced
+
+    def frame(self, i, got):
+        assert i < len(self.cases), f"frame {i}: more frames than sent"
+        data, users = got
+        frame, desc = self.cases[i]
+        assert data == frame, (f"frame {i} ({desc}): m_axis bytes differ ({len(data)} bytes "
+                               f"out, {len(frame)} in)")
+        if self.user_width:
+            assert users == self.users[i], f"frame {i} ({desc}): tuser per beat differs"
+
+
+async def run_frames(dut, cases, *, idle, backpressure, contract, rng, budget=20):
+    p = common.params()
+    width, user_width = p["width"], p.get("user_width", 0)
+    srcs, _ = await common.setup(dut, sources=["s_axis"], idle=idle, rng=rng)
+    src = srcs["s_axis"]
+    users = [beat_users(rng, len(f), width, user_width) for f, _ in cases]
+    board = Scoreboard(cases, users, record_fields(user_width), user_width)
+    consumer = Consumer(dut, width, user_width, rng, backpressure, contract)
+    beats = sum(common.beats_of(len(f), width) for f, _ in cases)
+
+    async def drive():
+        for (frame, _), u in zip(cases, users):
+            await send(src, frame, u, width)
+
+    cocotb.start_soon(drive())
+    await common.with_watchdog(dut, consumer.run(len(cases), board.record, board.frame),
+                               budget * beats + 20 * len(cases) + 2000, "records and frames")
+    await ClockCycles(dut.clk, 50)
+    assert not int(dut.m_headers_tvalid.value), "a record with no frame"
+    assert not int(dut.m_axis_tvalid.value), "a beat with no frame"
+    return board, consumer
+
+
+@cocotb.test()
+@cocotb.parametrize(idle=[False, True], backpressure=[False, True])
+async def random_frames(dut, idle, backpressure):
+    """Random and directed frames against the model; the consumer honours the contract."""
+    width = common.params()["width"]
+    rng = random.Random(common.seed() * 4 + idle * 2 + backpressure)
+    count = common.frames(500)
+    cases = directed(width)
+    cases += [random_case(rng, width) for _ in range(max(0, count - len(cases)))]
+    board, _ = await run_frames(dut, cases, idle=idle, backpressure=backpressure,
+                                contract=True, rng=rng)
+    dut._log.info("codes: %s; deferred IP length checks: %d",
+                  dict(sorted(board.codes.items())), board.deferred)
+    if count >= 300:
+        missing = ({e.name for e in ParseError} | {"OK"}) - set(board.codes)
+        assert not missing, f"never produced: {sorted(missing)}"
+        assert board.deferred, "no deferred IP length check failed"
+
+
+@cocotb.test()
+async def free_consumer(dut):
+    """Beats drained without waiting for records, records held back hard: the record FIFO
+    fills, the walk stalls, the capture waits; nothing is lost or reordered."""
+    width = common.params()["width"]
+    rng = random.Random(common.seed() + 11)
+    cases = [random_case(rng, width) for _ in range(max(40, common.frames(500) // 5))]
+    consumer_rng = random.Random(rng.random())
+    board, consumer = await run_frames(dut, cases, idle=False, backpressure=True,
+                                       contract=False, rng=consumer_rng)
+    assert board.codes
+
+
+def tcp4_frame(rng: random.Random, size: int) -> bytes:
+    ip = struct.pack(">BBHHHBBH", 0x45, 0, size - 14, 0, 0x4000, 64, 6, 0) + rng.randbytes(8)
+    tcp = rng.randbytes(12) + bytes([0x50, 0x10]) + rng.randbytes(6)
+    return rng.randbytes(12) + b"\x08\x00" + ip + tcp + rng.randbytes(size - 54)
+
+
+def tcp6_frame(rng: random.Random, size: int, exts: int) -> bytes:
+    body = rng.randbytes(12) + bytes([0x50, 0x10]) + rng.randbytes(6) + \
+        rng.randbytes(size - 14 - 40 - 8 * exts - 20)
+    for i in range(exts):
+        body = bytes([6 if i == 0 else 60, 0]) + rng.randbytes(6) + body
+    ip = struct.pack(">IHBB", 6 << 28, len(body), 60 if exts else 6, 64) + rng.randbytes(32)
+    return rng.randbytes(12) + b"\x86\xdd" + ip + body
+
+
+async def rate(dut, src, cases, contract, rng):
+    """Back to back, no idles, no pauses: input stall cycles and frames per cycle."""
+    p = common.params()
+    width, user_width = p["width"], p.get("user_width", 0)
+    users = [beat_users(rng, len(f), width, user_width) for f, _ in cases]
+    board = Scoreboard(cases, users, record_fields(user_width), user_width)
+    consumer = Consumer(dut, width, user_width, rng, False, contract)
+    starts, stalls = [], 0
+    first = True
+
+    async def monitor():
+        nonlocal stalls, first
+        cycle = 0
+        while True:
+            await RisingEdge(dut.clk)
+            cycle += 1
+            if int(dut.s_axis_tvalid.value):
+                if int(dut.s_axis_tready.value):
+                    if first:
+                        starts.append(cycle)
+                    first = bool(int(dut.s_axis_tlast.value))
+                elif starts:
+                    stalls += 1
+
+    mon = cocotb.start_soon(monitor())
+    for (frame, _), u in zip(cases, users):
+        await send(src, frame, u, width)
+    beats = sum(common.beats_of(len(f), width) for f, _ in cases)
+    await common.with_watchdog(dut, consumer.run(len(cases), board.record, board.frame),
+                               10 * beats + 2000, "line rate frames")
+    mon.cancel()
+    await ClockCycles(dut.clk, 20)
+    per_cycle = (len(starts) - 1) / (starts[-1] - starts[0]) if len(starts) > 1 else 0.0
+    return stalls, per_cycle
+
+
+def _report(name: str, values: dict):
+    dut_log = cocotb.log
+    dut_log.info("%s: %s", name, values)
+    try:
+        with open("parse_metrics.json") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        data = {}
+    data[name] = values
+    with open("parse_metrics.json", "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+
+
+@cocotb.test()
+@cocotb.parametrize(contract=[False, True])
+async def line_rate(dut, contract):
+    """Back-to-back 1500-byte frames (IPv4 and IPv6 with up to three extension headers),
+    no idles, no backpressure: the input never stalls, whether or not the consumer waits for
+    each record before the frame's beats."""
+    rng = random.Random(common.seed() + 5)
+    srcs, _ = await common.setup(dut, sources=["s_axis"], rng=rng)
+    cases = [(tcp4_frame(rng, 1500), "tcp4 1500") if i % 2 else
+             (tcp6_frame(rng, 1500, i % 4), "tcp6 1500") for i in range(24)]
+    stalls, per_cycle = await rate(dut, srcs["s_axis"], cases, contract, rng)
+    _report(f"line_rate_1500{'_contract' if contract else ''}",
+            {"stalls": stalls, "frames_per_cycle": per_cycle})
+    assert stalls == 0, f"input stalled {stalls} cycles on 1500-byte frames"
+
+
+@cocotb.test()
+async def small_frame_rate(dut):
+    """Measure (do not assert) frames per cycle for back-to-back 64-byte IPv4/TCP frames and
+    256-byte frames; 256-byte IPv4/TCP frames must not stall the input."""
+    rng = random.Random(common.seed() + 6)
+    srcs, _ = await common.setup(dut, sources=["s_axis"], rng=rng)
+    results = {}
+    for size in (64, 128, 256):
+        cases = [(tcp4_frame(rng, size), f"tcp4 {size}") for _ in range(40)]
+        stalls, per_cycle = await rate(dut, srcs["s_axis"], cases, False, rng)
+        results[size] = {"stalls": stalls, "frames_per_cycle": round(per_cycle, 4)}
+    _report("small_frames", results)
+    assert results[256]["stalls"] == 0, f"256-byte frames stalled: {results[256]}"
+
+
+@cocotb.test()
+async def latency(dut):
+    """Cycles from the edge that takes the window-completing beat to the first edge at which
+    the record could be taken, with the parser idle."""
+    p = common.params()
+    width, user_width = p["width"], p.get("user_width", 0)
+    nb = width // 8
+    rng = random.Random(3)
+    srcs, _ = await common.setup(dut, sources=["s_axis"], rng=rng)
+    src = srcs["s_axis"]
+    dut.m_axis_tready.value = 1
+    dut.m_headers_tready.value = 0
+    results = {}
+    cases = {"tcp4_1500": tcp4_frame(rng, 1500), "tcp6_2ext_1500": tcp6_frame(rng, 1500, 2),
+             "tcp4_64": tcp4_frame(rng, 64), "runt": bytes(10)}
+    for name, frame in cases.items():
+        complete_beat = (min(len(frame), WINDOW_BYTES) - 1) // nb
+        await send(src, frame, beat_users(rng, len(frame), width, user_width), width)
+        beat, cycle, taken_at = 0, 0, None
+        while True:
+            await RisingEdge(dut.clk)
+            cycle += 1
+            if int(dut.s_axis_tvalid.value) and int(dut.s_axis_tready.value):
+                if beat == complete_beat:
+                    taken_at = cycle
+                beat += 1
+            if taken_at is not None and int(dut.m_headers_tvalid.value):
+                results[name] = cycle - taken_at
+                break
+            assert cycle < 2000, "no record"
+        dut.m_headers_tready.value = 1
+        await RisingEdge(dut.clk)
+        dut.m_headers_tready.value = 0
+        await ClockCycles(dut.clk, 200)
+    _report("latency", results)
