@@ -101,7 +101,7 @@ async def run_rx(dut, rng, idle, backpressure, count):
     src, snk = srcs["s_axis"], snks["m_axis"]
     for enables in RX_ENABLE_SETS:
         set_enables(dut, enables)
-        frames = [rx_case(rng) for _ in range(count // len(RX_ENABLE_SETS))]
+        frames = [rx_case(rng) for _ in range(-(-count // len(RX_ENABLE_SETS)))]
         beats = sum(common.beats_of(len(f), width) for f in frames)
 
         async def drive():
