@@ -61,16 +61,22 @@ def config(keywords, as_json, revision):
 @width_option
 def tx(inp, out, engine, mss, lso, keywords, width):
     """TX path: act as the TCP/IP transport, offload, write wire frames."""
-    if mss is not None:
-        not_yet("nicoffload tx --mss (large send offload)", "issue 4")
-    from nicoffload.sim import datapath, pcapio
+    from nicoffload.sim import datapath
     adapter = _bind(keywords)
+    dp = adapter.datapath()
     frames = _read(inp)
-    requests = datapath.prepare_tx(frames, adapter.datapath())
+    requests = datapath.prepare_tx(frames, dp, mss=mss, lso=lso)
     if engine == "model":
-        wire = datapath.tx_model(requests)
+        wire, completions = datapath.tx_model(requests, dp)
     else:
+        if any(r.lso for r in requests):
+            not_yet("nicoffload tx --engine rtl with LSO (the RTL TX path)", "issue 4")
         wire = _rtl(lambda: datapath.tx_rtl(requests, int(width)))
+        completions = []
+    from nicoffload.model.nbl import TxStatus
+    for i, c in enumerate(completions):
+        if c.Status:    # a dropped send is not an error of the command: say so and go on
+            click.echo(f"tx: host frame {i} dropped: {TxStatus(c.Status).name}", err=True)
     _write(out, wire)
     click.echo(f"tx: {len(frames)} host frames -> {len(wire)} wire frames ({engine})", err=True)
 

@@ -12,9 +12,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nicoffload.model import lso as lso_model
 from nicoffload.model import nbl
 from nicoffload.model.checksum import RX_ENABLE_NAMES, rx_validate, tx_fill
+from nicoffload.model.parse import IPPROTO_TCP, parse
 from nicoffload.model.transport import prepare_checksum
+from nicoffload.model.transport_lso import prepare_large_send
 
 __all__ = ["TxRequest", "prepare_tx", "tx_model", "tx_rtl", "rx_model", "rx_rtl"]
 
@@ -32,17 +35,60 @@ class TxRequest:
         return nbl.TxUser.pack(self.checksum, self.lso, self.supplemental)
 
 
-def prepare_tx(frames, datapath) -> list[TxRequest]:
-    """Do what the NDIS TCP/IP transport does before a send: request what the config enables."""
+def _lso_version(frame: bytes, mss: int | None, lso: str, datapath) -> str | None:
+    """The LSO version the transport would use for ``frame``, or None for an ordinary send:
+    a TCP segment whose payload exceeds the MSS, over an IP version whose LSO is enabled
+    (LSOv1 exists for IPv4 only; an IPv6 send uses LSOv2 when that is on)."""
+    if mss is None:
+        return None
+    h = parse(frame)
+    if not h.ok or h.l4_proto != IPPROTO_TCP or not h.l4_header_len or h.is_fragment:
+        return None
+    if h.l4_end - h.l4_offset - h.l4_header_len <= mss:
+        return None
+    if h.ip_version == 4:
+        if lso == "v1" and datapath.lso_v1_ipv4:
+            return "v1"
+        return "v2" if datapath.lso_v2_ipv4 else None
+    return "v2" if datapath.lso_v2_ipv6 else None
+
+
+def prepare_tx(frames, datapath, *, mss: int | None = None, lso: str = "v2"
+               ) -> list[TxRequest]:
+    """Do what the NDIS TCP/IP transport does before a send: a large send for TCP payloads
+    over the MSS (``mss``, LSO version ``lso`` for IPv4) where LSO is enabled, otherwise the
+    checksum offloads the configuration enables."""
     out = []
     for frame in frames:
+        version = _lso_version(frame, mss, lso, datapath)
+        if version is not None:
+            try:
+                prepared, word, info = prepare_large_send(frame, mss, version)
+            except ValueError:      # a send the transport never offloads (URG, SYN, ...)
+                version = None
+            else:
+                out.append(TxRequest(prepared, info, word))
+                continue
         prepared, info = prepare_checksum(frame, datapath)
         out.append(TxRequest(prepared, info))
     return out
 
 
-def tx_model(requests: list[TxRequest]) -> list[bytes]:
-    return [tx_fill(r.frame, r.checksum) for r in requests]
+def tx_model(requests: list[TxRequest], datapath=None
+             ) -> tuple[list[bytes], list[nbl.TxCompletion]]:
+    """The wire frames and one TX completion per host frame."""
+    limits = lso_model.LsoLimits(**datapath.lso_limits()) if datapath is not None else \
+        lso_model.LsoLimits()
+    wire, completions = [], []
+    for r in requests:
+        if r.lso:
+            result = lso_model.segment(r.frame, r.lso, limits, supplemental=r.supplemental)
+            wire.extend(result.segments)
+            completions.append(result.completion)
+        else:
+            wire.append(tx_fill(r.frame, r.checksum))
+            completions.append(nbl.TxCompletion())
+    return wire, completions
 
 
 def _stream_rtl(unit: str, width: int, items: list[dict], enables: dict | None,

@@ -110,3 +110,42 @@ def test_truncated_pcap_is_an_error(tmp_path):
     cut.write_bytes(good.read_bytes()[:-10])
     r = cli("rx", cut, tmp_path / "o.pcap")
     assert r.returncode != 0 and "runs past the end" in r.stderr
+
+
+def test_tx_mss_segments_large_sends(tmp_path):
+    """``tx --mss``: TCP frames with more payload than the MSS leave as MSS-sized segments
+    whose checksums scapy recomputes identically and whose payloads rebuild the send."""
+    from scapy.layers.inet6 import IPv6
+    from scapy.packet import Raw
+    rng = random.Random(7)
+    big4 = Ether() / IP(src="10.1.1.1", dst="10.2.2.2", id=0x7FFE) / \
+        TCP(flags="PA", seq=0xFFFFF000, options=[("Timestamp", (5, 6))]) / \
+        Raw(rng.randbytes(60000))
+    big6 = Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(flags="FA") / \
+        Raw(rng.randbytes(7000))
+    small = Ether() / IP() / UDP() / Raw(b"hello")
+    src = tmp_path / "in.pcap"
+    pcapio.write_frames(src, [bytes(big4), bytes(big6), bytes(small)])
+    for lso in ("v1", "v2"):
+        out = tmp_path / f"out-{lso}.pcap"
+        r = cli("tx", src, out, "--mss", 1460, "--lso", lso)
+        assert r.returncode == 0, r.stderr
+        wire = pcapio.read_frames(out)
+        assert len(wire) == 42 + 5 + 1     # ceil(60000/1460) + ceil(7000/1460) + 1
+        payload4, payload6 = b"", b""
+        for i, frame in enumerate(wire[:-1]):
+            pkt = Ether(frame)
+            rebuilt = pkt.copy()
+            if IP in rebuilt:
+                del rebuilt[IP].chksum
+            del rebuilt[TCP].chksum
+            assert bytes(rebuilt) == frame, f"segment {i}: checksums"
+            if IP in pkt:
+                assert pkt[IP].id == (0x7FFE & 0x8000) | ((0x7FFE + i) & 0x7FFF)
+                assert pkt[TCP].seq == (0xFFFFF000 + len(payload4)) & 0xFFFFFFFF
+                assert ("P" in str(pkt[TCP].flags)) == (i == 41)
+                payload4 += bytes(pkt[TCP].payload)
+            else:
+                assert ("F" in str(pkt[TCP].flags)) == (i == 46)
+                payload6 += bytes(pkt[TCP].payload)
+        assert payload4 == bytes(big4[Raw]) and payload6 == bytes(big6[Raw])
