@@ -1,0 +1,770 @@
+"""LsoSegmenter (hdl/lso.py) against model.lso, in Verilator.
+
+The sends are built the way the NDIS transport builds them (``transport_lso.prepare_large_send``
+on scapy-built headers): Ethernet II, 802.1Q, QinQ and LLC/SNAP; IPv4 with options or IPv6
+with extension headers; TCP with options (timestamps, SACK, ...); every mix of the flags LSO
+may carry (ACK, FIN, PSH, CWR, ECE, NS); IDs and sequence numbers near their wrap; payloads
+of 1 byte to 256 KB, multiples of the MSS or not, MSS 1..9000 (and over TX_MAX_FRAME); plus
+every drop case of ``model.lso`` and ordinary checksum-offload frames (``tb.traffic`` +
+``transport.prepare_checksum``) in between. Each phase of a run sets other limits (enables,
+MaxOffLoadSize, MinSegmentCount, ID mode) on the ``limits`` port.
+
+Reference (:func:`reference`): ``model.lso.segment`` with the rules the RTL adds and documents
+in ``hdl/lso.py``: a segment longer than TX_MAX_FRAME is LSO_BAD_MSS, and a send whose drop
+only its end decides is cut after the middle segments the one-segment look-ahead lets go.
+Every output frame of the DUT, after ``model.checksum.tx_fill`` with the ChecksumTx word of
+its ``tuser``, must equal the model's segment byte for byte; ordinary frames must come out
+unchanged with their ``tuser``; completions must equal the model's, in order.
+
+Every random test runs with and without source idles and sink backpressure (on segments and
+completions alike), under a watchdog that fails the test when no stream moves for a while.
+
+Environment: see ``tb.common``; ``NICOFFLOAD_FRAMES`` is the number of host frames per test
+(split over the phases), ``NICOFFLOAD_BIG`` the number of large (64-256 KB) sends added.
+Bench: ``NICOFFLOAD_BENCH_SIZE`` (payload bytes), ``NICOFFLOAD_BENCH_MSS``,
+``NICOFFLOAD_BENCH_OUT`` (JSON file for the figures).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, Event, RisingEdge
+
+from nicoffload.hdl.lso import CAP, MAX_HEADER, config_value
+from nicoffload.model import nbl
+from nicoffload.model.checksum import TX_MAX_FRAME, ChecksumEnables, tx_fill
+from nicoffload.model.lso import LsoLimits, segment
+from nicoffload.model.nbl import ChecksumTx, TxCompletion, TxStatus, TxUser, decode_lso_transmit
+from nicoffload.model.parse import parse
+from nicoffload.model.transport import prepare_checksum
+from nicoffload.model.transport_lso import prepare_large_send
+from nicoffload.tb import common, traffic
+
+__all__ = ["Host", "reference", "random_host_frame", "Bus", "PHASES", "run_random",
+           "large_send", "bench_frames"]
+
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, NS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
+V2_DONE = 1 << 30
+
+# --- reference ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Host:
+    """One host frame, what the model says of it, and what the RTL must emit."""
+    frame: bytes
+    tuser: int
+    desc: str
+    limits: LsoLimits
+    out: list          # [(frame bytes as the wire must carry it, ChecksumTx word or None)]
+    raw_user: int | None      # ordinary frame: the tuser it must keep (segmenter output)
+    completion: int    # TxCompletion as int
+    partial: bool = False
+
+
+def _completion(v2: bool, status: TxStatus, payload: int = 0) -> int:
+    word = V2_DONE if v2 else (payload if status == TxStatus.SENT else 0)
+    return TxCompletion(LsoComplete=word, Status=int(status)).to_int()
+
+
+def reference(frame: bytes, tuser: int, limits: LsoLimits, desc: str = "") -> Host:
+    """What the TX path must do with one host frame (see the module docstring)."""
+    csum, lso, supp = TxUser.unpack_raw(tuser)
+    if lso == 0:
+        return Host(frame, tuser, desc, limits, [(frame, None)], tuser,
+                    TxCompletion(LsoComplete=0, Status=0).to_int())
+    word = decode_lso_transmit(lso)
+    v2 = word.Type == 1
+    res = segment(frame, lso, limits)
+    if res.sent:
+        if max(len(s) for s in res.segments) > TX_MAX_FRAME:    # proposed model rule
+            return Host(frame, tuser, desc, limits, [], None,
+                        _completion(v2, TxStatus.LSO_BAD_MSS))
+        return Host(frame, tuser, desc, limits, [(s, None) for s in res.segments], None,
+                    res.completion.to_int())
+    completion = res.completion.to_int()
+    segs = _cut_segments(frame, lso, word, limits)
+    return Host(frame, tuser, desc, limits, [(s, None) for s in segs], None, completion,
+                partial=bool(segs))
+
+
+def _cut_segments(frame: bytes, lso: int, word, limits: LsoLimits) -> tuple[bytes, ...]:
+    """The middle segments the RTL lets go of a send the model drops (hdl/lso.py)."""
+    if word.MSS == 0:
+        return ()
+    v2 = word.Type == 1
+    ipv6 = v2 and word.IPVersion == 1
+    enabled, max_off, min_count = limits.offload(v2, ipv6)
+    h = parse(frame)
+    probe_frame = bytearray(frame)
+    if not v2 and h.l3_offset is not None and h.ip_version == 4 \
+            and len(frame) >= h.l3_offset + 4:
+        n_l3 = len(frame) - h.l3_offset
+        if n_l3 > 0xFFFF:
+            return ()
+        probe_frame[h.l3_offset + 2:h.l3_offset + 4] = n_l3.to_bytes(2, "big")
+    permissive = dataclasses.replace(
+        limits, v1_ipv4_max_offload_size=65536, v2_ipv4_max_offload_size=1 << 30,
+        v2_ipv6_max_offload_size=1 << 30, v1_ipv4_min_segment_count=0,
+        v2_ipv4_min_segment_count=0, v2_ipv6_min_segment_count=0)
+    probe = segment(bytes(probe_frame), lso, permissive)
+    if probe.status not in (TxStatus.SENT, TxStatus.LSO_TOO_FEW_SEGMENTS, TxStatus.LSO_BAD_MSS):
+        return ()           # a header check drops it: nothing leaves
+    if not probe.sent:
+        return ()           # no payload, or no segment fits its length fields
+    hp = parse(probe.segments[0])
+    l3 = hp.l3_offset
+    hdr_end = hp.l4_offset + hp.l4_header_len
+    payload = len(frame) - hdr_end
+    mss = word.MSS
+    if not v2:
+        total = int.from_bytes(frame[l3 + 2:l3 + 4], "big")
+        announced = l3 + total - hdr_end
+        m_eff = max(1, min_count)
+        largest = min(mss, announced)
+        snap_limit, tx_limit = _limits(probe.segments[0], hp, hdr_end)
+        if announced < 0 or announced > max_off or announced <= (m_eff - 1) * mss or \
+                largest > min(snap_limit, tx_limit):
+            return ()       # LSOv1: the announced length already fails: dropped whole
+        limit = announced
+    else:
+        limit = max_off
+    snap_limit, tx_limit = _limits(probe.segments[0], hp, hdr_end)
+    smax = min(snap_limit, tx_limit)
+    if mss > smax:
+        return ()
+    minreq = min((max(1, min_count) - 1) * mss + 1, CAP)
+    count = 0
+    while True:
+        need = max((count + 1) * mss + 1, minreq)
+        if need > limit or need > payload:
+            break
+        count += 1
+    return probe.segments[:count]
+
+
+def _limits(seg: bytes, h, hdr_end: int) -> tuple[int, int]:
+    """(802.3 payload limit, TX_MAX_FRAME payload limit) of a send's segments."""
+    snap = h.llc_snap
+    snap_limit = 1492 - (hdr_end - h.l3_offset) if snap else 1 << 30
+    return snap_limit, TX_MAX_FRAME - hdr_end
+
+
+# --- traffic -------------------------------------------------------------------------------
+
+def _l2(rng, kind, ipv6):
+    from scapy.layers.l2 import LLC, SNAP, Dot1AD, Dot1Q, Dot3, Ether
+    mac = dict(dst=traffic._mac(rng), src=traffic._mac(rng))
+    etype = 0x86DD if ipv6 else 0x0800
+    if kind == "snap":
+        return Dot3(len=1500, **mac) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / \
+            SNAP(OUI=rng.choice([0, 0xF8]), code=etype)
+    l2 = Ether(**mac)
+    if kind in ("vlan", "vlan_snap"):
+        l2 = l2 / Dot1Q(vlan=rng.randrange(4096), prio=rng.randrange(8))
+    elif kind == "qinq":
+        l2 = l2 / Dot1AD(vlan=rng.randrange(4096)) / Dot1Q(vlan=rng.randrange(4096))
+    if kind == "vlan_snap":
+        l2[Dot1Q].type = 1500
+        l2 = l2 / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=etype)
+    return l2
+
+
+def headers(rng, *, ipv6=False, l2=None, flags=None, seq=None, ip_id=None, options=None):
+    """A finished TCP frame with no payload and random headers (scapy)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.packet import raw
+    l2 = l2 or rng.choice(["eth", "eth", "vlan", "qinq", "snap", "vlan_snap"])
+    opts = rng.random() < 0.4 if options is None else options
+    if ipv6:
+        l3 = IPv6(src=traffic._ipv6(rng), dst=traffic._ipv6(rng), tc=rng.randrange(256),
+                  fl=rng.randrange(1 << 20), hlim=rng.randint(1, 255))
+        if opts:
+            chain, _, _ = traffic._ipv6_ext_chain(rng)
+            for hdr in chain:
+                l3 = l3 / hdr
+    else:
+        if ip_id is None:
+            ip_id = rng.choice([rng.randrange(65536), 0x7FFF - rng.randrange(4),
+                                0xFFFF - rng.randrange(4), 0x8000])
+        l3 = IP(src=traffic._ipv4(rng), dst=traffic._ipv4(rng), id=ip_id,
+                ttl=rng.randint(1, 255), tos=rng.randrange(256),
+                flags="DF" if rng.random() < 0.7 else 0,
+                options=traffic._ipv4_options(rng) if opts else [])
+    if flags is None:
+        flags = ACK if rng.random() < 0.9 else 0
+        for bit in (FIN, PSH, CWR, ECE, NS):
+            if rng.random() < 0.35:
+                flags |= bit
+    if seq is None:
+        seq = rng.getrandbits(32) if rng.random() < 0.6 else \
+            (1 << 32) - rng.randrange(1, 40000)
+    tcp = TCP(sport=traffic._port(rng), dport=traffic._port(rng), seq=seq,
+              ack=rng.getrandbits(32), flags=flags,
+              window=rng.randrange(65536),
+              options=traffic._tcp_options(rng) if opts or rng.random() < 0.5 else [])
+    return raw(_l2(rng, l2, ipv6) / l3 / tcp)
+
+
+def payload_bytes(rng, size):
+    r = rng.random()
+    if r < 0.1:
+        return b"\xff" * size
+    if r < 0.15:
+        return bytes(size)
+    return rng.randbytes(size)
+
+
+def large_send(rng, *, version, ipv6=False, size, mss, **kw):
+    """A prepared large send: (frame, tuser)."""
+    hdr = headers(rng, ipv6=ipv6, **kw)
+    frame, word, csum = prepare_large_send(hdr, mss, version,
+                                           extra_payload=payload_bytes(rng, size))
+    return frame, TxUser.pack(csum, word, 0)
+
+
+def _pick_mss(rng):
+    r = rng.random()
+    if r < 0.3:
+        return rng.choice([536, 1220, 1440, 1448, 1460, 8960, 9000])
+    if r < 0.5:
+        return rng.randint(1, 64)
+    if r < 0.8:
+        return rng.randint(1, 1500)
+    return rng.randint(1, 9000)
+
+
+def _pick_size(rng, budget):
+    r = rng.random()
+    if r < 0.35:
+        size = rng.randint(1, 200)
+    elif r < 0.7:
+        size = rng.randint(200, 3000)
+    elif r < 0.95:
+        size = rng.randint(3000, 12000)
+    else:
+        size = rng.randint(12000, 40000)
+    return min(size, budget)
+
+
+DROPS = ("mss0", "offset", "syn", "rst", "urg", "urgptr", "mf", "fragoff", "v1total_short",
+         "v1total_long", "v2total", "csum", "ipver", "v1on6", "trunc", "udp", "empty",
+         "bigmss", "junkword", "ext_long", "cut", "csum_word")
+
+
+def random_host_frame(rng, limits: LsoLimits, budget: int = 40000) -> tuple[bytes, int, str]:
+    """One host frame: an ordinary frame (25%), a large send, or a send that must drop."""
+    r = rng.random()
+    if r < 0.25:
+        f = traffic.random_frame(rng, max_payload=min(9000, budget))
+        if rng.random() < 0.8:
+            frame, info = prepare_checksum(f.data, ChecksumEnables())
+        else:
+            frame, info = f.data, ChecksumTx.from_int(rng.getrandbits(5) | (rng.choice(
+                [0, 14, 34, 54, rng.randrange(1024)]) << 16))
+        return frame, TxUser.pack(info, 0, 0), f"ordinary {f.desc}"
+    version = rng.choice(["v1", "v2", "v2"])
+    ipv6 = version == "v2" and rng.random() < 0.5
+    mss = _pick_mss(rng)
+    size = _pick_size(rng, budget)
+    if version == "v1":
+        size = min(size, 65535 - 40 - 100)
+    if rng.random() < 0.2:          # a multiple of the MSS
+        size = max(1, min(budget, (size // mss) * mss or mss))
+    size = min(size, mss * 300)
+    l2 = rng.choice(["eth", "eth", "vlan", "qinq", "snap", "vlan_snap"])
+    if "snap" in l2:
+        size = min(size, 12000)
+        if rng.random() < 0.8:
+            mss = min(mss, 1300)
+    if r < 0.85:
+        frame, user = large_send(rng, version=version, ipv6=ipv6, size=size, mss=mss, l2=l2)
+        return frame, user, f"{version} ipv{6 if ipv6 else 4} {l2} size={size} mss={mss}"
+    return _drop_case(rng, rng.choice(DROPS), version, ipv6, size, mss, l2, limits)
+
+
+def _set16(b: bytearray, at: int, value: int):
+    b[at:at + 2] = (value & 0xFFFF).to_bytes(2, "big")
+
+
+def _drop_case(rng, what, version, ipv6, size, mss, l2, limits):
+    """A send that breaks one rule (or a corner the RTL must still get right)."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, PadN
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw, raw
+    desc = f"drop:{what} {version} ipv{6 if ipv6 else 4} {l2} size={size} mss={mss}"
+    if what == "udp":
+        frame = raw(Ether() / (IPv6(plen=0) if ipv6 else IP(len=0)) / UDP() /
+                    Raw(rng.randbytes(size)))
+        word = mss | ((54 + 20 * ipv6) << 20) | (1 << 30) | (ipv6 << 31)
+        return frame, TxUser.pack(0, word, 0), desc
+    if what == "junkword":
+        f = traffic.random_frame(rng, max_payload=3000)
+        word = rng.getrandbits(32) or 1
+        return f.data, TxUser.pack(0, word, 0), f"drop:junkword {f.desc}"
+    if what == "ext_long":
+        ipv6, version = True, "v2"
+        ext = IPv6ExtHdrDestOpt(options=[PadN(optdata=bytes(rng.choice([70, 90, 130])))])
+        hdr = raw(Ether() / IPv6() / ext / TCP(flags="A"))
+        try:
+            frame, word, _ = prepare_large_send(hdr, mss, "v2",
+                                                extra_payload=rng.randbytes(size))
+        except ValueError:
+            frame, word = hdr + rng.randbytes(size), mss | (54 << 20) | (3 << 30)
+        return frame, TxUser.pack(0, word, 0), desc
+    if what == "v1on6":
+        version, ipv6 = "v2", True
+    if what in ("mf", "fragoff", "v1total_short", "v1total_long") and ipv6:
+        ipv6 = False
+    if what in ("v1total_short", "v1total_long"):
+        version = "v1"
+    if what == "v2total":
+        version, ipv6 = "v2", False
+    if what == "empty":
+        size = 0
+    if what == "bigmss":
+        mss = rng.choice([TX_MAX_FRAME - 54 + 1, 9700, 20000, (1 << 20) - 1])
+        size = rng.choice([rng.randint(1, 9000), rng.randint(9600, 12000)])
+    hdr = headers(rng, ipv6=ipv6, l2=l2)
+    frame, word, _ = prepare_large_send(hdr, mss, version,
+                                        extra_payload=payload_bytes(rng, size))
+    f = bytearray(frame)
+    h = parse(hdr)      # the prepared frame's lengths are the transport's (0 for LSOv2)
+    l3, l4 = h.l3_offset, h.l4_offset
+    if what == "mss0":
+        word &= ~0xFFFFF
+    elif what == "offset":
+        word = (word & ~(0x3FF << 20)) | (((l4 + rng.choice([-4, -2, 2, 4])) & 0x3FF) << 20)
+    elif what in ("syn", "rst", "urg"):
+        f[l4 + 13] |= {"syn": SYN, "rst": RST, "urg": URG}[what]
+    elif what == "urgptr":
+        _set16(f, l4 + 18, rng.randint(1, 0xFFFF))
+    elif what == "mf":
+        f[l3 + 6] |= 0x20
+    elif what == "fragoff":
+        f[l3 + 7] |= rng.randint(1, 255)
+    elif what == "v1total_short":
+        total = int.from_bytes(f[l3 + 2:l3 + 4], "big")
+        _set16(f, l3 + 2, max(0, total - rng.choice([1, mss, rng.randint(1, max(1, size))])))
+    elif what == "v1total_long":
+        total = int.from_bytes(f[l3 + 2:l3 + 4], "big")
+        _set16(f, l3 + 2, min(0xFFFF, total + rng.choice([1, mss, rng.randint(1, 5000)])))
+    elif what == "v2total":
+        _set16(f, l3 + 2, rng.randint(1, 0xFFFF))
+    elif what == "csum":
+        _set16(f, l4 + 16, int.from_bytes(f[l4 + 16:l4 + 18], "big") ^ (1 << rng.randrange(16)))
+    elif what == "ipver":
+        word ^= 1 << 31
+    elif what == "v1on6":
+        word &= ~(3 << 30)
+    elif what == "trunc":
+        f = f[:rng.randint(1, l4 + 20)]
+    elif what == "cut":              # frame cut inside the payload: LSOv1 length mismatch
+        f = f[:rng.randint(l4 + 20, len(f))]
+    elif what == "csum_word":        # a checksum word riding along is ignored by LSO
+        return bytes(f), TxUser.pack(rng.getrandbits(32), word, 0), desc
+    return bytes(f), TxUser.pack(0, word, 0), desc
+
+
+# --- the bus: one coroutine drives and samples every stream -----------------------------
+
+class Bus:
+    """Source of host frames, sink of output frames and of completions, one per clock edge.
+
+    ``out_user``: the output stream has ``tuser`` (the segmenter) or not (the wire).
+    """
+
+    def __init__(self, dut, width, rng, *, idle, backpressure, src="s_axis", dst="m_axis",
+                 txc="m_txc", out_user=True, stall_limit=20000):
+        self.dut, self.nb, self.rng = dut, width // 8, rng
+        self.sig = {k: getattr(dut, f"{src}_{k}") for k in
+                    ("tdata", "tkeep", "tvalid", "tready", "tlast", "tuser")}
+        self.osig = {k: getattr(dut, f"{dst}_{k}") for k in
+                     ("tdata", "tkeep", "tvalid", "tready", "tlast") + (("tuser",) if out_user
+                                                                        else ())}
+        self.csig = {k: getattr(dut, f"{txc}_{k}") for k in ("tdata", "tvalid", "tready")}
+        self.idle, self.backpressure = idle, backpressure
+        self.beats = collections.deque()
+        self.frames = collections.deque()        # finished output frames (bytes, user)
+        self.completions = collections.deque()
+        self.changed = Event()
+        self.cycle = 0
+        self.stall_limit = stall_limit
+        self.out_beats = 0
+        self.out_bytes = 0
+        self.first_out = None
+        self.last_out = None
+        self.error = None
+        self._cur = bytearray()
+        self._cur_user = None
+
+    def send(self, frame: bytes, tuser: int):
+        nb = self.nb
+        for i in range(0, len(frame), nb):
+            chunk = frame[i:i + nb]
+            self.beats.append((int.from_bytes(chunk, "little"), (1 << len(chunk)) - 1,
+                               int(i + nb >= len(frame)), tuser if i == 0 else 0))
+
+    def _pause(self, busy):
+        return busy and self.rng.random() < 0.35
+
+    async def run(self):
+        s, o, c = self.sig, self.osig, self.csig
+        s_valid = 0
+        o_ready = c_ready = 1
+        quiet = 0
+        rng = self.rng
+        idle_run = bp_run = 0
+        idle_state = bp_state = False
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycle += 1
+            moved = False
+            if s_valid and s["tready"].value:
+                self.beats.popleft()
+                s_valid = 0
+                moved = True
+            if o_ready and o["tvalid"].value:
+                moved = True
+                keep = int(o["tkeep"].value)
+                n = keep.bit_length()
+                data = int(o["tdata"].value)
+                if self._cur_user is None:
+                    self._cur_user = int(o["tuser"].value) if "tuser" in o else 0
+                self._cur += data.to_bytes(self.nb, "little")[:n]
+                self.out_beats += 1
+                self.out_bytes += n
+                if self.first_out is None:
+                    self.first_out = self.cycle
+                self.last_out = self.cycle
+                if o["tlast"].value:
+                    self.frames.append((bytes(self._cur), self._cur_user))
+                    self._cur = bytearray()
+                    self._cur_user = None
+                    self.changed.set()
+            if c_ready and c["tvalid"].value:
+                moved = True
+                self.completions.append(int(c["tdata"].value))
+                self.changed.set()
+            quiet = 0 if moved else quiet + 1
+            if quiet > self.stall_limit and (self.beats or self.pending()):
+                self.error = f"watchdog: no stream moved for {quiet} cycles"
+                self.changed.set()
+                return
+            # Drive the next cycle.
+            if idle_run == 0:
+                idle_run = rng.choice((1, 1, 2, 3, 7))
+                idle_state = self.idle and rng.random() < 0.35
+            idle_run -= 1
+            if bp_run == 0:
+                bp_run = rng.choice((1, 1, 2, 3, 7))
+                bp_state = self.backpressure and rng.random() < 0.35
+            bp_run -= 1
+            if not s_valid and self.beats and not idle_state:
+                data, keep, last, user = self.beats[0]
+                s["tdata"].value = data
+                s["tkeep"].value = keep
+                s["tlast"].value = last
+                s["tuser"].value = user
+                s_valid = 1
+            s["tvalid"].value = s_valid
+            o_ready = 0 if bp_state else 1
+            c_ready = 0 if (self.backpressure and rng.random() < 0.3) else 1
+            o["tready"].value = o_ready
+            c["tready"].value = c_ready
+
+    def pending(self):
+        return getattr(self, "_pending", 0)
+
+
+PHASES = [
+    LsoLimits(v2_ipv4_max_offload_size=1 << 20, v2_ipv6_max_offload_size=1 << 20),
+    LsoLimits(v1_ipv4_max_offload_size=30000, v2_ipv4_max_offload_size=20000,
+              v2_ipv6_max_offload_size=9000, v1_ipv4_min_segment_count=2,
+              v2_ipv4_min_segment_count=3, v2_ipv6_min_segment_count=2, id_mode="linux"),
+    LsoLimits(lso_v1_ipv4=False, v2_ipv4_min_segment_count=0, v2_ipv6_min_segment_count=0,
+              v2_ipv4_max_offload_size=262144, v2_ipv6_max_offload_size=3000),
+    LsoLimits(lso_v2_ipv6=False, id_mode="linux", v2_ipv4_min_segment_count=40,
+              v2_ipv4_max_offload_size=1 << 20),
+]
+
+
+async def start(dut, rng, idle, backpressure, **kw):
+    width = common.params()["width"]
+    cocotb.start_soon(Clock(dut.clk, common.CLOCK_NS, unit="ns").start())
+    bus = Bus(dut, width, rng, idle=idle, backpressure=backpressure, **kw)
+    for name in ("tvalid",):
+        bus.sig[name].value = 0
+    bus.osig["tready"].value = 1
+    bus.csig["tready"].value = 1
+    dut.limits.value = config_value(PHASES[0])
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 2)
+    cocotb.start_soon(bus.run())
+    return bus
+
+
+def _first_diff(a: bytes, b: bytes) -> int:
+    return next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+async def check(bus: Bus, hosts: list[Host], *, wire: bool):
+    """Compare everything that leaves the DUT with ``hosts``, in order."""
+    expect = collections.deque()
+    for i, host in enumerate(hosts):
+        for seg, _ in host.out:
+            expect.append((i, host, seg))
+    comps = collections.deque((i, h) for i, h in enumerate(hosts))
+    bus._pending = len(expect) + len(comps)
+    while expect or comps:
+        while not bus.frames and not bus.completions:
+            if bus.error:
+                raise AssertionError(f"{bus.error}; next expected: "
+                                     f"{(expect[0][1].desc if expect else comps[0][1].desc)}")
+            bus.changed.clear()
+            await bus.changed.wait()
+        while bus.frames:
+            got, user = bus.frames.popleft()
+            assert expect, f"an extra frame of {len(got)} bytes left the DUT"
+            i, host, want = expect.popleft()
+            if wire:
+                pass
+            elif host.raw_user is not None:
+                assert user == host.raw_user, f"host frame {i} ({host.desc}): tuser " \
+                    f"{user:#x}, want {host.raw_user:#x}"
+            else:
+                csum, lso, supp = TxUser.unpack_raw(user)
+                info = ChecksumTx.from_int(csum)
+                h = parse(want)
+                assert lso == 0 and supp == 0, f"host frame {i}: segment tuser {user:#x}"
+                assert info == ChecksumTx(IsIPv4=int(h.ip_version == 4),
+                                          IsIPv6=int(h.ip_version == 6), TcpChecksum=1,
+                                          IpHeaderChecksum=int(h.ip_version == 4),
+                                          TcpHeaderOffset=h.l4_offset), \
+                    f"host frame {i} ({host.desc}): segment checksum word {info}"
+                got = tx_fill(got, info)
+            assert got == want, (
+                f"host frame {i} ({host.desc}, {len(host.frame)} bytes): output of "
+                f"{len(got)} bytes, model {len(want)}; first difference at byte "
+                f"{_first_diff(got, want)}")
+            bus._pending -= 1
+        while bus.completions:
+            got = bus.completions.popleft()
+            assert comps, f"an extra completion {got:#x}"
+            i, host = comps.popleft()
+            assert got == host.completion, (
+                f"host frame {i} ({host.desc}): completion {TxCompletion.from_int(got)}, "
+                f"model {TxCompletion.from_int(host.completion)}")
+            bus._pending -= 1
+
+
+def big_sends(rng, count, width):
+    """Large sends: the largest LSOv1 send, 64-256 KB LSOv2 (up to 70 KB at W=64)."""
+    out = []
+    for k in range(count):
+        version = "v1" if k % 3 == 0 else "v2"
+        ipv6 = version == "v2" and k % 2 == 1
+        mss = rng.choice([536, 1448, 1460, 8960])
+        hdr = headers(rng, ipv6=ipv6, l2=rng.choice(["eth", "vlan"]))
+        h = parse(hdr)
+        if version == "v1":
+            size = 65535 - (len(hdr) - h.l3_offset)
+        else:
+            size = rng.choice([65536, 100000, 262144])
+            if width == 64 and size > 70000:
+                size = 70000
+        frame, word, csum = prepare_large_send(hdr, mss, version,
+                                               extra_payload=payload_bytes(rng, size))
+        out.append((frame, TxUser.pack(csum, word, 0),
+                    f"big {version} ipv{6 if ipv6 else 4} size={size} mss={mss}"))
+    return out
+
+
+async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
+    width = common.params()["width"]
+    rng = random.Random(common.seed() * 8 + idle * 2 + backpressure + 4 * salt)
+    bus = await start(dut, random.Random(rng.random()), idle, backpressure,
+                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
+                          "out_user": False} if wire else {}))
+    per_phase = max(1, count // len(PHASES))
+    total_sends = 0
+    stats = collections.Counter()
+    for p, limits in enumerate(PHASES):
+        dut.limits.value = config_value(limits)
+        await ClockCycles(dut.clk, 2)
+        items = [random_host_frame(rng, limits, budget=40000 if width >= 256 else 20000)
+                 for _ in range(per_phase)]
+        if p == 0 and big:
+            items += big_sends(rng, big, width)
+            rng.shuffle(items)
+        hosts = []
+        for frame, user, desc in items:
+            host = reference(frame, user, limits, desc)
+            if wire:
+                host.out = [(tx_fill(seg, ChecksumTx.from_int(user & 0xFFFFFFFF))
+                             if host.raw_user is not None else seg, None)
+                            for seg, _ in host.out]
+            hosts.append(host)
+            bus.send(frame, user)
+        await check(bus, hosts, wire=wire)
+        total_sends += len(hosts)
+        stats.update(TxStatus(TxCompletion.from_int(h.completion).Status).name
+                     if h.raw_user is None else "ordinary" for h in hosts)
+        stats.update("cut" for h in hosts if h.partial)
+    assert not bus.frames and not bus.completions
+    dut._log.info(f"{total_sends} host frames checked in {bus.cycle} cycles: {dict(stats)}")
+
+
+@cocotb.test()
+@cocotb.parametrize(idle=[False, True], backpressure=[False, True])
+async def random_sends(dut, idle, backpressure):
+    """Random sends, ordinary frames and drops over four limit settings, against the model."""
+    await run_random(dut, idle, backpressure, wire=False, count=common.frames(120),
+                     big=int(os.environ.get("NICOFFLOAD_BIG", "1")))
+
+
+# --- directed ------------------------------------------------------------------------------
+
+async def run_list(dut, cases, limits, *, wire=False, idle=False, backpressure=False):
+    rng = random.Random(common.seed())
+    bus = await start(dut, rng, idle, backpressure,
+                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
+                          "out_user": False} if wire else {}))
+    dut.limits.value = config_value(limits)
+    await ClockCycles(dut.clk, 2)
+    hosts = []
+    for frame, user, desc in cases:
+        host = reference(frame, user, limits, desc)
+        if wire:
+            host.out = [(tx_fill(seg, ChecksumTx.from_int(user & 0xFFFFFFFF))
+                         if host.raw_user is not None else seg, None) for seg, _ in host.out]
+        hosts.append(host)
+        bus.send(frame, user)
+    await check(bus, hosts, wire=wire)
+    return hosts
+
+
+def directed_cases(rng):
+    """Corners: 1-byte sends, MSS 1, exact multiples, wraps, every flag, partial cuts."""
+    cases = []
+    for version, ipv6 in (("v1", False), ("v2", False), ("v2", True)):
+        for size, mss in ((1, 1), (1, 1460), (7, 1), (1460, 1460), (2920, 1460),
+                          (2921, 1460), (9000, 9000), (9001, 9000), (100, 33)):
+            frame, user = large_send(rng, version=version, ipv6=ipv6, size=size, mss=mss)
+            cases.append((frame, user, f"{version} v6={ipv6} size={size} mss={mss}"))
+    bits = (FIN, PSH, ACK, ECE, CWR, NS)
+    for mask in range(1 << len(bits)):
+        flags = sum(b for i, b in enumerate(bits) if mask >> i & 1)
+        frame, user = large_send(rng, version="v2", size=3000, mss=1000, flags=flags)
+        cases.append((frame, user, f"flags={flags:#x}"))
+    for seq in ((1 << 32) - 1, (1 << 32) - 1000, (1 << 32) - 3000):
+        frame, user = large_send(rng, version="v1", size=5000, mss=1000, seq=seq)
+        cases.append((frame, user, f"seq={seq:#x}"))
+    for ip_id in (0x7FFE, 0xFFFE, 0x7FFF, 0xFFFF, 0):
+        frame, user = large_send(rng, version="v2", size=5000, mss=1000, ip_id=ip_id)
+        cases.append((frame, user, f"id={ip_id:#x}"))
+    # MSS past what one frame can carry: one segment if the payload fits, else dropped.
+    for size in (9000, 9674, 9675, 20000):
+        frame, user = large_send(rng, version="v2", size=size, mss=30000, l2="eth",
+                                 options=False)
+        cases.append((frame, user, f"mss=30000 size={size}"))
+    return cases
+
+
+@cocotb.test()
+async def directed(dut):
+    """Corner sends under both ID modes."""
+    rng = random.Random(5)
+    cases = directed_cases(rng)
+    await run_list(dut, cases, PHASES[0])
+    await run_list(dut, cases, dataclasses.replace(PHASES[0], id_mode="linux"),
+                   backpressure=True)
+
+
+@cocotb.test()
+async def end_decided_drops(dut):
+    """Drops only the end of a send decides: what is cut, and the completions."""
+    rng = random.Random(9)
+    limits = LsoLimits(v2_ipv4_max_offload_size=10000, v2_ipv6_max_offload_size=5000,
+                       v2_ipv4_min_segment_count=4, v1_ipv4_min_segment_count=3,
+                       v2_ipv6_min_segment_count=30)
+    cases = []
+    for size in (9999, 10000, 10001, 30000):                 # LSOv2 over MaxOffLoadSize
+        frame, user = large_send(rng, version="v2", size=size, mss=1460)
+        cases.append((frame, user, f"v2 size={size} max=10000"))
+    for size in (4380, 4381, 5000):                           # MinSegmentCount 4 at 1460
+        frame, user = large_send(rng, version="v2", size=size, mss=1460)
+        cases.append((frame, user, f"v2 size={size} min=4"))
+    for size in (20000, 40000):                               # 30 segments: past CAP
+        frame, user = large_send(rng, version="v2", ipv6=True, size=size, mss=1460)
+        cases.append((frame, user, f"v2 ipv6 size={size} min=30 max=5000"))
+    for delta in (-1, 1, -3000, 3000):                        # LSOv1 Total Length wrong
+        frame, user = large_send(rng, version="v1", size=8000, mss=1000)
+        f = bytearray(frame)
+        l3 = parse(frame).l3_offset
+        total = int.from_bytes(f[l3 + 2:l3 + 4], "big") + delta
+        f[l3 + 2:l3 + 4] = total.to_bytes(2, "big")
+        cases.append((bytes(f), user, f"v1 total {delta:+}"))
+    big_min = dataclasses.replace(limits, v2_ipv6_max_offload_size=1 << 20)
+    hosts = await run_list(dut, cases, limits, backpressure=True, idle=True)
+    assert any(h.partial for h in hosts), "no case exercised a cut send"
+    cases = []
+    for size in (40000, 43800, 43801, 60000):                 # 30 x 1460 = 43800 > CAP
+        frame, user = large_send(rng, version="v2", ipv6=True, size=size, mss=1460)
+        cases.append((frame, user, f"v2 ipv6 size={size} min=30"))
+    await run_list(dut, cases, big_min)
+
+
+# --- line rate ------------------------------------------------------------------------------
+
+def bench_frames(size, mss, count, rng):
+    out = []
+    for _ in range(count):
+        frame, user = large_send(rng, version="v2", size=size, mss=mss, l2="eth",
+                                 options=False, flags=ACK, ip_id=1)
+        out.append((frame, user))
+    return out
+
+
+async def bench(dut, *, wire):
+    width = common.params()["width"]
+    size = int(os.environ.get("NICOFFLOAD_BENCH_SIZE", "65536"))
+    mss = int(os.environ.get("NICOFFLOAD_BENCH_MSS", "1460"))
+    count = common.frames(max(4, min(64, 400000 // size)))
+    rng = random.Random(1)
+    bus = await start(dut, rng, False, False,
+                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
+                          "out_user": False} if wire else {}))
+    dut.limits.value = config_value(PHASES[0])
+    hosts = []
+    for frame, user in bench_frames(size, mss, count, rng):
+        host = reference(frame, user, PHASES[0], f"bench {size}/{mss}")
+        hosts.append(host)
+        bus.send(frame, user)
+    await check(bus, hosts, wire=wire)
+    span = bus.last_out - bus.first_out + 1
+    fraction = bus.out_bytes / (span * width / 8)
+    result = {"width": width, "size": size, "mss": mss, "sends": count,
+              "bytes": bus.out_bytes, "cycles": span, "fraction": fraction}
+    dut._log.info(f"bench: {result}")
+    out = os.environ.get("NICOFFLOAD_BENCH_OUT")
+    if out:
+        with open(out, "w") as f:
+            json.dump(result, f)
+
+
+@cocotb.test(skip=os.environ.get("NICOFFLOAD_BENCH_SIZE") is None)
+async def line_rate(dut):
+    """Back-to-back sends of one size and MSS: output bytes per cycle over W/8 (reported)."""
+    await bench(dut, wire=False)
