@@ -48,7 +48,7 @@ from nicoffload.model.transport_lso import prepare_large_send
 from nicoffload.tb import common, traffic
 
 __all__ = ["Host", "reference", "random_host_frame", "Bus", "PHASES", "run_random",
-           "large_send", "bench_frames"]
+           "run_directed", "run_end_decided", "bench", "large_send", "bench_frames"]
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, NS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
 V2_DONE = 1 << 30
@@ -289,6 +289,12 @@ def random_host_frame(rng, limits: LsoLimits, budget: int = 40000) -> tuple[byte
         frame, user = large_send(rng, version=version, ipv6=ipv6, size=size, mss=mss, l2=l2)
         return frame, user, f"{version} ipv{6 if ipv6 else 4} {l2} size={size} mss={mss}"
     return _drop_case(rng, rng.choice(DROPS), version, ipv6, size, mss, l2, limits)
+
+
+def _parse_lso(frame):
+    """Where the headers of a prepared send are (its IP length field may be 0)."""
+    from nicoffload.model.lso import _parse_with_buffer_length
+    return _parse_with_buffer_length(frame)
 
 
 def _set16(b: bytearray, at: int, value: int):
@@ -682,19 +688,15 @@ def directed_cases(rng):
     return cases
 
 
-@cocotb.test()
-async def directed(dut):
-    """Corner sends under both ID modes."""
+async def run_directed(dut, *, wire):
     rng = random.Random(5)
     cases = directed_cases(rng)
-    await run_list(dut, cases, PHASES[0])
-    await run_list(dut, cases, dataclasses.replace(PHASES[0], id_mode="linux"),
+    await run_list(dut, cases, PHASES[0], wire=wire)
+    await run_list(dut, cases, dataclasses.replace(PHASES[0], id_mode="linux"), wire=wire,
                    backpressure=True)
 
 
-@cocotb.test()
-async def end_decided_drops(dut):
-    """Drops only the end of a send decides: what is cut, and the completions."""
+async def run_end_decided(dut, *, wire):
     rng = random.Random(9)
     limits = LsoLimits(v2_ipv4_max_offload_size=10000, v2_ipv6_max_offload_size=5000,
                        v2_ipv4_min_segment_count=4, v1_ipv4_min_segment_count=3,
@@ -706,24 +708,45 @@ async def end_decided_drops(dut):
     for size in (4380, 4381, 5000):                           # MinSegmentCount 4 at 1460
         frame, user = large_send(rng, version="v2", size=size, mss=1460)
         cases.append((frame, user, f"v2 size={size} min=4"))
-    for size in (20000, 40000):                               # 30 segments: past CAP
+    for size in (20000, 40000):                               # IPv6: over 5000, min 30
         frame, user = large_send(rng, version="v2", ipv6=True, size=size, mss=1460)
         cases.append((frame, user, f"v2 ipv6 size={size} min=30 max=5000"))
     for delta in (-1, 1, -3000, 3000):                        # LSOv1 Total Length wrong
         frame, user = large_send(rng, version="v1", size=8000, mss=1000)
         f = bytearray(frame)
-        l3 = parse(frame).l3_offset
+        l3 = _parse_lso(frame).l3_offset
         total = int.from_bytes(f[l3 + 2:l3 + 4], "big") + delta
         f[l3 + 2:l3 + 4] = total.to_bytes(2, "big")
         cases.append((bytes(f), user, f"v1 total {delta:+}"))
+    for size in (2999, 3000, 3001):                           # v1 cut inside the payload
+        frame, user = large_send(rng, version="v1", size=8000, mss=1000)
+        cut = len(frame) - 8000 + size
+        cases.append((frame[:cut], user, f"v1 cut at payload {size}"))
+    hosts = await run_list(dut, cases, limits, wire=wire, backpressure=True, idle=True)
+    cut = sum(h.partial for h in hosts)
+    assert cut >= 6, f"only {cut} cases exercised a cut send"
+    # MinSegmentCount 30 at MSS 1460 needs 42341 payload bytes of look-ahead: past CAP,
+    # so a send of 29 segments or fewer is cut, not dropped whole.
     big_min = dataclasses.replace(limits, v2_ipv6_max_offload_size=1 << 20)
-    hosts = await run_list(dut, cases, limits, backpressure=True, idle=True)
-    assert any(h.partial for h in hosts), "no case exercised a cut send"
     cases = []
-    for size in (40000, 43800, 43801, 60000):                 # 30 x 1460 = 43800 > CAP
-        frame, user = large_send(rng, version="v2", ipv6=True, size=size, mss=1460)
+    for size in (40000, 42340, 42341, 60000):      # 42340 = 29 x 1460
+        frame, user = large_send(rng, version="v2", ipv6=True, size=size, mss=1460,
+                                 l2="vlan", options=False)
         cases.append((frame, user, f"v2 ipv6 size={size} min=30"))
-    await run_list(dut, cases, big_min)
+    hosts = await run_list(dut, cases, big_min, wire=wire)
+    assert [h.partial for h in hosts] == [True, True, False, False]
+
+
+@cocotb.test()
+async def directed(dut):
+    """Corner sends (sizes, MSS 1, every flag mix, wraps, MSS past TX_MAX_FRAME)."""
+    await run_directed(dut, wire=False)
+
+
+@cocotb.test()
+async def end_decided_drops(dut):
+    """Drops only the end of a send decides: what is cut, and the completions."""
+    await run_end_decided(dut, wire=False)
 
 
 # --- line rate ------------------------------------------------------------------------------
