@@ -23,8 +23,15 @@ def _rxcsum(width):
     return AxiTop(RxChecksum(width))
 
 
+def _parse(width):
+    from nicoffload.hdl.parse import FrameParser
+    from nicoffload.model.nbl import TxUser
+    return AxiTop(FrameParser(width, TxUser.width()))
+
+
 UNITS = {
     "onesum": _onesum,
+    "parse": _parse,
     "txcsum": _txcsum,
     "rxcsum": _rxcsum,
 }
@@ -45,6 +52,7 @@ def verilog_text(unit: str, width: int) -> str:
 # Cross-checks that `nicoffload regress` and the tests run: (unit, cocotb module, frames).
 CHECKS = {
     "onesum": ("onesum", "nicoffload.tb.tb_onesum", 200),
+    "parse": ("parse", "nicoffload.tb.tb_parse", 500),
     "txcsum": ("txcsum", "nicoffload.tb.tb_checksum", 500),
     "rxcsum": ("rxcsum", "nicoffload.tb.tb_checksum", 500),
 }
