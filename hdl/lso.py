@@ -625,9 +625,6 @@ class LsoSegmenter(wiring.Component):
             comps.w_en.eq(finish), comps.w_data.eq(comp),
             lens.r_en.eq(finish), dec.eq(finish),
         ]
-        with m.If(finish):
-            m.d.sync += fp.eq(cur.base + rows_n)
-
         # Pending segment (the next to decide) and emitting segment (beats being issued).
         pend = {"off": Signal(32), "end": Signal(33), "need": Signal(33), "q": Signal(ROWW),
                 "rho": Signal(max(1, lognb)), "seq": Signal(32), "id": Signal(16),
@@ -671,21 +668,29 @@ class LsoSegmenter(wiring.Component):
             ended | ((avail > cur.limit) & (pend["need"] > cur.limit)) |
             (~cur.mss_ok & (avail > cur.smax)))
 
+        dnext = Signal(_DESC)
+        m.d.comb += dnext.eq(descs.r_data)
+
+        def start_next():
+            """Take the next frame's descriptor, if there is one (also as a frame ends)."""
+            with m.If(descs.r_rdy):
+                m.d.comb += descs.r_en.eq(1)
+                m.d.sync += [cur.eq(dnext), emitting.eq(0), final.eq(0),
+                             pass_row.eq(dnext.base), pass_bytes.eq(0)]
+                load_pend(dnext.mss, dnext.minreq, dnext.seq, dnext.ip_id)
+                with m.Switch(dnext.mode):
+                    with m.Case(_PASS):
+                        m.next = "PASS"
+                    with m.Case(_LSO):
+                        m.next = "SEG"
+                    with m.Default():
+                        m.next = "DRAIN"
+            with m.Else():
+                m.next = "IDLE"
+
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(descs.r_rdy):
-                    d = Signal(_DESC)
-                    m.d.comb += [d.eq(descs.r_data), descs.r_en.eq(1)]
-                    m.d.sync += [cur.eq(d), emitting.eq(0), final.eq(0),
-                                 pass_row.eq(d.base), pass_bytes.eq(0)]
-                    load_pend(d.mss, d.minreq, d.seq, d.ip_id)
-                    with m.Switch(d.mode):
-                        with m.Case(_PASS):
-                            m.next = "PASS"
-                        with m.Case(_LSO):
-                            m.next = "SEG"
-                        with m.Default():
-                            m.next = "DRAIN"
+                start_next()
 
             with m.State("PASS"):
                 diff = Signal(ROWW)
@@ -702,7 +707,7 @@ class LsoSegmenter(wiring.Component):
                                  fp.eq(pass_row)]
                     with m.If(is_last):
                         m.d.comb += [finish.eq(1), fin_status.eq(TxStatus.SENT)]
-                        m.next = "IDLE"
+                        start_next()
 
             with m.State("SEG"):
                 can = adv & emitting & (~(final & emit_last_beat) | comps.w_rdy)
@@ -717,7 +722,7 @@ class LsoSegmenter(wiring.Component):
                 can_load = ~emitting | (can & emit_last_beat)
                 with m.If(can & emit_last_beat & final):
                     m.d.comb += [finish.eq(1), fin_status.eq(TxStatus.SENT), fin_sent.eq(1)]
-                    m.next = "IDLE"
+                    start_next()
                 with m.Elif(can_load & ~final & (emit_last | emit_mid)):
                     size = Signal(16)
                     m.d.comb += size.eq(Mux(emit_last, payload_total - pend["off"], cur.mss))
@@ -765,9 +770,12 @@ class LsoSegmenter(wiring.Component):
                 with m.If(ended):
                     with m.If(comps.w_rdy):
                         m.d.comb += [finish.eq(1), fin_status.eq(verdict)]
-                        m.next = "IDLE"
+                        start_next()
                 with m.Else():
                     m.d.sync += fp.eq(wp)
+
+        with m.If(finish):          # the frame's rows are free (after every other update)
+            m.d.sync += fp.eq(cur.base + rows_n)
 
         # Read stage: addresses from the command (S0), data with the registered command (S1).
         r0, r1p = ring0.read_port(), ring1.read_port()
