@@ -69,10 +69,7 @@ def tx(inp, out, engine, mss, lso, keywords, width):
     if engine == "model":
         wire, completions = datapath.tx_model(requests, dp)
     else:
-        if any(r.lso for r in requests):
-            not_yet("nicoffload tx --engine rtl with LSO (the RTL TX path)", "issue 4")
-        wire = _rtl(lambda: datapath.tx_rtl(requests, int(width)))
-        completions = []
+        wire, completions = _rtl(lambda: datapath.tx_rtl(requests, int(width), dp))
     from nicoffload.model.nbl import TxStatus
     for i, c in enumerate(completions):
         if c.Status:    # a dropped send is not an error of the command: say so and go on

@@ -91,21 +91,32 @@ def tx_model(requests: list[TxRequest], datapath=None
     return wire, completions
 
 
-def _stream_rtl(unit: str, width: int, items: list[dict], enables: dict | None,
-                expect: int) -> list[dict]:
+def _stream_rtl(unit: str, width: int, items: list[dict], *, enables: dict | None = None,
+                expect: int | None = None, ports: str | None = None,
+                limits: int | None = None) -> tuple[list[dict], list[int]]:
+    """Run ``items`` through the Verilated ``unit``; (output frames, completion words)."""
     from nicoffload.sim import runner, units
     with tempfile.TemporaryDirectory(prefix="nicoffload-") as tmp:
-        src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        src, dst, txc = (Path(tmp) / n for n in ("in.jsonl", "out.jsonl", "txc.jsonl"))
         src.write_text("".join(json.dumps(x) + "\n" for x in items))
         env = {"NICOFFLOAD_STREAM_IN": str(src), "NICOFFLOAD_STREAM_OUT": str(dst),
-               "NICOFFLOAD_EXPECT": str(expect)}
+               "NICOFFLOAD_STREAM_TXC": str(txc)}
+        if expect is not None:
+            env["NICOFFLOAD_EXPECT"] = str(expect)
         if enables is not None:
             env["NICOFFLOAD_ENABLES"] = json.dumps(enables)
+        if ports is not None:
+            env["NICOFFLOAD_STREAM_PORTS"] = ports
+        if limits is not None:
+            env["NICOFFLOAD_LIMITS"] = str(limits)
         result = runner.run(unit, {"width": width}, lambda: units.make(unit, width),
                             "nicoffload.tb.tb_stream", extra_env=env, tag="stream")
         if not result.ok:
             raise RuntimeError(f"RTL run of {unit} failed; see {result.test_dir / 'sim.log'}")
-        return [json.loads(line) for line in dst.read_text().splitlines()]
+        frames = [json.loads(line) for line in dst.read_text().splitlines()]
+        done = [json.loads(line)["tdata"] for line in txc.read_text().splitlines()] \
+            if txc.exists() else []
+        return frames, done
 
 
 def _nonempty(items, frame_of, run, passthrough):
@@ -119,12 +130,39 @@ def _nonempty(items, frame_of, run, passthrough):
     return out
 
 
-def tx_rtl(requests: list[TxRequest], width: int) -> list[bytes]:
-    def run(reqs):
-        items = [{"data": r.frame.hex(), "tuser": r.tuser} for r in reqs]
-        return [bytes.fromhex(x["data"])
-                for x in _stream_rtl("txcsum", width, items, None, len(items))]
-    return _nonempty(requests, lambda r: r.frame, run, lambda r: r.frame)
+def tx_rtl(requests: list[TxRequest], width: int, datapath=None
+           ) -> tuple[list[bytes], list[nbl.TxCompletion]]:
+    """The whole RTL TX path (``hdl.txpath.TxPath``: segmenter, then checksum insertion):
+    wire frames and one completion per host frame.
+
+    A zero-length capture record has no beat to carry it on AXI4-Stream: it leaves
+    unchanged with a SENT completion, as in the model, and the frames around it go through
+    the RTL in separate runs so that the order holds.
+    """
+    from nicoffload.hdl.lso import config_value
+    limits = lso_model.LsoLimits(**datapath.lso_limits()) if datapath is not None else \
+        lso_model.LsoLimits()
+    wire, completions, batch = [], [], []
+
+    def flush():
+        if batch:
+            items = [{"data": r.frame.hex(), "tuser": r.tuser} for r in batch]
+            frames, done = _stream_rtl("txpath", width, items,
+                                       ports="s_axis_tx,m_axis_wire,m_axis_txc",
+                                       limits=config_value(limits))
+            wire.extend(bytes.fromhex(x["data"]) for x in frames)
+            completions.extend(nbl.TxCompletion.from_int(v) for v in done)
+            batch.clear()
+
+    for r in requests:
+        if len(r.frame):
+            batch.append(r)
+        else:
+            flush()
+            wire.append(r.frame)
+            completions.append(nbl.TxCompletion())
+    flush()
+    return wire, completions
 
 
 def rx_model(frames, datapath) -> list[tuple[bytes, nbl.ChecksumRx]]:
@@ -136,8 +174,8 @@ def rx_rtl(frames, datapath, width: int) -> list[tuple[bytes, nbl.ChecksumRx]]:
 
     def run(fs):
         items = [{"data": bytes(f).hex(), "tuser": 0} for f in fs]
-        return [(bytes.fromhex(x["data"]), nbl.RxUser.unpack(x["tuser"])[0])
-                for x in _stream_rtl("rxcsum", width, items, enables, len(items))]
+        got, _ = _stream_rtl("rxcsum", width, items, enables=enables, expect=len(items))
+        return [(bytes.fromhex(x["data"]), nbl.RxUser.unpack(x["tuser"])[0]) for x in got]
     return _nonempty(frames, lambda f: f, run, lambda f: (bytes(f), nbl.ChecksumRx()))
 
 

@@ -29,8 +29,20 @@ def _parse(width):
     return AxiTop(FrameParser(width, TxUser.width()))
 
 
+def _lso(width):
+    from nicoffload.hdl.lso import LsoSegmenter
+    return AxiTop(LsoSegmenter(width))
+
+
+def _txpath(width):
+    from nicoffload.hdl.txpath import TxPath
+    return AxiTop(TxPath(width))
+
+
 UNITS = {
     "onesum": _onesum,
+    "lso": _lso,
+    "txpath": _txpath,
     "parse": _parse,
     "txcsum": _txcsum,
     "rxcsum": _rxcsum,
