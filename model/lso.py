@@ -69,7 +69,10 @@ Checks, in this order (the first failure drops the whole send; RTL reports the s
     transport only offloads a packet it can divide into segments.
 12. ``LSO_BAD_MSS``: the largest segment (min(MSS, payload) bytes of payload) does not fit
     its length fields: IPv4 Total Length or IPv6 Payload Length over 0xFFFF, or, for an
-    802.3 LLC/SNAP frame, an 802.3 length over 1500.
+    802.3 LLC/SNAP frame, an 802.3 length over 1500; or the segment is longer than
+    ``LsoLimits.max_segment_bytes`` (default ``checksum.TX_MAX_FRAME``, 9728 bytes), the
+    largest frame the NIC's checksum stage can hold whole to fill its checksums (a hardware
+    limit, shared with the RTL).
 
 Segments (*LSO page* and its figure, DESIGN 3)
 ----------------------------------------------
@@ -125,6 +128,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+from .checksum import TX_MAX_FRAME
 from .nbl import (LSO_IPV6, LSO_TYPE_V2, LsoV1TransmitComplete, LsoV2TransmitComplete,
                   SendSupplemental, TxCompletion, TxStatus, decode_lso_transmit)
 from .onesum import add, ones_sum
@@ -181,6 +185,9 @@ class LsoLimits:
         The same for NVGRE sends (256, DESIGN 3); not used until NVGRE LSO exists.
     id_mode : str
         ``"ndis"`` (default) or ``"linux"``: how the IPv4 ID advances (module docstring).
+    max_segment_bytes : int
+        Longest segment frame the NIC can put on the wire with its checksums filled:
+        ``checksum.TX_MAX_FRAME`` for our NIC (check 12).
     """
 
     lso_v1_ipv4: bool = True
@@ -195,6 +202,7 @@ class LsoLimits:
     max_header_bytes: int = 128
     max_encapsulated_header_bytes: int = 256
     id_mode: str = "ndis"
+    max_segment_bytes: int = TX_MAX_FRAME
 
     def __post_init__(self):
         for name in ("v1_ipv4_max_offload_size", "v2_ipv4_max_offload_size",
@@ -428,6 +436,11 @@ def segment(frame: bytes | bytearray | memoryview, lso_word: int,
     if length_8023 is not None and hdr_end - length_8023 - 2 + largest > _MAX_8023_LENGTH:
         return drop(TxStatus.LSO_BAD_MSS,
                     f"a {largest}-byte segment makes an 802.3 length over 1500")
+
+    if hdr_end + largest > limits.max_segment_bytes:
+        return drop(TxStatus.LSO_BAD_MSS,
+                    f"a {hdr_end + largest}-byte segment is longer than the "
+                    f"{limits.max_segment_bytes} bytes the checksum stage holds")
 
     tpl = _Template(ipv6=ipv6, l3=l3, l4=l4, hdr_end=hdr_end, length_8023=length_8023)
     segments = _cut(frame, tpl, mss, count, mode)

@@ -36,7 +36,8 @@ from nicoffload.model.transport_lso import prepare_large_send
 MAC = dict(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 V2_COMPLETE = 1 << 30          # LsoV2TransmitComplete: Reserved 0, Type 1 (bit 30)
-BIG = LsoLimits(v2_ipv4_max_offload_size=1 << 20, v2_ipv6_max_offload_size=1 << 20)
+BIG = LsoLimits(v2_ipv4_max_offload_size=1 << 20, v2_ipv6_max_offload_size=1 << 20,
+                max_segment_bytes=1 << 20)   # no checksum-stage limit: the IP length rules
 
 
 # --- building sends with scapy ---------------------------------------------------------------
@@ -722,3 +723,23 @@ def test_throughput_64k(capsys):
                      f"{elapsed * 1e6:.0f} us = {size * 8 / elapsed / 1e9:.2f} Gb/s payload")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+
+
+def test_segment_longer_than_tx_max_frame_is_bad_mss():
+    """A segment the checksum stage cannot hold whole (longer than TX_MAX_FRAME) is refused
+    as LSO_BAD_MSS, the same rule the RTL segmenter applies; one that fits is cut."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from nicoffload.model.checksum import TX_MAX_FRAME
+    from nicoffload.model.lso import LsoLimits, segment
+    from nicoffload.model.nbl import TxStatus
+    from nicoffload.model.transport_lso import prepare_large_send
+    send = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="A") /
+                 (b"\x5a" * 30000))
+    fits = TX_MAX_FRAME - 54
+    for mss, status in ((fits, TxStatus.SENT), (fits + 1, TxStatus.LSO_BAD_MSS)):
+        prepared, word, _ = prepare_large_send(send, mss, "v2")
+        result = segment(prepared, word, LsoLimits())
+        assert result.status == status, (mss, result.detail)
+        if status == TxStatus.SENT:
+            assert max(len(s) for s in result.segments) == TX_MAX_FRAME
