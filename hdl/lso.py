@@ -363,7 +363,7 @@ class LsoSegmenter(wiring.Component):
     ----------
     s_axis : In(AxisSignature(W, 96))
         Host frames; ``user`` on the first beat is ``nbl.TxUser`` (checksum, LSO and
-        supplemental words). Frames of any length (counters hold 2**30 bytes).
+        supplemental words). Frames of up to 2**32 - 1 bytes.
     m_axis : Out(AxisSignature(W, 96))
         For a frame without an LSO word: the frame unchanged with its own first-beat
         ``tuser``. For a large send: its segments, each a complete frame with IPv4 checksum

@@ -48,7 +48,7 @@ from nicoffload.model.transport_lso import prepare_large_send
 from nicoffload.tb import common, traffic
 
 __all__ = ["Host", "reference", "random_host_frame", "Bus", "PHASES", "run_random",
-           "run_directed", "run_end_decided", "bench", "large_send", "bench_frames"]
+           "run_directed", "run_end_decided", "run_parse_corners", "bench", "large_send", "bench_frames"]
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, NS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
 V2_DONE = 1 << 30
@@ -178,7 +178,11 @@ def _l2(rng, kind, ipv6):
 
 
 def headers(rng, *, ipv6=False, l2=None, flags=None, seq=None, ip_id=None, options=None):
-    """A finished TCP frame with no payload and random headers (scapy)."""
+    """A finished TCP frame with no payload and random headers (scapy).
+
+    ``options``: None for random IP options / IPv6 extension headers and TCP options, True
+    for both, False for none (a 54-byte Ethernet/IPv4/TCP header with ``l2="eth"``).
+    """
     from scapy.layers.inet import IP, TCP
     from scapy.layers.inet6 import IPv6
     from scapy.packet import raw
@@ -210,7 +214,8 @@ def headers(rng, *, ipv6=False, l2=None, flags=None, seq=None, ip_id=None, optio
     tcp = TCP(sport=traffic._port(rng), dport=traffic._port(rng), seq=seq,
               ack=rng.getrandbits(32), flags=flags,
               window=rng.randrange(65536),
-              options=traffic._tcp_options(rng) if opts or rng.random() < 0.5 else [])
+              options=traffic._tcp_options(rng) if options is not False and (
+                  opts or rng.random() < 0.5) else [])
     return raw(_l2(rng, l2, ipv6) / l3 / tcp)
 
 
@@ -265,6 +270,8 @@ def random_host_frame(rng, limits: LsoLimits, budget: int = 40000) -> tuple[byte
     r = rng.random()
     if r < 0.25:
         f = traffic.random_frame(rng, max_payload=min(9000, budget))
+        while not f.data:       # an AXI-Stream frame has at least one byte
+            f = traffic.random_frame(rng, max_payload=min(9000, budget))
         if rng.random() < 0.8:
             frame, info = prepare_checksum(f.data, ChecksumEnables())
         else:
@@ -315,6 +322,8 @@ def _drop_case(rng, what, version, ipv6, size, mss, l2, limits):
         return frame, TxUser.pack(0, word, 0), desc
     if what == "junkword":
         f = traffic.random_frame(rng, max_payload=3000)
+        while not f.data:
+            f = traffic.random_frame(rng, max_payload=3000)
         word = rng.getrandbits(32) or 1
         return f.data, TxUser.pack(0, word, 0), f"drop:junkword {f.desc}"
     if what == "ext_long":
@@ -606,6 +615,7 @@ async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
     per_phase = max(1, count // len(PHASES))
     total_sends = 0
     stats = collections.Counter()
+    lso_sends = 0
     for p, limits in enumerate(PHASES):
         dut.limits.value = config_value(limits)
         await ClockCycles(dut.clk, 2)
@@ -625,11 +635,13 @@ async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
             bus.send(frame, user)
         await check(bus, hosts, wire=wire)
         total_sends += len(hosts)
+        lso_sends += sum(h.raw_user is None for h in hosts)
         stats.update(TxStatus(TxCompletion.from_int(h.completion).Status).name
                      if h.raw_user is None else "ordinary" for h in hosts)
         stats.update("cut" for h in hosts if h.partial)
     assert not bus.frames and not bus.completions
-    dut._log.info(f"{total_sends} host frames checked in {bus.cycle} cycles: {dict(stats)}")
+    dut._log.info(f"{total_sends} host frames ({lso_sends} large sends) checked in "
+                  f"{bus.cycle} cycles: {dict(stats)}")
 
 
 @cocotb.test()
@@ -735,6 +747,17 @@ async def run_end_decided(dut, *, wire):
         cases.append((frame, user, f"v2 ipv6 size={size} min=30"))
     hosts = await run_list(dut, cases, big_min, wire=wire)
     assert [h.partial for h in hosts] == [True, True, False, False]
+    # MaxOffLoadSize exactly and one byte over, with the default limits (256 KB, 64 KB).
+    cases = []
+    for version, size in (("v2", 262144), ("v2", 262145), ("v1", 65536)):
+        hdr = headers(rng, l2="eth", options=False)
+        if version == "v1":     # an LSOv1 send of 64 KB payload needs a 65535-byte datagram
+            size = 65535 - 40
+        frame, word, csum = prepare_large_send(hdr, 1460, version,
+                                               extra_payload=payload_bytes(rng, size))
+        cases.append((frame, TxUser.pack(csum, word, 0), f"{version} size={size} default"))
+    hosts = await run_list(dut, cases, LsoLimits(), wire=wire)
+    assert [h.partial for h in hosts] == [False, True, False]
 
 
 @cocotb.test()
@@ -747,6 +770,53 @@ async def directed(dut):
 async def end_decided_drops(dut):
     """Drops only the end of a send decides: what is cut, and the completions."""
     await run_end_decided(dut, wire=False)
+
+
+def parse_corner_cases(rng):
+    """LSOv2 IPv6 frames whose verdict hangs on where the frame ends, past the parser's
+    256-byte window: an extension header of 2048 bytes (MALFORMED while it runs past the
+    frame, LSO_HEADERS_TOO_LONG once it fits), a 60-byte TCP header ending at byte 258
+    (MALFORMED / LSO_HEADERS_TOO_LONG), around the 2304-byte hold of BufferLengthPatch."""
+    cases = []
+    mac = bytes(range(12))
+    eth = mac + b"\x86\xdd"
+    qinq_snap = mac + b"\x88\xa8\x00\x01\x81\x00\x00\x02\x05\xdc\xaa\xaa\x03" \
+        b"\x00\x00\x00\x86\xdd"
+
+    def ipv6(l2, exts, upper):
+        """exts: extension header bodies (each starting with its Next Header byte)."""
+        ids = [60] * len(exts) + [upper]
+        chain = b"".join(bytes([ids[k + 1]]) + body[1:] for k, body in enumerate(exts))
+        return l2 + bytes([0x60, 0, 0, 0, 0, 0, ids[0], 64]) + rng.randbytes(32) + chain
+
+    ext128 = bytes([0, 15]) + bytes(126)
+    ext2048 = bytes([0, 255])
+    tcp60 = bytes(12) + b"\xf0\x10" + bytes(46)
+    word = (1000 | (3 << 30))
+    for n in (1000, 2245, 2246, 2247, 2400, 3000):       # 2048 bytes at offset 198
+        f = (ipv6(qinq_snap, [ext128, ext2048], 6) + rng.randbytes(n))[:n]
+        cases.append((f, TxUser.pack(0, word | (200 << 20), 0), f"ext2048@198 len={n}"))
+    for n in (1000, 2101, 2102, 2103, 2305, 3000):       # 2048 bytes at offset 54
+        f = (ipv6(eth, [ext2048], 6) + rng.randbytes(n))[:n]
+        cases.append((f, TxUser.pack(0, word | (54 << 20), 0), f"ext2048@54 len={n}"))
+    for n in (250, 256, 257, 258, 259, 300, 2400):       # TCP header 198..258
+        f = ipv6(qinq_snap, [ext128], 6) + tcp60
+        f = (f + rng.randbytes(max(0, n - len(f))))[:n]
+        cases.append((f, TxUser.pack(0, word | (198 << 20), 0), f"tcp60@198 len={n}"))
+    return cases
+
+
+async def run_parse_corners(dut, *, wire):
+    hosts = await run_list(dut, parse_corner_cases(random.Random(3)), PHASES[0], wire=wire,
+                           idle=True, backpressure=True)
+    verdicts = {TxCompletion.from_int(h.completion).Status for h in hosts}
+    assert verdicts == {TxStatus.MALFORMED, TxStatus.LSO_HEADERS_TOO_LONG}, verdicts
+
+
+@cocotb.test()
+async def parse_corners(dut):
+    """Header verdicts that depend on the frame length past the parse window."""
+    await run_parse_corners(dut, wire=False)
 
 
 # --- line rate ------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import os
 import cocotb
 
 from nicoffload.tb import common
-from nicoffload.tb.tb_lso import bench, run_directed, run_end_decided, run_random
+from nicoffload.tb.tb_lso import (bench, run_directed, run_end_decided, run_parse_corners,
+                                   run_random)
 
 
 @cocotb.test()
@@ -35,6 +36,12 @@ async def directed(dut):
 async def end_decided_drops(dut):
     """Cut sends and their completions, on the wire."""
     await run_end_decided(dut, wire=True)
+
+
+@cocotb.test()
+async def parse_corners(dut):
+    """Header verdicts that depend on the frame length past the parse window, on the wire."""
+    await run_parse_corners(dut, wire=True)
 
 
 @cocotb.test(skip=os.environ.get("NICOFFLOAD_BENCH_SIZE") is None)
