@@ -67,9 +67,9 @@ Drops and what the hardware can decide (DESIGN 3, "dropped whole")
     completion carries the model's drop reason (LSOv1 TcpPayload 0).
 Segments that do not fit the checksum stage
     A segment longer than ``TX_MAX_FRAME`` would leave :class:`TxChecksum` without checksums,
-    so ``hdr_end + min(MSS, payload) > TX_MAX_FRAME`` is LSO_BAD_MSS here (with the model's
-    802.3 rule of check 12, which it subsumes with the IP length rule): the proposed model
-    rule, judged last like check 12.
+    so ``hdr_end + min(MSS, payload) > TX_MAX_FRAME`` is LSO_BAD_MSS (``model.lso`` check 12,
+    ``LsoLimits.max_segment_bytes``); with headers of at most 128 bytes it implies the IP
+    length rule of check 12, and the 802.3 rule is applied beside it.
 """
 
 from amaranth.hdl import *
@@ -123,7 +123,8 @@ def config_fields(limits: LsoLimits = LsoLimits()) -> dict:
     """The :data:`LSO_CONFIG` field values for ``limits``.
 
     Raises ``ValueError`` for limits the RTL cannot hold: a MinSegmentCount over 65535, a
-    MaxOffLoadSize over 2**32 - 1 or a ``max_header_bytes`` other than 128.
+    MaxOffLoadSize over 2**32 - 1, a ``max_header_bytes`` other than 128 or a
+    ``max_segment_bytes`` other than ``TX_MAX_FRAME``.
     """
     out = {"id_linux": int(limits.id_mode == "linux")}
     for name, field in LSO_CONFIG:
@@ -136,6 +137,8 @@ def config_fields(limits: LsoLimits = LsoLimits()) -> dict:
         out[name] = value
     if limits.max_header_bytes != MAX_HEADER:
         raise ValueError(f"the RTL holds max_header_bytes={MAX_HEADER} only")
+    if getattr(limits, "max_segment_bytes", TX_MAX_FRAME) != TX_MAX_FRAME:
+        raise ValueError(f"the RTL holds max_segment_bytes={TX_MAX_FRAME} only")
     return out
 
 

@@ -9,8 +9,8 @@ every drop case of ``model.lso`` and ordinary checksum-offload frames (``tb.traf
 ``transport.prepare_checksum``) in between. Each phase of a run sets other limits (enables,
 MaxOffLoadSize, MinSegmentCount, ID mode) on the ``limits`` port.
 
-Reference (:func:`reference`): ``model.lso.segment`` with the rules the RTL adds and documents
-in ``hdl/lso.py``: a segment longer than TX_MAX_FRAME is LSO_BAD_MSS, and a send whose drop
+Reference (:func:`reference`): ``model.lso.segment`` (whose check 12 holds segments to
+TX_MAX_FRAME) with the rule the RTL adds and documents in ``hdl/lso.py``: a send whose drop
 only its end decides is cut after the middle segments the one-segment look-ahead lets go.
 Every output frame of the DUT, after ``model.checksum.tx_fill`` with the ChecksumTx word of
 its ``tuser``, must equal the model's segment byte for byte; ordinary frames must come out
@@ -82,11 +82,9 @@ def reference(frame: bytes, tuser: int, limits: LsoLimits, desc: str = "") -> Ho
                     TxCompletion(LsoComplete=0, Status=0).to_int())
     word = decode_lso_transmit(lso)
     v2 = word.Type == 1
-    res = segment(frame, lso, limits)
+    res = segment(frame, lso, limits)      # check 12 includes max_segment_bytes (TX_MAX_FRAME)
     if res.sent:
-        if max(len(s) for s in res.segments) > TX_MAX_FRAME:    # proposed model rule
-            return Host(frame, tuser, desc, limits, [], None,
-                        _completion(v2, TxStatus.LSO_BAD_MSS))
+        assert max(len(s) for s in res.segments) <= TX_MAX_FRAME
         return Host(frame, tuser, desc, limits, [(s, None) for s in res.segments], None,
                     res.completion.to_int())
     completion = res.completion.to_int()
