@@ -67,6 +67,6 @@ CHECKS = {
     "parse": ("parse", "nicoffload.tb.tb_parse", 500),
     "txcsum": ("txcsum", "nicoffload.tb.tb_checksum", 500),
     "rxcsum": ("rxcsum", "nicoffload.tb.tb_checksum", 500),
-    "lso": ("lso", "nicoffload.tb.tb_lso", 260),
-    "txpath": ("txpath", "nicoffload.tb.tb_txpath", 260),
+    "lso": ("lso", "nicoffload.tb.tb_lso", 340),
+    "txpath": ("txpath", "nicoffload.tb.tb_txpath", 340),
 }
