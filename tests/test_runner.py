@@ -31,3 +31,29 @@ def test_unknown_unit_is_a_clear_error():
         units.make("nosuch", 64)
     with pytest.raises(ValueError, match="data width"):
         units.make("onesum", 96)
+
+
+@pytest.mark.rtl
+def test_parallel_builds_of_one_unit_share_the_cache(tmp_path):
+    """Two processes that need the same unit at once (pytest workers, a CLI run) build it
+    once between them: both succeed and the second finds the first's build."""
+    import subprocess
+    import sys
+    code = (
+        "import cocotb_tools.runner as r; from nicoffload.sim import runner, units\n"
+        "real, builds = r.get_runner, []\n"
+        "r.get_runner = lambda name: builds.append(name) or real(name)\n"
+        "d = runner.build('onesum', {'width': 64}, lambda: units.make('onesum', 64))\n"
+        "print(d, len(builds))\n")
+    env = dict(os.environ, NICOFFLOAD_BUILD=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    build_dir = tmp_path / "sim" / "onesum-width64"
+    dirs, builds = zip(*(o.split() for o, _ in outs))
+    assert set(dirs) == {str(build_dir)}
+    assert sorted(builds) == ["0", "1"]     # one built, the other waited and reused it
+    assert (build_dir / "onesum").exists()
