@@ -39,6 +39,17 @@ Decisions where the pages are silent:
   ``ValueError``, as does an MSS outside 1..2**20-1 or a TCP header past offset 1023 (the
   10-bit TcpHeaderOffset). MinSegmentCount, MaxOffLoadSize and the enables are the caller's
   business (the caller decides whether to offload); ``lso.segment`` enforces them.
+
+Captured sends over 64 KB (``split_captured_send``): a host with TSO/GSO captures its large
+sends before they are segmented, and one whose IP datagram exceeds 65535 bytes cannot state
+its length in the IP header. Linux BIG TCP writes IPv4 Total Length 0 (the length is the
+buffer's, as for LSOv2) and, for IPv6, Payload Length 0 with an RFC 2675 Jumbo Payload option
+in an 8-byte Hop-by-Hop header, which the stack's drivers strip before the NIC sees the
+packet (the NDIS transport never sends jumbograms). ``split_captured_send`` recognises such a
+frame (length field 0, a TCP header behind it; the jumbo header only when it is that 8-byte
+header alone and its length agrees with the frame) and returns its headers as a finished
+frame plus the rest of its bytes as payload, ready for ``prepare_large_send(...,
+extra_payload=...)``.
 """
 
 from __future__ import annotations
@@ -47,7 +58,9 @@ from .nbl import LSO_IPV4, LSO_IPV6, LSO_TYPE_V1, LSO_TYPE_V2, ChecksumTx, LsoV1
     LsoV2Transmit
 from .parse import parse, pseudo_header_sum
 
-__all__ = ["prepare_large_send", "VERSIONS"]
+_HOPOPT, _JUMBO_OPTION = 0, 0xC2
+
+__all__ = ["prepare_large_send", "split_captured_send", "VERSIONS"]
 
 VERSIONS = ("v1", "v2")
 
@@ -131,3 +144,43 @@ def prepare_large_send(frame: bytes | bytearray | memoryview, mss: int, version:
         word = LsoV2Transmit(MSS=mss, TcpHeaderOffset=l4, Type=LSO_TYPE_V2,
                              IPVersion=LSO_IPV6 if h.ip_version == 6 else LSO_IPV4)
     return bytes(out), word.to_int(), ChecksumTx()
+
+
+def split_captured_send(frame: bytes | bytearray | memoryview) -> tuple[bytes, bytes] | None:
+    """A captured TCP send whose IP length field is 0 (see the module docstring), as
+    ``(headers, payload)``: ``headers`` is a finished frame of the L2, IP and TCP headers with
+    consistent lengths, ``payload`` the bytes after them; None for any other frame.
+
+    The IPv6 Jumbo Payload Hop-by-Hop header is removed (its Next Header moves into the IPv6
+    header). A frame whose jumbo length disagrees with its size, whose headers do not parse
+    once the length is taken from the frame, that is a fragment or not TCP, is not such a send.
+    """
+    frame = bytes(frame)
+    h = parse(frame)
+    l3 = h.l3_offset
+    if l3 is None or h.ip_version is None:
+        return None
+    out = bytearray(frame)
+    if h.ip_version == 4:
+        if out[l3 + 2] or out[l3 + 3]:
+            return None
+        length_at, fixed = l3 + 2, 0
+    else:
+        if len(out) < l3 + 40 or out[l3 + 4] or out[l3 + 5]:
+            return None
+        length_at, fixed = l3 + 4, 40
+        if out[l3 + 6] == _HOPOPT:
+            hbh = out[l3 + 40:l3 + 48]
+            if len(hbh) < 8 or hbh[1] != 0 or hbh[2] != _JUMBO_OPTION or hbh[3] != 4:
+                return None
+            if int.from_bytes(hbh[4:8], "big") != len(out) - l3 - 40:
+                return None
+            out[l3 + 6] = hbh[0]
+            del out[l3 + 40:l3 + 48]
+    _put16(out, length_at, min(len(out) - l3 - fixed, 0xFFFF))
+    h = parse(out)
+    if not h.ok or not h.is_tcp or h.is_fragment:
+        return None
+    end = h.l4_offset + h.l4_header_len
+    _put16(out, length_at, end - l3 - fixed)
+    return bytes(out[:end]), bytes(out[end:])

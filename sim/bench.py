@@ -1,8 +1,17 @@
-"""``nicoffload bench``: line-rate figures of the RTL units and the model's throughput.
+"""``nicoffload bench``: line-rate figures of the RTL and the golden model's throughput.
 
-RTL: per unit, width W and frame size, output bytes per cycle over W/8 for back-to-back
-frames with no idles and no backpressure (1.0 = line rate), measured in Verilator.
-Model: Gb/s of the golden model's checksum stages on the same frames, in this process.
+Checksum offload (``--offload checksum``): per unit (TX insertion, RX validation), width W and
+frame size, output bytes per cycle over W/8 for back-to-back frames with no idles and no
+backpressure (1.0 = line rate), measured in Verilator (``tb/tb_bench.py``); and the Gb/s of
+the model's ``tx_fill`` / ``rx_validate`` on the same frames.
+
+Large send offload (``--offload lso``): per W, send size and MSS, wire bytes per cycle over W/8
+at the output of the whole TX path (segmenter + checksum insertion, ``tb_txpath.line_rate``)
+for back-to-back LSOv2 IPv4 sends; and the Gb/s of host bytes that ``model.lso.segment`` turns
+into segments.
+
+Each RTL figure is one simulation run (every output byte is also checked against the model),
+so a whole table takes minutes; ``--width`` and ``--size`` narrow it.
 """
 
 from __future__ import annotations
@@ -16,61 +25,122 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-SIZES = (64, 128, 256, 576, 1500, 9000)
+SIZES = (64, 128, 256, 576, 1500, 9000)        # checksum: frame bytes
+LSO_SIZES = (1024, 16384, 65536)               # LSO: payload bytes per send
+LSO_MSS = (536, 1460, 8960)
+OFFLOADS = ("checksum", "lso")
+
+
+def _rtl_run(unit: str, width: int, module: str, env: dict, tag: str,
+             testcase: str | None = None) -> dict:
+    """Run one bench testcase; the figures it wrote to ``NICOFFLOAD_BENCH_OUT``."""
+    from nicoffload.sim import runner, units
+    with tempfile.TemporaryDirectory(prefix="nicoffload-bench-") as tmp:
+        out = Path(tmp) / "bench.json"
+        env = dict(env, NICOFFLOAD_BENCH_OUT=str(out))
+        result = runner.run(unit, {"width": width}, lambda: units.make(unit, width), module,
+                            testcase=testcase, tag=tag, extra_env=env)
+        if not result.ok or not out.exists():
+            raise RuntimeError(f"bench run of {unit} W={width} failed: "
+                               f"{result.test_dir / 'sim.log'}")
+        return json.loads(out.read_text())
+
+
+def rtl_fraction(unit: str, width: int, size: int, frames: int = 48) -> float:
+    """Checksum units: output bytes per cycle over W/8 for back-to-back ``size``-byte frames."""
+    return _rtl_run(unit, width, "nicoffload.tb.tb_bench",
+                    {"NICOFFLOAD_BENCH_SIZE": str(size), "NICOFFLOAD_FRAMES": str(frames)},
+                    f"bench{size}")["fraction"]
+
+
+def lso_fraction(width: int, size: int, mss: int, unit: str = "txpath") -> float:
+    """TX path (or the segmenter alone, ``unit="lso"``): wire bytes per cycle over W/8 for
+    back-to-back LSOv2 IPv4 sends of ``size`` payload bytes at ``mss``."""
+    module = {"txpath": "nicoffload.tb.tb_txpath", "lso": "nicoffload.tb.tb_lso"}[unit]
+    return _rtl_run(unit, width, module,
+                    {"NICOFFLOAD_BENCH_SIZE": str(size), "NICOFFLOAD_BENCH_MSS": str(mss)},
+                    f"bench{size}-{mss}", testcase="line_rate")["fraction"]
+
+
+def _gbps(fn, items, nbytes: int, seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for item in items:
+            fn(*item)
+        n += len(items)
+    return n * nbytes * 8 / (time.perf_counter() - t0) / 1e9
 
 
 def model_gbps(size: int, seconds: float = 0.5) -> dict:
+    """Gb/s of frame bytes through the model's checksum stages, ``size``-byte TCP frames."""
     from nicoffload.model.checksum import ALL_ENABLED, rx_validate, tx_fill
     from nicoffload.model.transport import prepare_checksum
     from nicoffload.tb.tb_bench import tcp_frame
     rng = random.Random(1)
     frames = [prepare_checksum(tcp_frame(rng, size), ALL_ENABLED) for _ in range(64)]
-    out = {}
-    for name, fn in (("tx_fill", lambda f, i: tx_fill(f, i)),
-                     ("rx_validate", lambda f, i: rx_validate(f))):
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            for frame, info in frames:
-                fn(frame, info)
-            n += len(frames)
-        out[name] = n * size * 8 / (time.perf_counter() - t0) / 1e9
-    return out
+    return {"tx_fill": _gbps(tx_fill, frames, size, seconds),
+            "rx_validate": _gbps(lambda f, i: rx_validate(f), frames, size, seconds)}
 
 
-def rtl_fraction(unit: str, width: int, size: int, frames: int = 48) -> float:
-    from nicoffload.sim import runner, units
-    with tempfile.TemporaryDirectory(prefix="nicoffload-bench-") as tmp:
-        out = Path(tmp) / "bench.json"
-        result = runner.run(unit, {"width": width}, lambda: units.make(unit, width),
-                            "nicoffload.tb.tb_bench", tag=f"bench{size}",
-                            extra_env={"NICOFFLOAD_BENCH_SIZE": str(size),
-                                       "NICOFFLOAD_FRAMES": str(frames),
-                                       "NICOFFLOAD_BENCH_OUT": str(out)})
-        if not result.ok:
-            raise RuntimeError(f"bench run failed: {result.test_dir / 'sim.log'}")
-        return json.loads(out.read_text())["fraction"]
+def model_lso_gbps(size: int, mss: int, seconds: float = 0.5) -> float:
+    """Gb/s of host bytes (headers + payload of each send) through ``model.lso.segment``."""
+    from nicoffload.model.lso import LsoLimits, segment
+    from nicoffload.model.nbl import TxUser
+    from nicoffload.tb.tb_lso import bench_frames
+    limits = LsoLimits()
+    items = [(frame, TxUser.unpack_raw(user)[1], limits)
+             for frame, user in bench_frames(size, mss, 8, random.Random(1))]
+    for item in items:              # the figure is of real segmentation, not of drops
+        if not segment(*item).segments:
+            raise RuntimeError(f"bench send of {size} bytes at MSS {mss} was dropped")
+    return _gbps(segment, items, len(items[0][0]), seconds)
 
 
-def run(units=("txcsum", "rxcsum"), widths=(64, 128, 256, 512), sizes=SIZES, rtl=True,
-        console=None):
-    console = console or Console()
+def checksum_tables(widths, sizes, rtl, console):
     if rtl:
-        for unit in units:
+        for unit in ("txcsum", "rxcsum"):
             table = Table(title=f"{unit}: output bytes per cycle / (W/8), back to back")
             table.add_column("W", justify="right")
             for size in sizes:
                 table.add_column(f"{size} B", justify="right")
             for width in widths:
-                row = [str(width)]
-                for size in sizes:
-                    row.append(f"{rtl_fraction(unit, width, size):.3f}")
-                table.add_row(*row)
+                table.add_row(str(width), *(f"{rtl_fraction(unit, width, size):.3f}"
+                                            for size in sizes))
             console.print(table)
-    table = Table(title="golden model throughput (Gb/s, this machine, one core)")
-    table.add_column("frame bytes", justify="right")
-    table.add_column("tx_fill", justify="right")
-    table.add_column("rx_validate", justify="right")
+    table = Table(title="checksum model throughput (Gb/s of frame bytes, one core)")
+    for col in ("frame bytes", "tx_fill", "rx_validate"):
+        table.add_column(col, justify="right")
     for size in sizes:
         g = model_gbps(size)
         table.add_row(str(size), f"{g['tx_fill']:.2f}", f"{g['rx_validate']:.2f}")
     console.print(table)
+
+
+def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS):
+    cols = [(s, m) for s in sizes for m in mss_list]
+    if rtl:
+        table = Table(title="TX path with LSO: wire bytes per cycle / (W/8), back-to-back "
+                            "LSOv2 IPv4 sends")
+        table.add_column("W", justify="right")
+        for s, m in cols:
+            table.add_column(f"{s} B / MSS {m}", justify="right")
+        for width in widths:
+            table.add_row(str(width), *(f"{lso_fraction(width, s, m):.3f}" for s, m in cols))
+        console.print(table)
+    table = Table(title="LSO model throughput (Gb/s of host bytes, one core)")
+    table.add_column("send payload", justify="right")
+    for m in mss_list:
+        table.add_column(f"MSS {m}", justify="right")
+    for s in sizes:
+        table.add_row(f"{s} B", *(f"{model_lso_gbps(s, m):.2f}" for m in mss_list))
+    console.print(table)
+
+
+def run(offloads=OFFLOADS, widths=(64, 128, 256, 512), sizes=None, rtl=True, console=None):
+    """Print the tables of ``offloads``; ``sizes`` are frame bytes (checksum) or payload
+    bytes per send (LSO), each offload's defaults when None."""
+    console = console or Console()
+    if "checksum" in offloads:
+        checksum_tables(widths, sizes or SIZES, rtl, console)
+    if "lso" in offloads:
+        lso_tables(widths, sizes or LSO_SIZES, rtl, console)

@@ -17,7 +17,7 @@ from nicoffload.model import nbl
 from nicoffload.model.checksum import RX_ENABLE_NAMES, rx_validate, tx_fill
 from nicoffload.model.parse import IPPROTO_TCP, parse
 from nicoffload.model.transport import prepare_checksum
-from nicoffload.model.transport_lso import prepare_large_send
+from nicoffload.model.transport_lso import prepare_large_send, split_captured_send
 
 __all__ = ["TxRequest", "prepare_tx", "tx_model", "tx_rtl", "rx_model", "rx_rtl"]
 
@@ -35,19 +35,20 @@ class TxRequest:
         return nbl.TxUser.pack(self.checksum, self.lso, self.supplemental)
 
 
-def _lso_version(frame: bytes, mss: int | None, lso: str, datapath) -> str | None:
-    """The LSO version the transport would use for ``frame``, or None for an ordinary send:
-    a TCP segment whose payload exceeds the MSS, over an IP version whose LSO is enabled
-    (LSOv1 exists for IPv4 only; an IPv6 send uses LSOv2 when that is on)."""
+def _lso_version(frame: bytes, extra: int, mss: int | None, lso: str, datapath) -> str | None:
+    """The LSO version the transport would use for ``frame`` (with ``extra`` more payload
+    bytes after it), or None for an ordinary send: a TCP segment whose payload exceeds the
+    MSS, over an IP version whose LSO is enabled. LSOv1 exists for IPv4 datagrams of at most
+    65535 bytes; an IPv6 send, or a larger one, uses LSOv2 when that is on."""
     if mss is None:
         return None
     h = parse(frame)
     if not h.ok or h.l4_proto != IPPROTO_TCP or not h.l4_header_len or h.is_fragment:
         return None
-    if h.l4_end - h.l4_offset - h.l4_header_len <= mss:
+    if h.l4_end - h.l4_offset - h.l4_header_len + extra <= mss:
         return None
     if h.ip_version == 4:
-        if lso == "v1" and datapath.lso_v1_ipv4:
+        if lso == "v1" and datapath.lso_v1_ipv4 and h.ip_end - h.l3_offset + extra <= 0xFFFF:
             return "v1"
         return "v2" if datapath.lso_v2_ipv4 else None
     return "v2" if datapath.lso_v2_ipv6 else None
@@ -57,13 +58,19 @@ def prepare_tx(frames, datapath, *, mss: int | None = None, lso: str = "v2"
                ) -> list[TxRequest]:
     """Do what the NDIS TCP/IP transport does before a send: a large send for TCP payloads
     over the MSS (``mss``, LSO version ``lso`` for IPv4) where LSO is enabled, otherwise the
-    checksum offloads the configuration enables."""
+    checksum offloads the configuration enables.
+
+    A captured send too large for its IP length field (length 0, BIG TCP;
+    ``transport_lso.split_captured_send``) is a large send of its whole length; when it is not
+    offloaded it goes as captured (the NIC passes a frame it cannot parse unchanged)."""
     out = []
     for frame in frames:
-        version = _lso_version(frame, mss, lso, datapath)
+        head, extra = (split_captured_send(frame) if mss is not None else None) or (frame, b"")
+        version = _lso_version(head, len(extra), mss, lso, datapath)
         if version is not None:
             try:
-                prepared, word, info = prepare_large_send(frame, mss, version)
+                prepared, word, info = prepare_large_send(head, mss, version,
+                                                          extra_payload=extra)
             except ValueError:      # a send the transport never offloads (URG, SYN, ...)
                 version = None
             else:

@@ -31,7 +31,7 @@ from scapy.utils import checksum as scapy_checksum
 
 from nicoffload.model.lso import LsoLimits, segment
 from nicoffload.model.nbl import TxStatus
-from nicoffload.model.transport_lso import prepare_large_send
+from nicoffload.model.transport_lso import prepare_large_send, split_captured_send
 
 MAC = dict(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
@@ -325,6 +325,58 @@ def test_lsov2_256k(ipv6, mss):
     limits = LsoLimits(v2_ipv4_max_offload_size=256 * 1024,
                        v2_ipv6_max_offload_size=256 * 1024)
     check_sent(send, run(send, mss, "v2", limits), mss, version="v2")
+
+
+def big_tcp_capture(send, *, jumbo=True):
+    """The send as a host with BIG TCP captures it before segmentation: one frame, IP length
+    field 0 and, for IPv6, an 8-byte Hop-by-Hop header with a Jumbo Payload option (RFC 2675)
+    whose length counts every byte after the IPv6 header. Built here byte by byte."""
+    head = bytearray(send.frame[:send.hdr_end])
+    if send.ipv6:
+        head[send.l3 + 4:send.l3 + 6] = b"\0\0"
+        if jumbo:
+            nh = head[send.l3 + 6]
+            head[send.l3 + 6] = 0
+            jumbo_len = len(head) - send.l3 - 40 + 8 + len(send.payload)
+            hbh = bytes([nh, 0, 0xC2, 4]) + jumbo_len.to_bytes(4, "big")
+            head[send.l3 + 40:send.l3 + 40] = hbh
+    else:
+        head[send.l3 + 2:send.l3 + 4] = b"\0\0"
+    return bytes(head) + send.payload
+
+
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_big_tcp_capture_is_one_large_send(ipv6):
+    """A captured send over 64 KB (length 0; IPv6 with its jumbo header) becomes one LSOv2
+    send of the whole payload: the segments are the ones of the same send built directly."""
+    rng = random.Random(75 + ipv6)
+    send = build(ipv6=ipv6, payload=rng.randbytes(150000),
+                 tcp_options=[("NOP", None), ("NOP", None), ("Timestamp", (3, 4))])
+    head, extra = split_captured_send(big_tcp_capture(send))
+    assert head == send.frame[:send.hdr_end] and extra == send.payload
+    frame, word, _ = prepare_large_send(head, 1460, "v2", extra_payload=extra)
+    check_sent(send, segment(frame, word, BIG), 1460, version="v2")
+
+
+def test_split_captured_send_takes_only_such_frames():
+    rng = random.Random(76)
+    send6 = build(ipv6=True, payload=rng.randbytes(70000))
+    good = big_tcp_capture(send6)
+    assert split_captured_send(good) is not None
+    assert split_captured_send(big_tcp_capture(send6, jumbo=False)) is not None
+    bad = bytearray(good)
+    bad[send6.l3 + 47] ^= 1                      # jumbo length disagrees with the frame
+    assert split_captured_send(bytes(bad)) is None
+    bad = bytearray(good)
+    bad[send6.l3 + 41] = 1                       # a longer hop-by-hop header: not ours
+    assert split_captured_send(bytes(bad)) is None
+    assert split_captured_send(good[:send6.l3 + 44]) is None     # cut inside the jumbo header
+    send4 = build(payload=rng.randbytes(3000))
+    assert split_captured_send(send4.frame) is None              # its length field is right
+    udp = bytearray(raw(Ether(**MAC) / IP() / UDP() / Raw(rng.randbytes(2000))))
+    udp[16:18] = b"\0\0"
+    assert split_captured_send(bytes(udp)) is None               # not TCP
+    assert split_captured_send(b"\x00" * 10) is None and split_captured_send(b"") is None
 
 
 def test_qinq_ip_options_and_tcp_options_copied():
@@ -733,7 +785,7 @@ def test_segment_longer_than_tx_max_frame_is_bad_mss():
     from nicoffload.model.checksum import TX_MAX_FRAME
     from nicoffload.model.lso import LsoLimits, segment
     from nicoffload.model.nbl import TxStatus
-    from nicoffload.model.transport_lso import prepare_large_send
+    from nicoffload.model.transport_lso import prepare_large_send, split_captured_send
     send = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="A") /
                  (b"\x5a" * 30000))
     fits = TX_MAX_FRAME - 54
