@@ -80,7 +80,7 @@ from amaranth.lib.wiring import In, Out
 from nicoffload.model import nbl
 from nicoffload.model import parse as mparse
 from nicoffload.model.checksum import TX_MAX_FRAME
-from nicoffload.model.lso import LsoLimits
+from nicoffload.model.lso import STREAM_LOOKAHEAD, LsoLimits
 from nicoffload.model.nbl import TxStatus
 
 from .axis import AxisSignature, check_width
@@ -93,11 +93,16 @@ __all__ = ["LSO_CONFIG", "config_value", "BufferLengthPatch", "LsoSegmenter", "e
 
 TXU = nbl.TxUser.width()        # 96
 MAX_HEADER = 128                # DESIGN 3: headers <= 128 bytes (template size)
-RING_BYTES = 32768              # ring of input beats: two maximum segments and slack
+#: The largest look-ahead (payload bytes) the ring can always hold: the model's rule
+#: (``model.lso.STREAM_LOOKAHEAD``, ``LsoLimits.lookahead_bytes``) decides what of a send its
+#: end drops has already left.
+CAP = STREAM_LOOKAHEAD
+#: Ring of input beats (32 KB: two maximum segments and slack): the look-ahead, four beats of
+#: the widest data path and a template.
+RING_BYTES = CAP + 4 * 64 + MAX_HEADER
+assert RING_BYTES & (RING_BYTES - 1) == 0, "the ring is a power of two bytes"
 NSLOT = 16                      # frames in flight between front and back (template slots)
 ROWW = 24                       # bits of the absolute ring row counters
-#: The largest MinSegmentCount look-ahead (payload bytes) the ring can always hold.
-CAP = RING_BYTES - 4 * 64 - MAX_HEADER
 _SNAP_LIMIT = 1500 - 8          # 802.3 length <= 1500: hdr_end - l3 + 8 + payload <= 1500
 
 _FIN, _SYN, _RST, _PSH, _URG, _CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80

@@ -10,8 +10,9 @@ every drop case of ``model.lso`` and ordinary checksum-offload frames (``tb.traf
 MaxOffLoadSize, MinSegmentCount, ID mode) on the ``limits`` port.
 
 Reference (:func:`reference`): ``model.lso.segment`` (whose check 12 holds segments to
-TX_MAX_FRAME) with the rule the RTL adds and documents in ``hdl/lso.py``: a send whose drop
-only its end decides is cut after the middle segments the one-segment look-ahead lets go.
+TX_MAX_FRAME) for the NIC that streams the payload with the RTL ring's look-ahead
+(``LsoLimits.lookahead_bytes = hdl.lso.CAP``): a send whose drop only its end decides leaves
+the middle segments that look-ahead let go.
 Every output frame of the DUT, after ``model.checksum.tx_fill`` with the ChecksumTx word of
 its ``tuser``, must equal the model's segment byte for byte; ordinary frames must come out
 unchanged with their ``tuser``; completions must equal the model's, in order.
@@ -37,11 +38,10 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, RisingEdge
 
-from nicoffload.hdl.lso import CAP, MAX_HEADER, config_value
-from nicoffload.model import nbl
+from nicoffload.hdl.lso import CAP, config_value
 from nicoffload.model.checksum import TX_MAX_FRAME, ChecksumEnables, tx_fill
 from nicoffload.model.lso import LsoLimits, segment
-from nicoffload.model.nbl import ChecksumTx, TxCompletion, TxStatus, TxUser, decode_lso_transmit
+from nicoffload.model.nbl import ChecksumTx, TxCompletion, TxStatus, TxUser
 from nicoffload.model.parse import parse
 from nicoffload.model.transport import prepare_checksum
 from nicoffload.model.transport_lso import prepare_large_send
@@ -51,7 +51,6 @@ __all__ = ["Host", "reference", "random_host_frame", "Bus", "PHASES", "run_rando
            "run_directed", "run_end_decided", "run_parse_corners", "bench", "large_send", "bench_frames"]
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, NS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
-V2_DONE = 1 << 30
 
 # --- reference ---------------------------------------------------------------------------
 
@@ -69,90 +68,19 @@ class Host:
     partial: bool = False
 
 
-def _completion(v2: bool, status: TxStatus, payload: int = 0) -> int:
-    word = V2_DONE if v2 else (payload if status == TxStatus.SENT else 0)
-    return TxCompletion(LsoComplete=word, Status=int(status)).to_int()
-
-
 def reference(frame: bytes, tuser: int, limits: LsoLimits, desc: str = "") -> Host:
     """What the TX path must do with one host frame (see the module docstring)."""
     csum, lso, supp = TxUser.unpack_raw(tuser)
     if lso == 0:
         return Host(frame, tuser, desc, limits, [(frame, None)], tuser,
                     TxCompletion(LsoComplete=0, Status=0).to_int())
-    word = decode_lso_transmit(lso)
-    v2 = word.Type == 1
-    res = segment(frame, lso, limits)      # check 12 includes max_segment_bytes (TX_MAX_FRAME)
-    if res.sent:
+    # The model's streaming NIC (LsoLimits.lookahead_bytes, the RTL ring's CAP): a send its
+    # end drops may have left its first segments.
+    res = segment(frame, lso, dataclasses.replace(limits, lookahead_bytes=CAP))
+    if res.segments:
         assert max(len(s) for s in res.segments) <= TX_MAX_FRAME
-        return Host(frame, tuser, desc, limits, [(s, None) for s in res.segments], None,
-                    res.completion.to_int())
-    completion = res.completion.to_int()
-    segs = _cut_segments(frame, lso, word, limits)
-    return Host(frame, tuser, desc, limits, [(s, None) for s in segs], None, completion,
-                partial=bool(segs))
-
-
-def _cut_segments(frame: bytes, lso: int, word, limits: LsoLimits) -> tuple[bytes, ...]:
-    """The middle segments the RTL lets go of a send the model drops (hdl/lso.py)."""
-    if word.MSS == 0:
-        return ()
-    v2 = word.Type == 1
-    ipv6 = v2 and word.IPVersion == 1
-    enabled, max_off, min_count = limits.offload(v2, ipv6)
-    h = parse(frame)
-    probe_frame = bytearray(frame)
-    if not v2 and h.l3_offset is not None and h.ip_version == 4 \
-            and len(frame) >= h.l3_offset + 4:
-        n_l3 = len(frame) - h.l3_offset
-        if n_l3 > 0xFFFF:
-            return ()
-        probe_frame[h.l3_offset + 2:h.l3_offset + 4] = n_l3.to_bytes(2, "big")
-    permissive = dataclasses.replace(
-        limits, v1_ipv4_max_offload_size=65536, v2_ipv4_max_offload_size=1 << 30,
-        v2_ipv6_max_offload_size=1 << 30, v1_ipv4_min_segment_count=0,
-        v2_ipv4_min_segment_count=0, v2_ipv6_min_segment_count=0)
-    probe = segment(bytes(probe_frame), lso, permissive)
-    if probe.status not in (TxStatus.SENT, TxStatus.LSO_TOO_FEW_SEGMENTS, TxStatus.LSO_BAD_MSS):
-        return ()           # a header check drops it: nothing leaves
-    if not probe.sent:
-        return ()           # no payload, or no segment fits its length fields
-    hp = parse(probe.segments[0])
-    l3 = hp.l3_offset
-    hdr_end = hp.l4_offset + hp.l4_header_len
-    payload = len(frame) - hdr_end
-    mss = word.MSS
-    if not v2:
-        total = int.from_bytes(frame[l3 + 2:l3 + 4], "big")
-        announced = l3 + total - hdr_end
-        m_eff = max(1, min_count)
-        largest = min(mss, announced)
-        snap_limit, tx_limit = _limits(probe.segments[0], hp, hdr_end)
-        if announced < 0 or announced > max_off or announced <= (m_eff - 1) * mss or \
-                largest > min(snap_limit, tx_limit):
-            return ()       # LSOv1: the announced length already fails: dropped whole
-        limit = announced
-    else:
-        limit = max_off
-    snap_limit, tx_limit = _limits(probe.segments[0], hp, hdr_end)
-    smax = min(snap_limit, tx_limit)
-    if mss > smax:
-        return ()
-    minreq = min((max(1, min_count) - 1) * mss + 1, CAP)
-    count = 0
-    while True:
-        need = max((count + 1) * mss + 1, minreq)
-        if need > limit or need > payload:
-            break
-        count += 1
-    return probe.segments[:count]
-
-
-def _limits(seg: bytes, h, hdr_end: int) -> tuple[int, int]:
-    """(802.3 payload limit, TX_MAX_FRAME payload limit) of a send's segments."""
-    snap = h.llc_snap
-    snap_limit = 1492 - (hdr_end - h.l3_offset) if snap else 1 << 30
-    return snap_limit, TX_MAX_FRAME - hdr_end
+    return Host(frame, tuser, desc, limits, [(s, None) for s in res.segments], None,
+                res.completion.to_int(), partial=not res.sent and bool(res.segments))
 
 
 # --- traffic -------------------------------------------------------------------------------

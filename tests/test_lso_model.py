@@ -29,15 +29,18 @@ from scapy.layers.l2 import ARP, LLC, SNAP, Dot1AD, Dot1Q, Dot3, Ether
 from scapy.packet import Raw, raw
 from scapy.utils import checksum as scapy_checksum
 
-from nicoffload.model.lso import LsoLimits, segment
-from nicoffload.model.nbl import TxStatus
+from nicoffload.model.checksum import TX_MAX_FRAME
+from nicoffload.model.lso import STREAM_LOOKAHEAD, LsoLimits, LsoResult, segment
+from nicoffload.model.nbl import TxCompletion, TxStatus
 from nicoffload.model.transport_lso import prepare_large_send, split_captured_send
 
 MAC = dict(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 V2_COMPLETE = 1 << 30          # LsoV2TransmitComplete: Reserved 0, Type 1 (bit 30)
+# No checksum-stage limit (the IP length rules decide) and no streaming (drops are whole, as
+# the NDIS pages describe the NIC): the NDIS semantics alone.
 BIG = LsoLimits(v2_ipv4_max_offload_size=1 << 20, v2_ipv6_max_offload_size=1 << 20,
-                max_segment_bytes=1 << 20)   # no checksum-stage limit: the IP length rules
+                max_segment_bytes=1 << 20, lookahead_bytes=None)
 
 
 # --- building sends with scapy ---------------------------------------------------------------
@@ -733,6 +736,97 @@ def test_order_of_checks():
     assert segment(frame, bad_offset | (1 << 31), BIG).status == TxStatus.LSO_NOT_TCP
 
 
+# --- a NIC that streams the payload: what its end-decided drops have already sent -----------
+
+def streamed(**kw):
+    """``BIG`` with our NIC's look-ahead, and ``kw``."""
+    return dataclasses.replace(BIG, **{"lookahead_bytes": STREAM_LOOKAHEAD, **kw})
+
+
+def assert_cut(send, result, status, mss, count, version):
+    """Dropped with ``status``, and its first ``count`` segments left: the segments of the
+    same send made without limits, checked independently by ``check_sent``'s rules."""
+    assert result.status == status, result.detail
+    assert result.completion.LsoComplete == (0 if version == "v1" else V2_COMPLETE)
+    assert len(result.segments) == count
+    whole = Send(**{**dataclasses.asdict(send), "payload": send.payload[:count * mss]})
+    check = LsoResult(result.segments, TxCompletion(
+        LsoComplete=count * mss if version == "v1" else V2_COMPLETE, Status=0))
+    whole.flags = send.flags & ~(FIN | PSH)     # middle segments: no FIN/PSH on the last    check_sent(whole, check, mss, version=version)
+
+
+@pytest.mark.parametrize("version,ipv6,field", [
+    ("v2", False, "v2_ipv4"), ("v2", True, "v2_ipv6")])
+def test_streamed_too_large_leaves_the_segments_that_fit(version, ipv6, field):
+    # 10000 payload bytes at MSS 1000 over MaxOffLoadSize 4500: middle segment k needs
+    # (k + 1) * 1000 + 1 <= 4500 bytes, so 4 left before the end dropped the send.
+    send = build(ipv6=ipv6, payload=random.Random(9).randbytes(10000), flags=ACK | PSH | CWR)
+    frame, word = prepared(send, 1000, version)
+    limits = streamed(**{f"{field}_max_offload_size": 4500})
+    assert_cut(send, segment(frame, word, limits), TxStatus.LSO_TOO_LARGE, 1000, 4, version)
+    assert_dropped(segment(frame, word, dataclasses.replace(limits, lookahead_bytes=None)),
+                   TxStatus.LSO_TOO_LARGE, version)
+    # 4000 bytes exactly is 4 segments: (3 + 1) * 1000 + 1 > 4000 leaves 3.
+    limits = streamed(**{f"{field}_max_offload_size": 4000})
+    assert_cut(send, segment(frame, word, limits), TxStatus.LSO_TOO_LARGE, 1000, 3, version)
+
+
+def test_streamed_min_segment_count():
+    """MinSegmentCount within the look-ahead: the NIC waits for it, nothing leaves. Beyond
+    the look-ahead: the segments up to the look-ahead have left."""
+    rng = random.Random(10)
+    send = build(payload=rng.randbytes(40000))
+    frame, word = prepared(send, 1000, "v2")
+    # 40 segments; MinSegmentCount 41 needs 40001 bytes of look-ahead (> 32384): it cannot
+    # wait, so every middle segment whose next byte arrived went: 39.
+    result = segment(frame, word, streamed(v2_ipv4_min_segment_count=41))
+    assert_cut(send, result, TxStatus.LSO_TOO_FEW_SEGMENTS, 1000, 39, "v2")
+    # MinSegmentCount 41 with a 64 KB look-ahead: it waits, and the drop is whole.
+    result = segment(frame, word, streamed(v2_ipv4_min_segment_count=41,
+                                           lookahead_bytes=65536))
+    assert_dropped(result, TxStatus.LSO_TOO_FEW_SEGMENTS, "v2")
+    # A short send under a small MinSegmentCount: whole, whatever the look-ahead.
+    send = build(payload=rng.randbytes(2500))
+    frame, word = prepared(send, 1000, "v2")
+    assert_dropped(segment(frame, word, streamed(v2_ipv4_min_segment_count=4)),
+                   TxStatus.LSO_TOO_FEW_SEGMENTS, "v2")
+
+
+def test_streamed_lsov1_total_length():
+    """LSOv1: a Total Length that announces less than the buffer holds is known only at the
+    end; the segments of the announced length but the last have left. A Total Length whose
+    announced payload already breaks a limit drops the send before anything leaves."""
+    rng = random.Random(11)
+    send = build(payload=rng.randbytes(5000))
+    frame, word = prepared(send, 1000, "v1")
+    short = bytearray(frame)
+    struct.pack_into("!H", short, send.l3 + 2, len(frame) - send.l3 - 1500)  # announces 3500
+    result = segment(bytes(short), word, streamed())
+    assert_cut(send, result, TxStatus.LSO_GUARANTEE, 1000, 3, "v1")
+    assert_dropped(segment(bytes(short), word, BIG), TxStatus.LSO_GUARANTEE, "v1")
+    # Announced 3500 over MaxOffLoadSize 3000: nothing leaves.
+    result = segment(bytes(short), word, streamed(v1_ipv4_max_offload_size=3000))
+    assert_dropped(result, TxStatus.LSO_GUARANTEE, "v1")
+
+
+def test_streamed_header_drops_are_whole():
+    """What the headers decide drops the send before a byte leaves, streaming or not."""
+    send, frame, word = base("v2", size=10000)
+    syn = bytearray(frame)
+    syn[send.l4 + 13] |= SYN
+    limits = streamed(v2_ipv4_max_offload_size=4500)
+    assert_dropped(segment(bytes(syn), word, limits), TxStatus.LSO_GUARANTEE, "v2")
+    # Over MaxOffLoadSize at an MSS whose full segment the checksum stage cannot hold: no
+    # middle segment could ever leave (the first would be 9700 + 54 > TX_MAX_FRAME bytes).
+    limits = streamed(v2_ipv4_max_offload_size=9999, max_segment_bytes=TX_MAX_FRAME)
+    result = segment(bytes(frame), (word & ~0xFFFFF) | 9700, limits)
+    assert_dropped(result, TxStatus.LSO_TOO_LARGE, "v2")
+    result = segment(bytes(frame), (word & ~0xFFFFF) | 9600, limits)     # 9654 bytes: fits
+    assert_cut(send, result, TxStatus.LSO_TOO_LARGE, 9600, 1, "v2")
+    with pytest.raises(ValueError):
+        LsoLimits(lookahead_bytes=0)
+
+
 def test_word_zero_and_nvgre_hook():
     send, frame, word = base("v2")
     with pytest.raises(ValueError):
@@ -780,12 +874,6 @@ def test_throughput_64k(capsys):
 def test_segment_longer_than_tx_max_frame_is_bad_mss():
     """A segment the checksum stage cannot hold whole (longer than TX_MAX_FRAME) is refused
     as LSO_BAD_MSS, the same rule the RTL segmenter applies; one that fits is cut."""
-    from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Ether
-    from nicoffload.model.checksum import TX_MAX_FRAME
-    from nicoffload.model.lso import LsoLimits, segment
-    from nicoffload.model.nbl import TxStatus
-    from nicoffload.model.transport_lso import prepare_large_send, split_captured_send
     send = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="A") /
                  (b"\x5a" * 30000))
     fits = TX_MAX_FRAME - 54
