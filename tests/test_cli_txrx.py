@@ -5,7 +5,6 @@ import json
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
@@ -118,7 +117,6 @@ def test_truncated_pcap_is_an_error(tmp_path):
 def test_tx_mss_segments_large_sends(tmp_path):
     """``tx --mss``: TCP frames with more payload than the MSS leave as MSS-sized segments
     whose checksums scapy recomputes identically and whose payloads rebuild the send."""
-    from scapy.layers.inet6 import IPv6
     from scapy.packet import Raw
     rng = random.Random(7)
     big4 = Ether() / IP(src="10.1.1.1", dst="10.2.2.2", id=0x7FFE) / \
@@ -158,7 +156,6 @@ def test_tx_mss_segments_large_sends(tmp_path):
 def test_tx_mss_engines_agree(tmp_path):
     """Large sends interleaved with mixed traffic: the RTL TX path (segmenter + checksum
     insertion) writes the same capture as the model, both LSO versions."""
-    from scapy.layers.inet6 import IPv6
     from scapy.packet import Raw
     rng = random.Random(11)
     frames = [traffic.random_frame(rng).data for _ in range(40)]
@@ -196,7 +193,6 @@ def test_tx_big_tcp_capture_engines_agree(tmp_path):
     """Captured sends over 64 KB (BIG TCP: IPv4 Total Length 0; IPv6 Payload Length 0 with a
     Jumbo Payload hop-by-hop header) go out as MSS segments that rebuild the payload, on both
     engines; with --lso v1 too, since LSOv1 cannot carry them and the transport takes LSOv2."""
-    from scapy.layers.inet6 import IPv6
     from scapy.packet import Raw
     rng = random.Random(12)
     pay4, pay6 = rng.randbytes(150000), rng.randbytes(100000)

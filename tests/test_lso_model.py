@@ -752,7 +752,8 @@ def assert_cut(send, result, status, mss, count, version):
     whole = Send(**{**dataclasses.asdict(send), "payload": send.payload[:count * mss]})
     check = LsoResult(result.segments, TxCompletion(
         LsoComplete=count * mss if version == "v1" else V2_COMPLETE, Status=0))
-    whole.flags = send.flags & ~(FIN | PSH)     # middle segments: no FIN/PSH on the last    check_sent(whole, check, mss, version=version)
+    whole.flags = send.flags & ~(FIN | PSH)     # middle segments: no FIN/PSH on the last
+    check_sent(whole, check, mss, version=version)
 
 
 @pytest.mark.parametrize("version,ipv6,field", [
