@@ -120,10 +120,11 @@ def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS):
     cols = [(s, m) for s in sizes for m in mss_list]
     if rtl:
         table = Table(title="TX path with LSO: wire bytes per cycle / (W/8), back-to-back "
-                            "LSOv2 IPv4 sends")
+                            "LSOv2 IPv4 sends (columns: send payload / MSS)")
         table.add_column("W", justify="right")
         for s, m in cols:
-            table.add_column(f"{s} B / MSS {m}", justify="right")
+            size = f"{s // 1024}K" if s % 1024 == 0 else str(s)
+            table.add_column(f"{size}/{m}", justify="right")
         for width in widths:
             table.add_row(str(width), *(f"{lso_fraction(width, s, m):.3f}" for s, m in cols))
         console.print(table)
