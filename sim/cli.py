@@ -182,10 +182,16 @@ def bench(offloads, model_only, widths, sizes):
 def verilog(unit, width, output):
     """Export a unit's Verilog."""
     from nicoffload.sim import units
-    text = units.verilog_text(unit, int(width))
+    try:
+        text = units.verilog_text(unit, int(width))
+    except ValueError as e:
+        raise CliError(str(e)) from None
     if output:
-        with open(output, "w") as f:
-            f.write(text)
+        try:
+            with open(output, "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise CliError(f"cannot write {output}: {e.strerror}") from None
     else:
         click.echo(text, nl=False)
 
@@ -197,7 +203,10 @@ def verilog(unit, width, output):
 def synth(unit, width):
     """Synthesize a unit for ECP5-85k (yowasp) and print LUT/FF counts and Fmax."""
     from nicoffload.sim import synth as synth_mod
-    synth_mod.run(unit, int(width))
+    try:
+        synth_mod.run(unit, int(width))
+    except (ValueError, RuntimeError) as e:
+        raise CliError(str(e)) from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,47 @@
+"""``nicoffload verilog`` and ``nicoffload synth``: Verilog for FPGA flows, and their errors."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from nicoffload.sim import units
+
+CLI = [sys.executable, "-m", "nicoffload.sim.cli"]
+
+
+def cli(*args, **kw):
+    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, **kw)
+
+
+@pytest.mark.parametrize("unit", sorted(units.UNITS))
+def test_verilog_has_the_flat_axi_ports(unit, tmp_path):
+    out = tmp_path / f"{unit}.v"
+    r = cli("verilog", "--unit", unit, "--width", 128, "-o", out)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert re.search(rf"^module {unit}\(", text, re.M)
+    # Vivado/Quartus and cocotbext-axi bind by prefix: every stream has the ARM names.
+    ports = set(re.findall(r"^\s*(?:input|output)\s+(?:\[[^\]]*\]\s*)?(\w+);", text, re.M))
+    assert {"clk", "rst"} <= ports
+    streams = {p.rsplit("_t", 1)[0] for p in ports if re.search(r"_t(valid|ready)$", p)}
+    assert streams
+    for s in streams:
+        assert {f"{s}_tvalid", f"{s}_tready", f"{s}_tdata"} <= ports, s
+        if s.startswith(("s_axis", "m_axis")) and f"{s}_tkeep" in ports:
+            assert f"{s}_tlast" in ports
+    data = re.search(r"input\s+\[(\d+):0\]\s+s_axis\w*_tdata;", text)
+    assert data and int(data.group(1)) == 127
+
+
+@pytest.mark.parametrize("args, message", [
+    (("verilog", "--unit", "nosuch"), "unknown unit"),
+    (("verilog", "--unit", "onesum", "-o", "/nonexistent/dir/x.v"), "cannot write"),
+    (("synth", "--unit", "nosuch"), "unknown unit"),
+])
+def test_hdl_errors_are_one_line(args, message):
+    r = cli(*args)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
