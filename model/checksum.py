@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 
 from .nbl import ChecksumRx, ChecksumTx, SendSupplemental
 from .onesum import ones_sum, verifies
@@ -241,6 +242,12 @@ def tx_fill(frame: bytes | bytearray, info: ChecksumTx,
     return tx_checksum(frame, info, supplemental).frame
 
 
+@functools.lru_cache(maxsize=None)
+def _rx_word(names: tuple[str, ...]) -> ChecksumRx:
+    """The receive word with ``names`` set (the words are immutable: one of each is made)."""
+    return ChecksumRx(**dict.fromkeys(names, 1))
+
+
 def rx_validate(frame: bytes | bytearray, *, enables=ALL_ENABLED) -> ChecksumRx:
     """The receive checksum info word for a frame from the wire.
 
@@ -282,4 +289,4 @@ def rx_validate(frame: bytes | bytearray, *, enables=ALL_ENABLED) -> ChecksumRx:
             else:
                 ok = verifies(frame, l4, h.l4_end, pseudo_header_sum(frame, h))
                 flags["UdpChecksumSucceeded" if ok else "UdpChecksumFailed"] = 1
-    return ChecksumRx(**flags)
+    return _rx_word(tuple(flags))

@@ -38,17 +38,19 @@ class Word:
         cls.__annotations__ = {name: int for name, _ in cls.FIELDS}
         for name, _ in cls.FIELDS:
             setattr(cls, name, 0)
+        cls._LIMITS = tuple((name, 1 << width) for name, width in cls.FIELDS)
         dataclasses.dataclass(frozen=True)(cls)
 
     def __post_init__(self):
-        for name, width in self.FIELDS:
+        for name, limit in self._LIMITS:
             value = getattr(self, name)
+            if type(value) is int and 0 <= value < limit:
+                continue                    # the common case, checked first
             if isinstance(value, bool):
                 object.__setattr__(self, name, int(value))
-                value = int(value)
-            if not isinstance(value, int) or not 0 <= value < (1 << width):
-                raise ValueError(
-                    f"{type(self).__name__}.{name}={value!r} does not fit in {width} bits")
+                continue
+            raise ValueError(f"{type(self).__name__}.{name}={value!r} does not fit in "
+                             f"{limit.bit_length() - 1} bits")
 
     @classmethod
     def offsets(cls) -> dict[str, tuple[int, int]]:
