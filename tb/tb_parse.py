@@ -447,9 +447,14 @@ class Scoreboard:
             assert users == self.users[i], f"frame {i} ({desc}): tuser per beat differs"
 
 
+def _user_width(dut) -> int:
+    """Bits of ``tuser`` the parser under test carries (0 when it has none)."""
+    port = getattr(dut, "s_axis_tuser", None)
+    return len(port) if port is not None else 0
+
+
 async def run_frames(dut, cases, *, idle, backpressure, contract, rng, budget=20):
-    p = common.params()
-    width, user_width = p["width"], p.get("user_width", 0)
+    width, user_width = common.params()["width"], _user_width(dut)
     srcs, _ = await common.setup(dut, sources=["s_axis"], idle=idle, rng=rng)
     src = srcs["s_axis"]
     users = [beat_users(rng, len(f), width, user_width) for f, _ in cases]
@@ -519,8 +524,7 @@ def tcp6_frame(rng: random.Random, size: int, exts: int) -> bytes:
 
 async def rate(dut, src, cases, contract, rng):
     """Back to back, no idles, no pauses: input stall cycles and frames per cycle."""
-    p = common.params()
-    width, user_width = p["width"], p.get("user_width", 0)
+    width, user_width = common.params()["width"], _user_width(dut)
     users = [beat_users(rng, len(f), width, user_width) for f, _ in cases]
     board = Scoreboard(cases, users, record_fields(user_width), user_width)
     consumer = Consumer(dut, width, user_width, rng, False, contract)
@@ -602,8 +606,7 @@ async def latency(dut):
     """Cycles from the edge that takes the window-completing beat to the first edge at which
     the record could be taken, with the parser idle, up to the longest walk (which must stay
     within the skid FIFO's margin)."""
-    p = common.params()
-    width, user_width = p["width"], p.get("user_width", 0)
+    width, user_width = common.params()["width"], _user_width(dut)
     nb = width // 8
     rng = random.Random(3)
     srcs, _ = await common.setup(dut, sources=["s_axis"], rng=rng)
