@@ -29,8 +29,8 @@ BufferLengthPatch
     original field rides to the front in ``tuser`` bits 96..111 (LSOv1/LSOv2 guarantee check).
 Front (one beat per cycle)
     Takes the parser's record with a frame's first beat, writes every beat into the ring,
-    the first 128 bytes into the frame's template slot, and once the template is complete (two
-    registered stages) makes the frame's descriptor: PASS (no LSO word), DROP (a check the
+    the first 128 bytes into the frame's template slot, and once the template is complete
+    (three registered stages) makes the frame's descriptor: PASS (no LSO word), DROP (a check the
     headers decide failed: ``model.lso`` checks 2-9, or for LSOv1 a size check on the Total
     Length) or LSO, with everything the sequencer needs. At the frame's last beat its length
     goes into the lengths FIFO.
@@ -53,6 +53,13 @@ When a segment may go (one-segment lookahead)
     :data:`CAP` bytes) and ``need_k <= L`` where ``L`` is MaxOffLoadSize (LSOv2) or the
     payload the IPv4 Total Length announces (LSOv1). These rules make the emitted segments a
     function of the send alone, never of timing.
+Timing
+    The back sees the front through registers (the write pointer, the lengths FIFO, the bytes
+    of the send that have arrived, each a cycle late but consistent with one another) and the
+    per-segment length fields and TCP checksum are worked out as the segment's first beat is
+    issued; each decision is a comparison of registers and a choice. The late views only
+    delay decisions that wait for the input; a send that streams in faster than it leaves
+    never waits on them.
 
 Drops and what the hardware can decide (DESIGN 3, "dropped whole")
     Everything the headers decide (``model.lso`` checks 2-9 but LSOv1's Total Length against
@@ -457,9 +464,11 @@ class LsoSegmenter(wiring.Component):
         f_base = Signal(ROWW)
         f_slot = Signal(4)
         f_rec = Signal(HEADERS_LAYOUT(TXU + 16))
-        occupancy = Signal(ROWW)
-        m.d.comb += occupancy.eq(wp - fp)
-        room = occupancy < depth
+        # Room for a row, registered: a cycle late and a row short (``wp`` grows by at most one
+        # a cycle and ``fp`` never falls), so the many enables behind ``take`` start from a
+        # flip-flop and not from a subtraction.
+        room = Signal()
+        m.d.sync += room.eq(wp - fp < depth - 1)
         gate = room & (~f_first | (parser.m_headers.valid & (in_flight < NSLOT)))
         take = Signal()
         m.d.comb += [
@@ -619,7 +628,11 @@ class LsoSegmenter(wiring.Component):
         predicted_drop = ~d2["v2"] & ((announced < 0) | (_core_reason(announced, desc) != 0))
         m.d.comb += desc.mode.eq(Mux(~d2["lso"], _PASS,
                                      Mux((reason != 0) | predicted_drop, _DROP, _LSO)))
-        m.d.comb += [descs.w_en.eq(d2["valid"]), descs.w_data.eq(desc)]
+        # D3: the descriptor, registered on its way into the FIFO (it is worked out from D2's
+        # registers by a long chain of checks; the back waits on the FIFO, not on this).
+        d3_valid, d3_desc = Signal(), Signal(_DESC)
+        m.d.sync += [d3_valid.eq(d2["valid"]), d3_desc.eq(desc)]
+        m.d.comb += [descs.w_en.eq(d3_valid), descs.w_data.eq(d3_desc)]
 
         # ============================ back ================================================
         # The back sees the front one cycle late: ``wp_b`` is ``wp`` delayed, as the lengths
@@ -635,8 +648,10 @@ class LsoSegmenter(wiring.Component):
         rows_n = (n + nb - 1) >> lognb
         written = Signal(ROWW)
         m.d.comb += written.eq(wp_b - cur.base)
-        avail = Signal(signed(34))          # payload bytes of the send that have arrived
-        m.d.comb += avail.eq(Mux(ended, n, written << lognb) - cur.hdr_end)
+        # Payload bytes of the send that have arrived, registered: a cycle late, so never more
+        # than have arrived (the count only grows), and 0 in the cycle after ``cur`` changes.
+        avail = Signal(signed(34))
+        m.d.sync += avail.eq(Mux(descs.r_en, 0, Mux(ended, n, written << lognb) - cur.hdr_end))
         ended_r = Signal()
         verdict = Signal(4)
         payload_total = Signal(signed(34))
