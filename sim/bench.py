@@ -117,16 +117,18 @@ def checksum_tables(widths, sizes, rtl, console):
 
 
 def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS):
-    cols = [(s, m) for s in sizes for m in mss_list]
     if rtl:
-        table = Table(title="TX path with LSO: wire bytes per cycle / (W/8), back-to-back "
-                            "LSOv2 IPv4 sends (columns: send payload / MSS)")
+        table = Table(title="TX path with LSO: wire bytes per cycle / (W/8), "
+                            "back-to-back LSOv2 IPv4 sends")
         table.add_column("W", justify="right")
-        for s, m in cols:
-            size = f"{s // 1024}K" if s % 1024 == 0 else str(s)
-            table.add_column(f"{size}/{m}", justify="right")
+        table.add_column("send payload", justify="right")
+        for m in mss_list:
+            table.add_column(f"MSS {m}", justify="right")
         for width in widths:
-            table.add_row(str(width), *(f"{lso_fraction(width, s, m):.3f}" for s, m in cols))
+            for i, s in enumerate(sizes):
+                table.add_row(str(width) if i == 0 else "", f"{s} B",
+                              *(f"{lso_fraction(width, s, m):.3f}" for m in mss_list),
+                              end_section=i == len(sizes) - 1)
         console.print(table)
     table = Table(title="LSO model throughput (Gb/s of host bytes, one core)")
     table.add_column("send payload", justify="right")
