@@ -143,6 +143,15 @@ class SendSupplemental(Word):
               ("Reserved", 4))
 
 
+# --- The host frame's length (DESIGN.md 2) ----------------------------------------------
+
+class FrameLength(Word):
+    """The host frame's length in bytes, as a DMA engine reads it from the send descriptor
+    before the first byte moves (DESIGN.md 2: the fourth ``tuser`` word of a TX frame). With
+    it the NIC decides every LSO check before a segment leaves, so a bad send drops whole."""
+    FIELDS = (("Length", 32),)
+
+
 # --- RSC out-of-band info ----------------------------------------------------------------
 
 class RscInfo(Word):
@@ -187,13 +196,26 @@ class Sideband:
 
 
 class TxUser(Sideband):
-    """TX ``tuser`` on the first beat: checksum word, LSO word, supplemental word."""
-    WORDS = (ChecksumTx, LsoV1Transmit, SendSupplemental)   # LSO word: raw, V1 or V2 view
+    """TX ``tuser`` on the first beat: checksum word, LSO word, supplemental word and the
+    frame's length in bytes (:class:`FrameLength`)."""
+    WORDS = (ChecksumTx, LsoV1Transmit, SendSupplemental, FrameLength)  # LSO word: raw
 
     @classmethod
     def unpack(cls, value: int):
-        csum, lso, supp = cls.unpack_raw(value)
-        return ChecksumTx.from_int(csum), lso, SendSupplemental.from_int(supp)
+        csum, lso, supp, length = cls.unpack_raw(value)
+        return ChecksumTx.from_int(csum), lso, SendSupplemental.from_int(supp), length
+
+    @classmethod
+    def for_frame(cls, frame, csum: Word | int = 0, lso: Word | int = 0,
+                  supp: Word | int = 0) -> int:
+        """The ``tuser`` of ``frame``: its three info words and its length."""
+        return cls.pack(csum, lso, supp, len(frame))
+
+    @classmethod
+    def with_length(cls, value: int, length: int) -> int:
+        """``value`` with its length word replaced by ``length``."""
+        lsb = cls.width() - FrameLength.WIDTH
+        return (value & ((1 << lsb) - 1)) | (FrameLength(Length=length).to_int() << lsb)
 
 
 class RxUser(Sideband):

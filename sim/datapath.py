@@ -32,7 +32,7 @@ class TxRequest:
 
     @property
     def tuser(self) -> int:
-        return nbl.TxUser.pack(self.checksum, self.lso, self.supplemental)
+        return nbl.TxUser.for_frame(self.frame, self.checksum, self.lso, self.supplemental)
 
 
 def _lso_version(frame: bytes, extra: int, mss: int | None, lso: str, datapath) -> str | None:

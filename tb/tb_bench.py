@@ -42,7 +42,7 @@ async def throughput(dut):
         user = 0
         if dut._name == "txcsum":
             frame, info = prepare_checksum(frame, ALL_ENABLED)
-            user = nbl.TxUser.pack(info, 0, 0)
+            user = nbl.TxUser.for_frame(frame, info)
         frames.append((frame, user))
     meter = common.OutputMeter(dut).start()
     for frame, user in frames:

@@ -79,7 +79,7 @@ async def run_tx(dut, rng, idle, backpressure, count):
 
     async def drive():
         for frame, info in cases:
-            await src.send(AxiStreamFrame(frame, tuser=nbl.TxUser.pack(info, 0, 0)))
+            await src.send(AxiStreamFrame(frame, tuser=nbl.TxUser.for_frame(frame, info)))
 
     async def check():
         for i, (frame, info) in enumerate(cases):
@@ -152,7 +152,7 @@ async def line_rate(dut):
         frame = sized_frame(rng, 1500)
         if unit == "txcsum":
             frame, info = prepare_checksum(frame, ChecksumEnables())
-            frames.append((frame, nbl.TxUser.pack(info, 0, 0)))
+            frames.append((frame, nbl.TxUser.for_frame(frame, info)))
         else:
             frames.append((frame, 0))
     beats = sum(common.beats_of(len(f), width) for f, _ in frames)

@@ -70,7 +70,7 @@ class Host:
 
 def reference(frame: bytes, tuser: int, limits: LsoLimits, desc: str = "") -> Host:
     """What the TX path must do with one host frame (see the module docstring)."""
-    csum, lso, supp = TxUser.unpack_raw(tuser)
+    csum, lso, supp, _length = TxUser.unpack_raw(tuser)
     if lso == 0:
         return Host(frame, tuser, desc, limits, [(frame, None)], tuser,
                     TxCompletion(LsoComplete=0, Status=0).to_int())
@@ -159,7 +159,7 @@ def large_send(rng, *, version, ipv6=False, size, mss, **kw):
     hdr = headers(rng, ipv6=ipv6, **kw)
     frame, word, csum = prepare_large_send(hdr, mss, version,
                                            extra_payload=payload_bytes(rng, size))
-    return frame, TxUser.pack(csum, word, 0)
+    return frame, TxUser.for_frame(frame, csum, word)
 
 
 def _pick_mss(rng):
@@ -203,7 +203,7 @@ def random_host_frame(rng, limits: LsoLimits, budget: int = 40000) -> tuple[byte
         else:
             frame, info = f.data, ChecksumTx.from_int(rng.getrandbits(5) | (rng.choice(
                 [0, 14, 34, 54, rng.randrange(1024)]) << 16))
-        return frame, TxUser.pack(info, 0, 0), f"ordinary {f.desc}"
+        return frame, TxUser.for_frame(frame, info), f"ordinary {f.desc}"
     version = rng.choice(["v1", "v2", "v2"])
     ipv6 = version == "v2" and rng.random() < 0.5
     mss = _pick_mss(rng)
@@ -245,13 +245,13 @@ def _drop_case(rng, what, version, ipv6, size, mss, l2, limits):
         frame = raw(Ether() / (IPv6(plen=0) if ipv6 else IP(len=0)) / UDP() /
                     Raw(rng.randbytes(size)))
         word = mss | ((54 + 20 * ipv6) << 20) | (1 << 30) | (ipv6 << 31)
-        return frame, TxUser.pack(0, word, 0), desc
+        return frame, TxUser.for_frame(frame, 0, word), desc
     if what == "junkword":
         f = traffic.random_frame(rng, max_payload=3000)
         while not f.data:
             f = traffic.random_frame(rng, max_payload=3000)
         word = rng.getrandbits(32) or 1
-        return f.data, TxUser.pack(0, word, 0), f"drop:junkword {f.desc}"
+        return f.data, TxUser.for_frame(f.data, 0, word), f"drop:junkword {f.desc}"
     if what == "ext_long":
         ipv6, version = True, "v2"
         ext = IPv6ExtHdrDestOpt(options=[PadN(optdata=bytes(rng.choice([70, 90, 130])))])
@@ -261,7 +261,7 @@ def _drop_case(rng, what, version, ipv6, size, mss, l2, limits):
                                                 extra_payload=rng.randbytes(size))
         except ValueError:
             frame, word = hdr + rng.randbytes(size), mss | (54 << 20) | (3 << 30)
-        return frame, TxUser.pack(0, word, 0), desc
+        return frame, TxUser.for_frame(frame, 0, word), desc
     if what == "v1on6":
         version, ipv6 = "v2", True
     if what in ("mf", "fragoff", "v1total_short", "v1total_long") and ipv6:
@@ -312,8 +312,8 @@ def _drop_case(rng, what, version, ipv6, size, mss, l2, limits):
     elif what == "cut":              # frame cut inside the payload: LSOv1 length mismatch
         f = f[:rng.randint(l4 + 20, len(f))]
     elif what == "csum_word":        # a checksum word riding along is ignored by LSO
-        return bytes(f), TxUser.pack(rng.getrandbits(32), word, 0), desc
-    return bytes(f), TxUser.pack(0, word, 0), desc
+        return bytes(f), TxUser.for_frame(f, rng.getrandbits(32), word), desc
+    return bytes(f), TxUser.for_frame(f, 0, word), desc
 
 
 # --- the bus: one coroutine drives and samples every stream -----------------------------
@@ -485,7 +485,7 @@ async def check(bus: Bus, hosts: list[Host], *, wire: bool):
                 assert user == host.raw_user, f"host frame {i} ({host.desc}): tuser " \
                     f"{user:#x}, want {host.raw_user:#x}"
             else:
-                csum, lso, supp = TxUser.unpack_raw(user)
+                csum, lso, supp, _length = TxUser.unpack_raw(user)
                 info = ChecksumTx.from_int(csum)
                 h = parse(want)
                 assert lso == 0 and supp == 0, f"host frame {i}: segment tuser {user:#x}"
@@ -527,7 +527,7 @@ def big_sends(rng, count, width):
                 size = 70000
         frame, word, csum = prepare_large_send(hdr, mss, version,
                                                extra_payload=payload_bytes(rng, size))
-        out.append((frame, TxUser.pack(csum, word, 0),
+        out.append((frame, TxUser.for_frame(frame, csum, word),
                     f"big {version} ipv{6 if ipv6 else 4} size={size} mss={mss}"))
     return out
 
@@ -681,7 +681,7 @@ async def run_end_decided(dut, *, wire):
             size = 65535 - 40
         frame, word, csum = prepare_large_send(hdr, 1460, version,
                                                extra_payload=payload_bytes(rng, size))
-        cases.append((frame, TxUser.pack(csum, word, 0), f"{version} size={size} default"))
+        cases.append((frame, TxUser.for_frame(frame, csum, word), f"{version} size={size} default"))
     hosts = await run_list(dut, cases, LsoLimits(), wire=wire)
     assert [h.partial for h in hosts] == [False, True, False]
 
@@ -721,14 +721,14 @@ def parse_corner_cases(rng):
     word = (1000 | (3 << 30))
     for n in (1000, 2245, 2246, 2247, 2400, 3000):       # 2048 bytes at offset 198
         f = (ipv6(qinq_snap, [ext128, ext2048], 6) + rng.randbytes(n))[:n]
-        cases.append((f, TxUser.pack(0, word | (200 << 20), 0), f"ext2048@198 len={n}"))
+        cases.append((f, TxUser.for_frame(f, 0, word | (200 << 20)), f"ext2048@198 len={n}"))
     for n in (1000, 2101, 2102, 2103, 2305, 3000):       # 2048 bytes at offset 54
         f = (ipv6(eth, [ext2048], 6) + rng.randbytes(n))[:n]
-        cases.append((f, TxUser.pack(0, word | (54 << 20), 0), f"ext2048@54 len={n}"))
+        cases.append((f, TxUser.for_frame(f, 0, word | (54 << 20)), f"ext2048@54 len={n}"))
     for n in (250, 256, 257, 258, 259, 300, 2400):       # TCP header 198..258
         f = ipv6(qinq_snap, [ext128], 6) + tcp60
         f = (f + rng.randbytes(max(0, n - len(f))))[:n]
-        cases.append((f, TxUser.pack(0, word | (198 << 20), 0), f"tcp60@198 len={n}"))
+        cases.append((f, TxUser.for_frame(f, 0, word | (198 << 20)), f"tcp60@198 len={n}"))
     return cases
 
 

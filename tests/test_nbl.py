@@ -73,12 +73,16 @@ def test_sideband_packing():
     csum = nbl.ChecksumTx(IsIPv6=1, UdpChecksum=1)
     lso = nbl.LsoV2Transmit(MSS=1000, TcpHeaderOffset=54, Type=1, IPVersion=1)
     supp = nbl.SendSupplemental(IsEncapsulatedPacket=1, InnerFrameOffset=42)
-    value = nbl.TxUser.pack(csum, lso, supp)
-    assert nbl.TxUser.width() == 96
+    value = nbl.TxUser.pack(csum, lso, supp, 1514)
+    assert nbl.TxUser.width() == 128
     assert value & 0xFFFFFFFF == csum.to_int()
     assert (value >> 32) & 0xFFFFFFFF == lso.to_int()
+    assert value >> 96 == 1514
     got = nbl.TxUser.unpack(value)
-    assert got[0] == csum and got[1] == lso.to_int() and got[2] == supp
+    assert got == (csum, lso.to_int(), supp, 1514)
+    assert nbl.TxUser.for_frame(bytes(60), csum, lso, supp) == nbl.TxUser.pack(csum, lso, supp, 60)
+    assert nbl.TxUser.with_length(value, 9000) >> 96 == 9000
+    assert nbl.TxUser.with_length(value, 9000) & ((1 << 96) - 1) == value & ((1 << 96) - 1)
     rx = (nbl.ChecksumRx(TcpChecksumFailed=1), nbl.RscInfo(CoalescedSegCount=3, DupAckCount=1),
           nbl.RscTcpTimestampDelta(RscTcpTimestampDelta=77))
     assert nbl.RxUser.unpack(nbl.RxUser.pack(*rx)) == rx
