@@ -90,6 +90,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from nicoffload.model import nbl
 from nicoffload.model import parse as model
 
 from .axis import AxisSignature, check_width
@@ -242,6 +243,12 @@ class FrameParser(wiring.Component):
         Data width W in bits: 64, 128, 256 or 512.
     user_width : int
         Bits of ``tuser``; passed through with every beat, and the first beat's in the record.
+    lso_lengths : bool
+        The frames are TX host frames whose ``tuser`` is ``nbl.TxUser`` (LSO word in bits
+        32..63, the frame length in bits 96..127). A frame with a non-zero LSO word is walked
+        with its IPv4 Total Length / IPv6 Payload Length standing for the frame length, as
+        ``model.lso`` check 4 walks it (``_parse_with_buffer_length``); the record is then
+        the model's for that walk, and ``ip_end`` never passes the frame.
     skid : int or None
         Depth of the skid FIFO in beats. It must hold at least a full window
         (``256 * 8 // W`` beats) or a consumer that waits for a frame's record before taking
@@ -262,11 +269,14 @@ class FrameParser(wiring.Component):
 
     HEADER_FIFO_DEPTH = 8
 
-    def __init__(self, width=64, user_width=0, *, skid=None):
+    def __init__(self, width=64, user_width=0, *, lso_lengths=False, skid=None):
         self.width = check_width(width)
         if not isinstance(user_width, int) or user_width < 0:
             raise TypeError(f"user_width must be a non-negative integer, not {user_width!r}")
         self.user_width = user_width
+        if lso_lengths and user_width < nbl.TxUser.width():
+            raise ValueError(f"lso_lengths needs the {nbl.TxUser.width()}-bit TxUser in tuser")
+        self.lso_lengths = lso_lengths
         self.window_beats = WINDOW_BYTES * 8 // width
         if skid is None:
             skid = self.window_beats + 32
@@ -601,6 +611,9 @@ class FrameParser(wiring.Component):
             if uw:
                 m.d.comb += start.user.eq(cap_user)
             m.d.sync += [win.eq(cap), frame.eq(start), l3_sel.eq(l2_sel)]
+        if self.lso_lengths:
+            self._substitute_lengths(m, win, beat, index == 0, free, load, l2_sel, l2_is4,
+                                     l2_error)
 
         # The exact end of this step's header, as a position: ``nxt_k`` (the walk needs no more
         # than its low bits) and the bits past the window.
@@ -922,3 +935,41 @@ class FrameParser(wiring.Component):
         ]
 
         return m
+
+    def _substitute_lengths(self, m, win, beat, at_first, free, load, l2_sel, l2_is4,
+                            l2_error):
+        """LSO frames: the IP length field of the walked window is the model's substitute.
+
+        For every offset the IP header can have, the substitute (IPv4: ``min(n - l3,
+        0xFFFF)``; IPv6: ``min(max(n - l3 - 40, 0), 0xFFFF)``) and whether the frame holds
+        the field (``n >= field + 2``; otherwise the model walks the frame as it is) are
+        registered from the first beat's length word as it is captured, so the hand-off only
+        picks one. Called after the hand-off's copy of the capture window, which these
+        writes override.
+        """
+        lso = Signal()
+        v4 = [Signal(16, name=f"lso_len4_at{off}") for off in L3_OFFSETS]
+        v6 = [Signal(16, name=f"lso_len6_at{off}") for off in L3_OFFSETS]
+        fits4 = [Signal(name=f"lso_fits4_at{off}") for off in L3_OFFSETS]
+        fits6 = [Signal(name=f"lso_fits6_at{off}") for off in L3_OFFSETS]
+        user_len = beat.user[96:128]
+        with m.If(at_first & free):     # written with the first beat's slot (capture window)
+            m.d.sync += lso.eq(beat.user[32:64] != 0)
+            for i, off in enumerate(L3_OFFSETS):
+                rest4 = Signal(33, name=f"lso_rest4_at{off}")
+                rest6 = Signal(signed(34), name=f"lso_rest6_at{off}")
+                m.d.comb += [rest4.eq(user_len - off), rest6.eq(user_len - (off + 40))]
+                m.d.sync += [
+                    v4[i].eq(Mux(rest4 > 0xFFFF, 0xFFFF, rest4)),
+                    v6[i].eq(Mux(rest6 < 0, 0, Mux(rest6 > 0xFFFF, 0xFFFF, rest6))),
+                    fits4[i].eq(user_len >= off + 4),
+                    fits6[i].eq(user_len >= off + 6),
+                ]
+        for i, off in enumerate(L3_OFFSETS):
+            with m.If(load & lso & (l2_error == 0) & l2_sel[i]):
+                with m.If(l2_is4 & fits4[i]):
+                    m.d.sync += win[8 * (off + 2):8 * (off + 4)].eq(
+                        Cat(v4[i][8:16], v4[i][0:8]))
+                with m.Elif(~l2_is4 & fits6[i]):
+                    m.d.sync += win[8 * (off + 4):8 * (off + 6)].eq(
+                        Cat(v6[i][8:16], v6[i][0:8]))
