@@ -30,8 +30,10 @@ from .axis import AxisSignature, axis_layout, check_width
 from .layouts import word_layout
 from .onesum import add_tree, beat_words, fold16, group_sums
 from .parse import HEADERS_LAYOUT, FrameParser
+from .stream import RegisterSlice
 
-__all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "RxChecksum", "TxChecksum"]
+__all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "RxChecksum", "TxChecksum",
+           "TxChecksumInsert"]
 
 
 #: The receive enables, one bit each, named as the model's ChecksumEnables.
@@ -319,7 +321,8 @@ class RxChecksum(wiring.Component):
 
 
 class TxChecksum(wiring.Component):
-    """Transmit checksum insertion, store-and-forward with a two-frame buffer.
+    """Transmit checksum insertion as a unit of its own: the TX parser, then
+    :class:`TxChecksumInsert` (in the TX path the parser is the path's, ``hdl/txpath.py``).
 
     Parameters
     ----------
@@ -328,9 +331,54 @@ class TxChecksum(wiring.Component):
 
     Attributes
     ----------
-    s_axis : In(AxisSignature(W, 96))
+    s_axis : In(AxisSignature(W, 128))
         Host frames; ``user`` on the first beat is ``nbl.TxUser`` (checksum word in bits
-        0..31, LSO and supplemental words above it: ignored here).
+        0..31; the LSO, supplemental and length words above it are ignored here).
+    m_axis : Out(AxisSignature(W))
+        As :class:`TxChecksumInsert`'s.
+    """
+
+    def __init__(self, width=64):
+        self.width = check_width(width)
+        super().__init__({
+            "s_axis": In(AxisSignature(width, nbl.TxUser.width())),
+            "m_axis": Out(AxisSignature(width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, uw = self.width, nbl.TxUser.width()
+        m.submodules.parser = parser = FrameParser(w, uw)
+        m.submodules.beats_in = beats_in = RegisterSlice(axis_layout(w, uw))
+        m.submodules.records_in = records_in = RegisterSlice(HEADERS_LAYOUT(uw))
+        m.submodules.insert = insert = TxChecksumInsert(w)
+        wiring.connect(m, wiring.flipped(self.s_axis), parser.s_axis)
+        wiring.connect(m, parser.m_axis, beats_in.s)
+        wiring.connect(m, parser.m_headers, records_in.s)
+        wiring.connect(m, beats_in.m, insert.s_axis)
+        wiring.connect(m, records_in.m, insert.s_headers)
+        wiring.connect(m, insert.m_axis, wiring.flipped(self.m_axis))
+        return m
+
+
+class TxChecksumInsert(wiring.Component):
+    """Transmit checksum insertion, store-and-forward with a two-frame buffer.
+
+    It parses nothing: each frame's header record arrives beside it (``s_headers``), from
+    the TX path's parser or from the segmenter for the segments it makes.
+
+    Parameters
+    ----------
+    width : int
+        Data width W.
+
+    Attributes
+    ----------
+    s_axis : In(AxisSignature(W, 128))
+        Frames to send (``user`` is not read: the record carries the first beat's).
+    s_headers : In(stream.Signature(HEADERS_LAYOUT(128)))
+        Each frame's header record, ``user`` its first beat's ``nbl.TxUser`` (checksum word
+        in bits 0..31); taken with the frame's first beat.
     m_axis : Out(AxisSignature(W))
         Wire frames with the requested checksums written, or unchanged where the model
         leaves them so (``model.checksum.tx_checksum`` and :data:`TX_MAX_FRAME`).
@@ -339,8 +387,10 @@ class TxChecksum(wiring.Component):
     def __init__(self, width=64):
         self.width = check_width(width)
         self.max_beats = TX_MAX_FRAME * 8 // width
+        uw = nbl.TxUser.width()
         super().__init__({
-            "s_axis": In(AxisSignature(width, nbl.TxUser.width())),
+            "s_axis": In(AxisSignature(width, uw)),
+            "s_headers": In(stream.Signature(HEADERS_LAYOUT(uw))),
             "m_axis": Out(AxisSignature(width)),
         })
 
@@ -348,11 +398,9 @@ class TxChecksum(wiring.Component):
         m = Module()
         w, nbytes = self.width, self.width // 8
         uw = nbl.TxUser.width()
-        m.submodules.parser = parser = FrameParser(w, uw)
         m.submodules.sums = sums = SumPipeline(w, uw, rx=False)
-        wiring.connect(m, wiring.flipped(self.s_axis), parser.s_axis)
-        wiring.connect(m, parser.m_axis, sums.s_axis)
-        wiring.connect(m, parser.m_headers, sums.s_headers)
+        wiring.connect(m, wiring.flipped(self.s_axis), sums.s_axis)
+        wiring.connect(m, wiring.flipped(self.s_headers), sums.s_headers)
 
         beat_w = len(Signal(axis_layout(w)).as_value())
         m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_w,

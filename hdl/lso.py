@@ -1,39 +1,35 @@
 """Large send offload RTL: the segmentation engine, twin of ``nicoffload.model.lso``.
 
-:class:`LsoSegmenter` takes host frames (TxUser in the first beat's ``tuser``), cuts every
-large send into MSS-sized segments at line rate, and hands the segments to the checksum
-insert stage (:class:`nicoffload.hdl.checksum.TxChecksum`) with a ChecksumTx word that asks
-for the IPv4 header checksum and the TCP checksum. Frames without an LSO word pass through
-unchanged. One :class:`~nicoffload.model.nbl.TxCompletion` per host frame leaves on
-``m_txc``, in order.
+:class:`LsoSegmenter` takes host frames (TxUser in the first beat's ``tuser``: checksum, LSO,
+supplemental and length words) with the header record the TX path's one parser made of each
+(``hdl/parse.py``, ``lso_lengths``), cuts every large send into MSS-sized segments at line
+rate, and hands each frame it sends to the checksum stage
+(:class:`nicoffload.hdl.checksum.TxChecksumInsert`) with the record of that frame; a
+segment's record asks for the IPv4 header checksum and the TCP checksum. Frames without an
+LSO word pass through unchanged. One :class:`~nicoffload.model.nbl.TxCompletion` per host
+frame leaves on ``m_txc``, in order. :class:`LsoUnit` is the segmenter with a parser of its
+own, the unit that ``--unit lso`` builds and ``tb/tb_lso.py`` checks.
 
 Structure::
 
-    s_axis ─► BufferLengthPatch ─► FrameParser ─► front ─┬─► ring (32 KB, input beats) ─┐
-              (length field =       (hdl/parse)   checks  ├─► templates (16 x 128 B) ───┤
-               buffer length)                              ├─► descriptors ─────────────┤
-                                                           └─► frame lengths ───────────┤
-                                                                                        ▼
-                        m_txc ◄── completions ◄── back: segment sequencer ─► read, rotate, merge ─► m_axis
+    s_axis + s_headers ─► front ─┬─► ring (32 KB, input beats) ───────────────────┐
+                         checks  ├─► templates (16 x 256 B) ───────────────────────┤
+                         (D1-D4) ├─► descriptors (every check decided) ────────────┤
+                                 └─► frame lengths (the frame has arrived) ────────┤
+                                                                                   ▼
+      m_txc ◄── completions ◄── back: segment sequencer ─► read, rotate, merge ─► m_axis
+                                                      └──► records ──────────────► m_headers
 
-BufferLengthPatch
-    The model walks an LSO send with its IP length field replaced by the buffer length
-    (``model.lso`` check 4; LSOv2 sends carry 0 there). This stage holds each frame until its
-    last beat or :attr:`BufferLengthPatch.HOLD_BYTES` bytes have arrived, and for LSO frames
-    writes into the IPv4 Total Length / IPv6 Payload Length what the model substitutes:
-    ``len - l3`` (``len - l3 - 40``, at least 0) when the frame ended inside the hold window,
-    else 0xFFFF. Every comparison the parser makes with ``ip_end`` concerns a header end below
-    2247 bytes (an extension header of 2048 bytes behind 198 bytes of headers), so past the
-    window 0xFFFF walks exactly as the true length does; the deferred "runs past the frame"
-    check of the parser is not applied to LSO frames (the substitution never fails it). The
-    original field rides to the front in ``tuser`` bits 96..111 (LSOv1/LSOv2 guarantee check).
 Front (one beat per cycle)
     Takes the parser's record with a frame's first beat, writes every beat into the ring,
-    the first 128 bytes into the frame's template slot, and once the template is complete
-    (three registered stages) makes the frame's descriptor: PASS (no LSO word), DROP (a check the
-    headers decide failed: ``model.lso`` checks 2-9, or for LSOv1 a size check on the Total
-    Length) or LSO, with everything the sequencer needs. At the frame's last beat its length
-    goes into the lengths FIFO.
+    the first 256 bytes into the frame's template slot, and once the template is complete
+    makes the frame's descriptor in four registered stages: D1 extracts the header fields,
+    D2 works out sums and products, D3 the model's header checks 2-9 in order, D4 the checks
+    that need the send's length (LSOv1 Total Length against the buffer, checks 10-12), from
+    the length word of ``tuser`` (DESIGN 2: what a DMA engine reads from the descriptor
+    before the first byte moves). So the descriptor says PASS (no LSO word), DROP (with the
+    model's reason) or LSO before any segment of the send leaves: a bad send is dropped
+    whole, at every size. At the frame's last beat its length goes into the lengths FIFO.
 Back (one output beat per cycle)
     Output beat ``j`` of segment ``k`` (payload offset ``off = k * MSS``) is the window of the
     input frame at byte ``j * W/8 + off``: two consecutive ring rows (even and odd banks, one
@@ -43,40 +39,23 @@ Back (one output beat per cycle)
     sum + TCP length). So the header's last beat and the first payload bytes leave in the same
     cycle, and header replication costs only the header's own beats. The next segment is
     decided while the current one is being sent, so segments follow each other without a gap.
-
-When a segment may go (one-segment lookahead)
-    Segment ``k`` goes as a middle segment when the payload byte after it has arrived, and as
-    the last one when the frame has ended and the whole send passes the model's end-of-send
-    checks (:func:`end_reason`). A middle segment also needs ``need_k = max((k+1) MSS + 1,
-    min((MinSegmentCount - 1) MSS + 1, CAP))`` payload bytes to have arrived (so a send with
-    too few segments emits nothing, exactly as the model, whenever that bound fits the ring:
-    :data:`CAP` bytes) and ``need_k <= L`` where ``L`` is MaxOffLoadSize (LSOv2) or the
-    payload the IPv4 Total Length announces (LSOv1). These rules make the emitted segments a
-    function of the send alone, never of timing.
+When a segment may go
+    A middle segment goes once its payload bytes have arrived, the last one once the whole
+    frame has. The segments are a function of the send alone, never of timing.
+A frame that is not as long as its length word (a bad descriptor)
+    Nothing waits for bytes that never come: when the frame ends, a send still being cut
+    stops there (what had left stays left), the rest is drained, and the completion says
+    MALFORMED (LSOv1 TcpPayload 0). The model has no twin of this: its frames are their own
+    length. A frame without an LSO word is passed as long as it really is.
 Timing
     The back sees the front through registers (the write pointer, the lengths FIFO, the bytes
     of the send that have arrived, each a cycle late but consistent with one another) and the
     per-segment length fields and TCP checksum are worked out as the segment's first beat is
-    issued; each decision is a comparison of registers and a choice. The late views only
-    delay decisions that wait for the input; a send that streams in faster than it leaves
-    never waits on them.
-
-Drops and what the hardware can decide (DESIGN 3, "dropped whole")
-    Everything the headers decide (``model.lso`` checks 2-9 but LSOv1's Total Length against
-    the buffer length, and for LSOv1 the size checks 10-12 on the announced length) drops the
-    send before a byte leaves; the send is drained at line rate and the completion carries
-    the model's reason, computed at the end of the send in the model's order. What only the
-    end of the send decides -- LSOv2 payload over MaxOffLoadSize, LSOv1 Total Length not the
-    buffer length, MinSegmentCount beyond :data:`CAP` -- cannot always be known before the
-    first segment must go (the payload is not buffered whole). Such a send is cut: the middle
-    segments allowed by the rule above go (they are exactly the first segments the model
-    would make of the send without the failing limit), nothing after them, and the
-    completion carries the model's drop reason (LSOv1 TcpPayload 0).
+    issued; each decision is a comparison of registers and a choice.
 Segments that do not fit the checksum stage
-    A segment longer than ``TX_MAX_FRAME`` would leave :class:`TxChecksum` without checksums,
+    A segment longer than ``TX_MAX_FRAME`` would leave the checksum stage without checksums,
     so ``hdr_end + min(MSS, payload) > TX_MAX_FRAME`` is LSO_BAD_MSS (``model.lso`` check 12,
-    ``LsoLimits.max_segment_bytes``); with headers of at most 128 bytes it implies the IP
-    length rule of check 12, and the 802.3 rule is applied beside it.
+    ``LsoLimits.max_segment_bytes``); the 802.3 rule is applied beside it.
 """
 
 from amaranth.hdl import *
@@ -87,27 +66,26 @@ from amaranth.lib.wiring import In, Out
 from nicoffload.model import nbl
 from nicoffload.model import parse as mparse
 from nicoffload.model.checksum import TX_MAX_FRAME
-from nicoffload.model.lso import STREAM_LOOKAHEAD, LsoLimits
+from nicoffload.model.lso import LsoLimits
 from nicoffload.model.nbl import TxStatus
 
-from .axis import AxisSignature, check_width
+from .axis import AxisSignature, axis_layout, check_width
 from .layouts import word_layout
 from .onesum import add_tree, fold16
-from .parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
+from .parse import HEADERS_LAYOUT, L3_OFFSETS, WINDOW_BYTES, FrameParser
+from .stream import RegisterSlice, StreamFIFO
 
-__all__ = ["LSO_CONFIG", "config_value", "BufferLengthPatch", "LsoSegmenter", "end_reason",
-           "MAX_HEADER", "RING_BYTES", "CAP", "NSLOT"]
+__all__ = ["LSO_CONFIG", "config_value", "LsoSegmenter", "LsoUnit", "end_reason",
+           "MAX_HEADER", "RING_BYTES", "NSLOT"]
 
-TXU = nbl.TxUser.width()        # 96
-MAX_HEADER = 128                # DESIGN 3: headers <= 128 bytes (template size)
-#: The largest look-ahead (payload bytes) the ring can always hold: the model's rule
-#: (``model.lso.STREAM_LOOKAHEAD``, ``LsoLimits.lookahead_bytes``) decides what of a send its
-#: end drops has already left.
-CAP = STREAM_LOOKAHEAD
-#: Ring of input beats (32 KB: two maximum segments and slack): the look-ahead, four beats of
-#: the widest data path and a template.
-RING_BYTES = CAP + 4 * 64 + MAX_HEADER
+TXU = nbl.TxUser.width()        # 128: checksum, LSO, supplemental and length words
+_LENGTH = slice(96, 128)        # the length word in TxUser
+MAX_HEADER = WINDOW_BYTES       # DESIGN 3: headers end within 256 bytes (template size)
+#: Ring of input beats: three of the longest segments (``TX_MAX_FRAME``) and slack, so the
+#: front keeps writing while the back sends a segment whose bytes have all arrived.
+RING_BYTES = 32768
 assert RING_BYTES & (RING_BYTES - 1) == 0, "the ring is a power of two bytes"
+assert RING_BYTES >= 3 * TX_MAX_FRAME
 NSLOT = 16                      # frames in flight between front and back (template slots)
 ROWW = 24                       # bits of the absolute ring row counters
 _SNAP_LIMIT = 1500 - 8          # 802.3 length <= 1500: hdr_end - l3 + 8 + payload <= 1500
@@ -177,172 +155,6 @@ def _count(keep, nbytes):
     return add_tree([keep[i] for i in range(nbytes)])
 
 
-class BufferLengthPatch(wiring.Component):
-    """Give the parser the IP length field the model substitutes for an LSO send.
-
-    Parameters
-    ----------
-    width : int
-        Data width W.
-
-    Attributes
-    ----------
-    s_axis : In(AxisSignature(W, 96))
-        Host frames, TxUser in the first beat's ``tuser``.
-    m_axis : Out(AxisSignature(W, 112))
-        The same frames; for frames with a non-zero LSO word the IPv4 Total Length or IPv6
-        Payload Length (if the frame holds it) is replaced as the module docstring says.
-        ``tuser`` of the first beat is the TxUser word in bits 0..95 and the original length
-        field in bits 96..111; 0 on the other beats. A frame leaves once its last beat or
-        :attr:`HOLD_BYTES` of it have arrived.
-    """
-
-    #: A frame is held until it ends or this many bytes have arrived (> 2246, see above).
-    HOLD_BYTES = 2304
-    _HEAD = 40          # bytes of the frame kept for the L2 walk (the field ends by byte 36)
-
-    def __init__(self, width=64):
-        self.width = check_width(width)
-        super().__init__({
-            "s_axis": In(AxisSignature(width, TXU)),
-            "m_axis": Out(AxisSignature(width, TXU + 16)),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        w, nb = self.width, self.width // 8
-        lognb = (nb - 1).bit_length()
-        hold = self.HOLD_BYTES // nb
-        head_bytes = self._HEAD
-
-        beat_l = data.StructLayout({"data": w, "keep": nb, "last": 1})
-        info_l = data.StructLayout({"user": TXU, "orig": 16, "en": 1, "at": 6, "value": 16})
-        m.submodules.beats = beats = fifo.SyncFIFOBuffered(width=beat_l.size, depth=hold + 4)
-        m.submodules.info = info = fifo.SyncFIFOBuffered(width=info_l.size, depth=8)
-
-        # --- input side: count, capture the first bytes, release -----------------------
-        s = self.s_axis
-        j = Signal(range(hold + 1))         # beat index in the frame, saturating at hold
-        released = Signal()
-        user = Signal(TXU)
-        head = Signal(8 * head_bytes)
-        accept = Signal()
-        m.d.comb += [
-            # One place in ``info`` is kept for the entry still being worked out (below).
-            s.ready.eq(beats.w_rdy & (info.w_level < info.depth - 1)),
-            accept.eq(s.valid & s.ready),
-            beats.w_en.eq(accept),
-            beats.w_data.eq(Cat(s.payload.data, s.payload.keep, s.payload.last)),
-        ]
-        head_next = Signal(8 * head_bytes)
-        m.d.comb += head_next.eq(head)
-        for b in range(-(-head_bytes // nb)):
-            lo, hi = b * nb, min(head_bytes, (b + 1) * nb)
-            with m.If(j == b):
-                m.d.comb += head_next[8 * lo:8 * hi].eq(s.payload.data[:8 * (hi - lo)])
-        user_now = Mux(j == 0, s.payload.user, user)
-        with m.If(accept):
-            m.d.sync += head.eq(head_next)
-            with m.If(j == 0):
-                m.d.sync += user.eq(s.payload.user)
-
-        # The entry of a frame is worked out in the cycle after the beat that releases it,
-        # from registers (the head, the byte count, the first beat's user word), so that no
-        # path runs from an input beat through the L2 walk into the FIFO.
-        rel_r = Signal()
-        head_r = Signal(8 * head_bytes)
-        user_r = Signal(TXU)
-        n_r = Signal(range(self.HOLD_BYTES + 1))
-        ended_r = Signal()
-        count = _count(s.payload.keep, nb)
-        m.d.sync += rel_r.eq(0)
-        with m.If(accept & ~released & (s.payload.last | (j == hold - 1))):
-            m.d.sync += [rel_r.eq(1), head_r.eq(head_next), user_r.eq(user_now),
-                         n_r.eq((j << lognb) + count), ended_r.eq(s.payload.last)]
-
-        # The L2 walk of model.parse (tags, LLC/SNAP) on the first bytes: where l3 is.
-        def is_tag(t):
-            return Cat(*[t == tpid for tpid in mparse.VLAN_TPIDS]).any()
-
-        l3 = Signal(8)
-        etype = Signal(16)
-        valid_l2 = Signal()
-        for tags in range(mparse.MAX_VLAN_TAGS + 1):
-            at = 12 + 4 * tags
-            t = _be(head_r, at, 2)
-            cond = Cat(*([is_tag(_be(head_r, 12 + 4 * k, 2)) for k in range(tags)]
-                         + [~is_tag(t)])).all()
-            with m.If(cond):
-                snap = t <= 1500
-                m.d.comb += [
-                    valid_l2.eq(1),
-                    etype.eq(Mux(snap, _be(head_r, at + 8, 2), t)),
-                    l3.eq(Mux(snap, at + 10, at + 2)),
-                ]
-        is4 = valid_l2 & (etype == mparse.ETH_P_IPV4)
-        is6 = valid_l2 & (etype == mparse.ETH_P_IPV6)
-        at = Signal(6)
-        m.d.comb += at.eq(Mux(is4, l3 + 2, l3 + 4))
-        n, ended = n_r, ended_r
-        lso = user_r[32:64] != 0
-        orig = Signal(16)
-        with m.Switch(at):
-            for off in sorted({o + d for o in L3_OFFSETS for d in (2, 4)}):
-                with m.Case(off):
-                    m.d.comb += orig.eq(_be(head_r, off, 2))
-        value = Signal(16)
-        with m.If(~ended):
-            m.d.comb += value.eq(0xFFFF)
-        with m.Elif(is4):
-            m.d.comb += value.eq(n - l3)
-        with m.Elif(n >= l3 + 40):
-            m.d.comb += value.eq(n - l3 - 40)
-        entry = Signal(info_l)
-        m.d.comb += [
-            entry.user.eq(user_r),
-            entry.orig.eq(orig),
-            entry.en.eq(lso & (is4 | is6) & (~ended | (n >= at + 2))),
-            entry.at.eq(at),
-            entry.value.eq(value),
-        ]
-        release = accept & ~released & (s.payload.last | (j == hold - 1))
-        m.d.comb += [info.w_en.eq(rel_r), info.w_data.eq(entry)]
-        with m.If(accept):
-            with m.If(s.payload.last):
-                m.d.sync += [j.eq(0), released.eq(0)]
-            with m.Else():
-                m.d.sync += j.eq(Mux(j == hold, j, j + 1))
-                with m.If(release):
-                    m.d.sync += released.eq(1)
-
-        # --- output side: a frame leaves once released; patch the field -----------------
-        rd = Signal(beat_l)
-        head_info = Signal(info_l)
-        m.d.comb += [rd.eq(beats.r_data), head_info.eq(info.r_data)]
-        oj = Signal(range(8))
-        out = self.m_axis
-        go = beats.r_rdy & info.r_rdy
-        m.d.comb += [
-            out.valid.eq(go),
-            beats.r_en.eq(out.ready & info.r_rdy),
-            info.r_en.eq(out.ready & go & rd.last),
-            out.payload.keep.eq(rd.keep),
-            out.payload.last.eq(rd.last),
-            out.payload.user.eq(Mux(oj == 0, Cat(head_info.user, head_info.orig), 0)),
-        ]
-        with m.If(out.valid & out.ready):
-            m.d.sync += oj.eq(Mux(rd.last, 0, Mux(oj == 7, oj, oj + 1)))
-        patched = Signal(w)
-        m.d.comb += patched.eq(rd.data)
-        hit_beat = head_info.en & (oj == (head_info.at >> lognb))
-        for k in range(0, nb, 2):
-            with m.If(hit_beat & ((head_info.at & (nb - 1)) == k)):
-                m.d.comb += [patched[8 * k:8 * k + 8].eq(head_info.value[8:16]),
-                             patched[8 * k + 8:8 * k + 16].eq(head_info.value[0:8])]
-        m.d.comb += out.payload.data.eq(patched)
-        return m
-
-
 def _core_reason(payload, d):
     """``model.lso`` checks 10-12 (and the TX_MAX_FRAME rule) for a payload length."""
     largest = Mux(d.mss < payload, d.mss, payload)
@@ -366,14 +178,14 @@ def end_reason(n, d):
 _PASS, _LSO, _DROP = 0, 1, 2
 
 _DESC = data.StructLayout({
-    "mode": 2, "base": ROWW, "slot": 4, "user": TXU,
-    "reason": 4, "v2": 1, "total": 16, "l3": 8, "hdr_end": 8, "l4": 8, "ipv6": 1, "snap": 1,
-    "mss": 20, "max_off": 32, "minmul": 36, "smax": 14, "mss_ok": 1, "limit": 32,
-    "minreq": 16, "seq": 32, "ip_id": 16, "id_linux": 1, "flags": 8, "csum": 16,
+    "mode": 2, "base": ROWW, "slot": 4, "user": TXU, "hdr_rec": HEADERS_LAYOUT(0),
+    "reason": 4, "v2": 1, "total": 16, "l3": 8, "hdr_end": 9, "l4": 8, "ipv6": 1, "snap": 1,
+    "mss": 20, "max_off": 32, "minmul": 36, "smax": 14, "length": 32, "payload": 33,
+    "seq": 32, "ip_id": 16, "id_linux": 1, "flags": 8, "csum": 16,
 })
 
 _PATCH = data.StructLayout({
-    "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "len8023": 16, "iplen": 16, "ipid": 16,
+    "l3": 8, "l4": 9, "ipv6": 1, "snap": 1, "len8023": 16, "iplen": 16, "ipid": 16,
     "seq": 32, "flags": 8, "csum": 16,
 })
 
@@ -381,12 +193,16 @@ _PATCH = data.StructLayout({
 # ``_PATCH`` are worked out from it as its beats are issued (off the decision's path).
 _SEGMENT = data.StructLayout({
     "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "ipid": 16, "seq": 32, "flags": 8,
-    "hdr": 8, "size": 16, "csum": 16,
+    "hdr": 9, "size": 16, "csum": 16,
 })
 
 
 class LsoSegmenter(wiring.Component):
     """LSOv1/LSOv2 segmentation at line rate, the RTL of ``model.lso.segment``.
+
+    It parses nothing itself: each frame's header record comes from the TX path's one
+    :class:`~nicoffload.hdl.parse.FrameParser` (built with ``lso_lengths=True``), and each
+    frame it sends leaves with its own record for the checksum stage.
 
     Parameters
     ----------
@@ -395,17 +211,23 @@ class LsoSegmenter(wiring.Component):
 
     Attributes
     ----------
-    s_axis : In(AxisSignature(W, 96))
-        Host frames; ``user`` on the first beat is ``nbl.TxUser`` (checksum, LSO and
-        supplemental words). Frames of up to 2**32 - 1 bytes.
-    m_axis : Out(AxisSignature(W, 96))
+    s_axis : In(AxisSignature(W, 128))
+        Host frames from the parser; ``user`` on the first beat is ``nbl.TxUser`` (checksum,
+        LSO, supplemental and length words). Frames of up to 2**32 - 1 bytes.
+    s_headers : In(stream.Signature(HEADERS_LAYOUT(128)))
+        The parser's record of each frame; taken with the frame's first beat.
+    m_axis : Out(AxisSignature(W, 128))
         For a frame without an LSO word: the frame unchanged with its own first-beat
         ``tuser``. For a large send: its segments, each a complete frame with IPv4 checksum
         field 0 and TCP checksum field = pseudo-header sum + TCP length, and on its first beat
         ``tuser`` = ChecksumTx{IsIPv4 or IsIPv6, TcpChecksum, IpHeaderChecksum (IPv4),
-        TcpHeaderOffset} (LSO and supplemental words 0), which makes
-        ``model.checksum.tx_fill`` (and :class:`TxChecksum`) produce the model's segments.
+        TcpHeaderOffset} (the other words 0), which makes ``model.checksum.tx_fill`` (and
+        :class:`~nicoffload.hdl.checksum.TxChecksumInsert`) produce the model's segments.
         ``user`` is 0 on other beats.
+    m_headers : Out(stream.Signature(HEADERS_LAYOUT(128)))
+        One record per frame on ``m_axis``, in order, valid no later than its first beat:
+        the parser's for a frame passed unchanged, and for a segment what the parser says
+        of the segment (its lengths; ``user`` its first-beat ``tuser``).
     m_txc : Out(stream.Signature(word_layout(nbl.TxCompletion)))
         One completion per host frame, in order: {LsoComplete 0, SENT} for ordinary frames,
         the model's completion for large sends.
@@ -422,7 +244,9 @@ class LsoSegmenter(wiring.Component):
         self.width = check_width(width)
         super().__init__({
             "s_axis": In(AxisSignature(width, TXU)),
+            "s_headers": In(stream.Signature(HEADERS_LAYOUT(TXU))),
             "m_axis": Out(AxisSignature(width, TXU)),
+            "m_headers": Out(stream.Signature(HEADERS_LAYOUT(TXU))),
             "m_txc": Out(stream.Signature(word_layout(nbl.TxCompletion))),
             "limits": In(LSO_CONFIG, init=config_fields()),
         })
@@ -436,11 +260,6 @@ class LsoSegmenter(wiring.Component):
         half = depth // 2
         cfg = self.limits
 
-        m.submodules.patch = patch = BufferLengthPatch(w)
-        m.submodules.parser = parser = FrameParser(w, TXU + 16)
-        wiring.connect(m, wiring.flipped(self.s_axis), patch.s_axis)
-        wiring.connect(m, patch.m_axis, parser.s_axis)
-
         m.submodules.ring0 = ring0 = Memory(shape=unsigned(w), depth=half, init=[])
         m.submodules.ring1 = ring1 = Memory(shape=unsigned(w), depth=half, init=[])
         m.submodules.tpl = tpl_mem = Memory(shape=unsigned(w), depth=NSLOT * hb, init=[])
@@ -448,6 +267,8 @@ class LsoSegmenter(wiring.Component):
         m.submodules.lens = lens = fifo.SyncFIFOBuffered(width=32, depth=NSLOT)
         m.submodules.comps = comps = fifo.SyncFIFOBuffered(
             width=word_layout(nbl.TxCompletion).size, depth=8)
+        m.submodules.records = records = StreamFIFO(HEADERS_LAYOUT(TXU), 4)
+        wiring.connect(m, records.m, wiring.flipped(self.m_headers))
 
         wp = Signal(ROWW)           # rows written (front)
         fp = Signal(ROWW)           # rows below fp may be overwritten (back)
@@ -456,25 +277,25 @@ class LsoSegmenter(wiring.Component):
         m.d.sync += in_flight.eq(in_flight + inc - dec)
 
         # ============================ front ===============================================
-        rec = parser.m_headers.payload
-        pb = parser.m_axis.payload
+        rec = self.s_headers.payload
+        pb = self.s_axis.payload
         f_first = Signal(init=1)
         f_j = Signal(range(hb + 1))
         f_bytes = Signal(32)
         f_base = Signal(ROWW)
         f_slot = Signal(4)
-        f_rec = Signal(HEADERS_LAYOUT(TXU + 16))
+        f_rec = Signal(HEADERS_LAYOUT(TXU))
         # Room for a row, registered: a cycle late and a row short (``wp`` grows by at most one
         # a cycle and ``fp`` never falls), so the many enables behind ``take`` start from a
         # flip-flop and not from a subtraction.
         room = Signal()
         m.d.sync += room.eq(wp - fp < depth - 1)
-        gate = room & (~f_first | (parser.m_headers.valid & (in_flight < NSLOT)))
+        gate = room & (~f_first | (self.s_headers.valid & (in_flight < NSLOT)))
         take = Signal()
         m.d.comb += [
-            parser.m_axis.ready.eq(gate),
-            take.eq(parser.m_axis.valid & gate),
-            parser.m_headers.ready.eq(take & f_first),
+            self.s_axis.ready.eq(gate),
+            take.eq(self.s_axis.valid & gate),
+            self.s_headers.ready.eq(take & f_first),
             inc.eq(take & f_first),
         ]
         rec_now = Signal.like(f_rec)
@@ -562,7 +383,8 @@ class LsoSegmenter(wiring.Component):
               "v2": Signal(), "want6": Signal(), "enabled": Signal(), "max_off": Signal(32),
               "minmul": Signal(36), "pseudo": Signal(16), "hdr_end": Signal(10),
               "snap": Signal(), "flags": Signal(8), "urgent": Signal(16), "csum": Signal(16),
-              "seq": Signal(32), "ip_id": Signal(16), "id_linux": Signal()}
+              "seq": Signal(32), "ip_id": Signal(16), "id_linux": Signal(),
+              "total": Signal(16)}
         m.d.sync += d2["valid"].eq(d1["valid"])
         with m.If(d1["valid"]):
             m.d.sync += [
@@ -575,11 +397,12 @@ class LsoSegmenter(wiring.Component):
                 d2["flags"].eq(_byte(tcp1, 13)), d2["urgent"].eq(_be(tcp1, 18, 2)),
                 d2["csum"].eq(_be(tcp1, 16, 2)), d2["seq"].eq(_be(tcp1, 4, 4)),
                 d2["ip_id"].eq(_be(ip1, 4, 2)), d2["id_linux"].eq(cfg.id_linux),
+                d2["total"].eq(_be(ip1, 2, 2)),
             ]
 
-        # Descriptor: the model's checks 2-9 in order (LSOv1 Total Length vs buffer: later).
+        # Descriptor: the model's checks 2-9 in order (LSOv1 Total Length vs buffer: D4).
         r2 = d2["rec"]
-        total = r2.user[TXU:TXU + 16]
+        total = d2["total"]         # as the host wrote it (the parser walked a substitute)
         err = r2.error
         err_reason = Mux(Cat(*[err == e for e in _MALFORMED]).any(), TxStatus.MALFORMED,
                          Mux(Cat(*[err == e for e in _TOO_LONG]).any(),
@@ -608,38 +431,43 @@ class LsoSegmenter(wiring.Component):
             reason = Mux(cond, code, reason)
 
         desc = Signal(_DESC)
-        hdr_end2 = d2["hdr_end"][:8]
+        hdr_end2 = d2["hdr_end"][:9]
+        length = r2.user[_LENGTH]
         smax = Mux(d2["snap"], _SNAP_LIMIT - (hdr_end2 - r2.l3), TX_MAX_FRAME - hdr_end2)
-        minreq = Mux(d2["minmul"] + 1 > CAP, CAP, d2["minmul"] + 1)
-        announced = Signal(signed(20))      # LSOv1: the payload the Total Length announces
-        m.d.comb += announced.eq(r2.l3 + total - hdr_end2)
         m.d.comb += [
             desc.base.eq(d2["base"]), desc.slot.eq(d2["slot"]), desc.user.eq(r2.user[:TXU]),
+            desc.hdr_rec.eq(r2.as_value()[:HEADERS_LAYOUT(0).size]),
             desc.reason.eq(reason), desc.v2.eq(d2["v2"]), desc.total.eq(total),
             desc.l3.eq(r2.l3), desc.hdr_end.eq(hdr_end2), desc.l4.eq(r2.l4),
             desc.ipv6.eq(r2.is_ipv6), desc.snap.eq(d2["snap"]), desc.mss.eq(d2["mss"]),
             desc.max_off.eq(d2["max_off"]), desc.minmul.eq(d2["minmul"]), desc.smax.eq(smax),
-            desc.mss_ok.eq(d2["mss"] <= smax),
-            desc.limit.eq(Mux(d2["v2"], d2["max_off"], announced)),
-            desc.minreq.eq(minreq), desc.seq.eq(d2["seq"]), desc.ip_id.eq(d2["ip_id"]),
+            desc.length.eq(length), desc.payload.eq(length - hdr_end2),
+            desc.seq.eq(d2["seq"]), desc.ip_id.eq(d2["ip_id"]),
             desc.id_linux.eq(d2["id_linux"]), desc.flags.eq(d2["flags"]),
             desc.csum.eq(d2["csum"]),
+            desc.mode.eq(Mux(d2["lso"], _LSO, _PASS)),
         ]
-        predicted_drop = ~d2["v2"] & ((announced < 0) | (_core_reason(announced, desc) != 0))
-        m.d.comb += desc.mode.eq(Mux(~d2["lso"], _PASS,
-                                     Mux((reason != 0) | predicted_drop, _DROP, _LSO)))
-        # D3: the descriptor, registered on its way into the FIFO (it is worked out from D2's
-        # registers by a long chain of checks; the back waits on the FIFO, not on this).
+        # D3: the descriptor registered; D4: the checks that need the send's length (the
+        # length word: DESIGN 2), so every check is decided before the first segment leaves
+        # and a bad send is dropped whole. D4's verdict goes into the FIFO with it.
         d3_valid, d3_desc = Signal(), Signal(_DESC)
         m.d.sync += [d3_valid.eq(d2["valid"]), d3_desc.eq(desc)]
-        m.d.comb += [descs.w_en.eq(d3_valid), descs.w_data.eq(d3_desc)]
+        d4_valid, d4_desc = Signal(), Signal(_DESC)
+        verdict_now = Signal(4)
+        m.d.comb += verdict_now.eq(end_reason(d3_desc.length, d3_desc))
+        m.d.sync += [d4_valid.eq(d3_valid), d4_desc.eq(d3_desc)]
+        with m.If(d3_desc.mode == _LSO):
+            m.d.sync += [d4_desc.reason.eq(verdict_now),
+                         d4_desc.mode.eq(Mux(verdict_now != 0, _DROP, _LSO))]
+        m.d.comb += [descs.w_en.eq(d4_valid), descs.w_data.eq(d4_desc)]
 
         # ============================ back ================================================
         # The back sees the front one cycle late: ``wp_b`` is ``wp`` delayed, as the lengths
         # FIFO (registered read) delays a frame's length; so a frame's last row and its
         # length become visible together, as they were written. ``ended``/``n`` are the
-        # current frame's length as soon as it is visible; ``verdict`` and ``payload_total``
-        # are registered from it and valid while ``ended_r`` (one cycle later).
+        # current frame's length as soon as it is visible; ``short_or_long`` (the frame's
+        # length is not its length word: a bad descriptor) is registered from it and valid
+        # while ``ended_r`` (one cycle later).
         cur = Signal(_DESC)
         wp_b = Signal(ROWW)
         m.d.sync += wp_b.eq(wp)
@@ -653,10 +481,13 @@ class LsoSegmenter(wiring.Component):
         avail = Signal(signed(34))
         m.d.sync += avail.eq(Mux(descs.r_en, 0, Mux(ended, n, written << lognb) - cur.hdr_end))
         ended_r = Signal()
-        verdict = Signal(4)
-        payload_total = Signal(signed(34))
+        short_or_long = Signal()
+        payload_total = cur.payload
         m.d.sync += [ended_r.eq(ended & ~lens.r_en & ~descs.r_en),
-                     verdict.eq(end_reason(n, cur)), payload_total.eq(n - cur.hdr_end)]
+                     short_or_long.eq(n != cur.length)]
+        # What a finished DROP (or cut) send's completion says: the verdict made before its
+        # first byte left, or MALFORMED when its bytes do not match its length word.
+        verdict = Mux(cur.mode == _LSO, TxStatus.MALFORMED, cur.reason)
 
         seg_word = Signal(word_layout(nbl.ChecksumTx))
         m.d.comb += [seg_word.IsIPv4.eq(~cur.ipv6), seg_word.IsIPv6.eq(cur.ipv6),
@@ -676,12 +507,12 @@ class LsoSegmenter(wiring.Component):
             lens.r_en.eq(finish), dec.eq(finish),
         ]
         # Pending segment (the next to decide) and emitting segment (beats being issued).
-        pend = {"off": Signal(32), "end": Signal(33), "need": Signal(33), "q": Signal(ROWW),
+        pend = {"off": Signal(32), "end": Signal(33), "q": Signal(ROWW),
                 "rho": Signal(max(1, lognb)), "seq": Signal(32), "id": Signal(16),
                 "first": Signal()}
         emitting, final = Signal(), Signal()
         e = {"row": Signal(ROWW), "rho": Signal(max(1, lognb)), "j": Signal(range(hb + 1)),
-             "hrem": Signal(8), "rem": Signal(16), "seg": Signal(_SEGMENT)}
+             "hrem": Signal(9), "rem": Signal(16), "seg": Signal(_SEGMENT)}
         pass_row = Signal(ROWW)
         pass_bytes = Signal(32)
 
@@ -713,18 +544,19 @@ class LsoSegmenter(wiring.Component):
             cp.csum.eq(tcp_sum[:16] + tcp_sum[16:]),
         ]
 
-        def load_pend(mss, minreq_v, seq, ip_id):
+        def load_pend(mss, seq, ip_id):
             m.d.sync += [pend["off"].eq(0), pend["end"].eq(mss),
-                         pend["need"].eq(Mux(mss + 1 > minreq_v, mss + 1, minreq_v)),
                          pend["q"].eq(0), pend["rho"].eq(0), pend["seq"].eq(seq),
                          pend["id"].eq(ip_id), pend["first"].eq(1)]
 
-        # Decisions on the pending segment.
-        emit_last = ended_r & (verdict == TxStatus.SENT) & (payload_total <= pend["end"])
-        emit_mid = cur.mss_ok & (pend["need"] <= cur.limit) & (avail >= pend["need"])
-        abort = ~emit_last & ~emit_mid & (
-            ended_r | ((avail > cur.limit) & (pend["need"] > cur.limit)) |
-            (~cur.mss_ok & (avail > cur.smax)))
+        # Decisions on the pending segment: the send passed every check before it started
+        # (D4), so a segment goes once its bytes have arrived; the last one once the whole
+        # frame has, and only if the frame is as long as its length word said (else the
+        # send is cut there: a bad descriptor, never a hang).
+        seg_is_last = payload_total <= pend["end"]
+        emit_last = ended_r & seg_is_last & ~short_or_long
+        emit_mid = ~seg_is_last & (avail >= pend["end"])
+        abort = ~emit_mid & ended_r & short_or_long
 
         dnext = Signal(_DESC)
         m.d.comb += dnext.eq(descs.r_data)
@@ -735,7 +567,7 @@ class LsoSegmenter(wiring.Component):
                 m.d.comb += descs.r_en.eq(1)
                 m.d.sync += [cur.eq(dnext), emitting.eq(0), final.eq(0),
                              pass_row.eq(dnext.base), pass_bytes.eq(0)]
-                load_pend(dnext.mss, dnext.minreq, dnext.seq, dnext.ip_id)
+                load_pend(dnext.mss, dnext.seq, dnext.ip_id)
                 with m.Switch(dnext.mode):
                     with m.Case(_PASS):
                         m.next = "PASS"
@@ -746,6 +578,18 @@ class LsoSegmenter(wiring.Component):
             with m.Else():
                 m.next = "IDLE"
 
+        # The record of each frame sent, pushed with its first beat: the parser's for a frame
+        # passed unchanged; for a segment, what the parser says of the segment.
+        pass_rec, seg_rec = Signal(HEADERS_LAYOUT(TXU)), Signal(HEADERS_LAYOUT(TXU))
+        sg = e["seg"]
+        m.d.comb += [
+            pass_rec.eq(Cat(cur.hdr_rec, cur.user)),
+            seg_rec.eq(pass_rec),
+            seg_rec.error.eq(0), seg_rec.is_fragment.eq(0), seg_rec.ip_end_unchecked.eq(0),
+            seg_rec.ip_end.eq(sg.hdr + sg.size), seg_rec.l4_end.eq(sg.hdr + sg.size),
+            seg_rec.user.eq(seg_word.as_value()),
+        ]
+
         with m.FSM():
             with m.State("IDLE"):
                 start_next()
@@ -754,8 +598,11 @@ class LsoSegmenter(wiring.Component):
                 diff = Signal(ROWW)
                 m.d.comb += diff.eq(wp_b - pass_row)
                 is_last = ended & (pass_bytes + nb >= n)
-                can = adv & (ended | (diff != 0)) & (~is_last | comps.w_rdy)
+                first_beat = pass_bytes == 0
+                can = adv & (ended | (diff != 0)) & (~is_last | comps.w_rdy) & \
+                    (~first_beat | records.s.ready)
                 m.d.comb += [
+                    records.s.valid.eq(can & first_beat), records.s.payload.eq(pass_rec),
                     cmd.row.eq(pass_row), cmd.rho.eq(0), cmd.hdr.eq(0),
                     cmd.keep.eq(Mux(is_last, n - pass_bytes, nb)), cmd.last.eq(is_last),
                     cmd.user.eq(Mux(pass_bytes == 0, cur.user, 0)), issue.eq(can),
@@ -768,8 +615,11 @@ class LsoSegmenter(wiring.Component):
                         start_next()
 
             with m.State("SEG"):
-                can = adv & emitting & (~(final & emit_last_beat) | comps.w_rdy)
-                m.d.comb += issue.eq(can)
+                first_beat = e["j"] == 0
+                can = adv & emitting & (~(final & emit_last_beat) | comps.w_rdy) & \
+                    (~first_beat | records.s.ready)
+                m.d.comb += [issue.eq(can), records.s.valid.eq(can & first_beat),
+                             records.s.payload.eq(seg_rec)]
                 with m.If(can):
                     m.d.sync += [e["row"].eq(e["row"] + 1),
                                  e["j"].eq(Mux(e["j"] == hb, hb, e["j"] + 1)),
@@ -807,8 +657,6 @@ class LsoSegmenter(wiring.Component):
                     next_id = pend["id"] + 1
                     m.d.sync += [
                         pend["off"].eq(pend["off"] + cur.mss), pend["end"].eq(end_next),
-                        pend["need"].eq(Mux(end_next + 1 > cur.minreq, end_next + 1,
-                                            cur.minreq)),
                         pend["q"].eq(pend["q"] + mss_div + (rho_sum >> lognb)),
                         pend["rho"].eq(rho_sum[:lognb]),
                         pend["seq"].eq(pend["seq"] + cur.mss),
@@ -893,4 +741,46 @@ class LsoSegmenter(wiring.Component):
             self.m_txc.payload.eq(comps.r_data), self.m_txc.valid.eq(comps.r_rdy),
             comps.r_en.eq(self.m_txc.ready),
         ]
+        return m
+
+
+class LsoUnit(wiring.Component):
+    """The segmenter as a unit of its own: the TX parser, then :class:`LsoSegmenter`.
+
+    What ``nicoffload verilog/synth --unit lso`` and ``tb/tb_lso.py`` build; in the NIC the
+    parser is the TX path's (``hdl/txpath.py``) and the records go on to the checksum stage.
+    Both boundaries are register slices (DESIGN 2).
+
+    Attributes
+    ----------
+    s_axis, m_axis, m_txc, limits
+        As :class:`LsoSegmenter`'s (``m_axis`` without the records).
+    """
+
+    def __init__(self, width=64):
+        self.width = check_width(width)
+        super().__init__({
+            "s_axis": In(AxisSignature(width, TXU)),
+            "m_axis": Out(AxisSignature(width, TXU)),
+            "m_txc": Out(stream.Signature(word_layout(nbl.TxCompletion))),
+            "limits": In(LSO_CONFIG, init=config_fields()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.width
+        m.submodules.parser = parser = FrameParser(w, TXU, lso_lengths=True)
+        m.submodules.beats_in = beats_in = RegisterSlice(axis_layout(w, TXU))
+        m.submodules.records_in = records_in = RegisterSlice(HEADERS_LAYOUT(TXU))
+        m.submodules.segmenter = segmenter = LsoSegmenter(w)
+        m.submodules.beats_out = beats_out = RegisterSlice(axis_layout(w, TXU))
+        wiring.connect(m, wiring.flipped(self.s_axis), parser.s_axis)
+        wiring.connect(m, parser.m_axis, beats_in.s)
+        wiring.connect(m, parser.m_headers, records_in.s)
+        wiring.connect(m, beats_in.m, segmenter.s_axis)
+        wiring.connect(m, records_in.m, segmenter.s_headers)
+        wiring.connect(m, segmenter.m_axis, beats_out.s)
+        wiring.connect(m, beats_out.m, wiring.flipped(self.m_axis))
+        wiring.connect(m, segmenter.m_txc, wiring.flipped(self.m_txc))
+        m.d.comb += [segmenter.m_headers.ready.eq(1), segmenter.limits.eq(self.limits)]
         return m

@@ -228,11 +228,11 @@ class LsoLimits:
     v1_ipv4_min_segment_count: int = 1
     v2_ipv4_min_segment_count: int = 1
     v2_ipv6_min_segment_count: int = 1
-    max_header_bytes: int = 128
+    max_header_bytes: int = 256
     max_encapsulated_header_bytes: int = 256
     id_mode: str = "ndis"
     max_segment_bytes: int = TX_MAX_FRAME
-    lookahead_bytes: int | None = STREAM_LOOKAHEAD
+    lookahead_bytes: int | None = None
 
     def __post_init__(self):
         for name in ("v1_ipv4_max_offload_size", "v2_ipv4_max_offload_size",

@@ -30,8 +30,8 @@ def _parse(width):
 
 
 def _lso(width):
-    from nicoffload.hdl.lso import LsoSegmenter
-    return AxiTop(LsoSegmenter(width))
+    from nicoffload.hdl.lso import LsoUnit
+    return AxiTop(LsoUnit(width))
 
 
 def _txpath(width):

@@ -10,9 +10,8 @@ every drop case of ``model.lso`` and ordinary checksum-offload frames (``tb.traf
 MaxOffLoadSize, MinSegmentCount, ID mode) on the ``limits`` port.
 
 Reference (:func:`reference`): ``model.lso.segment`` (whose check 12 holds segments to
-TX_MAX_FRAME) for the NIC that streams the payload with the RTL ring's look-ahead
-(``LsoLimits.lookahead_bytes = hdl.lso.CAP``): a send whose drop only its end decides leaves
-the middle segments that look-ahead let go.
+TX_MAX_FRAME). The first beat's ``tuser`` carries the frame's length (DESIGN 2), so every
+check is decided before a segment leaves and a dropped send leaves nothing, at every size.
 Every output frame of the DUT, after ``model.checksum.tx_fill`` with the ChecksumTx word of
 its ``tuser``, must equal the model's segment byte for byte; ordinary frames must come out
 unchanged with their ``tuser``; completions must equal the model's, in order.
@@ -38,7 +37,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, RisingEdge
 
-from nicoffload.hdl.lso import CAP, config_value
+from nicoffload.hdl.lso import config_value
 from nicoffload.model.checksum import TX_MAX_FRAME, ChecksumEnables, tx_fill
 from nicoffload.model.lso import LsoLimits, segment
 from nicoffload.model.nbl import ChecksumTx, TxCompletion, TxStatus, TxUser
@@ -65,22 +64,29 @@ class Host:
     out: list          # [(frame bytes as the wire must carry it, ChecksumTx word or None)]
     raw_user: int | None      # ordinary frame: the tuser it must keep (segmenter output)
     completion: int    # TxCompletion as int
-    partial: bool = False
+
+    @property
+    def dropped(self) -> bool:
+        return TxCompletion.from_int(self.completion).Status != TxStatus.SENT
 
 
 def reference(frame: bytes, tuser: int, limits: LsoLimits, desc: str = "") -> Host:
-    """What the TX path must do with one host frame (see the module docstring)."""
+    """What the TX path must do with one host frame (see the module docstring).
+
+    ``tuser``'s length word is set to the frame's length here (cases that cut or grow a
+    frame after building it need not redo it); ``Host.tuser`` is what to send.
+    """
+    tuser = TxUser.with_length(tuser, len(frame))
     csum, lso, supp, _length = TxUser.unpack_raw(tuser)
     if lso == 0:
         return Host(frame, tuser, desc, limits, [(frame, None)], tuser,
                     TxCompletion(LsoComplete=0, Status=0).to_int())
-    # The model's streaming NIC (LsoLimits.lookahead_bytes, the RTL ring's CAP): a send its
-    # end drops may have left its first segments.
-    res = segment(frame, lso, dataclasses.replace(limits, lookahead_bytes=CAP))
+    res = segment(frame, lso, limits)
     if res.segments:
+        assert res.sent, f"{desc}: the model left segments of a dropped send"
         assert max(len(s) for s in res.segments) <= TX_MAX_FRAME
     return Host(frame, tuser, desc, limits, [(s, None) for s in res.segments], None,
-                res.completion.to_int(), partial=not res.sent and bool(res.segments))
+                res.completion.to_int())
 
 
 # --- traffic -------------------------------------------------------------------------------
@@ -558,13 +564,13 @@ async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
                              if host.raw_user is not None else seg, None)
                             for seg, _ in host.out]
             hosts.append(host)
-            bus.send(frame, user)
+            bus.send(frame, host.tuser)
         await check(bus, hosts, wire=wire)
         total_sends += len(hosts)
         lso_sends += sum(h.raw_user is None for h in hosts)
         stats.update(TxStatus(TxCompletion.from_int(h.completion).Status).name
                      if h.raw_user is None else "ordinary" for h in hosts)
-        stats.update("cut" for h in hosts if h.partial)
+        stats.update("dropped" for h in hosts if h.dropped)
     assert not bus.frames and not bus.completions
     dut._log.info(f"{total_sends} host frames ({lso_sends} large sends) checked in "
                   f"{bus.cycle} cycles: {dict(stats)}")
@@ -594,7 +600,7 @@ async def run_list(dut, cases, limits, *, wire=False, idle=False, backpressure=F
             host.out = [(tx_fill(seg, ChecksumTx.from_int(user & 0xFFFFFFFF))
                          if host.raw_user is not None else seg, None) for seg, _ in host.out]
         hosts.append(host)
-        bus.send(frame, user)
+        bus.send(frame, host.tuser)
     await check(bus, hosts, wire=wire)
     return hosts
 
@@ -661,10 +667,10 @@ async def run_end_decided(dut, *, wire):
         cut = len(frame) - 8000 + size
         cases.append((frame[:cut], user, f"v1 cut at payload {size}"))
     hosts = await run_list(dut, cases, limits, wire=wire, backpressure=True, idle=True)
-    cut = sum(h.partial for h in hosts)
-    assert cut >= 6, f"only {cut} cases exercised a cut send"
-    # MinSegmentCount 30 at MSS 1460 needs 42341 payload bytes of look-ahead: past CAP,
-    # so a send of 29 segments or fewer is cut, not dropped whole.
+    dropped = sum(h.dropped for h in hosts)
+    assert dropped >= 10, f"only {dropped} cases were end-decided drops"
+    # MinSegmentCount 30 at MSS 1460: a send of 29 segments or fewer (over 32 KB, more
+    # than the segmenter's ring holds) is dropped whole, before its first segment leaves.
     big_min = dataclasses.replace(limits, v2_ipv6_max_offload_size=1 << 20)
     cases = []
     for size in (40000, 42340, 42341, 60000):      # 42340 = 29 x 1460
@@ -672,7 +678,7 @@ async def run_end_decided(dut, *, wire):
                                  l2="vlan", options=False)
         cases.append((frame, user, f"v2 ipv6 size={size} min=30"))
     hosts = await run_list(dut, cases, big_min, wire=wire)
-    assert [h.partial for h in hosts] == [True, True, False, False]
+    assert [h.dropped for h in hosts] == [True, True, False, False]
     # MaxOffLoadSize exactly and one byte over, with the default limits (256 KB, 64 KB).
     cases = []
     for version, size in (("v2", 262144), ("v2", 262145), ("v1", 65536)):
@@ -683,7 +689,7 @@ async def run_end_decided(dut, *, wire):
                                                extra_payload=payload_bytes(rng, size))
         cases.append((frame, TxUser.for_frame(frame, csum, word), f"{version} size={size} default"))
     hosts = await run_list(dut, cases, LsoLimits(), wire=wire)
-    assert [h.partial for h in hosts] == [False, True, False]
+    assert [h.dropped for h in hosts] == [False, True, False]
 
 
 @cocotb.test()
@@ -770,7 +776,7 @@ async def bench(dut, *, wire):
     for frame, user in bench_frames(size, mss, count, rng):
         host = reference(frame, user, PHASES[0], f"bench {size}/{mss}")
         hosts.append(host)
-        bus.send(frame, user)
+        bus.send(frame, host.tuser)
     await check(bus, hosts, wire=wire)
     span = bus.last_out - bus.first_out + 1
     fraction = bus.out_bytes / (span * width / 8)

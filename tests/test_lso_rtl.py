@@ -12,8 +12,8 @@ BIG = {64: 1, 128: 2, 256: 2, 512: 3}
 
 
 def make(width):
-    from nicoffload.hdl.lso import LsoSegmenter
-    return AxiTop(LsoSegmenter(width))
+    from nicoffload.hdl.lso import LsoUnit
+    return AxiTop(LsoUnit(width))
 
 
 def run(width, *, frames, big, testcase=None, tag=""):
