@@ -122,10 +122,10 @@ Whole drops (DESIGN 2 and 3)
 A send that fails a check is dropped whole: its result has no segments, at every send size,
 whatever check fails, including those that depend on where the send ends (payload over
 MaxOffLoadSize, too few segments for MinSegmentCount, an LSOv1 Total Length that is not the
-buffer's, a largest segment too long for its length fields).
-The NIC can hold to this because the host frame's length rides in the first beat's ``tuser``
-(DESIGN 2: "with the length known up front, every LSO check is decided before the first byte
-of a send leaves, and a bad send is dropped whole"); the NDIS pages describe the same NIC.
+buffer's, a largest segment too long for its length fields). The NIC can hold to this
+because the host frame's length rides in the first beat's ``tuser`` (DESIGN 2: "with the
+length known up front, every LSO check is decided before the first byte of a send leaves,
+and a bad send is dropped whole"); the NDIS pages describe the same NIC.
 
 Completion (*LSO page*, *OOB page*, DESIGN 2 and 3)
 ---------------------------------------------------
