@@ -934,3 +934,68 @@ def test_the_model_does_not_import_hardware_packages():
             "or m.startswith('nicoffload.hdl')]; print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: Every name ``nicoffload.model.config`` had when it was one module (before issue 8 made it
+#: a package): each stays importable from the package.
+NAMES_OF_THE_SINGLE_MODULE = """
+    ALL_ENCAPSULATED_IP_VERSIONS Adapter AdapterState BIND_ENCAPSULATION BIND_NVGRE_ON BITS
+    BOOLEAN ChecksumIPv4 ChecksumIPv6 Datapath EncapsulationIP GROUPED_KEYWORDS IPV4_SWITCHES
+    IPV6_SWITCHES IpsecV1AH IpsecV1ESP IpsecV1Supported KEYWORD_SPECS KeywordError KeywordSpec
+    Keywords LsoV1IPv4 LsoV2IPv4 LsoV2IPv6 NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_INNER_IPV4
+    NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_INNER_IPV6
+    NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_NOT_SUPPORTED
+    NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_OUTER_IPV4
+    NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_OUTER_IPV6 NDIS_ENCAPSULATION_IEEE_802_3
+    NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB
+    NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED NDIS_ENCAPSULATION_NOT_SUPPORTED
+    NDIS_ENCAPSULATION_NULL NDIS_ENCAPSULATION_TYPE_GRE_MAC NDIS_ENCAPSULATION_TYPE_VXLAN
+    NDIS_OBJECT_TYPE_DEFAULT NDIS_OBJECT_TYPE_OFFLOAD NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION
+    NDIS_OFFLOAD_ENCAPSULATION_REVISION_1 NDIS_OFFLOAD_NOT_SUPPORTED
+    NDIS_OFFLOAD_PARAMETERS_CONNECTION_OFFLOAD_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_CONNECTION_OFFLOAD_ENABLED
+    NDIS_OFFLOAD_PARAMETERS_IPSECV1_AH_AND_ESP_ENABLED
+    NDIS_OFFLOAD_PARAMETERS_IPSECV1_AH_ENABLED NDIS_OFFLOAD_PARAMETERS_IPSECV1_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_IPSECV1_ESP_ENABLED
+    NDIS_OFFLOAD_PARAMETERS_IPSECV2_AH_AND_ESP_ENABLED
+    NDIS_OFFLOAD_PARAMETERS_IPSECV2_AH_ENABLED NDIS_OFFLOAD_PARAMETERS_IPSECV2_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_IPSECV2_ESP_ENABLED NDIS_OFFLOAD_PARAMETERS_LSOV1_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_LSOV1_ENABLED NDIS_OFFLOAD_PARAMETERS_LSOV2_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_LSOV2_ENABLED NDIS_OFFLOAD_PARAMETERS_NO_CHANGE
+    NDIS_OFFLOAD_PARAMETERS_REVISION_1 NDIS_OFFLOAD_PARAMETERS_REVISION_2
+    NDIS_OFFLOAD_PARAMETERS_REVISION_3 NDIS_OFFLOAD_PARAMETERS_RSC_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_RSC_ENABLED NDIS_OFFLOAD_PARAMETERS_RX_ENABLED_TX_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_TX_ENABLED_RX_DISABLED NDIS_OFFLOAD_PARAMETERS_TX_RX_DISABLED
+    NDIS_OFFLOAD_PARAMETERS_TX_RX_ENABLED NDIS_OFFLOAD_REVISION_1 NDIS_OFFLOAD_REVISION_2
+    NDIS_OFFLOAD_REVISION_3 NDIS_OFFLOAD_SET_NO_CHANGE NDIS_OFFLOAD_SET_OFF
+    NDIS_OFFLOAD_SET_ON NDIS_OFFLOAD_SUPPORTED NDIS_STATUS_INVALID_DATA
+    NDIS_STATUS_INVALID_PARAMETER NDIS_STATUS_NOT_SUPPORTED
+    NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG NdisEncapsulatedPacketTaskOffload
+    NdisIpsecOffloadV1 NdisIpsecOffloadV2 NdisObjectHeader NdisOffload
+    NdisOffloadEncapsulation NdisOffloadParameters NdisStruct NdisStructureError
+    NdisTcpIpChecksumOffload NdisTcpLargeSendOffloadV1 NdisTcpLargeSendOffloadV2
+    NdisTcpRecvSegCoalesceOffload NicCapabilities OFFLOAD_SWITCHES OidError RscIP STATUS_NAMES
+    STRUCT SUPPORTED_ENCAPSULATION StatusIndication UCHAR ULONG USHORT _BitFields
+    _CHECKSUM_KEYWORDS _CHECKSUM_PARAMETER_VALUES _CHECKSUM_VALUES _DECIMAL _IPSEC_VALUES
+    _Nested _OID_ENCAPSULATION _OID_PARAMETERS _ON_OFF_KEYWORDS _ON_OFF_VALUES
+    _PARAMETER_RULES _ParameterRule _REGISTRY_PAGE _RESOLVED_SPECS _SCALAR_FORMATS
+    _SPECS_BY_FOLDED_NAME _Scalar _checksum_rule _ipsec_rule _ipsec_values _on_off_values
+    _refuse _round_up _switch_rule apply_offload_encapsulation apply_offload_parameters bind
+    combination_violations configured_switches current_offload datapath_view keyword_spec
+    keyword_value parse_keyword parse_keywords reported_switches
+""".split()
+
+
+def test_every_name_of_the_single_module_is_still_importable():
+    missing = [name for name in NAMES_OF_THE_SINGLE_MODULE if not hasattr(c, name)]
+    assert missing == []
+
+
+def test_each_module_of_the_package_is_short_and_cites_its_ndis_pages():
+    import importlib
+    import pathlib
+    for path in sorted(pathlib.Path(c.__file__).parent.glob("*.py")):
+        module = importlib.import_module(f"nicoffload.model.config.{path.stem}"
+                                         if path.stem != "__init__" else "nicoffload.model.config")
+        assert len(path.read_text().splitlines()) < 1000, path.name
+        assert module.__doc__ and ".md``" in module.__doc__, path.name
