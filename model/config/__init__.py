@@ -36,7 +36,7 @@ whole picture: ``tcp-ip-task-offload.md`` and ``ndis-6.0-support-for-task-offloa
 from __future__ import annotations
 
 from .adapter import (_CHECKSUM_KEYWORDS, _ON_OFF_KEYWORDS, BIND_ENCAPSULATION, BIND_NVGRE_ON,
-                      IPV4_SWITCHES, IPV6_SWITCHES, OFFLOAD_SWITCHES, Adapter,
+                      BUILT_OFFLOADS, IPV4_SWITCHES, IPV6_SWITCHES, OFFLOAD_SWITCHES, Adapter,
                       AdapterState, Datapath, NicCapabilities, bind, combination_violations,
                       configured_switches, current_offload, datapath_view, reported_switches)
 from .binary import (_SCALAR_FORMATS, BITS, BOOLEAN, STRUCT, UCHAR, ULONG, USHORT, NdisObjectHeader,
@@ -72,6 +72,7 @@ from .constants import (ALL_ENCAPSULATED_IP_VERSIONS,
                         NDIS_OFFLOAD_PARAMETERS_REVISION_3, NDIS_OFFLOAD_PARAMETERS_RSC_DISABLED,
                         NDIS_OFFLOAD_PARAMETERS_RSC_ENABLED,
                         NDIS_OFFLOAD_PARAMETERS_RX_ENABLED_TX_DISABLED,
+                        NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE,
                         NDIS_OFFLOAD_PARAMETERS_TX_ENABLED_RX_DISABLED,
                         NDIS_OFFLOAD_PARAMETERS_TX_RX_DISABLED,
                         NDIS_OFFLOAD_PARAMETERS_TX_RX_ENABLED, NDIS_OFFLOAD_REVISION_1,
@@ -86,8 +87,9 @@ from .keywords import (_CHECKSUM_VALUES, _DECIMAL, _IPSEC_VALUES, _ON_OFF_VALUES
                        KeywordError, Keywords, KeywordSpec, keyword_spec, keyword_value,
                        parse_keyword, parse_keywords)
 from .oids import (_CHECKSUM_PARAMETER_VALUES, _OID_ENCAPSULATION, _OID_PARAMETERS,
-                   _PARAMETER_RULES, OidError, StatusIndication, _checksum_rule, _ipsec_rule,
-                   _ipsec_values, _on_off_values, _ParameterRule, _refuse, _switch_rule,
+                   _PARAMETER_RULES, KNOWN_OFFLOAD_PARAMETERS_FLAGS, OidError, StatusIndication,
+                   _checksum_rule, _ipsec_rule, _ipsec_values, _on_off_values, _ParameterRule,
+                   _refuse, _switch_rule,
                    apply_offload_encapsulation, apply_offload_parameters)
 from .structures import (ChecksumIPv4, ChecksumIPv6, EncapsulationIP, IpsecV1AH, IpsecV1ESP,
                          IpsecV1Supported, LsoV1IPv4, LsoV2IPv4, LsoV2IPv6,

@@ -68,6 +68,31 @@ OFFLOAD_SWITCHES = ("tx_ipv4_checksum", "tx_tcp_ipv4", "tx_udp_ipv4", "tx_tcp_ip
                     "rsc_ipv4", "rsc_ipv6", "encap")
 assert set(OFFLOAD_SWITCHES) == set(IPV4_SWITCHES) | set(IPV6_SWITCHES) | {"encap"}
 
+#: What the datapath has built: the offloads (names of :data:`OFFLOAD_SWITCHES`) that the
+#: model's datapath and the RTL carry out. This is the one place that says so. DESIGN section
+#: 3: "The capability structure never claims what the datapath cannot do: an offload that is
+#: not built is reported not supported, and switching it on is refused." An offload missing
+#: here is absent from OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES and the current config,
+#: OID_TCP_OFFLOAD_PARAMETERS refuses to switch it on (NDIS_STATUS_NOT_SUPPORTED), ``bind``
+#: does not switch it on, and the :class:`Datapath` never has it; its keyword is still
+#: accepted. When a stage lands, its line goes in here and nothing else changes.
+BUILT_OFFLOADS: frozenset[str] = frozenset({
+    "tx_ipv4_checksum", "tx_tcp_ipv4", "tx_udp_ipv4", "tx_tcp_ipv6", "tx_udp_ipv6",
+    "rx_ipv4_checksum", "rx_tcp_ipv4", "rx_udp_ipv4", "rx_tcp_ipv6", "rx_udp_ipv6",
+    "lso_v1_ipv4", "lso_v2_ipv4", "lso_v2_ipv6",
+    "rsc_ipv4", "rsc_ipv6",  # (RSC: model in progress, see issue 9)
+    # "encap",  # NVGRE (encapsulated packet task offload): not built yet
+})
+assert BUILT_OFFLOADS <= set(OFFLOAD_SWITCHES)
+
+_RSC_SWITCHES = ("rsc_ipv4", "rsc_ipv6")
+
+
+def _built(*names: str) -> bool:
+    """Whether the datapath has built any of the offloads ``names``; reads
+    :data:`BUILT_OFFLOADS` when called, so a test can stand in for another build."""
+    return any(name in BUILT_OFFLOADS for name in names)
+
 #: Keyword (field) -> the checksum switch suffix it controls in both directions.
 _CHECKSUM_KEYWORDS = {"IPChecksumOffloadIPv4": "ipv4_checksum",
                       "TCPChecksumOffloadIPv4": "tcp_ipv4",
@@ -85,7 +110,9 @@ class NicCapabilities:
     """What our NIC's hardware can do: the source of OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES.
 
     Checksum offload (IPv4 with IP options, IPv6 with extension headers, TCP options, IP/TCP/UDP
-    both directions), LSOv1 and LSOv2, RSC, NVGRE are built in; IPsec and TCP chimney are not.
+    both directions), LSOv1 and LSOv2 and RSC are built in; NVGRE is not yet; IPsec and TCP
+    chimney never are. What is built is :data:`BUILT_OFFLOADS`; this structure never claims
+    more.
 
     Parameters
     ----------
@@ -107,8 +134,10 @@ class NicCapabilities:
     nvgre_ip_versions : int
         OR of NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_{INNER,OUTER}_IPV{4,6} reported for NVGRE
         transmit checksum, receive checksum and LSOv2. Default: all four.
-    rsc, nvgre : bool
-        Whether the build has the RSC coalescer / NVGRE parsing. Default True.
+    rsc, nvgre : bool or None
+        Whether this NIC has the RSC coalescer / NVGRE parsing. ``None`` (the default): as the
+        datapath has built them (:data:`BUILT_OFFLOADS`); ``False``: a build without them;
+        ``True`` for one the datapath has not built is a ``ValueError``. Resolved to a bool.
     """
 
     lso_v1_max_offload_size: int = 65535
@@ -116,13 +145,22 @@ class NicCapabilities:
     min_segment_count: int = 2
     nvgre_max_header_size: int = 256
     nvgre_ip_versions: int = ALL_ENCAPSULATED_IP_VERSIONS
-    rsc: bool = True
-    nvgre: bool = True
+    rsc: bool | None = None
+    nvgre: bool | None = None
 
     def __post_init__(self):
         def need(ok: bool, what: str):
             if not ok:
                 raise ValueError(f"NicCapabilities: {what}")
+        for name, switches, what in (("rsc", _RSC_SWITCHES, "receive segment coalescing"),
+                                     ("nvgre", ("encap",), "NVGRE task offload")):
+            value = getattr(self, name)
+            need(value is None or isinstance(value, bool), f"{name}={value!r} must be a bool")
+            if value is None:
+                object.__setattr__(self, name, _built(*switches))
+            else:
+                need(not value or _built(*switches),
+                     f"{name}=True, but the datapath has not built {what} (BUILT_OFFLOADS)")
         for name in ("lso_v1_max_offload_size", "lso_v2_max_offload_size", "min_segment_count",
                      "nvgre_max_header_size", "nvgre_ip_versions"):
             value = getattr(self, name)
@@ -139,12 +177,19 @@ class NicCapabilities:
         need(1 <= self.nvgre_ip_versions <= ALL_ENCAPSULATED_IP_VERSIONS,
              f"nvgre_ip_versions={self.nvgre_ip_versions:#x} must be a non-empty OR of "
              "NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_* flags")
+        # A set of built offloads that NDIS cannot take (LSO without the transmit checksums it
+        # requires, ...) is a mistake in BUILT_OFFLOADS, caught here rather than reported.
+        broken = combination_violations(self.hardware_offload())
+        need(not broken, "the built offloads break combining-types-of-task-offloads.md: "
+                         + "; ".join(broken))
 
     def supported_switches(self) -> dict[str, bool]:
-        """``{switch: the hardware has it}`` for every name in :data:`OFFLOAD_SWITCHES`."""
-        switches = dict.fromkeys(OFFLOAD_SWITCHES, True)
-        switches["rsc_ipv4"] = switches["rsc_ipv6"] = self.rsc
-        switches["encap"] = self.nvgre
+        """``{switch: the hardware has it}`` for every name in :data:`OFFLOAD_SWITCHES`: built
+        (:data:`BUILT_OFFLOADS`) and not left out of this NIC (``rsc``, ``nvgre``)."""
+        switches = {name: name in BUILT_OFFLOADS for name in OFFLOAD_SWITCHES}
+        for name in _RSC_SWITCHES:
+            switches[name] = switches[name] and self.rsc
+        switches["encap"] = switches["encap"] and self.nvgre
         return switches
 
     def offload(self, switches: Mapping[str, bool]) -> NdisOffload:
@@ -366,18 +411,33 @@ class AdapterState:
     Attributes
     ----------
     keywords : Keywords
-        The standardized keywords (updated by OID_TCP_OFFLOAD_PARAMETERS).
+        The standardized keywords as the registry holds them: read at initialization, then
+        updated by every OID_TCP_OFFLOAD_PARAMETERS set whose Flags lack
+        NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE (``oid-tcp-offload-parameters.md``: NDIS
+        "updates the miniport adapter's offload standardized keywords with the new
+        settings"). A fresh adapter initialized from them starts where this one would after
+        a restart.
     encapsulation : NdisOffloadEncapsulation
         The last OID_OFFLOAD_ENCAPSULATION settings per IP version; ``Enabled`` stays
         NDIS_OFFLOAD_SET_NO_CHANGE (0) for an IP version no set has touched yet.
     nvgre_activated : bool
         An OID_TCP_OFFLOAD_PARAMETERS set has turned NVGRE on (and none off since).
+    current_keywords : Keywords
+        The configuration in effect, in keyword terms: ``keywords`` plus the changes of the
+        sets made with NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE, which apply now but are
+        not persisted (DESIGN section 3). ``None`` when constructing: the same as
+        ``keywords``.
     """
 
     keywords: Keywords = dataclasses.field(default_factory=Keywords)
     encapsulation: NdisOffloadEncapsulation = dataclasses.field(
         default_factory=NdisOffloadEncapsulation)
     nvgre_activated: bool = False
+    current_keywords: Keywords | None = None
+
+    def __post_init__(self):
+        if self.current_keywords is None:
+            object.__setattr__(self, "current_keywords", self.keywords)
 
 
 def configured_switches(keywords: Keywords, capabilities: NicCapabilities) -> dict[str, bool]:
@@ -400,7 +460,7 @@ def reported_switches(state: AdapterState, capabilities: NicCapabilities) -> dic
     """:func:`configured_switches` minus every offload of an IP version that
     OID_OFFLOAD_ENCAPSULATION has switched off ("deactivate all offloads",
     ``oid-offload-encapsulation.md``)."""
-    switches = configured_switches(state.keywords, capabilities)
+    switches = configured_switches(state.current_keywords, capabilities)
     for ip, names in (("IPv4", IPV4_SWITCHES), ("IPv6", IPV6_SWITCHES)):
         if getattr(state.encapsulation, ip).Enabled == NDIS_OFFLOAD_SET_OFF:
             for name in names:
@@ -501,9 +561,14 @@ class Adapter:
         return self._state.keywords.task_offload_disabled
 
     def keywords(self) -> Keywords:
-        """The standardized keywords as they stand now (OID_TCP_OFFLOAD_PARAMETERS updates
-        them)."""
+        """The standardized keywords as the registry holds them now: OID_TCP_OFFLOAD_PARAMETERS
+        updates them unless its Flags has NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE."""
         return self._state.keywords
+
+    def current_keywords(self) -> Keywords:
+        """The configuration in effect, in keyword terms: :meth:`keywords` plus the changes
+        made with NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE (not persisted)."""
+        return self._state.current_keywords
 
     def hardware_capabilities(self) -> NdisOffload:
         """OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES."""
@@ -576,7 +641,8 @@ BIND_ENCAPSULATION = NdisOffloadEncapsulation(
     IPv6=EncapsulationIP(Enabled=NDIS_OFFLOAD_SET_ON, EncapsulationType=SUPPORTED_ENCAPSULATION,
                          HeaderSize=14))
 
-#: What ``bind`` sets to make NVGRE operational when the keyword allows it.
+#: What ``bind`` sets to make NVGRE operational when the NIC supports it and the keyword
+#: allows it (not while NVGRE is missing from :data:`BUILT_OFFLOADS`).
 BIND_NVGRE_ON = NdisOffloadParameters(EncapsulatedPacketTaskOffload=NDIS_OFFLOAD_SET_ON,
                                       EncapsulationTypes=NDIS_ENCAPSULATION_TYPE_GRE_MAC)
 
@@ -589,10 +655,12 @@ def bind(keywords: Iterable[str] | Mapping[str, int | str] = (),
     2. Unless DisableTaskOffload=1 (then protocol drivers must not issue it), set
        OID_OFFLOAD_ENCAPSULATION for Ethernet II, 802.1Q and LLC/SNAP on IPv4 and IPv6
        (:data:`BIND_ENCAPSULATION`), so the offloads are live from the first frame.
-    3. If ``nvgre`` and NVGRE is configured on, set OID_TCP_OFFLOAD_PARAMETERS with
-       EncapsulatedPacketTaskOffload = NDIS_OFFLOAD_SET_ON (:data:`BIND_NVGRE_ON`), as the
-       NVGRE-aware switch does: NVGRE is not operational until turned on explicitly
-       (``querying-and-changing-nvgre-task-offload-state.md``).
+    3. If ``nvgre``, the NIC supports NVGRE and the keyword has it on, set
+       OID_TCP_OFFLOAD_PARAMETERS with EncapsulatedPacketTaskOffload = NDIS_OFFLOAD_SET_ON
+       (:data:`BIND_NVGRE_ON`), as the NVGRE-aware switch does: NVGRE is not operational until
+       turned on explicitly (``querying-and-changing-nvgre-task-offload-state.md``). While
+       NVGRE is not in :data:`BUILT_OFFLOADS` the NIC does not support it and this step is
+       skipped, so bind is exactly DESIGN section 4: keywords, then OID_OFFLOAD_ENCAPSULATION.
 
     Raises
     ------
@@ -603,6 +671,6 @@ def bind(keywords: Iterable[str] | Mapping[str, int | str] = (),
     if adapter.task_offload_disabled:
         return adapter
     adapter.set_offload_encapsulation(BIND_ENCAPSULATION)
-    if nvgre and configured_switches(adapter.keywords(), adapter.capabilities)["encap"]:
+    if nvgre and configured_switches(adapter.current_keywords(), adapter.capabilities)["encap"]:
         adapter.set_offload_parameters(BIND_NVGRE_ON)
     return adapter

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .constants import (NDIS_ENCAPSULATION_TYPE_GRE_MAC, NDIS_ENCAPSULATION_TYPE_VXLAN,
-                        NDIS_OFFLOAD_SET_NO_CHANGE, NDIS_OFFLOAD_SET_OFF, NDIS_OFFLOAD_SET_ON,
+                        NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE, NDIS_OFFLOAD_SET_NO_CHANGE,
+                        NDIS_OFFLOAD_SET_OFF, NDIS_OFFLOAD_SET_ON,
                         NDIS_STATUS_INVALID_DATA, NDIS_STATUS_INVALID_PARAMETER,
                         NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG,
                         STATUS_NAMES, SUPPORTED_ENCAPSULATION)
@@ -131,6 +132,10 @@ _PARAMETER_RULES = {rule.field: rule for rule in (
 )}
 
 
+#: The NDIS_OFFLOAD_PARAMETERS.Flags bits we know and honour.
+KNOWN_OFFLOAD_PARAMETERS_FLAGS = NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
+
+
 def _refuse(oid: str, status: int, field: str, message: str):
     raise OidError(oid, status, field, message)
 
@@ -142,18 +147,30 @@ def apply_offload_parameters(state: AdapterState, params: NdisOffloadParameters,
 
     All members are checked before any is applied, so a refused request changes nothing.
     NO_CHANGE (0) leaves a member's offload alone; any other value updates the keyword it
-    corresponds to, and the configuration follows the keywords. An EncapsulatedPacketTaskOffload
-    of NDIS_OFFLOAD_SET_ON also makes NVGRE operational, NDIS_OFFLOAD_SET_OFF stops it
-    (``querying-and-changing-nvgre-task-offload-state.md``). Disabling IPsec or TCP chimney is
-    accepted (they are already off); enabling them is refused.
+    corresponds to, and the configuration follows the keywords. With ``Flags`` =
+    NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE the change applies to the current
+    configuration (``state.current_keywords``) but is not persisted to the registry keywords
+    (``state.keywords``; DESIGN section 3). An EncapsulatedPacketTaskOffload of
+    NDIS_OFFLOAD_SET_ON also makes NVGRE operational, NDIS_OFFLOAD_SET_OFF stops it
+    (``querying-and-changing-nvgre-task-offload-state.md``). Switching on an offload the NIC
+    does not support (IPsec, TCP chimney, VXLAN, or one the datapath has not built: see
+    ``adapter.BUILT_OFFLOADS``) is refused, not reported as unchanged: the OID page has the
+    protocol driver check OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES first, so such a request is
+    one the miniport cannot carry out. Switching such an offload off succeeds (it already is).
+
+    ``Flags`` bits other than SKIP_REGISTRY_UPDATE are undefined in every revision we know and
+    are refused with NDIS_STATUS_INVALID_DATA (``oid-tcp-offload-parameters.md``: invalid
+    contents of the InformationBuffer), not ignored: a flag changes how a request is applied
+    (as SKIP_REGISTRY_UPDATE does), and one we cannot honour must not be carried out as if it
+    were absent. A refused request changes nothing.
 
     Raises
     ------
     OidError
-        NDIS_STATUS_INVALID_DATA for a value a member does not define, non-zero ``Flags`` or
-        undefined ``EncapsulationTypes`` bits; NDIS_STATUS_NOT_SUPPORTED for enabling what the
-        hardware lacks (IPsec, TCP chimney, VXLAN, or RSC/NVGRE on a build without them) or any
-        set while DisableTaskOffload=1.
+        NDIS_STATUS_INVALID_DATA for a value a member does not define, undefined ``Flags`` or
+        ``EncapsulationTypes`` bits; NDIS_STATUS_NOT_SUPPORTED for enabling what the NIC
+        lacks (IPsec, TCP chimney, VXLAN, RSC or NVGRE when not built) or any set while
+        DisableTaskOffload=1.
     """
     if state.keywords.task_offload_disabled:
         _refuse(_OID_PARAMETERS, NDIS_STATUS_NOT_SUPPORTED, "DisableTaskOffload",
@@ -164,9 +181,11 @@ def apply_offload_parameters(state: AdapterState, params: NdisOffloadParameters,
             allowed = ", ".join(f"{v} {name}" for v, name in rule.values.items())
             _refuse(_OID_PARAMETERS, NDIS_STATUS_INVALID_DATA, field,
                     f"NDIS_OFFLOAD_PARAMETERS.{field}={value} is not valid; allowed: {allowed}")
-    if params.Flags != 0:
+    if params.Flags & ~KNOWN_OFFLOAD_PARAMETERS_FLAGS:
         _refuse(_OID_PARAMETERS, NDIS_STATUS_INVALID_DATA, "Flags",
-                f"NDIS_OFFLOAD_PARAMETERS.Flags={params.Flags:#x} is not valid; must be 0")
+                f"NDIS_OFFLOAD_PARAMETERS.Flags={params.Flags:#x} has undefined bits "
+                f"{params.Flags & ~KNOWN_OFFLOAD_PARAMETERS_FLAGS:#x}; allowed: "
+                "NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE (0x1)")
     known_types = NDIS_ENCAPSULATION_TYPE_GRE_MAC | NDIS_ENCAPSULATION_TYPE_VXLAN
     if params.EncapsulationTypes & ~known_types:
         _refuse(_OID_PARAMETERS, NDIS_STATUS_INVALID_DATA, "EncapsulationTypes",
@@ -194,8 +213,11 @@ def apply_offload_parameters(state: AdapterState, params: NdisOffloadParameters,
         nvgre_activated = True
     elif params.EncapsulatedPacketTaskOffload == NDIS_OFFLOAD_SET_OFF:
         nvgre_activated = False
-    return dataclasses.replace(state, keywords=state.keywords.replace(**updates),
-                               nvgre_activated=nvgre_activated)
+    persist = not params.Flags & NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE
+    return dataclasses.replace(
+        state, keywords=state.keywords.replace(**updates) if persist else state.keywords,
+        current_keywords=state.current_keywords.replace(**updates),
+        nvgre_activated=nvgre_activated)
 
 
 def apply_offload_encapsulation(state: AdapterState, encapsulation: NdisOffloadEncapsulation,
