@@ -524,8 +524,13 @@ class Adapter:
       nothing, and none for a refused set.
     - While DisableTaskOffload=1 both OIDs are refused with NDIS_STATUS_NOT_SUPPORTED, so the
       "every offload off" of that value holds for the adapter's whole life.
-    - Enabling IPsec, TCP chimney or VXLAN is refused with NDIS_STATUS_NOT_SUPPORTED;
+    - Enabling IPsec, TCP chimney or VXLAN, or an offload missing from
+      :data:`BUILT_OFFLOADS` (NVGRE for now), is refused with NDIS_STATUS_NOT_SUPPORTED;
       disabling them succeeds.
+    - A set with NDIS_OFFLOAD_PARAMETERS_SKIP_REGISTRY_UPDATE changes
+      :meth:`current_keywords` (and so the current config and the datapath) but not
+      :meth:`keywords`, the registry; any other Flags bit is refused with
+      NDIS_STATUS_INVALID_DATA.
     """
 
     def __init__(self, keywords: Keywords | None = None,
