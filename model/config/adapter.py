@@ -329,11 +329,12 @@ def combination_violations(offload: NdisOffload, *, capabilities: bool = True) -
 class Datapath:
     """What the datapath does right now: the flat view the CSRs and the datapath model read.
 
-    Every boolean is *operational*: configured (keywords, OID_TCP_OFFLOAD_PARAMETERS), not
-    switched off by OID_OFFLOAD_ENCAPSULATION, and, for the receive side (``rx_*``, ``rsc_*``),
-    switched on by OID_OFFLOAD_ENCAPSULATION for that IP version (``rx_active_ipv4/6``); NVGRE
-    (``encap``) also needs an explicit EncapsulatedPacketTaskOffload = NDIS_OFFLOAD_SET_ON.
-    DisableTaskOffload=1 leaves everything False.
+    Every boolean is *operational*: built (:data:`BUILT_OFFLOADS`), configured (keywords,
+    OID_TCP_OFFLOAD_PARAMETERS), not switched off by OID_OFFLOAD_ENCAPSULATION, and, for the
+    receive side (``rx_*``, ``rsc_*``), switched on by OID_OFFLOAD_ENCAPSULATION for that IP
+    version (``rx_active_ipv4/6``); NVGRE (``encap``) also needs an explicit
+    EncapsulatedPacketTaskOffload = NDIS_OFFLOAD_SET_ON. DisableTaskOffload=1 leaves
+    everything False.
 
     LSO computes the IPv4 header and TCP checksums of every segment it makes whether or not
     ``tx_ipv4_checksum`` / ``tx_tcp_*`` are set (DESIGN section 3; NDIS: LSO implies the NIC
