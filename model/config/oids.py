@@ -154,9 +154,11 @@ def apply_offload_parameters(state: AdapterState, params: NdisOffloadParameters,
     NDIS_OFFLOAD_SET_ON also makes NVGRE operational, NDIS_OFFLOAD_SET_OFF stops it
     (``querying-and-changing-nvgre-task-offload-state.md``). Switching on an offload the NIC
     does not support (IPsec, TCP chimney, VXLAN, or one the datapath has not built: see
-    ``adapter.BUILT_OFFLOADS``) is refused, not reported as unchanged: the OID page has the
-    protocol driver check OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES first, so such a request is
-    one the miniport cannot carry out. Switching such an offload off succeeds (it already is).
+    ``adapter.BUILT_OFFLOADS``) is refused with NDIS_STATUS_NOT_SUPPORTED rather than
+    completed as if nothing changed: DESIGN section 3 says so, and the OID page points the
+    caller to OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES for what the hardware can do, so a request
+    beyond it is one the miniport cannot carry out (a success would tell the caller the
+    offload is now on). Switching such an offload off succeeds (it already is).
 
     ``Flags`` bits other than SKIP_REGISTRY_UPDATE are undefined in every revision we know and
     are refused with NDIS_STATUS_INVALID_DATA (``oid-tcp-offload-parameters.md``: invalid
