@@ -6,6 +6,11 @@ then OID_OFFLOAD_ENCAPSULATION for Ethernet II, 802.1Q and LLC/SNAP; see
 holds them, the current NDIS_OFFLOAD (OID_TCP_OFFLOAD_CURRENT_CONFIG) at the revision asked
 for, the encapsulation settings and what the datapath is doing.
 
+An offload the datapath has not built (``nicoffload.model.config.BUILT_OFFLOADS``; NVGRE for
+now) is reported not supported, whatever its keyword says; the table says "not supported"
+for it rather than "off", and names it on a line of its own. bind does not switch it on, so
+its keyword is accepted and shown but nothing operates.
+
 ``--json`` prints one object whose keys are NDIS names::
 
     {"Keywords": {"*IPChecksumOffloadIPv4": 3, ...},
@@ -99,13 +104,27 @@ def _lso(part) -> str:
     return f"on ({part.MaxOffLoadSize}, {part.MinSegmentCount})"
 
 
-def _nvgre(gre, outer: int) -> str:
-    on = [name for name, flags in (("Tx", gre.TransmitChecksumOffloadSupported),
-                                   ("Rx", gre.ReceiveChecksumOffloadSupported),
-                                   ("LSOv2", gre.LsoV2Supported)) if flags & outer]
+_NOT_SUPPORTED = "not supported"
+_SWITCH_NAMES = {"encap": "encap (NVGRE)"}
+
+
+def _nvgre(gre, hardware, outer: int) -> str:
+    def directions(part):
+        return [name for name, flags in (("Tx", part.TransmitChecksumOffloadSupported),
+                                         ("Rx", part.ReceiveChecksumOffloadSupported),
+                                         ("LSOv2", part.LsoV2Supported)) if flags & outer]
+    if not directions(hardware):
+        return _NOT_SUPPORTED
+    on = directions(gre)
     if not on:
         return "off"
     return f"{' '.join(on)} ({gre.MaxHeaderSizeSupported})"
+
+
+def _rsc(current, hardware) -> str:
+    if not hardware.Enabled:
+        return _NOT_SUPPORTED
+    return "on" if current.Enabled else "off"
 
 
 def _print_tables(adapter: cfg.Adapter, revision: int) -> None:
@@ -146,17 +165,18 @@ def _print_tables(adapter: cfg.Adapter, revision: int) -> None:
     current.add_row("LSOv2 (MaxOffLoadSize, MinSegmentCount)", _lso(offload.LsoV2.IPv4),
                     _lso(offload.LsoV2.IPv6))
     if revision >= cfg.NDIS_OFFLOAD_REVISION_3:
-        rsc = offload.Rsc
-        current.add_row("RSC", "on" if rsc.IPv4.Enabled else "off",
-                        "on" if rsc.IPv6.Enabled else "off")
-        gre = offload.EncapsulatedPacketTaskOffloadGre
+        hardware = adapter.hardware_capabilities()
+        rsc, rsc_hw = offload.Rsc, hardware.Rsc
+        current.add_row("RSC", _rsc(rsc.IPv4, rsc_hw.IPv4), _rsc(rsc.IPv6, rsc_hw.IPv6))
+        gre, gre_hw = (offload.EncapsulatedPacketTaskOffloadGre,
+                       hardware.EncapsulatedPacketTaskOffloadGre)
         current.add_row("NVGRE by outer IP (MaxHeaderSizeSupported)",
-                        _nvgre(gre, cfg.NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_OUTER_IPV4),
-                        _nvgre(gre, cfg.NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_OUTER_IPV6))
+                        _nvgre(gre, gre_hw, cfg.NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_OUTER_IPV4),
+                        _nvgre(gre, gre_hw, cfg.NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_OUTER_IPV6))
     else:
         current.add_row("RSC", absent, absent)
         current.add_row("NVGRE by outer IP (MaxHeaderSizeSupported)", absent, absent)
-    current.add_row("IPsec", "not supported", "not supported")
+    current.add_row("IPsec", _NOT_SUPPORTED, _NOT_SUPPORTED)
     current.add_row("Encapsulation (checksum Tx)",
                     _flags(c.IPv4Transmit.Encapsulation, _ENCAPSULATION_NAMES),
                     _flags(c.IPv6Transmit.Encapsulation, _ENCAPSULATION_NAMES))
@@ -181,3 +201,8 @@ def _print_tables(adapter: cfg.Adapter, revision: int) -> None:
     datapath = adapter.datapath()
     active = [name for name in cfg.OFFLOAD_SWITCHES if getattr(datapath, name)]
     console.print("Datapath operational: " + (", ".join(active) or "nothing"))
+    supported = adapter.capabilities.supported_switches()
+    missing = [name for name in cfg.OFFLOAD_SWITCHES if not supported[name]]
+    if missing:
+        console.print("Not built in the datapath, reported not supported: "
+                      + ", ".join(_SWITCH_NAMES.get(name, name) for name in missing))

@@ -64,10 +64,49 @@ def test_json_reflects_keywords_and_bind():
     assert current["Checksum"]["IPv6Receive"]["UdpChecksum"] == 1
     assert report["OID_OFFLOAD_ENCAPSULATION"]["IPv4"] == {"Enabled": 1, "EncapsulationType": 0x16,
                                                            "HeaderSize": 14}
-    assert [i["Oid"] for i in report["StatusIndications"]] == ["OID_OFFLOAD_ENCAPSULATION",
-                                                              "OID_TCP_OFFLOAD_PARAMETERS"]
+    # bind: the keywords, then OID_OFFLOAD_ENCAPSULATION; NVGRE is not built, so no
+    # OID_TCP_OFFLOAD_PARAMETERS switches it on.
+    assert [i["Oid"] for i in report["StatusIndications"]] == ["OID_OFFLOAD_ENCAPSULATION"]
     assert report["Datapath"]["lso_v2_ipv4"] is False
     assert report["Datapath"]["rx_tcp_ipv6"] is False and report["Datapath"]["tx_tcp_ipv6"]
+
+
+def test_nvgre_is_not_built_so_it_is_reported_not_supported():
+    report = config_json("--keyword", "*EncapsulatedPacketTaskOffload=1")
+    assert report["Keywords"]["*EncapsulatedPacketTaskOffload"] == 1
+    zero = {"TransmitChecksumOffloadSupported": 0, "ReceiveChecksumOffloadSupported": 0,
+            "LsoV2Supported": 0, "RssSupported": 0, "VmqSupported": 0,
+            "MaxHeaderSizeSupported": 0}
+    for oid in ("OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES", "OID_TCP_OFFLOAD_CURRENT_CONFIG"):
+        assert report[oid]["EncapsulatedPacketTaskOffloadGre"] == zero
+    assert report["Datapath"]["encap"] is False
+    text = invoke().stdout
+    assert "Not built in the datapath, reported not supported: encap (NVGRE)" in \
+        " ".join(text.split())
+    row = next(line for line in text.splitlines() if "NVGRE by outer IP" in line)
+    assert row.count("not supported") == 2
+
+
+def test_rsc_not_built_is_reported_not_supported(monkeypatch):
+    from nicoffload.model import config as cfg
+    monkeypatch.setattr(cfg.adapter, "BUILT_OFFLOADS",
+                        cfg.BUILT_OFFLOADS - {"rsc_ipv4", "rsc_ipv6"})
+    report = config_json()
+    assert report["Keywords"]["*RscIPv4"] == report["Keywords"]["*RscIPv6"] == 1
+    for oid in ("OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES", "OID_TCP_OFFLOAD_CURRENT_CONFIG"):
+        assert report[oid]["Rsc"] == {"IPv4": {"Enabled": 0}, "IPv6": {"Enabled": 0}}
+    assert report["Datapath"]["rsc_ipv4"] is False and report["Datapath"]["rsc_ipv6"] is False
+    text = invoke().stdout
+    row = next(line for line in text.splitlines() if line.startswith("│ RSC"))
+    assert row.count("not supported") == 2
+    assert ("Not built in the datapath, reported not supported: rsc_ipv4, rsc_ipv6, "
+            "encap (NVGRE)") in " ".join(text.split())
+
+
+def test_rsc_built_is_reported_on():
+    text = invoke().stdout
+    row = next(line for line in text.splitlines() if line.startswith("│ RSC"))
+    assert "not supported" not in row and row.count(" on ") == 2
 
 
 def test_disable_task_offload():
