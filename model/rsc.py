@@ -373,7 +373,8 @@ class RscEngine:
 
     Methods return the frames indicated by that call, in order: ``receive`` (a frame from the
     wire), ``expire`` (let time pass), ``end_indication`` (end of a receive indication),
-    ``set_enables`` (switch RSC per IP version). ``statistics`` is OID_TCP_RSC_STATISTICS.
+    ``receive_indication`` (a whole batch, then its end), ``set_enables`` (switch RSC per IP
+    version). ``statistics`` is OID_TCP_RSC_STATISTICS.
     """
 
     def __init__(self, contexts: int = DEFAULT_CONTEXTS,
@@ -444,6 +445,14 @@ class RscEngine:
             return out
         self._coalesce(_segment(frame, checksum, h), now, out)
         return out
+
+    def receive_indication(self, items) -> list[Indication]:
+        """One receive indication (a DPC's batch, DESIGN 4 ``--batch``): ``receive`` for each
+        ``(frame, checksum, now)`` in ``items``, then ``end_indication``."""
+        out = []
+        for frame, checksum, now in items:
+            out += self.receive(frame, checksum, now)
+        return out + self.end_indication()
 
     def expire(self, now: int) -> list[Indication]:
         """Let time run to ``now``: finalize every SCU idle for ``idle_timeout`` or longer,

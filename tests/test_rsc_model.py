@@ -327,6 +327,52 @@ def test_fragment_finalizes_only_scus_of_its_addresses():
     check_scu(out[3], other, 4)
 
 
+def test_ethernet_padding_is_not_payload_and_scu_has_none():
+    frames = [tcp(i * 2, b"ab") + b"\0" * 4 for i in range(3)]     # 56 bytes + padding
+    out = coalesce(frames)
+    assert counts(out) == [3]
+    assert payload_of(out[0].frame) == b"ab" * 3
+    assert len(out[0].frame) == 14 + 40 + 6 and scapy_consistent(out[0].frame)
+    (one,) = coalesce(frames[:1])
+    assert one.frame == frames[0]                                 # unchanged, padding too
+
+
+def test_llc_snap_and_qinq_frames_coalesce_with_first_l2_header():
+    from scapy.layers.l2 import LLC, SNAP, Dot1AD, Dot3
+    snap = [bytes(Dot3(len=1500, **MAC) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) /
+                  SNAP(OUI=0, code=0x0800) / IP(src=ADDR[4][0], dst=ADDR[4][1]) /
+                  TCP(sport=1, dport=2, seq=i * 10, flags=ACK) / Raw(b"s" * 10))
+            for i in range(2)]
+    qinq = [bytes(Ether(**MAC) / Dot1AD(vlan=3) / Dot1Q(vlan=4) /
+                  IPv6(src=ADDR[6][0], dst=ADDR[6][1]) /
+                  TCP(sport=1, dport=2, seq=i * 10, flags=ACK) / Raw(b"q" * 10))
+            for i in range(2)]
+    out = coalesce([snap[0], qinq[0], snap[1], qinq[1]])
+    assert counts(out) == [2, 2]
+    # DESIGN 3: the Ethernet header of the first segment, 802.3 length field included.
+    assert out[0].frame[:22] == snap[0][:22] and payload_of(out[0].frame) == b"s" * 20
+    assert out[1].frame[:22] == qinq[0][:22] and scapy_consistent(out[1].frame)
+
+
+def test_receive_indication_is_a_batch_then_its_end():
+    frames = data_run(3)
+    engine = RscEngine()
+    out = engine.receive_indication([(f, rx_validate(f), t) for t, f in enumerate(frames)])
+    assert counts(out) == [3] and out[0].cause == Cause.END_OF_INDICATION
+    assert engine.open_scus == 0
+
+
+def test_parse_result_from_the_sideband_is_used():
+    from nicoffload.model.parse import parse
+    frames = data_run(2)
+    engine = RscEngine()
+    out = []
+    for t, f in enumerate(frames):
+        out += engine.receive(f, rx_validate(f), t, headers=parse(f))
+    out += engine.end_indication()
+    check_scu(out[0], frames, 4)
+
+
 # --- joining: the equal-field rules, ECN, ACKs -----------------------------------------------
 
 def _changes(v):
