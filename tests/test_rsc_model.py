@@ -732,7 +732,7 @@ class Flow:
         r = rng.random()
         if self.ts and rng.random() < 0.7:
             self.tsval = (self.tsval + rng.choice((0, 1, 1, 3, 1000))) % 2**32
-        if r < 0.55 or not self.sent:
+        if r < 0.7 or not self.sent:
             n = rng.choice((1, 7, 100, 536, 1448, 1448, 1448, 8000))
             payload = rng.randbytes(n)
             if rng.random() < 0.1:
@@ -743,23 +743,25 @@ class Flow:
             self.sent.append((seq, payload))
             self.seq = (seq + n) % 2**32
             return self.frame(seq, payload, flags=ACK | (PSH if rng.random() < 0.2 else 0))
-        if r < 0.65:
+        if r < 0.75:
             seq, payload = rng.choice(self.sent[-5:])   # retransmission
             return self.frame(seq, payload)
-        if r < 0.75:
+        if r < 0.8:
             return self.frame(self.seq)                 # duplicate ACK
-        if r < 0.82:
+        if r < 0.85:
             self.ack = (self.ack + rng.randrange(1, 5000)) % 2**32
             return self.frame(self.seq)                 # pure ACK that moves ACK
-        if r < 0.86 and self.ts:
+        if r < 0.88 and self.ts:
             return self.frame(self.seq, rng.randbytes(50),
                               ts=((self.tsval - 5) % 2**32, 77))   # backward TSval
-        if r < 0.90:
+        if r < 0.91:
             seq, payload = self.seq, rng.randbytes(30)
             self.seq = (seq + 30) % 2**32
             return self.frame(seq, payload, flags=ACK | URG, urgptr=3)   # exception
         if r < 0.93:
             return self.frame(self.seq, flags=ACK | FIN)
+        if r < 0.96:                                    # corrupted on the way: bad checksum
+            return self.frame(self.seq, rng.randbytes(40), chksum=0xDEAD)
         return tcp(self.seq, b"", v=self.v, sport=self.sport, ack=self.ack, win=self.win,
                    options=[("NOP", None), ("NOP", None), ("SAck", (1, 2))])
 
@@ -768,19 +770,19 @@ def random_traffic(seed, n=300, flows=12):
     rng = random.Random(seed)
     fl = [Flow(rng, k, 4 if k % 3 else 6) for k in range(flows)]
     frames, t, items = [], 0, []
-    for _ in range(n):
+    while len(frames) < n:
         if rng.random() < 0.05:
             frames.append(bytes(Ether(**MAC) / IP(src=ADDR[4][0], dst=ADDR[4][1]) /
                                 UDP(sport=1, dport=2) / Raw(rng.randbytes(10))))
-        else:
+        else:                                           # a burst of one flow
             f = rng.choice(fl[:rng.choice((3, flows))])
-            frames.append(f.next())
+            frames += [f.next() for _ in range(rng.choice((1, 2, 4, 8)))]
     if len(frames) > 2:                                 # a little reordering
         for _ in range(5):
             i = rng.randrange(len(frames) - 1)
             frames[i], frames[i + 1] = frames[i + 1], frames[i]
     for f in frames:
-        t += rng.choice((0, 1, 2, 5, 40))
+        t += rng.choice((0, 1, 1, 2, 3, 40))
         items.append((f, t, rng.random() < 0.03))       # (frame, time, end indication after)
     return items
 
@@ -802,10 +804,14 @@ def flow_key(frame):
     return (ip.src, ip.dst, p[TCP].sport, p[TCP].dport)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_random_traffic_properties(seed):
-    items = random_traffic(seed)
-    engine = RscEngine(contexts=4, idle_timeout=30)
+ENGINES = [dict(contexts=4, idle_timeout=30), dict(contexts=2, max_scu_bytes=12000),
+           dict(contexts=8, idle_timeout=5)]
+
+
+@pytest.mark.parametrize("seed,config", [(1, 0), (2, 0), (3, 1), (4, 1), (7, 2), (8, 2)])
+def test_random_traffic_properties(seed, config):
+    items = random_traffic(seed, n=400)
+    engine = RscEngine(**ENGINES[config])
     out = run_items(engine, items)
     frames = [f for f, _, _ in items]
 
@@ -833,6 +839,7 @@ def test_random_traffic_properties(seed):
         _, ip, _ = dissect(ind.frame)
         assert (ip.len if IP in Ether(ind.frame) else ip.plen) <= 65535
         assert ind.rsc.CoalescedSegCount >= 1
+        assert len(ind.frame) <= engine.max_scu_bytes
     assert multi > 0
     assert all(i.rsc.DupAckCount == 0 for i in out)
 
@@ -847,7 +854,7 @@ def test_random_traffic_properties(seed):
     assert st.Aborts > 0
 
     # Deterministic: the same input and times give the same output, bit for bit.
-    again = run_items(RscEngine(contexts=4, idle_timeout=30), items)
+    again = run_items(RscEngine(**ENGINES[config]), items)
     assert [tuple(i) for i in again] == [tuple(i) for i in out]
 
 
