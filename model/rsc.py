@@ -93,6 +93,20 @@ too); CoalesceEvents +1 per SCU finalized; Aborts +1 per exception (each segment
 alone, fragments and duplicate ACKs included) and per SCU ended by a failed rule or by
 hardware resources (contexts, SCU bytes), but not by the 65,535-byte limit, the idle timer,
 the end of an indication or switching RSC off.
+
+Other choices (ours)
+--------------------
+- Checks 1..7 give the same output whatever fails; the order matters only for Aborts: the
+  65,535-byte limit is not an Abort only when every other check passed.
+- A duplicate ACK is recognised before its timestamp is looked at (it never joins).
+- A window update joins, so it restarts the idle timer.
+- ``max_scu_bytes`` counts the SCU frame from the destination MAC address to the end of the
+  payload, as the buffer stores it.
+- LLC/SNAP frames coalesce like Ethernet II ones and the SCU keeps the first segment's
+  802.3 length field as it is (DESIGN: "Ethernet header ... of the first segment"), which
+  no longer describes an SCU longer than the first segment.
+- A TCP segment that ``parse`` cannot follow (e.g. its header ends past the parse limit) is
+  passed through and does not finalize its flow's SCU, so it can go up before it.
 """
 
 from __future__ import annotations
@@ -219,10 +233,6 @@ class _Segment:
     ecn: tuple                 # (IP ECN field, TCP flags & (ECE|CWR))
     same: tuple                # the fields that must equal the SCU's (DESIGN 3)
     hop: int                   # TTL / Hop Limit
-
-    @property
-    def NXT(self) -> int:
-        return (self.SEQ + self.LEN) % _MOD32
 
     @property
     def payload(self) -> bytes:

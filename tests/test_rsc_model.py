@@ -283,7 +283,8 @@ def _exceptions(v):
     return cases
 
 
-@pytest.mark.parametrize("v,name", [(4, n) for n in _exceptions(4)] + [(6, n) for n in _exceptions(6)])
+@pytest.mark.parametrize("v,name", [(4, n) for n in _exceptions(4)] +
+                         [(6, n) for n in _exceptions(6)])
 def test_exception_indicates_scu_then_segment_alone(v, name):
     item, cause = _exceptions(v)[name]
     frame = item[0] if isinstance(item, tuple) else item
