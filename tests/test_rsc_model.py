@@ -895,3 +895,45 @@ def test_random_traffic_with_window_updates_keeps_bytes_and_counts():
         if ind.frame not in frames:
             assert scapy_consistent(ind.frame)
     assert engine.statistics.CoalescedPkts == len(frames)
+
+
+def test_receive_capture_batches_end_indications():
+    from nicoffload.model.rsc import receive_capture
+    frames = data_run(10)
+    out = receive_capture(frames, range(10), RscEngine(), batch=4)
+    assert counts(out) == [4, 4, 2]
+    assert [i.cause for i in out] == [Cause.END_OF_INDICATION] * 3
+    for k, ind in enumerate(out):
+        check_scu(ind, frames[4 * k:4 * k + 4], 4)
+    assert counts(receive_capture(frames, range(10), RscEngine(), batch=5)) == [5, 5]
+
+
+def test_single_flow_boundaries_match_a_plain_restatement():
+    """Random single-flow data (gaps, retransmissions, ACKs and TSvals up and down, big
+    segments): the SCU boundaries are those of the rules restated plainly here."""
+    rng = random.Random(11)
+    frames, expect = [], []
+    seq, ack, tsv = 2**32 - 3000, 2**32 - 10, 2**32 - 50
+    h = None                      # (nxt, ack, tsval, ip_length) of the open SCU
+    for _ in range(250):
+        size = rng.choice((1, 100, 1448, 9000))
+        seq = (seq + rng.choice((0, 0, 0, 0, 5, -size))) % 2**32       # gaps, retransmits
+        ack = (ack + rng.choice((0, 0, 0, 7, -3))) % 2**32
+        tsv = (tsv + rng.choice((0, 1, 1, 2, -1))) % 2**32
+        frames.append(tcp(seq, rng.randbytes(size), ack=ack, ts=(tsv, 1)))
+        joins = (h is not None and seq == h[0] and (ack - h[1]) % 2**32 < 2**31
+                 and (tsv - h[2]) % 2**32 < 2**31 and h[3] + size <= 65535)
+        if joins:
+            expect[-1] += 1
+            h = ((seq + size) % 2**32, ack, tsv, h[3] + size)
+        else:
+            expect.append(1)
+            h = ((seq + size) % 2**32, ack, tsv, 20 + 32 + size)
+        seq = (seq + size) % 2**32
+    out = coalesce(frames)
+    assert counts(out) == expect
+    k = 0
+    for ind, n in zip(out, expect):
+        if n > 1:
+            check_scu(ind, frames[k:k + n], 4)
+        k += n
