@@ -21,7 +21,7 @@ from nicoffload.model.transport_lso import prepare_large_send, segment_in_softwa
     split_captured_send
 
 __all__ = ["TxRequest", "prepare_send", "prepare_tx", "tx_limits", "tx_model_send", "tx_model",
-           "tx_rtl", "rx_model", "rx_rtl"]
+           "tx_rtl", "wire_times", "rx_model", "rx_rtl"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,22 @@ def tx_model(requests: list[TxRequest], datapath=None
         wire.extend(segments)
         completions.append(completion)
     return wire, completions
+
+
+def wire_times(requests: list[TxRequest], host_times: list[int], wire_count: int,
+               datapath=None) -> list[int]:
+    """The time of each of ``wire_count`` wire frames from the RTL: that of the host frame
+    (``host_times[request.host]``) of the request it came from. The RTL's output stream does
+    not say which request a frame belongs to, so the model's count of frames per request
+    divides them (the cross-checks hold the RTL to the model frame for frame); frames past
+    the model's count, should there be any, get the last time."""
+    limits = tx_limits(datapath)
+    times = []
+    for request in requests:
+        segments, _ = tx_model_send(request, limits)
+        times.extend([host_times[request.host]] * len(segments))
+    last = times[-1] if times else (host_times[-1] if host_times else 0)
+    return (times + [last] * wire_count)[:wire_count]
 
 
 def _stream_rtl(unit: str, width: int, items: list[dict], *, enables: dict | None = None,
