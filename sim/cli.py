@@ -141,9 +141,6 @@ def rx(inp, out, engine, report, keywords, width):
     adapter = _bind(keywords)
     dp = adapter.datapath()
     with _captures(inp, out) as (reader, writer), _report(report) as lines:
-        if dp.rsc_ipv4 or dp.rsc_ipv6:
-            click.echo("rx: note: receive segment coalescing is not built yet; every frame "
-                       "is indicated alone (CoalescedSegCount 0)", err=True)
         if engine == "model":
             for time_ns, frame in reader:
                 for host_frame, flags in datapath.rx_model((frame,), dp):
@@ -156,6 +153,9 @@ def rx(inp, out, engine, report, keywords, width):
                 writer.write(time_ns, host_frame)
                 lines(datapath.rx_report_line(flags))
         wire, indicated = reader.records, writer.count
+    if dp.rsc_ipv4 or dp.rsc_ipv6:
+        click.echo("rx: note: receive segment coalescing is not built yet; every frame is "
+                   "indicated alone (CoalescedSegCount 0)", err=True)
     click.echo(f"rx: {wire} wire frames -> {indicated} host frames ({engine})", err=True)
 
 

@@ -98,7 +98,7 @@ class CaptureReader:
     format : str
         ``"pcap"`` or ``"pcapng"``.
     records : int
-        Records read so far.
+        Records handed out so far.
 
     Raises
     ------
@@ -110,6 +110,7 @@ class CaptureReader:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.records = 0
+        self._read = 0              # records read from the file (one ahead of ``records``)
         self._last_ns = 0
         try:
             self._file = open(self.path, "rb")
@@ -141,6 +142,8 @@ class CaptureReader:
         if isinstance(self._reader, RawPcapNgReader):
             self.format = "pcapng"
             self._reader._check_interface_id = self._check_interface_id
+            self._read_idb = self._reader.blocktypes[1]
+            self._reader.blocktypes[1] = self._interface_block
         else:
             self.format = "pcap"
             linktype = self._reader.linktype & 0xFFFF
@@ -156,10 +159,18 @@ class CaptureReader:
             return bool(self._reader.nano)
         return any(iface[2]["tsresol"] > 10 ** 6 for iface in self._reader.interfaces)
 
+    def _interface_block(self, block, size):
+        """scapy's Interface Description Block reader, but a snaplen of 0 means "no limit"
+        (pcapng), not "keep no byte" of a Simple Packet Block."""
+        self._read_idb(block, size)
+        linktype, snaplen, options = self._reader.interfaces[-1]
+        if snaplen == 0:
+            self._reader.interfaces[-1] = (linktype, _NO_SLICE, options)
+
     def _check_interface_id(self, intid: int) -> bool:
         known = len(self._reader.interfaces)
         if intid >= known:
-            raise PcapError(f"{self.path}: record {self.records} names interface {intid}, "
+            raise PcapError(f"{self.path}: record {self._read} names interface {intid}, "
                             f"but only {known} are described")
         return True
 
@@ -174,7 +185,7 @@ class CaptureReader:
                 return None
             if f.read(1):
                 raise PcapError(f"{self.path}: malformed block at byte {at}") from None
-            raise PcapError(f"{self.path}: record {self.records} at byte {at} runs past the "
+            raise PcapError(f"{self.path}: record {self._read} at byte {at} runs past the "
                             f"end of the file (truncated capture)") from None
         except Scapy_Exception as e:
             raise PcapError(f"{self.path}: at byte {at}: {e}") from None
@@ -182,7 +193,7 @@ class CaptureReader:
             raise PcapError(f"cannot read {self.path}: {e}") from None
         finally:
             _inside.reading = False
-        n = self.records
+        n = self._read
         if self.format == "pcap":
             if meta.caplen > _PCAP_RECORD_LIMIT:
                 raise PcapError(f"{self.path}: record {n} at byte {at} is {meta.caplen} bytes, "
@@ -202,7 +213,7 @@ class CaptureReader:
         if len(data) < meta.wirelen:
             raise PcapError(f"{self.path}: frame {n} was cut to {len(data)} of {meta.wirelen} "
                             "bytes by the capture's snaplen")
-        self.records += 1
+        self._read += 1
         self._last_ns = time_ns
         return Record(time_ns, bytes(data))
 
@@ -211,9 +222,16 @@ class CaptureReader:
 
     def __next__(self) -> Record:
         record = self._pending
+        if isinstance(record, PcapError):   # found when reading ahead: its turn now
+            self._pending = None
+            raise record
         if record is None:
             raise StopIteration
-        self._pending = self._next()
+        try:
+            self._pending = self._next()
+        except PcapError as e:
+            self._pending = e
+        self.records += 1
         return record
 
     def close(self) -> None:
@@ -248,8 +266,9 @@ class CaptureWriter:
         self.nanosecond = nanosecond
         self.count = 0
         in_place = self.path.exists() and not self.path.is_file()
-        self._temp = None if in_place else self.path.with_name(
-            f".{self.path.name}.{secrets.token_hex(4)}.partial")
+        self._target = self.path.resolve() if self.path.is_symlink() else self.path
+        self._temp = None if in_place else self._target.with_name(
+            f".{self._target.name}.{secrets.token_hex(4)}.partial")
         try:
             if self._temp is None:
                 self._file = open(self.path, "wb")
@@ -290,7 +309,7 @@ class CaptureWriter:
         self._guard(self._file.close)
         if self._temp is not None:
             try:
-                os.replace(self._temp, self.path)
+                os.replace(self._temp, self._target)
             except OSError as e:
                 self.discard()
                 raise PcapError(f"cannot write {self.path}: {e.strerror}") from None
