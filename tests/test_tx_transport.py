@@ -331,3 +331,38 @@ def test_send_times_carry_to_segments(tmp_path):
         assert r.returncode == 0, r.stderr
         got = [t for t, _ in pcapio.read(tmp_path / "out.pcap")]
         assert got == [times[0]] * 4 + [times[1]] + [times[2]] * 3
+
+
+def test_rtl_branch_collects_and_times_like_the_model(tmp_path, monkeypatch):
+    """The CLI's RTL-engine branch (collect the capture, one run, wire frames timed by the
+    model's frames per send) writes what the model engine writes, times included. The RTL
+    run is replaced by the model here: no simulator starts."""
+    from click.testing import CliRunner
+
+    from nicoffload.sim import cli as cli_mod
+    from nicoffload.sim import runner
+
+    def no_simulator(*args, **kwargs):
+        raise AssertionError("no simulator in this test")
+    monkeypatch.setattr(runner, "run", no_simulator)
+    monkeypatch.setattr(datapath, "tx_rtl",
+                        lambda requests, width, dp=None: datapath.tx_model(requests, dp))
+    monkeypatch.setattr(datapath, "rx_rtl",
+                        lambda frames, dp, width: datapath.rx_model(frames, dp))
+    rng = random.Random(9)
+    frames = [bytes(Ether(**MAC) / IP() / TCP(flags="A") / Raw(rng.randbytes(5000))), b"",
+              bytes(Ether(**MAC) / IPv6() / UDP() / Raw(rng.randbytes(12000))),
+              bytes(Ether(**MAC) / IPv6() / TCP(flags="PA") / Raw(rng.randbytes(2500)))]
+    src = tmp_path / "in.pcap"
+    pcapio.write(src, [(k * 1_000_000_000 + 7000, f) for k, f in enumerate(frames)])
+    outs = {}
+    for command, extra in (("tx", ["--mss", "1000", "--keyword", "*LsoV2IPv6=0"]),
+                           ("rx", [])):
+        for engine in ("model", "rtl"):
+            out = tmp_path / f"{command}-{engine}.pcap"
+            result = CliRunner().invoke(cli_mod.main, [command, str(src), str(out),
+                                                       "--engine", engine, *extra])
+            assert result.exit_code == 0, result.output
+            outs[command, engine] = list(pcapio.read(out))
+        assert outs[command, "model"] == outs[command, "rtl"]
+    assert [t // 10 ** 9 for t, _ in outs["tx", "rtl"]] == [0] * 5 + [1, 2] + [3] * 3
