@@ -124,6 +124,7 @@ class CaptureReader:
             raise
 
     def _open(self) -> None:
+        magic = b""
         try:
             magic = self._file.read(4)
             self._file.seek(0)
