@@ -24,15 +24,23 @@ Checksum (``offloading-checksum-tasks.md``, ``DESIGN.md`` 3 "Checksum TX", 4 ``t
 - A fragment gets at most the IPv4 header checksum: its TCP/UDP checksum was computed over
   the whole datagram before fragmentation and is left as it is. A frame the parser cannot
   follow, or that is not IP, is handed over unchanged with an all-zero word.
+- A frame longer than the NIC's largest frame (``max_frame``, default
+  ``checksum.TX_MAX_FRAME``) is never handed over with checksum requests (``DESIGN.md`` 3):
+  the NIC would pass it unchanged, so a prepared field would reach the wire. The transport
+  fills every checksum of such a frame itself (``fill_checksums``), as it does for any
+  checksum whose offload is off, and the info word is all zero.
 """
 
 from __future__ import annotations
 
+from .checksum import TX_ENABLE_NAMES, TX_MAX_FRAME, ChecksumEnables
 from .nbl import ChecksumTx
 from .onesum import ones_sum
 from .parse import IPPROTO_TCP, IPPROTO_UDP, parse, pseudo_header_sum
 
-__all__ = ["prepare_checksum"]
+__all__ = ["prepare_checksum", "fill_checksums"]
+
+_NOTHING_ENABLED = ChecksumEnables(**dict.fromkeys(TX_ENABLE_NAMES, False))
 
 
 def _put16(buf: bytearray, offset: int, value: int) -> None:
@@ -40,7 +48,16 @@ def _put16(buf: bytearray, offset: int, value: int) -> None:
     buf[offset + 1] = value & 0xFF
 
 
-def prepare_checksum(frame: bytes | bytearray, enables) -> tuple[bytes, ChecksumTx]:
+def fill_checksums(frame: bytes | bytearray | memoryview) -> bytes:
+    """The frame with every checksum the transport owns computed in software: the IPv4 header
+    checksum, and the TCP or UDP checksum of a frame that is not a fragment (UDP 0 as
+    0xFFFF). A frame the parser cannot follow is returned unchanged; the checksums of other
+    protocols (ICMP, PIM, ...) are left as they are."""
+    return prepare_checksum(frame, _NOTHING_ENABLED, max_frame=None)[0]
+
+
+def prepare_checksum(frame: bytes | bytearray, enables, *,
+                     max_frame: int | None = TX_MAX_FRAME) -> tuple[bytes, ChecksumTx]:
     """Prepare a finished frame for checksum offload as the NDIS transport would.
 
     Parameters
@@ -49,12 +66,17 @@ def prepare_checksum(frame: bytes | bytearray, enables) -> tuple[bytes, Checksum
         A frame with whatever checksums it carries (they are recomputed or replaced).
     enables : checksum.ChecksumEnables or any object with its ``tx_*`` attributes
         Which transmit checksum offloads are enabled.
+    max_frame : int or None
+        The NIC's largest frame (its store-and-forward buffer): a longer frame gets all its
+        checksums from the transport and requests none. None: no limit.
 
     Returns
     -------
     (bytes, ChecksumTx)
         The frame with prepared checksum fields, and the checksum info word.
     """
+    if max_frame is not None and len(frame) > max_frame:
+        enables = _NOTHING_ENABLED
     h = parse(frame)
     if h.error_code is not None:
         return bytes(frame), ChecksumTx()

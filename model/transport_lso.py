@@ -40,6 +40,17 @@ Decisions where the pages are silent:
   10-bit TcpHeaderOffset). MinSegmentCount, MaxOffLoadSize and the enables are the caller's
   business (the caller decides whether to offload); ``lso.segment`` enforces them.
 
+Segmentation in software (``segment_in_software``): a large send the NIC's LSO cannot take
+(the offload is off, the send makes fewer segments than MinSegmentCount, more payload than
+MaxOffLoadSize, or segments longer than the NIC's largest frame) is cut by the transport
+itself, as Windows' TCP/IP stack does for every send it does not offload. The segments follow
+the rules ``DESIGN.md`` 3 "LSO" sets for the NIC, so the wire looks the same either way:
+MSS-sized payloads (the last one shorter), headers and options copied, lengths recomputed,
+sequence numbers advancing by payload, FIN and PSH only on the last segment and CWR only on
+the first, IPv4 IDs by the "ndis" rule (or "linux"), every IPv4 and TCP checksum correct.
+Each segment is then an ordinary frame, for which the transport requests checksum offload
+as for any other (``transport.prepare_checksum``).
+
 Captured sends over 64 KB (``split_captured_send``): a host with TSO/GSO captures its large
 sends before they are segmented, and one whose IP datagram exceeds 65535 bytes cannot state
 its length in the IP header. Linux BIG TCP writes IPv4 Total Length 0 (the length is the
@@ -57,14 +68,17 @@ from __future__ import annotations
 from .nbl import LSO_IPV4, LSO_IPV6, LSO_TYPE_V1, LSO_TYPE_V2, ChecksumTx, LsoV1Transmit, \
     LsoV2Transmit
 from .parse import parse, pseudo_header_sum
+from .transport import fill_checksums
 
 _HOPOPT, _JUMBO_OPTION = 0, 0xC2
 
-__all__ = ["prepare_large_send", "split_captured_send", "VERSIONS"]
+__all__ = ["prepare_large_send", "segment_in_software", "split_captured_send", "VERSIONS",
+           "ID_MODES"]
 
 VERSIONS = ("v1", "v2")
+ID_MODES = ("ndis", "linux")
 
-_URG, _RST, _SYN = 0x20, 0x04, 0x02
+_FIN, _SYN, _RST, _PSH, _URG, _CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80
 
 
 def _put16(buf: bytearray, offset: int, value: int) -> None:
@@ -144,6 +158,87 @@ def prepare_large_send(frame: bytes | bytearray | memoryview, mss: int, version:
         word = LsoV2Transmit(MSS=mss, TcpHeaderOffset=l4, Type=LSO_TYPE_V2,
                              IPVersion=LSO_IPV6 if h.ip_version == 6 else LSO_IPV4)
     return bytes(out), word.to_int(), ChecksumTx()
+
+
+def segment_in_software(frame: bytes | bytearray | memoryview, mss: int, *,
+                        extra_payload: bytes | bytearray | memoryview = b"",
+                        id_mode: str = "ndis") -> list[bytes]:
+    """Cut a finished TCP frame into MSS-sized segments as the transport does when it does not
+    offload the send (see the module docstring).
+
+    Parameters
+    ----------
+    frame : bytes-like
+        One TCP/IP frame with consistent length fields; its payload is the send. Bytes past
+        the IP datagram (Ethernet padding) are not part of it.
+    mss : int
+        Most TCP payload bytes per segment, >= 1.
+    extra_payload : bytes-like, optional
+        More payload after the frame's own (a captured send over 64 KB, as for
+        ``prepare_large_send``).
+    id_mode : {"ndis", "linux"}
+        How the IPv4 ID advances from segment to segment (``DESIGN.md`` 3).
+
+    Returns
+    -------
+    list of bytes
+        The segments, every IPv4 header and TCP checksum filled; one segment (the frame with
+        its checksums filled) when the payload fits the MSS.
+
+    Raises
+    ------
+    ValueError
+        A bad ``mss`` or ``id_mode``; a frame the transport would not segment (unparseable,
+        not TCP, a fragment, URG/RST/SYN or urgent pointer set); a segment whose IP length
+        would not fit its 16-bit field.
+    """
+    if id_mode not in ID_MODES:
+        raise ValueError(f"id_mode {id_mode!r}: must be one of {ID_MODES}")
+    if not isinstance(mss, int) or mss < 1:
+        raise ValueError(f"mss {mss!r}: must be an int >= 1")
+    h = parse(frame)
+    if h.error_code is not None:
+        raise ValueError(f"cannot segment a frame the parser cannot follow: {h.error}")
+    if h.is_fragment or not h.is_tcp:
+        raise ValueError("only a whole TCP segment can be cut into segments")
+    l3, l4 = h.l3_offset, h.l4_offset
+    hdr_end = l4 + h.l4_header_len
+    flags = frame[l4 + 13]
+    if flags & (_URG | _RST | _SYN) or frame[l4 + 18] or frame[l4 + 19]:
+        raise ValueError(f"TCP flags {flags:#04x} or urgent pointer: not a segmentable send")
+    payload = bytes(frame[hdr_end:h.ip_end]) + bytes(extra_payload)
+    fixed = 40 if h.ip_version == 6 else 0
+    if hdr_end - l3 - fixed + min(mss, len(payload)) > 0xFFFF:
+        raise ValueError(f"a segment of {min(mss, len(payload))} payload bytes does not fit "
+                         f"the IP length field")
+    template = bytearray(frame[:hdr_end])
+    length_8023 = 12 + 4 * h.vlan_tags if h.llc_snap else None
+    seq0 = int.from_bytes(template[l4 + 4:l4 + 8], "big")
+    id0 = int.from_bytes(template[l3 + 4:l3 + 6], "big") if h.ip_version == 4 else 0
+    count = max(1, -(-len(payload) // mss))
+    segments = []
+    for k in range(count):
+        seg = template + payload[k * mss:(k + 1) * mss]
+        if length_8023 is not None:
+            _put16(seg, length_8023, len(seg) - length_8023 - 2)
+        if h.ip_version == 4:
+            _put16(seg, l3 + 2, len(seg) - l3)
+            if id_mode == "ndis":
+                ident = (id0 & 0x8000) | ((id0 + k) & 0x7FFF)
+            else:
+                ident = (id0 + k) & 0xFFFF
+            _put16(seg, l3 + 4, ident)
+        else:
+            _put16(seg, l3 + 4, len(seg) - l3 - 40)
+        seg[l4 + 4:l4 + 8] = ((seq0 + k * mss) & 0xFFFFFFFF).to_bytes(4, "big")
+        seg_flags = flags & ~(_FIN | _PSH | _CWR)
+        if k == 0:
+            seg_flags |= flags & _CWR
+        if k == count - 1:
+            seg_flags |= flags & (_FIN | _PSH)
+        seg[l4 + 13] = seg_flags
+        segments.append(fill_checksums(seg))
+    return segments
 
 
 def split_captured_send(frame: bytes | bytearray | memoryview) -> tuple[bytes, bytes] | None:

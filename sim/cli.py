@@ -1,11 +1,14 @@
 """The ``nicoffload`` command line (DESIGN.md section 4; scripts depend on it).
 
-Errors are one clear line on stderr and a non-zero exit; malformed frames inside a capture
-are not errors.
+Errors are one clear line on stderr and a non-zero exit, bad options included (click's usage
+block is not printed: ``-h`` shows it); malformed frames inside a capture are not errors.
+``tx`` and ``rx`` on the model engine stream the capture record by record; the RTL engine
+collects the frames it runs in one simulation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -16,6 +19,36 @@ class CliError(click.ClickException):
 
     def show(self, file=None):
         click.echo(f"nicoffload: error: {self.format_message()}", err=True)
+
+
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class _Group(click.Group):
+    """A click group whose every error, a bad option or argument too, is one line on stderr:
+    ``nicoffload: error: ...``, exit status 2 for usage errors and 1 for the rest."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            status = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                  **extra)
+        except _NO_ARGS_IS_HELP as e:      # no subcommand: the help, as click shows it
+            e.show()
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"nicoffload: error: {_one_line(e.format_message())}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("nicoffload: error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(status if isinstance(status, int) else 0)
 
 
 keyword_option = click.option(
@@ -29,7 +62,7 @@ width_option = click.option(
     show_default=True, help="RTL data width W in bits.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nicoffload")
 def main():
     """nicoffload: NDIS task offload datapath (RTL, golden model, cross-checks)."""
@@ -56,22 +89,40 @@ def config(keywords, as_json, revision):
 @keyword_option
 @width_option
 def tx(inp, out, engine, mss, lso, keywords, width):
-    """TX path: act as the TCP/IP transport, offload, write wire frames."""
+    """TX path: act as the TCP/IP transport, offload, write wire frames.
+
+    Every wire frame carries the time of the capture record it was made from."""
+    from nicoffload.model.nbl import TxStatus
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
-    frames = _read(inp)
-    requests = datapath.prepare_tx(frames, dp, mss=mss, lso=lso)
-    if engine == "model":
-        wire, completions = datapath.tx_model(requests, dp)
-    else:
-        wire, completions = _rtl(lambda: datapath.tx_rtl(requests, int(width), dp))
-    from nicoffload.model.nbl import TxStatus
-    for i, c in enumerate(completions):
-        if c.Status:    # a dropped send is not an error of the command: say so and go on
-            click.echo(f"tx: host frame {i} dropped: {TxStatus(c.Status).name}", err=True)
-    _write(out, wire)
-    click.echo(f"tx: {len(frames)} host frames -> {len(wire)} wire frames ({engine})", err=True)
+
+    def report(host, completion):
+        if completion.Status:   # a dropped send is not an error of the command: say so, go on
+            click.echo(f"tx: host frame {host} dropped: {TxStatus(completion.Status).name}",
+                       err=True)
+
+    with _captures(inp, out) as (reader, writer):
+        if engine == "model":
+            limits = datapath.tx_limits(dp)
+            for host, (time_ns, frame) in enumerate(reader):
+                for request in datapath.prepare_send(frame, dp, mss=mss, lso=lso, host=host):
+                    segments, completion = datapath.tx_model_send(request, limits)
+                    report(host, completion)
+                    for segment in segments:
+                        writer.write(time_ns, segment)
+        else:
+            records = list(reader)
+            requests = datapath.prepare_tx([frame for _, frame in records], dp, mss=mss,
+                                           lso=lso)
+            wire, completions = _rtl(lambda: datapath.tx_rtl(requests, int(width), dp))
+            for request, completion in zip(requests, completions):
+                report(request.host, completion)
+            times = datapath.wire_times(requests, [t for t, _ in records], len(wire), dp)
+            for time_ns, frame in zip(times, wire):
+                writer.write(time_ns, frame)
+        hosts, sent = reader.records, writer.count
+    click.echo(f"tx: {hosts} host frames -> {sent} wire frames ({engine})", err=True)
 
 
 @main.command()
@@ -83,28 +134,29 @@ def tx(inp, out, engine, mss, lso, keywords, width):
 @keyword_option
 @width_option
 def rx(inp, out, engine, report, keywords, width):
-    """RX path: validate checksums, write host frames and a report (RSC: not built yet)."""
+    """RX path: validate checksums, write host frames and a report (RSC: not built yet).
+
+    Every host frame keeps the time of the wire frame it was made from."""
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
-    frames = _read(inp)
     dp = adapter.datapath()
+    with _captures(inp, out) as (reader, writer), _report(report) as lines:
+        if engine == "model":
+            for time_ns, frame in reader:
+                for host_frame, flags in datapath.rx_model((frame,), dp):
+                    writer.write(time_ns, host_frame)
+                    lines(datapath.rx_report_line(flags))
+        else:
+            records = list(reader)
+            results = _rtl(lambda: datapath.rx_rtl([f for _, f in records], dp, int(width)))
+            for (time_ns, _), (host_frame, flags) in zip(records, results):
+                writer.write(time_ns, host_frame)
+                lines(datapath.rx_report_line(flags))
+        wire, indicated = reader.records, writer.count
     if dp.rsc_ipv4 or dp.rsc_ipv6:
         click.echo("rx: note: receive segment coalescing is not built yet; every frame is "
                    "indicated alone (CoalescedSegCount 0)", err=True)
-    if engine == "model":
-        results = datapath.rx_model(frames, dp)
-    else:
-        results = _rtl(lambda: datapath.rx_rtl(frames, dp, int(width)))
-    _write(out, [f for f, _ in results])
-    if report:
-        try:
-            with open(report, "w") as f:
-                for _, flags in results:
-                    f.write(datapath.rx_report_line(flags) + "\n")
-        except OSError as e:
-            raise CliError(f"cannot write {report}: {e.strerror}") from None
-    click.echo(f"rx: {len(frames)} wire frames -> {len(results)} host frames ({engine})",
-               err=True)
+    click.echo(f"rx: {wire} wire frames -> {indicated} host frames ({engine})", err=True)
 
 
 def _bind(keywords):
@@ -115,20 +167,38 @@ def _bind(keywords):
         raise CliError(str(e)) from None
 
 
-def _read(path):
+@contextlib.contextmanager
+def _captures(inp, out):
+    """The input capture's reader and the output's writer (with the input's time
+    resolution); a capture error is a ``CliError``, and no output is left behind by a run
+    that fails."""
     from nicoffload.sim import pcapio
     try:
-        return pcapio.read_frames(path)
+        with pcapio.CaptureReader(inp) as reader, \
+                pcapio.CaptureWriter(out, nanosecond=reader.nanosecond) as writer:
+            yield reader, writer
     except pcapio.PcapError as e:
         raise CliError(str(e)) from None
 
 
-def _write(path, frames):
-    from nicoffload.sim import pcapio
+@contextlib.contextmanager
+def _report(path):
+    """A function writing one line to the report ``path`` (nothing without a path)."""
+    if not path:
+        yield lambda line: None
+        return
     try:
-        pcapio.write_frames(path, frames)
-    except pcapio.PcapError as e:
-        raise CliError(str(e)) from None
+        f = open(path, "w")
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}") from None
+
+    def line(text):
+        try:
+            f.write(text + "\n")
+        except OSError as e:
+            raise CliError(f"cannot write {path}: {e.strerror}") from None
+    with f:
+        yield line
 
 
 def _rtl(run):

@@ -14,88 +14,155 @@ from pathlib import Path
 
 from nicoffload.model import lso as lso_model
 from nicoffload.model import nbl
-from nicoffload.model.checksum import RX_ENABLE_NAMES, rx_validate, tx_fill
+from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME, rx_validate, tx_fill
 from nicoffload.model.parse import IPPROTO_TCP, parse
 from nicoffload.model.transport import prepare_checksum
-from nicoffload.model.transport_lso import prepare_large_send, split_captured_send
+from nicoffload.model.transport_lso import prepare_large_send, segment_in_software, \
+    split_captured_send
 
-__all__ = ["TxRequest", "prepare_tx", "tx_model", "tx_rtl", "rx_model", "rx_rtl"]
+__all__ = ["TxRequest", "prepare_send", "prepare_tx", "tx_limits", "tx_model_send", "tx_model",
+           "tx_rtl", "wire_times", "rx_model", "rx_rtl"]
 
 
 @dataclass(frozen=True)
 class TxRequest:
-    """A host frame as the transport hands it to the miniport, with its NBL info."""
+    """A host frame as the transport hands it to the miniport, with its NBL info.
+
+    ``host`` is the index of the capture record it was made from: one record gives one
+    request, or several when the transport segments a large send in software."""
     frame: bytes
     checksum: nbl.ChecksumTx
     lso: int = 0
     supplemental: int = 0
+    host: int = 0
 
     @property
     def tuser(self) -> int:
         return nbl.TxUser.for_frame(self.frame, self.checksum, self.lso, self.supplemental)
 
 
-def _lso_version(frame: bytes, extra: int, mss: int | None, lso: str, datapath) -> str | None:
-    """The LSO version the transport would use for ``frame`` (with ``extra`` more payload
-    bytes after it), or None for an ordinary send: a TCP segment whose payload exceeds the
-    MSS, over an IP version whose LSO is enabled. LSOv1 exists for IPv4 datagrams of at most
-    65535 bytes; an IPv6 send, or a larger one, uses LSOv2 when that is on."""
+_SOFTWARE = "software"
+
+
+def _large_send_plan(frame: bytes, extra: int, mss: int | None, lso: str, datapath,
+                     max_frame: int) -> str | None:
+    """How the transport sends ``frame`` (with ``extra`` more payload bytes after it): None
+    for an ordinary send (no MSS given, not a whole TCP segment, payload within the MSS);
+    "v1"/"v2" for a large send handed to LSO; "software" for a large send the transport
+    segments itself because the NIC's LSO cannot take it: the LSO of its IP version is off,
+    it makes fewer segments than MinSegmentCount or carries more payload than
+    MaxOffLoadSize, or its segments would be longer than the NIC's largest frame
+    (``max_frame``). LSOv1 exists for IPv4 datagrams of at most 65535 bytes; an IPv6 send,
+    or a larger one, uses LSOv2 when that is on."""
     if mss is None:
         return None
     h = parse(frame)
     if not h.ok or h.l4_proto != IPPROTO_TCP or not h.l4_header_len or h.is_fragment:
         return None
-    if h.l4_end - h.l4_offset - h.l4_header_len + extra <= mss:
+    hdr_end = h.l4_offset + h.l4_header_len
+    payload = h.l4_end - hdr_end + extra
+    if payload <= mss:
         return None
+    version = None
     if h.ip_version == 4:
         if lso == "v1" and datapath.lso_v1_ipv4 and h.ip_end - h.l3_offset + extra <= 0xFFFF:
-            return "v1"
-        return "v2" if datapath.lso_v2_ipv4 else None
-    return "v2" if datapath.lso_v2_ipv6 else None
+            version = "v1"
+        elif datapath.lso_v2_ipv4:
+            version = "v2"
+    elif datapath.lso_v2_ipv6:
+        version = "v2"
+    if version is None:
+        return _SOFTWARE
+    limits = datapath.lso_limits()
+    key = f"{version}_ipv{h.ip_version}"
+    segments = -(-payload // mss)
+    if segments < max(1, limits[f"{key}_min_segment_count"]) or \
+            payload > limits[f"{key}_max_offload_size"] or hdr_end + mss > max_frame:
+        return _SOFTWARE
+    return version
 
 
-def prepare_tx(frames, datapath, *, mss: int | None = None, lso: str = "v2"
-               ) -> list[TxRequest]:
-    """Do what the NDIS TCP/IP transport does before a send: a large send for TCP payloads
-    over the MSS (``mss``, LSO version ``lso`` for IPv4) where LSO is enabled, otherwise the
-    checksum offloads the configuration enables.
+def prepare_send(frame, datapath, *, mss: int | None = None, lso: str = "v2", host: int = 0,
+                 max_frame: int = TX_MAX_FRAME, id_mode: str = "ndis") -> list[TxRequest]:
+    """What the NDIS TCP/IP transport hands the miniport for one frame of a capture: a large
+    send for a TCP payload over the MSS (``mss``, LSO version ``lso`` for IPv4) that the
+    NIC's LSO can take; the segments of one it cannot, cut in software
+    (``transport_lso.segment_in_software``, IPv4 IDs by ``id_mode``); otherwise the frame
+    with the checksum offloads the configuration enables. A frame longer than the NIC's
+    largest frame (``max_frame``) never carries a checksum request: the transport fills its
+    checksums (``transport.prepare_checksum``).
 
     A captured send too large for its IP length field (length 0, BIG TCP;
-    ``transport_lso.split_captured_send``) is a large send of its whole length; when it is not
-    offloaded it goes as captured (the NIC passes a frame it cannot parse unchanged)."""
-    out = []
-    for frame in frames:
-        head, extra = (split_captured_send(frame) if mss is not None else None) or (frame, b"")
-        version = _lso_version(head, len(extra), mss, lso, datapath)
-        if version is not None:
-            try:
-                prepared, word, info = prepare_large_send(head, mss, version,
-                                                          extra_payload=extra)
-            except ValueError:      # a send the transport never offloads (URG, SYN, ...)
-                version = None
-            else:
-                out.append(TxRequest(prepared, info, word))
-                continue
-        prepared, info = prepare_checksum(frame, datapath)
-        out.append(TxRequest(prepared, info))
-    return out
+    ``transport_lso.split_captured_send``) is a large send of its whole length; when it is
+    not segmented it goes as captured (the NIC passes a frame it cannot parse unchanged).
+    Every request carries ``host``."""
+    head, extra = (split_captured_send(frame) if mss is not None else None) or (frame, b"")
+    plan = _large_send_plan(head, len(extra), mss, lso, datapath, max_frame)
+    try:
+        if plan == _SOFTWARE:
+            return [TxRequest(*prepare_checksum(segment, datapath, max_frame=max_frame),
+                              host=host)
+                    for segment in segment_in_software(head, mss, extra_payload=extra,
+                                                       id_mode=id_mode)]
+        if plan is not None:
+            prepared, word, info = prepare_large_send(head, mss, plan, extra_payload=extra)
+            return [TxRequest(prepared, info, word, host=host)]
+    except ValueError:          # a send the transport never offloads (URG, SYN, ...)
+        pass
+    prepared, info = prepare_checksum(frame, datapath, max_frame=max_frame)
+    return [TxRequest(prepared, info, host=host)]
+
+
+def prepare_tx(frames, datapath, *, mss: int | None = None, lso: str = "v2",
+               max_frame: int = TX_MAX_FRAME) -> list[TxRequest]:
+    """``prepare_send`` for each frame in turn; ``host`` counts the frames from 0."""
+    return [request for i, frame in enumerate(frames)
+            for request in prepare_send(frame, datapath, mss=mss, lso=lso, host=i,
+                                        max_frame=max_frame)]
+
+
+def tx_limits(datapath=None) -> lso_model.LsoLimits:
+    """The LSO limits of ``datapath`` (the model's defaults without one)."""
+    return lso_model.LsoLimits(**datapath.lso_limits()) if datapath is not None else \
+        lso_model.LsoLimits()
+
+
+def tx_model_send(request: TxRequest, limits: lso_model.LsoLimits
+                  ) -> tuple[tuple[bytes, ...], nbl.TxCompletion]:
+    """The wire frames of one request and its TX completion (the model NIC)."""
+    if request.lso:
+        result = lso_model.segment(request.frame, request.lso, limits,
+                                   supplemental=request.supplemental)
+        return result.segments, result.completion
+    return (tx_fill(request.frame, request.checksum),), nbl.TxCompletion()
 
 
 def tx_model(requests: list[TxRequest], datapath=None
              ) -> tuple[list[bytes], list[nbl.TxCompletion]]:
-    """The wire frames and one TX completion per host frame."""
-    limits = lso_model.LsoLimits(**datapath.lso_limits()) if datapath is not None else \
-        lso_model.LsoLimits()
+    """The wire frames and one TX completion per request."""
+    limits = tx_limits(datapath)
     wire, completions = [], []
     for r in requests:
-        if r.lso:
-            result = lso_model.segment(r.frame, r.lso, limits, supplemental=r.supplemental)
-            wire.extend(result.segments)
-            completions.append(result.completion)
-        else:
-            wire.append(tx_fill(r.frame, r.checksum))
-            completions.append(nbl.TxCompletion())
+        segments, completion = tx_model_send(r, limits)
+        wire.extend(segments)
+        completions.append(completion)
     return wire, completions
+
+
+def wire_times(requests: list[TxRequest], host_times: list[int], wire_count: int,
+               datapath=None) -> list[int]:
+    """The time of each of ``wire_count`` wire frames from the RTL: that of the host frame
+    (``host_times[request.host]``) of the request it came from. The RTL's output stream does
+    not say which request a frame belongs to, so the model's count of frames per request
+    divides them (the cross-checks hold the RTL to the model frame for frame); frames past
+    the model's count, should there be any, get the last time."""
+    limits = tx_limits(datapath)
+    times = []
+    for request in requests:
+        segments, _ = tx_model_send(request, limits)
+        times.extend([host_times[request.host]] * len(segments))
+    last = times[-1] if times else (host_times[-1] if host_times else 0)
+    return (times + [last] * wire_count)[:wire_count]
 
 
 def _stream_rtl(unit: str, width: int, items: list[dict], *, enables: dict | None = None,
@@ -147,8 +214,7 @@ def tx_rtl(requests: list[TxRequest], width: int, datapath=None
     the RTL in separate runs so that the order holds.
     """
     from nicoffload.hdl.lso import config_value
-    limits = lso_model.LsoLimits(**datapath.lso_limits()) if datapath is not None else \
-        lso_model.LsoLimits()
+    limits = tx_limits(datapath)
     wire, completions, batch = [], [], []
 
     def flush():

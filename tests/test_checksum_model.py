@@ -450,14 +450,20 @@ def test_tx_fill_throughput(capsys):
 
 
 def test_tx_max_frame_passes_unchanged():
-    """Frames longer than TX_MAX_FRAME leave unchanged; one at the limit is filled."""
+    """The NIC: a frame longer than TX_MAX_FRAME leaves unchanged even with checksum
+    requests; one at the limit is filled. The transport never asks: it fills the checksums of
+    a longer frame itself and requests nothing (DESIGN 3)."""
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
     from nicoffload.model.checksum import TX_MAX_FRAME, TxSkip, tx_checksum
     from nicoffload.model.transport import prepare_checksum
     for size, filled in ((TX_MAX_FRAME, True), (TX_MAX_FRAME + 1, False)):
         frame = bytes(Ether() / IP() / TCP() / (b"\xab" * (size - 54)))
-        prepared, info = prepare_checksum(frame, ALL_ENABLED)
+        prepared, info = prepare_checksum(frame, ALL_ENABLED, max_frame=None)
+        assert info.IpHeaderChecksum and info.TcpChecksum
         result = tx_checksum(prepared, info)
         assert (result.frame == frame) is filled
         assert result.skip == (None if filled else TxSkip.TOO_LONG)
+        prepared, info = prepare_checksum(frame, ALL_ENABLED)
+        assert (info == ChecksumTx()) is not filled
+        assert tx_checksum(prepared, info).frame == frame

@@ -105,6 +105,57 @@ def test_errors_are_one_line(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], r.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (("tx", "{good}", "out.pcap", "--mss", "0"), "--mss"),
+    (("tx", "{good}", "out.pcap", "--mss", "lots"), "--mss"),
+    (("tx", "{good}", "out.pcap", "--engine", "fpga"), "--engine"),
+    (("rx", "{good}", "out.pcap", "--engine", "fpga"), "--engine"),
+    (("tx", "{good}", "out.pcap", "--lso", "v3"), "--lso"),
+    (("tx", "{good}", "out.pcap", "--width", "100"), "--width"),
+    (("tx", "{good}", "{dir}"), "is a directory"),
+    (("rx", "{good}", "{dir}"), "is a directory"),
+    (("rx", "{good}", "out.pcap", "--report", "{dir}"), "is a directory"),
+    (("tx", "{dir}", "out.pcap"), "is a directory"),
+    (("tx", "{missing}", "out.pcap"), "No such file"),
+    (("tx", "{good}", "{missing_dir}/out.pcap"), "cannot write"),
+    (("rx", "{good}", "out.pcap", "--report", "{missing_dir}/r.jsonl"), "cannot write"),
+    (("tx", "{good}"), "Missing argument"),
+    (("tx", "{good}", "out.pcap", "--bogus"), "--bogus"),
+    (("tx", "{good}", "out.pcap", "extra"), "extra"),
+    (("nosuchcommand",), "nosuchcommand"),
+    (("config", "--revision", "9"), "--revision"),
+    (("config", "--keyword"), "--keyword"),
+    (("bench", "--size", "0"), "--size"),
+    (("bench", "--offload", "rsc"), "--offload"),
+    (("regress", "--width", "9"), "--width"),
+    (("regress", "--frames", "many"), "--frames"),
+    (("verilog", "--width", "7"), "--width"),
+    (("verilog", "-o", "{dir}"), "is a directory"),
+    (("synth", "--width", "3"), "--width"),
+])
+def test_bad_options_are_one_line(tmp_path, args, message):
+    """DESIGN 4: a bad option, argument or path of any subcommand is one clear line on
+    stderr and a non-zero exit (no usage block), and no output is written."""
+    good = tmp_path / "good.pcap"
+    pcapio.write_frames(good, [bytes(Ether() / IP() / TCP())])
+    names = {"good": good, "dir": tmp_path, "missing": tmp_path / "missing.pcap",
+             "missing_dir": tmp_path / "no" / "such"}
+    args = [a.format(**names) for a in args]
+    r = subprocess.run(CLI + args, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("nicoffload: error: ") and message in lines[0], r.stderr
+    assert "Usage:" not in r.stderr and not r.stdout
+    assert not (tmp_path / "out.pcap").exists()
+
+
+def test_help_and_version_are_not_errors():
+    for args in (["--help"], ["tx", "--help"], ["--version"]):
+        r = subprocess.run(CLI + args, capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout and not r.stderr, args
+
+
 def test_truncated_pcap_is_an_error(tmp_path):
     good = tmp_path / "g.pcap"
     pcapio.write_frames(good, [bytes(Ether() / IP() / TCP()) * 3])
