@@ -47,7 +47,7 @@ from nicoffload.model.transport_lso import prepare_large_send
 from nicoffload.tb import common, traffic
 
 __all__ = ["Host", "reference", "random_host_frame", "Bus", "PHASES", "run_random",
-           "run_directed", "run_end_decided", "run_parse_corners", "bench", "large_send", "bench_frames"]
+           "run_directed", "run_end_decided", "run_long_headers", "run_bad_length_words", "run_parse_corners", "bench", "large_send", "bench_frames"]
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, NS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
 
@@ -640,6 +640,108 @@ async def run_directed(dut, *, wire):
                    backpressure=True)
 
 
+def long_header_sends(rng):
+    """Sends whose headers end past byte 128 (up to 254: DESIGN 3 segments every send whose
+    headers end within 256 bytes): IP and TCP options behind tags, IPv6 extension headers."""
+    from scapy.layers.inet import IP, TCP, IPOption_NOP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, PadN
+    from scapy.packet import raw
+    tcp_opts = [("NOP", None)] * 28 + [("Timestamp", (rng.getrandbits(32), 0))] + \
+        [("NOP", None)] * 2                 # 40 option bytes: a 60-byte TCP header
+    cases = []
+
+    def tcp():
+        return TCP(sport=traffic._port(rng), dport=traffic._port(rng),
+                   seq=rng.getrandbits(32), ack=rng.getrandbits(32), flags="A",
+                   options=tcp_opts)
+
+    def dest(nbytes):                       # an extension header of exactly nbytes
+        return IPv6ExtHdrDestOpt(options=[PadN(optdata=bytes(nbytes - 4))])
+
+    def hbh(nbytes):
+        return IPv6ExtHdrHopByHop(options=[PadN(optdata=bytes(nbytes - 4))])
+
+    for l2 in ("eth", "vlan", "qinq", "vlan_snap"):
+        v4 = IP(src=traffic._ipv4(rng), dst=traffic._ipv4(rng), id=rng.randrange(65536),
+                options=[IPOption_NOP()] * 40) / tcp()
+        v6_64 = IPv6(src=traffic._ipv6(rng), dst=traffic._ipv6(rng)) / dest(64) / tcp()
+        v6_128 = IPv6(src=traffic._ipv6(rng), dst=traffic._ipv6(rng)) / hbh(64) / \
+            dest(64) / tcp()
+        for ipv6, l3 in ((False, v4), (True, v6_64), (True, v6_128)):
+            hdr = raw(_l2(rng, l2, ipv6) / l3)
+            for version in (("v2",) if ipv6 else ("v1", "v2")):
+                # LLC/SNAP: the 802.3 length field holds at most 1500 (model.lso check 12).
+                mss = 536 if l2 == "vlan_snap" else rng.choice([536, 1460])
+                frame, word, csum = prepare_large_send(
+                    hdr, mss, version,
+                    extra_payload=payload_bytes(rng, rng.randint(1, 6000)))
+                cases.append((frame, TxUser.for_frame(frame, csum, word),
+                              f"{version} {l2} ipv6={ipv6} headers={len(hdr)}"))
+    return cases
+
+
+async def run_long_headers(dut, *, wire):
+    """Sends with 129..254 bytes of headers: segmented (model and RTL), none dropped."""
+    rng = random.Random(13)
+    cases = long_header_sends(rng)
+    hosts = await run_list(dut, cases, PHASES[0], wire=wire, backpressure=True, idle=True)
+    assert all(not h.dropped for h in hosts), [h.desc for h in hosts if h.dropped]
+    longest = max(_parse_lso(h.frame).l4_offset + _parse_lso(h.frame).l4_header_len
+                  for h in hosts)
+    assert longest > 240 and min(len(c[0]) for c in cases) > 128
+
+
+async def run_bad_length_words(dut, *, wire):
+    """Frames whose length word is not their length (a bad descriptor): no hang, nothing
+    after them harmed. A large send whose word passes the checks is cut where its bytes and
+    its word disagree and completes MALFORMED; one whose word fails them is dropped with
+    that reason; an ordinary frame passes as long as it really is."""
+    rng = random.Random(17)
+    bus = await start(dut, rng, False, True,
+                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
+                          "out_user": False} if wire else {}))
+    dut.limits.value = config_value(PHASES[0])
+    await ClockCycles(dut.clk, 2)
+    bad, want = [], []
+    for version, delta, status in (
+            ("v2", -1500, TxStatus.MALFORMED), ("v2", -1, TxStatus.MALFORMED),
+            ("v2", 1, TxStatus.MALFORMED), ("v2", 1000, TxStatus.MALFORMED),
+            ("v2", -4096, TxStatus.MALFORMED),
+            ("v1", 1, TxStatus.LSO_GUARANTEE),      # Total Length is not the word's length
+            ("v2", -5000, TxStatus.LSO_TOO_FEW_SEGMENTS)):     # the word leaves no payload
+        frame, user = large_send(rng, version=version, size=5000, mss=1000, l2="eth",
+                                 options=False)
+        bad.append((frame, TxUser.with_length(user, len(frame) + delta)))
+        want.append(status)
+    plain = headers(rng, l2="eth", options=False) + rng.randbytes(300)
+    bad.append((plain, TxUser.pack(0, 0, 0, len(plain) + 64)))
+    last, user = large_send(rng, version="v2", size=7000, mss=1460, l2="vlan")
+    host = reference(last, user, PHASES[0], "after the bad descriptors")
+    assert not host.dropped
+    for frame, word in bad:
+        bus.send(frame, word)
+    bus.send(last, host.tuser)
+    bus._pending = len(bad) + 1
+    while len(bus.completions) < len(bad) + 1:
+        assert not bus.error, bus.error
+        bus.changed.clear()
+        await bus.changed.wait()
+    words = [TxCompletion.from_int(w) for w in bus.completions]
+    assert [w.Status for w in words[:len(want)]] == want, words
+    assert words[len(bad) - 1].Status == TxStatus.SENT        # the ordinary frame
+    assert words[-1].to_int() == host.completion
+    while len(bus.frames) < len(host.out) + 1:
+        assert not bus.error, bus.error
+        bus.changed.clear()
+        await bus.changed.wait()
+    got = [f for f, _ in list(bus.frames)[-len(host.out):]]
+    if not wire:
+        got = [tx_fill(f, ChecksumTx.from_int(u & 0xFFFFFFFF))
+               for f, u in list(bus.frames)[-len(host.out):]]
+    assert got == [seg for seg, _ in host.out]
+    assert plain in [f for f, _ in bus.frames]
+
+
 async def run_end_decided(dut, *, wire):
     rng = random.Random(9)
     limits = LsoLimits(v2_ipv4_max_offload_size=10000, v2_ipv6_max_offload_size=5000,
@@ -696,6 +798,18 @@ async def run_end_decided(dut, *, wire):
 async def directed(dut):
     """Corner sends (sizes, MSS 1, every flag mix, wraps, MSS past TX_MAX_FRAME)."""
     await run_directed(dut, wire=False)
+
+
+@cocotb.test()
+async def long_headers(dut):
+    """Sends with 129..254 bytes of headers are segmented."""
+    await run_long_headers(dut, wire=False)
+
+
+@cocotb.test()
+async def bad_length_words(dut):
+    """Length words that are not the frame's length: no hang, the rest unharmed."""
+    await run_bad_length_words(dut, wire=False)
 
 
 @cocotb.test()

@@ -14,8 +14,8 @@ import os
 import cocotb
 
 from nicoffload.tb import common
-from nicoffload.tb.tb_lso import (bench, run_directed, run_end_decided, run_parse_corners,
-                                   run_random)
+from nicoffload.tb.tb_lso import (bench, run_bad_length_words, run_directed, run_end_decided,
+                                   run_long_headers, run_parse_corners, run_random)
 
 
 @cocotb.test()
@@ -30,6 +30,18 @@ async def random_sends(dut, idle, backpressure):
 async def directed(dut):
     """Corner sends, on the wire."""
     await run_directed(dut, wire=True)
+
+
+@cocotb.test()
+async def long_headers(dut):
+    """Sends with 129..254 bytes of headers, on the wire."""
+    await run_long_headers(dut, wire=True)
+
+
+@cocotb.test()
+async def bad_length_words(dut):
+    """Length words that are not the frame's length, on the wire."""
+    await run_bad_length_words(dut, wire=True)
 
 
 @cocotb.test()
