@@ -1,0 +1,131 @@
+"""The segmenter's datapath: each output beat read from the ring and the template, rotated and
+patched.
+
+:class:`SegmentAssembler` carries out the sequencer's commands, one beat a cycle in two
+stages. Read: the command's ring rows (two consecutive rows, one from each bank) and its
+template row are read, and where each per-segment header field falls in the beat is worked
+out. Merge: the payload lanes are the two rows rotated by the segment's offset within a row;
+the header lanes are the template with the segment's fields written over it (802.3 length,
+IPv4 Total Length, ID and checksum 0, IPv6 Payload Length, sequence number, flags, TCP
+checksum field = the transport's pseudo-header sum + the TCP length). So a header's last
+beat and the first payload bytes leave in the same cycle.
+"""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..axis import AxisSignature
+from .common import MAX_HEADER, NSLOT, ROW_BITS, TXU, command_layout
+
+__all__ = ["SegmentAssembler"]
+
+
+def _patch_fields(patch):
+    """The per-segment header words: (offset in the frame, value, enable, low byte only)."""
+    return [
+        (patch.l3 - 10, patch.len8023, patch.snap, False),
+        (patch.l3 + Mux(patch.ipv6, 4, 2), patch.iplen, 1, False),
+        (patch.l3 + 4, patch.ipid, ~patch.ipv6, False),
+        (patch.l3 + 10, C(0, 16), ~patch.ipv6, False),
+        (patch.l4 + 4, patch.seq[16:32], 1, False),
+        (patch.l4 + 6, patch.seq[0:16], 1, False),
+        (patch.l4 + 12, Cat(patch.flags, C(0, 8)), 1, True),
+        (patch.l4 + 16, patch.csum, 1, False),
+    ]
+
+
+class SegmentAssembler(wiring.Component):
+    """Carries out the sequencer's beat commands.
+
+    Parameters
+    ----------
+    width : int
+        Data width W.
+
+    Attributes
+    ----------
+    commands : In(stream.Signature(command_layout(W)))
+        One command per output beat; ``ready`` while the output register is free.
+    ring_addr_even, ring_addr_odd, ring_data_even, ring_data_odd : Out, In
+        The ring's two banks (rows ``2i`` and ``2i + 1``), read ports with one cycle latency.
+    template_addr, template_data : Out, In
+        The template memory's read port.
+    read_en : Out(1)
+        Enable of all three read ports (the pipeline moves).
+    m_axis : Out(AxisSignature(W, 128))
+        The beats.
+    """
+
+    def __init__(self, width):
+        self.width = width
+        nb = width // 8
+        rows = 32768 // nb // 2
+        super().__init__({
+            "commands": In(stream.Signature(command_layout(width))),
+            "ring_addr_even": Out(range(rows)), "ring_addr_odd": Out(range(rows)),
+            "ring_data_even": In(width), "ring_data_odd": In(width),
+            "template_addr": Out(range(NSLOT * (MAX_HEADER // nb))),
+            "template_data": In(width),
+            "read_en": Out(1),
+            "m_axis": Out(AxisSignature(width, TXU)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nb = self.width, self.width // 8
+        lognb = (nb - 1).bit_length()
+        cmd, out = self.commands.payload, self.m_axis
+        moves = Signal()
+        m.d.comb += [
+            moves.eq(~out.valid | out.ready),
+            self.commands.ready.eq(moves),
+            self.ring_addr_even.eq((cmd.row + 1) >> 1), self.ring_addr_odd.eq(cmd.row >> 1),
+            self.template_addr.eq(cmd.tpl), self.read_en.eq(moves),
+        ]
+        # Read stage: the command registered with the data, and where each header field
+        # of the segment falls in this beat (its word in the beat, if it is in this beat).
+        fields = _patch_fields(cmd.patch)
+        hit_layout = data.StructLayout({"hit": 1, "word": max(1, lognb - 1)})
+        read = Signal(data.StructLayout({
+            "valid": 1, "cmd": command_layout(w),
+            "fields": data.ArrayLayout(hit_layout, len(fields))}))
+        with m.If(moves):
+            m.d.sync += [read.valid.eq(self.commands.valid), read.cmd.eq(cmd)]
+            for i, (offset, _, enable, _) in enumerate(fields):
+                at = Signal(8, name=f"field{i}_at")
+                m.d.comb += at.eq(offset)
+                m.d.sync += [read.fields[i].hit.eq(enable & ((at >> lognb) == cmd.j)),
+                             read.fields[i].word.eq(at[1:lognb])]
+
+        # Merge stage.
+        c = read.cmd
+        odd = c.row[0]
+        lo = Mux(odd, self.ring_data_odd, self.ring_data_even)
+        hi = Mux(odd, self.ring_data_even, self.ring_data_odd)
+        rotated = Signal(w)
+        m.d.comb += rotated.eq(Cat(lo, hi).bit_select(c.rho * 8, w))
+        header = Signal(w)
+        m.d.comb += header.eq(self.template_data)
+        for i, (_, value, _, low_only) in enumerate(_patch_fields(c.patch)):
+            place = read.fields[i]
+            for k in range(nb // 2):
+                with m.If(place.hit & (place.word == k)):
+                    if not low_only:
+                        m.d.comb += header[16 * k:16 * k + 8].eq(value[8:16])
+                    m.d.comb += header[16 * k + 8:16 * k + 16].eq(value[0:8])
+        data_out = Signal(w)
+        keep_out = Signal(nb)
+        for i in range(nb):
+            m.d.comb += [
+                data_out[8 * i:8 * i + 8].eq(Mux(c.hdr > i, header[8 * i:8 * i + 8],
+                                                 rotated[8 * i:8 * i + 8])),
+                keep_out[i].eq(c.keep > i),
+            ]
+        with m.If(moves):
+            m.d.sync += [
+                out.valid.eq(read.valid),
+                out.payload.data.eq(data_out), out.payload.keep.eq(keep_out),
+                out.payload.last.eq(c.last), out.payload.user.eq(c.user),
+            ]
+        return m

@@ -1,0 +1,150 @@
+"""What the parts of the LSO segmenter share: sizes, layouts, the configuration port, and the
+model's checks that need the send's length (:func:`end_reason`)."""
+
+from amaranth.hdl import *
+from amaranth.lib import data
+
+from nicoffload.model import nbl
+from nicoffload.model import parse as mparse
+from nicoffload.model.checksum import TX_MAX_FRAME
+from nicoffload.model.lso import LsoLimits
+from nicoffload.model.nbl import TxStatus
+
+from ..onesum import add_tree
+from ..parse import HEADERS_LAYOUT, WINDOW_BYTES
+
+__all__ = ["TXU", "LENGTH_WORD", "MAX_HEADER", "RING_BYTES", "NSLOT", "ROW_BITS", "SNAP_LIMIT",
+           "FIN", "SYN", "RST", "PSH", "URG", "CWR", "MALFORMED_ERRORS", "TOO_LONG_ERRORS",
+           "PASS", "LSO", "DROP", "LSO_CONFIG", "config_fields", "config_value", "big_endian",
+           "beat_bytes", "end_reason", "DESCRIPTOR", "SEGMENT", "PATCH", "command_layout"]
+
+TXU = nbl.TxUser.width()        # 128: checksum, LSO, supplemental and length words
+LENGTH_WORD = slice(96, 128)    # the frame's length in TxUser (DESIGN 2)
+MAX_HEADER = WINDOW_BYTES       # DESIGN 3: headers end within 256 bytes (template size)
+#: Ring of input beats: three of the longest segments (``TX_MAX_FRAME``) and slack, so the
+#: front keeps writing while the back sends a segment whose bytes have all arrived.
+RING_BYTES = 32768
+assert RING_BYTES & (RING_BYTES - 1) == 0, "the ring is a power of two bytes"
+assert RING_BYTES >= 3 * TX_MAX_FRAME
+NSLOT = 16                      # frames in flight between front and back (template slots)
+ROW_BITS = 24                   # bits of the absolute ring row counters
+SNAP_LIMIT = 1500 - 8           # 802.3 length <= 1500: hdr_end - l3 + 8 + payload <= 1500
+
+FIN, SYN, RST, PSH, URG, CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80
+
+#: Parse errors that make an LSO send MALFORMED, and those that make it LSO_HEADERS_TOO_LONG
+#: (``model.lso`` check 4); every other error is LSO_NOT_TCP.
+MALFORMED_ERRORS = (mparse.ParseError.RUNT, mparse.ParseError.L2_TRUNCATED,
+                    mparse.ParseError.L3_TRUNCATED, mparse.ParseError.BAD_IHL,
+                    mparse.ParseError.BAD_IP_LENGTH, mparse.ParseError.EXT_TRUNCATED,
+                    mparse.ParseError.L4_TRUNCATED, mparse.ParseError.BAD_TCP_OFFSET)
+TOO_LONG_ERRORS = (mparse.ParseError.EXT_TOO_LONG, mparse.ParseError.PAST_LIMIT)
+
+#: What a frame's descriptor says the back does with it.
+PASS, LSO, DROP = 0, 1, 2
+
+#: The LSO configuration port: what ``model.lso.LsoLimits`` holds (``max_header_bytes`` is
+#: fixed at :data:`MAX_HEADER` and ``id_mode`` is the ``id_linux`` bit).
+LSO_CONFIG = data.StructLayout({
+    "lso_v1_ipv4": 1, "lso_v2_ipv4": 1, "lso_v2_ipv6": 1, "id_linux": 1,
+    "v1_ipv4_max_offload_size": 32, "v2_ipv4_max_offload_size": 32,
+    "v2_ipv6_max_offload_size": 32,
+    "v1_ipv4_min_segment_count": 16, "v2_ipv4_min_segment_count": 16,
+    "v2_ipv6_min_segment_count": 16,
+})
+
+
+def config_fields(limits: LsoLimits = LsoLimits()) -> dict:
+    """The :data:`LSO_CONFIG` field values for ``limits``.
+
+    Raises ``ValueError`` for limits the RTL cannot hold: a MinSegmentCount over 65535, a
+    MaxOffLoadSize over 2**32 - 1, a ``max_header_bytes`` other than :data:`MAX_HEADER` or
+    a ``max_segment_bytes`` other than ``TX_MAX_FRAME``.
+    """
+    out = {"id_linux": int(limits.id_mode == "linux")}
+    for name, field in LSO_CONFIG:
+        if name == "id_linux":
+            continue
+        value = int(getattr(limits, name))
+        if value >= 1 << field.width:
+            raise ValueError(f"LsoLimits.{name}={value} does not fit the RTL's {field.width} "
+                             f"bits")
+        out[name] = value
+    if limits.max_header_bytes != MAX_HEADER:
+        raise ValueError(f"the RTL holds max_header_bytes={MAX_HEADER} only")
+    if limits.max_segment_bytes != TX_MAX_FRAME:
+        raise ValueError(f"the RTL holds max_segment_bytes={TX_MAX_FRAME} only")
+    return out
+
+
+def config_value(limits: LsoLimits = LsoLimits()) -> int:
+    """``limits`` packed as the :data:`LSO_CONFIG` port value (an int)."""
+    fields = config_fields(limits)
+    value = 0
+    for name, field in LSO_CONFIG:
+        value |= fields[name] << field.offset
+    return value
+
+
+def big_endian(word16):
+    """A 16-bit lane pair of a beat (byte 0 first on the wire) as a big-endian number."""
+    return Cat(word16[8:16], word16[0:8])
+
+
+def beat_bytes(keep, nbytes):
+    """Bytes in a beat whose ``keep`` is contiguous from byte 0."""
+    return add_tree([keep[i] for i in range(nbytes)])
+
+
+def _size_reason(payload, d):
+    """``model.lso`` checks 10-12 (and the TX_MAX_FRAME rule) for a payload length."""
+    largest = Mux(d.mss < payload, d.mss, payload)
+    return Mux(payload > d.max_off, TxStatus.LSO_TOO_LARGE,
+               Mux(payload <= d.minmul, TxStatus.LSO_TOO_FEW_SEGMENTS,
+                   Mux(largest > d.smax, TxStatus.LSO_BAD_MSS, TxStatus.SENT)))
+
+
+def end_reason(n, d):
+    """The model's verdict on a send of ``n`` bytes whose descriptor is ``d``.
+
+    The header checks' reason if any; else LSOv1's Total Length against the buffer (check
+    9), then the size checks 10-12 in order.
+    """
+    payload = n - d.hdr_end
+    return Mux(d.reason != 0, d.reason,
+               Mux(~d.v2 & (d.total != n - d.l3), TxStatus.LSO_GUARANTEE,
+                   _size_reason(payload, d)))
+
+
+#: A frame's descriptor: what the back needs to pass, drop or segment it.
+DESCRIPTOR = data.StructLayout({
+    "mode": 2, "base": ROW_BITS, "slot": 4, "user": TXU, "hdr_rec": HEADERS_LAYOUT(0),
+    "reason": 4, "v2": 1, "total": 16, "l3": 8, "hdr_end": 9, "l4": 8, "ipv6": 1, "snap": 1,
+    "mss": 20, "max_off": 32, "minmul": 36, "smax": 14, "length": 32, "payload": 33,
+    "seq": 32, "ip_id": 16, "id_linux": 1, "flags": 8, "csum": 16,
+})
+
+#: What the sequencer keeps of the segment it emits; the fields of :data:`PATCH` are
+#: worked out from it as its beats are issued (off the decision's path).
+SEGMENT = data.StructLayout({
+    "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "ipid": 16, "seq": 32, "flags": 8,
+    "hdr": 9, "size": 16, "csum": 16,
+})
+
+#: The per-segment header fields the assembler writes over the template.
+PATCH = data.StructLayout({
+    "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "len8023": 16, "iplen": 16, "ipid": 16,
+    "seq": 32, "flags": 8, "csum": 16,
+})
+
+
+def command_layout(width):
+    """One output beat, as the sequencer orders it from the assembler: the ring row and
+    rotation of its payload bytes, its template row, how many leading bytes are header, its
+    byte count, ``last``, ``user``, its beat index in the frame and the header patch."""
+    nb = width // 8
+    lognb = (nb - 1).bit_length()
+    hb = MAX_HEADER // nb
+    return data.StructLayout({
+        "row": ROW_BITS, "rho": max(1, lognb), "tpl": range(NSLOT * hb), "hdr": range(nb + 1),
+        "keep": range(nb + 1), "last": 1, "user": TXU, "j": range(hb + 1), "patch": PATCH})

@@ -1,0 +1,315 @@
+"""The segmenter's front: frames into the ring and the templates, header fields, the checks.
+
+:class:`FrameWriter` takes a beat a cycle, writes it into the ring (and the first 256 bytes
+into the frame's template slot), picks the header fields the checks need out of the beats as
+they pass, and sums the pseudo-header addresses; :class:`SendChecks` turns those fields into
+the frame's descriptor with the model's checks, all of them decided before the first segment
+of the send may leave (the frame's length comes in its ``tuser``: DESIGN 2).
+"""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import parse as mparse
+from nicoffload.model.checksum import TX_MAX_FRAME
+from nicoffload.model.nbl import TxStatus
+
+from ..axis import AxisSignature
+from ..checksum import range_mask
+from ..onesum import add_tree, beat_words, fold16
+from ..parse import HEADERS_LAYOUT
+from .common import (DESCRIPTOR, DROP, LENGTH_WORD, LSO, LSO_CONFIG, MALFORMED_ERRORS,
+                     MAX_HEADER, NSLOT, PASS, RING_BYTES, ROW_BITS, RST, SNAP_LIMIT, SYN, TOO_LONG_ERRORS,
+                     TXU, URG, beat_bytes, big_endian, end_reason)
+
+__all__ = ["HEADER_FIELDS", "FrameWriter", "SendChecks"]
+
+#: What :class:`FrameWriter` hands to :class:`SendChecks` once a frame's template is complete:
+#: the parser's record, where the frame is, and the header fields as the host wrote them.
+HEADER_FIELDS = data.StructLayout({
+    "rec": HEADERS_LAYOUT(TXU), "base": ROW_BITS, "slot": 4,
+    "l2type": 16,                       # bytes 12..13 (802.3 length or EtherType/TPID)
+    "total": 16, "ip_id": 16,           # IPv4 Total Length, Identification
+    "seq": 32, "offset_flags": 16,      # TCP sequence number; data offset and flags
+    "csum": 16, "urgent": 16,           # TCP checksum field, urgent pointer
+    "pseudo_sum": 24,                   # source and destination addresses, summed
+})
+
+# The 16-bit header words the checks read: (name, IP or TCP header, offset in it).
+_CAPTURED = (("total", "l3", 2), ("ip_id", "l3", 4), ("seq_hi", "l4", 4),
+             ("seq_lo", "l4", 6), ("offset_flags", "l4", 12), ("csum", "l4", 16),
+             ("urgent", "l4", 18))
+
+
+class FrameWriter(wiring.Component):
+    """Writes frames into the ring and templates, and reads their header fields on the way.
+
+    Parameters
+    ----------
+    width : int
+        Data width W.
+
+    Attributes
+    ----------
+    s_axis, s_headers : In
+        Frames and their parse records (the record is taken with the first beat).
+    write_row, write_data, write_en : Out
+        The ring row to write (the absolute row count ``wp``; the ring uses its low bits),
+        the beat and the enable.
+    template_addr, template_en : Out
+        Where in the template memory the same beat goes (the first 256 bytes of a frame).
+    wp : Out(ROW_BITS)
+        Rows written so far.
+    fp : In(ROW_BITS)
+        Rows below ``fp`` may be overwritten (from the sequencer).
+    frame_done : In(1)
+        A frame has left the back (one fewer in flight).
+    fields : Out(stream.Signature(HEADER_FIELDS))
+        One entry per frame once its template is complete (no ``ready``: the consumer holds
+        :data:`NSLOT` entries, as many as frames in flight).
+    lengths : Out(stream.Signature(32))
+        Each frame's length in bytes at its last beat (no ``ready``, as ``fields``).
+    """
+
+    def __init__(self, width):
+        self.width = width
+        super().__init__({
+            "s_axis": In(AxisSignature(width, TXU)),
+            "s_headers": In(stream.Signature(HEADERS_LAYOUT(TXU))),
+            "write_row": Out(ROW_BITS), "write_data": Out(width), "write_en": Out(1),
+            "template_addr": Out(range(NSLOT * (MAX_HEADER * 8 // width))),
+            "template_en": Out(1),
+            "wp": Out(ROW_BITS), "fp": In(ROW_BITS), "frame_done": In(1),
+            "fields": Out(stream.Signature(HEADER_FIELDS)),
+            "lengths": Out(stream.Signature(32)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nb = self.width, self.width // 8
+        lognb = (nb - 1).bit_length()
+        hb = MAX_HEADER // nb                   # template beats
+        depth = RING_BYTES // nb               # ring rows
+        beat, rec = self.s_axis.payload, self.s_headers.payload
+
+        first = Signal(init=1)                  # the next beat is a frame's first
+        index = Signal(range(hb + 1))           # beat index in the frame, saturating at hb
+        frame_bytes = Signal(32)
+        base = Signal(ROW_BITS)
+        slot = Signal(4)
+        rec_kept = Signal(HEADERS_LAYOUT(TXU))
+        in_flight = Signal(range(NSLOT + 1))
+        # Room for a row, registered: a cycle late and a row short (``wp`` grows by at most
+        # one a cycle and ``fp`` never falls), so ``take`` starts from flip-flops.
+        room = Signal()
+        m.d.sync += room.eq(self.wp - self.fp < depth - 1)
+        take = Signal()
+        gate = room & (~first | (self.s_headers.valid & (in_flight < NSLOT)))
+        m.d.comb += [
+            self.s_axis.ready.eq(gate),
+            take.eq(self.s_axis.valid & gate),
+            self.s_headers.ready.eq(take & first),
+        ]
+        m.d.sync += in_flight.eq(in_flight + (take & first) - self.frame_done)
+        rec_now = Signal(HEADERS_LAYOUT(TXU))
+        m.d.comb += rec_now.eq(Mux(first, rec, rec_kept))
+
+        m.d.comb += [
+            self.write_row.eq(self.wp), self.write_data.eq(beat.data), self.write_en.eq(take),
+            self.template_addr.eq(slot * hb + index), self.template_en.eq(take & (index < hb)),
+            self.lengths.valid.eq(take & beat.last),
+            self.lengths.payload.eq(frame_bytes + beat_bytes(beat.keep, nb)),
+        ]
+        with m.If(take):
+            m.d.sync += self.wp.eq(self.wp + 1)
+            with m.If(first):
+                m.d.sync += [rec_kept.eq(rec), base.eq(self.wp)]
+            with m.If(beat.last):
+                m.d.sync += [first.eq(1), index.eq(0), frame_bytes.eq(0), slot.eq(slot + 1)]
+            with m.Else():
+                m.d.sync += [first.eq(0), index.eq(Mux(index == hb, index, index + 1)),
+                             frame_bytes.eq(frame_bytes + nb)]
+
+        # Header words, each taken from its beat as it passes (a mux of the beat's words).
+        words = [big_endian(beat.data[16 * k:16 * k + 16]) for k in range(w // 16)]
+        captured = {name: Signal(16, name=f"captured_{name}") for name, _, _ in _CAPTURED}
+        captured["l2type"] = Signal(16, name="captured_l2type")
+        offsets = [(name, Mux(header == "l3", rec_now.l3, rec_now.l4) + at)
+                   for name, header, at in _CAPTURED] + [("l2type", C(12, 9))]
+        for name, offset in offsets:
+            at = Signal(9, name=f"at_{name}")
+            m.d.comb += at.eq(offset)
+            with m.If(take & (index == at[lognb:])):
+                m.d.sync += captured[name].eq(Array(words)[at[1:lognb]])
+
+        # Pseudo-header addresses (IPv4: source and destination at l3 + 12; IPv6: source at
+        # l3 + 8 and the destination ``parse`` found), masked and summed a beat at a time.
+        pos = Signal(12)
+        m.d.comb += pos.eq(index << lognb)
+        lo1 = Mux(rec_now.is_ipv6, rec_now.l3 + 8, rec_now.l3 + 12)
+        hi1 = Mux(rec_now.is_ipv6, rec_now.l3 + 24, rec_now.l3 + 20)
+        mask1, stmts1 = range_mask(pos, lo1, hi1, nb)
+        mask2, stmts2 = range_mask(pos, rec_now.pseudo_dst, rec_now.pseudo_dst + 16, nb)
+        m.d.comb += stmts1 + stmts2
+        mask = (mask1 | Mux(rec_now.is_ipv6, mask2, 0)) & beat.keep & Mux(index < hb, -1, 0)
+        beat_sum = Signal(16 + (w // 16).bit_length())
+        m.d.sync += beat_sum.eq(add_tree(beat_words(beat.data, mask, w)))
+
+        # The frame's template is complete (256 bytes, or the frame ended): a cycle later
+        # (the last beat's sum), its fields go to the checks.
+        complete = take & (index < hb) & ((index == hb - 1) | beat.last)
+        summing, done = Signal(), Signal()
+        restart = Signal()
+        done_rec, done_base, done_slot = Signal.like(rec_now), Signal(ROW_BITS), Signal(4)
+        m.d.sync += [summing.eq(take & (index < hb)), restart.eq(take & first),
+                     done.eq(complete)]
+        with m.If(complete):
+            m.d.sync += [done_rec.eq(rec_now), done_base.eq(Mux(first, self.wp, base)),
+                         done_slot.eq(slot)]
+        pseudo = Signal(24)
+        pseudo_now = Mux(restart, 0, pseudo) + Mux(summing, beat_sum, 0)
+        m.d.sync += pseudo.eq(pseudo_now)
+        out = self.fields.payload
+        m.d.sync += self.fields.valid.eq(done)
+        with m.If(done):
+            m.d.sync += [
+                out.rec.eq(done_rec), out.base.eq(done_base), out.slot.eq(done_slot),
+                out.l2type.eq(captured["l2type"]), out.total.eq(captured["total"]),
+                out.ip_id.eq(captured["ip_id"]),
+                out.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
+                out.offset_flags.eq(captured["offset_flags"]), out.csum.eq(captured["csum"]),
+                out.urgent.eq(captured["urgent"]), out.pseudo_sum.eq(pseudo_now),
+            ]
+        return m
+
+
+# The checks' first stage: the LSO word decoded, the limits that apply, the header fields.
+_DECODED = data.StructLayout({
+    "valid": 1, "rec": HEADERS_LAYOUT(TXU), "base": ROW_BITS, "slot": 4, "lso": 1, "mss": 20,
+    "header_offset": 10, "v2": 1, "want6": 1, "enabled": 1, "max_off": 32,
+    "min_segments": 16, "pseudo": 16, "hdr_end": 10, "snap": 1, "flags": 8, "urgent": 16,
+    "csum": 16, "seq": 32, "ip_id": 16, "id_linux": 1, "total": 16,
+})
+
+
+class SendChecks(wiring.Component):
+    """The model's checks of a send, in the model's order, as three pipeline stages.
+
+    Decode (the LSO word, the limits that apply, the pseudo-header sum folded), headers
+    (``model.lso`` checks 2-9: the reason of the first that fails, and the products the size
+    checks need) and length (check 9's LSOv1 Total Length against the length word, checks
+    10-12 on the payload the length word gives): the descriptor says PASS, DROP with the
+    model's reason, or LSO.
+
+    Attributes
+    ----------
+    fields : In(stream.Signature(HEADER_FIELDS))
+        One entry per frame (``ready`` is not used: a new entry at most every cycle).
+    limits : In(LSO_CONFIG)
+        Sampled at the decode stage.
+    descriptors : Out(stream.Signature(DESCRIPTOR))
+        One per frame, three cycles after its fields (``ready`` is not used).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "fields": In(stream.Signature(HEADER_FIELDS)),
+            "limits": In(LSO_CONFIG),
+            "descriptors": Out(stream.Signature(DESCRIPTOR)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        decoded = self._decode(m)
+        desc = self._check_headers(m, decoded)
+        desc_valid = Signal()
+        m.d.sync += desc_valid.eq(decoded.valid)
+        # The length stage: the verdict on the send's length decides LSO or DROP.
+        verdict = Signal(4)
+        m.d.comb += verdict.eq(end_reason(desc.length, desc))
+        out = self.descriptors
+        m.d.sync += [out.valid.eq(desc_valid), out.payload.eq(desc)]
+        with m.If(desc.mode == LSO):
+            m.d.sync += [out.payload.reason.eq(verdict),
+                         out.payload.mode.eq(Mux(verdict != 0, DROP, LSO))]
+        return m
+
+    def _decode(self, m):
+        f, cfg = self.fields.payload, self.limits
+        rec = f.rec
+        word = rec.user[32:64]
+        mss, v2, ipv6 = word[0:20], word[30], word[31]
+        decoded = Signal(_DECODED)
+        l3 = rec.l3
+        m.d.sync += decoded.valid.eq(self.fields.valid)
+        with m.If(self.fields.valid):
+            m.d.sync += [
+                decoded.rec.eq(rec), decoded.base.eq(f.base), decoded.slot.eq(f.slot),
+                decoded.lso.eq(word != 0), decoded.mss.eq(mss),
+                decoded.header_offset.eq(word[20:30]), decoded.v2.eq(v2),
+                decoded.want6.eq(v2 & ipv6),
+                decoded.enabled.eq(Mux(v2, Mux(ipv6, cfg.lso_v2_ipv6, cfg.lso_v2_ipv4),
+                                       cfg.lso_v1_ipv4)),
+                decoded.max_off.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_max_offload_size,
+                                               cfg.v2_ipv4_max_offload_size),
+                                       cfg.v1_ipv4_max_offload_size)),
+                decoded.min_segments.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_min_segment_count,
+                                                    cfg.v2_ipv4_min_segment_count),
+                                            cfg.v1_ipv4_min_segment_count)),
+                decoded.pseudo.eq(fold16(f.pseudo_sum + mparse.IPPROTO_TCP)),
+                decoded.hdr_end.eq(rec.l4 + rec.l4_header_len),
+                decoded.snap.eq((l3 == 26) | (l3 == 30) | ((l3 == 22) & (f.l2type <= 1500))),
+                decoded.flags.eq(f.offset_flags[0:8]), decoded.urgent.eq(f.urgent),
+                decoded.csum.eq(f.csum), decoded.seq.eq(f.seq), decoded.ip_id.eq(f.ip_id),
+                decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
+            ]
+        return decoded
+
+    def _check_headers(self, m, d):
+        """``model.lso`` checks 2-9 (but LSOv1's Total Length against the buffer), in order."""
+        r = d.rec
+        err = r.error
+        err_reason = Mux(Cat(*[err == e for e in MALFORMED_ERRORS]).any(), TxStatus.MALFORMED,
+                         Mux(Cat(*[err == e for e in TOO_LONG_ERRORS]).any(),
+                             TxStatus.LSO_HEADERS_TOO_LONG, TxStatus.LSO_NOT_TCP))
+
+        def ones(v):            # a one's-complement number: 0xFFFF and 0 are the same
+            return Mux(v == 0xFFFF, 0, v)
+
+        checks = [
+            (~d.enabled, TxStatus.LSO_DISABLED),
+            (d.mss == 0, TxStatus.LSO_BAD_MSS),
+            (err != 0, err_reason),
+            (r.is_fragment, TxStatus.LSO_GUARANTEE),
+            (Mux(d.want6, ~r.is_ipv6, ~r.is_ipv4), TxStatus.LSO_NOT_TCP),
+            ((r.l4_proto != mparse.IPPROTO_TCP) | (r.l4_header_len == 0),
+             TxStatus.LSO_NOT_TCP),
+            (d.header_offset != r.l4, TxStatus.LSO_BAD_HEADER_OFFSET),
+            (d.hdr_end > MAX_HEADER, TxStatus.LSO_HEADERS_TOO_LONG),
+            ((d.flags & (URG | RST | SYN)) != 0, TxStatus.LSO_GUARANTEE),
+            (d.urgent != 0, TxStatus.LSO_GUARANTEE),
+            (r.is_ipv4 & d.v2 & (d.total != 0), TxStatus.LSO_GUARANTEE),
+            (ones(d.csum) != ones(d.pseudo), TxStatus.LSO_GUARANTEE),
+        ]
+        reason = C(0, 4)
+        for cond, code in reversed(checks):
+            reason = Mux(cond, code, reason)
+        hdr_end = d.hdr_end[:9]
+        length = r.user[LENGTH_WORD]
+        least = Mux(d.min_segments == 0, 1, d.min_segments)
+        desc = Signal(DESCRIPTOR)
+        m.d.sync += [
+            desc.mode.eq(Mux(d.lso, LSO, PASS)), desc.base.eq(d.base), desc.slot.eq(d.slot),
+            desc.user.eq(r.user), desc.hdr_rec.eq(r.as_value()[:HEADERS_LAYOUT(0).size]),
+            desc.reason.eq(reason), desc.v2.eq(d.v2), desc.total.eq(d.total),
+            desc.l3.eq(r.l3), desc.hdr_end.eq(hdr_end), desc.l4.eq(r.l4),
+            desc.ipv6.eq(r.is_ipv6), desc.snap.eq(d.snap), desc.mss.eq(d.mss),
+            desc.max_off.eq(d.max_off), desc.minmul.eq((least - 1) * d.mss),
+            desc.smax.eq(Mux(d.snap, SNAP_LIMIT - (hdr_end - r.l3), TX_MAX_FRAME - hdr_end)),
+            desc.length.eq(length), desc.payload.eq(length - hdr_end),
+            desc.seq.eq(d.seq), desc.ip_id.eq(d.ip_id), desc.id_linux.eq(d.id_linux),
+            desc.flags.eq(d.flags), desc.csum.eq(d.csum),
+        ]
+        return desc
+

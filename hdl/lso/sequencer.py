@@ -1,0 +1,306 @@
+"""The segmenter's back: which beat goes out next, for every frame in order.
+
+:class:`SegmentSequencer` takes each frame's descriptor and, a beat a cycle, orders the
+assembler to send it: a PASS frame's rows as they are; a large send's segments, each the
+template's header beats with the segment's fields and MSS payload bytes from the ring; a
+DROP frame nothing (its rows are drained as they arrive). It pushes one record per frame it
+sends (for the checksum stage) and one completion per host frame.
+
+When a segment goes
+    The send passed every check before its first segment (``front.SendChecks``), so a middle
+    segment goes once its payload bytes have arrived and the last one once the whole frame
+    has. The next segment is decided while the current one is being sent, so segments
+    follow each other without a gap. A frame whose bytes end elsewhere than its length word
+    said (a bad descriptor) is cut there: nothing waits for bytes that never come, and the
+    completion says MALFORMED.
+Timing
+    The sequencer sees the front through registers: ``wp`` a cycle late (as the lengths
+    FIFO's registered read delays a frame's length, so a frame's last row and its length
+    become visible together) and the payload bytes of the send that have arrived, a cycle
+    later still. Every decision is a comparison of registers and a choice.
+"""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import nbl
+from nicoffload.model.nbl import TxStatus
+
+from ..layouts import word_layout
+from ..parse import HEADERS_LAYOUT
+from .common import (CWR, DESCRIPTOR, FIN, LSO, MAX_HEADER, PASS, PSH, ROW_BITS, SEGMENT, TXU,
+                     command_layout)
+
+__all__ = ["SegmentSequencer"]
+
+
+def _pending_layout(rotate_bits):
+    """The next segment to decide: its payload offset and end, where its payload starts in
+    the ring (row and rotation from the frame's base), its sequence number and IPv4 ID."""
+    return data.StructLayout({
+        "off": 32, "end": 33, "row": ROW_BITS, "rho": rotate_bits, "seq": 32, "ip_id": 16,
+        "first": 1,
+    })
+
+
+def _emitting_layout(rotate_bits, template_beats):
+    """The segment being sent: its next ring row and rotation, its beat index, the header
+    and frame bytes still to send, and its fields."""
+    return data.StructLayout({
+        "row": ROW_BITS, "rho": rotate_bits, "j": range(template_beats + 1), "header_left": 9,
+        "left": 16, "seg": SEGMENT,
+    })
+
+
+class SegmentSequencer(wiring.Component):
+    """Orders the output beats of every frame, its record and its completion.
+
+    Parameters
+    ----------
+    width : int
+        Data width W.
+
+    Attributes
+    ----------
+    descriptors : In(stream.Signature(DESCRIPTOR))
+        One per frame, in order.
+    lengths : In(stream.Signature(32))
+        Each frame's length, valid once its last beat is in the ring.
+    wp : In(ROW_BITS)
+        Rows the front has written.
+    fp : Out(ROW_BITS)
+        Rows below ``fp`` may be overwritten.
+    frame_done : Out(1)
+        A frame has finished (its completion is pushed).
+    commands : Out(stream.Signature(command_layout(W)))
+        One per output beat; ``ready`` is the assembler's.
+    records : Out(stream.Signature(HEADERS_LAYOUT(128)))
+        One per frame sent, pushed with its first beat's command.
+    completions : Out(stream.Signature(word_layout(nbl.TxCompletion)))
+        One per host frame, in order.
+    """
+
+    def __init__(self, width):
+        self.width = width
+        super().__init__({
+            "descriptors": In(stream.Signature(DESCRIPTOR)),
+            "lengths": In(stream.Signature(32)),
+            "wp": In(ROW_BITS), "fp": Out(ROW_BITS), "frame_done": Out(1),
+            "commands": Out(stream.Signature(command_layout(width))),
+            "records": Out(stream.Signature(HEADERS_LAYOUT(TXU))),
+            "completions": Out(stream.Signature(word_layout(nbl.TxCompletion))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        nb = self.width // 8
+        self.lognb = lognb = (nb - 1).bit_length()
+        self.hb = MAX_HEADER // nb
+        rho_bits = max(1, lognb)
+        cur = self.cur = Signal(DESCRIPTOR)
+        pend = self.pend = Signal(_pending_layout(rho_bits))
+        emit = self.emit = Signal(_emitting_layout(rho_bits, self.hb))
+        self.emitting, self.final = Signal(), Signal()
+        self.pass_row, self.pass_bytes = Signal(ROW_BITS), Signal(32)
+        self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
+
+        self._arrival(m)
+        self._completion(m)
+        self._segment_command(m)
+        with m.FSM():
+            with m.State("IDLE"):
+                self._start_next(m)
+            with m.State("PASS"):
+                self._pass_beat(m)
+            with m.State("SEG"):
+                self._segment_beat(m)
+            with m.State("DRAIN"):
+                self._drain(m)
+        with m.If(self.finish):     # the frame's rows are free (after every other update)
+            m.d.sync += self.fp.eq(cur.base + self.rows_n)
+        return m
+
+    def _arrival(self, m):
+        """What of the current frame has arrived, as registers."""
+        nb, lognb, cur = self.width // 8, self.lognb, self.cur
+        self.wp_late = Signal(ROW_BITS)
+        m.d.sync += self.wp_late.eq(self.wp)
+        self.ended, self.n = self.lengths.valid, self.lengths.payload
+        self.rows_n = (self.n + nb - 1) >> lognb
+        written = Signal(ROW_BITS)
+        m.d.comb += written.eq(self.wp_late - cur.base)
+        # Payload bytes of the send that have arrived: a cycle late, so never more than have
+        # arrived (the count only grows), and 0 in the cycle after ``cur`` changes.
+        self.avail = Signal(signed(34))
+        m.d.sync += self.avail.eq(Mux(self.descriptors.ready, 0,
+                                      Mux(self.ended, self.n, written << lognb) - cur.hdr_end))
+        self.ended_late, self.short_or_long = Signal(), Signal()
+        m.d.sync += [
+            self.ended_late.eq(self.ended & ~self.lengths.ready & ~self.descriptors.ready),
+            self.short_or_long.eq(self.n != cur.length),
+        ]
+
+    def _completion(self, m):
+        """The completion a finishing frame pushes, and the bookkeeping of finishing."""
+        cur = self.cur
+        comp = Signal(word_layout(nbl.TxCompletion))
+        lso_word = Mux(cur.v2, 1 << 30, Mux(self.fin_sent, cur.payload[:30], 0))
+        m.d.comb += [
+            comp.LsoComplete.eq(Mux(cur.mode == PASS, 0, lso_word)),
+            comp.Status.eq(self.fin_status),
+            self.completions.valid.eq(self.finish), self.completions.payload.eq(comp),
+            self.lengths.ready.eq(self.finish), self.frame_done.eq(self.finish),
+        ]
+
+    def _segment_command(self, m):
+        """The command of the emitting segment's next beat, and the segment's record."""
+        nb, hb, cur, emit = self.width // 8, self.hb, self.cur, self.emit
+        cmd = self.commands.payload
+        seg_word = Signal(word_layout(nbl.ChecksumTx))
+        m.d.comb += [seg_word.IsIPv4.eq(~cur.ipv6), seg_word.IsIPv6.eq(cur.ipv6),
+                     seg_word.TcpChecksum.eq(1), seg_word.IpHeaderChecksum.eq(~cur.ipv6),
+                     seg_word.TcpHeaderOffset.eq(cur.l4)]
+        self.emit_last_beat = emit.left <= nb
+        m.d.comb += [
+            cmd.row.eq(emit.row), cmd.rho.eq(emit.rho),
+            cmd.tpl.eq(cur.slot * hb + Mux(emit.j >= hb, hb - 1, emit.j)),
+            cmd.hdr.eq(Mux(emit.header_left > nb, nb, emit.header_left)),
+            cmd.keep.eq(Mux(self.emit_last_beat, emit.left, nb)),
+            cmd.last.eq(self.emit_last_beat),
+            cmd.user.eq(Mux(emit.j == 0, seg_word.as_value(), 0)), cmd.j.eq(emit.j),
+        ]
+        sg, patch = emit.seg, cmd.patch
+        tcp_sum = sg.csum + (sg.hdr - sg.l4 + sg.size)
+        m.d.comb += [
+            patch.l3.eq(sg.l3), patch.l4.eq(sg.l4), patch.ipv6.eq(sg.ipv6),
+            patch.snap.eq(sg.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
+            patch.flags.eq(sg.flags), patch.len8023.eq(sg.hdr - sg.l3 + 8 + sg.size),
+            patch.iplen.eq(Mux(sg.ipv6, sg.hdr - sg.l3 - 40 + sg.size,
+                               sg.hdr - sg.l3 + sg.size)),
+            patch.csum.eq(tcp_sum[:16] + tcp_sum[16:]),
+        ]
+        # Records: the parser's for a frame passed unchanged; for a segment, what the parser
+        # says of the segment (its lengths; its ChecksumTx word as ``user``).
+        self.pass_rec, self.seg_rec = Signal(HEADERS_LAYOUT(TXU)), Signal(HEADERS_LAYOUT(TXU))
+        m.d.comb += [
+            self.pass_rec.eq(Cat(cur.hdr_rec, cur.user)),
+            self.seg_rec.eq(self.pass_rec),
+            self.seg_rec.error.eq(0), self.seg_rec.is_fragment.eq(0),
+            self.seg_rec.ip_end_unchecked.eq(0), self.seg_rec.ip_end.eq(sg.hdr + sg.size),
+            self.seg_rec.l4_end.eq(sg.hdr + sg.size), self.seg_rec.user.eq(seg_word.as_value()),
+        ]
+
+    def _start_next(self, m):
+        """Take the next frame's descriptor, if there is one (also as a frame ends)."""
+        nxt = self.descriptors.payload
+        with m.If(self.descriptors.valid):
+            m.d.comb += self.descriptors.ready.eq(1)
+            m.d.sync += [self.cur.eq(nxt), self.emitting.eq(0), self.final.eq(0),
+                         self.pass_row.eq(nxt.base), self.pass_bytes.eq(0)]
+            m.d.sync += [self.pend.off.eq(0), self.pend.end.eq(nxt.mss), self.pend.row.eq(0),
+                         self.pend.rho.eq(0), self.pend.seq.eq(nxt.seq),
+                         self.pend.ip_id.eq(nxt.ip_id), self.pend.first.eq(1)]
+            with m.Switch(nxt.mode):
+                with m.Case(PASS):
+                    m.next = "PASS"
+                with m.Case(LSO):
+                    m.next = "SEG"
+                with m.Default():
+                    m.next = "DRAIN"
+        with m.Else():
+            m.next = "IDLE"
+
+    def _pass_beat(self, m):
+        """A frame without an LSO word: its rows as they are, as they arrive."""
+        nb = self.width // 8
+        cmd, cur = self.commands.payload, self.cur
+        rows_ahead = Signal(ROW_BITS)
+        m.d.comb += rows_ahead.eq(self.wp_late - self.pass_row)
+        is_last = self.ended & (self.pass_bytes + nb >= self.n)
+        first_beat = self.pass_bytes == 0
+        can = self.commands.ready & (self.ended | (rows_ahead != 0)) & \
+            (~is_last | self.completions.ready) & (~first_beat | self.records.ready)
+        m.d.comb += [
+            self.records.valid.eq(can & first_beat), self.records.payload.eq(self.pass_rec),
+            cmd.row.eq(self.pass_row), cmd.rho.eq(0), cmd.hdr.eq(0),
+            cmd.keep.eq(Mux(is_last, self.n - self.pass_bytes, nb)), cmd.last.eq(is_last),
+            cmd.user.eq(Mux(first_beat, cur.user, 0)), self.commands.valid.eq(can),
+        ]
+        with m.If(can):
+            m.d.sync += [self.pass_row.eq(self.pass_row + 1),
+                         self.pass_bytes.eq(self.pass_bytes + nb), self.fp.eq(self.pass_row)]
+            with m.If(is_last):
+                m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT)]
+                self._start_next(m)
+
+    def _segment_beat(self, m):
+        """A large send: the emitting segment's next beat; the next segment decided."""
+        nb, hb, emit, pend, cur = self.width // 8, self.hb, self.emit, self.pend, self.cur
+        first_beat = emit.j == 0
+        can = self.commands.ready & self.emitting & \
+            (~(self.final & self.emit_last_beat) | self.completions.ready) & \
+            (~first_beat | self.records.ready)
+        m.d.comb += [self.commands.valid.eq(can), self.records.valid.eq(can & first_beat),
+                     self.records.payload.eq(self.seg_rec)]
+        with m.If(can):
+            m.d.sync += [emit.row.eq(emit.row + 1), emit.j.eq(Mux(emit.j == hb, hb, emit.j + 1)),
+                         emit.header_left.eq(Mux(emit.header_left > nb,
+                                                 emit.header_left - nb, 0)),
+                         emit.left.eq(emit.left - nb)]
+            with m.If(self.emit_last_beat):
+                m.d.sync += self.emitting.eq(0)
+        # The pending segment: the last once the frame has ended as its length word said, a
+        # middle one once its bytes have arrived; a bad length word cuts the send.
+        seg_is_last = cur.payload <= pend.end
+        emit_last = self.ended_late & seg_is_last & ~self.short_or_long
+        emit_mid = ~seg_is_last & (self.avail >= pend.end)
+        abort = ~emit_mid & self.ended_late & self.short_or_long
+        can_load = ~self.emitting | (can & self.emit_last_beat)
+        with m.If(can & self.emit_last_beat & self.final):
+            m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT),
+                         self.fin_sent.eq(1)]
+            self._start_next(m)
+        with m.Elif(can_load & ~self.final & (emit_last | emit_mid)):
+            self._load_segment(m, emit_last)
+        with m.Elif(can_load & ~self.final & abort):
+            m.next = "DRAIN"
+
+    def _load_segment(self, m, last):
+        """The pending segment starts; the pending one moves on by one MSS."""
+        lognb, emit, pend, cur = self.lognb, self.emit, self.pend, self.cur
+        size = Signal(16)
+        m.d.comb += size.eq(Mux(last, cur.payload - pend.off, cur.mss))
+        hdr, flags = cur.hdr_end, cur.flags
+        seg_flags = (flags & ~(FIN | PSH | CWR)) | Mux(pend.first, flags & CWR, 0) | \
+            Mux(last, flags & (FIN | PSH), 0)
+        sg = emit.seg
+        m.d.sync += [
+            self.emitting.eq(1), self.final.eq(last),
+            emit.row.eq(cur.base + pend.row), emit.rho.eq(pend.rho), emit.j.eq(0),
+            emit.header_left.eq(hdr), emit.left.eq(hdr + size),
+            sg.l3.eq(cur.l3), sg.l4.eq(cur.l4), sg.ipv6.eq(cur.ipv6), sg.snap.eq(cur.snap),
+            sg.hdr.eq(hdr), sg.size.eq(size), sg.ipid.eq(pend.ip_id), sg.seq.eq(pend.seq),
+            sg.flags.eq(seg_flags), sg.csum.eq(cur.csum),
+            self.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
+        ]
+        rho_sum = pend.rho + cur.mss[:lognb]
+        next_id = pend.ip_id + 1
+        m.d.sync += [
+            pend.off.eq(pend.off + cur.mss), pend.end.eq(pend.end + cur.mss),
+            pend.row.eq(pend.row + (cur.mss >> lognb) + (rho_sum >> lognb)),
+            pend.rho.eq(rho_sum[:lognb]), pend.seq.eq(pend.seq + cur.mss),
+            pend.ip_id.eq(Mux(cur.id_linux, next_id, Cat(next_id[:15], pend.ip_id[15]))),
+            pend.first.eq(0),
+        ]
+
+    def _drain(self, m):
+        """A dropped (or cut) send: its rows are freed as they arrive; then its completion."""
+        cur = self.cur
+        status = Mux(cur.mode == LSO, TxStatus.MALFORMED, cur.reason)
+        with m.If(self.ended_late):
+            with m.If(self.completions.ready):
+                m.d.comb += [self.finish.eq(1), self.fin_status.eq(status)]
+                self._start_next(m)
+        with m.Else():
+            m.d.sync += self.fp.eq(self.wp_late)
