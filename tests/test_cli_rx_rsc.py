@@ -223,6 +223,49 @@ def test_timeout_splits_at_gaps(tmp_path):
         assert payload == b"".join(flow_of(f)[2] for _, f in records if flow_of(f))
 
 
+def test_timeout_in_nanoseconds(tmp_path):
+    """The engine's clock is the capture's in nanoseconds: in a nanosecond capture a gap of
+    T minus 1 ns keeps the SCU, a gap of exactly T ends it."""
+    for gap_ns, counts in ((99_999, [2]), (100_000, [1, 1])):
+        src, out = tmp_path / "ns.pcap", tmp_path / "o.pcap"
+        pcapio.write(src, [(T0 + 7, segment("d6", 1, bytes(50))),
+                           (T0 + 7 + gap_ns, segment("d6", 51, bytes(50)))], nanosecond=True)
+        rep = tmp_path / "r.jsonl"
+        result = CliRunner().invoke(cli_mod.main, ["rx", str(src), str(out), "--report",
+                                                   str(rep), "--rsc-timeout-us", "100"])
+        assert result.exit_code == 0, result.output
+        assert [json.loads(x)["CoalescedSegCount"] for x in rep.read_text().splitlines()] \
+            == counts
+        assert [t for t, _ in pcapio.read(out)][0] == T0 + 7 + gap_ns
+
+
+def test_rtl_engine_refuses_rsc_and_runs_without(tmp_path, monkeypatch):
+    """``--engine rtl``: one error line while RSC is on (no simulator starts, nothing is
+    written); with both RSC keywords 0 the RX checksum path runs as before (the RTL run is
+    replaced by the model's checksum stage here), each host frame timed as its wire frame."""
+    from nicoffload.sim import runner
+
+    def no_simulator(*args, **kwargs):
+        raise AssertionError("no simulator in this test")
+    monkeypatch.setattr(runner, "run", no_simulator)
+    monkeypatch.setattr(datapath, "rx_rtl", lambda frames, dp, width: datapath.rx_model(frames, dp))
+    records = [(T0 + k * US, segment("a4", 1 + 10 * k, bytes(10))) for k in range(5)]
+    src, out = tmp_path / "in.pcap", tmp_path / "o.pcap"
+    pcapio.write(src, records)
+    for extra in ((), ("--keyword", "*RscIPv6=0"), ("--keyword", "*RscIPv4=0")):
+        result = CliRunner().invoke(cli_mod.main, ["rx", str(src), str(out), "--engine", "rtl",
+                                                   *extra])
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith("nicoffload: error: --engine rtl: ") and "RSC" in lines[0]
+        assert not out.exists()
+    result = CliRunner().invoke(cli_mod.main, ["rx", str(src), str(out), "--engine", "rtl",
+                                               "--keyword", "*RscIPv4=0",
+                                               "--keyword", "*RscIPv6=0"])
+    assert result.exit_code == 0, result.output
+    assert list(pcapio.read(out)) == records and "rx: RSC off" in result.stderr
+
+
 def test_one_context_two_flows(tmp_path):
     frames, seq = [], {"a4": 1, "c6": 1}
     for k in range(12):
