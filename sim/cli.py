@@ -9,6 +9,7 @@ collects the frames it runs in one simulation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 
 import click
@@ -132,20 +133,44 @@ def tx(inp, out, engine, mss, lso, keywords, width):
 @click.option("--report", type=click.Path(dir_okay=False), default=None,
               help="Write one JSON object per output frame with its RX info.")
 @keyword_option
+@click.option("--rsc-contexts", type=click.IntRange(min=1), default=8, show_default=True,
+              help="RSC flow contexts (SCUs open at once).")
+@click.option("--rsc-timeout-us", type=click.IntRange(min=1), default=None,
+              help="RSC idle time in microseconds of capture time: an SCU nothing has "
+                   "joined for this long is indicated. Default: no idle timer.")
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Input frames per receive indication; the end of the capture always "
+                   "ends one.")
 @width_option
-def rx(inp, out, engine, report, keywords, width):
-    """RX path: validate checksums, write host frames and a report (RSC: not built yet).
+def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, width):
+    """RX path: validate checksums, coalesce (RSC), write host frames and a report.
 
-    Every host frame keeps the time of the wire frame it was made from."""
+    RSC is on when *RscIPv4 / *RscIPv6 say so (default 1). Each host frame carries the time
+    the NIC indicates it: a frame alone, or an SCU an arrival ends, the time of that arrival;
+    an SCU the idle timer ends, the moment the timer runs out; an SCU the end of a receive
+    indication ends, the time of the indication's last frame. The RTL engine has no RSC
+    yet: it runs only with RSC off."""
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
+    rsc_on = [name for name, on in (("IPv4", dp.rsc_ipv4), ("IPv6", dp.rsc_ipv6)) if on]
+    if engine == "rtl" and rsc_on:
+        raise CliError("--engine rtl: the RTL RX path has no receive segment coalescing yet "
+                       f"and RSC is on ({', '.join('*Rsc' + v + '=1' for v in rsc_on)}); "
+                       "run it with --keyword '*RscIPv4=0' --keyword '*RscIPv6=0' (the RX "
+                       "checksum RTL alone) or use --engine model")
+    scus = multi = segments = 0
     with _captures(inp, out) as (reader, writer), _report(report) as lines:
         if engine == "model":
-            for time_ns, frame in reader:
-                for host_frame, flags in datapath.rx_model((frame,), dp):
-                    writer.write(time_ns, host_frame)
-                    lines(datapath.rx_report_line(flags))
+            rsc = datapath.rx_rsc_engine(dp, contexts=rsc_contexts, timeout_us=rsc_timeout_us)
+            for time_ns, (frame, flags, info, delta) in datapath.rx_model_stream(
+                    reader, dp, rsc, batch=batch):
+                writer.write(time_ns, frame)
+                lines(datapath.rx_report_line(flags, info, delta))
+                if info.CoalescedSegCount:
+                    scus += 1
+                    multi += info.CoalescedSegCount > 1
+                    segments += info.CoalescedSegCount
         else:
             records = list(reader)
             results = _rtl(lambda: datapath.rx_rtl([f for _, f in records], dp, int(width)))
@@ -153,10 +178,15 @@ def rx(inp, out, engine, report, keywords, width):
                 writer.write(time_ns, host_frame)
                 lines(datapath.rx_report_line(flags))
         wire, indicated = reader.records, writer.count
-    if dp.rsc_ipv4 or dp.rsc_ipv6:
-        click.echo("rx: note: receive segment coalescing is not built yet; every frame is "
-                   "indicated alone (CoalescedSegCount 0)", err=True)
     click.echo(f"rx: {wire} wire frames -> {indicated} host frames ({engine})", err=True)
+    if engine == "model" and rsc_on:
+        stats = ", ".join(f"{name} {value}" for name, value in
+                          dataclasses.asdict(rsc.statistics).items())
+        click.echo(f"rx: RSC ({' and '.join(rsc_on)}): {scus} SCUs ({multi} of several "
+                   f"segments) holding {segments} segments, {indicated - scus} frames alone; "
+                   f"OID_TCP_RSC_STATISTICS: {stats}", err=True)
+    else:
+        click.echo("rx: RSC off: every frame indicated alone", err=True)
 
 
 def _bind(keywords):

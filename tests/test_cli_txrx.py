@@ -62,9 +62,10 @@ def test_tx_engines_agree_and_scapy_agrees(mixed, tmp_path):
 def test_rx_engines_agree(mixed, tmp_path):
     path, frames = mixed
     reports = {}
-    for engine in ("model", "rtl"):
+    for engine in ("model", "rtl"):     # RSC off: the RTL RX path has no coalescer yet
         out, rep = tmp_path / f"rx-{engine}.pcap", tmp_path / f"rx-{engine}.jsonl"
-        r = cli("rx", path, out, "--engine", engine, "--report", rep)
+        r = cli("rx", path, out, "--engine", engine, "--report", rep,
+                "--keyword", "*RscIPv4=0", "--keyword", "*RscIPv6=0")
         assert r.returncode == 0, r.stderr
         assert pcapio.read_frames(out) == frames
         reports[engine] = [json.loads(line) for line in rep.read_text().splitlines()]
@@ -229,14 +230,21 @@ def test_tx_mss_engines_agree(tmp_path):
         assert len(outs["model"]) > len(frames) + 20
 
 
-def test_rx_says_rsc_is_not_built(mixed, tmp_path):
-    """RSC is configured on by default but not built: rx says so on stderr; with both RSC
-    keywords off it says nothing of it."""
+def test_rx_rtl_refuses_rsc(mixed, tmp_path):
+    """RSC is configured on by default and the model coalesces; the RTL RX path has no
+    coalescer yet, so ``--engine rtl`` with RSC on for either IP version is one error line
+    (before any simulator starts) and writes nothing. The model says RSC is on or off."""
     path, _ = mixed
+    for extra in ((), ("--keyword", "*RscIPv4=0")):
+        r = cli("rx", path, tmp_path / "o.pcap", "--engine", "rtl", *extra)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1, r.stderr
+        assert lines[0].startswith("nicoffload: error: --engine rtl") and "*RscIPv6=1" in lines[0]
+        assert not (tmp_path / "o.pcap").exists()
     r = cli("rx", path, tmp_path / "o.pcap")
-    assert r.returncode == 0 and "coalescing is not built yet" in r.stderr
+    assert r.returncode == 0 and "rx: RSC (IPv4 and IPv6): " in r.stderr, r.stderr
     r = cli("rx", path, tmp_path / "o.pcap", "--keyword", "*RscIPv4=0", "--keyword", "*RscIPv6=0")
-    assert r.returncode == 0 and "coalescing" not in r.stderr
+    assert r.returncode == 0 and "rx: RSC off" in r.stderr, r.stderr
 
 
 @pytest.mark.rtl

@@ -357,7 +357,7 @@ def test_rtl_branch_collects_and_times_like_the_model(tmp_path, monkeypatch):
     pcapio.write(src, [(k * 1_000_000_000 + 7000, f) for k, f in enumerate(frames)])
     outs = {}
     for command, extra in (("tx", ["--mss", "1000", "--keyword", "*LsoV2IPv6=0"]),
-                           ("rx", [])):
+                           ("rx", ["--keyword", "*RscIPv4=0", "--keyword", "*RscIPv6=0"])):
         for engine in ("model", "rtl"):
             out = tmp_path / f"{command}-{engine}.pcap"
             result = CliRunner().invoke(cli_mod.main, [command, str(src), str(out),
