@@ -14,7 +14,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WIDTHS", "axis_layout", "AxisSignature", "AxiTop", "check_width"]
+__all__ = ["WIDTHS", "axis_layout", "AxisSignature", "AxiTop", "check_width", "connect_beats"]
 
 WIDTHS = (64, 128, 256, 512)
 
@@ -39,6 +39,17 @@ def AxisSignature(width, user_width=0):
 
 
 _AXI_NAMES = {"data": "tdata", "keep": "tkeep", "last": "tlast", "user": "tuser"}
+
+
+def connect_beats(m, source, sink):
+    """Connect packet stream ``source`` to ``sink`` field by field: ``data``, ``keep``,
+    ``last``, ``valid``, ``ready``; ``user`` only if both have it (where a unit downstream
+    takes a frame's ``tuser`` from its header record, its beats carry none)."""
+    fields = ["data", "keep", "last"]
+    if "user" in source.payload.shape().members and "user" in sink.payload.shape().members:
+        fields.append("user")
+    m.d.comb += [getattr(sink.payload, f).eq(getattr(source.payload, f)) for f in fields]
+    m.d.comb += [sink.valid.eq(source.valid), source.ready.eq(sink.ready)]
 
 
 class AxiTop(wiring.Component):

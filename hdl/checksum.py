@@ -26,7 +26,7 @@ from nicoffload.model import nbl
 from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME
 from nicoffload.model.parse import IPPROTO_TCP, IPPROTO_UDP, ParseError
 
-from .axis import AxisSignature, axis_layout, check_width
+from .axis import AxisSignature, axis_layout, check_width, connect_beats
 from .layouts import word_layout
 from .onesum import add_tree, beat_words, fold16, group_sums
 from .parse import HEADERS_LAYOUT, FrameParser
@@ -68,7 +68,7 @@ class SumPipeline(wiring.Component):
 
     Attributes
     ----------
-    s_axis : In(AxisSignature(W, user_width))
+    s_axis : In(AxisSignature(W))
         Beats from the parser (``FrameParser.m_axis``).
     s_headers : In(stream.Signature(HEADERS_LAYOUT(user_width)))
         The frame's header record; taken with the frame's first beat.
@@ -93,7 +93,7 @@ class SumPipeline(wiring.Component):
         self.user_width = user_width
         self.rx = rx
         super().__init__({
-            "s_axis": In(AxisSignature(width, user_width)),
+            "s_axis": In(AxisSignature(width)),
             "s_headers": In(stream.Signature(HEADERS_LAYOUT(user_width))),
             "m_axis": Out(stream.Signature(self.beat_layout(width, user_width))),
         })
@@ -349,11 +349,11 @@ class TxChecksum(wiring.Component):
         m = Module()
         w, uw = self.width, nbl.TxUser.width()
         m.submodules.parser = parser = FrameParser(w, uw)
-        m.submodules.beats_in = beats_in = RegisterSlice(axis_layout(w, uw))
+        m.submodules.beats_in = beats_in = RegisterSlice(axis_layout(w))
         m.submodules.records_in = records_in = RegisterSlice(HEADERS_LAYOUT(uw))
         m.submodules.insert = insert = TxChecksumInsert(w)
         wiring.connect(m, wiring.flipped(self.s_axis), parser.s_axis)
-        wiring.connect(m, parser.m_axis, beats_in.s)
+        connect_beats(m, parser.m_axis, beats_in.s)
         wiring.connect(m, parser.m_headers, records_in.s)
         wiring.connect(m, beats_in.m, insert.s_axis)
         wiring.connect(m, records_in.m, insert.s_headers)
@@ -374,8 +374,8 @@ class TxChecksumInsert(wiring.Component):
 
     Attributes
     ----------
-    s_axis : In(AxisSignature(W, 128))
-        Frames to send (``user`` is not read: the record carries the first beat's).
+    s_axis : In(AxisSignature(W))
+        Frames to send (their ``tuser`` is in their records).
     s_headers : In(stream.Signature(HEADERS_LAYOUT(128)))
         Each frame's header record, ``user`` its first beat's ``nbl.TxUser`` (checksum word
         in bits 0..31); taken with the frame's first beat.
@@ -389,7 +389,7 @@ class TxChecksumInsert(wiring.Component):
         self.max_beats = TX_MAX_FRAME * 8 // width
         uw = nbl.TxUser.width()
         super().__init__({
-            "s_axis": In(AxisSignature(width, uw)),
+            "s_axis": In(AxisSignature(width)),
             "s_headers": In(stream.Signature(HEADERS_LAYOUT(uw))),
             "m_axis": Out(AxisSignature(width)),
         })

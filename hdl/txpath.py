@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nbl
 
-from .axis import AxisSignature, axis_layout, check_width
+from .axis import AxisSignature, axis_layout, check_width, connect_beats
 from .checksum import TxChecksumInsert
 from .layouts import word_layout
 from .lso import LSO_CONFIG, LsoSegmenter, config_fields
@@ -74,7 +74,7 @@ class TxPath(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        beat, record = axis_layout(w, TXU), HEADERS_LAYOUT(TXU)
+        beat, record = axis_layout(w), HEADERS_LAYOUT(TXU)   # tuser rides in the records
         m.submodules.parser = parser = FrameParser(w, TXU, lso_lengths=True)
         m.submodules.lso = lso = LsoSegmenter(w)
         m.submodules.csum = csum = TxChecksumInsert(w)
@@ -85,11 +85,11 @@ class TxPath(wiring.Component):
         for name, piece in slices.items():
             m.submodules[name] = piece
         wiring.connect(m, wiring.flipped(self.s_axis_tx), parser.s_axis)
-        wiring.connect(m, parser.m_axis, slices["parsed_beats"].s)
+        connect_beats(m, parser.m_axis, slices["parsed_beats"].s)
         wiring.connect(m, parser.m_headers, slices["parsed_records"].s)
         wiring.connect(m, slices["parsed_beats"].m, lso.s_axis)
         wiring.connect(m, slices["parsed_records"].m, lso.s_headers)
-        wiring.connect(m, lso.m_axis, slices["segment_beats"].s)
+        connect_beats(m, lso.m_axis, slices["segment_beats"].s)
         wiring.connect(m, lso.m_headers, slices["segment_records"].s)
         wiring.connect(m, slices["segment_beats"].m, csum.s_axis)
         wiring.connect(m, slices["segment_records"].m, csum.s_headers)

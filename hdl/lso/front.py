@@ -75,7 +75,7 @@ class FrameWriter(wiring.Component):
     def __init__(self, width):
         self.width = width
         super().__init__({
-            "s_axis": In(AxisSignature(width, TXU)),
+            "s_axis": In(AxisSignature(width)),
             "s_headers": In(stream.Signature(HEADERS_LAYOUT(TXU))),
             "write_row": Out(ROW_BITS), "write_data": Out(width), "write_en": Out(1),
             "template_addr": Out(range(NSLOT * (MAX_HEADER * 8 // width))),

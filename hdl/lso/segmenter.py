@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nbl
 
-from ..axis import AxisSignature, axis_layout, check_width
+from ..axis import AxisSignature, axis_layout, check_width, connect_beats
 from ..layouts import word_layout
 from ..parse import HEADERS_LAYOUT, FrameParser
 from ..stream import RegisterSlice, StreamFIFO
@@ -43,9 +43,10 @@ class LsoSegmenter(wiring.Component):
 
     Attributes
     ----------
-    s_axis : In(AxisSignature(W, 128))
-        Host frames from the parser; ``user`` on the first beat is ``nbl.TxUser`` (checksum,
-        LSO, supplemental and length words). Frames of up to 2**32 - 1 bytes.
+    s_axis : In(AxisSignature(W))
+        Host frames from the parser (their ``tuser``, ``nbl.TxUser``: checksum, LSO,
+        supplemental and length words, is in their records). Frames of up to 2**32 - 1
+        bytes.
     s_headers : In(stream.Signature(HEADERS_LAYOUT(128)))
         The parser's record of each frame; taken with the frame's first beat.
     m_axis : Out(AxisSignature(W, 128))
@@ -75,7 +76,7 @@ class LsoSegmenter(wiring.Component):
     def __init__(self, width=64):
         self.width = check_width(width)
         super().__init__({
-            "s_axis": In(AxisSignature(width, TXU)),
+            "s_axis": In(AxisSignature(width)),
             "s_headers": In(stream.Signature(HEADERS_LAYOUT(TXU))),
             "m_axis": Out(AxisSignature(width, TXU)),
             "m_headers": Out(stream.Signature(HEADERS_LAYOUT(TXU))),
@@ -162,14 +163,14 @@ class LsoUnit(wiring.Component):
         m = Module()
         w = self.width
         m.submodules.parser = parser = FrameParser(w, TXU, lso_lengths=True)
-        m.submodules.beats_in = beats_in = RegisterSlice(axis_layout(w, TXU))
+        m.submodules.beats_in = beats_in = RegisterSlice(axis_layout(w))
         m.submodules.records_in = records_in = RegisterSlice(HEADERS_LAYOUT(TXU))
         m.submodules.segmenter = segmenter = LsoSegmenter(w)
         m.submodules.beats_out = beats_out = RegisterSlice(axis_layout(w, TXU))
         m.submodules.completions_out = completions_out = RegisterSlice(
             word_layout(nbl.TxCompletion))
         wiring.connect(m, wiring.flipped(self.s_axis), parser.s_axis)
-        wiring.connect(m, parser.m_axis, beats_in.s)
+        connect_beats(m, parser.m_axis, beats_in.s)
         wiring.connect(m, parser.m_headers, records_in.s)
         wiring.connect(m, beats_in.m, segmenter.s_axis)
         wiring.connect(m, records_in.m, segmenter.s_headers)
