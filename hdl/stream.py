@@ -113,7 +113,7 @@ class StreamFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self.shape).width
-        m.submodules.storage = storage = fifo.SyncFIFOBuffered(width=width, depth=self.depth)
+        m.submodules.queue = storage = fifo.SyncFIFOBuffered(width=width, depth=self.depth)
         m.d.comb += [
             storage.w_data.eq(self.s.payload.as_value() if hasattr(self.s.payload, "as_value")
                               else self.s.payload),

@@ -29,10 +29,12 @@ from nicoffload.model.nbl import TxStatus
 
 from ..layouts import word_layout
 from ..parse import HEADERS_LAYOUT
-from .common import (CWR, DESCRIPTOR, FIN, LSO, MAX_HEADER, PASS, PSH, ROW_BITS, SEGMENT, TXU,
-                     command_layout)
+from .common import (CWR, DESCRIPTOR, DROP, FIN, LSO, MAX_HEADER, PASS, PSH, ROW_BITS, SEGMENT,
+                     TXU, command_layout)
 
 __all__ = ["SegmentSequencer"]
+
+_IDLE = 3       # no frame (the descriptor modes are PASS, LSO, DROP)
 
 
 def _pending_layout(rotate_bits):
@@ -108,15 +110,18 @@ class SegmentSequencer(wiring.Component):
         self._arrival(m)
         self._completion(m)
         self._segment_command(m)
-        with m.FSM():
-            with m.State("IDLE"):
-                self._start_next(m)
-            with m.State("PASS"):
+        # The state is the current frame's mode, or IDLE (no frame); an explicit switch with
+        # a default, so the Verilog's case statements are complete.
+        self.state = Signal(range(4), init=_IDLE)
+        with m.Switch(self.state):
+            with m.Case(PASS):
                 self._pass_beat(m)
-            with m.State("SEG"):
+            with m.Case(LSO):
                 self._segment_beat(m)
-            with m.State("DRAIN"):
+            with m.Case(DROP):
                 self._drain(m)
+            with m.Default():
+                self._start_next(m)
         with m.If(self.finish):     # the frame's rows are free (after every other update)
             m.d.sync += self.fp.eq(cur.base + self.rows_n)
         return m
@@ -201,15 +206,9 @@ class SegmentSequencer(wiring.Component):
             m.d.sync += [self.pend.off.eq(0), self.pend.end.eq(nxt.mss), self.pend.row.eq(0),
                          self.pend.rho.eq(0), self.pend.seq.eq(nxt.seq),
                          self.pend.ip_id.eq(nxt.ip_id), self.pend.first.eq(1)]
-            with m.Switch(nxt.mode):
-                with m.Case(PASS):
-                    m.next = "PASS"
-                with m.Case(LSO):
-                    m.next = "SEG"
-                with m.Default():
-                    m.next = "DRAIN"
+            m.d.sync += self.state.eq(nxt.mode)
         with m.Else():
-            m.next = "IDLE"
+            m.d.sync += self.state.eq(_IDLE)
 
     def _pass_beat(self, m):
         """A frame without an LSO word: its rows as they are, as they arrive."""
@@ -264,7 +263,7 @@ class SegmentSequencer(wiring.Component):
         with m.Elif(can_load & ~self.final & (emit_last | emit_mid)):
             self._load_segment(m, emit_last)
         with m.Elif(can_load & ~self.final & abort):
-            m.next = "DRAIN"
+            m.d.sync += self.state.eq(DROP)
 
     def _load_segment(self, m, last):
         """The pending segment starts; the pending one moves on by one MSS."""
