@@ -1,0 +1,364 @@
+"""Hand-off, the walk over the header chain, and the read of each step's bytes."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import parse as model
+
+from .layouts import (EXT_POSITIONS, EXT_STEP_LAYOUT, EXT_STOP, L3_OFFSETS, L3_STEP_LAYOUT,
+                      L4_POSITIONS, L4_PROTOS, PHASE, POSITIONS, WALKED_EXT, WINDOW_BYTES,
+                      big_endian, byte_of, capture_layout, frame_layout, is_one_of, step_layout)
+
+__all__ = ["StepKind", "EXT_TABLE_LAYOUT", "HandOff", "ExtensionSteps", "HeaderWalk",
+           "WalkSignature", "StepRead"]
+
+#: The kind of a step of the walk, one-hot; none: the walk is idle.
+StepKind = data.StructLayout({"l2_failed": 1, "l3": 1, "ext": 1, "l4": 1})
+
+#: The step from an extension header at every position it can have (``EXT_POSITIONS``, from
+#: the first), and the bits of the next position past the window (for the exact end).
+EXT_TABLE_LAYOUT = data.StructLayout({
+    "steps": data.ArrayLayout(EXT_STEP_LAYOUT, len(EXT_POSITIONS)),
+    "past_ah": data.ArrayLayout(4, len(EXT_POSITIONS)),
+    "past_generic": data.ArrayLayout(4, len(EXT_POSITIONS)),
+})
+
+
+def _word(window, position):
+    """The four bytes at offset ``4 * position + PHASE`` of the window (0 past its end)."""
+    return Cat(*[byte_of(window, 4 * position + PHASE + i) for i in range(4)])
+
+
+def _select(words, index):
+    """``words[index]``: a mux over equal-width values."""
+    return Cat(*words).word_select(index, len(words[0]))
+
+
+class HandOff(wiring.Component):
+    """Copies the complete capture window into the parse window when the walk takes it (so the
+    next frame captures while this one is walked), with what the L2 decode found, and works out
+    the step from an IP header at each of its offsets.
+
+    Attributes
+    ----------
+    take : In(1)
+        The walk takes the capture window this cycle.
+    captured : In(8 * WINDOW_BYTES)
+        The capture window.
+    capture_info : In(capture_layout(user_width))
+        Its length, whether the frame ended in it, the first beat's ``tuser``.
+    l2_error, l2_l3, l2_is_ipv4, l2_l3_select : In
+        The L2 decode of the capture window (:class:`L2Decode`).
+    window : Out(8 * WINDOW_BYTES)
+        The parse window: the frame being walked.
+    frame : Out(frame_layout(user_width))
+        What the hand-off knows of that frame.
+    l3_select : Out(len(L3_OFFSETS))
+        One-hot: ``frame.l3 == L3_OFFSETS[i]`` (0 when L2 failed).
+    l3_steps : Out(data.ArrayLayout(L3_STEP_LAYOUT, len(L3_OFFSETS)))
+        The step from an IP header at each offset of ``L3_OFFSETS``.
+    """
+
+    def __init__(self, user_width):
+        self.user_width = user_width
+        super().__init__({
+            "take": In(1),
+            "captured": In(8 * WINDOW_BYTES),
+            "capture_info": In(capture_layout(user_width)),
+            "l2_error": In(5),
+            "l2_l3": In(8),
+            "l2_is_ipv4": In(1),
+            "l2_l3_select": In(len(L3_OFFSETS)),
+            "window": Out(8 * WINDOW_BYTES),
+            "frame": Out(frame_layout(user_width)),
+            "l3_select": Out(len(L3_OFFSETS)),
+            "l3_steps": Out(data.ArrayLayout(L3_STEP_LAYOUT, len(L3_OFFSETS))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.take):
+            m.d.sync += [
+                self.window.eq(self.captured),
+                self.l3_select.eq(self.l2_l3_select),
+                self.frame.l2_error.eq(self.l2_error),
+                self.frame.l3.eq(self.l2_l3),           # 0 when L2 failed
+                self.frame.is4.eq(self.l2_is_ipv4),
+                self.frame.len.eq(self.capture_info.length),
+                self.frame.ended.eq(self.capture_info.ended),
+            ]
+            if self.user_width:
+                m.d.sync += self.frame.user.eq(self.capture_info.user)
+            for i, offset in enumerate(L3_OFFSETS):
+                head = self.captured[8 * offset:8 * (offset + 10)]
+                fragment_field = big_endian(head, 6, 2)
+                fragment = fragment_field[13] | (fragment_field[0:13] != 0)
+                next_header = byte_of(head, 6)
+                step = self.l3_steps[i]
+                m.d.sync += [
+                    step.next4.eq(offset // 4 + byte_of(head, 0)[0:4]),
+                    step.l4_4.eq(is_one_of(byte_of(head, 9), L4_PROTOS) & ~fragment),
+                    step.ext6.eq(is_one_of(next_header, WALKED_EXT)),
+                    step.l4_6.eq(is_one_of(next_header, L4_PROTOS)),
+                    step.frag6.eq(next_header == model._FRAGMENT),
+                    step.ah6.eq(next_header == model._AH),
+                ]
+        return m
+
+
+class ExtensionSteps(wiring.Component):
+    """The step from an extension header at every position, worked out from the parse window
+    every cycle (registered), so that the walk's own loop is a mux over these registers and a
+    choice by the length rule, nothing else.
+
+    The walk stops after a header at more than l3 + ``EXT_STOP`` (one more header takes the
+    chain past MAX_HEADER_BYTES: the model fails there or before), after a fragment, and where
+    the next header would start past the window (the model fails there: EXT_TOO_LONG or
+    before). A table is valid the cycle after the hand-off, when the first extension header
+    can be at the earliest at the walk's second step.
+
+    Attributes
+    ----------
+    window : In(8 * WINDOW_BYTES)
+        The parse window.
+    l3_position : In(6)
+        The position of the frame's IP header (``l3 // 4``).
+    table : Out(EXT_TABLE_LAYOUT)
+        For each position of ``EXT_POSITIONS``, the step from an extension header there.
+    """
+
+    window: In(8 * WINDOW_BYTES)
+    l3_position: In(6)
+    table: Out(EXT_TABLE_LAYOUT)
+
+    def elaborate(self, platform):
+        m = Module()
+        for entry, position in enumerate(EXT_POSITIONS):
+            head = _word(self.window, position)
+            next_header, ext_len = byte_of(head, 0), byte_of(head, 1)
+            fragment_field = Cat(byte_of(head, 3), byte_of(head, 2))
+            next_ah, next_generic = position + 2 + ext_len, position + 2 + 2 * ext_len
+            goes_on = self.l3_position + EXT_STOP // 4 >= position
+            on_frag = goes_on & ~(fragment_field[3:16] != 0) & ~fragment_field[0]
+            on_ah = goes_on & (next_ah < POSITIONS)
+            on_generic = goes_on & (next_generic < POSITIONS)
+            to_ext, to_l4 = is_one_of(next_header, WALKED_EXT), is_one_of(next_header, L4_PROTOS)
+            step = self.table.steps[entry]
+            m.d.sync += [
+                self.table.past_ah[entry].eq(next_ah[6:]),
+                self.table.past_generic[entry].eq(next_generic[6:]),
+                step.ext_frag.eq(to_ext & on_frag),
+                step.ext_ah.eq(to_ext & on_ah),
+                step.ext_generic.eq(to_ext & on_generic),
+                step.l4_frag.eq(to_l4 & on_frag),
+                step.l4_ah.eq(to_l4 & on_ah),
+                step.l4_generic.eq(to_l4 & on_generic),
+                step.frag.eq(next_header == model._FRAGMENT),
+                step.ah.eq(next_header == model._AH),
+                step.next_ah.eq(next_ah),
+                step.next_generic.eq(next_generic),
+            ]
+        return m
+
+
+#: What the walk hands to the read stage every cycle: the step it is on and where it reads.
+WalkSignature = wiring.Signature({
+    "kind": Out(StepKind),
+    "read_position": Out(6),        # the header's position, for bytes 0..3
+    "far_position": Out(6),         # the same, for bytes 4, 5 and 12 (another register)
+    "end": Out(10),                 # offset past the header, as a position (bits 6.. past the
+                                    # window)
+})
+
+
+class HeaderWalk(wiring.Component):
+    """The walk over the header chain: one header per cycle, nothing but where the next is.
+
+    Every header offset the model can reach is ``PHASE mod 4``, so the walk keeps a position
+    ``k`` (offset ``4k + PHASE``). Its steps: L3 (the IP header; the hand-off prepared the
+    step), EXT (an IPv6 extension header; :class:`ExtensionSteps` prepared it) and L4 (TCP or
+    UDP; always the last step). A frame whose L2 failed is one step. The walk makes none of
+    the model's checks; it follows the chain as the model does while the model finds no
+    error, and stops after L4, at a protocol it does not follow, after a fragment, or where
+    the chain passes 128 bytes or the window.
+
+    Attributes
+    ----------
+    window_waiting : In(1)
+        A complete capture window waits and its record has a place in the record FIFO.
+    take : Out(1)
+        The walk takes the capture window this cycle: when the step it is on is known to be
+        the frame's last from registers alone.
+    l2_error : In(5)
+        The L2 decode of the capture window (read when taking it).
+    frame_is_ipv4, l3_position : In
+        Of the frame being walked (from the hand-off).
+    l3_select : In(len(L3_OFFSETS))
+        One-hot offset of its IP header; ``l3_steps`` the step from an IP header at each.
+    ext_table : In(EXT_TABLE_LAYOUT)
+        The step from an extension header at each position.
+    step : Out(WalkSignature)
+        This cycle's step.
+    continues : Out(1)
+        This cycle's step is an EXT or L4 step: the frame of the step before has not ended.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "window_waiting": In(1),
+            "take": Out(1),
+            "l2_error": In(5),
+            "frame_is_ipv4": In(1),
+            "l3_position": In(6),
+            "l3_select": In(len(L3_OFFSETS)),
+            "l3_steps": In(data.ArrayLayout(L3_STEP_LAYOUT, len(L3_OFFSETS))),
+            "ext_table": In(EXT_TABLE_LAYOUT),
+            "step": Out(WalkSignature),
+            "continues": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        kind = Signal(StepKind)
+        # The position of this step's header. Each wide mux at the position has its own copy
+        # of it, made different (inverted, reset) so that synthesis does not merge them.
+        position = Signal(6, reset_less=True)               # the walk's loop
+        read_position_inverted = Signal(6, reset_less=True)  # bytes 0..3
+        far_position = Signal(6)                            # bytes 4, 5, 12; the end
+        # Its length rule: Fragment (8 bytes), AH, else generic.
+        is_frag, is_ah = Signal(reset_less=True), Signal(reset_less=True)
+
+        def entry_at(array, select_by):
+            first = EXT_POSITIONS[0]
+            width = len(Value.cast(array[0]))
+            return _select([Value.cast(array[j - first]) if j in EXT_POSITIONS else C(0, width)
+                            for j in range(POSITIONS)], select_by)
+
+        here = Signal(EXT_STEP_LAYOUT)
+        m.d.comb += here.eq(entry_at(self.ext_table.steps, position))
+
+        l3_here = Signal(L3_STEP_LAYOUT)
+        for i in range(len(L3_OFFSETS)):
+            with m.If(self.l3_select[i]):
+                m.d.comb += l3_here.eq(self.l3_steps[i])
+        # Where the next step reads and what it is: from the IP header (L3), or through the
+        # mux above (EXT). A walk that stops (or an L4 or L2 step, or none) has neither
+        # ``next_ext`` nor ``next_l4``; the position and the length rule are don't-cares when
+        # the next step is not EXT or L4.
+        l3_next = Signal(6)
+        l3_ext, l3_l4, l3_frag, l3_ah = Signal(), Signal(), Signal(), Signal()
+        with m.If(self.frame_is_ipv4):
+            m.d.comb += [l3_next.eq(l3_here.next4), l3_l4.eq(l3_here.l4_4)]
+        with m.Else():
+            m.d.comb += [
+                l3_next.eq(self.l3_position + 10),
+                l3_ext.eq(l3_here.ext6),
+                l3_l4.eq(l3_here.l4_6),
+                l3_frag.eq(l3_here.frag6),
+                l3_ah.eq(l3_here.ah6),
+            ]
+        ext_next = Mux(is_frag, position + 2, Mux(is_ah, here.next_ah, here.next_generic))
+        ext_ext = Mux(is_frag, here.ext_frag, Mux(is_ah, here.ext_ah, here.ext_generic))
+        ext_l4 = Mux(is_frag, here.l4_frag, Mux(is_ah, here.l4_ah, here.l4_generic))
+        next_position = Signal(6)
+        next_ext, next_l4 = Signal(), Signal()
+        m.d.comb += [
+            next_position.eq(Mux(kind.l3, l3_next, ext_next)),
+            next_ext.eq(Mux(kind.l3, l3_ext, kind.ext & ext_ext)),
+            next_l4.eq(Mux(kind.l3, l3_l4, kind.ext & ext_l4)),
+        ]
+        # Take the next window when this step is known to be the last from registers alone
+        # (so ``next_ext`` and ``next_l4`` are 0 whenever the walk takes a window).
+        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | kind.ext))
+        m.d.sync += [
+            kind.l2_failed.eq(self.take & (self.l2_error != 0)),
+            kind.l3.eq(self.take & (self.l2_error == 0)),
+            kind.ext.eq(next_ext), kind.l4.eq(next_l4),
+            position.eq(next_position), read_position_inverted.eq(~next_position),
+            far_position.eq(next_position),
+            is_frag.eq(Mux(kind.l3, l3_frag, here.frag)),
+            is_ah.eq(Mux(kind.l3, l3_ah, here.ah)),
+        ]
+
+        # The exact end of this step's header, as a position: the next position (the walk
+        # needs no more than its low bits) and the bits past the window.
+        end_past = Signal(4)
+        with m.If(kind.l3 | is_frag):
+            m.d.comb += end_past.eq(0)
+        with m.Elif(is_ah):                         # (len + 2) * 4 bytes
+            m.d.comb += end_past.eq(entry_at(self.ext_table.past_ah, far_position))
+        with m.Else():                              # (len + 1) * 8 bytes
+            m.d.comb += end_past.eq(entry_at(self.ext_table.past_generic, far_position))
+
+        m.d.comb += [
+            self.step.kind.eq(kind),
+            self.step.read_position.eq(~read_position_inverted),
+            self.step.far_position.eq(far_position),
+            self.step.end.eq(Cat(next_position, end_past)),
+            self.continues.eq(kind.ext | kind.l4),
+        ]
+        return m
+
+
+class StepRead(wiring.Component):
+    """Registers the bytes of each step of the walk and the sums the checks need.
+
+    Every variable read is a mux over offsets ``4k + PHASE`` only; the IP header is at one of
+    the offsets of ``L3_OFFSETS``.
+
+    Attributes
+    ----------
+    walk : In(WalkSignature)
+        The walk's step.
+    window, frame, l3_select : In
+        The parse window and its frame (from the hand-off).
+    step : Out(stream.Signature(step_layout(user_width), always_ready=True))
+        The step, registered, with its bytes; valid for every step of the walk.
+    """
+
+    def __init__(self, user_width):
+        self.user_width = user_width
+        super().__init__({
+            "walk": In(WalkSignature),
+            "window": In(8 * WINDOW_BYTES),
+            "frame": In(frame_layout(user_width)),
+            "l3_select": In(len(L3_OFFSETS)),
+            "step": Out(stream.Signature(step_layout(user_width), always_ready=True)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        window, frame, kind = self.window, self.frame, self.walk.kind
+        # L3: ten bytes at l3, one of five offsets.
+        ip = Signal(80)
+        for i, offset in enumerate(L3_OFFSETS):
+            with m.If(self.l3_select[i]):
+                m.d.comb += ip.eq(window[8 * offset:8 * (offset + 10)])
+        # EXT and L4: bytes 0..3, 4..5 and 12 at the position (0 where no such header can be).
+        ext_or_l4 = set(EXT_POSITIONS) | set(L4_POSITIONS)
+        head = _select([_word(window, j) if j in ext_or_l4 else C(0, 32)
+                        for j in range(POSITIONS)], self.walk.read_position)
+        bytes_4_5 = _select([_word(window, j + 1)[:16] if j in L4_POSITIONS else C(0, 16)
+                             for j in range(POSITIONS)], self.walk.far_position)
+        tcp_data_offset = _select([_word(window, j + 3)[4:8] if j in L4_POSITIONS else C(0, 4)
+                                   for j in range(POSITIONS)], self.walk.far_position)
+
+        out = self.step.payload
+        m.d.sync += [
+            self.step.valid.eq(kind.l2_failed | kind.l3 | kind.ext | kind.l4),
+            out.l2f.eq(kind.l2_failed), out.l3.eq(kind.l3), out.ext.eq(kind.ext),
+            out.l4.eq(kind.l4),
+            out.off.eq(Cat(C(PHASE, 2), self.walk.read_position)),
+            out.end.eq(Cat(C(PHASE, 2), self.walk.end)),
+            out.ip.eq(ip),
+            out.b.eq(Cat(head, bytes_4_5)),
+            out.tcp_doff.eq(tcp_data_offset),
+            out.frame.eq(frame),
+            out.off8.eq(Cat(C(PHASE, 2), self.walk.far_position + 2)),
+            out.room.eq(frame.len - frame.l3),
+            out.room6.eq(frame.len - frame.l3 - 40),
+            out.l3_40.eq(frame.l3 + 40),
+            out.l3_168.eq(frame.l3 + 40 + model.MAX_HEADER_BYTES),
+        ]
+        return m
