@@ -100,6 +100,7 @@ from .capture import CaptureWindow, L2Decode
 from .checks import Decide, Judge, Measure
 from .layouts import HEADERS_LAYOUT, L3_OFFSETS, WINDOW_BYTES
 from .walk import ExtensionSteps, HandOff, HeaderWalk, StepRead
+from .window import WindowStore
 
 __all__ = ["HEADERS_LAYOUT", "FrameParser", "WINDOW_BYTES", "L3_OFFSETS"]
 
@@ -178,11 +179,12 @@ class FrameParser(wiring.Component):
         reserved_next = Signal.like(reserved)
 
         m.submodules.capture = capture = CaptureWindow(self.width, user_width)
+        m.submodules.window = window = WindowStore(self.width)
         m.submodules.l2 = l2 = L2Decode()
         m.submodules.hand_off = hand_off = HandOff(user_width)
         m.submodules.ext_steps = ext_steps = ExtensionSteps()
         m.submodules.walk = walk = HeaderWalk()
-        m.submodules.read = read = StepRead(user_width)
+        m.submodules.read = read = StepRead(self.width, user_width)
         m.submodules.measure = measure = Measure(user_width)
         m.submodules.judge = judge = Judge(user_width)
         m.submodules.decide = decide = Decide(user_width)
@@ -199,13 +201,14 @@ class FrameParser(wiring.Component):
             capture.take.eq(walk.take),
             l2.flags.eq(capture.flags),
             hand_off.take.eq(walk.take),
-            hand_off.captured.eq(capture.window),
             hand_off.capture_info.eq(capture.info),
+            hand_off.captured_head.eq(capture.head),
+            hand_off.captured_ext_fields.eq(capture.ext_fields),
             hand_off.l2_error.eq(l2.error),
             hand_off.l2_l3.eq(l2.l3),
             hand_off.l2_is_ipv4.eq(l2.is_ipv4),
             hand_off.l2_l3_select.eq(l2.l3_select),
-            ext_steps.window.eq(hand_off.window),
+            ext_steps.ext_fields.eq(hand_off.ext_fields),
             ext_steps.l3_position.eq(hand_off.frame.l3[2:]),
             walk.window_waiting.eq(capture.full & credit),
             walk.l2_error.eq(l2.error),
@@ -214,12 +217,15 @@ class FrameParser(wiring.Component):
             walk.l3_select.eq(hand_off.l3_select),
             walk.l3_steps.eq(hand_off.l3_steps),
             walk.ext_table.eq(ext_steps.table),
-            read.window.eq(hand_off.window),
             read.frame.eq(hand_off.frame),
+            read.head.eq(hand_off.head),
+            read.window_bank.eq(capture.walk_bank),
             read.l3_select.eq(hand_off.l3_select),
             measure.walk_continues.eq(walk.continues),
         ]
         m.d.sync += [reserved.eq(reserved_next), credit.eq(reserved_next < depth)]
+        wiring.connect(m, capture.store, window.write)
+        wiring.connect(m, read.window, window.read)
         wiring.connect(m, walk.step, read.walk)
         wiring.connect(m, read.step, measure.step)
         wiring.connect(m, measure.measured, judge.measured)

@@ -7,7 +7,9 @@ from amaranth.lib.wiring import In, Out
 from nicoffload.model import parse as model
 
 from ..axis import axis_layout
-from .layouts import L2_ENDS, L3_OFFSETS, WINDOW_BYTES, capture_layout
+from .layouts import (EXT_FIELDS_LAYOUT, EXT_POSITIONS, HEAD_BYTES, L2_ENDS, L3_OFFSETS, PHASE,
+                      WINDOW_BYTES, capture_layout)
+from .window import WindowWriteSignature
 
 __all__ = ["L2_FLAGS_LAYOUT", "CaptureWindow", "L2Decode"]
 
@@ -108,9 +110,13 @@ L2_FLAGS_LAYOUT = data.StructLayout(
 class CaptureWindow(wiring.Component):
     """The first ``WINDOW_BYTES`` bytes of a frame, beat by beat, until the walk takes them.
 
-    The window is complete on the frame's last beat or on its 256th byte; later beats of the
-    frame are not captured. As each beat is written, the comparisons the L2 decode makes with
-    constants and with the frame length are made and kept with it (:data:`L2_FLAGS_LAYOUT`).
+    The bytes go to the window memory (:class:`WindowStore`), one beat per row, into the bank
+    the walk is not reading; the walk takes a complete window by switching banks. The window is
+    complete on the frame's last beat or on its 256th byte; later beats of the frame are not
+    captured. As each beat is written, what the walk needs of every position at once is kept in
+    registers: the comparisons the L2 decode makes with constants and with the frame length
+    (:data:`L2_FLAGS_LAYOUT`), the bytes an IP header can span (``HEAD_BYTES``) and the fields
+    of an extension header at each position (:data:`EXT_FIELDS_LAYOUT`).
 
     Parameters
     ----------
@@ -129,15 +135,23 @@ class CaptureWindow(wiring.Component):
     take : In(1)
         The walk takes the complete window this cycle (only while ``full``).
     full : Out(1)
-        A complete window waits for the walk; ``window``, ``info`` and ``flags`` are valid.
+        A complete window waits for the walk; ``info``, ``flags``, ``head`` and
+        ``ext_fields`` are valid.
     past : Out(1)
         The frame on the input is past the window: its beats are not captured.
-    window : Out(8 * WINDOW_BYTES)
-        The window's bytes, byte 0 in bits 0..7; bytes past the frame's end are stale.
+    store : Out(WindowWriteSignature(W, window_beats))
+        The writes into the window memory.
+    walk_bank : Out(1)
+        The bank of the window memory that holds the window the walk took last.
     info : Out(capture_layout(user_width))
         Bytes in the window, whether the frame ended in it, the first beat's ``tuser``.
     flags : Out(L2_FLAGS_LAYOUT)
         The L2 decode's comparisons of the window's bytes and length.
+    head : Out(8 * len(HEAD_BYTES))
+        Bytes ``HEAD_BYTES`` of the window.
+    ext_fields : Out(data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS)))
+        For each position of ``EXT_POSITIONS``, the fields of an extension header there.
+        Bytes past the frame's end are stale, in the memory and in the registers alike.
     """
 
     def __init__(self, width, user_width):
@@ -150,17 +164,40 @@ class CaptureWindow(wiring.Component):
             "take": In(1),
             "full": Out(1),
             "past": Out(1),
-            "window": Out(8 * WINDOW_BYTES),
+            "store": Out(WindowWriteSignature(width, self.window_beats)),
+            "walk_bank": Out(1),
             "info": Out(capture_layout(user_width)),
             "flags": Out(L2_FLAGS_LAYOUT),
+            "head": Out(8 * len(HEAD_BYTES)),
+            "ext_fields": Out(data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS))),
         })
+
+    def _byte_registers(self):
+        """(byte of the window, register, what of the byte it keeps) for every byte kept."""
+        kept = []
+        for i, at in enumerate(HEAD_BYTES):
+            kept.append((at, self.head[8 * i:8 * i + 8], lambda byte: byte))
+        for entry, position in enumerate(EXT_POSITIONS):
+            fields = self.ext_fields[entry]
+            at = 4 * position + PHASE
+            kept += [
+                (at, fields.next_header, lambda byte: byte),
+                (at + 1, fields.length, lambda byte: byte),
+                (at + 2, fields.fragment_high, lambda byte: byte != 0),
+                (at + 3, fields.fragment_low, lambda byte: (byte & 0xF9) != 0),
+            ]
+        return kept
 
     def elaborate(self, platform):
         m = Module()
         width, nbytes, window_beats = self.width, self.width // 8, self.window_beats
         beat = self.beat
         index = Signal(range(window_beats + 1))     # beat index in the frame; past the window
-        m.d.comb += self.past.eq(index == window_beats)
+        capture_bank = Signal()
+        m.d.comb += [
+            self.past.eq(index == window_beats),
+            self.walk_bank.eq(~capture_bank),
+        ]
 
         count = Signal(range(nbytes + 1))           # bytes in this beat (keep is contiguous)
         for i in range(nbytes):
@@ -169,17 +206,29 @@ class CaptureWindow(wiring.Component):
 
         # The slot at ``index`` holds nothing of the window until a beat is taken into it, so
         # it is written whenever the window is free, taken or not (a wide write enable that
-        # does not wait for ``valid`` and ``ready``).
+        # does not wait for ``valid`` and ``ready``). When the walk takes the window, this
+        # cycle's write already goes to the bank the walk leaves.
         free = ~self.full | self.take
+        m.d.comb += [
+            self.store.bank.eq(capture_bank ^ self.take),
+            self.store.row.eq(index),
+            self.store.data.eq(beat.data),
+            self.store.en.eq(free & ~self.past),
+        ]
+        with m.If(self.take):
+            m.d.sync += capture_bank.eq(~capture_bank)
+        if self.user_width:
+            with m.If((index == 0) & free):
+                m.d.sync += self.info.user.eq(beat.user)
+        kept = self._byte_registers()
+        for (at, op, value) in L2_COMPARISONS:
+            kept.append((at, getattr(self.flags, _flag_name(at, op, value)),
+                         lambda byte, op=op, value=value: _COMPARE[op](byte, value)))
         for slot in range(window_beats):
             with m.If((index == slot) & free):
-                m.d.sync += self.window[slot * width:(slot + 1) * width].eq(beat.data)
-                if slot == 0 and self.user_width:
-                    m.d.sync += self.info.user.eq(beat.user)
-        for (at, op, value) in L2_COMPARISONS:
-            flag = getattr(self.flags, _flag_name(at, op, value))
-            with m.If((index == at // nbytes) & free):
-                m.d.sync += flag.eq(_COMPARE[op](beat.data[8 * (at % nbytes):][:8], value))
+                for at, register, keep in kept:
+                    if at // nbytes == slot:
+                        m.d.sync += register.eq(keep(beat.data[8 * (at % nbytes):][:8]))
 
         with m.If(self.take):
             m.d.sync += self.full.eq(0)

@@ -7,7 +7,8 @@ from nicoffload.model import parse as model
 
 __all__ = [
     "WINDOW_BYTES", "L3_OFFSETS", "PHASE", "POSITIONS", "EXT_POSITIONS", "L4_POSITIONS",
-    "EXT_STOP", "L2_ENDS", "WALKED_EXT", "UNFOLLOWABLE_EXT", "L4_PROTOS",
+    "EXT_STOP", "L2_ENDS", "HEAD_BYTES", "EXT_FIELDS_LAYOUT", "WALKED_EXT", "UNFOLLOWABLE_EXT",
+    "L4_PROTOS",
     "HEADERS_LAYOUT", "STEP_FIELDS_LAYOUT", "capture_layout", "frame_layout", "EXT_STEP_LAYOUT",
     "L3_STEP_LAYOUT", "step_layout", "measured_layout", "judged_layout",
     "byte_of", "big_endian", "is_one_of",
@@ -36,6 +37,10 @@ L4_POSITIONS = range(_L4_OFFSETS[0] // 4, _L4_OFFSETS[-1] // 4 + 1)
 #: least 8 bytes takes the chain past MAX_HEADER_BYTES (EXT_TOO_LONG, or an earlier error).
 EXT_STOP = 40 + model.MAX_HEADER_BYTES - 8
 assert EXT_STOP % 4 == 0
+
+#: The bytes of the window that an IP header at one of ``L3_OFFSETS`` spans in its first ten
+#: bytes: kept in registers (the walk reads them all at the L3 step).
+HEAD_BYTES = range(L3_OFFSETS[0], L3_OFFSETS[-1] + 10)
 
 #: The frame lengths the L2 decode compares with: "the frame ends before byte e".
 L2_ENDS = sorted({model.ETH_HEADER_LEN}
@@ -115,6 +120,16 @@ def frame_layout(user_width):
         fields["user"] = user_width
     return data.StructLayout(fields)
 
+
+#: The fields of an extension header at a position that say where the walk goes from it:
+#: bytes 0 and 1, and whether bytes 2..3, read as a Fragment header's, make a fragment (offset
+#: in bits 3..15 or M in bit 0 set: byte 2 != 0 or byte 3 & 0xF9 != 0).
+EXT_FIELDS_LAYOUT = data.StructLayout({
+    "next_header": 8,
+    "length": 8,
+    "fragment_high": 1,     # byte 2 != 0
+    "fragment_low": 1,      # byte 3 & 0xF9 != 0
+})
 
 #: What the walk needs to step from an extension header at a position, for each of the three
 #: length rules it may have (Fragment: 8 bytes; AH: (len + 2) * 4; the rest: (len + 1) * 8):

@@ -6,11 +6,13 @@ from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import parse as model
 
-from .layouts import (EXT_POSITIONS, EXT_STEP_LAYOUT, EXT_STOP, L3_OFFSETS, L3_STEP_LAYOUT,
-                      L4_POSITIONS, L4_PROTOS, PHASE, POSITIONS, WALKED_EXT, WINDOW_BYTES,
-                      big_endian, byte_of, capture_layout, frame_layout, is_one_of, step_layout)
+from .layouts import (EXT_FIELDS_LAYOUT, EXT_POSITIONS, EXT_STEP_LAYOUT, EXT_STOP, HEAD_BYTES,
+                      L3_OFFSETS, L3_STEP_LAYOUT, L4_PROTOS, PHASE, POSITIONS, WALKED_EXT,
+                      WINDOW_BYTES, big_endian, byte_of, capture_layout, frame_layout, is_one_of,
+                      step_layout)
+from .window import WindowReadSignature
 
-__all__ = ["StepKind", "EXT_TABLE_LAYOUT", "HandOff", "ExtensionSteps", "HeaderWalk",
+__all__ = ["StepKind", "EXT_FIELDS_ARRAY", "EXT_TABLE_LAYOUT", "HandOff", "ExtensionSteps", "HeaderWalk",
            "WalkSignature", "StepRead"]
 
 #: The kind of a step of the walk, one-hot; none: the walk is idle.
@@ -18,16 +20,13 @@ StepKind = data.StructLayout({"l2_failed": 1, "l3": 1, "ext": 1, "l4": 1})
 
 #: The step from an extension header at every position it can have (``EXT_POSITIONS``, from
 #: the first), and the bits of the next position past the window (for the exact end).
+EXT_FIELDS_ARRAY = data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS))
+
 EXT_TABLE_LAYOUT = data.StructLayout({
     "steps": data.ArrayLayout(EXT_STEP_LAYOUT, len(EXT_POSITIONS)),
     "past_ah": data.ArrayLayout(4, len(EXT_POSITIONS)),
     "past_generic": data.ArrayLayout(4, len(EXT_POSITIONS)),
 })
-
-
-def _word(window, position):
-    """The four bytes at offset ``4 * position + PHASE`` of the window (0 past its end)."""
-    return Cat(*[byte_of(window, 4 * position + PHASE + i) for i in range(4)])
 
 
 def _select(words, index):
@@ -36,24 +35,24 @@ def _select(words, index):
 
 
 class HandOff(wiring.Component):
-    """Copies the complete capture window into the parse window when the walk takes it (so the
-    next frame captures while this one is walked), with what the L2 decode found, and works out
-    the step from an IP header at each of its offsets.
+    """When the walk takes the complete capture window, keeps what the capture and the L2
+    decode found of it for the walk (so the next frame captures while this one is walked), and
+    works out the step from an IP header at each of its offsets.
 
     Attributes
     ----------
     take : In(1)
         The walk takes the capture window this cycle.
-    captured : In(8 * WINDOW_BYTES)
-        The capture window.
-    capture_info : In(capture_layout(user_width))
-        Its length, whether the frame ended in it, the first beat's ``tuser``.
+    capture_info, captured_head, captured_ext_fields : In
+        What the capture kept of the window (:class:`CaptureWindow`).
     l2_error, l2_l3, l2_is_ipv4, l2_l3_select : In
         The L2 decode of the capture window (:class:`L2Decode`).
-    window : Out(8 * WINDOW_BYTES)
-        The parse window: the frame being walked.
     frame : Out(frame_layout(user_width))
-        What the hand-off knows of that frame.
+        What the hand-off knows of the frame being walked.
+    head : Out(8 * len(HEAD_BYTES))
+        Its bytes ``HEAD_BYTES``.
+    ext_fields : Out(data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS)))
+        The fields of an extension header at each position.
     l3_select : Out(len(L3_OFFSETS))
         One-hot: ``frame.l3 == L3_OFFSETS[i]`` (0 when L2 failed).
     l3_steps : Out(data.ArrayLayout(L3_STEP_LAYOUT, len(L3_OFFSETS)))
@@ -64,14 +63,16 @@ class HandOff(wiring.Component):
         self.user_width = user_width
         super().__init__({
             "take": In(1),
-            "captured": In(8 * WINDOW_BYTES),
             "capture_info": In(capture_layout(user_width)),
+            "captured_head": In(8 * len(HEAD_BYTES)),
+            "captured_ext_fields": In(EXT_FIELDS_ARRAY),
             "l2_error": In(5),
             "l2_l3": In(8),
             "l2_is_ipv4": In(1),
             "l2_l3_select": In(len(L3_OFFSETS)),
-            "window": Out(8 * WINDOW_BYTES),
             "frame": Out(frame_layout(user_width)),
+            "head": Out(8 * len(HEAD_BYTES)),
+            "ext_fields": Out(EXT_FIELDS_ARRAY),
             "l3_select": Out(len(L3_OFFSETS)),
             "l3_steps": Out(data.ArrayLayout(L3_STEP_LAYOUT, len(L3_OFFSETS))),
         })
@@ -80,7 +81,8 @@ class HandOff(wiring.Component):
         m = Module()
         with m.If(self.take):
             m.d.sync += [
-                self.window.eq(self.captured),
+                self.head.eq(self.captured_head),
+                self.ext_fields.eq(self.captured_ext_fields),
                 self.l3_select.eq(self.l2_l3_select),
                 self.frame.l2_error.eq(self.l2_error),
                 self.frame.l3.eq(self.l2_l3),           # 0 when L2 failed
@@ -91,7 +93,8 @@ class HandOff(wiring.Component):
             if self.user_width:
                 m.d.sync += self.frame.user.eq(self.capture_info.user)
             for i, offset in enumerate(L3_OFFSETS):
-                head = self.captured[8 * offset:8 * (offset + 10)]
+                start = offset - HEAD_BYTES[0]
+                head = self.captured_head[8 * start:8 * (start + 10)]
                 fragment_field = big_endian(head, 6, 2)
                 fragment = fragment_field[13] | (fragment_field[0:13] != 0)
                 next_header = byte_of(head, 6)
@@ -108,8 +111,8 @@ class HandOff(wiring.Component):
 
 
 class ExtensionSteps(wiring.Component):
-    """The step from an extension header at every position, worked out from the parse window
-    every cycle (registered), so that the walk's own loop is a mux over these registers and a
+    """The step from an extension header at every position, worked out from the fields kept of
+    the window every cycle (registered), so that the walk's own loop is a mux over these registers and a
     choice by the length rule, nothing else.
 
     The walk stops after a header at more than l3 + ``EXT_STOP`` (one more header takes the
@@ -120,27 +123,26 @@ class ExtensionSteps(wiring.Component):
 
     Attributes
     ----------
-    window : In(8 * WINDOW_BYTES)
-        The parse window.
+    ext_fields : In(data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS)))
+        The fields of an extension header at each position (from the hand-off).
     l3_position : In(6)
         The position of the frame's IP header (``l3 // 4``).
     table : Out(EXT_TABLE_LAYOUT)
         For each position of ``EXT_POSITIONS``, the step from an extension header there.
     """
 
-    window: In(8 * WINDOW_BYTES)
+    ext_fields: In(EXT_FIELDS_ARRAY)
     l3_position: In(6)
     table: Out(EXT_TABLE_LAYOUT)
 
     def elaborate(self, platform):
         m = Module()
         for entry, position in enumerate(EXT_POSITIONS):
-            head = _word(self.window, position)
-            next_header, ext_len = byte_of(head, 0), byte_of(head, 1)
-            fragment_field = Cat(byte_of(head, 3), byte_of(head, 2))
+            fields = self.ext_fields[entry]
+            next_header, ext_len = fields.next_header, fields.length
             next_ah, next_generic = position + 2 + ext_len, position + 2 + 2 * ext_len
             goes_on = self.l3_position + EXT_STOP // 4 >= position
-            on_frag = goes_on & ~(fragment_field[3:16] != 0) & ~fragment_field[0]
+            on_frag = goes_on & ~fields.fragment_high & ~fields.fragment_low
             on_ah = goes_on & (next_ah < POSITIONS)
             on_generic = goes_on & (next_generic < POSITIONS)
             to_ext, to_l4 = is_one_of(next_header, WALKED_EXT), is_one_of(next_header, L4_PROTOS)
@@ -165,6 +167,8 @@ class ExtensionSteps(wiring.Component):
 #: What the walk hands to the read stage every cycle: the step it is on and where it reads.
 WalkSignature = wiring.Signature({
     "kind": Out(StepKind),
+    "next_position": Out(6),        # the position of the next step's header (a don't-care
+                                    # unless that step is EXT or L4)
     "read_position": Out(6),        # the header's position, for bytes 0..3
     "far_position": Out(6),         # the same, for bytes 4, 5 and 12 (another register)
     "end": Out(10),                 # offset past the header, as a position (bits 6.. past the
@@ -293,6 +297,7 @@ class HeaderWalk(wiring.Component):
 
         m.d.comb += [
             self.step.kind.eq(kind),
+            self.step.next_position.eq(next_position),
             self.step.read_position.eq(~read_position_inverted),
             self.step.far_position.eq(far_position),
             self.step.end.eq(Cat(next_position, end_past)),
@@ -304,45 +309,67 @@ class HeaderWalk(wiring.Component):
 class StepRead(wiring.Component):
     """Registers the bytes of each step of the walk and the sums the checks need.
 
-    Every variable read is a mux over offsets ``4k + PHASE`` only; the IP header is at one of
-    the offsets of ``L3_OFFSETS``.
+    The IP header is at one of the offsets of ``L3_OFFSETS``, within ``HEAD_BYTES`` (kept in
+    registers). An extension or TCP/UDP header is at a position ``k`` (offset ``4k + PHASE``):
+    its bytes 0..5 and 12 come from the window memory, read at the next step's position
+    the cycle before, and then a mux over the positions of a row (W / 32 of them).
 
     Attributes
     ----------
     walk : In(WalkSignature)
         The walk's step.
-    window, frame, l3_select : In
-        The parse window and its frame (from the hand-off).
+    frame, head, l3_select : In
+        The frame being walked, its bytes ``HEAD_BYTES`` and its IP header's offset, one-hot
+        (from the hand-off).
+    window_bank : In(1)
+        The bank of the window memory that holds the frame being walked.
+    window : Out(WindowReadSignature(W, window_beats))
+        The reads from the window memory.
     step : Out(stream.Signature(step_layout(user_width), always_ready=True))
         The step, registered, with its bytes; valid for every step of the walk.
     """
 
-    def __init__(self, user_width):
+    def __init__(self, width, user_width):
+        self.width = width
         self.user_width = user_width
         super().__init__({
             "walk": In(WalkSignature),
-            "window": In(8 * WINDOW_BYTES),
             "frame": In(frame_layout(user_width)),
+            "head": In(8 * len(HEAD_BYTES)),
             "l3_select": In(len(L3_OFFSETS)),
+            "window_bank": In(1),
+            "window": Out(WindowReadSignature(width, WINDOW_BYTES * 8 // width)),
             "step": Out(stream.Signature(step_layout(user_width), always_ready=True)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        window, frame, kind = self.window, self.frame, self.walk.kind
+        frame, kind = self.frame, self.walk.kind
         # L3: ten bytes at l3, one of five offsets.
         ip = Signal(80)
         for i, offset in enumerate(L3_OFFSETS):
+            start = offset - HEAD_BYTES[0]
             with m.If(self.l3_select[i]):
-                m.d.comb += ip.eq(window[8 * offset:8 * (offset + 10)])
-        # EXT and L4: bytes 0..3, 4..5 and 12 at the position (0 where no such header can be).
-        ext_or_l4 = set(EXT_POSITIONS) | set(L4_POSITIONS)
-        head = _select([_word(window, j) if j in ext_or_l4 else C(0, 32)
-                        for j in range(POSITIONS)], self.walk.read_position)
-        bytes_4_5 = _select([_word(window, j + 1)[:16] if j in L4_POSITIONS else C(0, 16)
-                             for j in range(POSITIONS)], self.walk.far_position)
-        tcp_data_offset = _select([_word(window, j + 3)[4:8] if j in L4_POSITIONS else C(0, 4)
-                                   for j in range(POSITIONS)], self.walk.far_position)
+                m.d.comb += ip.eq(self.head[8 * start:8 * (start + 10)])
+        # EXT and L4: the rows from the one that holds the header's position on.
+        per_row = self.width // 32                  # positions in a row
+        shift = per_row.bit_length() - 1
+        m.d.comb += [
+            self.window.bank.eq(self.window_bank),
+            self.window.row.eq(self.walk.next_position[shift:]),
+        ]
+        rows = self.window.data
+
+        def at_lane(first, count, lane, bits=slice(None)):
+            """Bytes ``first .. first + count - 1`` of a header at each lane of the row, as a
+            mux by ``lane``."""
+            return _select([rows[8 * (4 * i + PHASE + first):][:8 * count][bits]
+                            for i in range(per_row)], lane[:shift])
+
+        head = at_lane(0, 4, self.walk.read_position)
+        bytes_4_5 = at_lane(4, 2, self.walk.far_position)
+        tcp_data_offset = at_lane(12, 1, self.walk.far_position, slice(4, 8))
+        assert 8 * (4 * (per_row - 1) + PHASE + 13) <= len(rows)
 
         out = self.step.payload
         m.d.sync += [
