@@ -12,29 +12,32 @@ Structure::
                 window      (L2)       (one header per cycle, each stage)             └► m_headers
 
 Each stage is a component, composed in :meth:`FrameParser.elaborate`: ``capture.py``
-(:class:`CaptureWindow`, :class:`L2Decode`), ``walk.py`` (:class:`HandOff`,
-:class:`ExtensionSteps`, :class:`HeaderWalk`, :class:`StepRead`), ``checks.py``
-(:class:`Measure`, :class:`Judge`, :class:`Decide`); the stage registers behind the walk are
-``data.StructLayout`` payloads of always-ready streams (``layouts.py``).
+(:class:`CaptureWindow`, :class:`L2Decode`), ``window.py`` (:class:`WindowStore`, the window's
+bytes in memory), ``walk.py`` (:class:`HandOff`, :class:`ExtensionSteps`, :class:`HeaderWalk`,
+:class:`StepRead`), ``checks.py`` (:class:`Measure`, :class:`Judge`, :class:`Decide`); the
+stage registers behind the walk are ``data.StructLayout`` payloads of always-ready streams
+(``layouts.py``). Each part can be simulated alone (``tests/test_parse_parts.py``).
 
 No clock cycle both reads at a variable offset and decides anything from what it read: the
 walk only follows the header chain, and the checks come after it, one stage per kind of work.
 
 Capture
     The first ``MAX_PARSE_BYTES`` (256) bytes of each frame are written, beat by beat, into the
-    capture window, with the number of bytes captured and whether the frame ended inside the
-    window. The window is complete on the frame's last beat or on its 256th byte; later beats
-    of the frame only go to the skid FIFO. As each beat is written, the comparisons the L2
-    decode makes with constants (byte 12 == 0x81, ...) and with the frame length are made and
-    kept with it.
+    capture bank of the window memory (two banks, one beat per row), with the number of bytes
+    captured and whether the frame ended inside the window. The window is complete on the
+    frame's last beat or on its 256th byte; later beats of the frame only go to the skid FIFO.
+    As each beat is written, what the walk needs of every position at once is kept in
+    registers with it: the comparisons the L2 decode makes with constants (byte 12 == 0x81,
+    ...) and with the frame length, the bytes an IP header can span (14..39), and the fields
+    of an extension header at each position (Next Header, length, fragment or not).
 Hand-off (one cycle)
-    When the walk of the previous frame is on its last header (or the walk is idle), the
-    complete capture window is copied into the parse window, so the next frame's window
-    captures while this one is walked (double buffering). In the same cycle the L2 header
-    (fixed offsets: up to two tags and LLC/SNAP in bytes 12..29) is decoded from those flags,
-    giving the error code or the IP header offset ``l3``, one of five; and the step from an IP
-    header at each of the five offsets (where an IPv4 header ends, what follows IPv4 or IPv6)
-    is worked out from the capture window.
+    When the walk of the previous frame is on its last header (or the walk is idle), the walk
+    takes the complete window: the memory banks swap and those registers are copied, so the
+    next frame captures while this one is walked (double buffering). In the same cycle the L2
+    header (fixed offsets: up to two tags and LLC/SNAP in bytes 12..29) is decoded from the
+    flags, giving the error code or the IP header offset ``l3``, one of five; and the step
+    from an IP header at each of the five offsets (where an IPv4 header ends, what follows
+    IPv4 or IPv6) is worked out from the captured bytes 14..39.
 Walk (one header per cycle; nothing but where the next header is)
     Every header offset the model can reach is ``2 mod 4`` (the Ethernet header is 14 bytes,
     tags 4, LLC/SNAP 8, and IPv4/IPv6/extension header lengths are multiples of 4), so the walk
@@ -50,7 +53,9 @@ Walk (one header per cycle; nothing but where the next header is)
     extension header at more than ``l3 + 160`` or whose end is past the window (the model
     fails there or before: the chain passes 128 bytes). A frame whose L2 failed is one step.
 Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
-    Read registers the step's bytes (a mux over the positions) and the sums the checks need.
+    Read registers the step's bytes (from the window memory, addressed by the walk's next
+    position the cycle before, then a mux over the W / 32 positions of a row) and the sums the
+    checks need.
     Measure makes every comparison of the model's checks for the step, each a single compare
     of registers (``ip_end`` and ``ip_end`` less the next header's offset come from the step
     before). Judge puts them in the model's order: the step's error, the record fields it sets,
@@ -60,8 +65,10 @@ Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
     window only with a place for its record in the record FIFO, so nothing behind the walk
     ever waits.
 
-Every variable read is therefore a mux over offsets ``4k + 2`` only: 37 positions for extension
-headers, 42 for TCP/UDP. This is checked at elaboration from the model's constants.
+Every variable read is therefore at offsets ``4k + 2`` only: 37 positions for extension
+headers, 42 for TCP/UDP. This is checked at elaboration from the model's constants. Bytes
+past a frame's end are stale (in the memory and in the registers alike); no step whose
+result reaches the record reads them.
 
 Frame length and the deferred IP length check
     The parser knows the frame length only when the frame ends inside the window (at most 256
