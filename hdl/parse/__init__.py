@@ -53,9 +53,8 @@ Walk (one header per cycle; nothing but where the next header is)
     extension header at more than ``l3 + 160`` or whose end is past the window (the model
     fails there or before: the chain passes 128 bytes). A frame whose L2 failed is one step.
 Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
-    Read registers the step's bytes (from the window memory, addressed by the walk's next
-    position the cycle before, then a mux over the W / 32 positions of a row) and the sums the
-    checks need.
+    Read registers the step's bytes (from the window memory, read at the row of the step's
+    position, then a mux over the W / 32 positions of a row) and the sums the checks need.
     Measure makes every comparison of the model's checks for the step, each a single compare
     of registers (``ip_end`` and ``ip_end`` less the next header's offset come from the step
     before). Judge puts them in the model's order: the step's error, the record fields it sets,
@@ -228,6 +227,7 @@ class FrameParser(wiring.Component):
             read.head.eq(hand_off.head),
             read.window_bank.eq(capture.walk_bank),
             read.l3_select.eq(hand_off.l3_select),
+            measure.step_end.eq(read.step_end),
             measure.walk_continues.eq(walk.continues),
         ]
         m.d.sync += [reserved.eq(reserved_next), credit.eq(reserved_next < depth)]

@@ -140,7 +140,7 @@ class CaptureWindow(wiring.Component):
     past : Out(1)
         The frame on the input is past the window: its beats are not captured.
     store : Out(WindowWriteSignature(W, window_beats))
-        The writes into the window memory.
+        The writes into the window memory, registered: a beat's write is one cycle after it.
     walk_bank : Out(1)
         The bank of the window memory that holds the window the walk took last.
     info : Out(capture_layout(user_width))
@@ -207,9 +207,11 @@ class CaptureWindow(wiring.Component):
         # The slot at ``index`` holds nothing of the window until a beat is taken into it, so
         # it is written whenever the window is free, taken or not (a wide write enable that
         # does not wait for ``valid`` and ``ready``). When the walk takes the window, this
-        # cycle's write already goes to the bank the walk leaves.
+        # cycle's write already goes to the bank the walk leaves. The write into the memory is
+        # registered (it lands a cycle later, before the walk's first read of the window at
+        # the second cycle after taking it), so that ``take`` drives no memory directly.
         free = ~self.full | self.take
-        m.d.comb += [
+        m.d.sync += [
             self.store.bank.eq(capture_bank ^ self.take),
             self.store.row.eq(index),
             self.store.data.eq(beat.data),

@@ -27,6 +27,8 @@ class Measure(wiring.Component):
     ----------
     step : In(stream.Signature(step_layout(user_width), always_ready=True))
         The steps of the walk with their bytes (:class:`StepRead`).
+    step_end : In(12)
+        The offset past ``step``'s header (:attr:`StepRead.step_end`).
     walk_continues : In(1)
         The walk is on an EXT or L4 step this cycle: ``step``'s frame has another step.
     measured : Out(stream.Signature(measured_layout(user_width), always_ready=True))
@@ -36,6 +38,7 @@ class Measure(wiring.Component):
     def __init__(self, user_width):
         super().__init__({
             "step": In(_pipe(step_layout(user_width))),
+            "step_end": In(12),
             "walk_continues": In(1),
             "measured": Out(_pipe(measured_layout(user_width))),
         })
@@ -45,7 +48,7 @@ class Measure(wiring.Component):
         step, valid = self.step.payload, self.step.valid
         out = self.measured.payload
         frame = step.frame
-        ip, head, end = step.ip, step.b, step.end
+        ip, head, end = step.ip_bytes, step.head_bytes, self.step_end
         # Of the frame being measured: ``ip_end`` from its L3 step; ``remaining`` = ip_end -
         # the offset of the next header, from the step before (which is of the same frame for
         # EXT and L4 steps; where it would be negative, that step failed).
@@ -56,14 +59,14 @@ class Measure(wiring.Component):
         is_hopopt, is_routing, is_fragment, is_tcp = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [
             self.measured.valid.eq(valid),
-            out.l2f.eq(step.l2f), out.l3.eq(step.l3), out.ext.eq(step.ext), out.l4.eq(step.l4),
-            out.off.eq(step.off), out.end.eq(end),
+            out.l2_failed.eq(step.l2_failed), out.l3.eq(step.l3), out.ext.eq(step.ext), out.l4.eq(step.l4),
+            out.offset.eq(step.offset), out.end.eq(end),
             # The walk of this frame ends with this step unless the walk is now on its next.
             out.last.eq(~self.walk_continues),
             out.frame.eq(frame),
-            out.ip_hlen.eq(end - frame.l3),
+            out.ip_header_len.eq(end - frame.l3),
             out.pseudo_dst.eq(Mux(step.l3, Mux(frame.is4, frame.l3 + 16, frame.l3 + 24),
-                                  step.off8)),
+                                  step.offset_plus_8)),
         ]
 
         # L3 (the frame is ``room`` bytes from l3 on, when it ended in the window)
@@ -73,7 +76,7 @@ class Measure(wiring.Component):
         payload_len = big_endian(ip, 4, 2)
         fragment_field4 = big_endian(ip, 6, 2)
         ip_end4 = frame.l3 + total
-        ip_end6 = step.l3_40 + payload_len
+        ip_end6 = step.l3_plus_40 + payload_len
         m.d.sync += [
             out.bad_version.eq(version != Mux(frame.is4, 4, 6)),
             out.bad_ihl.eq(hlen4 < 20),
@@ -88,8 +91,8 @@ class Measure(wiring.Component):
             ]
         with m.Else():
             m.d.sync += [
-                out.short_min.eq(frame.ended & (step.room6 < 0)),
-                out.short_ip.eq(frame.ended & (step.room6 < payload_len)),
+                out.short_min.eq(frame.ended & (step.room_past_ipv6 < 0)),
+                out.short_ip.eq(frame.ended & (step.room_past_ipv6 < payload_len)),
             ]
         # L3: this frame's; later steps: as the L3 step measured it.
         m.d.sync += out.ip_end.eq(Mux(step.l3, Mux(frame.is4, ip_end4, ip_end6), ip_end))
@@ -112,19 +115,19 @@ class Measure(wiring.Component):
         final_dst_known = is_one_of(routing_type, model._ROUTING_FINAL_DST_TYPES) & \
             (ext_len >= 2)
         m.d.sync += [
-            out.hbh_misplaced.eq(is_hopopt & (step.off != step.l3_40)),
+            out.hbh_misplaced.eq(is_hopopt & (step.offset != step.l3_plus_40)),
             out.ext_short8.eq(remaining < 8),
             out.ext_short.eq(end > ip_end),
-            out.ext_long.eq(end > step.l3_168),
+            out.ext_long.eq(end > step.chain_limit),
             out.routing_again.eq(is_routing & routing_seen),
             out.routing_unknown.eq(is_routing & (segments_left != 0) & ~final_dst_known),
             out.routing_final_dst.eq(is_routing & (segments_left != 0)),
             out.ext_fragment.eq(is_fragment &
                                 ((fragment_field6[3:16] != 0) | fragment_field6[0])),
-            out.nh.eq(next_header),
-            out.nh_ext.eq(is_one_of(next_header, WALKED_EXT)),
-            out.nh_unfollowable.eq(is_one_of(next_header, UNFOLLOWABLE_EXT)),
-            out.nh_l4.eq(is_one_of(next_header, L4_PROTOS)),
+            out.next_header.eq(next_header),
+            out.next_is_ext.eq(is_one_of(next_header, WALKED_EXT)),
+            out.next_unfollowable.eq(is_one_of(next_header, UNFOLLOWABLE_EXT)),
+            out.next_is_l4.eq(is_one_of(next_header, L4_PROTOS)),
         ]
         with m.If(valid & step.ext & is_routing):
             m.d.sync += routing_seen.eq(1)
@@ -138,18 +141,18 @@ class Measure(wiring.Component):
 
         # L4 (the datagram has ``remaining`` bytes from this header on)
         limit = WINDOW_BYTES
-        hlen_tcp = Cat(C(0, 2), step.tcp_doff)
+        hlen_tcp = Cat(C(0, 2), step.tcp_data_offset)
         udp_len = big_endian(head, 4, 2)
         m.d.sync += [
             out.tcp.eq(is_tcp),
             out.l4_short_min.eq(remaining < Mux(is_tcp, 20, 8)),
-            out.l4_past_min.eq(step.off > Mux(is_tcp, limit - 20, limit - 8)),
+            out.l4_past_min.eq(step.offset > Mux(is_tcp, limit - 20, limit - 8)),
             out.tcp_bad_offset.eq(hlen_tcp < 20),
             out.tcp_short.eq(remaining < hlen_tcp),
-            out.tcp_past.eq(step.off + hlen_tcp > limit),
+            out.tcp_past.eq(step.offset + hlen_tcp > limit),
             out.tcp_hlen.eq(hlen_tcp),
             out.udp_bad_length.eq((udp_len < 8) | (remaining < udp_len)),
-            out.udp_end.eq(step.off + udp_len),
+            out.udp_end.eq(step.offset + udp_len),
         ]
         return m
 
@@ -181,7 +184,7 @@ class Judge(wiring.Component):
         out = self.judged.payload
         m.d.sync += [
             self.judged.valid.eq(self.measured.valid),
-            out.first.eq(step.l2f | step.l3), out.l2f.eq(step.l2f),
+            out.first.eq(step.l2_failed | step.l3), out.l2_failed.eq(step.l2_failed),
             out.last.eq(step.last), out.frame.eq(step.frame),
             out.fields.eq(fields), out.sets.eq(sets), out.stop.eq(stop),
         ]
@@ -195,19 +198,19 @@ class Judge(wiring.Component):
 
         def to_l4(l4, fragment):
             """The walk leaves IP at ``l4``: the record's L4 fields, then L4 or the end."""
-            put("l4_proto", step.nh)
+            put("l4_proto", step.next_header)
             put("l4", l4)
-            with m.If(fragment | ~step.nh_l4):
+            with m.If(fragment | ~step.next_is_l4):
                 m.d.comb += stop.eq(1)              # l4_header_len stays 0
 
         def next_ipv6(l4, fragment):
             """After the IPv6 header or an extension header: the model's loop condition."""
-            with m.If(~fragment & step.nh_ext):
+            with m.If(~fragment & step.next_is_ext):
                 pass                                # the walk goes on to that header
-            with m.Elif(~fragment & step.nh_unfollowable):
+            with m.Elif(~fragment & step.next_unfollowable):
                 fail(model.ParseError.EXT_UNFOLLOWABLE)
             with m.Else():
-                put("ip_header_len", step.ip_hlen)
+                put("ip_header_len", step.ip_header_len)
                 to_l4(l4, fragment)
 
         with m.If(step.l3 & step.frame.is4):
@@ -245,7 +248,7 @@ class Judge(wiring.Component):
             with m.Elif(step.short_hlen):
                 fail(model.ParseError.L3_TRUNCATED)
             with m.Else():
-                put("ip_header_len", step.ip_hlen)
+                put("ip_header_len", step.ip_header_len)
                 with m.If(step.total_lt_hlen | step.short_ip):
                     fail(model.ParseError.BAD_IP_LENGTH)
                 with m.Else():
@@ -336,7 +339,7 @@ class Decide(wiring.Component):
                 base.error.eq(step.frame.l2_error),
                 base.l3.eq(step.frame.l3),
                 base.ip_end_unchecked.eq(~step.frame.ended),
-                base_stopped.eq(step.l2f),
+                base_stopped.eq(step.l2_failed),
             ]
             if self.user_width:
                 m.d.comb += base.user.eq(step.frame.user)

@@ -154,17 +154,18 @@ L3_STEP_LAYOUT = data.StructLayout({
 def step_layout(user_width):
     """One step of the walk with the bytes it read: what the read stage hands to measure."""
     return data.StructLayout({
-        "l2f": 1, "l3": 1, "ext": 1, "l4": 1,   # the kind of step (one-hot)
-        "off": 8,           # offset of the header
-        "end": 12,          # offset past it (IP header length, extension header length)
-        "ip": 80,           # its bytes 0..9 (L3)
-        "b": 48,            # its bytes 0..5 (EXT, L4)
-        "off8": 9,          # off + 8
+        "l2_failed": 1, "l3": 1, "ext": 1, "l4": 1,     # the kind of step (one-hot)
+        "offset": 8,            # offset of the header
+        "end_past": 4,          # bits 6.. of the position past it (the rest: the walk's
+                                # position now, :attr:`StepRead.step_end`)
+        "ip_bytes": 80,         # its bytes 0..9 (L3)
+        "head_bytes": 48,       # its bytes 0..5 (EXT, L4)
+        "offset_plus_8": 9,
         "room": signed(11),     # L3: len - l3 (bytes of the frame from the IP header on)
-        "room6": signed(11),    # L3: len - l3 - 40
-        "l3_40": 9,         # l3 + 40
-        "l3_168": 9,        # l3 + 40 + MAX_HEADER_BYTES
-        "tcp_doff": 4,      # byte 12, high nibble (L4)
+        "room_past_ipv6": signed(11),   # L3: len - l3 - 40
+        "l3_plus_40": 9,
+        "chain_limit": 9,       # l3 + 40 + MAX_HEADER_BYTES
+        "tcp_data_offset": 4,   # byte 12, high nibble (L4)
         "frame": frame_layout(user_width),
     })
 
@@ -172,9 +173,9 @@ def step_layout(user_width):
 def measured_layout(user_width):
     """Every comparison of the model's checks for one step, each a register."""
     return data.StructLayout({
-        "l2f": 1, "l3": 1, "ext": 1, "l4": 1, "last": 1,
-        "off": 8, "end": 12, "frame": frame_layout(user_width),
-        "ip_hlen": 8,       # end - l3 (the IP header length, if the walk leaves IP here)
+        "l2_failed": 1, "l3": 1, "ext": 1, "l4": 1, "last": 1,
+        "offset": 8, "end": 12, "frame": frame_layout(user_width),
+        "ip_header_len": 8,     # end - l3 (the IP header length, if the walk leaves IP here)
         "pseudo_dst": 9,    # L3: the IP header's destination; EXT: a routing header's
         # IP header
         "short_min": 1,     # the fixed part (IPv4 20, IPv6 40 bytes) runs past the frame
@@ -194,8 +195,8 @@ def measured_layout(user_width):
         "routing_unknown": 1,   # Segments Left > 0 and no known final destination
         "routing_final_dst": 1,  # Segments Left > 0: the final destination is in it
         "ext_fragment": 1,
-        "nh": 8,
-        "nh_ext": 1, "nh_unfollowable": 1, "nh_l4": 1,
+        "next_header": 8,
+        "next_is_ext": 1, "next_unfollowable": 1, "next_is_l4": 1,
         # TCP/UDP header
         "tcp": 1,
         "l4_short_min": 1,  # the 20/8 fixed bytes run past ip_end
@@ -214,7 +215,7 @@ def judged_layout(user_width):
     (``fields``, where ``sets``), and whether the walk ends with it (``stop``)."""
     return data.StructLayout({
         "first": 1,         # the frame's first step (L2 failed, or its IP header)
-        "l2f": 1,           # ... and L2 failed
+        "l2_failed": 1,     # ... and L2 failed
         "last": 1,          # the frame's last step
         "frame": frame_layout(user_width),
         "fields": STEP_FIELDS_LAYOUT,

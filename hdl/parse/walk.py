@@ -167,12 +167,11 @@ class ExtensionSteps(wiring.Component):
 #: What the walk hands to the read stage every cycle: the step it is on and where it reads.
 WalkSignature = wiring.Signature({
     "kind": Out(StepKind),
-    "next_position": Out(6),        # the position of the next step's header (a don't-care
-                                    # unless that step is EXT or L4)
     "read_position": Out(6),        # the header's position, for bytes 0..3
     "far_position": Out(6),         # the same, for bytes 4, 5 and 12 (another register)
-    "end": Out(10),                 # offset past the header, as a position (bits 6.. past the
-                                    # window)
+    "position": Out(6),             # the same (another register): where the step before ended
+    "end_past": Out(4),             # bits 6.. of the position past the header (past the
+                                    # window); its bits 0..5 are ``position`` a cycle later
 })
 
 
@@ -226,10 +225,16 @@ class HeaderWalk(wiring.Component):
         m = Module()
         kind = Signal(StepKind)
         # The position of this step's header. Each wide mux at the position has its own copy
-        # of it, made different (inverted, reset) so that synthesis does not merge them.
-        position = Signal(6, reset_less=True)               # the walk's loop
+        # of it, made different (inverted, reset, reset value) so that synthesis does not
+        # merge them: the walk's loop runs from these registers through the mux over the
+        # extension-header table back to them, and a copy per part of the table keeps the
+        # fan-out of each small.
+        position = Signal(6, reset_less=True)               # the table's flags
+        ah_position_inverted = Signal(6)                    # the table's next_ah
+        generic_position = Signal(6, init=POSITIONS - 1)    # the table's next_generic
         read_position_inverted = Signal(6, reset_less=True)  # bytes 0..3
         far_position = Signal(6)                            # bytes 4, 5, 12; the end
+        end_position = Signal(6, init=1)                    # the step before's end
         # Its length rule: Fragment (8 bytes), AH, else generic.
         is_frag, is_ah = Signal(reset_less=True), Signal(reset_less=True)
 
@@ -240,7 +245,10 @@ class HeaderWalk(wiring.Component):
                             for j in range(POSITIONS)], select_by)
 
         here = Signal(EXT_STEP_LAYOUT)
-        m.d.comb += here.eq(entry_at(self.ext_table.steps, position))
+        steps = self.ext_table.steps
+        m.d.comb += here.eq(entry_at(steps, position))
+        here_next_ah = entry_at([step.next_ah for step in steps], ~ah_position_inverted)
+        here_next_generic = entry_at([step.next_generic for step in steps], generic_position)
 
         l3_here = Signal(L3_STEP_LAYOUT)
         for i in range(len(L3_OFFSETS)):
@@ -262,7 +270,7 @@ class HeaderWalk(wiring.Component):
                 l3_frag.eq(l3_here.frag6),
                 l3_ah.eq(l3_here.ah6),
             ]
-        ext_next = Mux(is_frag, position + 2, Mux(is_ah, here.next_ah, here.next_generic))
+        ext_next = Mux(is_frag, position + 2, Mux(is_ah, here_next_ah, here_next_generic))
         ext_ext = Mux(is_frag, here.ext_frag, Mux(is_ah, here.ext_ah, here.ext_generic))
         ext_l4 = Mux(is_frag, here.l4_frag, Mux(is_ah, here.l4_ah, here.l4_generic))
         next_position = Signal(6)
@@ -280,13 +288,16 @@ class HeaderWalk(wiring.Component):
             kind.l3.eq(self.take & (self.l2_error == 0)),
             kind.ext.eq(next_ext), kind.l4.eq(next_l4),
             position.eq(next_position), read_position_inverted.eq(~next_position),
-            far_position.eq(next_position),
+            far_position.eq(next_position), end_position.eq(next_position),
+            ah_position_inverted.eq(~next_position), generic_position.eq(next_position),
             is_frag.eq(Mux(kind.l3, l3_frag, here.frag)),
             is_ah.eq(Mux(kind.l3, l3_ah, here.ah)),
         ]
 
         # The exact end of this step's header, as a position: the next position (the walk
-        # needs no more than its low bits) and the bits past the window.
+        # needs no more than its low bits) and the bits past the window. The read stage takes
+        # the low bits from the position register a cycle later, so that the walk's loop
+        # ends at the position registers only.
         end_past = Signal(4)
         with m.If(kind.l3 | is_frag):
             m.d.comb += end_past.eq(0)
@@ -297,10 +308,10 @@ class HeaderWalk(wiring.Component):
 
         m.d.comb += [
             self.step.kind.eq(kind),
-            self.step.next_position.eq(next_position),
             self.step.read_position.eq(~read_position_inverted),
             self.step.far_position.eq(far_position),
-            self.step.end.eq(Cat(next_position, end_past)),
+            self.step.position.eq(end_position),
+            self.step.end_past.eq(end_past),
             self.continues.eq(kind.ext | kind.l4),
         ]
         return m
@@ -311,8 +322,8 @@ class StepRead(wiring.Component):
 
     The IP header is at one of the offsets of ``L3_OFFSETS``, within ``HEAD_BYTES`` (kept in
     registers). An extension or TCP/UDP header is at a position ``k`` (offset ``4k + PHASE``):
-    its bytes 0..5 and 12 come from the window memory, read at the next step's position
-    the cycle before, and then a mux over the positions of a row (W / 32 of them).
+    its bytes 0..5 and 12 come from the window memory, read at the row of the position, and
+    then a mux over the positions of a row (W / 32 of them).
 
     Attributes
     ----------
@@ -327,6 +338,9 @@ class StepRead(wiring.Component):
         The reads from the window memory.
     step : Out(stream.Signature(step_layout(user_width), always_ready=True))
         The step, registered, with its bytes; valid for every step of the walk.
+    step_end : Out(12)
+        The offset past ``step``'s header (IP header length, extension header length): its
+        position is the walk's position register now.
     """
 
     def __init__(self, width, user_width):
@@ -340,11 +354,14 @@ class StepRead(wiring.Component):
             "window_bank": In(1),
             "window": Out(WindowReadSignature(width, WINDOW_BYTES * 8 // width)),
             "step": Out(stream.Signature(step_layout(user_width), always_ready=True)),
+            "step_end": Out(12),
         })
 
     def elaborate(self, platform):
         m = Module()
         frame, kind = self.frame, self.walk.kind
+        m.d.comb += self.step_end.eq(Cat(C(PHASE, 2), self.walk.position,
+                                         self.step.payload.end_past))
         # L3: ten bytes at l3, one of five offsets.
         ip = Signal(80)
         for i, offset in enumerate(L3_OFFSETS):
@@ -356,7 +373,7 @@ class StepRead(wiring.Component):
         shift = per_row.bit_length() - 1
         m.d.comb += [
             self.window.bank.eq(self.window_bank),
-            self.window.row.eq(self.walk.next_position[shift:]),
+            self.window.row.eq(self.walk.read_position[shift:]),
         ]
         rows = self.window.data
 
@@ -374,18 +391,18 @@ class StepRead(wiring.Component):
         out = self.step.payload
         m.d.sync += [
             self.step.valid.eq(kind.l2_failed | kind.l3 | kind.ext | kind.l4),
-            out.l2f.eq(kind.l2_failed), out.l3.eq(kind.l3), out.ext.eq(kind.ext),
+            out.l2_failed.eq(kind.l2_failed), out.l3.eq(kind.l3), out.ext.eq(kind.ext),
             out.l4.eq(kind.l4),
-            out.off.eq(Cat(C(PHASE, 2), self.walk.read_position)),
-            out.end.eq(Cat(C(PHASE, 2), self.walk.end)),
-            out.ip.eq(ip),
-            out.b.eq(Cat(head, bytes_4_5)),
-            out.tcp_doff.eq(tcp_data_offset),
+            out.offset.eq(Cat(C(PHASE, 2), self.walk.read_position)),
+            out.end_past.eq(self.walk.end_past),
+            out.ip_bytes.eq(ip),
+            out.head_bytes.eq(Cat(head, bytes_4_5)),
+            out.tcp_data_offset.eq(tcp_data_offset),
             out.frame.eq(frame),
-            out.off8.eq(Cat(C(PHASE, 2), self.walk.far_position + 2)),
+            out.offset_plus_8.eq(Cat(C(PHASE, 2), self.walk.far_position + 2)),
             out.room.eq(frame.len - frame.l3),
-            out.room6.eq(frame.len - frame.l3 - 40),
-            out.l3_40.eq(frame.l3 + 40),
-            out.l3_168.eq(frame.l3 + 40 + model.MAX_HEADER_BYTES),
+            out.room_past_ipv6.eq(frame.len - frame.l3 - 40),
+            out.l3_plus_40.eq(frame.l3 + 40),
+            out.chain_limit.eq(frame.l3 + 40 + model.MAX_HEADER_BYTES),
         ]
         return m

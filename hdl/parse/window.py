@@ -28,8 +28,8 @@ def WindowWriteSignature(width, window_beats):
 
 
 def WindowReadSignature(width, window_beats):
-    """Rows ``row`` .. ``row + read_rows(width) - 1`` of bank ``bank``, one cycle later in
-    ``data`` (bits past the window: stale)."""
+    """Rows ``row`` .. ``row + read_rows(width) - 1`` of bank ``bank`` in ``data``, in the same
+    cycle (bits past the window: stale)."""
     return wiring.Signature({
         "bank": Out(1),
         "row": Out(range(window_beats)),
@@ -50,7 +50,9 @@ class WindowStore(wiring.Component):
     write : In(WindowWriteSignature(W, window_beats))
         The capture's writes.
     read : In(WindowReadSignature(W, window_beats))
-        The walk's reads (synchronous: the rows of the address of one cycle, in the next).
+        The walk's reads, asynchronous (LUT RAM): the walk's position is a register, and a
+        read port with a registered address would put the walk's loop, which computes the
+        next position, in front of the memory's address setup.
     """
 
     def __init__(self, width):
@@ -70,7 +72,7 @@ class WindowStore(wiring.Component):
             memory = Memory(shape=self.width, depth=2 * rows, init=[])
             m.submodules[f"copy{copy}"] = memory
             write_port = memory.write_port()
-            read_port = memory.read_port()
+            read_port = memory.read_port(domain="comb")
             if copy < rows:
                 m.d.comb += [
                     write_port.addr.eq(Cat((self.write.row - copy)[:len(self.write.row)],
