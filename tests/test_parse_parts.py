@@ -3,14 +3,15 @@ no Verilator build. The whole parser against the model, at every width and with 
 case, is tb/tb_parse.py (tests/test_parse_rtl.py)."""
 
 import random
-import struct
 
 import pytest
 from amaranth.hdl import *
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from nicoffload.hdl.parse import FrameParser, HEADERS_LAYOUT, L3_OFFSETS, WINDOW_BYTES
 from nicoffload.hdl.parse.capture import CaptureWindow, L2Decode, L2_COMPARISONS
+from nicoffload.hdl.parse.checks import Decide
 from nicoffload.hdl.parse.layouts import EXT_POSITIONS, HEAD_BYTES, L2_ENDS, PHASE
 from nicoffload.hdl.parse.window import WindowStore
 from nicoffload.model.parse import ParseError, parse
@@ -93,8 +94,6 @@ def test_capture_into_window_memory(width):
     """Beats of a frame with idle cycles between them: the window memory holds the bytes, the
     registers what the walk needs of them, until the window is taken; the next frame goes to
     the other bank."""
-    from amaranth.lib import wiring
-
     class Bench(Elaboratable):
         def __init__(self):
             self.capture = CaptureWindow(width, 8)
@@ -158,6 +157,53 @@ def test_capture_into_window_memory(width):
             assert ctx.get(capture.store.bank) != bank
 
     _run(bench, tb)
+
+
+# --- decide: steps merged into a record, nothing after the first error ----------------------
+
+def test_decide_ignores_steps_after_an_error():
+    dut = Decide(8)
+    step = dut.judged.payload
+
+    def put(ctx, **fields):
+        for name in ("first", "l2_failed", "last", "stop"):
+            ctx.set(getattr(step, name), fields.get(name, 0))
+        for name, _ in step.sets.shape():
+            value = fields.get("fields", {}).get(name)
+            ctx.set(getattr(step.sets, name), value is not None)
+            ctx.set(getattr(step.fields, name), value or 0)
+
+    async def tb(ctx):
+        ctx.set(step.frame.l3, 18)
+        ctx.set(step.frame.ended, 1)
+        ctx.set(step.frame.user, 0x5A)
+        ctx.set(dut.judged.valid, 1)
+        # IPv4 header: its fields; TCP header: an error, the walk's end; a step the walk took
+        # past the error (as it may) sets a field that must not reach the record.
+        put(ctx, first=1, fields={"is_ipv4": 1, "ip_header_len": 20, "l4": 38, "l4_proto": 6})
+        assert not ctx.get(dut.records.valid)
+        await ctx.tick()
+        put(ctx, stop=1, fields={"error": ParseError.L4_TRUNCATED})
+        await ctx.tick()
+        put(ctx, last=1, fields={"l4_header_len": 20, "l4_end": 100})
+        assert ctx.get(dut.records.valid)
+        record = dut.records.payload
+        assert ctx.get(record.error) == ParseError.L4_TRUNCATED
+        assert (ctx.get(record.is_ipv4), ctx.get(record.ip_header_len)) == (1, 20)
+        assert (ctx.get(record.l4), ctx.get(record.l4_proto)) == (38, 6)
+        assert (ctx.get(record.l4_header_len), ctx.get(record.l4_end)) == (0, 0)
+        assert (ctx.get(record.l3), ctx.get(record.ip_end_unchecked)) == (18, 0)
+        assert ctx.get(record.user) == 0x5A
+        await ctx.tick()
+        # The next frame, L2 failed: one step, the record is the L2 error alone.
+        ctx.set(step.frame.l2_error, ParseError.NOT_IP)
+        ctx.set(step.frame.l3, 0)
+        put(ctx, first=1, l2_failed=1, last=1, fields={"is_ipv4": 1})
+        assert ctx.get(dut.records.valid)
+        assert ctx.get(record.error) == ParseError.NOT_IP
+        assert ctx.get(record.is_ipv4) == 0 and ctx.get(record.l4_proto) == 0
+
+    _run(dut, tb)
 
 
 # --- the whole parser, a few frames, in Amaranth's simulator ----------------------------------
