@@ -265,9 +265,12 @@ class RxChecksum(wiring.Component):
         Frames from the wire.
     m_axis : Out(AxisSignature(W, 96))
         The same frames, unchanged; ``user`` on the last beat is ``nbl.RxUser``: the
-        ChecksumRx word in bits 0..31 (RSC words zero).
+        ChecksumRx word in bits 0..31 (RSC words zero). Registered: a beat, ``user``
+        included, does not change while it waits for ``ready``.
     enables : In(RX_ENABLES)
         The receive enables (``rx_active`` and one per checksum), from the configuration.
+        A frame's flags follow the enables of the cycle its last beat enters the output
+        register; a change reaches no beat already on ``m_axis``.
     """
 
     def __init__(self, width=64):
@@ -308,15 +311,23 @@ class RxChecksum(wiring.Component):
             flags.UdpChecksumSucceeded.eq(udp_check & l4_good & ~udp_zero),
             flags.UdpChecksumFailed.eq(udp_check & (~l4_good | udp_zero)),
         ]
+        # The output beat is a register, loaded only when the output is empty or taken: the
+        # flags depend on ``enables``, which may change at any time, and a beat on ``m_axis``
+        # must not change while it waits (AXI4-Stream: tvalid && !tready holds the payload).
         out = self.m_axis
+        advance = Signal()
         m.d.comb += [
-            out.valid.eq(sums.m_axis.valid),
-            sums.m_axis.ready.eq(out.ready),
-            out.payload.data.eq(p.beat.data),
-            out.payload.keep.eq(p.beat.keep),
-            out.payload.last.eq(p.beat.last),
-            out.payload.user.eq(Mux(p.beat.last, flags.as_value(), 0)),
+            advance.eq(~out.valid | out.ready),
+            sums.m_axis.ready.eq(advance),
         ]
+        with m.If(advance):
+            m.d.sync += [
+                out.valid.eq(sums.m_axis.valid),
+                out.payload.data.eq(p.beat.data),
+                out.payload.keep.eq(p.beat.keep),
+                out.payload.last.eq(p.beat.last),
+                out.payload.user.eq(Mux(p.beat.last, flags.as_value(), 0)),
+            ]
         return m
 
 
