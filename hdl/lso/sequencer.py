@@ -110,18 +110,17 @@ class SegmentSequencer(wiring.Component):
         self._arrival(m)
         self._completion(m)
         self._segment_command(m)
-        # The state is the current frame's mode, or IDLE (no frame); an explicit switch with
-        # a default, so the Verilog's case statements are complete.
+        # The state is the current frame's mode, or IDLE (no frame). An if-chain rather than
+        # a switch: the Verilog then has no case statement that leaves values uncovered.
         self.state = Signal(range(4), init=_IDLE)
-        with m.Switch(self.state):
-            with m.Case(PASS):
-                self._pass_beat(m)
-            with m.Case(LSO):
-                self._segment_beat(m)
-            with m.Case(DROP):
-                self._drain(m)
-            with m.Default():
-                self._start_next(m)
+        with m.If(self.state == PASS):
+            self._pass_beat(m)
+        with m.Elif(self.state == LSO):
+            self._segment_beat(m)
+        with m.Elif(self.state == DROP):
+            self._drain(m)
+        with m.Else():
+            self._start_next(m)
         with m.If(self.finish):     # the frame's rows are free (after every other update)
             m.d.sync += self.fp.eq(cur.base + self.rows_n)
         return m
