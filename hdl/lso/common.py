@@ -104,16 +104,16 @@ def _size_reason(payload, d):
                    Mux(largest > d.smax, TxStatus.LSO_BAD_MSS, TxStatus.SENT)))
 
 
-def end_reason(n, d):
-    """The model's verdict on a send of ``n`` bytes whose descriptor is ``d``.
+def end_reason(d):
+    """The model's verdict on the send whose descriptor is ``d``.
 
     The header checks' reason if any; else LSOv1's Total Length against the buffer (check
-    9), then the size checks 10-12 in order.
+    9: ``d.ip_length``, the length word less the IP header's offset), then the size checks
+    10-12 in order on ``d.payload`` (the length word less the headers).
     """
-    payload = n - d.hdr_end
     return Mux(d.reason != 0, d.reason,
-               Mux(~d.v2 & (d.total != n - d.l3), TxStatus.LSO_GUARANTEE,
-                   _size_reason(payload, d)))
+               Mux(~d.v2 & (d.total != d.ip_length), TxStatus.LSO_GUARANTEE,
+                   _size_reason(d.payload, d)))
 
 
 #: A frame's descriptor: what the back needs to pass, drop or segment it.
@@ -121,6 +121,7 @@ DESCRIPTOR = data.StructLayout({
     "mode": 2, "base": ROW_BITS, "slot": 4, "user": TXU, "hdr_rec": HEADERS_LAYOUT(0),
     "reason": 4, "v2": 1, "total": 16, "l3": 8, "hdr_end": 9, "l4": 8, "ipv6": 1, "snap": 1,
     "mss": 20, "max_off": 32, "minmul": 36, "smax": 14, "length": 32, "payload": 33,
+    "ip_length": 33,
     "seq": 32, "ip_id": 16, "id_linux": 1, "flags": 8, "csum": 16,
 })
 

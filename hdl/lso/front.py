@@ -20,8 +20,8 @@ from ..checksum import range_mask
 from ..onesum import add_tree, beat_words, fold16
 from ..parse import HEADERS_LAYOUT
 from .common import (DESCRIPTOR, DROP, LENGTH_WORD, LSO, LSO_CONFIG, MALFORMED_ERRORS,
-                     MAX_HEADER, NSLOT, PASS, RING_BYTES, ROW_BITS, RST, SNAP_LIMIT, SYN, TOO_LONG_ERRORS,
-                     TXU, URG, beat_bytes, big_endian, end_reason)
+                     MAX_HEADER, NSLOT, PASS, RING_BYTES, ROW_BITS, RST, SNAP_LIMIT, SYN,
+                     TOO_LONG_ERRORS, TXU, URG, beat_bytes, big_endian, end_reason)
 
 __all__ = ["HEADER_FIELDS", "FrameWriter", "SendChecks"]
 
@@ -227,7 +227,7 @@ class SendChecks(wiring.Component):
         m.d.sync += desc_valid.eq(decoded.valid)
         # The length stage: the verdict on the send's length decides LSO or DROP.
         verdict = Signal(4)
-        m.d.comb += verdict.eq(end_reason(desc.length, desc))
+        m.d.comb += verdict.eq(end_reason(desc))
         out = self.descriptors
         m.d.sync += [out.valid.eq(desc_valid), out.payload.eq(desc)]
         with m.If(desc.mode == LSO):
@@ -308,6 +308,7 @@ class SendChecks(wiring.Component):
             desc.max_off.eq(d.max_off), desc.minmul.eq((least - 1) * d.mss),
             desc.smax.eq(Mux(d.snap, SNAP_LIMIT - (hdr_end - r.l3), TX_MAX_FRAME - hdr_end)),
             desc.length.eq(length), desc.payload.eq(length - hdr_end),
+            desc.ip_length.eq(length - r.l3),
             desc.seq.eq(d.seq), desc.ip_id.eq(d.ip_id), desc.id_linux.eq(d.id_linux),
             desc.flags.eq(d.flags), desc.csum.eq(d.csum),
         ]
