@@ -121,7 +121,10 @@ DESCRIPTOR = data.StructLayout({
     "mode": 2, "base": ROW_BITS, "slot": 4, "user": TXU, "hdr_rec": HEADERS_LAYOUT(0),
     "reason": 4, "v2": 1, "total": 16, "l3": 8, "hdr_end": 9, "l4": 8, "ipv6": 1, "snap": 1,
     "mss": 20, "max_off": 32, "minmul": 36, "smax": 14, "length": 32, "payload": 33,
-    "ip_length": 33,
+    "ip_length": 33, "single": 1,       # the send is one segment (payload <= MSS)
+    # Per frame, the parts of each segment's length fields and TCP checksum field that do
+    # not depend on its size (so a segment's fields are one addition from registers).
+    "ip_base": 16, "len8023_base": 16, "tcp_base": 17,
     "seq": 32, "ip_id": 16, "id_linux": 1, "flags": 8, "csum": 16,
 })
 
@@ -129,7 +132,8 @@ DESCRIPTOR = data.StructLayout({
 #: worked out from it as its beats are issued (off the decision's path).
 SEGMENT = data.StructLayout({
     "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "ipid": 16, "seq": 32, "flags": 8,
-    "hdr": 9, "size": 16, "csum": 16,
+    "hdr": 9, "size": 16, "end": 17,    # header bytes, payload bytes, their sum
+    "iplen": 16, "len8023": 16, "tcp_sum": 17,  # tcp_sum: to fold once into the field
 })
 
 #: The per-segment header fields the assembler writes over the template.

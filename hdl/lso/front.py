@@ -230,6 +230,7 @@ class SendChecks(wiring.Component):
         m.d.comb += verdict.eq(end_reason(desc))
         out = self.descriptors
         m.d.sync += [out.valid.eq(desc_valid), out.payload.eq(desc)]
+        m.d.sync += out.payload.single.eq(desc.payload <= desc.mss)
         with m.If(desc.mode == LSO):
             m.d.sync += [out.payload.reason.eq(verdict),
                          out.payload.mode.eq(Mux(verdict != 0, DROP, LSO))]
@@ -309,6 +310,9 @@ class SendChecks(wiring.Component):
             desc.smax.eq(Mux(d.snap, SNAP_LIMIT - (hdr_end - r.l3), TX_MAX_FRAME - hdr_end)),
             desc.length.eq(length), desc.payload.eq(length - hdr_end),
             desc.ip_length.eq(length - r.l3),
+            desc.ip_base.eq(hdr_end - r.l3 - Mux(r.is_ipv6, 40, 0)),
+            desc.len8023_base.eq(hdr_end - r.l3 + 8),
+            desc.tcp_base.eq(d.csum + (hdr_end - r.l4)),
             desc.seq.eq(d.seq), desc.ip_id.eq(d.ip_id), desc.id_linux.eq(d.id_linux),
             desc.flags.eq(d.flags), desc.csum.eq(d.csum),
         ]

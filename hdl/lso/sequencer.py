@@ -38,11 +38,12 @@ _IDLE = 3       # no frame (the descriptor modes are PASS, LSO, DROP)
 
 
 def _pending_layout(rotate_bits):
-    """The next segment to decide: its payload offset and end, where its payload starts in
-    the ring (row and rotation from the frame's base), its sequence number and IPv4 ID."""
+    """The next segment to decide: its payload end, the payload bytes from its start to the
+    send's end and whether it is the last, where its payload starts in the ring (row and
+    rotation from the frame's base), its sequence number and IPv4 ID."""
     return data.StructLayout({
-        "off": 32, "end": 33, "row": ROW_BITS, "rho": rotate_bits, "seq": 32, "ip_id": 16,
-        "first": 1,
+        "end": 33, "remaining": 33, "last": 1, "row": ROW_BITS, "rho": rotate_bits,
+        "seq": 32, "ip_id": 16, "first": 1,
     })
 
 
@@ -175,14 +176,11 @@ class SegmentSequencer(wiring.Component):
             cmd.user.eq(Mux(emit.j == 0, seg_word.as_value(), 0)), cmd.j.eq(emit.j),
         ]
         sg, patch = emit.seg, cmd.patch
-        tcp_sum = sg.csum + (sg.hdr - sg.l4 + sg.size)
         m.d.comb += [
             patch.l3.eq(sg.l3), patch.l4.eq(sg.l4), patch.ipv6.eq(sg.ipv6),
             patch.snap.eq(sg.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
-            patch.flags.eq(sg.flags), patch.len8023.eq(sg.hdr - sg.l3 + 8 + sg.size),
-            patch.iplen.eq(Mux(sg.ipv6, sg.hdr - sg.l3 - 40 + sg.size,
-                               sg.hdr - sg.l3 + sg.size)),
-            patch.csum.eq(tcp_sum[:16] + tcp_sum[16:]),
+            patch.flags.eq(sg.flags), patch.len8023.eq(sg.len8023), patch.iplen.eq(sg.iplen),
+            patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]),
         ]
         # Records: the parser's for a frame passed unchanged; for a segment, what the parser
         # says of the segment (its lengths; its ChecksumTx word as ``user``).
@@ -191,8 +189,8 @@ class SegmentSequencer(wiring.Component):
             self.pass_rec.eq(Cat(cur.hdr_rec, cur.user)),
             self.seg_rec.eq(self.pass_rec),
             self.seg_rec.error.eq(0), self.seg_rec.is_fragment.eq(0),
-            self.seg_rec.ip_end_unchecked.eq(0), self.seg_rec.ip_end.eq(sg.hdr + sg.size),
-            self.seg_rec.l4_end.eq(sg.hdr + sg.size), self.seg_rec.user.eq(seg_word.as_value()),
+            self.seg_rec.ip_end_unchecked.eq(0), self.seg_rec.ip_end.eq(sg.end),
+            self.seg_rec.l4_end.eq(sg.end), self.seg_rec.user.eq(seg_word.as_value()),
         ]
 
     def _start_next(self, m):
@@ -202,7 +200,8 @@ class SegmentSequencer(wiring.Component):
             m.d.comb += self.descriptors.ready.eq(1)
             m.d.sync += [self.cur.eq(nxt), self.emitting.eq(0), self.final.eq(0),
                          self.pass_row.eq(nxt.base), self.pass_bytes.eq(0)]
-            m.d.sync += [self.pend.off.eq(0), self.pend.end.eq(nxt.mss), self.pend.row.eq(0),
+            m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
+                         self.pend.last.eq(nxt.single), self.pend.row.eq(0),
                          self.pend.rho.eq(0), self.pend.seq.eq(nxt.seq),
                          self.pend.ip_id.eq(nxt.ip_id), self.pend.first.eq(1)]
             m.d.sync += self.state.eq(nxt.mode)
@@ -250,7 +249,7 @@ class SegmentSequencer(wiring.Component):
                 m.d.sync += self.emitting.eq(0)
         # The pending segment: the last once the frame has ended as its length word said, a
         # middle one once its bytes have arrived; a bad length word cuts the send.
-        seg_is_last = cur.payload <= pend.end
+        seg_is_last = pend.last
         emit_last = self.ended_late & seg_is_last & ~self.short_or_long
         emit_mid = ~seg_is_last & (self.avail >= pend.end)
         abort = ~emit_mid & self.ended_late & self.short_or_long
@@ -268,7 +267,7 @@ class SegmentSequencer(wiring.Component):
         """The pending segment starts; the pending one moves on by one MSS."""
         lognb, emit, pend, cur = self.lognb, self.emit, self.pend, self.cur
         size = Signal(16)
-        m.d.comb += size.eq(Mux(last, cur.payload - pend.off, cur.mss))
+        m.d.comb += size.eq(Mux(last, pend.remaining, cur.mss))
         hdr, flags = cur.hdr_end, cur.flags
         seg_flags = (flags & ~(FIN | PSH | CWR)) | Mux(pend.first, flags & CWR, 0) | \
             Mux(last, flags & (FIN | PSH), 0)
@@ -278,14 +277,17 @@ class SegmentSequencer(wiring.Component):
             emit.row.eq(cur.base + pend.row), emit.rho.eq(pend.rho), emit.j.eq(0),
             emit.header_left.eq(hdr), emit.left.eq(hdr + size),
             sg.l3.eq(cur.l3), sg.l4.eq(cur.l4), sg.ipv6.eq(cur.ipv6), sg.snap.eq(cur.snap),
-            sg.hdr.eq(hdr), sg.size.eq(size), sg.ipid.eq(pend.ip_id), sg.seq.eq(pend.seq),
-            sg.flags.eq(seg_flags), sg.csum.eq(cur.csum),
+            sg.hdr.eq(hdr), sg.size.eq(size), sg.end.eq(hdr + size), sg.ipid.eq(pend.ip_id),
+            sg.seq.eq(pend.seq), sg.flags.eq(seg_flags),
+            sg.iplen.eq(cur.ip_base + size), sg.len8023.eq(cur.len8023_base + size),
+            sg.tcp_sum.eq(cur.tcp_base[:16] + cur.tcp_base[16] + size),
             self.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
         ]
         rho_sum = pend.rho + cur.mss[:lognb]
         next_id = pend.ip_id + 1
         m.d.sync += [
-            pend.off.eq(pend.off + cur.mss), pend.end.eq(pend.end + cur.mss),
+            pend.end.eq(pend.end + cur.mss), pend.remaining.eq(pend.remaining - cur.mss),
+            pend.last.eq(pend.remaining <= (cur.mss << 1)),
             pend.row.eq(pend.row + (cur.mss >> lognb) + (rho_sum >> lognb)),
             pend.rho.eq(rho_sum[:lognb]), pend.seq.eq(pend.seq + cur.mss),
             pend.ip_id.eq(Mux(cur.id_linux, next_id, Cat(next_id[:15], pend.ip_id[15]))),
