@@ -37,10 +37,12 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, RisingEdge
 from cocotb.utils import get_sim_time
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotbext.axi import (AxiStreamBus, AxiStreamFrame, AxiStreamMonitor, AxiStreamSink,
+                           AxiStreamSource)
 
 __all__ = ["CLOCK_NS", "params", "frames", "seed", "random_pauses", "cycle_pauses",
-           "beats_of", "first_beat_user", "beats", "StreamTB", "Watchdog", "LineMeter"]
+           "beats_of", "first_beat_user", "beat_users", "beats", "word", "StreamTB",
+           "Watchdog", "LineMeter"]
 
 CLOCK_NS = 4
 
@@ -218,6 +220,31 @@ class LineMeter:
 
 # --- the testbench base ----------------------------------------------------------------------
 
+class _OncePerStep:
+    """A signal that a sink or monitor reads, read from the simulator once per time step.
+
+    cocotbext-axi's receivers read ``tdata``, ``tkeep`` and ``tuser`` again for every byte
+    lane of a beat (``int(bus.tdata.value) >> (lane * 8)``): 64 reads of each a beat at
+    W=512. They only read them at the clock edge, where the value cannot change, so the first
+    read of a time step stands for the rest; ``value`` is that read as an integer.
+    """
+
+    __slots__ = ("handle", "_time", "_value")
+
+    def __init__(self, handle):
+        self.handle, self._time, self._value = handle, None, 0
+
+    @property
+    def value(self) -> int:
+        now = get_sim_time()
+        if now != self._time:
+            self._time, self._value = now, int(self.handle.value)
+        return self._value
+
+    def __len__(self):
+        return len(self.handle)
+
+
 class StreamTB:
     """Clock, reset and AXI4-Stream endpoints of one device under test (``dut.clk``,
     ``dut.rst``); a unit's ``TB`` class makes its endpoints with :meth:`source`,
@@ -234,6 +261,10 @@ class StreamTB:
     def _bind(self, cls, prefix, **kw):
         end = cls(AxiStreamBus.from_prefix(self.dut, prefix), self.dut.clk, self.dut.rst, **kw)
         end.log.setLevel(logging.WARNING)
+        if isinstance(end, AxiStreamMonitor):       # sinks too: they read, never drive, these
+            for name in ("tdata", "tkeep", "tuser"):
+                if hasattr(end.bus, name):
+                    setattr(end.bus, name, _OncePerStep(getattr(end.bus, name)))
         self.streams.append(end)
         return end
 

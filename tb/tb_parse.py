@@ -392,9 +392,12 @@ class RecordGate:
             return
         self._time = now
         h, a = self.headers, self.sink.bus
+        beat = int(a.tvalid.value) and int(a.tready.value)
+        assert not beat or self.records > self.frames, \
+            f"testbench: m_axis took a beat of frame {self.frames} before its record"
         if int(h.tvalid.value) and int(h.tready.value):
             self.records += 1
-        if int(a.tvalid.value) and int(a.tready.value) and int(a.tlast.value):
+        if beat and int(a.tlast.value):
             self.frames += 1
 
     def closed(self) -> bool:
