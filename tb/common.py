@@ -287,11 +287,17 @@ class StreamTB:
         return LineMeter(self.dut.clk, end.bus)
 
     @staticmethod
-    def set_pauses(end, pauses):
-        """Idles of a source or backpressure of a sink: a pause generator, or None for none."""
-        end.set_pause_generator(pauses)
-        if pauses is None:
+    def set_pauses(end, kind, rng: random.Random | None = None):
+        """Idles of a source or backpressure of a sink: none (``kind`` false), random bursts
+        seeded from ``rng`` (``True``, :func:`random_pauses`) or a pattern of 0/1 flags,
+        repeated (:func:`cycle_pauses`)."""
+        if not kind:
+            end.set_pause_generator(None)
             end.pause = False
+        elif kind is True:
+            end.set_pause_generator(random_pauses(random.Random(rng.random())))
+        else:
+            end.set_pause_generator(cycle_pauses(kind))
 
     async def reset(self):
         self.dut.rst.value = 1

@@ -86,10 +86,8 @@ class TB(common.StreamTB):
     async def start(cls, dut, rng: random.Random | None = None, *, idle=False,
                     backpressure=False) -> TB:
         tb = cls(dut)
-        if idle:
-            tb.set_pauses(tb.src, common.random_pauses(random.Random(rng.random())))
-        if backpressure:
-            tb.set_pauses(tb.out, common.random_pauses(random.Random(rng.random())))
+        tb.set_pauses(tb.src, idle, rng)
+        tb.set_pauses(tb.out, backpressure, rng)
         if tb.unit == "rxcsum":
             set_enables(dut, ChecksumEnables())
         await tb.reset()

@@ -445,11 +445,9 @@ class TB(common.StreamTB):
     async def start(cls, dut, rng: random.Random | None = None, *, idle=False,
                     backpressure=False, contract=False) -> TB:
         tb = cls(dut, contract=contract)
-        if idle:
-            tb.set_pauses(tb.src, common.random_pauses(random.Random(rng.random())))
-        if backpressure:
-            for end in (tb.records, tb.out):
-                tb.set_pauses(end, common.random_pauses(random.Random(rng.random())))
+        tb.set_pauses(tb.src, idle, rng)
+        for end in (tb.records, tb.out):
+            tb.set_pauses(end, backpressure, rng)
         await tb.reset()
         return tb
 
