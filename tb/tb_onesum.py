@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 
 import cocotb
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model.onesum import ones_sum
@@ -132,3 +133,26 @@ async def huge_frame(dut):
     tb.send(data, 0)
     got = await tb.guard(tb.sum(), "huge frame", 40000)
     assert got == ones_sum(data)
+
+
+@cocotb.test()
+async def watchdog_fires(dut):
+    """The shared watchdog fails a wait on a hung stream: sums held back for good, the input
+    backs up, nothing moves; the wait ends in a watchdog failure, not a hang."""
+    tb = await TB.start(dut)
+    tb.set_pauses(tb.sums, (1,))        # m_sum never ready
+    for _ in range(64):
+        tb.send(bytes(64), 0)
+    tb.quiet = 500
+    try:
+        await tb.guard(tb.sum(), "a sum that cannot come")
+    except AssertionError as e:
+        assert "watchdog: no stream moved for 500 cycles" in str(e), str(e)
+    else:
+        raise AssertionError("a sum came out of a unit whose output was never ready")
+    try:
+        await tb.guard(ClockCycles(dut.clk, 1000), "a long wait", budget=100)
+    except AssertionError as e:
+        assert "not done after 100 cycles" in str(e), str(e)
+    else:
+        raise AssertionError("the watchdog let a wait run past its budget")
