@@ -12,12 +12,12 @@ import os
 import random
 
 import cocotb
-from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model.checksum import ALL_ENABLED, RX_ENABLE_NAMES
 from nicoffload.model.transport import prepare_checksum
 from nicoffload.model import nbl
 from nicoffload.tb import common
+from nicoffload.tb.tb_checksum import TB
 
 
 def tcp_frame(rng: random.Random, size: int) -> bytes:
@@ -33,7 +33,7 @@ async def throughput(dut):
     size = int(os.environ.get("NICOFFLOAD_BENCH_SIZE", "1500"))
     count = common.frames(64)
     rng = random.Random(1)
-    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_axis"], rng=rng)
+    tb = await TB.start(dut)
     if dut._name == "rxcsum":
         dut.enables.value = (1 << len(RX_ENABLE_NAMES)) - 1
     frames = []
@@ -44,14 +44,18 @@ async def throughput(dut):
             frame, info = prepare_checksum(frame, ALL_ENABLED)
             user = nbl.TxUser.for_frame(frame, info)
         frames.append((frame, user))
-    meter = common.OutputMeter(dut).start()
+    meter = tb.meter(tb.out).start()
     for frame, user in frames:
-        await srcs["s_axis"].send(AxiStreamFrame(frame, tuser=user))
-    for _ in frames:
-        await common.with_watchdog(dut, snks["m_axis"].recv(), 200000, "bench")
+        tb.send(frame, user)
+
+    async def drain():
+        for frame, _ in frames:
+            got, _ = await tb.frame()
+            assert len(got) == len(frame)
+
+    await tb.guard(drain(), "bench", 200000 * len(frames))
     meter.stop()
     result = {"unit": dut._name, "width": width, "size": size, "frames": count,
-              "bytes": meter.bytes, "cycles": meter.span,
-              "fraction": meter.bytes / (meter.span * width / 8)}
+              "bytes": meter.bytes, "cycles": meter.span, "fraction": meter.fraction(width)}
     with open(os.environ["NICOFFLOAD_BENCH_OUT"], "w") as f:
         json.dump(result, f)

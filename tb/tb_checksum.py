@@ -6,6 +6,9 @@ options and extension headers, payloads to 9000 bytes, adversarial all-ones valu
 checksums and malformed frames. The scoreboard sends each frame to the model too and compares
 every byte and, for RX, every info bit. Every test runs with and without source idles and
 sink backpressure, under a watchdog.
+
+:class:`TB`: frames on ``s_axis`` (TX: the TxUser word on the first beat only), frames out on
+``m_axis`` (RX: the RxUser word on the last beat), the ``enables`` port of the RX unit.
 """
 
 from __future__ import annotations
@@ -69,70 +72,85 @@ def set_enables(dut, enables):
                             for i, name in enumerate(RX_ENABLE_NAMES))
 
 
-async def run_tx(dut, rng, idle, backpressure, count):
-    width = common.params()["width"]
-    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_axis"], idle=idle,
-                                    backpressure=backpressure, rng=rng)
-    src, snk = srcs["s_axis"], snks["m_axis"]
-    cases = [tx_case(rng) for _ in range(count)]
-    beats = sum(common.beats_of(len(f), width) for f, _ in cases)
+class TB(common.StreamTB):
+    """TxChecksum or RxChecksum (``dut._name``: ``txcsum`` or ``rxcsum``) between a frame
+    source on ``s_axis`` and a frame sink on ``m_axis``."""
 
-    async def drive():
-        for frame, info in cases:
-            await src.send(AxiStreamFrame(frame, tuser=nbl.TxUser.for_frame(frame, info)))
+    def __init__(self, dut):
+        super().__init__(dut)
+        self.unit = dut._name
+        self.src = self.source("s_axis")
+        self.out = self.sink("m_axis")
+
+    @classmethod
+    async def start(cls, dut, rng: random.Random | None = None, *, idle=False,
+                    backpressure=False) -> TB:
+        tb = cls(dut)
+        tb.set_pauses(tb.src, idle, rng)
+        tb.set_pauses(tb.out, backpressure, rng)
+        if tb.unit == "rxcsum":
+            set_enables(dut, ChecksumEnables())
+        await tb.reset()
+        return tb
+
+    def send(self, frame: bytes, user: int = 0):
+        """A frame with ``user`` in its first beat's ``tuser`` (TX per-frame info)."""
+        self.src.send_nowait(AxiStreamFrame(
+            frame, tuser=common.first_beat_user(len(frame), self.width, user)))
+
+    async def frame(self) -> tuple[bytes, list[int]]:
+        """The next output frame and each of its beats' ``tuser``."""
+        return common.beats(await self.out.recv(compact=False), self.width, "output frame")
+
+
+async def run_tx(tb: TB, rng, count):
+    cases = [tx_case(rng) for _ in range(count)]
+    beats = sum(common.beats_of(len(f), tb.width) for f, _ in cases)
+    for frame, info in cases:
+        tb.send(frame, nbl.TxUser.for_frame(frame, info))
 
     async def check():
         for i, (frame, info) in enumerate(cases):
-            got = bytes((await snk.recv()).tdata)
+            got, _ = await tb.frame()
             want = tx_fill(frame, info)
             assert got == want, (f"frame {i} ({len(frame)} bytes, info {info}): first "
                                  f"difference at byte "
                                  f"{next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}")
 
-    cocotb.start_soon(drive())
-    await common.with_watchdog(dut, check(), 8 * beats + 5000, "TX frames")
-    assert snk.empty(), "more frames out than in"
+    await tb.guard(check(), "TX frames", 8 * beats + 5000)
+    await tb.settle()
 
 
-async def run_rx(dut, rng, idle, backpressure, count):
-    width = common.params()["width"]
-    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_axis"], idle=idle,
-                                    backpressure=backpressure, rng=rng)
-    src, snk = srcs["s_axis"], snks["m_axis"]
+async def run_rx(tb: TB, rng, count):
     for enables in RX_ENABLE_SETS:
-        set_enables(dut, enables)
+        set_enables(tb.dut, enables)
         frames = [rx_case(rng) for _ in range(-(-count // len(RX_ENABLE_SETS)))]
-        beats = sum(common.beats_of(len(f), width) for f in frames)
-
-        async def drive():
-            for frame in frames:
-                await src.send(AxiStreamFrame(frame))
+        beats = sum(common.beats_of(len(f), tb.width) for f in frames)
+        for frame in frames:
+            tb.send(frame)
 
         async def check():
             for i, frame in enumerate(frames):
-                got = await snk.recv(compact=False)
-                user = got.tuser[-1] if isinstance(got.tuser, list) else got.tuser
-                got.compact()       # drop the bytes tkeep leaves out
-                assert bytes(got.tdata) == frame, f"frame {i}: bytes changed"
-                flags = nbl.RxUser.unpack(user)[0]
+                got, users = await tb.frame()
+                assert got == frame, f"frame {i}: bytes changed"
+                flags = nbl.RxUser.unpack(users[-1])[0]
                 want = rx_validate(frame, enables=enables)
                 assert flags == want, f"frame {i} ({len(frame)} bytes): RTL {flags}, model {want}"
 
-        cocotb.start_soon(drive())
-        await common.with_watchdog(dut, check(), 8 * beats + 5000, "RX frames")
-    assert snk.empty(), "more frames out than in"
+        await tb.guard(check(), "RX frames", 8 * beats + 5000)
+    await tb.settle()
 
 
 @cocotb.test()
 @cocotb.parametrize(idle=[False, True], backpressure=[False, True])
 async def random_traffic(dut, idle, backpressure):
-    unit = dut._name
     rng = random.Random(common.seed() * 4 + idle * 2 + backpressure)
     count = common.frames(200)
-    if unit == "txcsum":
-        await run_tx(dut, rng, idle, backpressure, count)
+    tb = await TB.start(dut, rng, idle=idle, backpressure=backpressure)
+    if tb.unit == "txcsum":
+        await run_tx(tb, rng, count)
     else:
-        await run_rx(dut, rng, idle, backpressure, count)
+        await run_rx(tb, rng, count)
 
 
 @cocotb.test()
@@ -140,13 +158,9 @@ async def line_rate(dut):
     """Back-to-back 1500-byte frames, no idles, no backpressure: the input never stalls
     once the first frame is in, and the output is busy every cycle between its first and last
     beat."""
-    params = common.params()
-    width, unit = params["width"], dut._name
+    width, unit = common.params()["width"], dut._name
     rng = random.Random(common.seed())
-    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_axis"], rng=rng)
-    if unit == "rxcsum":
-        set_enables(dut, ChecksumEnables())
-    src, snk = srcs["s_axis"], snks["m_axis"]
+    tb = await TB.start(dut, rng)
     frames = []
     for _ in range(40):
         frame = sized_frame(rng, 1500)
@@ -156,11 +170,21 @@ async def line_rate(dut):
         else:
             frames.append((frame, 0))
     beats = sum(common.beats_of(len(f), width) for f, _ in frames)
-    meter = common.OutputMeter(dut).start()
+    meter = tb.meter(tb.out).start()
     for frame, user in frames:
-        await src.send(AxiStreamFrame(frame, tuser=user))
-    for _ in frames:
-        await common.with_watchdog(dut, snk.recv(), 20 * beats, "line-rate frames")
+        tb.send(frame, user)
+
+    async def check():
+        for i, (frame, user) in enumerate(frames):
+            got, users = await tb.frame()
+            if unit == "txcsum":
+                assert got == tx_fill(frame, nbl.ChecksumTx.from_int(user & 0xFFFFFFFF)), \
+                    f"frame {i}: bytes differ from the model's"
+            else:
+                assert got == frame, f"frame {i}: bytes changed"
+                assert nbl.RxUser.unpack(users[-1])[0] == rx_validate(frame), f"frame {i}"
+
+    await tb.guard(check(), "line-rate frames", 20 * beats)
     meter.stop()
     ratio = meter.beats / meter.span
     dut._log.info(f"line rate: {meter.beats} beats in {meter.span} cycles = {ratio:.4f} of W/8")

@@ -16,8 +16,11 @@ Every output frame of the DUT, after ``model.checksum.tx_fill`` with the Checksu
 its ``tuser``, must equal the model's segment byte for byte; ordinary frames must come out
 unchanged with their ``tuser``; completions must equal the model's, in order.
 
-Every random test runs with and without source idles and sink backpressure (on segments and
-completions alike), under a watchdog that fails the test when no stream moves for a while.
+:class:`TB` binds cocotbext-axi endpoints to the unit: a source of host frames (the TxUser word
+on the first beat only), a sink of output frames and a sink of completion words. Every random
+test runs with and without source idles and sink backpressure (on segments and completions
+alike, random pause generators), under the shared watchdog (``tb.common.Watchdog``) that fails
+the test when no stream moves for a while.
 
 Environment: see ``tb.common``; ``NICOFFLOAD_FRAMES`` is the number of host frames per test
 (split over the phases), ``NICOFFLOAD_BIG`` the number of large (64-256 KB) sends added.
@@ -34,8 +37,8 @@ import os
 import random
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.hdl.lso import config_value
 from nicoffload.model.checksum import TX_MAX_FRAME, ChecksumEnables, tx_fill
@@ -46,7 +49,7 @@ from nicoffload.model.transport import prepare_checksum
 from nicoffload.model.transport_lso import prepare_large_send
 from nicoffload.tb import common, traffic
 
-__all__ = ["Host", "reference", "random_host_frame", "Bus", "PHASES", "run_random",
+__all__ = ["Host", "reference", "random_host_frame", "TB", "PHASES", "run_random",
            "run_directed", "run_end_decided", "run_long_headers", "run_bad_length_words", "run_parse_corners", "bench", "large_send", "bench_frames"]
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, NS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
@@ -322,116 +325,7 @@ def _drop_case(rng, what, version, ipv6, size, mss, l2, limits):
     return bytes(f), TxUser.for_frame(f, 0, word), desc
 
 
-# --- the bus: one coroutine drives and samples every stream -----------------------------
-
-class Bus:
-    """Source of host frames, sink of output frames and of completions, one per clock edge.
-
-    ``out_user``: the output stream has ``tuser`` (the segmenter) or not (the wire).
-    """
-
-    def __init__(self, dut, width, rng, *, idle, backpressure, src="s_axis", dst="m_axis",
-                 txc="m_txc", out_user=True, stall_limit=20000):
-        self.dut, self.nb, self.rng = dut, width // 8, rng
-        self.sig = {k: getattr(dut, f"{src}_{k}") for k in
-                    ("tdata", "tkeep", "tvalid", "tready", "tlast", "tuser")}
-        self.osig = {k: getattr(dut, f"{dst}_{k}") for k in
-                     ("tdata", "tkeep", "tvalid", "tready", "tlast") + (("tuser",) if out_user
-                                                                        else ())}
-        self.csig = {k: getattr(dut, f"{txc}_{k}") for k in ("tdata", "tvalid", "tready")}
-        self.idle, self.backpressure = idle, backpressure
-        self.beats = collections.deque()
-        self.frames = collections.deque()        # finished output frames (bytes, user)
-        self.completions = collections.deque()
-        self.changed = Event()
-        self.cycle = 0
-        self.stall_limit = stall_limit
-        self.out_beats = 0
-        self.out_bytes = 0
-        self.first_out = None
-        self.last_out = None
-        self.error = None
-        self._cur = bytearray()
-        self._cur_user = None
-
-    def send(self, frame: bytes, tuser: int):
-        nb = self.nb
-        for i in range(0, len(frame), nb):
-            chunk = frame[i:i + nb]
-            self.beats.append((int.from_bytes(chunk, "little"), (1 << len(chunk)) - 1,
-                               int(i + nb >= len(frame)), tuser if i == 0 else 0))
-
-    def _pause(self, busy):
-        return busy and self.rng.random() < 0.35
-
-    async def run(self):
-        s, o, c = self.sig, self.osig, self.csig
-        s_valid = 0
-        o_ready = c_ready = 1
-        quiet = 0
-        rng = self.rng
-        idle_run = bp_run = 0
-        idle_state = bp_state = False
-        while True:
-            await RisingEdge(self.dut.clk)
-            self.cycle += 1
-            moved = False
-            if s_valid and s["tready"].value:
-                self.beats.popleft()
-                s_valid = 0
-                moved = True
-            if o_ready and o["tvalid"].value:
-                moved = True
-                keep = int(o["tkeep"].value)
-                n = keep.bit_length()
-                data = int(o["tdata"].value)
-                if self._cur_user is None:
-                    self._cur_user = int(o["tuser"].value) if "tuser" in o else 0
-                self._cur += data.to_bytes(self.nb, "little")[:n]
-                self.out_beats += 1
-                self.out_bytes += n
-                if self.first_out is None:
-                    self.first_out = self.cycle
-                self.last_out = self.cycle
-                if o["tlast"].value:
-                    self.frames.append((bytes(self._cur), self._cur_user))
-                    self._cur = bytearray()
-                    self._cur_user = None
-                    self.changed.set()
-            if c_ready and c["tvalid"].value:
-                moved = True
-                self.completions.append(int(c["tdata"].value))
-                self.changed.set()
-            quiet = 0 if moved else quiet + 1
-            if quiet > self.stall_limit and (self.beats or self.pending()):
-                self.error = f"watchdog: no stream moved for {quiet} cycles"
-                self.changed.set()
-                return
-            # Drive the next cycle.
-            if idle_run == 0:
-                idle_run = rng.choice((1, 1, 2, 3, 7))
-                idle_state = self.idle and rng.random() < 0.35
-            idle_run -= 1
-            if bp_run == 0:
-                bp_run = rng.choice((1, 1, 2, 3, 7))
-                bp_state = self.backpressure and rng.random() < 0.35
-            bp_run -= 1
-            if not s_valid and self.beats and not idle_state:
-                data, keep, last, user = self.beats[0]
-                s["tdata"].value = data
-                s["tkeep"].value = keep
-                s["tlast"].value = last
-                s["tuser"].value = user
-                s_valid = 1
-            s["tvalid"].value = s_valid
-            o_ready = 0 if bp_state else 1
-            c_ready = 0 if (self.backpressure and rng.random() < 0.3) else 1
-            o["tready"].value = o_ready
-            c["tready"].value = c_ready
-
-    def pending(self):
-        return getattr(self, "_pending", 0)
-
+# --- the testbench: cocotbext-axi endpoints of the segmenter or the TX path ------------------
 
 PHASES = [
     LsoLimits(v2_ipv4_max_offload_size=1 << 20, v2_ipv6_max_offload_size=1 << 20),
@@ -445,75 +339,112 @@ PHASES = [
 ]
 
 
-async def start(dut, rng, idle, backpressure, **kw):
-    width = common.params()["width"]
-    cocotb.start_soon(Clock(dut.clk, common.CLOCK_NS, unit="ns").start())
-    bus = Bus(dut, width, rng, idle=idle, backpressure=backpressure, **kw)
-    for name in ("tvalid",):
-        bus.sig[name].value = 0
-    bus.osig["tready"].value = 1
-    bus.csig["tready"].value = 1
-    dut.limits.value = config_value(PHASES[0])
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 4)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 2)
-    cocotb.start_soon(bus.run())
-    return bus
+class TB(common.StreamTB):
+    """The segmenter (``s_axis`` -> ``m_axis`` with ``tuser``, completions on ``m_txc``) or,
+    with ``wire``, the whole TX path (``s_axis_tx`` -> ``m_axis_wire``, ``m_axis_txc``).
+
+    ``src`` takes host frames (:meth:`send`: the TxUser word on the first beat only), ``out``
+    gives output frames (:meth:`frame`), ``txc`` completion words (:meth:`completion`).
+    """
+
+    def __init__(self, dut, *, wire: bool):
+        super().__init__(dut)
+        self.wire = wire
+        names = ("s_axis_tx", "m_axis_wire", "m_axis_txc") if wire else \
+            ("s_axis", "m_axis", "m_txc")
+        self.src = self.source(names[0])
+        self.out = self.sink(names[1])
+        self.txc = self.word_sink(names[2])
+        dut.limits.value = config_value(PHASES[0])
+
+    @classmethod
+    async def start(cls, dut, *, wire: bool) -> TB:
+        tb = cls(dut, wire=wire)
+        await tb.reset()
+        return tb
+
+    def set_traffic(self, rng: random.Random, *, idle, backpressure):
+        """Idles on the source, backpressure on both outputs: none, random (``True``) or a
+        pattern (see :meth:`common.StreamTB.set_pauses`)."""
+        self.set_pauses(self.src, idle, rng)
+        for end in (self.out, self.txc):
+            self.set_pauses(end, backpressure, rng)
+
+    async def set_limits(self, limits: LsoLimits):
+        self.dut.limits.value = config_value(limits)
+        await ClockCycles(self.dut.clk, 2)
+
+    def send(self, frame: bytes, tuser: int):
+        self.src.send_nowait(AxiStreamFrame(
+            frame, tuser=common.first_beat_user(len(frame), self.width, tuser)))
+
+    async def frame(self) -> tuple[bytes, int]:
+        """The next output frame and its first beat's ``tuser`` (0 on the wire)."""
+        got = await self.out.recv(compact=False)
+        data, users = common.beats(got, self.width, "output frame")
+        return data, users[0]
+
+    async def completion(self) -> int:
+        return common.word(await self.txc.recv())
 
 
 def _first_diff(a: bytes, b: bytes) -> int:
     return next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
-async def check(bus: Bus, hosts: list[Host], *, wire: bool):
-    """Compare everything that leaves the DUT with ``hosts``, in order."""
-    expect = collections.deque()
-    for i, host in enumerate(hosts):
-        for seg, _ in host.out:
-            expect.append((i, host, seg))
-    comps = collections.deque((i, h) for i, h in enumerate(hosts))
-    bus._pending = len(expect) + len(comps)
-    while expect or comps:
-        while not bus.frames and not bus.completions:
-            if bus.error:
-                raise AssertionError(f"{bus.error}; next expected: "
-                                     f"{(expect[0][1].desc if expect else comps[0][1].desc)}")
-            bus.changed.clear()
-            await bus.changed.wait()
-        while bus.frames:
-            got, user = bus.frames.popleft()
-            assert expect, f"an extra frame of {len(got)} bytes left the DUT"
-            i, host, want = expect.popleft()
-            if wire:
-                pass
-            elif host.raw_user is not None:
-                assert user == host.raw_user, f"host frame {i} ({host.desc}): tuser " \
-                    f"{user:#x}, want {host.raw_user:#x}"
-            else:
-                csum, lso, supp, _length = TxUser.unpack_raw(user)
-                info = ChecksumTx.from_int(csum)
-                h = parse(want)
-                assert lso == 0 and supp == 0, f"host frame {i}: segment tuser {user:#x}"
-                assert info == ChecksumTx(IsIPv4=int(h.ip_version == 4),
-                                          IsIPv6=int(h.ip_version == 6), TcpChecksum=1,
-                                          IpHeaderChecksum=int(h.ip_version == 4),
-                                          TcpHeaderOffset=h.l4_offset), \
-                    f"host frame {i} ({host.desc}): segment checksum word {info}"
-                got = tx_fill(got, info)
-            assert got == want, (
-                f"host frame {i} ({host.desc}, {len(host.frame)} bytes): output of "
-                f"{len(got)} bytes, model {len(want)}; first difference at byte "
-                f"{_first_diff(got, want)}")
-            bus._pending -= 1
-        while bus.completions:
-            got = bus.completions.popleft()
-            assert comps, f"an extra completion {got:#x}"
-            i, host = comps.popleft()
+def check_frame(i: int, host: Host, got: bytes, user: int, want: bytes, *, wire: bool):
+    """One output frame of host frame ``i`` against the model's ``want``."""
+    if wire:
+        pass
+    elif host.raw_user is not None:
+        assert user == host.raw_user, f"host frame {i} ({host.desc}): tuser " \
+            f"{user:#x}, want {host.raw_user:#x}"
+    else:
+        csum, lso, supp, _length = TxUser.unpack_raw(user)
+        info = ChecksumTx.from_int(csum)
+        h = parse(want)
+        assert lso == 0 and supp == 0, f"host frame {i}: segment tuser {user:#x}"
+        assert info == ChecksumTx(IsIPv4=int(h.ip_version == 4),
+                                  IsIPv6=int(h.ip_version == 6), TcpChecksum=1,
+                                  IpHeaderChecksum=int(h.ip_version == 4),
+                                  TcpHeaderOffset=h.l4_offset), \
+            f"host frame {i} ({host.desc}): segment checksum word {info}"
+        got = tx_fill(got, info)
+    assert got == want, (
+        f"host frame {i} ({host.desc}, {len(host.frame)} bytes): output of "
+        f"{len(got)} bytes, model {len(want)}; first difference at byte "
+        f"{_first_diff(got, want)}")
+
+
+async def check(tb: TB, hosts: list[Host]):
+    """Compare everything that leaves the DUT with ``hosts``, in order: every output frame
+    byte for byte (and its first beat's ``tuser``), every completion; under the watchdog."""
+    at = {"frame": None, "completion": None}
+
+    async def frames():
+        for i, host in enumerate(hosts):
+            at["frame"] = host.desc
+            for want, _ in host.out:
+                got, user = await tb.frame()
+                check_frame(i, host, got, user, want, wire=tb.wire)
+        at["frame"] = None
+
+    async def completions():
+        for i, host in enumerate(hosts):
+            at["completion"] = host.desc
+            got = await tb.completion()
             assert got == host.completion, (
                 f"host frame {i} ({host.desc}): completion {TxCompletion.from_int(got)}, "
                 f"model {TxCompletion.from_int(host.completion)}")
-            bus._pending -= 1
+        at["completion"] = None
+
+    async def both():
+        done = cocotb.start_soon(completions())
+        await frames()
+        await done
+
+    await tb.guard(both(), lambda: f"next expected: frame of {at['frame']}, completion of "
+                                   f"{at['completion']}")
 
 
 def big_sends(rng, count, width):
@@ -538,42 +469,44 @@ def big_sends(rng, count, width):
     return out
 
 
+def host_of(frame: bytes, user: int, limits: LsoLimits, desc: str, *, wire: bool) -> Host:
+    """:func:`reference`, with the output as the wire carries it when ``wire`` (the TX path
+    fills an ordinary frame's checksums as its own ChecksumTx word asks)."""
+    host = reference(frame, user, limits, desc)
+    if wire:
+        host.out = [(tx_fill(seg, ChecksumTx.from_int(user & 0xFFFFFFFF))
+                     if host.raw_user is not None else seg, None) for seg, _ in host.out]
+    return host
+
+
 async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
     width = common.params()["width"]
     rng = random.Random(common.seed() * 8 + idle * 2 + backpressure + 4 * salt)
-    bus = await start(dut, random.Random(rng.random()), idle, backpressure,
-                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
-                          "out_user": False} if wire else {}))
+    tb = await TB.start(dut, wire=wire)
+    tb.set_traffic(random.Random(rng.random()), idle=idle, backpressure=backpressure)
     per_phase = max(1, count // len(PHASES))
     total_sends = 0
     stats = collections.Counter()
     lso_sends = 0
     for p, limits in enumerate(PHASES):
-        dut.limits.value = config_value(limits)
-        await ClockCycles(dut.clk, 2)
+        await tb.set_limits(limits)
         items = [random_host_frame(rng, limits, budget=40000 if width >= 256 else 20000)
                  for _ in range(per_phase)]
         if p == 0 and big:
             items += big_sends(rng, big, width)
             rng.shuffle(items)
-        hosts = []
-        for frame, user, desc in items:
-            host = reference(frame, user, limits, desc)
-            if wire:
-                host.out = [(tx_fill(seg, ChecksumTx.from_int(user & 0xFFFFFFFF))
-                             if host.raw_user is not None else seg, None)
-                            for seg, _ in host.out]
-            hosts.append(host)
-            bus.send(frame, host.tuser)
-        await check(bus, hosts, wire=wire)
+        hosts = [host_of(frame, user, limits, desc, wire=wire) for frame, user, desc in items]
+        for host in hosts:
+            tb.send(host.frame, host.tuser)
+        await check(tb, hosts)
         total_sends += len(hosts)
         lso_sends += sum(h.raw_user is None for h in hosts)
         stats.update(TxStatus(TxCompletion.from_int(h.completion).Status).name
                      if h.raw_user is None else "ordinary" for h in hosts)
         stats.update("dropped" for h in hosts if h.dropped)
-    assert not bus.frames and not bus.completions
+    await tb.settle()
     dut._log.info(f"{total_sends} host frames ({lso_sends} large sends) checked in "
-                  f"{bus.cycle} cycles: {dict(stats)}")
+                  f"{tb.cycles()} cycles: {dict(stats)}")
 
 
 @cocotb.test()
@@ -586,22 +519,15 @@ async def random_sends(dut, idle, backpressure):
 
 # --- directed ------------------------------------------------------------------------------
 
-async def run_list(dut, cases, limits, *, wire=False, idle=False, backpressure=False):
-    rng = random.Random(common.seed())
-    bus = await start(dut, rng, idle, backpressure,
-                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
-                          "out_user": False} if wire else {}))
-    dut.limits.value = config_value(limits)
-    await ClockCycles(dut.clk, 2)
-    hosts = []
-    for frame, user, desc in cases:
-        host = reference(frame, user, limits, desc)
-        if wire:
-            host.out = [(tx_fill(seg, ChecksumTx.from_int(user & 0xFFFFFFFF))
-                         if host.raw_user is not None else seg, None) for seg, _ in host.out]
-        hosts.append(host)
-        bus.send(frame, host.tuser)
-    await check(bus, hosts, wire=wire)
+async def run_list(tb: TB, cases, limits, *, idle=False, backpressure=False):
+    """Send ``cases`` ((frame, tuser, description)) under ``limits``, check all, settle."""
+    tb.set_traffic(random.Random(common.seed()), idle=idle, backpressure=backpressure)
+    await tb.set_limits(limits)
+    hosts = [host_of(frame, user, limits, desc, wire=tb.wire) for frame, user, desc in cases]
+    for host in hosts:
+        tb.send(host.frame, host.tuser)
+    await check(tb, hosts)
+    await tb.settle()
     return hosts
 
 
@@ -635,9 +561,11 @@ def directed_cases(rng):
 async def run_directed(dut, *, wire):
     rng = random.Random(5)
     cases = directed_cases(rng)
-    await run_list(dut, cases, PHASES[0], wire=wire)
-    await run_list(dut, cases, dataclasses.replace(PHASES[0], id_mode="linux"), wire=wire,
-                   backpressure=True)
+    tb = await TB.start(dut, wire=wire)
+    await run_list(tb, cases, PHASES[0])
+    # Again with Linux IDs, outputs held three cycles in four (Corundum's cycle pattern).
+    await run_list(tb, cases, dataclasses.replace(PHASES[0], id_mode="linux"),
+                   backpressure=(1, 1, 1, 0))
 
 
 def long_header_sends(rng):
@@ -684,7 +612,8 @@ async def run_long_headers(dut, *, wire):
     """Sends with 129..254 bytes of headers: segmented (model and RTL), none dropped."""
     rng = random.Random(13)
     cases = long_header_sends(rng)
-    hosts = await run_list(dut, cases, PHASES[0], wire=wire, backpressure=True, idle=True)
+    tb = await TB.start(dut, wire=wire)
+    hosts = await run_list(tb, cases, PHASES[0], backpressure=True, idle=True)
     assert all(not h.dropped for h in hosts), [h.desc for h in hosts if h.dropped]
     longest = max(_parse_lso(h.frame).l4_offset + _parse_lso(h.frame).l4_header_len
                   for h in hosts)
@@ -697,11 +626,9 @@ async def run_bad_length_words(dut, *, wire):
     its word disagree and completes MALFORMED; one whose word fails them is dropped with
     that reason; an ordinary frame passes as long as it really is."""
     rng = random.Random(17)
-    bus = await start(dut, rng, False, True,
-                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
-                          "out_user": False} if wire else {}))
-    dut.limits.value = config_value(PHASES[0])
-    await ClockCycles(dut.clk, 2)
+    tb = await TB.start(dut, wire=wire)
+    tb.set_traffic(random.Random(rng.random()), idle=False, backpressure=True)
+    await tb.set_limits(PHASES[0])
     bad, want = [], []
     for version, delta, status in (
             ("v2", -1500, TxStatus.MALFORMED), ("v2", -1, TxStatus.MALFORMED),
@@ -716,32 +643,38 @@ async def run_bad_length_words(dut, *, wire):
     plain = headers(rng, l2="eth", options=False) + rng.randbytes(300)
     bad.append((plain, TxUser.pack(0, 0, 0, len(plain) + 64)))
     last, user = large_send(rng, version="v2", size=7000, mss=1460, l2="vlan")
-    host = reference(last, user, PHASES[0], "after the bad descriptors")
+    host = host_of(last, user, PHASES[0], "after the bad descriptors", wire=wire)
     assert not host.dropped
     for frame, word in bad:
-        bus.send(frame, word)
-    bus.send(last, host.tuser)
-    bus._pending = len(bad) + 1
-    while len(bus.completions) < len(bad) + 1:
-        assert not bus.error, bus.error
-        bus.changed.clear()
-        await bus.changed.wait()
-    words = [TxCompletion.from_int(w) for w in bus.completions]
+        tb.send(frame, word)
+    tb.send(last, host.tuser)
+
+    async def completions():
+        return [TxCompletion.from_int(await tb.completion()) for _ in range(len(bad) + 1)]
+
+    words = await tb.guard(completions(), "completions of the bad descriptors")
     assert [w.Status for w in words[:len(want)]] == want, words
     assert words[len(bad) - 1].Status == TxStatus.SENT        # the ordinary frame
     assert words[-1].to_int() == host.completion
-    # Completions may run ahead of the last wire beats: wait until the output is quiet.
-    count = -1
-    while count != len(bus.frames):
-        count = len(bus.frames)
-        await ClockCycles(dut.clk, 500)
-    assert not bus.error, bus.error
-    got = [f for f, _ in list(bus.frames)[-len(host.out):]]
-    if not wire:
-        got = [tx_fill(f, ChecksumTx.from_int(u & 0xFFFFFFFF))
-               for f, u in list(bus.frames)[-len(host.out):]]
-    assert got == [seg for seg, _ in host.out]
-    assert plain in [f for f, _ in bus.frames]
+    # Whatever the cut sends left, the ordinary frame and then the last send's segments: all
+    # the output until it has been quiet for 1000 cycles.
+    got = []
+
+    async def frames():
+        quiet = 0
+        while quiet < 1000 or len(got) < len(host.out) + 1:
+            if not tb.out.empty():
+                got.append(await tb.frame())
+                quiet = 0
+            else:
+                await RisingEdge(dut.clk)
+                quiet = 0 if tb.out.active or int(tb.out.bus.tvalid.value) else quiet + 1
+
+    await tb.guard(frames(), "frames after the bad descriptors")
+    for k, ((frame, user), (want_seg, _)) in enumerate(zip(got[-len(host.out):], host.out)):
+        check_frame(k, host, frame, user, want_seg, wire=wire)
+    assert plain in [f for f, _ in got]
+    await tb.settle()
 
 
 async def run_end_decided(dut, *, wire):
@@ -770,7 +703,8 @@ async def run_end_decided(dut, *, wire):
         frame, user = large_send(rng, version="v1", size=8000, mss=1000)
         cut = len(frame) - 8000 + size
         cases.append((frame[:cut], user, f"v1 cut at payload {size}"))
-    hosts = await run_list(dut, cases, limits, wire=wire, backpressure=True, idle=True)
+    tb = await TB.start(dut, wire=wire)
+    hosts = await run_list(tb, cases, limits, backpressure=True, idle=True)
     dropped = sum(h.dropped for h in hosts)
     assert dropped >= 10, f"only {dropped} cases were end-decided drops"
     # MinSegmentCount 30 at MSS 1460: a send of 29 segments or fewer (over 32 KB, more
@@ -781,7 +715,7 @@ async def run_end_decided(dut, *, wire):
         frame, user = large_send(rng, version="v2", ipv6=True, size=size, mss=1460,
                                  l2="vlan", options=False)
         cases.append((frame, user, f"v2 ipv6 size={size} min=30"))
-    hosts = await run_list(dut, cases, big_min, wire=wire)
+    hosts = await run_list(tb, cases, big_min)
     assert [h.dropped for h in hosts] == [True, True, False, False]
     # MaxOffLoadSize exactly and one byte over, with the default limits (256 KB, 64 KB).
     cases = []
@@ -792,7 +726,7 @@ async def run_end_decided(dut, *, wire):
         frame, word, csum = prepare_large_send(hdr, 1460, version,
                                                extra_payload=payload_bytes(rng, size))
         cases.append((frame, TxUser.for_frame(frame, csum, word), f"{version} size={size} default"))
-    hosts = await run_list(dut, cases, LsoLimits(), wire=wire)
+    hosts = await run_list(tb, cases, LsoLimits())
     assert [h.dropped for h in hosts] == [False, True, False]
 
 
@@ -855,7 +789,8 @@ def parse_corner_cases(rng):
 
 
 async def run_parse_corners(dut, *, wire):
-    hosts = await run_list(dut, parse_corner_cases(random.Random(3)), PHASES[0], wire=wire,
+    tb = await TB.start(dut, wire=wire)
+    hosts = await run_list(tb, parse_corner_cases(random.Random(3)), PHASES[0],
                            idle=True, backpressure=True)
     verdicts = {TxCompletion.from_int(h.completion).Status for h in hosts}
     assert verdicts == {TxStatus.MALFORMED, TxStatus.LSO_HEADERS_TOO_LONG}, verdicts
@@ -884,20 +819,17 @@ async def bench(dut, *, wire):
     mss = int(os.environ.get("NICOFFLOAD_BENCH_MSS", "1460"))
     count = common.frames(max(4, min(64, 400000 // size)))
     rng = random.Random(1)
-    bus = await start(dut, rng, False, False,
-                      **({"src": "s_axis_tx", "dst": "m_axis_wire", "txc": "m_axis_txc",
-                          "out_user": False} if wire else {}))
-    dut.limits.value = config_value(PHASES[0])
-    hosts = []
-    for frame, user in bench_frames(size, mss, count, rng):
-        host = reference(frame, user, PHASES[0], f"bench {size}/{mss}")
-        hosts.append(host)
-        bus.send(frame, host.tuser)
-    await check(bus, hosts, wire=wire)
-    span = bus.last_out - bus.first_out + 1
-    fraction = bus.out_bytes / (span * width / 8)
+    tb = await TB.start(dut, wire=wire)
+    await tb.set_limits(PHASES[0])
+    hosts = [host_of(frame, user, PHASES[0], f"bench {size}/{mss}", wire=wire)
+             for frame, user in bench_frames(size, mss, count, rng)]
+    meter = tb.meter(tb.out).start()
+    for host in hosts:
+        tb.send(host.frame, host.tuser)
+    await check(tb, hosts)
+    meter.stop()
     result = {"width": width, "size": size, "mss": mss, "sends": count,
-              "bytes": bus.out_bytes, "cycles": span, "fraction": fraction}
+              "bytes": meter.bytes, "cycles": meter.span, "fraction": meter.fraction(width)}
     dut._log.info(f"bench: {result}")
     out = os.environ.get("NICOFFLOAD_BENCH_OUT")
     if out:

@@ -4,6 +4,9 @@ Random frames (1..9018 bytes) with random start offsets, plus adversarial frames
 end-around carry: all-ones payloads, sums that fold more than once, totals that are 0 mod
 0xFFFF (the 0x0000/0xFFFF encodings), all-zero frames, odd starts. Every test runs with and
 without source idles and sink backpressure; frames are sent back to back.
+
+:class:`TB`: frames on ``s_axis`` (the start offset in the first beat's ``tuser``), sums on
+``m_sum`` (one 16-bit word per frame).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import random
 
 import cocotb
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model.onesum import ones_sum
@@ -49,33 +52,52 @@ def random_frame(rng: random.Random) -> tuple[bytes, int]:
     return rng.randbytes(n), rng.randrange(0, min(n, 300) + 1)
 
 
+class TB(common.StreamTB):
+    """OnesSum with a frame source on ``s_axis`` and a sum sink on ``m_sum``."""
+
+    def __init__(self, dut):
+        super().__init__(dut)
+        self.src = self.source("s_axis")
+        self.sums = self.word_sink("m_sum")
+
+    @classmethod
+    async def start(cls, dut, rng: random.Random | None = None, *, idle=False,
+                    backpressure=False) -> TB:
+        tb = cls(dut)
+        tb.set_pauses(tb.src, idle, rng)
+        tb.set_pauses(tb.sums, backpressure, rng)
+        await tb.reset()
+        return tb
+
+    def send(self, data: bytes, start: int):
+        self.src.send_nowait(AxiStreamFrame(
+            data, tuser=common.first_beat_user(len(data), self.width, start)))
+
+    async def sum(self) -> int:
+        return common.word(await self.sums.recv())
+
+
 @cocotb.test()
 @cocotb.parametrize(idle=[False, True], backpressure=[False, True])
 async def random_sums(dut, idle, backpressure):
     width = common.params()["width"]
     rng = random.Random(common.seed() * 4 + idle * 2 + backpressure)
-    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_sum"], idle=idle,
-                                    backpressure=backpressure, rng=rng)
-    src, snk = srcs["s_axis"], snks["m_sum"]
+    tb = await TB.start(dut, rng, idle=idle, backpressure=backpressure)
     count = common.frames(200)
     cases = [random_frame(rng) for _ in range(count)]
     total_beats = sum(common.beats_of(len(f), width) for f, _ in cases)
-
-    async def drive():
-        for data, start in cases:
-            await src.send(AxiStreamFrame(data, tuser=start))
+    for data, start in cases:
+        tb.send(data, start)
 
     async def check():
         for i, (data, start) in enumerate(cases):
-            got = await snk.recv()
-            value = int.from_bytes(bytes(got.tdata), "little")
+            value = await tb.sum()
             want = ones_sum(data, start)
             assert value == want, (f"frame {i}: {len(data)} bytes from {start}: "
                                    f"RTL {value:#06x}, model {want:#06x}")
 
-    cocotb.start_soon(drive())
-    await common.with_watchdog(dut, check(), 20 * total_beats + 1000, "sums")
-    assert snk.empty(), "RTL produced more sums than frames"
+    await tb.guard(check(), "sums", 20 * total_beats + 1000)
+    await tb.settle()
 
 
 @cocotb.test()
@@ -83,39 +105,54 @@ async def line_rate(dut):
     """Back-to-back frames, no idles, no backpressure: a beat is taken every cycle."""
     width = common.params()["width"]
     rng = random.Random(common.seed())
-    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_sum"], rng=rng)
-    src, snk = srcs["s_axis"], snks["m_sum"]
+    tb = await TB.start(dut, rng)
     cases = [(rng.randbytes(rng.choice([64, 1500, 9000])), 14) for _ in range(20)]
     beats = sum(common.beats_of(len(f), width) for f, _ in cases)
-    taken = stalled = 0
-
-    async def count():
-        nonlocal taken, stalled
-        while True:
-            await RisingEdge(dut.clk)
-            if int(dut.s_axis_tvalid.value):
-                if int(dut.s_axis_tready.value):
-                    taken += 1
-                else:
-                    stalled += 1
-
-    counter = cocotb.start_soon(count())
+    meter = tb.meter(tb.src).start()
     for data, start in cases:
-        await src.send(AxiStreamFrame(data, tuser=start))
-    for data, start in cases:
-        got = await snk.recv()
-        assert int.from_bytes(bytes(got.tdata), "little") == ones_sum(data, start)
-    counter.cancel()
-    assert taken == beats, f"{taken} beats taken, {beats} sent"
+        tb.send(data, start)
+
+    async def check():
+        for data, start in cases:
+            assert await tb.sum() == ones_sum(data, start)
+
+    await tb.guard(check(), "line-rate sums", 20 * beats + 1000)
+    meter.stop()
+    stalled = meter.stalls + meter.stalls_before
+    assert meter.beats == beats, f"{meter.beats} beats taken, {beats} sent"
     assert stalled == 0, f"input stalled {stalled} cycles with an idle output"
+    assert meter.span == beats, f"{beats} beats took {meter.span} cycles"
 
 
 @cocotb.test()
 async def huge_frame(dut):
     """A 136 KB frame of ones: the 32-bit accumulator wraps and its end-around carry counts."""
     rng = random.Random(common.seed())
-    srcs, snks = await common.setup(dut, sources=["s_axis"], sinks=["m_sum"], rng=rng)
+    tb = await TB.start(dut, rng)
     data = b"\xff" * (136 * 1024) + rng.randbytes(7)
-    await srcs["s_axis"].send(AxiStreamFrame(data, tuser=0))
-    got = await common.with_watchdog(dut, snks["m_sum"].recv(), 40000, "huge frame")
-    assert int.from_bytes(bytes(got.tdata), "little") == ones_sum(data)
+    tb.send(data, 0)
+    got = await tb.guard(tb.sum(), "huge frame", 40000)
+    assert got == ones_sum(data)
+
+
+@cocotb.test()
+async def watchdog_fires(dut):
+    """The shared watchdog fails a wait on a hung stream: sums held back for good, the input
+    backs up, nothing moves; the wait ends in a watchdog failure, not a hang."""
+    tb = await TB.start(dut)
+    tb.set_pauses(tb.sums, (1,))        # m_sum never ready
+    for _ in range(64):
+        tb.send(bytes(64), 0)
+    tb.quiet = 500
+    try:
+        await tb.guard(tb.sum(), "a sum that cannot come")
+    except AssertionError as e:
+        assert "watchdog: no stream moved for 500 cycles" in str(e), str(e)
+    else:
+        raise AssertionError("a sum came out of a unit whose output was never ready")
+    try:
+        await tb.guard(ClockCycles(dut.clk, 1000), "a long wait", budget=100)
+    except AssertionError as e:
+        assert "not done after 100 cycles" in str(e), str(e)
+    else:
+        raise AssertionError("the watchdog let a wait run past its budget")

@@ -13,8 +13,9 @@ Scoreboard: every record field against the model (``None`` is 0), after applying
 "datagram runs past the frame" check exactly as a consumer does (see ``effective_error``);
 every frame's bytes and every beat's ``tuser`` on ``m_axis``; one record per frame.
 
-The consumer either honours the contract of the units behind the parser (a frame's beats are
-taken only after its record; ``contract=True``) or drains both outputs independently; random
+The consumer (:class:`TB`: cocotbext-axi sinks on ``m_headers`` and ``m_axis``) either
+honours the contract of the units behind the parser (a frame's beats are taken only after its
+record; ``contract=True``, :class:`RecordGate`) or drains both outputs independently; random
 idles on the source and backpressure on both outputs are parameters.
 """
 
@@ -25,8 +26,9 @@ import random
 import struct
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiStreamFrame
+from cocotb.triggers import ClockCycles, ReadWrite, RisingEdge
+from cocotb.utils import get_sim_time
+from cocotbext.axi import AxiStreamFrame, AxiStreamSink
 
 from nicoffload.hdl.parse import HEADERS_LAYOUT, WINDOW_BYTES
 from nicoffload.model.parse import ParseError, parse
@@ -360,7 +362,7 @@ def _random_case(rng: random.Random, width: int) -> tuple[bytes, str]:
     return garbage(rng, width)
 
 
-# --- driving and consuming ----------------------------------------------------------------
+# --- the testbench ------------------------------------------------------------------------
 
 def beat_users(rng: random.Random, n: int, width: int, user_width: int) -> list[int]:
     """A random tuser per beat."""
@@ -368,56 +370,110 @@ def beat_users(rng: random.Random, n: int, width: int, user_width: int) -> list[
             for _ in range(common.beats_of(n, width))]
 
 
-async def send(src, frame: bytes, users: list[int], width: int):
-    nb = width // 8
-    tuser = [users[i // nb] for i in range(len(frame))] if users else None
-    await src.send(AxiStreamFrame(frame, tuser=tuser))
+class RecordGate:
+    """The contract of the units behind the parser: a frame's beats are taken only once its
+    record has been. Counts the records taken on ``m_headers`` and the frames finished on
+    ``m_axis`` from the handshakes as sampled at each clock edge (by whichever coroutine asks
+    first at that edge; writes land after the edge, so the order does not matter), and holds
+    the frame sink (its :meth:`GatedSink.full`) while records <= frames: the sink's ``tready``
+    for the next edge follows this edge's counts, as a consumer that decides each cycle.
+    """
+
+    def __init__(self, clk, headers, frames: GatedSink):
+        self.clk, self.headers, self.sink = clk, headers, frames
+        self.records = self.frames = 0
+        self._time = None
+        frames.gate = self
+        cocotb.start_soon(self._run())
+
+    def _sample(self):
+        now = get_sim_time()
+        if now == self._time:
+            return
+        self._time = now
+        h, a = self.headers, self.sink.bus
+        beat = int(a.tvalid.value) and int(a.tready.value)
+        assert not beat or self.records > self.frames, \
+            f"testbench: m_axis took a beat of frame {self.frames} before its record"
+        if int(h.tvalid.value) and int(h.tready.value):
+            self.records += 1
+        if beat and int(a.tlast.value):
+            self.frames += 1
+
+    def closed(self) -> bool:
+        self._sample()
+        return self.records <= self.frames
+
+    async def _run(self):
+        edge, settled = RisingEdge(self.clk), ReadWrite()
+        while True:
+            await edge
+            self._sample()
+            # The sink sleeps while it is held; wake it for the next edge, after it has gone
+            # to sleep for this one, so that it decides again then.
+            await settled
+            self.sink.wake_event.set()
 
 
-class Consumer:
-    """Takes records from m_headers and beats from m_axis, each with its own pause pattern;
-    with ``contract`` a frame's beats only after its record, as the checksum units do."""
+class GatedSink(AxiStreamSink):
+    """An AxiStreamSink that is also held while its :class:`RecordGate` is closed."""
 
-    def __init__(self, dut, width, user_width, rng, backpressure, contract):
-        self.dut, self.width, self.user_width = dut, width, user_width
-        self.contract = contract
-        self.hpause = common.pause_pattern(random.Random(rng.random()), backpressure)
-        self.apause = common.pause_pattern(random.Random(rng.random()), backpressure)
-        self.records: list[int] = []
-        self.frames: list[tuple[bytes, list[int]]] = []
-        self._data, self._users = bytearray(), []
-        self.hready = self.aready = 0
-        self.cycles = 0
-        dut.m_headers_tready.value = 0
-        dut.m_axis_tready.value = 0
+    gate: RecordGate | None = None
 
-    async def run(self, count: int, on_record=None, on_frame=None):
-        dut, nb = self.dut, self.width // 8
-        while len(self.records) < count or len(self.frames) < count:
-            await RisingEdge(dut.clk)
-            self.cycles += 1
-            if self.hready and int(dut.m_headers_tvalid.value):
-                self.records.append(int(dut.m_headers_tdata.value))
-                if on_record:
-                    on_record(len(self.records) - 1, self.records[-1])
-            if self.aready and int(dut.m_axis_tvalid.value):
-                keep = int(dut.m_axis_tkeep.value)
-                data = int(dut.m_axis_tdata.value).to_bytes(nb, "little")
-                nbytes = bin(keep).count("1")
-                assert keep == (1 << nbytes) - 1, f"tkeep {keep:#x} not contiguous"
-                self._data += data[:nbytes]
-                if self.user_width:
-                    self._users.append(int(dut.m_axis_tuser.value))
-                if int(dut.m_axis_tlast.value):
-                    self.frames.append((bytes(self._data), self._users))
-                    self._data, self._users = bytearray(), []
-                    if on_frame:
-                        on_frame(len(self.frames) - 1, self.frames[-1])
-            self.hready = int(not next(self.hpause) and len(self.records) < count)
-            allowed = not self.contract or len(self.records) > len(self.frames)
-            self.aready = int(allowed and not next(self.apause))
-            dut.m_headers_tready.value = self.hready
-            dut.m_axis_tready.value = self.aready
+    def full(self):
+        return super().full() or (self.gate is not None and self.gate.closed())
+
+
+class TB(common.StreamTB):
+    """FrameParser: frames on ``s_axis`` (random ``tuser`` per beat when the unit has one),
+    records on ``m_headers`` (one word each) and the frames again on ``m_axis``.
+
+    ``contract``: ``m_axis`` takes a frame's beats only after the frame's record
+    (:class:`RecordGate`), as the checksum units do; else both outputs drain on their own.
+    """
+
+    def __init__(self, dut, *, contract: bool):
+        super().__init__(dut)
+        self.user_width = _user_width(dut)
+        self.src = self.source("s_axis")
+        self.records = self.word_sink("m_headers")
+        self.out = self.sink("m_axis", cls=GatedSink)
+        if contract:
+            RecordGate(dut.clk, self.records.bus, self.out)
+
+    @classmethod
+    async def start(cls, dut, rng: random.Random | None = None, *, idle=False,
+                    backpressure=False, contract=False) -> TB:
+        tb = cls(dut, contract=contract)
+        tb.set_pauses(tb.src, idle, rng)
+        for end in (tb.records, tb.out):
+            tb.set_pauses(end, backpressure, rng)
+        await tb.reset()
+        return tb
+
+    def send(self, frame: bytes, users: list[int]):
+        """``frame`` with ``users[k]`` in beat k's ``tuser``."""
+        tuser = common.beat_users(len(frame), self.width, users) if self.user_width else None
+        self.src.send_nowait(AxiStreamFrame(frame, tuser=tuser))
+
+    async def check(self, board: Scoreboard, count: int, budget: int, what: str):
+        """Every record and every frame of ``count`` against ``board``, under the watchdog."""
+
+        async def records():
+            for i in range(count):
+                board.record(i, common.word(await self.records.recv()))
+
+        async def frames():
+            for i in range(count):
+                got = await self.out.recv(compact=False)
+                board.frame(i, common.beats(got, self.width, f"frame {i}"))
+
+        async def both():
+            task = cocotb.start_soon(records())
+            await frames()
+            await task
+
+        await self.guard(both(), what, budget)
 
 
 class Scoreboard:
@@ -453,26 +509,17 @@ def _user_width(dut) -> int:
     return len(port) if port is not None else 0
 
 
-async def run_frames(dut, cases, *, idle, backpressure, contract, rng, budget=20):
-    width, user_width = common.params()["width"], _user_width(dut)
-    srcs, _ = await common.setup(dut, sources=["s_axis"], idle=idle, rng=rng)
-    src = srcs["s_axis"]
+async def run_frames(tb: TB, cases, rng, budget=20):
+    width, user_width = tb.width, tb.user_width
     users = [beat_users(rng, len(f), width, user_width) for f, _ in cases]
     board = Scoreboard(cases, users, record_fields(user_width), user_width)
-    consumer = Consumer(dut, width, user_width, rng, backpressure, contract)
     beats = sum(common.beats_of(len(f), width) for f, _ in cases)
-
-    async def drive():
-        for (frame, _), u in zip(cases, users):
-            await send(src, frame, u, width)
-
-    cocotb.start_soon(drive())
-    await common.with_watchdog(dut, consumer.run(len(cases), board.record, board.frame),
-                               budget * beats + 20 * len(cases) + 2000, "records and frames")
-    await ClockCycles(dut.clk, 50)
-    assert not int(dut.m_headers_tvalid.value), "a record with no frame"
-    assert not int(dut.m_axis_tvalid.value), "a beat with no frame"
-    return board, consumer
+    for (frame, _), u in zip(cases, users):
+        tb.send(frame, u)
+    await tb.check(board, len(cases), budget * beats + 20 * len(cases) + 2000,
+                   "records and frames")
+    await tb.settle()       # no record with no frame, no beat with no frame
+    return board
 
 
 @cocotb.test()
@@ -484,8 +531,8 @@ async def random_frames(dut, idle, backpressure):
     count = common.frames(500)
     cases = directed(width)
     cases += [random_case(rng, width) for _ in range(max(0, count - len(cases)))]
-    board, _ = await run_frames(dut, cases, idle=idle, backpressure=backpressure,
-                                contract=True, rng=rng)
+    tb = await TB.start(dut, rng, idle=idle, backpressure=backpressure, contract=True)
+    board = await run_frames(tb, cases, rng)
     dut._log.info("codes: %s; deferred IP length checks: %d",
                   dict(sorted(board.codes.items())), board.deferred)
     if count >= 300:
@@ -502,8 +549,8 @@ async def free_consumer(dut):
     rng = random.Random(common.seed() + 11)
     cases = [random_case(rng, width) for _ in range(max(40, common.frames(500) // 5))]
     consumer_rng = random.Random(rng.random())
-    board, consumer = await run_frames(dut, cases, idle=False, backpressure=True,
-                                       contract=False, rng=consumer_rng)
+    tb = await TB.start(dut, consumer_rng, backpressure=True)
+    board = await run_frames(tb, cases, consumer_rng)
     assert board.codes
 
 
@@ -522,39 +569,21 @@ def tcp6_frame(rng: random.Random, size: int, exts: int) -> bytes:
     return rng.randbytes(12) + b"\x86\xdd" + ip + body
 
 
-async def rate(dut, src, cases, contract, rng):
+async def rate(tb: TB, cases, rng):
     """Back to back, no idles, no pauses: input stall cycles and frames per cycle."""
-    width, user_width = common.params()["width"], _user_width(dut)
+    width, user_width = tb.width, tb.user_width
     users = [beat_users(rng, len(f), width, user_width) for f, _ in cases]
     board = Scoreboard(cases, users, record_fields(user_width), user_width)
-    consumer = Consumer(dut, width, user_width, rng, False, contract)
-    starts, stalls = [], 0
-    first = True
-
-    async def monitor():
-        nonlocal stalls, first
-        cycle = 0
-        while True:
-            await RisingEdge(dut.clk)
-            cycle += 1
-            if int(dut.s_axis_tvalid.value):
-                if int(dut.s_axis_tready.value):
-                    if first:
-                        starts.append(cycle)
-                    first = bool(int(dut.s_axis_tlast.value))
-                elif starts:
-                    stalls += 1
-
-    mon = cocotb.start_soon(monitor())
+    meter = tb.meter(tb.src).start()
     for (frame, _), u in zip(cases, users):
-        await send(src, frame, u, width)
+        tb.send(frame, u)
     beats = sum(common.beats_of(len(f), width) for f, _ in cases)
-    await common.with_watchdog(dut, consumer.run(len(cases), board.record, board.frame),
-                               10 * beats + 2000, "line rate frames")
-    mon.cancel()
-    await ClockCycles(dut.clk, 20)
+    await tb.check(board, len(cases), 10 * beats + 2000, "line rate frames")
+    meter.stop()
+    await ClockCycles(tb.dut.clk, 20)
+    starts = meter.starts
     per_cycle = (len(starts) - 1) / (starts[-1] - starts[0]) if len(starts) > 1 else 0.0
-    return stalls, per_cycle
+    return meter.stalls, per_cycle
 
 
 def _report(name: str, values: dict):
@@ -577,10 +606,10 @@ async def line_rate(dut, contract):
     no idles, no backpressure: the input never stalls, whether or not the consumer waits for
     each record before the frame's beats."""
     rng = random.Random(common.seed() + 5)
-    srcs, _ = await common.setup(dut, sources=["s_axis"], rng=rng)
+    tb = await TB.start(dut, contract=contract)
     cases = [(tcp4_frame(rng, 1500), "tcp4 1500") if i % 2 else
              (tcp6_frame(rng, 1500, i % 4), "tcp6 1500") for i in range(24)]
-    stalls, per_cycle = await rate(dut, srcs["s_axis"], cases, contract, rng)
+    stalls, per_cycle = await rate(tb, cases, rng)
     _report(f"line_rate_1500{'_contract' if contract else ''}",
             {"stalls": stalls, "frames_per_cycle": per_cycle})
     assert stalls == 0, f"input stalled {stalls} cycles on 1500-byte frames"
@@ -591,11 +620,11 @@ async def small_frame_rate(dut):
     """Measure (do not assert) frames per cycle for back-to-back 64-byte IPv4/TCP frames and
     256-byte frames; 256-byte IPv4/TCP frames must not stall the input."""
     rng = random.Random(common.seed() + 6)
-    srcs, _ = await common.setup(dut, sources=["s_axis"], rng=rng)
+    tb = await TB.start(dut)
     results = {}
     for size in (64, 128, 256):
         cases = [(tcp4_frame(rng, size), f"tcp4 {size}") for _ in range(40)]
-        stalls, per_cycle = await rate(dut, srcs["s_axis"], cases, False, rng)
+        stalls, per_cycle = await rate(tb, cases, rng)
         results[size] = {"stalls": stalls, "frames_per_cycle": round(per_cycle, 4)}
     _report("small_frames", results)
     assert results[256]["stalls"] == 0, f"256-byte frames stalled: {results[256]}"
@@ -606,13 +635,11 @@ async def latency(dut):
     """Cycles from the edge that takes the window-completing beat to the first edge at which
     the record could be taken, with the parser idle, up to the longest walk (which must stay
     within the skid FIFO's margin)."""
-    width, user_width = common.params()["width"], _user_width(dut)
+    width = common.params()["width"]
     nb = width // 8
     rng = random.Random(3)
-    srcs, _ = await common.setup(dut, sources=["s_axis"], rng=rng)
-    src = srcs["s_axis"]
-    dut.m_axis_tready.value = 1
-    dut.m_headers_tready.value = 0
+    tb = await TB.start(dut)
+    tb.records.pause = True         # records wait; frames drain
     results = {}
     cases = {"tcp4_1500": tcp4_frame(rng, 1500), "tcp6_2ext_1500": tcp6_frame(rng, 1500, 2),
              "tcp4_64": tcp4_frame(rng, 64), "runt": bytes(10),
@@ -620,7 +647,7 @@ async def latency(dut):
              "tcp6_16ext_1500": tcp6_frame(rng, 1500, 16)}
     for name, frame in cases.items():
         complete_beat = (min(len(frame), WINDOW_BYTES) - 1) // nb
-        await send(src, frame, beat_users(rng, len(frame), width, user_width), width)
+        tb.send(frame, beat_users(rng, len(frame), width, tb.user_width))
         beat, cycle, taken_at = 0, 0, None
         while True:
             await RisingEdge(dut.clk)
@@ -633,10 +660,12 @@ async def latency(dut):
                 results[name] = cycle - taken_at
                 break
             assert cycle < 2000, "no record"
-        dut.m_headers_tready.value = 1
-        await RisingEdge(dut.clk)
-        dut.m_headers_tready.value = 0
+        tb.records.pause = False    # take this record, then hold the next again
+        await tb.guard(tb.records.recv(), f"record of {name}", 100)
+        tb.records.pause = True
+        await tb.guard(tb.out.recv(), f"frame {name}", 2000)
         await ClockCycles(dut.clk, 200)
+    await tb.settle()
     _report("latency", results)
     # The default skid FIFO holds a window plus 32 beats so that a consumer that waits for each
     # record keeps the input at line rate: that needs every record within 32 cycles.

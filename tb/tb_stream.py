@@ -3,6 +3,7 @@
 The ``--engine rtl`` path of ``nicoffload tx/rx``. Environment:
 
 ``NICOFFLOAD_STREAM_IN``    JSON lines ``{"data": hex, "tuser": int}``, one per input frame
+                            (``tuser`` on the frame's first beat, DESIGN 2)
 ``NICOFFLOAD_STREAM_OUT``   written: JSON lines ``{"data": hex, "tuser": int}`` per output
                             frame (``tuser`` of the frame's last beat)
 ``NICOFFLOAD_STREAM_PORTS`` ``IN,OUT[,COMPLETIONS]`` port prefixes (default
@@ -22,12 +23,27 @@ import os
 
 import cocotb
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink
+from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model.checksum import RX_ENABLE_NAMES
 from nicoffload.tb import common
 
 DRAIN_CYCLES = 6000     # longer than a frame can wait in the TX checksum stage's buffer
+
+
+class TB(common.StreamTB):
+    """Any unit: a frame source on ``ports[0]``, a frame sink on ``ports[1]`` and, if named,
+    a completion sink on ``ports[2]``."""
+
+    def __init__(self, dut, ports):
+        super().__init__(dut)
+        self.src = self.source(ports[0])
+        self.out = self.sink(ports[1])
+        self.txc = self.word_sink(ports[2]) if len(ports) > 2 else None
+
+    def send(self, data: bytes, user: int):
+        self.src.send_nowait(AxiStreamFrame(
+            data, tuser=common.first_beat_user(len(data), self.width, user)))
 
 
 @cocotb.test()
@@ -40,50 +56,41 @@ async def stream(dut):
                                 for i, name in enumerate(RX_ENABLE_NAMES))
     if "NICOFFLOAD_LIMITS" in os.environ:
         dut.limits.value = int(os.environ["NICOFFLOAD_LIMITS"])
-    srcs, snks = await common.setup(dut, sources=[ports[0]], sinks=[ports[1]])
-    src, snk = srcs[ports[0]], snks[ports[1]]
-    txc = None
-    if len(ports) > 2:
-        txc = AxiStreamSink(AxiStreamBus.from_prefix(dut, ports[2]), dut.clk, dut.rst)
-        txc.log.setLevel("WARNING")
-    width = common.params()["width"]
-    beats = sum(common.beats_of(len(x["data"]) // 2, width) for x in inputs)
+    tb = TB(dut, ports)
+    await tb.reset()
+    beats = sum(common.beats_of(len(x["data"]) // 2, tb.width) for x in inputs)
     out = open(os.environ["NICOFFLOAD_STREAM_OUT"], "w")
 
     def record(got):
-        user = got.tuser[-1] if isinstance(got.tuser, list) and got.tuser else 0
-        got.compact()       # drop the bytes tkeep leaves out
-        out.write(json.dumps({"data": bytes(got.tdata).hex(), "tuser": int(user)}) + "\n")
+        data, users = common.beats(got, tb.width, "output frame")
+        out.write(json.dumps({"data": data.hex(), "tuser": int(users[-1])}) + "\n")
 
-    async def drive():
-        for item in inputs:
-            await src.send(AxiStreamFrame(bytes.fromhex(item["data"]), tuser=item["tuser"]))
+    for item in inputs:
+        tb.send(bytes.fromhex(item["data"]), item["tuser"])
 
     async def collect_counted():
         for _ in range(int(os.environ.get("NICOFFLOAD_EXPECT", len(inputs)))):
-            record(await snk.recv(compact=False))
+            record(await tb.out.recv(compact=False))
 
     async def collect_until_done():
         with open(os.environ["NICOFFLOAD_STREAM_TXC"], "w") as done:
             for _ in inputs:
-                got = await txc.recv()
-                done.write(json.dumps({"tdata": int.from_bytes(bytes(got.tdata), "little")})
-                           + "\n")
+                word = common.word(await tb.txc.recv())
+                done.write(json.dumps({"tdata": word}) + "\n")
         idle = 0
         while idle < DRAIN_CYCLES:
             await RisingEdge(dut.clk)
-            if not snk.empty():
-                record(snk.recv_nowait(compact=False))
+            if not tb.out.empty():
+                record(tb.out.recv_nowait(compact=False))
                 idle = 0
-            elif int(getattr(dut, f"{ports[1]}_tvalid").value):
+            elif tb.out.active or int(tb.out.bus.tvalid.value):
                 idle = 0
             else:
                 idle += 1
 
-    cocotb.start_soon(drive())
-    collect = collect_until_done() if txc else collect_counted()
+    collect = collect_until_done() if tb.txc else collect_counted()
     # Large sends make many wire beats per host beat: the budget follows the payload.
-    await common.with_watchdog(dut, collect, 40 * beats + 20 * DRAIN_CYCLES, "stream")
-    while not snk.empty():
-        record(snk.recv_nowait(compact=False))
+    await tb.guard(collect, "stream", 40 * beats + 20 * DRAIN_CYCLES)
+    while not tb.out.empty():
+        record(tb.out.recv_nowait(compact=False))
     out.close()

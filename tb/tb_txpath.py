@@ -1,6 +1,7 @@
 """TxPath (hdl/txpath.py: LsoSegmenter then TxChecksum) against the whole model, in Verilator.
 
-The traffic, the reference and the bus are ``tb.tb_lso``'s; here the output is the wire: the
+The traffic, the reference and the testbench (``tb.tb_lso.TB`` with ``wire=True``) are
+``tb.tb_lso``'s; here the output is the wire: the
 model's segments (``model.lso.segment``, checksums filled) for large sends, and
 ``model.checksum.tx_fill`` of the frame with its own ChecksumTx word for ordinary frames;
 completions on ``m_axis_txc`` as the model's, in order. Idles on ``s_axis_tx`` and

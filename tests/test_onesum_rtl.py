@@ -11,4 +11,4 @@ def test_onesum(width):
     result = runner.run("onesum", {"width": width}, lambda: units.make("onesum", width),
                         "nicoffload.tb.tb_onesum", extra_env={"NICOFFLOAD_FRAMES": "150"})
     assert result.ok, f"failed: {result.failures} (log: {result.test_dir / 'sim.log'})"
-    assert result.tests == 6
+    assert result.tests == 7
