@@ -169,9 +169,11 @@ def other_frame(rng: random.Random) -> bytes:
 
 
 def events(rng: random.Random, n: int, *, flows: int = 14, jumbo: bool = True,
-           eoi_rate: float = 0.02, gap_rate: float = 0.03, gap_cycles=(50, 3000)) -> list:
-    """``n`` frames of ``flows`` interleaved flows with end-of-indication markers and idle
-    gaps between them."""
+           eoi_rate: float = 0.02, gap_rate: float = 0.03, gap_cycles=(50, 3000),
+           enables_rate: float = 0.0) -> list:
+    """``n`` frames of ``flows`` interleaved flows with end-of-indication markers, idle
+    gaps and (``("enables", bits)``: bit 0 RscIPv4, bit 1 RscIPv6) RSC switched per IP
+    version between them."""
     fl = [Flow(rng, k, 4 if k % 3 else 6, jumbo) for k in range(flows)]
     out, count = [], 0
     while count < n:
@@ -188,6 +190,9 @@ def events(rng: random.Random, n: int, *, flows: int = 14, jumbo: bool = True,
             out.append(("eoi",))
         if rng.random() < gap_rate:
             out.append(("gap", rng.randrange(*gap_cycles)))
+        if rng.random() < enables_rate:
+            out.append(("enables", rng.choice((0b00, 0b01, 0b10, 0b11, 0b11))))
+    out.append(("enables", 0b11))
     out.append(("eoi",))
     return out
 

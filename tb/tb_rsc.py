@@ -41,7 +41,8 @@ class Recorder:
         self.ready = getattr(dut, f"{prefix}_tready")
         self.last = getattr(dut, f"{prefix}_tlast")
         self.cycle = 0
-        self.log = []           # ("frame", t) / ("eoi", t)
+        self.log = []           # ("frame", t) / ("eoi", t) / ("enables", t, value)
+        self.enables = 0b11
         cocotb.start_soon(self._run())
 
     async def _run(self):
@@ -49,6 +50,10 @@ class Recorder:
         while True:
             await RisingEdge(dut.clk)
             self.cycle += 1
+            enables = int(dut.rsc_enables.value)
+            if enables != self.enables:         # before a frame of the same cycle
+                self.enables = enables
+                self.log.append(("enables", self.cycle, enables))
             if int(self.valid.value) and int(self.ready.value) and int(self.last.value):
                 self.log.append(("frame", self.cycle))
             if int(dut.s_eoi_tvalid.value) and int(dut.s_eoi_tready.value):
@@ -98,17 +103,24 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
             await src.wait()
             if item[0] == "eoi":
                 await send_eoi(dut)
+            elif item[0] == "enables":
+                dut.rsc_enables.value = item[1]
+                await RisingEdge(dut.clk)
             else:
                 await ClockCycles(dut.clk, item[1])
     await src.wait()
     await send_eoi(dut)
     await ClockCycles(dut.clk, 2)
+    dut.rsc_enables.value = 0b11
 
     engine = model.RscEngine(**({} if contexts is None else {"contexts": contexts}),
                              idle_timeout=timeout or None)
     want, k = [], 0
-    for kind, t in rec.log:
-        if kind == "frame":
+    for kind, t, *value in rec.log:
+        if kind == "enables":
+            want += engine.expire(t)
+            want += engine.set_enables(bool(value[0] & 1), bool(value[0] & 2))
+        elif kind == "frame":
             frame, word = sent[k]
             k += 1
             want += engine.receive(frame, word, t)
@@ -146,10 +158,12 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
 @cocotb.test()
 @cocotb.parametrize(idle=[False, True], backpressure=[False, True])
 async def random_traffic(dut, idle, backpressure):
-    """Interleaved flows, every case, markers, idle gaps; idle timer of 2,000 cycles."""
+    """Interleaved flows, every case, markers, idle gaps; no idle timer (contexts run out),
+    or an idle timer of 2,000 or 30,000 cycles; RSC switched off and on now and then."""
     rng = random.Random(common.seed() * 4 + idle * 2 + backpressure)
-    items = rsc_traffic.events(rng, common.frames(150), flows=14)
-    await run(dut, items, idle=idle, backpressure=backpressure, rng=rng, timeout=2000)
+    items = rsc_traffic.events(rng, common.frames(150), flows=14, enables_rate=0.01)
+    timeout = (0, 2000, 30000, 30000)[idle * 2 + backpressure]
+    await run(dut, items, idle=idle, backpressure=backpressure, rng=rng, timeout=timeout)
 
 
 @cocotb.test()

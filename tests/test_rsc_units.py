@@ -102,6 +102,11 @@ def run_unit(items, *, width=64, contexts=4, max_scu_bytes=6000, max_frame_bytes
         ctx.set(dut.rsc_idle_timeout, timeout)
         s = dut.s_axis
         for item in items:
+            if item[0] == "enables":
+                ctx.set(dut.rsc_enables, item[1])
+                log.append(("enables", state["cycle"], item[1]))
+                await ctx.tick()
+                continue
             if item[0] == "gap":
                 for _ in range(item[1]):
                     await ctx.tick()
@@ -164,7 +169,10 @@ def run_unit(items, *, width=64, contexts=4, max_scu_bytes=6000, max_frame_bytes
                              idle_timeout=timeout or None)
     want = []
     for entry in log:
-        if entry[0] == "frame":
+        if entry[0] == "enables":
+            want += engine.expire(entry[1])
+            want += engine.set_enables(bool(entry[2] & 1), bool(entry[2] & 2))
+        elif entry[0] == "frame":
             _, frame, word, t = entry
             want += engine.receive(frame, word, t)
         else:
@@ -186,14 +194,14 @@ def compare(got, want):
 @pytest.mark.parametrize("width", [64, 256])
 def test_unit_short_traffic(width):
     rng = random.Random(width)
-    items = rsc_traffic.events(rng, 60, flows=6, jumbo=False, gap_rate=0)
+    items = rsc_traffic.events(rng, 30, flows=6, jumbo=False, gap_rate=0, enables_rate=0.05)
     items = [it for it in items if it[0] != "frame" or len(it[1]) <= 2048]
     compare(*run_unit(items, width=width))
 
 
 def test_unit_idle_timer_and_backpressure():
     rng = random.Random(7)
-    items = rsc_traffic.events(rng, 60, flows=5, jumbo=False, gap_rate=0.1,
+    items = rsc_traffic.events(rng, 30, flows=5, jumbo=False, gap_rate=0.1,
                                gap_cycles=(10, 400))
     items = [it for it in items if it[0] != "frame" or len(it[1]) <= 2048]
     compare(*run_unit(items, width=128, timeout=300, backpressure=True))
