@@ -26,7 +26,7 @@ from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
-from nicoffload.model.checksum import rx_validate
+from nicoffload.model.checksum import RX_ENABLE_NAMES, rx_validate
 from nicoffload.tb import common, rsc_traffic
 
 PORTS = {"rsc": ("s_axis", "m_axis"), "rxpath": ("s_axis_wire", "m_axis_rx")}
@@ -82,6 +82,8 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     dut.s_eoi_tdata.value = 0
     dut.rsc_idle_timeout.value = timeout
     dut.rsc_enables.value = 0b11
+    if unit == "rxpath":        # every receive check on (the model's rx_validate default)
+        dut.enables.value = (1 << len(RX_ENABLE_NAMES)) - 1
     rec = Recorder(dut, src_p)
     sent = []           # (frame, word) in order
     beats = 0
