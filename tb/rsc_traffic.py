@@ -1,6 +1,6 @@
 """TCP traffic for the RSC cross-checks (tb_rsc, tb_rxpath, tests/test_rsc_units.py).
 
-Interleaved flows, IPv4 and IPv6 (some VLAN-tagged), each a sender with its own sequence
+Interleaved flows, IPv4 and IPv6, over Ethernet II, 802.1Q, QinQ and LLC/SNAP, each a sender with its own sequence
 numbers, ACKs, windows and (for most) timestamps; every case the coalescing rules tell apart:
 long in-order runs, reordering, retransmissions, gaps, pure ACKs, window updates, duplicate
 ACKs, timestamps forward, equal and backward, PSH in the middle, every exception (flags,
@@ -17,7 +17,7 @@ import random
 
 from scapy.layers.inet import IP, TCP, UDP, IPOption_Router_Alert
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment
-from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.l2 import LLC, SNAP, Dot1AD, Dot1Q, Dot3, Ether
 from scapy.packet import Raw
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
@@ -35,6 +35,8 @@ class Flow:
         else:
             self.src, self.dst = f"2001:db8::{k + 1:x}", "2001:db8::ffff"
         self.vlan = rng.choice((None, None, 5, 7)) if k % 4 == 0 else None
+        # Layer 2: Ethernet II, 802.1Q (above), QinQ (802.1ad + 802.1Q) or LLC/SNAP.
+        self.l2 = {1: "qinq", 2: "snap"}.get(k % 7, "eth") if self.vlan is None else "eth"
         self.seq, self.ack = rng.randrange(MOD), rng.randrange(MOD)
         self.win = rng.randrange(1000, 65536)
         self.ts = rng.random() < 0.6
@@ -47,7 +49,13 @@ class Flow:
     def build(self, seq, payload=b"", *, flags=ACK, ack=None, win=None, ts=None, tos=None,
               ttl=None, df=True, options=None, ip_options=(), ext=(), urgptr=0,
               chksum=None, frag=False) -> bytes:
-        l2 = Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
+        mac = dict(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
+        l2 = Ether(**mac)
+        if self.l2 == "qinq":
+            l2 = l2 / Dot1AD(vlan=11) / Dot1Q(vlan=12)
+        elif self.l2 == "snap":
+            l2 = Dot3(**mac) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / \
+                SNAP(OUI=0, code=0x86DD if self.v == 6 else 0x0800)
         if self.vlan is not None:
             l2 = l2 / Dot1Q(vlan=self.vlan, prio=self.rng.choice((0, 0, 3)))
         tos = self.tos if tos is None else tos
@@ -162,9 +170,9 @@ class Flow:
 def other_frame(rng: random.Random) -> bytes:
     """A frame that is not TCP: UDP over IPv4 or IPv6."""
     if rng.random() < 0.5:
-        pkt = Ether() / IP(src="10.1.1.1", dst="10.1.1.2") / UDP(sport=5, dport=6)
+        pkt = Ether(dst="02:00:00:00:00:02") / IP(src="10.1.1.1", dst="10.1.1.2") / UDP(sport=5, dport=6)
     else:
-        pkt = Ether() / IPv6(src="2001:db8::7", dst="2001:db8::8") / UDP(sport=5, dport=6)
+        pkt = Ether(dst="02:00:00:00:00:02") / IPv6(src="2001:db8::7", dst="2001:db8::8") / UDP(sport=5, dport=6)
     return bytes(pkt / Raw(rng.randbytes(rng.randrange(1, 300))))
 
 
