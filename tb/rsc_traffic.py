@@ -1,11 +1,12 @@
 """TCP traffic for the RSC cross-checks (tb_rsc, tb_rxpath, tests/test_rsc_units.py).
 
-Interleaved flows, IPv4 and IPv6, over Ethernet II, 802.1Q, QinQ and LLC/SNAP, each a sender with its own sequence
-numbers, ACKs, windows and (for most) timestamps; every case the coalescing rules tell apart:
-long in-order runs, reordering, retransmissions, gaps, pure ACKs, window updates, duplicate
-ACKs, timestamps forward, equal and backward, PSH in the middle, every exception (flags,
-options, IPv4 options, IPv6 extension headers, fragments, bad checksums), ECN and header
-changes, ACK below, runs past 65,535 bytes with jumbo segments, frames that are not TCP.
+Interleaved flows, IPv4 and IPv6, over Ethernet II, 802.1Q, QinQ and LLC/SNAP, each a sender
+with its own sequence numbers, ACKs, windows and (for most) timestamps; every case the
+coalescing rules tell apart: long in-order runs, reordering, retransmissions, gaps, pure
+ACKs, window updates, duplicate ACKs, timestamps forward, equal and backward, PSH in the
+middle, every exception (flags, options, IPv4 options, IPv6 extension headers, fragments,
+bad checksums), ECN and header changes, ACK below, runs past 65,535 bytes with jumbo
+segments, frames that are not TCP.
 
 ``events(rng, n, ...)`` returns a list of ``("frame", bytes)``, ``("eoi",)`` and
 ``("gap", cycles)`` items (idle input between frames, for the idle timer).
