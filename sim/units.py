@@ -81,6 +81,6 @@ CHECKS = {
     "rxcsum": ("rxcsum", "nicoffload.tb.tb_checksum", 500),
     "lso": ("lso", "nicoffload.tb.tb_lso", 340),
     "txpath": ("txpath", "nicoffload.tb.tb_txpath", 340),
-    "rsc": ("rsc", "nicoffload.tb.tb_rsc", 600),
-    "rxpath": ("rxpath", "nicoffload.tb.tb_rxpath", 600),
+    "rsc": ("rsc", "nicoffload.tb.tb_rsc", 200),
+    "rxpath": ("rxpath", "nicoffload.tb.tb_rxpath", 200),
 }
