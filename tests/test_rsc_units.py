@@ -205,3 +205,13 @@ def test_unit_idle_timer_and_backpressure():
                                gap_cycles=(10, 400))
     items = [it for it in items if it[0] != "frame" or len(it[1]) <= 2048]
     compare(*run_unit(items, width=128, timeout=300, backpressure=True))
+
+
+def test_unit_scu_bytes_bound_and_too_long():
+    """max_scu_bytes below a segment: SCU_BYTES splits and TOO_LONG segments go alone."""
+    rng = random.Random(11)
+    flow = rsc_traffic.Flow(rng, 1, 4, False)
+    items = [("frame", flow.data(n)) for n in (300, 300, 300, 1200, 300, 100)] + [("eoi",)]
+    got, want = run_unit(items, width=64, contexts=2, max_scu_bytes=1000)
+    compare(got, want)
+    assert len(want) >= 3
