@@ -170,11 +170,12 @@ class Flow:
 
 def other_frame(rng: random.Random) -> bytes:
     """A frame that is not TCP: UDP over IPv4 or IPv6."""
+    l2 = Ether(dst="02:00:00:00:00:02")
     if rng.random() < 0.5:
-        pkt = Ether(dst="02:00:00:00:00:02") / IP(src="10.1.1.1", dst="10.1.1.2") / UDP(sport=5, dport=6)
+        l3 = IP(src="10.1.1.1", dst="10.1.1.2")
     else:
-        pkt = Ether(dst="02:00:00:00:00:02") / IPv6(src="2001:db8::7", dst="2001:db8::8") / UDP(sport=5, dport=6)
-    return bytes(pkt / Raw(rng.randbytes(rng.randrange(1, 300))))
+        l3 = IPv6(src="2001:db8::7", dst="2001:db8::8")
+    return bytes(l2 / l3 / UDP(sport=5, dport=6) / Raw(rng.randbytes(rng.randrange(1, 300))))
 
 
 def events(rng: random.Random, n: int, *, flows: int = 14, jumbo: bool = True,
