@@ -39,6 +39,16 @@ def _txpath(width):
     return AxiTop(TxPath(width))
 
 
+def _rsc(width):
+    from nicoffload.hdl.rsc import RscUnit
+    return AxiTop(RscUnit(width))
+
+
+def _rxpath(width):
+    from nicoffload.hdl.rxpath import RxPath
+    return AxiTop(RxPath(width))
+
+
 UNITS = {
     "onesum": _onesum,
     "lso": _lso,
@@ -46,6 +56,8 @@ UNITS = {
     "parse": _parse,
     "txcsum": _txcsum,
     "rxcsum": _rxcsum,
+    "rsc": _rsc,
+    "rxpath": _rxpath,
 }
 
 
@@ -69,4 +81,6 @@ CHECKS = {
     "rxcsum": ("rxcsum", "nicoffload.tb.tb_checksum", 500),
     "lso": ("lso", "nicoffload.tb.tb_lso", 340),
     "txpath": ("txpath", "nicoffload.tb.tb_txpath", 340),
+    "rsc": ("rsc", "nicoffload.tb.tb_rsc", 200),
+    "rxpath": ("rxpath", "nicoffload.tb.tb_rxpath", 200),
 }

@@ -1,0 +1,217 @@
+"""The RSC engine (hdl/rsc.py) in Amaranth's own simulator, against model/rsc.py.
+
+Small, fast cases: the segment analyzer alone (every field and kind against the model's
+reading of the same frame), and RscUnit end to end on short traffic with small buffers
+(the same parameters given to the model), markers, idle gaps and backpressure. The long
+random runs at every width are Verilator's (tests/test_rsc_rtl.py, tests/test_rxpath_rtl.py).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from nicoffload.hdl.rsc import RscUnit, SegmentAnalyzer, SEG_KIND_EXC, SEG_KIND_FRAG, \
+    SEG_KIND_PASS, SEG_KIND_SEG
+from nicoffload.model import nbl
+from nicoffload.model import rsc as model
+from nicoffload.model.checksum import rx_validate
+from nicoffload.model.parse import parse
+from nicoffload.tb import rsc_traffic
+
+MODEL_KIND = {model.Cause.PASS_THROUGH: SEG_KIND_PASS, model.Cause.FRAGMENT: SEG_KIND_FRAG}
+
+
+def model_kind(frame, word):
+    h = parse(frame)
+    if not h.ok or h.ip_version is None or h.l4_proto != 6:
+        return SEG_KIND_PASS
+    if h.is_fragment:
+        return SEG_KIND_FRAG
+    return SEG_KIND_EXC if model._exception(frame, word, h) is not None else SEG_KIND_SEG
+
+
+def record_of(frame):
+    """The parse record the RTL parser gives (HEADERS_LAYOUT fields), from the model."""
+    h = parse(frame)
+    return {
+        "error": int(h.error_code or 0), "is_ipv4": h.ip_version == 4,
+        "is_ipv6": h.ip_version == 6, "l3": h.l3_offset or 0,
+        "ip_header_len": h.ip_header_len or 0, "ip_end": h.ip_end or 0,
+        "ip_end_unchecked": 0, "is_fragment": bool(h.is_fragment), "l4": h.l4_offset or 0,
+        "l4_proto": h.l4_proto or 0, "l4_header_len": h.l4_header_len or 0,
+        "l4_end": h.l4_end or 0, "pseudo_dst": h.pseudo_dst_offset or 0,
+    }
+
+
+def test_segment_analyzer_against_model():
+    rng = random.Random(5)
+    frames = [f for kind, *rest in rsc_traffic.events(rng, 250, jumbo=False)
+              if kind == "frame" for f in rest]
+    dut = SegmentAnalyzer()
+    sim = Simulator(dut)
+
+    async def bench(ctx):
+        for frame in frames:
+            word = rx_validate(frame)
+            window = frame[:256].ljust(256, b"\0")
+            ctx.set(dut.window, int.from_bytes(window, "little"))
+            for name, value in record_of(frame).items():
+                ctx.set(getattr(dut.hdr, name), int(value))
+            ctx.set(dut.frame_len, len(frame))
+            ctx.set(dut.csum, word.to_int())
+            d = dut.desc
+            kind = ctx.get(d.kind)
+            assert kind == model_kind(frame, word), frame.hex()
+            if kind != SEG_KIND_SEG:
+                continue
+            seg = model._segment(frame, word, parse(frame))
+            assert ctx.get(d.seq) == seg.SEQ and ctx.get(d.ack) == seg.ACK
+            assert ctx.get(d.wnd) == seg.WND and ctx.get(d.len) == seg.LEN
+            assert ctx.get(d.same.ts) == (seg.TSval is not None)
+            if seg.TSval is not None:
+                assert ctx.get(d.tsval) == seg.TSval and ctx.get(d.tsecr) == seg.TSecr
+                assert ctx.get(d.ts_off) == seg.ts_offset
+            assert ctx.get(d.hop) == seg.hop
+            assert ctx.get(d.key.ports) == (seg.flow[4] << 16) | seg.flow[5]
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def run_unit(items, *, width=64, contexts=4, max_scu_bytes=6000, max_frame_bytes=2048,
+             timeout=0, backpressure=False, seed=1):
+    """Drive RscUnit with ``items`` (rsc_traffic events); return (RTL frames, model frames)."""
+    rng = random.Random(seed)
+    dut = RscUnit(width, contexts=contexts, max_scu_bytes=max_scu_bytes,
+                  max_frame_bytes=max_frame_bytes)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    nb = width // 8
+    log = []            # ("frame", frame, word, t) / ("eoi", t)
+    got = []
+    state = {"cycle": 0, "done": False}
+
+    async def clock(ctx):
+        async for _ in ctx.tick():
+            state["cycle"] += 1
+
+    async def drive(ctx):
+        ctx.set(dut.rsc_idle_timeout, timeout)
+        s = dut.s_axis
+        for item in items:
+            if item[0] == "enables":
+                ctx.set(dut.rsc_enables, item[1])
+                log.append(("enables", state["cycle"], item[1]))
+                await ctx.tick()
+                continue
+            if item[0] == "gap":
+                for _ in range(item[1]):
+                    await ctx.tick()
+                continue
+            if item[0] == "eoi":
+                ctx.set(dut.s_eoi.valid, 1)
+                while not ctx.get(dut.s_eoi.ready):
+                    await ctx.tick()
+                log.append(("eoi", state["cycle"]))
+                await ctx.tick()
+                ctx.set(dut.s_eoi.valid, 0)
+                continue
+            frame = item[1]
+            word = rx_validate(frame)
+            if rng.random() < 0.1:
+                word = nbl.ChecksumRx()          # not verified: never coalesced
+            chunks = [frame[i:i + nb] for i in range(0, len(frame), nb)]
+            for k, chunk in enumerate(chunks):
+                last = k == len(chunks) - 1
+                ctx.set(s.payload.data, int.from_bytes(chunk, "little"))
+                ctx.set(s.payload.keep, (1 << len(chunk)) - 1)
+                ctx.set(s.payload.last, last)
+                ctx.set(s.payload.user, word.to_int() if last else 0)
+                ctx.set(s.valid, 1)
+                while not ctx.get(s.ready):
+                    await ctx.tick()
+                if last:
+                    log.append(("frame", frame, word, state["cycle"]))
+                await ctx.tick()
+            ctx.set(s.valid, 0)
+        state["done"] = True
+
+    async def collect(ctx):
+        o = dut.m_axis
+        buf = bytearray()
+        idle = 0
+        while True:
+            ready = not (backpressure and rng.random() < 0.3)
+            ctx.set(o.ready, ready)
+            if ready and ctx.get(o.valid):
+                idle = 0
+                keep = ctx.get(o.payload.keep)
+                n = bin(keep).count("1")
+                buf += ctx.get(o.payload.data).to_bytes(nb, "little")[:n]
+                if ctx.get(o.payload.last):
+                    got.append((bytes(buf), ctx.get(o.payload.user)))
+                    buf = bytearray()
+            else:
+                idle += 1
+                if state["done"] and idle > 3000:
+                    return
+            await ctx.tick()
+
+    sim.add_process(clock)
+    sim.add_testbench(drive)
+    sim.add_testbench(collect)
+    sim.run()
+
+    engine = model.RscEngine(contexts=contexts, max_scu_bytes=max_scu_bytes,
+                             idle_timeout=timeout or None)
+    want = []
+    for entry in log:
+        if entry[0] == "enables":
+            want += engine.expire(entry[1])
+            want += engine.set_enables(bool(entry[2] & 1), bool(entry[2] & 2))
+        elif entry[0] == "frame":
+            _, frame, word, t = entry
+            want += engine.receive(frame, word, t)
+        else:
+            want += engine.expire(entry[1])
+            want += engine.end_indication()
+    return got, [(i.frame, nbl.RxUser.pack(i.checksum, i.rsc, i.timestamp_delta))
+                 for i in want]
+
+
+def compare(got, want):
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g[0] == w[0], f"frame {i}: bytes differ ({len(g[0])} vs {len(w[0])}): " \
+            f"first at {next((k for k, (a, b) in enumerate(zip(g[0], w[0])) if a != b), None)}"
+        assert g[1] == w[1], f"frame {i}: RxUser {nbl.RxUser.unpack(g[1])} vs " \
+            f"{nbl.RxUser.unpack(w[1])}"
+    assert len(got) == len(want)
+
+
+@pytest.mark.parametrize("width", [64, 256])
+def test_unit_short_traffic(width):
+    rng = random.Random(width)
+    items = rsc_traffic.events(rng, 30, flows=6, jumbo=False, gap_rate=0, enables_rate=0.05)
+    items = [it for it in items if it[0] != "frame" or len(it[1]) <= 2048]
+    compare(*run_unit(items, width=width))
+
+
+def test_unit_idle_timer_and_backpressure():
+    rng = random.Random(7)
+    items = rsc_traffic.events(rng, 30, flows=5, jumbo=False, gap_rate=0.1,
+                               gap_cycles=(10, 400))
+    items = [it for it in items if it[0] != "frame" or len(it[1]) <= 2048]
+    compare(*run_unit(items, width=128, timeout=300, backpressure=True))
+
+
+def test_unit_scu_bytes_bound_and_too_long():
+    """max_scu_bytes below a segment: SCU_BYTES splits and TOO_LONG segments go alone."""
+    rng = random.Random(11)
+    flow = rsc_traffic.Flow(rng, 1, 4, False)
+    items = [("frame", flow.data(n)) for n in (300, 300, 300, 1200, 300, 100)] + [("eoi",)]
+    got, want = run_unit(items, width=64, contexts=2, max_scu_bytes=1000)
+    compare(got, want)
+    assert len(want) >= 3
