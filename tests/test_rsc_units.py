@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 
+import os
+
 import pytest
 from amaranth.sim import Simulator
 
@@ -191,7 +193,11 @@ def compare(got, want):
     assert len(got) == len(want)
 
 
-@pytest.mark.parametrize("width", [64, 256])
+SOAK = pytest.mark.skipif(os.environ.get("NICOFFLOAD_SOAK") != "1",
+                          reason="slow in Amaranth's simulator: NICOFFLOAD_SOAK=1 runs it")
+
+
+@pytest.mark.parametrize("width", [64, pytest.param(256, marks=[pytest.mark.slow, SOAK])])
 def test_unit_short_traffic(width):
     rng = random.Random(width)
     items = rsc_traffic.events(rng, 30, flows=6, jumbo=False, gap_rate=0, enables_rate=0.05)
@@ -199,6 +205,8 @@ def test_unit_short_traffic(width):
     compare(*run_unit(items, width=width))
 
 
+@pytest.mark.slow
+@SOAK
 def test_unit_idle_timer_and_backpressure():
     rng = random.Random(7)
     items = rsc_traffic.events(rng, 30, flows=5, jumbo=False, gap_rate=0.1,

@@ -1,0 +1,61 @@
+"""Receive segment coalescing (RSC) RTL: the twin of ``nicoffload.model.rsc``.
+
+:class:`RscEngine` sits after the receive checksum stage. It takes frames whose last beat
+carries ``nbl.RxUser`` (the ChecksumRx word; RSC words zero), each beside its parse record
+(``hdl.parse.HEADERS_LAYOUT``, the RX path's one parse), and indicates frames with their
+``nbl.RxUser`` on the last beat, exactly as ``model.rsc.RscEngine`` does (read that module's
+docstring for every rule; this one says how the hardware does it).
+
+Structure::
+
+    s (beat + record) ─► RscIngress ─► landing RAM (2 frame slots)      RscEvents (arrival log)
+                          │ 256-byte header window                          │ time, frame, eoi,
+                          └► SegmentAnalyzer ─► descriptor FIFO ─┐          │ disable, enables
+                                                                  ▼          ▼
+                                            RscSequencer (flow contexts, CAM, rules, timer)
+                                                                  │ commands
+                                                                  ▼
+                            RscMover: copy landing ─► SCU RAM (realigned), emit landing
+                            frame, emit SCU (two passes: sum, then patched) ─► m (RxUser)
+
+Time and the arrival log
+    Every event the model sees is stamped, in order, into :class:`RscEvents`: a frame's last
+    beat entering the path (``frame_end``), an end-of-indication marker (``s_eoi``, one
+    handshake per marker; a marker in the cycle of a frame end comes after that frame), and
+    RSC being switched off for an IP version (``enables`` falling: every SCU is flushed before
+    the next frame). The time is a 32-bit cycle counter. The sequencer's notion of "now" is
+    the time of the oldest event not yet decided, or the current cycle when there is none, so
+    an SCU the idle timer ends is ended exactly before the frames the model ends it before.
+    The testbench feeds the model each frame with the cycle its last beat was taken at the
+    path's input, calls ``expire(t)`` before ``end_indication()`` / ``set_enables()`` at the
+    marker's cycle ``t``, and gets the same output, bit for bit.
+
+Flow contexts (``contexts``, default 8) are registers: the flow key (VLAN tags, IP version,
+addresses, ports), the fields that must be equal, H.NXT/ACK/WND/TSval/TSecr, PSH OR, TTL min,
+counts, opening order and last-join time. Lookup compares the descriptor's key with every
+context at once (a CAM). The opening order picks the SCU to evict and the flush order; the
+last-join time picks the next SCU the idle timer ends.
+
+SCU buffer: one region per context of ``max(max_scu_bytes, max_frame_bytes)`` bytes in one
+RAM (``amaranth.lib.memory``, byte write enables). The segment that opens an SCU is copied
+whole (padding too: a one-segment SCU is indicated unchanged); each joining segment's payload
+is copied behind the SCU's payload, realigned by a byte rotation. An SCU of more than one
+segment is emitted in two passes: the first sums the rewritten headers and payload (IPv4
+header and TCP checksums), the second sends it with every field rewritten.
+
+Limits: frames up to ``max_frame_bytes`` (default 16,384: more than a 9,018-byte jumbo frame);
+a longer frame is cut at that length (not supported). Throughput is not line rate: a frame
+costs its beats once into the landing RAM (overlapped with the previous frame) and once out
+(copy or emit); an SCU of more than one segment costs its beats twice when indicated.
+"""
+
+
+from .common import *  # noqa: F401,F403
+from .engine import Attach, RscEngine, RscUnit  # noqa: F401
+from .ingress import RscEvents, RscIngress, SegmentAnalyzer  # noqa: F401
+from .mover import RscMover  # noqa: F401
+from .sequencer import RscSequencer  # noqa: F401
+
+__all__ = ["RSC_IN_LAYOUT", "EVENT_LAYOUT", "DEFAULT_MAX_FRAME_BYTES", "RscEvents",
+           "RscIngress", "SegmentAnalyzer", "RscMover", "RscSequencer", "RscEngine",
+           "RscUnit", "Attach"]

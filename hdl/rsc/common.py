@@ -1,0 +1,125 @@
+"""What the parts of the RSC engine share: sizes, layouts and small helpers."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import nbl
+from nicoffload.model import rsc as model
+from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
+
+from ..axis import AxisSignature, axis_layout, check_width
+from ..checksum import effective_error, range_mask
+from ..onesum import add_tree, beat_words, fold16
+from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
+from ..stream import RegisterSlice, StreamFIFO
+
+
+RXU = nbl.RxUser.width()
+DEFAULT_MAX_FRAME_BYTES = 16384
+WINDOW = 256                        # header bytes kept per frame (the parse window)
+TIME_BITS = 32
+_PSH = 0x08
+
+
+def RSC_IN_LAYOUT(width):
+    """A beat into the engine: the AXI beat (``user`` = RxUser on the last) and the frame's
+    parse record (valid on every beat of the frame)."""
+    return data.StructLayout({"beat": axis_layout(width, RXU), "hdr": HEADERS_LAYOUT(0)})
+
+
+#: One entry of the arrival log.
+EVENT_LAYOUT = data.StructLayout({
+    "time": TIME_BITS,
+    "frame": 1,         # a frame ended (its descriptor comes from the ingress, in order)
+    "eoi": 1,           # end of a receive indication, after the frame
+    "dis": 1,           # RSC switched off for an IP version: flush before the frame
+    "en4": 1, "en6": 1,  # the enables in force for the frame
+})
+
+KEY_LAYOUT = data.StructLayout({
+    "tag0": 29, "tag1": 29,     # present, TPID, VLAN ID
+    "v6": 1, "src": 128, "dst": 128,
+    "ports": 32,                # last: the address key is everything below
+})
+ADDR_BITS = KEY_LAYOUT.size - 32
+
+SAME_LAYOUT = data.StructLayout({
+    "l3": 8, "l2": 30 * 8, "ip": 26, "thl": 7, "ts": 1,
+})
+
+SEG_KIND_PASS, SEG_KIND_FRAG, SEG_KIND_EXC, SEG_KIND_SEG = range(4)
+
+DESC_LAYOUT = data.StructLayout({
+    "slot": 1, "frame_len": 17, "csum": 32, "kind": 2,
+    "key": KEY_LAYOUT, "same": SAME_LAYOUT, "ecn": 4,
+    "seq": 32, "ack": 32, "wnd": 16, "flags": 8, "tsval": 32, "tsecr": 32, "ts_off": 8,
+    "hop": 8, "len": 17, "ip_end": 17, "l4": 8, "hdr_len": 8,
+})
+
+
+def _byte(value, i):
+    return value[8 * i:8 * i + 8]
+
+
+def _be(value, start, n):
+    """``n`` bytes of ``value`` from byte ``start``, big-endian (network order) as a number."""
+    return Cat(*[_byte(value, start + n - 1 - k) for k in range(n)])
+
+
+
+OP_EMIT_LAND, OP_EMIT_SCU, OP_COPY = range(3)
+
+
+def CMD_LAYOUT(contexts):
+    """A command to :class:`RscMover`."""
+    return data.StructLayout({
+        "op": 2, "slot": 1, "ctx": range(contexts),
+        "len": 17,          # bytes to emit; COPY: end of the source range
+        "src_lo": 17, "dst_lo": 17,     # COPY: source start, destination start
+        "user": RXU,        # EMIT: tuser of the last beat
+        "multi": 1,         # EMIT_SCU: rewrite the headers (an SCU of several segments)
+        "v6": 1, "l3": 8, "l4": 8, "hdr_len": 8, "ts": 1, "ts_off": 8,
+        "ack": 32, "wnd": 16, "flags": 8, "hop": 8, "tsval": 32, "tsecr": 32, "plen": 17,
+    })
+
+
+def _patch(data_in, base, nb, fields):
+    """``data_in`` (a beat at frame offset ``base``) with each field ``(enable, offset,
+    value, nbytes)`` written big-endian where it falls in the beat."""
+    lanes = [_byte(data_in, k) for k in range(nb)]
+    for en, pos, value, n in fields:
+        rel = Signal(signed(20))
+        rel_stmts = rel.eq(pos - base)
+        lanes_new = []
+        for k in range(nb):
+            byte = lanes[k]
+            for b in range(n):
+                byte = Mux(en & (rel == k - b), value[8 * (n - 1 - b):8 * (n - b)], byte)
+            lanes_new.append(byte)
+        lanes = lanes_new
+        yield rel_stmts
+    yield Cat(*lanes)
+
+
+
+def CTX_LAYOUT():
+    """One flow context: the open SCU's H.* state (``model.rsc._Scu``)."""
+    return data.StructLayout({
+        "valid": 1, "key": KEY_LAYOUT, "same": SAME_LAYOUT, "ecn": 4,
+        "nxt": 32, "ack": 32, "wnd": 16, "tsval": 32, "tsecr": 32, "ts0": 32,
+        "flags": 8, "psh": 1, "hop": 8, "count": 17, "multi": 1, "len": 17,
+        "hdr_len": 8, "l4": 8, "ts_off": 8, "frame_len": 17, "csum": 32,
+        "opened": 32, "lj": TIME_BITS,
+    })
+
+
+_SCU_CSUM4 = nbl.ChecksumRx(IpChecksumSucceeded=1, TcpChecksumSucceeded=1).to_int()
+_SCU_CSUM6 = nbl.ChecksumRx(TcpChecksumSucceeded=1).to_int()
+
+
+def _serial_ge(a, b):
+    """a >= b in 32-bit serial arithmetic."""
+    return ~(a - b)[31]
+
+

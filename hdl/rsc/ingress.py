@@ -1,0 +1,296 @@
+"""The RSC engine's input side: the arrival log, the segment analyzer, frames taken in."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import nbl
+from nicoffload.model import rsc as model
+from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
+
+from ..axis import AxisSignature, axis_layout, check_width
+from ..checksum import effective_error, range_mask
+from ..onesum import add_tree, beat_words, fold16
+from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
+from ..stream import RegisterSlice, StreamFIFO
+
+
+from .common import *  # noqa: F401,F403
+from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte, _patch,  # noqa: F401
+                     _serial_ge)
+
+class RscEvents(wiring.Component):
+    """The arrival log: every event the model sees, stamped with the cycle, in order.
+
+    Attributes
+    ----------
+    frame_end : In(1)
+        A frame's last beat entered the path this cycle.
+    s_eoi : In(stream.Signature(1))
+        End-of-indication markers, one per handshake (payload ignored). Ready while the log
+        has room.
+    enables : In(2)
+        RSC on for IPv4 (bit 0) and IPv6 (bit 1). A bit going from 1 to 0 logs a flush.
+    events : Out(stream.Signature(EVENT_LAYOUT))
+        The log, oldest first.
+    now : Out(TIME_BITS)
+        Time of the oldest event in the log, else the current cycle.
+    room : Out(1)
+        The log can take an event this cycle (gate the path's input with it).
+    """
+
+    def __init__(self, depth=64):
+        self.depth = depth
+        super().__init__({
+            "frame_end": In(1), "s_eoi": In(stream.Signature(1)), "enables": In(2),
+            "events": Out(stream.Signature(EVENT_LAYOUT)), "now": Out(TIME_BITS),
+            "room": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.log = log = fifo.SyncFIFO(width=EVENT_LAYOUT.size, depth=self.depth)
+        cycle = Signal(TIME_BITS)
+        en_q = Signal(2, init=0b11)
+        m.d.sync += cycle.eq(cycle + 1)
+        fell = Signal()
+        eoi = Signal()
+        entry = Signal(EVENT_LAYOUT)
+        m.d.comb += [
+            self.room.eq(log.w_rdy),
+            self.s_eoi.ready.eq(log.w_rdy),
+            eoi.eq(self.s_eoi.valid & log.w_rdy),
+            fell.eq(log.w_rdy & (en_q & ~self.enables).any()),
+            entry.time.eq(cycle), entry.frame.eq(self.frame_end), entry.eoi.eq(eoi),
+            entry.dis.eq(fell), entry.en4.eq(self.enables[0]), entry.en6.eq(self.enables[1]),
+            log.w_data.eq(entry),
+            log.w_en.eq(self.frame_end | eoi | fell),
+            self.events.payload.eq(log.r_data),
+            self.events.valid.eq(log.r_rdy),
+            log.r_en.eq(self.events.ready),
+            self.now.eq(Mux(log.r_rdy, self.events.payload.time, cycle)),
+        ]
+        with m.If(log.w_rdy):
+            m.d.sync += en_q.eq(self.enables)
+        return m
+
+
+class SegmentAnalyzer(wiring.Component):
+    """What RSC reads from a frame (``model.rsc._exception`` / ``_segment``), combinationally
+    from the header window, the parse record, the frame length and the checksum word.
+
+    Attributes
+    ----------
+    window : In(WINDOW * 8)
+        The frame's first 256 bytes, byte 0 in bits 0..7 (bytes past the frame: anything).
+    hdr : In(HEADERS_LAYOUT(0))
+    frame_len : In(17)
+    csum : In(32)
+        The ChecksumRx word.
+    desc : Out(DESC_LAYOUT)
+        The descriptor (``slot`` left 0).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "window": In(WINDOW * 8), "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17),
+            "csum": In(32), "desc": Out(DESC_LAYOUT),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        win, hdr, d = self.window, self.hdr, self.desc
+        ip = Signal(40 * 8)         # the IP fixed header
+        tcp = Signal(60 * 8)        # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
+        with m.Switch(hdr.l3):
+            for l3 in L3_OFFSETS:
+                with m.Case(l3):
+                    m.d.comb += ip.eq(win[8 * l3:8 * (l3 + 40)])
+                    with m.If(hdr.is_ipv6):
+                        m.d.comb += tcp.eq(win[8 * (l3 + 40):8 * (l3 + 100)])
+                    with m.Else():
+                        m.d.comb += tcp.eq(win[8 * (l3 + 20):8 * (l3 + 80)])
+        ports = Signal(32)
+        with m.Switch(hdr.l4):
+            for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2):
+                with m.Case(l4):
+                    m.d.comb += ports.eq(_be(win, l4, 4))
+        v6 = hdr.is_ipv6
+        thl = hdr.l4_header_len
+        l4 = Signal(8)
+        m.d.comb += l4.eq(hdr.l3 + Mux(v6, 40, 20))
+
+        # TCP options (model._timestamp_option): reach states without / with a timestamp.
+        nopt = Signal(7)
+        m.d.comb += nopt.eq(thl - 20)
+        opt = [_byte(tcp, 20 + i) for i in range(40)]
+        reach0 = [[] for _ in range(41)]
+        reach1 = [[] for _ in range(41)]
+        reach0[0].append(C(1, 1))
+        bad, ts_hits = [], []
+        for i in range(40):
+            r0 = Signal(name=f"opt_r0_{i}")
+            r1 = Signal(name=f"opt_r1_{i}")
+            m.d.comb += [r0.eq(Cat(*reach0[i]).any() if reach0[i] else 0),
+                         r1.eq(Cat(*reach1[i]).any() if reach1[i] else 0)]
+            inr = nopt > i
+            nop = opt[i] == 1
+            ts_ok = (opt[i] == 8) & (nopt >= i + 10) & ((opt[i + 1] == 10) if i + 1 < 40 else 0)
+            hit = Signal(name=f"opt_ts_{i}")
+            m.d.comb += hit.eq(r0 & inr & ts_ok)
+            ts_hits.append((i, hit))
+            reach0[i + 1].append(r0 & inr & nop)
+            reach1[i + 1].append(r1 & inr & nop)
+            if i + 10 <= 40:
+                reach1[i + 10].append(hit)
+            bad.append((r0 | r1) & inr & (opt[i] != 0) & ~nop & ~hit)
+        opt_ok = ~Cat(*bad).any()
+        ts = Cat(*[h for _, h in ts_hits]).any()
+        tsval, tsecr, ts_rel = Signal(32), Signal(32), Signal(8)
+        for i, h in ts_hits:
+            if i + 10 <= 40:
+                with m.If(h):
+                    m.d.comb += [tsval.eq(_be(tcp, 20 + i + 2, 4)),
+                                 tsecr.eq(_be(tcp, 20 + i + 6, 4)), ts_rel.eq(20 + i)]
+
+        # The flow key.
+        def tag(at):
+            tpid = _be(win, at, 2)
+            return tpid, Cat(_be(win, at + 2, 2)[:12], tpid, C(1, 1))
+        tpid0, tag0 = tag(12)
+        tpid1, tag1 = tag(16)
+        is_tpid0 = Cat(*[tpid0 == t for t in VLAN_TPIDS]).any()
+        is_tpid1 = Cat(*[tpid1 == t for t in VLAN_TPIDS]).any()
+        key = d.key
+        m.d.comb += [
+            key.tag0.eq(Mux(is_tpid0, tag0, 0)),
+            key.tag1.eq(Mux(is_tpid0 & is_tpid1, tag1, 0)),
+            key.v6.eq(v6),
+            key.src.eq(Mux(v6, _be(ip, 8, 16), _be(ip, 12, 4))),
+            key.dst.eq(Mux(v6, _be(ip, 24, 16), _be(ip, 16, 4))),
+            key.ports.eq(ports),
+        ]
+        # The fields that must equal the SCU's, ECN, TTL.
+        word6 = _be(ip, 0, 4)
+        same = d.same
+        m.d.comb += [
+            same.l3.eq(hdr.l3),
+            same.l2.eq(Cat(*[Mux(hdr.l3 > i, _byte(win, i), 0) for i in range(30)])),
+            same.ip.eq(Mux(v6, Cat(word6[:20], word6[22:28]),
+                           Cat(_byte(ip, 6)[6], C(0, 19), _byte(ip, 1)[2:8]))),
+            same.thl.eq(thl), same.ts.eq(ts),
+            d.ecn.eq(Cat(_byte(tcp, 13)[6:8], Mux(v6, _byte(ip, 1)[4:6], _byte(ip, 1)[0:2]))),
+            d.hop.eq(Mux(v6, _byte(ip, 7), _byte(ip, 8))),
+        ]
+        # Kind: pass-through, fragment, exception (model order), eligible segment.
+        cs = Signal(nbl.ChecksumRx.WIDTH)
+        m.d.comb += cs.eq(self.csum)
+        f = {name: cs[lsb] for name, (lsb, _) in nbl.ChecksumRx.offsets().items()}
+        flags = _byte(tcp, 13)
+        allowed = 0x10 | 0x08 | 0x40 | 0x80
+        passes = (effective_error(hdr, self.frame_len) != 0) | ~(hdr.is_ipv4 | v6) | \
+            (hdr.l4_proto != IPPROTO_TCP)
+        exc = f["TcpChecksumFailed"] | ~f["TcpChecksumSucceeded"] | \
+            (~v6 & (f["IpChecksumFailed"] | ~f["IpChecksumSucceeded"])) | \
+            (hdr.ip_header_len != Mux(v6, 40, 20)) | (_byte(tcp, 12)[:4] != 0) | \
+            ((flags & ~allowed & 0xFF) != 0) | ~flags[4] | ~opt_ok
+        with m.If(passes):
+            m.d.comb += d.kind.eq(SEG_KIND_PASS)
+        with m.Elif(hdr.is_fragment):
+            m.d.comb += d.kind.eq(SEG_KIND_FRAG)
+        with m.Elif(exc):
+            m.d.comb += d.kind.eq(SEG_KIND_EXC)
+        with m.Else():
+            m.d.comb += d.kind.eq(SEG_KIND_SEG)
+        m.d.comb += [
+            d.frame_len.eq(self.frame_len), d.csum.eq(self.csum),
+            d.seq.eq(_be(tcp, 4, 4)), d.ack.eq(_be(tcp, 8, 4)), d.wnd.eq(_be(tcp, 14, 2)),
+            d.flags.eq(flags), d.tsval.eq(Mux(ts, tsval, 0)), d.tsecr.eq(Mux(ts, tsecr, 0)),
+            d.ts_off.eq(l4 + ts_rel),
+            d.len.eq(hdr.ip_end - l4 - thl), d.ip_end.eq(hdr.ip_end), d.l4.eq(l4),
+            d.hdr_len.eq(l4 + thl),
+        ]
+        return m
+
+
+class RscIngress(wiring.Component):
+    """Frames into the landing RAM's two slots, each with its descriptor.
+
+    Attributes
+    ----------
+    s : In(stream.Signature(RSC_IN_LAYOUT(W)))
+    land_addr, land_data, land_en : Out
+        The landing RAM's write port (``land_en`` a write this cycle).
+    m_desc : Out(stream.Signature(DESC_LAYOUT))
+        One descriptor per frame, in order, pushed the cycle after the frame's last beat.
+    release : In(2)
+        A bit per slot: the frame in that slot has been read out (copied or emitted).
+    """
+
+    def __init__(self, width, slot_beats):
+        self.width = width
+        self.slot_beats = slot_beats
+        super().__init__({
+            "s": In(stream.Signature(RSC_IN_LAYOUT(width))),
+            "land_addr": Out(range(2 * slot_beats)), "land_data": Out(width),
+            "land_en": Out(1),
+            "m_desc": Out(stream.Signature(DESC_LAYOUT)),
+            "release": In(2),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nb = self.width, self.width // 8
+        m.submodules.analyzer = an = SegmentAnalyzer()
+        m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, 2)
+        window = Signal(WINDOW * 8)
+        hdr = Signal(HEADERS_LAYOUT(0))
+        slot = Signal()
+        busy = Signal(2)
+        beat_i = Signal(range(self.slot_beats + 1))
+        frame_len = Signal(17)
+        csum = Signal(32)
+        analyze = Signal()          # the cycle after a last beat: push the descriptor
+        p = self.s.payload
+        take = Signal()
+        m.d.comb += [
+            self.s.ready.eq(~analyze & ~busy.bit_select(slot, 1) & descs.s.ready),
+            take.eq(self.s.valid & self.s.ready),
+            self.land_addr.eq(slot * self.slot_beats
+                              + Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)),
+            self.land_data.eq(p.beat.data),
+            self.land_en.eq(take),
+        ]
+        with m.If(take):
+            m.d.sync += beat_i.eq(Mux(p.beat.last, 0, Mux(beat_i < self.slot_beats, beat_i + 1,
+                                                          beat_i)))
+            with m.If(beat_i == 0):
+                m.d.sync += hdr.eq(p.hdr)
+            with m.Switch(beat_i):
+                for i in range(WINDOW * 8 // w):
+                    with m.Case(i):
+                        m.d.sync += window[i * w:(i + 1) * w].eq(p.beat.data)
+            count = add_tree([p.beat.keep[i] for i in range(nb)])
+            m.d.sync += frame_len.eq(Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)
+                                     * nb + count)
+            with m.If(p.beat.last):
+                m.d.sync += [csum.eq(p.beat.user[:32]), analyze.eq(1)]
+        m.d.comb += [
+            an.window.eq(window), an.hdr.eq(hdr), an.frame_len.eq(frame_len),
+            an.csum.eq(csum),
+            descs.s.payload.eq(an.desc),
+            descs.s.payload.slot.eq(slot),
+            descs.s.valid.eq(analyze),
+        ]
+        set_busy = Signal(2)
+        with m.If(analyze):
+            m.d.sync += [analyze.eq(0), slot.eq(~slot)]
+            m.d.comb += set_busy.eq(Mux(slot, 0b10, 0b01))
+        m.d.sync += busy.eq((busy | set_busy) & ~self.release)
+        wiring.connect(m, descs.m, wiring.flipped(self.m_desc))
+        return m
+
+
+OP_EMIT_LAND, OP_EMIT_SCU, OP_COPY = range(3)
+
+

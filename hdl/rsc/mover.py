@@ -1,0 +1,193 @@
+"""The RSC engine's data mover: payload into the SCU buffer, headers rewritten, SCUs out."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import nbl
+from nicoffload.model import rsc as model
+from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
+
+from ..axis import AxisSignature, axis_layout, check_width
+from ..checksum import effective_error, range_mask
+from ..onesum import add_tree, beat_words, fold16
+from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
+from ..stream import RegisterSlice, StreamFIFO
+
+
+from .common import *  # noqa: F401,F403
+from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte, _patch,  # noqa: F401
+                     _serial_ge)
+
+class RscMover(wiring.Component):
+    """The data mover: landing RAM, SCU RAM, and the output.
+
+    Commands (``CMD_LAYOUT``), one at a time (``busy`` from the cycle after the handshake
+    until done): ``EMIT_LAND`` sends a landing slot's frame unchanged; ``EMIT_SCU`` sends a
+    context's region, with ``multi`` after a summing pass and with every SCU field rewritten;
+    ``COPY`` copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of a context's
+    region (``dst_lo >= src_lo``), realigned by a byte rotation.
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(CMD_LAYOUT(contexts)))
+    busy : Out(1)
+    land_addr, land_data, land_en : In
+        The landing RAM's write port (from :class:`RscIngress`).
+    m : Out(AxisSignature(W, 96))
+        Indicated frames, ``nbl.RxUser`` on the last beat.
+    """
+
+    OUT_DEPTH = 8
+
+    def __init__(self, width, contexts, region_beats, slot_beats):
+        self.width = width
+        self.contexts = contexts
+        self.region_beats = region_beats
+        self.slot_beats = slot_beats
+        super().__init__({
+            "cmd": In(stream.Signature(CMD_LAYOUT(contexts))), "busy": Out(1),
+            "land_addr": In(range(2 * slot_beats)), "land_data": In(width), "land_en": In(1),
+            "m": Out(AxisSignature(width, RXU)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nb = self.width, self.width // 8
+        lg = (nb - 1).bit_length()
+        m.submodules.land = land = memory.Memory(shape=unsigned(w), depth=2 * self.slot_beats,
+                                                 init=[])
+        lw, lr = land.write_port(), land.read_port()
+        m.submodules.scu = scu = memory.Memory(
+            shape=unsigned(w), depth=self.contexts * self.region_beats, init=[])
+        sw, sr = scu.write_port(granularity=8), scu.read_port()
+        m.submodules.outq = outq = StreamFIFO(axis_layout(w, RXU), self.OUT_DEPTH)
+        m.submodules.out = out = RegisterSlice(axis_layout(w, RXU))
+        wiring.connect(m, outq.m, out.s)
+        wiring.connect(m, out.m, wiring.flipped(self.m))
+        m.d.comb += [lw.addr.eq(self.land_addr), lw.data.eq(self.land_data),
+                     lw.en.eq(self.land_en)]
+
+        c = Signal(CMD_LAYOUT(self.contexts))
+        beats = range(max(self.region_beats, self.slot_beats) + 2)
+        j, last_j, rd_j = Signal(beats), Signal(beats), Signal(beats)
+        issue, pre = Signal(), Signal()
+        src_scu, pass1, copy = Signal(), Signal(), Signal()
+        p_valid, p_j, p_last, p_pre = Signal(), Signal(beats), Signal(), Signal()
+        ip_acc, l4_acc = Signal(40), Signal(40)
+        ip_csum, tcp_csum = Signal(16), Signal(16)
+        d_beats, rot, dst_hi = Signal(beats), Signal(range(nb)), Signal(18)
+        prev = Signal(w)
+        m.d.comb += [
+            lr.addr.eq(c.slot * self.slot_beats + rd_j),
+            sr.addr.eq(c.ctx * self.region_beats + rd_j),
+        ]
+        m.d.sync += [p_valid.eq(issue), p_j.eq(rd_j), p_last.eq(rd_j == last_j), p_pre.eq(pre)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    p = self.cmd.payload
+                    m.d.sync += [c.eq(p), self.busy.eq(1), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
+                                 ip_csum.eq(0), tcp_csum.eq(0), last_j.eq((p.len - 1) >> lg),
+                                 src_scu.eq(p.op == OP_EMIT_SCU),
+                                 pass1.eq((p.op == OP_EMIT_SCU) & p.multi),
+                                 copy.eq(p.op == OP_COPY)]
+                    with m.If(p.op == OP_COPY):
+                        m.next = "COPY_INIT"
+                    with m.Else():
+                        m.next = "READ"
+            with m.State("READ"):
+                m.d.comb += [rd_j.eq(j), issue.eq(pass1 | (outq.level < self.OUT_DEPTH - 2))]
+                with m.If(issue):
+                    m.d.sync += j.eq(j + 1)
+                    with m.If(j == last_j):
+                        m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(pass1):
+                    m.next = "CSUM"
+                with m.Else():
+                    m.d.sync += self.busy.eq(0)
+                    m.next = "IDLE"
+            with m.State("CSUM"):
+                tcp_len = c.hdr_len - c.l4 + c.plen
+                m.d.sync += [ip_csum.eq(~fold16(ip_acc)),
+                             tcp_csum.eq(~fold16(l4_acc + IPPROTO_TCP + tcp_len)),
+                             pass1.eq(0), j.eq(0)]
+                m.next = "READ"
+            with m.State("COPY_INIT"):
+                delta = Signal(18)
+                j0, r0 = Signal(beats), Signal(signed(20))
+                m.d.comb += [delta.eq(c.dst_lo - c.src_lo), j0.eq(c.dst_lo >> lg),
+                             r0.eq(j0 - (delta >> lg))]
+                m.d.sync += [d_beats.eq(delta >> lg), rot.eq(delta[:lg] if lg else 0),
+                             dst_hi.eq(c.dst_lo + c.len - c.src_lo),
+                             j.eq(r0),
+                             last_j.eq(((c.dst_lo + c.len - c.src_lo - 1) >> lg) - (delta >> lg))]
+                m.d.comb += [rd_j.eq(Mux(r0 > 0, r0 - 1, 0)), issue.eq(1), pre.eq(1)]
+                m.next = "COPY"
+            with m.State("COPY"):
+                m.d.comb += [rd_j.eq(j), issue.eq(1)]
+                m.d.sync += j.eq(j + 1)
+                with m.If(j == last_j):
+                    m.next = "DRAIN"
+
+        # The stage after a read: the beat is in the RAM's read register.
+        rdata = Mux(src_scu, sr.data, lr.data)
+        base = Signal(20)
+        m.d.comb += base.eq(p_j << lg)
+        tcp_len = Signal(17)
+        m.d.comb += tcp_len.eq(c.hdr_len - c.l4 + c.plen)
+        fields = [
+            (~c.v6, c.l3 + 2, (tcp_len + 20)[:16], 2),
+            (c.v6, c.l3 + 4, tcp_len[:16], 2),
+            (C(1, 1), c.l3 + Mux(c.v6, 7, 8), c.hop, 1),
+            (~c.v6, c.l3 + 10, ip_csum, 2),
+            (C(1, 1), c.l4 + 8, c.ack, 4),
+            (C(1, 1), c.l4 + 13, c.flags, 1),
+            (C(1, 1), c.l4 + 14, c.wnd, 2),
+            (C(1, 1), c.l4 + 16, tcp_csum, 2),
+            (c.ts, c.ts_off + 2, Cat(c.tsecr, c.tsval), 8),
+        ]
+        *stmts, patched = list(_patch(rdata, base, nb, fields))
+        m.d.comb += stmts
+        beat = Signal(w)
+        m.d.comb += beat.eq(Mux(src_scu & c.multi, patched, rdata))
+        keep = Signal(nb)
+        for k in range(nb):
+            m.d.comb += keep[k].eq(~p_last | (base + k < c.len))
+        # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header and payload.
+        ip_mask, s1 = range_mask(base, c.l3, c.l3 + Mux(c.v6, 0, 20), nb)
+        l4_mask, s2 = range_mask(base, c.l4, c.len, nb)
+        ad_mask, s3 = range_mask(base, c.l3 + Mux(c.v6, 8, 12), c.l3 + Mux(c.v6, 40, 20), nb)
+        m.d.comb += s1 + s2 + s3
+        with m.If(p_valid & pass1):
+            m.d.sync += [
+                ip_acc.eq(ip_acc + add_tree(beat_words(beat, ip_mask, w))),
+                l4_acc.eq(l4_acc + add_tree(beat_words(beat, (l4_mask | ad_mask) & keep, w))),
+            ]
+        m.d.comb += [
+            outq.s.valid.eq(p_valid & ~pass1 & ~copy),
+            outq.s.payload.data.eq(beat), outq.s.payload.keep.eq(keep),
+            outq.s.payload.last.eq(p_last),
+            outq.s.payload.user.eq(Mux(p_last, c.user, 0)),
+        ]
+        # Copy: the destination beat takes the top bytes of the previous source beat and the
+        # bottom bytes of this one.
+        dst_base = Signal(20)
+        m.d.comb += dst_base.eq((p_j + d_beats) << lg)
+        wmask, s4 = range_mask(dst_base, c.dst_lo, dst_hi, nb)
+        m.d.comb += s4
+        with m.If(p_valid & copy):
+            m.d.sync += prev.eq(lr.data)
+        shift = Signal(range(8 * nb + 1))
+        m.d.comb += shift.eq((nb - rot) << 3)
+        m.d.comb += [
+            sw.addr.eq(c.ctx * self.region_beats + p_j + d_beats),
+            sw.data.eq((Cat(prev, lr.data) >> shift)[:w]),
+            sw.en.eq(Mux(p_valid & copy & ~p_pre, wmask, 0)),
+        ]
+        return m
+
+

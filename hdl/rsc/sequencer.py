@@ -1,0 +1,252 @@
+"""The RSC engine's sequencer: flow contexts, lookup, the coalescing rules, the idle timer."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model import nbl
+from nicoffload.model import rsc as model
+from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
+
+from ..axis import AxisSignature, axis_layout, check_width
+from ..checksum import effective_error, range_mask
+from ..onesum import add_tree, beat_words, fold16
+from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
+from ..stream import RegisterSlice, StreamFIFO
+
+
+from .common import *  # noqa: F401,F403
+from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte, _patch,  # noqa: F401
+                     _serial_ge)
+
+class RscSequencer(wiring.Component):
+    """The flow table and the rules: one event (and its frame's descriptor) at a time.
+
+    For each event it first ends the SCUs the idle timer has ended (``now``), then (``dis``)
+    flushes every SCU, then decides the frame as ``model.rsc.RscEngine.receive`` does, then
+    (``eoi``) flushes every SCU; each step is one or more :class:`RscMover` commands.
+
+    Attributes
+    ----------
+    events : In(stream.Signature(EVENT_LAYOUT))
+    now : In(TIME_BITS)
+    idle_timeout : In(TIME_BITS)
+        Cycles; 0: no timer.
+    desc : In(stream.Signature(DESC_LAYOUT))
+    cmd : Out(stream.Signature(CMD_LAYOUT(contexts)))
+    busy : In(1)
+        The mover is busy.
+    release : Out(2)
+        The frame in that landing slot has been dealt with.
+    """
+
+    def __init__(self, contexts, max_scu_bytes):
+        self.contexts = contexts
+        self.max_scu_bytes = max_scu_bytes
+        super().__init__({
+            "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
+            "idle_timeout": In(TIME_BITS), "desc": In(stream.Signature(DESC_LAYOUT)),
+            "cmd": Out(stream.Signature(CMD_LAYOUT(contexts))), "busy": In(1),
+            "release": Out(2),
+        })
+
+    def _first(self, m, bits, before, name):
+        """The index i of ``bits`` set that is ``before(i, j)`` every other j set."""
+        n = self.contexts
+        idx = Signal(range(n), name=f"{name}_idx")
+        for i in reversed(range(n)):
+            wins = bits[i]
+            for k in range(n):
+                if k != i:
+                    wins = wins & (~bits[k] | before(i, k))
+            with m.If(wins):
+                m.d.comb += idx.eq(i)
+        return bits.any(), idx
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.contexts
+        ctx = [Signal(CTX_LAYOUT(), name=f"ctx{i}") for i in range(n)]
+        ev = Signal(EVENT_LAYOUT)
+        d = self.desc.payload
+        cmd = Signal(CMD_LAYOUT(n))
+        ret = Signal(3)
+        alone_next = Signal()
+        open_ctr = Signal(32)
+
+        valid = Cat(*[c.valid for c in ctx])
+        hit = Cat(*[c.valid & (c.key.as_value() == d.key.as_value()) for c in ctx])
+        addr_hit = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
+                         for c in ctx])
+        ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(n)]
+        m.d.comb += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
+        expired = Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
+                        for a, c in zip(ages, ctx)])
+
+        def opened_before(i, k):
+            return (ctx[i].opened - ctx[k].opened)[31]
+        any_exp, exp_idx = self._first(m, expired, lambda i, k: (ages[i] > ages[k]) |
+                                       ((ages[i] == ages[k]) & C(int(i < k), 1)), "exp")
+        any_valid, old_idx = self._first(m, valid, opened_before, "old")
+        any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
+        any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
+        any_free, free_idx = self._first(m, ~valid, lambda i, k: C(int(i < k), 1), "free")
+
+        def at(idx, name):
+            sel = Signal(CTX_LAYOUT(), name=name)
+            with m.Switch(idx):
+                for i in range(n):
+                    with m.Case(i):
+                        m.d.comb += sel.eq(ctx[i])
+            return sel
+
+        def write(idx, fn):
+            with m.Switch(idx):
+                for i in range(n):
+                    with m.Case(i):
+                        m.d.sync += fn(ctx[i])
+
+        # The command that indicates a context's SCU.
+        fl_idx = Signal(range(n))
+        f = at(fl_idx, "flushed")
+        flush_cmd = Signal(CMD_LAYOUT(n))
+        csum_word = Mux(f.multi, Mux(f.key.v6, _SCU_CSUM6, _SCU_CSUM4), f.csum)
+        count = Mux(f.count > 0xFFFF, 0xFFFF, f.count)
+        m.d.comb += [
+            flush_cmd.op.eq(OP_EMIT_SCU), flush_cmd.ctx.eq(fl_idx),
+            flush_cmd.len.eq(Mux(f.multi, f.hdr_len + f.len, f.frame_len)),
+            flush_cmd.user.eq(Cat(csum_word[:32], count[:16], C(0, 16), (f.tsval - f.ts0)[:32])),
+            flush_cmd.multi.eq(f.multi), flush_cmd.v6.eq(f.key.v6), flush_cmd.l3.eq(f.same.l3),
+            flush_cmd.l4.eq(f.l4), flush_cmd.hdr_len.eq(f.hdr_len), flush_cmd.ts.eq(f.same.ts),
+            flush_cmd.ts_off.eq(f.ts_off), flush_cmd.ack.eq(f.ack), flush_cmd.wnd.eq(f.wnd),
+            flush_cmd.flags.eq((f.flags & ~_PSH & 0xFF) | Mux(f.psh, _PSH, 0)),
+            flush_cmd.hop.eq(f.hop), flush_cmd.tsval.eq(f.tsval), flush_cmd.tsecr.eq(f.tsecr),
+            flush_cmd.plen.eq(f.len),
+        ]
+        alone_cmd = Signal(CMD_LAYOUT(n))
+        m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
+                     alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
+
+        def flush(idx, back):
+            m.d.comb += fl_idx.eq(idx)
+            m.d.sync += [cmd.eq(flush_cmd), ret.eq(back)]
+            write(idx, lambda c: c.valid.eq(0))
+            m.next = "ISSUE"
+
+        def alone():
+            m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0)]
+            m.next = "ISSUE"
+
+        def copy(idx, src_lo, dst_lo, end):
+            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.ctx.eq(idx),
+                         cmd.len.eq(end),
+                         cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), ret.eq(R_RELEASE)]
+            m.next = "ISSUE"
+
+        R_IDLE, R_PRE, R_SEG, R_RELEASE = range(4)
+        # The rules (model.rsc.RscEngine._refusal) against the flow's context.
+        h = at(hit_idx, "hit_ctx")
+        same = (d.ecn == h.ecn) & (d.same.as_value() == h.same.as_value())
+        ts_ok = ~d.same.ts | _serial_ge(d.tsval, h.tsval)
+        in_seq = d.seq == h.nxt
+        pure = d.len == 0
+        dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
+        ip_len = Mux(h.key.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
+        join = same & in_seq & Mux(
+            pure, (d.ack == h.ack) & (d.wnd != h.wnd) & ts_ok,
+            (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok &
+            (ip_len + d.len <= model.IP_DATAGRAM_MAX) &
+            (h.hdr_len + h.len + d.len <= self.max_scu_bytes))
+        kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(any_exp):
+                    flush(exp_idx, R_IDLE)
+                with m.Elif(self.events.valid):
+                    m.d.comb += self.events.ready.eq(1)
+                    m.d.sync += ev.eq(self.events.payload)
+                    m.next = "PRE"
+            with m.State("PRE"):
+                with m.If(ev.dis & any_valid):
+                    flush(old_idx, R_PRE)
+                with m.Elif(ev.frame):
+                    m.next = "SEG"
+                with m.Else():
+                    m.next = "POST"
+            with m.State("SEG"):
+                with m.If(~self.desc.valid):
+                    pass
+                with m.Elif(alone_next | (kind == SEG_KIND_PASS)):
+                    alone()
+                with m.Elif(kind == SEG_KIND_FRAG):
+                    with m.If(any_addr):
+                        flush(addr_idx, R_SEG)
+                    with m.Else():
+                        alone()
+                with m.Elif(kind == SEG_KIND_EXC):
+                    with m.If(any_hit):
+                        flush(hit_idx, R_SEG)
+                    with m.Else():
+                        alone()
+                with m.Elif(any_hit):
+                    with m.If(join):
+                        write(hit_idx, lambda c: [
+                            c.len.eq(c.len + d.len), c.nxt.eq(c.nxt + d.len),
+                            c.count.eq(c.count + (d.len != 0)), c.ack.eq(d.ack),
+                            c.wnd.eq(d.wnd), c.psh.eq(c.psh | d.flags[3]),
+                            c.hop.eq(Mux(d.hop < c.hop, d.hop, c.hop)), c.multi.eq(1),
+                            c.lj.eq(ev.time),
+                            c.tsval.eq(Mux(d.same.ts, d.tsval, c.tsval)),
+                            c.tsecr.eq(Mux(d.same.ts, d.tsecr, c.tsecr))])
+                        with m.If(pure):
+                            m.next = "RELEASE"
+                        with m.Else():
+                            copy(hit_idx, d.hdr_len, h.hdr_len + h.len, d.ip_end)
+                    with m.Else():
+                        m.d.sync += alone_next.eq(dup)
+                        flush(hit_idx, R_SEG)
+                with m.Elif(d.ip_end > self.max_scu_bytes):
+                    alone()
+                with m.Elif(~any_free):
+                    flush(old_idx, R_SEG)
+                with m.Else():
+                    write(free_idx, lambda c: [
+                        c.valid.eq(1), c.key.eq(d.key), c.same.eq(d.same), c.ecn.eq(d.ecn),
+                        c.nxt.eq(d.seq + d.len), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
+                        c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr), c.ts0.eq(d.tsval),
+                        c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
+                        c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
+                        c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
+                        c.csum.eq(d.csum), c.opened.eq(open_ctr), c.lj.eq(ev.time)])
+                    m.d.sync += open_ctr.eq(open_ctr + 1)
+                    copy(free_idx, 0, 0, d.frame_len)
+            with m.State("RELEASE"):
+                m.d.comb += [self.desc.ready.eq(1),
+                             self.release.eq(Mux(d.slot, 0b10, 0b01))]
+                m.next = "POST"
+            with m.State("POST"):
+                with m.If(ev.eoi & any_valid):
+                    flush(old_idx, R_RELEASE + 1)
+                with m.Else():
+                    m.next = "IDLE"
+            with m.State("ISSUE"):
+                m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
+                with m.If(self.cmd.ready):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(~self.busy):
+                    with m.Switch(ret):
+                        with m.Case(R_IDLE):
+                            m.next = "IDLE"
+                        with m.Case(R_PRE):
+                            m.next = "PRE"
+                        with m.Case(R_SEG):
+                            m.next = "SEG"
+                        with m.Case(R_RELEASE):
+                            m.next = "RELEASE"
+                        with m.Default():
+                            m.next = "POST"
+        return m
+
+
