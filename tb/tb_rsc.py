@@ -75,15 +75,17 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     unit = dut._name
     width = common.params()["width"]
     src_p, snk_p = PORTS[unit]
-    srcs, snks = await common.setup(dut, sources=[src_p], sinks=[snk_p], idle=idle,
-                                    backpressure=backpressure, rng=rng)
-    src, snk = srcs[src_p], snks[snk_p]
+    tb = common.StreamTB(dut)
+    src, snk = tb.source(src_p), tb.sink(snk_p)
+    tb.set_pauses(src, idle, rng)
+    tb.set_pauses(snk, backpressure, rng)
     dut.s_eoi_tvalid.value = 0
     dut.s_eoi_tdata.value = 0
     dut.rsc_idle_timeout.value = timeout
     dut.rsc_enables.value = 0b11
     if unit == "rxpath":        # every receive check on (the model's rx_validate default)
         dut.enables.value = (1 << len(RX_ENABLE_NAMES)) - 1
+    await tb.reset()
     rec = Recorder(dut, src_p)
     sent = []           # (frame, word) in order
     beats = 0
@@ -148,7 +150,7 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
                                        f"{nbl.RxUser.unpack(want_user)}")
 
     out_beats = sum(common.beats_of(len(i.frame), width) for i in want)
-    await common.with_watchdog(dut, check(), 20 * (beats + out_beats) + 20000, "RSC output")
+    await tb.guard(check(), "RSC output", 20 * (beats + out_beats) + 20000)
     await ClockCycles(dut.clk, 200)
     assert snk.empty(), "more frames out than the model indicates"
     scus = sum(1 for i in want if i.rsc.CoalescedSegCount > 1)
