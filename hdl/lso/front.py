@@ -143,46 +143,69 @@ class FrameWriter(wiring.Component):
             with m.If(take & (index == at[lognb:])):
                 m.d.sync += captured[name].eq(Array(words)[at[1:lognb]])
 
-        # Pseudo-header addresses (IPv4: source and destination at l3 + 12; IPv6: source at
-        # l3 + 8 and the destination ``parse`` found), masked and summed a beat at a time.
-        pos = Signal(12)
-        m.d.comb += pos.eq(index << lognb)
-        lo1 = Mux(rec_now.is_ipv6, rec_now.l3 + 8, rec_now.l3 + 12)
-        hi1 = Mux(rec_now.is_ipv6, rec_now.l3 + 24, rec_now.l3 + 20)
-        mask1, stmts1 = range_mask(pos, lo1, hi1, nb)
-        mask2, stmts2 = range_mask(pos, rec_now.pseudo_dst, rec_now.pseudo_dst + 16, nb)
-        m.d.comb += stmts1 + stmts2
-        mask = (mask1 | Mux(rec_now.is_ipv6, mask2, 0)) & beat.keep & Mux(index < hb, -1, 0)
-        beat_sum = Signal(16 + (w // 16).bit_length())
-        m.d.sync += beat_sum.eq(add_tree(beat_words(beat.data, mask, w)))
-
-        # The frame's template is complete (256 bytes, or the frame ended): a cycle later
-        # (the last beat's sum), its fields go to the checks.
         complete = take & (index < hb) & ((index == hb - 1) | beat.last)
-        summing, done = Signal(), Signal()
-        restart = Signal()
-        done_rec, done_base, done_slot = Signal.like(rec_now), Signal(ROW_BITS), Signal(4)
-        m.d.sync += [summing.eq(take & (index < hb)), restart.eq(take & first),
-                     done.eq(complete)]
-        with m.If(complete):
-            m.d.sync += [done_rec.eq(rec_now), done_base.eq(Mux(first, self.wp, base)),
-                         done_slot.eq(slot)]
-        pseudo = Signal(24)
-        pseudo_now = Mux(restart, 0, pseudo) + Mux(summing, beat_sum, 0)
-        m.d.sync += pseudo.eq(pseudo_now)
-        out = self.fields.payload
-        m.d.sync += self.fields.valid.eq(done)
-        with m.If(done):
-            m.d.sync += [
-                out.rec.eq(done_rec), out.base.eq(done_base), out.slot.eq(done_slot),
-                out.l2type.eq(captured["l2type"]), out.total.eq(captured["total"]),
-                out.ip_id.eq(captured["ip_id"]),
-                out.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
-                out.offset_flags.eq(captured["offset_flags"]), out.csum.eq(captured["csum"]),
-                out.urgent.eq(captured["urgent"]), out.pseudo_sum.eq(pseudo_now),
-            ]
+        self._pseudo_sum_and_fields(m, take & (index < hb), first, complete, beat,
+                                    index << lognb, rec_now, Mux(first, self.wp, base), slot,
+                                    captured)
         return m
 
+
+    def _pseudo_sum_and_fields(self, m, summed, first, complete, beat, pos, rec_now, base,
+                               slot, captured):
+        """The pseudo-header addresses (IPv4: source and destination at l3 + 12; IPv6: source
+        at l3 + 8 and the destination ``parse`` found), summed a beat at a time in four
+        registered stages (bounds, mask, sum of the beat, running sum); a frame whose
+        template is complete hands its fields to the checks when its sum is."""
+        w, nb = self.width, self.width // 8
+        bound_layout = data.StructLayout({
+            "valid": 1, "first": 1, "complete": 1, "pos": 12, "data": w, "keep": nb,
+            "ipv6": 1, "lo1": 9, "hi1": 9, "lo2": 9, "hi2": 9,
+            "rec": HEADERS_LAYOUT(TXU), "base": ROW_BITS, "slot": 4})
+        fields_layout = data.StructLayout({
+            "valid": 1, "first": 1, "complete": 1, "fields": HEADER_FIELDS})
+        bounds = Signal(bound_layout)
+        l3 = rec_now.l3
+        m.d.sync += [
+            bounds.valid.eq(summed), bounds.first.eq(first), bounds.complete.eq(complete),
+            bounds.pos.eq(pos), bounds.data.eq(beat.data), bounds.keep.eq(beat.keep),
+            bounds.ipv6.eq(rec_now.is_ipv6),
+            bounds.lo1.eq(Mux(rec_now.is_ipv6, l3 + 8, l3 + 12)),
+            bounds.hi1.eq(Mux(rec_now.is_ipv6, l3 + 24, l3 + 20)),
+            bounds.lo2.eq(rec_now.pseudo_dst), bounds.hi2.eq(rec_now.pseudo_dst + 16),
+            bounds.rec.eq(rec_now), bounds.base.eq(base), bounds.slot.eq(slot),
+        ]
+        # Mask: the header words the beat captured are in their registers by now.
+        mask1, stmts1 = range_mask(bounds.pos, bounds.lo1, bounds.hi1, nb)
+        mask2, stmts2 = range_mask(bounds.pos, bounds.lo2, bounds.hi2, nb)
+        m.d.comb += stmts1 + stmts2
+        mask = (mask1 | Mux(bounds.ipv6, mask2, 0)) & bounds.keep
+        masked = Signal(fields_layout)
+        masked_words = Signal(w)
+        f = masked.fields
+        m.d.sync += [
+            masked.valid.eq(bounds.valid), masked.first.eq(bounds.first),
+            masked.complete.eq(bounds.complete),
+            masked_words.eq(Cat(*beat_words(bounds.data, mask, w))),
+            f.rec.eq(bounds.rec), f.base.eq(bounds.base), f.slot.eq(bounds.slot),
+            f.l2type.eq(captured["l2type"]), f.total.eq(captured["total"]),
+            f.ip_id.eq(captured["ip_id"]), f.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
+            f.offset_flags.eq(captured["offset_flags"]), f.csum.eq(captured["csum"]),
+            f.urgent.eq(captured["urgent"]),
+        ]
+        # Sum of the beat.
+        summed_beat = Signal(fields_layout)
+        beat_sum = Signal(16 + (w // 16).bit_length())
+        m.d.sync += [summed_beat.eq(masked),
+                     beat_sum.eq(add_tree([masked_words[16 * k:16 * k + 16]
+                                           for k in range(w // 16)]))]
+        # Running sum; the fields go out with the frame's total.
+        pseudo = Signal(24)
+        pseudo_now = Mux(summed_beat.first, 0, pseudo) + Mux(summed_beat.valid, beat_sum, 0)
+        with m.If(summed_beat.valid):
+            m.d.sync += pseudo.eq(pseudo_now)
+        m.d.sync += [self.fields.valid.eq(summed_beat.valid & summed_beat.complete),
+                     self.fields.payload.eq(summed_beat.fields),
+                     self.fields.payload.pseudo_sum.eq(pseudo_now)]
 
 # The checks' first stage: the LSO word decoded, the limits that apply, the header fields.
 _DECODED = data.StructLayout({
