@@ -476,14 +476,18 @@ class TxChecksumInsert(wiring.Component):
         cur = Signal(record)
         out_first = Signal(init=1)
         out_pos = Signal(20)
-        rd = Signal(axis_layout(w))
-        m.d.comb += rd.eq(frames.r_data)
+        # The buffer's read data is registered before it is patched (a block RAM's output is
+        # slow on its own).
+        m.submodules.buffered = buffered = RegisterSlice(axis_layout(w))
+        m.d.comb += [buffered.s.payload.eq(frames.r_data), buffered.s.valid.eq(frames.r_rdy),
+                     frames.r_en.eq(buffered.s.ready)]
+        rd = buffered.m.payload
         use = Signal(record)
         m.d.comb += use.eq(Mux(out_first, records.r_data, cur))
-        ready_to_send = frames.r_rdy & (~out_first | records.r_rdy)
+        ready_to_send = buffered.m.valid & (~out_first | records.r_rdy)
         m.d.comb += [
             out.valid.eq(ready_to_send),
-            frames.r_en.eq(out.ready & ready_to_send),
+            buffered.m.ready.eq(out.ready & ready_to_send),
             records.r_en.eq(out.ready & ready_to_send & out_first),
         ]
         with m.If(out.ready & ready_to_send):
