@@ -32,7 +32,7 @@ from .onesum import add_tree, beat_words, fold16, group_sums
 from .parse import HEADERS_LAYOUT, FrameParser
 from .stream import RegisterSlice
 
-__all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "RxChecksum", "TxChecksum",
+__all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "rx_flags", "RxChecksum", "TxChecksum",
            "TxChecksumInsert"]
 
 
@@ -251,6 +251,34 @@ def effective_error(hdr, frame_len):
     return Mux(past & late, ParseError.BAD_IP_LENGTH, hdr.error)
 
 
+def rx_flags(m, sums, enables):
+    """The ChecksumRx word of a frame from its :class:`SumPipeline` totals (``sums``: a
+    ``SumPipeline.beat_layout`` payload of its last beat) and the receive ``enables``: the
+    model's ``checksum.rx_validate`` rules, in one place for every RX unit."""
+    hdr, en = sums.hdr, enables
+    flags = Signal(word_layout(nbl.ChecksumRx))
+    ok = en.rx_active & (effective_error(hdr, sums.frame_len) == 0)
+    l4 = (hdr.l4_header_len != 0) & ~hdr.is_fragment
+    is_tcp = l4 & (hdr.l4_proto == IPPROTO_TCP)
+    is_udp = l4 & (hdr.l4_proto == IPPROTO_UDP)
+    tcp_on = Mux(hdr.is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
+    udp_on = Mux(hdr.is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
+    ip_check = ok & hdr.is_ipv4 & en.rx_ipv4_checksum
+    tcp_check = ok & is_tcp & tcp_on
+    udp_zero = sums.udp_field == 0
+    udp_check = ok & is_udp & udp_on & ~(udp_zero & hdr.is_ipv4)
+    ip_good, l4_good = sums.ip_sum == 0xFFFF, sums.l4_sum == 0xFFFF
+    m.d.comb += [
+        flags.IpChecksumSucceeded.eq(ip_check & ip_good),
+        flags.IpChecksumFailed.eq(ip_check & ~ip_good),
+        flags.TcpChecksumSucceeded.eq(tcp_check & l4_good),
+        flags.TcpChecksumFailed.eq(tcp_check & ~l4_good),
+        flags.UdpChecksumSucceeded.eq(udp_check & l4_good & ~udp_zero),
+        flags.UdpChecksumFailed.eq(udp_check & (~l4_good | udp_zero)),
+    ]
+    return flags
+
+
 class RxChecksum(wiring.Component):
     """Receive checksum validation, cut-through; the info word rides on the last beat.
 
@@ -290,27 +318,7 @@ class RxChecksum(wiring.Component):
         wiring.connect(m, parser.m_headers, sums.s_headers)
 
         p = sums.m_axis.payload
-        hdr, en = p.hdr, self.enables
-        flags = Signal(word_layout(nbl.ChecksumRx))
-        ok = en.rx_active & (effective_error(hdr, p.frame_len) == 0)
-        is_tcp = (hdr.l4_header_len != 0) & (hdr.l4_proto == IPPROTO_TCP) & ~hdr.is_fragment
-        is_udp = (hdr.l4_header_len != 0) & (hdr.l4_proto == IPPROTO_UDP) & ~hdr.is_fragment
-        tcp_on = Mux(hdr.is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
-        udp_on = Mux(hdr.is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
-        ip_check = ok & hdr.is_ipv4 & en.rx_ipv4_checksum
-        tcp_check = ok & is_tcp & tcp_on
-        udp_zero = p.udp_field == 0
-        udp_check = ok & is_udp & udp_on & ~(udp_zero & hdr.is_ipv4)
-        ip_good = p.ip_sum == 0xFFFF
-        l4_good = p.l4_sum == 0xFFFF
-        m.d.comb += [
-            flags.IpChecksumSucceeded.eq(ip_check & ip_good),
-            flags.IpChecksumFailed.eq(ip_check & ~ip_good),
-            flags.TcpChecksumSucceeded.eq(tcp_check & l4_good),
-            flags.TcpChecksumFailed.eq(tcp_check & ~l4_good),
-            flags.UdpChecksumSucceeded.eq(udp_check & l4_good & ~udp_zero),
-            flags.UdpChecksumFailed.eq(udp_check & (~l4_good | udp_zero)),
-        ]
+        flags = rx_flags(m, p, self.enables)
         # The output beat is a register, loaded only when the output is empty or taken: the
         # flags depend on ``enables``, which may change at any time, and a beat on ``m_axis``
         # must not change while it waits (AXI4-Stream: tvalid && !tready holds the payload).

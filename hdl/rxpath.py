@@ -24,10 +24,9 @@ from amaranth.lib.wiring import In, Out
 from nicoffload.model import nbl
 from nicoffload.model import rsc as rsc_model
 from nicoffload.model.checksum import RX_ENABLE_NAMES
-from nicoffload.model.parse import IPPROTO_TCP, IPPROTO_UDP
 
 from .axis import AxisSignature, axis_layout, check_width
-from .checksum import RX_ENABLES, SumPipeline, effective_error
+from .checksum import RX_ENABLES, SumPipeline, rx_flags
 from .layouts import word_layout
 from .parse import FrameParser
 from .rsc import RSC_IN_LAYOUT, TIME_BITS, DEFAULT_MAX_FRAME_BYTES, RscEngine, RscEvents
@@ -61,27 +60,7 @@ class RxVerdict(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.s.payload
-        hdr, en = p.hdr, self.enables
-        flags = Signal(word_layout(nbl.ChecksumRx))
-        ok = en.rx_active & (effective_error(hdr, p.frame_len) == 0)
-        l4 = (hdr.l4_header_len != 0) & ~hdr.is_fragment
-        is_tcp = l4 & (hdr.l4_proto == IPPROTO_TCP)
-        is_udp = l4 & (hdr.l4_proto == IPPROTO_UDP)
-        tcp_on = Mux(hdr.is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
-        udp_on = Mux(hdr.is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
-        ip_check = ok & hdr.is_ipv4 & en.rx_ipv4_checksum
-        tcp_check = ok & is_tcp & tcp_on
-        udp_zero = p.udp_field == 0
-        udp_check = ok & is_udp & udp_on & ~(udp_zero & hdr.is_ipv4)
-        ip_good, l4_good = p.ip_sum == 0xFFFF, p.l4_sum == 0xFFFF
-        m.d.comb += [
-            flags.IpChecksumSucceeded.eq(ip_check & ip_good),
-            flags.IpChecksumFailed.eq(ip_check & ~ip_good),
-            flags.TcpChecksumSucceeded.eq(tcp_check & l4_good),
-            flags.TcpChecksumFailed.eq(tcp_check & ~l4_good),
-            flags.UdpChecksumSucceeded.eq(udp_check & l4_good & ~udp_zero),
-            flags.UdpChecksumFailed.eq(udp_check & (~l4_good | udp_zero)),
-        ]
+        flags = rx_flags(m, p, self.enables)
         out = self.m.payload
         m.d.comb += [
             self.m.valid.eq(self.s.valid), self.s.ready.eq(self.m.ready),
