@@ -256,24 +256,45 @@ def parse(frame: bytes | bytearray | memoryview, *, max_parse_bytes: int = MAX_P
     n = len(b)
     fields: dict = {}
 
-    def fail(code: ParseError, detail: str) -> Headers:
+    try:
+        etype, l3 = _walk_l2(b, n, fields)
+        fields["l3_offset"] = l3
+        if etype == ETH_P_IPV4:
+            proto, l4, ip_end, fragment = _walk_ipv4(b, n, l3, fields)
+        else:
+            proto, l4, ip_end, fragment = _walk_ipv6(b, n, l3, fields, max_ext_bytes)
+        fields["l4_proto"] = proto
+        fields["l4_offset"] = l4
+        if fragment or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
+            fields["l4_header_len"] = 0
+            return Headers(**fields)
+        hlen, l4_end = _walk_l4(b, l4, proto, ip_end, max_parse_bytes)
+    except _Stop as stop:
+        code, detail = stop.args
         return Headers(**fields, error_code=code, error=f"{code.name.lower()}: {detail}")
+    return Headers(**fields, l4_header_len=hlen, l4_end=l4_end)
 
-    # --- L2 -------------------------------------------------------------------------------
+
+class _Stop(Exception):
+    """The walk stops here: (ParseError, detail). The fields found so far stay."""
+
+
+def _walk_l2(b, n: int, fields: dict) -> tuple[int, int]:
+    """Ethernet, VLAN tags and LLC/SNAP: (the EtherType, the IP header's offset)."""
     if n < ETH_HEADER_LEN:
-        return fail(ParseError.RUNT, f"{n} bytes, an Ethernet header needs {ETH_HEADER_LEN}")
+        raise _Stop(ParseError.RUNT, f"{n} bytes, an Ethernet header needs {ETH_HEADER_LEN}")
     off = 12
     etype = (b[12] << 8) | b[13]
     tags = 0
     while etype in VLAN_TPIDS:
         if tags == MAX_VLAN_TAGS:
             fields["vlan_tags"] = tags
-            return fail(ParseError.TOO_MANY_VLAN_TAGS,
+            raise _Stop(ParseError.TOO_MANY_VLAN_TAGS,
                         f"tag {tags + 1} (TPID {etype:#06x}) at offset {off}; "
                         f"at most {MAX_VLAN_TAGS}")
         if off + VLAN_TAG_LEN + 2 > n:
             fields["vlan_tags"] = tags
-            return fail(ParseError.L2_TRUNCATED,
+            raise _Stop(ParseError.L2_TRUNCATED,
                         f"VLAN tag at offset {off} needs {off + 6} bytes, frame has {n}")
         tags += 1
         off += VLAN_TAG_LEN
@@ -282,178 +303,183 @@ def parse(frame: bytes | bytearray | memoryview, *, max_parse_bytes: int = MAX_P
     off += 2  # past the length/type field
     if etype <= 1500:
         if off + LLC_SNAP_LEN > n:
-            return fail(ParseError.L2_TRUNCATED,
+            raise _Stop(ParseError.L2_TRUNCATED,
                         f"802.3 length {etype}: LLC/SNAP at offset {off} needs "
                         f"{off + LLC_SNAP_LEN} bytes, frame has {n}")
         oui = (b[off + 3] << 16) | (b[off + 4] << 8) | b[off + 5]
         if b[off] != 0xAA or b[off + 1] != 0xAA or b[off + 2] != 0x03 or oui not in SNAP_OUIS:
-            return fail(ParseError.NOT_SNAP,
+            raise _Stop(ParseError.NOT_SNAP,
                         f"802.3 frame with LLC {bytes(b[off:off + 3]).hex()} OUI {oui:06x} "
                         f"at offset {off}; only LLC aa aa 03 with OUI 000000/0000f8")
         etype = (b[off + 6] << 8) | b[off + 7]
         off += LLC_SNAP_LEN
         fields["llc_snap"] = True
     elif etype < 0x0600:
-        return fail(ParseError.BAD_LENGTH_TYPE,
+        raise _Stop(ParseError.BAD_LENGTH_TYPE,
                     f"length/type {etype:#06x} at offset {off - 2} is neither")
     fields["ethertype"] = etype
     if etype != ETH_P_IPV4 and etype != ETH_P_IPV6:
-        return fail(ParseError.NOT_IP, f"EtherType {etype:#06x} at offset {off - 2}")
+        raise _Stop(ParseError.NOT_IP, f"EtherType {etype:#06x} at offset {off - 2}")
+    return etype, off
 
-    # --- L3 -------------------------------------------------------------------------------
-    l3 = off
-    fields["l3_offset"] = l3
+
+def _walk_ipv4(b, n: int, l3: int, fields: dict) -> tuple[int, int, int, bool]:
+    """The IPv4 header: (protocol, offset past it, the datagram's end, a fragment?)."""
+    if l3 + 20 > n:
+        raise _Stop(ParseError.L3_TRUNCATED,
+                    f"IPv4 header at offset {l3} needs {l3 + 20} bytes, frame has {n}")
+    version = b[l3] >> 4
+    if version != 4:
+        raise _Stop(ParseError.BAD_VERSION, f"version {version} under EtherType 0x0800")
+    fields["ip_version"] = 4
+    hlen = (b[l3] & 0x0F) * 4
+    if hlen < 20:
+        raise _Stop(ParseError.BAD_IHL, f"IHL {hlen // 4} < 5")
+    if l3 + hlen > n:
+        raise _Stop(ParseError.L3_TRUNCATED,
+                    f"IPv4 header of {hlen} bytes at offset {l3} needs {l3 + hlen} bytes, "
+                    f"frame has {n}")
+    fields["ip_header_len"] = hlen
+    total = (b[l3 + 2] << 8) | b[l3 + 3]
+    if total < hlen:
+        raise _Stop(ParseError.BAD_IP_LENGTH, f"Total Length {total} < header {hlen}")
+    if l3 + total > n:
+        raise _Stop(ParseError.BAD_IP_LENGTH,
+                    f"Total Length {total} at offset {l3} ends at {l3 + total}, "
+                    f"frame has {n}")
+    ip_end = l3 + total
+    fields["ip_end"] = ip_end
+    fragment = bool(b[l3 + 6] & 0x20) or (((b[l3 + 6] & 0x1F) << 8) | b[l3 + 7]) != 0
+    fields["is_fragment"] = fragment
+    fields["pseudo_dst_offset"] = l3 + 16
+    proto = b[l3 + 9]
+    l4 = l3 + hlen
+    return proto, l4, ip_end, fragment
+
+
+def _walk_ipv6(b, n: int, l3: int, fields: dict, max_ext_bytes: int
+               ) -> tuple[int, int, int, bool]:
+    """The IPv6 header and its extension headers: (the upper-layer protocol, its offset,
+    the datagram's end, a fragment?)."""
     fragment = False
-    if etype == ETH_P_IPV4:
-        if l3 + 20 > n:
-            return fail(ParseError.L3_TRUNCATED,
-                        f"IPv4 header at offset {l3} needs {l3 + 20} bytes, frame has {n}")
-        version = b[l3] >> 4
-        if version != 4:
-            return fail(ParseError.BAD_VERSION, f"version {version} under EtherType 0x0800")
-        fields["ip_version"] = 4
-        hlen = (b[l3] & 0x0F) * 4
-        if hlen < 20:
-            return fail(ParseError.BAD_IHL, f"IHL {hlen // 4} < 5")
-        if l3 + hlen > n:
-            return fail(ParseError.L3_TRUNCATED,
-                        f"IPv4 header of {hlen} bytes at offset {l3} needs {l3 + hlen} bytes, "
-                        f"frame has {n}")
-        fields["ip_header_len"] = hlen
-        total = (b[l3 + 2] << 8) | b[l3 + 3]
-        if total < hlen:
-            return fail(ParseError.BAD_IP_LENGTH, f"Total Length {total} < header {hlen}")
-        if l3 + total > n:
-            return fail(ParseError.BAD_IP_LENGTH,
-                        f"Total Length {total} at offset {l3} ends at {l3 + total}, "
-                        f"frame has {n}")
-        ip_end = l3 + total
-        fields["ip_end"] = ip_end
-        fragment = bool(b[l3 + 6] & 0x20) or (((b[l3 + 6] & 0x1F) << 8) | b[l3 + 7]) != 0
-        fields["is_fragment"] = fragment
-        fields["pseudo_dst_offset"] = l3 + 16
-        proto = b[l3 + 9]
-        l4 = l3 + hlen
-    else:
-        if l3 + 40 > n:
-            return fail(ParseError.L3_TRUNCATED,
-                        f"IPv6 header at offset {l3} needs {l3 + 40} bytes, frame has {n}")
-        version = b[l3] >> 4
-        if version != 6:
-            return fail(ParseError.BAD_VERSION, f"version {version} under EtherType 0x86dd")
-        fields["ip_version"] = 6
-        plen = (b[l3 + 4] << 8) | b[l3 + 5]
-        if l3 + 40 + plen > n:
-            return fail(ParseError.BAD_IP_LENGTH,
-                        f"Payload Length {plen} at offset {l3} ends at {l3 + 40 + plen}, "
-                        f"frame has {n}")
-        ip_end = l3 + 40 + plen
-        fields["ip_end"] = ip_end
-        pseudo_dst = l3 + 24
-        fields["pseudo_dst_offset"] = pseudo_dst
-        proto = b[l3 + 6]
-        l4 = l3 + 40
-        ext_total = 0
-        routing_seen = False
-        while True:
-            if proto in _GENERIC_EXT or proto == _AH or proto == _FRAGMENT:
-                name = _EXT_NAMES[proto]
-                if proto == _HOPOPT and l4 != l3 + 40:
-                    return fail(ParseError.EXT_UNFOLLOWABLE,
-                                f"Hop-by-Hop header at offset {l4} is not directly after the "
-                                f"IPv6 header (RFC 8200 4.3)")
-                if l4 + 8 > ip_end:
-                    return fail(ParseError.EXT_TRUNCATED,
-                                f"{name} header at offset {l4} needs 8 bytes, the datagram "
-                                f"ends at {ip_end}")
-                if proto == _FRAGMENT:
-                    hlen = 8
-                elif proto == _AH:
-                    hlen = (b[l4 + 1] + 2) * 4
-                else:
-                    hlen = (b[l4 + 1] + 1) * 8
-                if l4 + hlen > ip_end:
-                    return fail(ParseError.EXT_TRUNCATED,
-                                f"{name} header of {hlen} bytes at offset {l4} ends at "
-                                f"{l4 + hlen}, the datagram ends at {ip_end}")
-                ext_total += hlen
-                if ext_total > max_ext_bytes:
-                    return fail(ParseError.EXT_TOO_LONG,
-                                f"extension headers reach {ext_total} bytes with the {name} "
-                                f"header at offset {l4}; at most {max_ext_bytes}")
-                if proto == _ROUTING:
-                    if routing_seen:
-                        return fail(ParseError.EXT_UNFOLLOWABLE,
-                                    f"second Routing header at offset {l4}")
-                    routing_seen = True
-                    rtype, segments_left = b[l4 + 2], b[l4 + 3]
-                    if segments_left:
-                        if rtype not in _ROUTING_FINAL_DST_TYPES or hlen < 24:
-                            return fail(ParseError.EXT_UNFOLLOWABLE,
-                                        f"Routing type {rtype} of {hlen} bytes with Segments "
-                                        f"Left {segments_left} at offset {l4}: final "
-                                        f"destination unknown")
-                        pseudo_dst = l4 + 8
-                        fields["pseudo_dst_offset"] = pseudo_dst
-                if proto == _FRAGMENT:
-                    frag_offset = ((b[l4 + 2] << 8) | b[l4 + 3]) >> 3
-                    if frag_offset or (b[l4 + 3] & 1):
-                        fragment = True
-                        fields["is_fragment"] = True
-                proto = b[l4]
-                l4 += hlen
-                if fragment:
-                    break
-            elif proto in _UNFOLLOWABLE_EXT:
-                return fail(ParseError.EXT_UNFOLLOWABLE,
-                            f"Next Header {proto} ({_EXT_NAMES[proto]}) at offset {l4}")
+    if l3 + 40 > n:
+        raise _Stop(ParseError.L3_TRUNCATED,
+                    f"IPv6 header at offset {l3} needs {l3 + 40} bytes, frame has {n}")
+    version = b[l3] >> 4
+    if version != 6:
+        raise _Stop(ParseError.BAD_VERSION, f"version {version} under EtherType 0x86dd")
+    fields["ip_version"] = 6
+    plen = (b[l3 + 4] << 8) | b[l3 + 5]
+    if l3 + 40 + plen > n:
+        raise _Stop(ParseError.BAD_IP_LENGTH,
+                    f"Payload Length {plen} at offset {l3} ends at {l3 + 40 + plen}, "
+                    f"frame has {n}")
+    ip_end = l3 + 40 + plen
+    fields["ip_end"] = ip_end
+    pseudo_dst = l3 + 24
+    fields["pseudo_dst_offset"] = pseudo_dst
+    proto = b[l3 + 6]
+    l4 = l3 + 40
+    ext_total = 0
+    routing_seen = False
+    while True:
+        if proto in _GENERIC_EXT or proto == _AH or proto == _FRAGMENT:
+            name = _EXT_NAMES[proto]
+            if proto == _HOPOPT and l4 != l3 + 40:
+                raise _Stop(ParseError.EXT_UNFOLLOWABLE,
+                            f"Hop-by-Hop header at offset {l4} is not directly after the "
+                            f"IPv6 header (RFC 8200 4.3)")
+            if l4 + 8 > ip_end:
+                raise _Stop(ParseError.EXT_TRUNCATED,
+                            f"{name} header at offset {l4} needs 8 bytes, the datagram "
+                            f"ends at {ip_end}")
+            if proto == _FRAGMENT:
+                hlen = 8
+            elif proto == _AH:
+                hlen = (b[l4 + 1] + 2) * 4
             else:
+                hlen = (b[l4 + 1] + 1) * 8
+            if l4 + hlen > ip_end:
+                raise _Stop(ParseError.EXT_TRUNCATED,
+                            f"{name} header of {hlen} bytes at offset {l4} ends at "
+                            f"{l4 + hlen}, the datagram ends at {ip_end}")
+            ext_total += hlen
+            if ext_total > max_ext_bytes:
+                raise _Stop(ParseError.EXT_TOO_LONG,
+                            f"extension headers reach {ext_total} bytes with the {name} "
+                            f"header at offset {l4}; at most {max_ext_bytes}")
+            if proto == _ROUTING:
+                if routing_seen:
+                    raise _Stop(ParseError.EXT_UNFOLLOWABLE,
+                                f"second Routing header at offset {l4}")
+                routing_seen = True
+                rtype, segments_left = b[l4 + 2], b[l4 + 3]
+                if segments_left:
+                    if rtype not in _ROUTING_FINAL_DST_TYPES or hlen < 24:
+                        raise _Stop(ParseError.EXT_UNFOLLOWABLE,
+                                    f"Routing type {rtype} of {hlen} bytes with Segments "
+                                    f"Left {segments_left} at offset {l4}: final "
+                                    f"destination unknown")
+                    pseudo_dst = l4 + 8
+                    fields["pseudo_dst_offset"] = pseudo_dst
+            if proto == _FRAGMENT:
+                frag_offset = ((b[l4 + 2] << 8) | b[l4 + 3]) >> 3
+                if frag_offset or (b[l4 + 3] & 1):
+                    fragment = True
+                    fields["is_fragment"] = True
+            proto = b[l4]
+            l4 += hlen
+            if fragment:
                 break
-        fields["ip_header_len"] = l4 - l3
+        elif proto in _UNFOLLOWABLE_EXT:
+            raise _Stop(ParseError.EXT_UNFOLLOWABLE,
+                        f"Next Header {proto} ({_EXT_NAMES[proto]}) at offset {l4}")
+        else:
+            break
+    fields["ip_header_len"] = l4 - l3
+    return proto, l4, ip_end, fragment
 
-    fields["l4_proto"] = proto
-    fields["l4_offset"] = l4
 
-    # --- L4 -------------------------------------------------------------------------------
-    if fragment or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
-        fields["l4_header_len"] = 0
-        return Headers(**fields)
+def _walk_l4(b, l4: int, proto: int, ip_end: int, max_parse_bytes: int) -> tuple[int, int]:
+    """The TCP or UDP header: (its length, the end of what its checksum covers)."""
     if proto == IPPROTO_TCP:
         if l4 + 20 > ip_end:
-            return fail(ParseError.L4_TRUNCATED,
+            raise _Stop(ParseError.L4_TRUNCATED,
                         f"TCP header at offset {l4} needs 20 bytes, the datagram ends at "
                         f"{ip_end}")
         if l4 + 20 > max_parse_bytes:
-            return fail(ParseError.PAST_LIMIT,
+            raise _Stop(ParseError.PAST_LIMIT,
                         f"TCP header at offset {l4} ends past byte {max_parse_bytes}")
         hlen = (b[l4 + 12] >> 4) * 4
         if hlen < 20:
-            return fail(ParseError.BAD_TCP_OFFSET, f"data offset {hlen // 4} < 5")
+            raise _Stop(ParseError.BAD_TCP_OFFSET, f"data offset {hlen // 4} < 5")
         if l4 + hlen > ip_end:
-            return fail(ParseError.L4_TRUNCATED,
+            raise _Stop(ParseError.L4_TRUNCATED,
                         f"TCP header of {hlen} bytes at offset {l4} ends at {l4 + hlen}, "
                         f"the datagram ends at {ip_end}")
         if l4 + hlen > max_parse_bytes:
-            return fail(ParseError.PAST_LIMIT,
+            raise _Stop(ParseError.PAST_LIMIT,
                         f"TCP header of {hlen} bytes at offset {l4} ends at {l4 + hlen}, "
                         f"past byte {max_parse_bytes}")
         l4_end = ip_end
     else:
         hlen = 8
         if l4 + 8 > ip_end:
-            return fail(ParseError.L4_TRUNCATED,
+            raise _Stop(ParseError.L4_TRUNCATED,
                         f"UDP header at offset {l4} needs 8 bytes, the datagram ends at "
                         f"{ip_end}")
         if l4 + 8 > max_parse_bytes:
-            return fail(ParseError.PAST_LIMIT,
+            raise _Stop(ParseError.PAST_LIMIT,
                         f"UDP header at offset {l4} ends past byte {max_parse_bytes}")
         ulen = (b[l4 + 4] << 8) | b[l4 + 5]
         if ulen < 8 or l4 + ulen > ip_end:
-            return fail(ParseError.BAD_UDP_LENGTH,
+            raise _Stop(ParseError.BAD_UDP_LENGTH,
                         f"UDP Length {ulen} at offset {l4}: must be >= 8 and end by "
                         f"{ip_end} (IP payload {ip_end - l4})")
         l4_end = l4 + ulen
-    return Headers(**fields, l4_header_len=hlen, l4_end=l4_end)
+    return hlen, l4_end
+
+
 
 
 _EXT_NAMES = {_HOPOPT: "Hop-by-Hop", _ROUTING: "Routing", _FRAGMENT: "Fragment", _ESP: "ESP",
