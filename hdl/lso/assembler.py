@@ -9,14 +9,22 @@ the header lanes are the template with the segment's fields written over it (802
 IPv4 Total Length, ID and checksum 0, IPv6 Payload Length, sequence number, flags, TCP
 checksum field = the transport's pseudo-header sum + the TCP length). So a header's last
 beat and the first payload bytes leave in the same cycle.
+
+The two stages never stall: the beats go into a small output FIFO, and a command is taken
+while the FIFO has room for every beat that may still be on its way (a registered count), so
+the sequencer's decisions never wait on the output's ``ready``.
 """
 
 from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..axis import AxisSignature
+from ..axis import AxisSignature, axis_layout
+from ..stream import StreamFIFO
 from .common import MAX_HEADER, NSLOT, ROW_BITS, TXU, command_layout
+
+_OUT_DEPTH = 8
+_IN_FLIGHT = 4      # beats not yet counted in the registered level when a command is taken
 
 __all__ = ["SegmentAssembler"]
 
@@ -46,13 +54,13 @@ class SegmentAssembler(wiring.Component):
     Attributes
     ----------
     commands : In(stream.Signature(command_layout(W)))
-        One command per output beat; ``ready`` while the output register is free.
+        One command per output beat; ``ready`` (a register) while the output FIFO has room.
     ring_addr_even, ring_addr_odd, ring_data_even, ring_data_odd : Out, In
         The ring's two banks (rows ``2i`` and ``2i + 1``), read ports with one cycle latency.
     template_addr, template_data : Out, In
         The template memory's read port.
     read_en : Out(1)
-        Enable of all three read ports (the pipeline moves).
+        Enable of all three read ports (always: the pipeline never stalls).
     m_axis : Out(AxisSignature(W, 128))
         The beats.
     """
@@ -75,13 +83,16 @@ class SegmentAssembler(wiring.Component):
         m = Module()
         w, nb = self.width, self.width // 8
         lognb = (nb - 1).bit_length()
-        cmd, out = self.commands.payload, self.m_axis
-        moves = Signal()
+        cmd = self.commands.payload
+        m.submodules.beats = beats = StreamFIFO(axis_layout(w, TXU), _OUT_DEPTH)
+        wiring.connect(m, beats.m, wiring.flipped(self.m_axis))
+        room = Signal()
+        m.d.sync += room.eq(beats.level <= _OUT_DEPTH - _IN_FLIGHT - 1)
+        taken = Signal()
         m.d.comb += [
-            moves.eq(~out.valid | out.ready),
-            self.commands.ready.eq(moves),
+            self.commands.ready.eq(room), taken.eq(self.commands.valid & room),
             self.ring_addr_even.eq((cmd.row + 1) >> 1), self.ring_addr_odd.eq(cmd.row >> 1),
-            self.template_addr.eq(cmd.tpl), self.read_en.eq(moves),
+            self.template_addr.eq(cmd.tpl), self.read_en.eq(1),
         ]
         # Read stage: the command registered with the data, and where each header field
         # of the segment falls in this beat (its word in the beat, if it is in this beat).
@@ -90,13 +101,12 @@ class SegmentAssembler(wiring.Component):
         read = Signal(data.StructLayout({
             "valid": 1, "cmd": command_layout(w),
             "fields": data.ArrayLayout(hit_layout, len(fields))}))
-        with m.If(moves):
-            m.d.sync += [read.valid.eq(self.commands.valid), read.cmd.eq(cmd)]
-            for i, (offset, _, enable, _) in enumerate(fields):
-                at = Signal(8, name=f"field{i}_at")
-                m.d.comb += at.eq(offset)
-                m.d.sync += [read.fields[i].hit.eq(enable & ((at >> lognb) == cmd.j)),
-                             read.fields[i].word.eq(at[1:lognb])]
+        m.d.sync += [read.valid.eq(taken), read.cmd.eq(cmd)]
+        for i, (offset, _, enable, _) in enumerate(fields):
+            at = Signal(8, name=f"field{i}_at")
+            m.d.comb += at.eq(offset)
+            m.d.sync += [read.fields[i].hit.eq(enable & ((at >> lognb) == cmd.j)),
+                         read.fields[i].word.eq(at[1:lognb])]
 
         # Merge stage.
         c = read.cmd
@@ -122,10 +132,10 @@ class SegmentAssembler(wiring.Component):
                                                  rotated[8 * i:8 * i + 8])),
                 keep_out[i].eq(c.keep > i),
             ]
-        with m.If(moves):
-            m.d.sync += [
-                out.valid.eq(read.valid),
-                out.payload.data.eq(data_out), out.payload.keep.eq(keep_out),
-                out.payload.last.eq(c.last), out.payload.user.eq(c.user),
-            ]
+        merged = beats.s
+        m.d.sync += [
+            merged.valid.eq(read.valid),
+            merged.payload.data.eq(data_out), merged.payload.keep.eq(keep_out),
+            merged.payload.last.eq(c.last), merged.payload.user.eq(c.user),
+        ]
         return m
