@@ -49,10 +49,12 @@ def _pending_layout(rotate_bits):
 
 def _emitting_layout(rotate_bits, template_beats):
     """The segment being sent: its next ring row and rotation, its beat index, the header
-    and frame bytes still to send, and its fields."""
+    and frame bytes still to send, whether the next beat is its last (a register, so no
+    comparison stands between ``left`` and the decisions that hang on the last beat), and its
+    fields."""
     return data.StructLayout({
         "row": ROW_BITS, "rho": rotate_bits, "j": range(template_beats + 1), "header_left": 9,
-        "left": 16, "seg": SEGMENT,
+        "left": 16, "last_beat": 1, "seg": SEGMENT,
     })
 
 
@@ -166,7 +168,7 @@ class SegmentSequencer(wiring.Component):
         m.d.comb += [seg_word.IsIPv4.eq(~cur.ipv6), seg_word.IsIPv6.eq(cur.ipv6),
                      seg_word.TcpChecksum.eq(1), seg_word.IpHeaderChecksum.eq(~cur.ipv6),
                      seg_word.TcpHeaderOffset.eq(cur.l4)]
-        self.emit_last_beat = emit.left <= nb
+        self.emit_last_beat = emit.last_beat
         m.d.comb += [
             cmd.row.eq(emit.row), cmd.rho.eq(emit.rho),
             cmd.tpl.eq(cur.slot * hb + Mux(emit.j >= hb, hb - 1, emit.j)),
@@ -244,7 +246,7 @@ class SegmentSequencer(wiring.Component):
             m.d.sync += [emit.row.eq(emit.row + 1), emit.j.eq(Mux(emit.j == hb, hb, emit.j + 1)),
                          emit.header_left.eq(Mux(emit.header_left > nb,
                                                  emit.header_left - nb, 0)),
-                         emit.left.eq(emit.left - nb)]
+                         emit.left.eq(emit.left - nb), emit.last_beat.eq(emit.left <= 2 * nb)]
             with m.If(self.emit_last_beat):
                 m.d.sync += self.emitting.eq(0)
         # The pending segment: the last once the frame has ended as its length word said, a
@@ -265,7 +267,7 @@ class SegmentSequencer(wiring.Component):
 
     def _load_segment(self, m, last):
         """The pending segment starts; the pending one moves on by one MSS."""
-        lognb, emit, pend, cur = self.lognb, self.emit, self.pend, self.cur
+        nb, lognb, emit, pend, cur = self.width // 8, self.lognb, self.emit, self.pend, self.cur
         size = Signal(16)
         m.d.comb += size.eq(Mux(last, pend.remaining, cur.mss))
         hdr, flags = cur.hdr_end, cur.flags
@@ -276,6 +278,7 @@ class SegmentSequencer(wiring.Component):
             self.emitting.eq(1), self.final.eq(last),
             emit.row.eq(cur.base + pend.row), emit.rho.eq(pend.rho), emit.j.eq(0),
             emit.header_left.eq(hdr), emit.left.eq(hdr + size),
+            emit.last_beat.eq(Mux(last, hdr + pend.remaining <= nb, hdr + cur.mss <= nb)),
             sg.l3.eq(cur.l3), sg.l4.eq(cur.l4), sg.ipv6.eq(cur.ipv6), sg.snap.eq(cur.snap),
             sg.hdr.eq(hdr), sg.size.eq(size), sg.end.eq(hdr + size), sg.ipid.eq(pend.ip_id),
             sg.seq.eq(pend.seq), sg.flags.eq(seg_flags),
