@@ -239,6 +239,30 @@ def _rtl(run):
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(["md", "c"]), default="md", show_default=True,
+              help="A Markdown register-map page or a C header for drivers.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output file (default: stdout).")
+def regmap(fmt, output):
+    """Print the AXI4-Lite register map (generated from model/regmap.py)."""
+    from nicoffload.model import regmap as regmap_mod
+    text = regmap_mod.markdown() if fmt == "md" else regmap_mod.c_header()
+    _write_text(output, text)
+
+
+def _write_text(output, text):
+    """``text`` to the file ``output``, or to stdout without one."""
+    if not output:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise CliError(f"cannot write {output}: {e.strerror}") from None
+
+
+@main.command()
 @click.option("--frames", type=int, default=None, help="Frames per check (default: embedded).")
 @click.option("--width", "widths", multiple=True,
               type=click.Choice(["64", "128", "256", "512"]),
@@ -286,14 +310,7 @@ def verilog(unit, width, output):
         text = units.verilog_text(unit, int(width))
     except ValueError as e:
         raise CliError(str(e)) from None
-    if output:
-        try:
-            with open(output, "w") as f:
-                f.write(text)
-        except OSError as e:
-            raise CliError(f"cannot write {output}: {e.strerror}") from None
-    else:
-        click.echo(text, nl=False)
+    _write_text(output, text)
 
 
 @main.command()
