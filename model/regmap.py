@@ -544,7 +544,8 @@ class RegisterFile:
     def __init__(self, values: Mapping[str, int],
                  counters: Callable[[], Mapping[str, int]] | None = None,
                  on_clear: Callable[[], None] | None = None):
-        missing = {r.name for r in REGISTERS if r.counter is None} - set(values)
+        missing = {r.name for r in REGISTERS
+                   if r.counter is None and r.access != W1P} - set(values)
         if missing:
             raise ValueError(f"RegisterFile: no value for {sorted(missing)}")
         self.values = {name: values[name] & REGISTERS[name].mask for name in values}
