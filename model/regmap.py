@@ -370,7 +370,7 @@ class CsrConfig:
     ----------
     datapath : config.Datapath
         The operational offloads and LSO sizes (``min_segment_count`` from LSO_V1_MIN_SEG,
-        ``nvgre_max_header_size`` from CAP_NVGRE).
+        ``nvgre_max_header_size`` the capabilities').
     lso_limits : lso.LsoLimits
         What the LSO stage obeys (every size and count, the ID mode).
     rx_enables : dict
@@ -504,7 +504,6 @@ class RegisterView:
         enc4, enc6 = get["ENCAP_IPV4"], get["ENCAP_IPV6"]
         v1min = get["LSO_V1_MIN_SEG"]["IPv4"]
         v2min = get["LSO_V2_MIN_SEG"]
-        nvgre = reg["CAP_NVGRE"].unpack(self.constants()["CAP_NVGRE"])
         datapath = Datapath(
             **{n: bool(en[n]) for n in OFFLOAD_SWITCHES},
             rx_active_ipv4=bool(enc4["Enabled"]), rx_active_ipv6=bool(enc6["Enabled"]),
@@ -512,7 +511,7 @@ class RegisterView:
             lso_v2_ipv4_max_offload_size=get["LSO_V2_IPV4_MAX"]["MaxOffLoadSize"],
             lso_v2_ipv6_max_offload_size=get["LSO_V2_IPV6_MAX"]["MaxOffLoadSize"],
             min_segment_count=v1min,
-            nvgre_max_header_size=nvgre["MaxHeaderSizeSupported"])
+            nvgre_max_header_size=self.capabilities.nvgre_max_header_size)
         limits = dataclasses.replace(
             LsoLimits(**datapath.lso_limits()),
             v2_ipv4_min_segment_count=v2min["IPv4"], v2_ipv6_min_segment_count=v2min["IPv6"],

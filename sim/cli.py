@@ -94,6 +94,7 @@ def tx(inp, out, engine, mss, lso, keywords, width):
 
     Every wire frame carries the time of the capture record it was made from."""
     from nicoffload.model.nbl import TxStatus
+    from nicoffload.model.nic import Nic
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
@@ -105,10 +106,10 @@ def tx(inp, out, engine, mss, lso, keywords, width):
 
     with _captures(inp, out) as (reader, writer):
         if engine == "model":
-            limits = datapath.tx_limits(dp)
+            nic = Nic(adapter)
             for host, (time_ns, frame) in enumerate(reader):
                 for request in datapath.prepare_send(frame, dp, mss=mss, lso=lso, host=host):
-                    segments, completion = datapath.tx_model_send(request, limits)
+                    segments, completion = nic.transmit(request)
                     report(host, completion)
                     for segment in segments:
                         writer.write(time_ns, segment)
@@ -150,6 +151,7 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     an SCU the idle timer ends, the moment the timer runs out; an SCU the end of a receive
     indication ends, the time of the indication's last frame. The RTL engine has no RSC
     yet: it runs only with RSC off."""
+    from nicoffload.model.nic import Nic
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
@@ -162,9 +164,10 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     scus = multi = segments = 0
     with _captures(inp, out) as (reader, writer), _report(report) as lines:
         if engine == "model":
-            rsc = datapath.rx_rsc_engine(dp, contexts=rsc_contexts, timeout_us=rsc_timeout_us)
-            for time_ns, (frame, flags, info, delta) in datapath.rx_model_stream(
-                    reader, dp, rsc, batch=batch):
+            # The NIC's clock is the capture's, in nanoseconds.
+            nic = Nic(adapter, rsc_contexts=rsc_contexts,
+                      rsc_idle_timeout=None if rsc_timeout_us is None else rsc_timeout_us * 1000)
+            for time_ns, (frame, flags, info, delta) in nic.receive_stream(reader, batch=batch):
                 writer.write(time_ns, frame)
                 lines(datapath.rx_report_line(flags, info, delta))
                 if info.CoalescedSegCount:
@@ -181,7 +184,7 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     click.echo(f"rx: {wire} wire frames -> {indicated} host frames ({engine})", err=True)
     if engine == "model" and rsc_on:
         stats = ", ".join(f"{name} {value}" for name, value in
-                          dataclasses.asdict(rsc.statistics).items())
+                          dataclasses.asdict(nic.rsc_statistics).items())
         click.echo(f"rx: RSC ({' and '.join(rsc_on)}): {scus} SCUs ({multi} of several "
                    f"segments) holding {segments} segments, {indicated - scus} frames alone; "
                    f"OID_TCP_RSC_STATISTICS: {stats}", err=True)
