@@ -94,6 +94,7 @@ def tx(inp, out, engine, mss, lso, keywords, width):
 
     Every wire frame carries the time of the capture record it was made from."""
     from nicoffload.model.nbl import TxStatus
+    from nicoffload.model.nic import Nic
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
@@ -105,10 +106,10 @@ def tx(inp, out, engine, mss, lso, keywords, width):
 
     with _captures(inp, out) as (reader, writer):
         if engine == "model":
-            limits = datapath.tx_limits(dp)
+            nic = Nic(adapter)
             for host, (time_ns, frame) in enumerate(reader):
                 for request in datapath.prepare_send(frame, dp, mss=mss, lso=lso, host=host):
-                    segments, completion = datapath.tx_model_send(request, limits)
+                    segments, completion = nic.transmit(request)
                     report(host, completion)
                     for segment in segments:
                         writer.write(time_ns, segment)
@@ -150,6 +151,7 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     an SCU the idle timer ends, the moment the timer runs out; an SCU the end of a receive
     indication ends, the time of the indication's last frame. The RTL engine has no RSC
     yet: it runs only with RSC off."""
+    from nicoffload.model.nic import Nic
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
@@ -162,9 +164,10 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     scus = multi = segments = 0
     with _captures(inp, out) as (reader, writer), _report(report) as lines:
         if engine == "model":
-            rsc = datapath.rx_rsc_engine(dp, contexts=rsc_contexts, timeout_us=rsc_timeout_us)
-            for time_ns, (frame, flags, info, delta) in datapath.rx_model_stream(
-                    reader, dp, rsc, batch=batch):
+            # The NIC's clock is the capture's, in nanoseconds.
+            nic = Nic(adapter, rsc_contexts=rsc_contexts,
+                      rsc_idle_timeout=None if rsc_timeout_us is None else rsc_timeout_us * 1000)
+            for time_ns, (frame, flags, info, delta) in nic.receive_stream(reader, batch=batch):
                 writer.write(time_ns, frame)
                 lines(datapath.rx_report_line(flags, info, delta))
                 if info.CoalescedSegCount:
@@ -181,7 +184,7 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     click.echo(f"rx: {wire} wire frames -> {indicated} host frames ({engine})", err=True)
     if engine == "model" and rsc_on:
         stats = ", ".join(f"{name} {value}" for name, value in
-                          dataclasses.asdict(rsc.statistics).items())
+                          dataclasses.asdict(nic.rsc_statistics).items())
         click.echo(f"rx: RSC ({' and '.join(rsc_on)}): {scus} SCUs ({multi} of several "
                    f"segments) holding {segments} segments, {indicated - scus} frames alone; "
                    f"OID_TCP_RSC_STATISTICS: {stats}", err=True)
@@ -239,6 +242,30 @@ def _rtl(run):
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(["md", "c"]), default="md", show_default=True,
+              help="A Markdown register-map page or a C header for drivers.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output file (default: stdout).")
+def regmap(fmt, output):
+    """Print the AXI4-Lite register map (generated from model/regmap.py)."""
+    from nicoffload.model import regmap as regmap_mod
+    text = regmap_mod.markdown() if fmt == "md" else regmap_mod.c_header()
+    _write_text(output, text)
+
+
+def _write_text(output, text):
+    """``text`` to the file ``output``, or to stdout without one."""
+    if not output:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise CliError(f"cannot write {output}: {e.strerror}") from None
+
+
+@main.command()
 @click.option("--frames", type=int, default=None, help="Frames per check (default: embedded).")
 @click.option("--width", "widths", multiple=True,
               type=click.Choice(["64", "128", "256", "512"]),
@@ -286,14 +313,7 @@ def verilog(unit, width, output):
         text = units.verilog_text(unit, int(width))
     except ValueError as e:
         raise CliError(str(e)) from None
-    if output:
-        try:
-            with open(output, "w") as f:
-                f.write(text)
-        except OSError as e:
-            raise CliError(f"cannot write {output}: {e.strerror}") from None
-    else:
-        click.echo(text, nl=False)
+    _write_text(output, text)
 
 
 @main.command()

@@ -1,23 +1,23 @@
 """The TX and RX paths behind ``nicoffload tx`` / ``nicoffload rx``, on either engine.
 
-``model``: the golden model stages in Python. ``rtl``: the same frames and NBL info streamed
+``model``: the golden model, ``model/nic.py`` (the whole-path functions and ``TxRequest``
+live there and are re-exported here). ``rtl``: the same frames and NBL info streamed
 through the Verilated unit (``tb/tb_stream.py``); both engines get identical inputs, so their
 outputs can be compared frame for frame. The model's RX path includes receive segment
-coalescing (``rx_model_stream``, ``model/rsc.py``); the RTL's does not yet.
+coalescing (``model.nic.rx_model_stream``, ``model/rsc.py``); the RTL's does not yet. What
+acts as the transport (``prepare_send``, ``prepare_tx``) stays here for now.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
-from nicoffload.model import lso as lso_model
 from nicoffload.model import nbl
-from nicoffload.model import rsc as rsc_model
-from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME, rx_validate, tx_fill
+from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME
+from nicoffload.model.nic import (TxRequest, rx_model, rx_model_stream, rx_rsc_engine,
+                                  tx_limits, tx_model, tx_model_send)
 from nicoffload.model.parse import IPPROTO_TCP, parse
 from nicoffload.model.transport import prepare_checksum
 from nicoffload.model.transport_lso import prepare_large_send, segment_in_software, \
@@ -26,23 +26,6 @@ from nicoffload.model.transport_lso import prepare_large_send, segment_in_softwa
 __all__ = ["TxRequest", "prepare_send", "prepare_tx", "tx_limits", "tx_model_send", "tx_model",
            "tx_rtl", "wire_times", "rx_model", "rx_rsc_engine", "rx_model_stream", "rx_rtl",
            "rx_report_line"]
-
-
-@dataclass(frozen=True)
-class TxRequest:
-    """A host frame as the transport hands it to the miniport, with its NBL info.
-
-    ``host`` is the index of the capture record it was made from: one record gives one
-    request, or several when the transport segments a large send in software."""
-    frame: bytes
-    checksum: nbl.ChecksumTx
-    lso: int = 0
-    supplemental: int = 0
-    host: int = 0
-
-    @property
-    def tuser(self) -> int:
-        return nbl.TxUser.for_frame(self.frame, self.checksum, self.lso, self.supplemental)
 
 
 _SOFTWARE = "software"
@@ -123,34 +106,6 @@ def prepare_tx(frames, datapath, *, mss: int | None = None, lso: str = "v2",
     return [request for i, frame in enumerate(frames)
             for request in prepare_send(frame, datapath, mss=mss, lso=lso, host=i,
                                         max_frame=max_frame)]
-
-
-def tx_limits(datapath=None) -> lso_model.LsoLimits:
-    """The LSO limits of ``datapath`` (the model's defaults without one)."""
-    return lso_model.LsoLimits(**datapath.lso_limits()) if datapath is not None else \
-        lso_model.LsoLimits()
-
-
-def tx_model_send(request: TxRequest, limits: lso_model.LsoLimits
-                  ) -> tuple[tuple[bytes, ...], nbl.TxCompletion]:
-    """The wire frames of one request and its TX completion (the model NIC)."""
-    if request.lso:
-        result = lso_model.segment(request.frame, request.lso, limits,
-                                   supplemental=request.supplemental)
-        return result.segments, result.completion
-    return (tx_fill(request.frame, request.checksum),), nbl.TxCompletion()
-
-
-def tx_model(requests: list[TxRequest], datapath=None
-             ) -> tuple[list[bytes], list[nbl.TxCompletion]]:
-    """The wire frames and one TX completion per request."""
-    limits = tx_limits(datapath)
-    wire, completions = [], []
-    for r in requests:
-        segments, completion = tx_model_send(r, limits)
-        wire.extend(segments)
-        completions.append(completion)
-    return wire, completions
 
 
 def wire_times(requests: list[TxRequest], host_times: list[int], wire_count: int,
@@ -240,80 +195,6 @@ def tx_rtl(requests: list[TxRequest], width: int, datapath=None
             completions.append(nbl.TxCompletion())
     flush()
     return wire, completions
-
-
-def rx_model(frames, datapath) -> list[tuple[bytes, nbl.ChecksumRx]]:
-    """The receive checksum stage alone: each frame unchanged with its checksum word."""
-    return [(bytes(f), rx_validate(f, enables=datapath)) for f in frames]
-
-
-def rx_rsc_engine(datapath, *, contexts: int = rsc_model.DEFAULT_CONTEXTS,
-                  timeout_us: int | None = None) -> rsc_model.RscEngine:
-    """The model's RSC coalescer as ``nicoffload rx`` runs it.
-
-    Its clock is the capture's, in nanoseconds (``pcapio`` times), so the idle timer is
-    ``timeout_us * 1000`` (``None``: no idle timer). RSC is on for the IP versions
-    ``datapath`` has it on (``rsc_ipv4``/``rsc_ipv6``: the *RscIPv4/*RscIPv6 keywords, once
-    bind has switched the receive offloads on); with both off every frame passes through.
-    """
-    return rsc_model.RscEngine(
-        contexts=contexts, idle_timeout=None if timeout_us is None else timeout_us * 1000,
-        rsc_ipv4=datapath.rsc_ipv4, rsc_ipv6=datapath.rsc_ipv6)
-
-
-def rx_model_stream(records, datapath, engine: rsc_model.RscEngine, *, batch: int = 64):
-    """The model RX path (checksum verification, then RSC) over a stream of capture records.
-
-    Parameters
-    ----------
-    records : iterable of (time_ns, frame)
-        The wire frames and their capture times (``pcapio.CaptureReader``), read one at a
-        time: nothing is held beyond the open SCUs and the arrival times of the current
-        receive indication.
-    datapath : config.Datapath
-        Which receive checks run.
-    engine : rsc.RscEngine
-        The coalescer (``rx_rsc_engine``), its clock in nanoseconds.
-    batch : int
-        Input frames per receive indication (DESIGN 4 ``--batch``); the end of ``records``
-        always ends one.
-
-    Yields
-    ------
-    (time_ns, rsc.Indication)
-        Every frame indicated to the host, in order, with the time the model indicates it:
-        a frame indicated alone, or an SCU an arrival finalizes, at that arrival's time; an
-        SCU the idle timer finalizes at the moment the timer runs out (its last join plus
-        the timeout: the engine's clock is run to each such moment before the next arrival);
-        the SCUs the end of a receive indication finalizes at the time of the indication's
-        last frame. The times never decrease. A record earlier than the one before it (a
-        merged capture) arrives, for the NIC, at the time of the one before: a NIC's clock
-        does not run backwards.
-    """
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, not {batch!r}")
-    timeout = engine.idle_timeout
-    arrivals = deque()      # arrival times in this indication: every possible last join
-    count, now = 0, None
-    for time_ns, frame in records:
-        now = time_ns if now is None else max(now, time_ns)
-        if timeout is not None:
-            while arrivals and arrivals[0] + timeout <= now:
-                deadline = arrivals.popleft() + timeout
-                for indication in engine.expire(deadline):
-                    yield deadline, indication
-            if not arrivals or arrivals[-1] != now:
-                arrivals.append(now)
-        for indication in engine.receive(frame, rx_validate(frame, enables=datapath), now):
-            yield now, indication
-        count += 1
-        if count % batch == 0:
-            for indication in engine.end_indication():
-                yield now, indication
-            arrivals.clear()
-    if count % batch:
-        for indication in engine.end_indication():
-            yield now, indication
 
 
 def rx_rtl(frames, datapath, width: int) -> list[tuple[bytes, nbl.ChecksumRx]]:

@@ -49,6 +49,11 @@ def _rxpath(width):
     return AxiTop(RxPath(width))
 
 
+def _csr(width):
+    from nicoffload.hdl.csr import Csr
+    return AxiTop(Csr(data_bytes=width // 8))
+
+
 UNITS = {
     "onesum": _onesum,
     "lso": _lso,
@@ -58,6 +63,7 @@ UNITS = {
     "rxcsum": _rxcsum,
     "rsc": _rsc,
     "rxpath": _rxpath,
+    "csr": _csr,
 }
 
 
