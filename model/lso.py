@@ -152,8 +152,8 @@ from .checksum import TX_MAX_FRAME
 from .nbl import (LSO_IPV6, LSO_TYPE_V2, LsoV1TransmitComplete, LsoV2TransmitComplete,
                   SendSupplemental, TxCompletion, TxStatus, decode_lso_transmit)
 from .onesum import add, ones_sum
-from .parse import (ETH_P_IPV4, ETH_P_IPV6, MAX_PARSE_BYTES, Headers, ParseError, parse,
-                    pseudo_header_sum)
+from .parse import (MAX_PARSE_BYTES, Headers, ParseError, parse, pseudo_header_sum,
+                    with_buffer_length)
 
 __all__ = ["LsoLimits", "LsoResult", "segment", "ID_MODES", "TCP_FIN", "TCP_SYN", "TCP_RST",
            "TCP_PSH", "TCP_ACK", "TCP_URG", "TCP_ECE", "TCP_CWR"]
@@ -321,26 +321,9 @@ def _completion(v2: bool, payload_sent: int, status: TxStatus) -> TxCompletion:
 
 
 def _parse_with_buffer_length(frame: bytes) -> Headers:
-    """``parse`` with the IP length field standing for the buffer length (check step 4).
-
-    The walk is done on a copy whose IPv4 Total Length / IPv6 Payload Length says the
-    datagram ends where the buffer ends; a buffer longer than the field can express is cut
-    to the longest datagram it can (headers lie in the first 256 bytes, so the walk is the
-    same).
-    """
-    first = parse(frame)
-    l3 = first.l3_offset
-    if l3 is None or first.ethertype not in (ETH_P_IPV4, ETH_P_IPV6):
-        return first
-    v6 = first.ethertype == ETH_P_IPV6
-    fixed = 40 if v6 else 0
-    field = l3 + (4 if v6 else 2)
-    if len(frame) < field + 2:
-        return first
-    cut = min(len(frame), l3 + fixed + _MAX_IP_LENGTH)
-    view = bytearray(frame[:cut])
-    _U16.pack_into(view, field, max(cut - l3 - fixed, 0))
-    return parse(view)
+    """``parse`` with the IP length field standing for the buffer length (check step 4):
+    ``parse.with_buffer_length`` says how."""
+    return parse(with_buffer_length(frame))
 
 
 def segment(frame: bytes | bytearray | memoryview, lso_word: int,
