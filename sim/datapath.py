@@ -17,6 +17,7 @@ from pathlib import Path
 from nicoffload.model import lso as lso_model
 from nicoffload.model import nbl
 from nicoffload.model import rsc as rsc_model
+from nicoffload.model import transport_nvgre
 from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME, rx_validate, tx_fill
 from nicoffload.model.parse import IPPROTO_TCP, parse
 from nicoffload.model.transport import prepare_checksum
@@ -99,7 +100,13 @@ def prepare_send(frame, datapath, *, mss: int | None = None, lso: str = "v2", ho
     A captured send too large for its IP length field (length 0, BIG TCP;
     ``transport_lso.split_captured_send``) is a large send of its whole length; when it is
     not segmented it goes as captured (the NIC passes a frame it cannot parse unchanged).
-    Every request carries ``host``."""
+    An NVGRE frame is prepared by ``transport_nvgre.prepare_send`` (encapsulated offloads
+    when ``datapath.encap`` is on, the inner work in software when not). Every request
+    carries ``host``."""
+    encapsulated = transport_nvgre.prepare_send(frame, datapath, mss=mss, max_frame=max_frame,
+                                                id_mode=id_mode)
+    if encapsulated is not None:
+        return [TxRequest(*request, host=host) for request in encapsulated]
     head, extra = (split_captured_send(frame) if mss is not None else None) or (frame, b"")
     plan = _large_send_plan(head, len(extra), mss, lso, datapath, max_frame)
     try:
@@ -138,7 +145,9 @@ def tx_model_send(request: TxRequest, limits: lso_model.LsoLimits
         result = lso_model.segment(request.frame, request.lso, limits,
                                    supplemental=request.supplemental)
         return result.segments, result.completion
-    return (tx_fill(request.frame, request.checksum),), nbl.TxCompletion()
+    supplemental = nbl.SendSupplemental.from_int(request.supplemental)
+    return (tx_fill(request.frame, request.checksum, supplemental, encap=limits.encap),), \
+        nbl.TxCompletion()
 
 
 def tx_model(requests: list[TxRequest], datapath=None

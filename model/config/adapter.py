@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+from ..nvgre import NVGRE_MAX_HEADER_BYTES
 from .binary import NdisStructureError
 from .constants import (ALL_ENCAPSULATED_IP_VERSIONS, NDIS_ENCAPSULATION_IEEE_802_3,
                         NDIS_ENCAPSULATION_TYPE_GRE_MAC, NDIS_OFFLOAD_SET_OFF,
@@ -129,8 +130,8 @@ class NicCapabilities:
         MinSegmentCount of LSOv1 and LSOv2 (>= 1). Default 2.
     nvgre_max_header_size : int
         NVGRE MaxHeaderSizeSupported: bytes from the frame start to the end of the inner TCP/UDP
-        header. Default 256 (the value the NVGRE page recommends; DESIGN: headers <= 256
-        encapsulated).
+        header, 1..256. Default 256 (the value the NVGRE page recommends; DESIGN: headers <=
+        256 encapsulated; ``nvgre.NVGRE_MAX_HEADER_BYTES``, the window the NIC walks).
     nvgre_ip_versions : int
         OR of NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_{INNER,OUTER}_IPV{4,6} reported for NVGRE
         transmit checksum, receive checksum and LSOv2. Default: all four.
@@ -172,8 +173,9 @@ class NicCapabilities:
              f"lso_v2_max_offload_size={self.lso_v2_max_offload_size} must be 1..2**32-1")
         need(1 <= self.min_segment_count <= 0xFFFFFFFF,
              f"min_segment_count={self.min_segment_count} must be >= 1")
-        need(1 <= self.nvgre_max_header_size <= 0xFFFFFFFF,
-             f"nvgre_max_header_size={self.nvgre_max_header_size} must be >= 1")
+        need(1 <= self.nvgre_max_header_size <= NVGRE_MAX_HEADER_BYTES,
+             f"nvgre_max_header_size={self.nvgre_max_header_size} must be 1.."
+             f"{NVGRE_MAX_HEADER_BYTES} (the NIC walks no header past that byte)")
         need(1 <= self.nvgre_ip_versions <= ALL_ENCAPSULATED_IP_VERSIONS,
              f"nvgre_ip_versions={self.nvgre_ip_versions:#x} must be a non-empty OR of "
              "NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_* flags")
@@ -394,7 +396,8 @@ class Datapath:
                 "v1_ipv4_min_segment_count": self.min_segment_count,
                 "v2_ipv4_min_segment_count": self.min_segment_count,
                 "v2_ipv6_min_segment_count": self.min_segment_count,
-                "max_encapsulated_header_bytes": self.nvgre_max_header_size}
+                "max_encapsulated_header_bytes": self.nvgre_max_header_size,
+                "encap": self.encap}
 
 
 assert tuple(f.name for f in dataclasses.fields(Datapath))[:len(OFFLOAD_SWITCHES)] == \
