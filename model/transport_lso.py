@@ -31,7 +31,7 @@ Decisions where the pages are silent:
   info on an LSO send; the NIC computes every IPv4 and TCP checksum of the segments anyway
   (*LSO page*; ``offloading-checksum-tasks.md``: disabling checksum offload does not stop
   them). Only NVGRE sends carry a valid checksum word with LSO
-  (``supporting-nvgre-in-large-send-offload--lso-.md``), and those are not implemented.
+  (``supporting-nvgre-in-large-send-offload--lso-.md``): ``transport_nvgre`` prepares those.
 - The buffer ends where the IP datagram ends: Ethernet padding or trailer bytes past the IP
   length of the input frame are cut (the transport never hands them down).
 - The transport offloads only what the *LSO page* says it does: a TCP packet, not an IP
