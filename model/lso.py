@@ -153,8 +153,9 @@ from .onesum import add, ones_sum
 from .parse import (MAX_PARSE_BYTES, Headers, ParseError, parse, pseudo_header_sum,
                     with_buffer_length)
 
-__all__ = ["LsoLimits", "LsoResult", "segment", "ip_id", "segment_flags", "ID_MODES", "TCP_FIN", "TCP_SYN", "TCP_RST",
-           "TCP_PSH", "TCP_ACK", "TCP_URG", "TCP_ECE", "TCP_CWR"]
+__all__ = ["LsoLimits", "LsoResult", "segment", "ip_id", "segment_flags", "parse_error_status",
+           "ID_MODES", "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK", "TCP_URG",
+           "TCP_ECE", "TCP_CWR"]
 
 ID_MODES = ("ndis", "linux")
 
@@ -507,7 +508,6 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
     template[l4 + 16:l4 + 18] = bytes(2)
     tcp_fixed = add(tcp_field, ones_sum(template, l4, hdr_end))
     tcp_header_len = hdr_end - l4
-    middle_flags = flags & ~(_FIRST_ONLY | _LAST_ONLY)
 
     # IPv4: fixed part of the header checksum = header with Total Length, ID, checksum zeroed.
     if not tpl.ipv6:
@@ -516,8 +516,6 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
         template[l3 + 10:l3 + 12] = bytes(2)
         ip_fixed = ones_sum(template, l3, l4)
         ip_base_length = hdr_end - l3
-        id_top = id0 & 0x8000 if id_mode == "ndis" else 0
-        id_mask = 0x7FFF if id_mode == "ndis" else 0xFFFF
     else:
         ip_base_length = hdr_end - l3 - 40
 
@@ -529,11 +527,7 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
         end = min(start + mss, payload_end)
         chunk = frame[start:end]
         size = end - start
-        seg_flags = middle_flags
-        if k == 0:
-            seg_flags |= flags & _FIRST_ONLY
-        if k == count - 1:
-            seg_flags |= flags & _LAST_ONLY
+        seg_flags = segment_flags(flags, k, count)
         seq = (seq0 + k * mss) & 0xFFFFFFFF
         hdr = template[:]
         if tpl.length_8023 is not None:
@@ -542,7 +536,7 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
             pack16(hdr, l3 + 4, ip_base_length + size)
         else:
             total = ip_base_length + size
-            ident = id_top | ((id0 + k) & id_mask)
+            ident = ip_id(id0, k, id_mode)
             pack16(hdr, l3 + 2, total)
             pack16(hdr, l3 + 4, ident)
             pack16(hdr, l3 + 10, ~add(ip_fixed, total, ident) & 0xFFFF)

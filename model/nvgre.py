@@ -57,8 +57,8 @@ read and the walk alone locates the headers.
 
 Checksums (``checksum.fill_encapsulated``, GRE: ``fill_gre_checksum``)
 ---------------------------------------------------------------------
-``checksum.fill_encapsulated`` writes the checksums of a followed NVGRE frame whose fields the transport prepared
-(IPv4 header checksums: any value, ignored; TCP/UDP: the non-inverted pseudo-header sum with
+``checksum.fill_encapsulated`` writes the checksums of a followed NVGRE frame whose fields
+the transport prepared (IPv4 header checksums: any value, ignored; TCP/UDP: the non-inverted pseudo-header sum with
 the L4 length, as for any checksum offload): the outer IPv4 header checksum, the inner IPv4
 header checksum, the inner TCP or UDP checksum (UDP 0x0000 written 0xFFFF, RFC 768/8200), and
 then, when the GRE checksum is present (C=1), the GRE checksum over the GRE header and the
