@@ -39,8 +39,26 @@ Transmit (``tx_checksum``/``tx_fill``), decisions where NDIS and DESIGN are sile
    payload, and its buffer holds two frames of that size (one leaving while the next comes
    in). 9728 = 19 * 512 covers a 9000-byte payload behind the longest headers we parse, and
    is a whole number of beats at every data width, so the rule is the same at every width.
-8. NVGRE (SendSupplemental.IsEncapsulatedPacket) is not implemented yet: ``tx_checksum``
-   raises ``NotImplementedError`` for it, the hook where inner headers will be handled.
+8. NVGRE (SendSupplemental.IsEncapsulatedPacket set; ``supporting-nvgre-in-checksum-offload.md``,
+   DESIGN 3 "NVGRE"; headers found by ``nvgre.follow``, written by ``nvgre.fill``):
+
+   - IsIPv4/IsIPv6 name the outer (tunnel) IP version, as the page says; both set, neither
+     set, and a version that is not the outer one are handled as in 1 and 2. TcpHeaderOffset
+     is not read (the page: it "must not be used").
+   - IpHeaderChecksum asks for every IPv4 header checksum, outer and inner (with an IPv6
+     outer header it is the inner one's); TcpChecksum/UdpChecksum ask for the inner TCP/UDP
+     checksum, and must name the inner protocol, not for an inner fragment (L4_MISMATCH,
+     FRAGMENT: nothing written). The GRE checksum, when present, is recomputed last whenever
+     the frame is followed as NVGRE (it covers what the NIC writes; the transport leaves its
+     field zero).
+   - EncapsulatedPacketOffsetsValid set: the supplemental offsets must agree with the walk
+     (``nvgre.offsets_disagree``), else ENCAPSULATION_OFFSETS and nothing is written.
+   - Outer headers only (DESIGN 3): when the frame is not an NVGRE frame ``nvgre.follow``
+     follows (another GRE protocol, unknown flags, version != 0, not GRE at all, inner
+     headers it cannot walk or past byte 256), or when the encapsulated packet task offload is
+     not operational (``encap`` false: *EncapsulatedPacketTaskOffload 0, or not turned on by
+     OID_TCP_OFFLOAD_PARAMETERS), only the outer IPv4 header checksum is written (if asked)
+     and every other byte is left as it is; ``detail`` says why.
 
 Receive (``rx_validate``):
 
@@ -58,9 +76,15 @@ Receive (``rx_validate``):
 - UDP with checksum field 0: over IPv4 it means "no checksum" and is not checked (no UDP
   flag); over IPv6 it is forbidden (RFC 8200 8.1) and reported UdpChecksumFailed.
 - Loopback and the ValueInvalid bits are never set here (ValueInvalid belongs to RSC).
-- Encapsulated (GRE/NVGRE) frames: only the outer headers are checked for now; the inner
-  checks and the "both IPv4 headers" rule of ``supporting-nvgre-in-checksum-offload.md`` are
-  left for the encapsulation stage.
+- NVGRE (``enables.encap`` on, DESIGN 3 "NVGRE", ``supporting-nvgre-in-checksum-offload.md``):
+  for a frame ``nvgre.follow`` follows, the outer and inner IPv4 headers are both checked;
+  IpChecksumSucceeded only if every IPv4 header checked passes, IpChecksumFailed if any
+  fails. The TCP/UDP flags are the inner transport header's, by the rules above (inner UDP 0:
+  nothing over inner IPv4, UdpChecksumFailed over inner IPv6; an inner fragment: IP flags
+  only), gated by the enable of the inner IP version. The GRE checksum is not validated
+  (NDIS has no flag for it). A GRE frame that is not NVGRE, an NVGRE frame whose inner
+  headers cannot be walked, and every GRE frame while ``encap`` is off: the outer IPv4
+  header's verdict at most, no TCP/UDP flags.
 """
 
 from __future__ import annotations
@@ -69,12 +93,14 @@ import dataclasses
 import enum
 import functools
 
+from . import nvgre
 from .nbl import ChecksumRx, ChecksumTx, SendSupplemental
 from .onesum import ones_sum, verifies
 from .parse import IPPROTO_TCP, IPPROTO_UDP, Headers, parse, pseudo_header_sum
 
-__all__ = ["TX_MAX_FRAME", "ChecksumEnables", "ALL_ENABLED", "TxSkip", "TxChecksumResult", "tx_checksum",
-           "tx_fill", "rx_validate", "RX_ENABLE_NAMES", "TX_ENABLE_NAMES"]
+__all__ = ["TX_MAX_FRAME", "ChecksumEnables", "ALL_ENABLED", "TxSkip", "TxChecksumResult",
+           "tx_checksum", "tx_fill", "rx_validate", "RX_ENABLE_NAMES", "TX_ENABLE_NAMES",
+           "fill_ipv4_header", "fill_l4", "fill_encapsulated"]
 
 TX_MAX_FRAME = 9728     # bytes; longer frames leave the TX checksum stage unchanged
 
@@ -113,6 +139,7 @@ class ChecksumEnables:
     tx_udp_ipv4: bool = True
     tx_tcp_ipv6: bool = True
     tx_udp_ipv6: bool = True
+    encap: bool = False
 
 
 ALL_ENABLED = ChecksumEnables()
@@ -128,6 +155,7 @@ class TxSkip(enum.IntEnum):
     L4_MISMATCH = 6           # TCP/UDP checksum asked for a frame of another protocol
     TCP_HEADER_OFFSET = 7     # non-zero TcpHeaderOffset is not where the TCP header is
     TOO_LONG = 8              # frame longer than TX_MAX_FRAME
+    ENCAPSULATION_OFFSETS = 9  # supplemental offsets disagree with the headers (NVGRE)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,7 +167,10 @@ class TxChecksumResult:
     frame : bytes
         The frame to put on the wire (the input, unchanged, unless something was written).
     ip_filled, tcp_filled, udp_filled : bool
-        Which checksum fields were written.
+        Which checksum fields were written (for an encapsulated frame: the outer IPv4 header,
+        the inner TCP/UDP header).
+    inner_ip_filled, gre_filled : bool
+        NVGRE: the inner IPv4 header checksum, the GRE checksum were written.
     skip : TxSkip or None
         Set when a request could not be carried out; then nothing was written.
     detail : str or None
@@ -150,6 +181,8 @@ class TxChecksumResult:
     ip_filled: bool = False
     tcp_filled: bool = False
     udp_filled: bool = False
+    inner_ip_filled: bool = False
+    gre_filled: bool = False
     skip: TxSkip | None = None
     detail: str | None = None
 
@@ -159,7 +192,8 @@ def _skip(frame: bytes, reason: TxSkip, detail: str) -> TxChecksumResult:
 
 
 def tx_checksum(frame: bytes | bytearray, info: ChecksumTx,
-                supplemental: SendSupplemental | None = None) -> TxChecksumResult:
+                supplemental: SendSupplemental | None = None, *,
+                encap: bool = True) -> TxChecksumResult:
     """Fill the checksums a transmit frame's checksum info word asks for.
 
     Parameters
@@ -170,16 +204,16 @@ def tx_checksum(frame: bytes | bytearray, info: ChecksumTx,
     info : ChecksumTx
         The NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO transmit word.
     supplemental : SendSupplemental, optional
-        The encapsulation word; encapsulated frames are not supported yet.
+        The encapsulation word (NDIS_TCP_SEND_OFFLOADS_SUPPLEMENTAL_NET_BUFFER_LIST_INFO).
+    encap : bool
+        The encapsulated packet task offload is operational (``config.Datapath.encap``);
+        when not, an encapsulated request gets the outer headers only (rule 8).
 
     Returns
     -------
     TxChecksumResult
         The wire frame and what was done, or why nothing was (see the module docstring).
     """
-    if supplemental is not None and supplemental.IsEncapsulatedPacket:
-        raise NotImplementedError("NVGRE-encapsulated checksum offload (inner headers) is "
-                                  "not implemented yet")
     if not (info.IsIPv4 or info.IsIPv6):
         return TxChecksumResult(bytes(frame))
     if info.IsIPv4 and info.IsIPv6:
@@ -188,7 +222,8 @@ def tx_checksum(frame: bytes | bytearray, info: ChecksumTx,
     want_tcp, want_udp = bool(info.TcpChecksum), bool(info.UdpChecksum)
     if want_tcp and want_udp:
         return _skip(frame, TxSkip.BOTH_L4, "TcpChecksum and UdpChecksum both set")
-    if not (want_ip or want_tcp or want_udp):
+    encapsulated = supplemental is not None and supplemental.IsEncapsulatedPacket
+    if not (want_ip or want_tcp or want_udp or encapsulated):
         return TxChecksumResult(bytes(frame))
 
     if len(frame) > TX_MAX_FRAME:
@@ -200,14 +235,12 @@ def tx_checksum(frame: bytes | bytearray, info: ChecksumTx,
     if h.ip_version != version:
         return _skip(frame, TxSkip.IP_VERSION_MISMATCH,
                      f"IsIPv{version} set, frame is IPv{h.ip_version}")
+    if encapsulated:
+        return _tx_encapsulated(frame, h, info, supplemental, encap)
     if want_tcp or want_udp:
-        if h.is_fragment:
-            return _skip(frame, TxSkip.FRAGMENT, "TCP/UDP checksum asked for a fragment")
-        proto = IPPROTO_TCP if want_tcp else IPPROTO_UDP
-        if h.l4_proto != proto:
-            return _skip(frame, TxSkip.L4_MISMATCH,
-                         f"{'Tcp' if want_tcp else 'Udp'}Checksum set, L4 protocol is "
-                         f"{h.l4_proto}")
+        refused = _l4_request(h, want_tcp, want_udp)
+        if refused:
+            return _skip(frame, *refused)
         if want_tcp and info.TcpHeaderOffset and info.TcpHeaderOffset != h.l4_offset:
             return _skip(frame, TxSkip.TCP_HEADER_OFFSET,
                          f"TcpHeaderOffset {info.TcpHeaderOffset}, TCP header at "
@@ -215,31 +248,95 @@ def tx_checksum(frame: bytes | bytearray, info: ChecksumTx,
 
     out = bytearray(frame)
     if want_ip:
-        _fill_ipv4_header(out, h)
+        fill_ipv4_header(out, h)
     if want_tcp or want_udp:
-        l4 = h.l4_offset
-        field = l4 + (16 if want_tcp else 6)
-        value = ~ones_sum(out, l4, h.l4_end) & 0xFFFF
-        if want_udp and value == 0:
-            value = 0xFFFF
-        out[field] = value >> 8
-        out[field + 1] = value & 0xFF
+        fill_l4(out, h)
     return TxChecksumResult(bytes(out), ip_filled=want_ip, tcp_filled=want_tcp,
                             udp_filled=want_udp)
 
 
-def _fill_ipv4_header(out: bytearray, h: Headers) -> None:
+def _put16(buf: bytearray, offset: int, value: int) -> None:
+    buf[offset] = value >> 8
+    buf[offset + 1] = value & 0xFF
+
+
+def fill_ipv4_header(out: bytearray, h: Headers) -> None:
+    """Rule 4: the checksum of the IPv4 header ``h`` locates, its field taken as zero."""
     l3 = h.l3_offset
-    out[l3 + 10] = out[l3 + 11] = 0
-    value = ~ones_sum(out, l3, l3 + h.ip_header_len) & 0xFFFF
-    out[l3 + 10] = value >> 8
-    out[l3 + 11] = value & 0xFF
+    _put16(out, l3 + 10, 0)
+    _put16(out, l3 + 10, ~ones_sum(out, l3, l3 + h.ip_header_len) & 0xFFFF)
+
+
+def fill_l4(out: bytearray, h: Headers) -> None:
+    """Rule 5: the TCP/UDP checksum of the header ``h`` locates, from the pseudo-header sum
+    its field holds (UDP 0x0000 written 0xFFFF)."""
+    tcp = h.l4_proto == IPPROTO_TCP
+    value = ~ones_sum(out, h.l4_offset, h.l4_end) & 0xFFFF
+    if not tcp and value == 0:
+        value = 0xFFFF
+    _put16(out, h.l4_offset + (16 if tcp else 6), value)
+
+
+def fill_encapsulated(out: bytearray, nv: nvgre.Nvgre, *, ip: bool = True,
+                      l4: bool = True) -> None:
+    """Write the checksums of the followed NVGRE frame in ``out`` (rule 8, ``nvgre`` module
+    docstring): with ``ip`` every IPv4 header checksum (outer and inner), with ``l4`` the
+    inner TCP/UDP checksum (none for an inner fragment or another protocol), and then, last,
+    the GRE checksum when present."""
+    if ip:
+        for h in (nv.outer, nv.inner):
+            if h.ip_version == 4:
+                fill_ipv4_header(out, h)
+    if l4 and nv.inner.l4_end is not None:
+        fill_l4(out, nv.inner)
+    nvgre.fill_gre_checksum(out, nv)
+
+
+def _l4_request(h: Headers, want_tcp: bool, want_udp: bool) -> tuple[TxSkip, str] | None:
+    """Why a TcpChecksum/UdpChecksum request cannot be carried out on the TCP/UDP header of
+    ``h`` (rule 2), or None."""
+    if h.is_fragment:
+        return TxSkip.FRAGMENT, "TCP/UDP checksum asked for a fragment"
+    proto = IPPROTO_TCP if want_tcp else IPPROTO_UDP
+    if h.l4_proto != proto or h.l4_end is None:
+        return (TxSkip.L4_MISMATCH, f"{'Tcp' if want_tcp else 'Udp'}Checksum set, L4 "
+                f"protocol is {h.l4_proto}")
+    return None
+
+
+def _tx_encapsulated(frame, outer: Headers, info: ChecksumTx, supplemental: SendSupplemental,
+                     encap: bool) -> TxChecksumResult:
+    """Rule 8: an IsEncapsulatedPacket request on a frame whose outer IP version is the
+    word's."""
+    want_ip = bool(info.IpHeaderChecksum)
+    want_tcp, want_udp = bool(info.TcpChecksum), bool(info.UdpChecksum)
+    nv = nvgre.follow(frame, outer=outer)
+    out = bytearray(frame)
+    if not (encap and nv.ok):
+        why = nv.error if not nv.ok else "the encapsulated packet task offload is off"
+        outer_ip = want_ip and outer.ip_version == 4
+        if outer_ip:
+            fill_ipv4_header(out, outer)
+        return TxChecksumResult(bytes(out), ip_filled=outer_ip,
+                                detail=f"outer headers only: {why}")
+    wrong = nvgre.offsets_disagree(nv, supplemental)
+    if wrong:
+        return _skip(frame, TxSkip.ENCAPSULATION_OFFSETS, wrong)
+    if want_tcp or want_udp:
+        refused = _l4_request(nv.inner, want_tcp, want_udp)
+        if refused:
+            return _skip(frame, refused[0], f"inner frame: {refused[1]}")
+    fill_encapsulated(out, nv, ip=want_ip, l4=want_tcp or want_udp)
+    return TxChecksumResult(bytes(out), ip_filled=want_ip and outer.ip_version == 4,
+                            inner_ip_filled=want_ip and nv.inner.ip_version == 4,
+                            tcp_filled=want_tcp, udp_filled=want_udp,
+                            gre_filled=nv.gre_checksum_offset is not None)
 
 
 def tx_fill(frame: bytes | bytearray, info: ChecksumTx,
-            supplemental: SendSupplemental | None = None) -> bytes:
+            supplemental: SendSupplemental | None = None, *, encap: bool = True) -> bytes:
     """The wire frame of ``tx_checksum`` (what the RTL's checksum-insert stage emits)."""
-    return tx_checksum(frame, info, supplemental).frame
+    return tx_checksum(frame, info, supplemental, encap=encap).frame
 
 
 @functools.lru_cache(maxsize=None)
@@ -256,7 +353,8 @@ def rx_validate(frame: bytes | bytearray, *, enables=ALL_ENABLED) -> ChecksumRx:
     frame : bytes-like
         The received frame without FCS.
     enables : ChecksumEnables or any object with the ``RX_ENABLE_NAMES`` attributes
-        Which receive checks are on.
+        Which receive checks are on; its ``encap`` (NVGRE), when it has one (absent: off,
+        as the RTL's ``enables`` port has no such bit until NVGRE is built).
 
     Returns
     -------
@@ -269,24 +367,37 @@ def rx_validate(frame: bytes | bytearray, *, enables=ALL_ENABLED) -> ChecksumRx:
     if h.error_code is not None:
         return ChecksumRx()
     flags = {}
-    if h.ip_version == 4:
-        if enables.rx_ipv4_checksum:
-            l3 = h.l3_offset
-            ok = verifies(frame, l3, l3 + h.ip_header_len)
+    inner = None
+    if getattr(enables, "encap", False) and h.l4_proto == nvgre.IPPROTO_GRE and not h.is_fragment:
+        nv = nvgre.follow(frame, outer=h)
+        inner = nv.inner if nv.ok else None
+    if enables.rx_ipv4_checksum:
+        checked = [x for x in (h, inner) if x is not None and x.ip_version == 4]
+        if checked:
+            ok = all(verifies(frame, x.l3_offset, x.l3_offset + x.ip_header_len)
+                     for x in checked)
             flags["IpChecksumSucceeded" if ok else "IpChecksumFailed"] = 1
+    _l4_flags(frame, h if inner is None else inner, enables, flags)
+    return _rx_word(tuple(flags))
+
+
+def _l4_flags(frame, h: Headers, enables, flags: dict) -> None:
+    """The TCP/UDP flags of the transport header ``h`` locates (the inner one of an NVGRE
+    frame), by the enable of its IP version, into ``flags``."""
+    if h.l4_end is None:      # no TCP/UDP header was parsed (never for fragments)
+        return
+    if h.ip_version == 4:
         tcp_on, udp_on = enables.rx_tcp_ipv4, enables.rx_udp_ipv4
     else:
         tcp_on, udp_on = enables.rx_tcp_ipv6, enables.rx_udp_ipv6
-    if h.l4_end is not None:   # a TCP/UDP header was parsed (never for fragments)
-        l4 = h.l4_offset
-        if h.l4_proto == IPPROTO_TCP and tcp_on:
+    l4 = h.l4_offset
+    if h.l4_proto == IPPROTO_TCP and tcp_on:
+        ok = verifies(frame, l4, h.l4_end, pseudo_header_sum(frame, h))
+        flags["TcpChecksumSucceeded" if ok else "TcpChecksumFailed"] = 1
+    elif h.l4_proto == IPPROTO_UDP and udp_on:
+        if frame[l4 + 6] == 0 and frame[l4 + 7] == 0:
+            if h.ip_version == 6:
+                flags["UdpChecksumFailed"] = 1
+        else:
             ok = verifies(frame, l4, h.l4_end, pseudo_header_sum(frame, h))
-            flags["TcpChecksumSucceeded" if ok else "TcpChecksumFailed"] = 1
-        elif h.l4_proto == IPPROTO_UDP and udp_on:
-            if frame[l4 + 6] == 0 and frame[l4 + 7] == 0:
-                if h.ip_version == 6:
-                    flags["UdpChecksumFailed"] = 1
-            else:
-                ok = verifies(frame, l4, h.l4_end, pseudo_header_sum(frame, h))
-                flags["UdpChecksumSucceeded" if ok else "UdpChecksumFailed"] = 1
-    return _rx_word(tuple(flags))
+            flags["UdpChecksumSucceeded" if ok else "UdpChecksumFailed"] = 1

@@ -135,12 +135,10 @@ dropped. ``TxCompletion.Status`` is ``TxStatus.SENT`` or the drop reason.
 
 Encapsulation
 -------------
-NVGRE (SendSupplemental.IsEncapsulatedPacket) is a later issue: ``segment`` raises
-``NotImplementedError`` for it. The hook: ``_Template`` holds the offsets of the header fields
-that ``_cut`` rewrites per segment; the outer IPv4 header (length, ID, checksum: *NVGRE LSO
-page*) becomes one more such entry, the inner headers are found from the supplemental word's
-offsets, and ``limits.max_encapsulated_header_bytes`` (256, as ``max_header_bytes``) takes
-the place of ``max_header_bytes``.
+A send whose supplemental word has IsEncapsulatedPacket set is an NVGRE large send:
+``nvgre_lso.segment_encapsulated`` checks and cuts it (its docstring has the rules, DESIGN 3
+"NVGRE"), with the same drop reasons, ID rule (``ip_id``) and flag rule (``segment_flags``)
+as here, and ``limits.max_encapsulated_header_bytes`` in the place of ``max_header_bytes``.
 """
 
 from __future__ import annotations
@@ -152,11 +150,12 @@ from .checksum import TX_MAX_FRAME
 from .nbl import (LSO_IPV6, LSO_TYPE_V2, LsoV1TransmitComplete, LsoV2TransmitComplete,
                   SendSupplemental, TxCompletion, TxStatus, decode_lso_transmit)
 from .onesum import add, ones_sum
-from .parse import (ETH_P_IPV4, ETH_P_IPV6, MAX_PARSE_BYTES, Headers, ParseError, parse,
-                    pseudo_header_sum)
+from .parse import (MAX_PARSE_BYTES, Headers, ParseError, parse, pseudo_header_sum,
+                    with_buffer_length)
 
-__all__ = ["LsoLimits", "LsoResult", "segment", "ID_MODES", "TCP_FIN", "TCP_SYN", "TCP_RST",
-           "TCP_PSH", "TCP_ACK", "TCP_URG", "TCP_ECE", "TCP_CWR"]
+__all__ = ["LsoLimits", "LsoResult", "segment", "ip_id", "segment_flags", "parse_error_status",
+           "ID_MODES", "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK", "TCP_URG",
+           "TCP_ECE", "TCP_CWR"]
 
 ID_MODES = ("ndis", "linux")
 
@@ -205,7 +204,12 @@ class LsoLimits:
         parser reads no header past byte 256, so a larger value would promise what the walk
         cannot do.
     max_encapsulated_header_bytes : int
-        The same for NVGRE sends (256, DESIGN 3); not used until NVGRE LSO exists.
+        The same for NVGRE sends, frame start to the end of the inner TCP header: 1..256,
+        default 256 (DESIGN 3; the NVGRE walk's window ``nvgre.NVGRE_MAX_HEADER_BYTES``).
+    encap : bool
+        The encapsulated packet (NVGRE) task offload is operational; an encapsulated send
+        while it is not is dropped (LSO_DISABLED). The checksum stage reads it too
+        (``checksum.tx_checksum``'s ``encap``).
     id_mode : str
         ``"ndis"`` (default) or ``"linux"``: how the IPv4 ID advances (module docstring).
     max_segment_bytes : int
@@ -224,6 +228,7 @@ class LsoLimits:
     v2_ipv6_min_segment_count: int = 1
     max_header_bytes: int = MAX_PARSE_BYTES
     max_encapsulated_header_bytes: int = 256
+    encap: bool = True
     id_mode: str = "ndis"
     max_segment_bytes: int = TX_MAX_FRAME
 
@@ -248,9 +253,9 @@ class LsoLimits:
                              f"54..{MAX_PARSE_BYTES} (the parser reads no header past byte "
                              f"{MAX_PARSE_BYTES})")
         value = self.max_encapsulated_header_bytes
-        if not isinstance(value, int) or not 54 <= value <= 1023:
+        if not isinstance(value, int) or not 1 <= value <= MAX_PARSE_BYTES:
             raise ValueError(f"LsoLimits.max_encapsulated_header_bytes={value!r}: must be an "
-                             f"int in 54..1023")
+                             f"int in 1..{MAX_PARSE_BYTES}")
         _check_id_mode(self.id_mode)
 
     def offload(self, v2: bool, ipv6: bool) -> tuple[bool, int, int]:
@@ -312,6 +317,15 @@ def _check_id_mode(id_mode: str) -> None:
         raise ValueError(f"id_mode {id_mode!r}: must be one of {ID_MODES}")
 
 
+def parse_error_status(code: ParseError) -> TxStatus:
+    """The drop reason of a send whose walk stopped with ``code`` (check 4)."""
+    if code in _MALFORMED_PARSE:
+        return TxStatus.MALFORMED
+    if code in _TOO_LONG_PARSE:
+        return TxStatus.LSO_HEADERS_TOO_LONG
+    return TxStatus.LSO_NOT_TCP
+
+
 def _completion(v2: bool, payload_sent: int, status: TxStatus) -> TxCompletion:
     if v2:
         word = LsoV2TransmitComplete(Type=LSO_TYPE_V2).to_int()
@@ -321,26 +335,9 @@ def _completion(v2: bool, payload_sent: int, status: TxStatus) -> TxCompletion:
 
 
 def _parse_with_buffer_length(frame: bytes) -> Headers:
-    """``parse`` with the IP length field standing for the buffer length (check step 4).
-
-    The walk is done on a copy whose IPv4 Total Length / IPv6 Payload Length says the
-    datagram ends where the buffer ends; a buffer longer than the field can express is cut
-    to the longest datagram it can (headers lie in the first 256 bytes, so the walk is the
-    same).
-    """
-    first = parse(frame)
-    l3 = first.l3_offset
-    if l3 is None or first.ethertype not in (ETH_P_IPV4, ETH_P_IPV6):
-        return first
-    v6 = first.ethertype == ETH_P_IPV6
-    fixed = 40 if v6 else 0
-    field = l3 + (4 if v6 else 2)
-    if len(frame) < field + 2:
-        return first
-    cut = min(len(frame), l3 + fixed + _MAX_IP_LENGTH)
-    view = bytearray(frame[:cut])
-    _U16.pack_into(view, field, max(cut - l3 - fixed, 0))
-    return parse(view)
+    """``parse`` with the IP length field standing for the buffer length (check step 4):
+    ``parse.with_buffer_length`` says how."""
+    return parse(with_buffer_length(frame))
 
 
 def segment(frame: bytes | bytearray | memoryview, lso_word: int,
@@ -361,8 +358,8 @@ def segment(frame: bytes | bytearray | memoryview, lso_word: int,
     id_mode : {"ndis", "linux"}, optional
         How the IPv4 ID advances; default ``limits.id_mode``.
     supplemental : SendSupplemental or int
-        NDIS_TCP_SEND_OFFLOADS_SUPPLEMENTAL_NET_BUFFER_LIST_INFO; IsEncapsulatedPacket raises
-        ``NotImplementedError`` (NVGRE LSO is not implemented yet).
+        NDIS_TCP_SEND_OFFLOADS_SUPPLEMENTAL_NET_BUFFER_LIST_INFO; with IsEncapsulatedPacket
+        the send is an NVGRE large send (``nvgre_lso.segment_encapsulated``).
 
     Returns
     -------
@@ -373,21 +370,39 @@ def segment(frame: bytes | bytearray | memoryview, lso_word: int,
     ------
     ValueError
         ``lso_word`` is 0 (no LSO requested) or does not fit 32 bits; bad ``id_mode``.
-    NotImplementedError
-        An NVGRE-encapsulated send.
     """
     word = decode_lso_transmit(lso_word)
     if word is None:
         raise ValueError("lso_word is 0: the frame asks for no large send")
     if isinstance(supplemental, int):
         supplemental = SendSupplemental.from_int(supplemental)
-    if supplemental.IsEncapsulatedPacket:
-        raise NotImplementedError("NVGRE-encapsulated large send (outer IPv4 header, "
-                                  "max_encapsulated_header_bytes) is not implemented yet")
     mode = limits.id_mode if id_mode is None else id_mode
     _check_id_mode(mode)
     frame = bytes(frame)
+    if supplemental.IsEncapsulatedPacket:
+        from .nvgre_lso import segment_encapsulated   # it builds on this module
+        return segment_encapsulated(frame, word, supplemental, limits, mode)
     return _segment(frame, word, limits, mode)
+
+
+def ip_id(id0: int, k: int, id_mode: str) -> int:
+    """The IPv4 Identification of segment ``k`` of a send whose template carries ``id0``
+    (module docstring: "ndis" keeps the top bit and counts in the low 15, "linux" counts in
+    16 bits)."""
+    if id_mode == "ndis":
+        return (id0 & 0x8000) | ((id0 + k) & 0x7FFF)
+    return (id0 + k) & 0xFFFF
+
+
+def segment_flags(flags: int, k: int, count: int) -> int:
+    """The TCP flags of segment ``k`` of ``count``: FIN and PSH only on the last, CWR only on
+    the first, every other bit as the template has it."""
+    out = flags & ~(_FIRST_ONLY | _LAST_ONLY)
+    if k == 0:
+        out |= flags & _FIRST_ONLY
+    if k == count - 1:
+        out |= flags & _LAST_ONLY
+    return out
 
 
 def _segment(frame: bytes, word, limits: LsoLimits, mode: str) -> LsoResult:
@@ -410,11 +425,7 @@ def _segment(frame: bytes, word, limits: LsoLimits, mode: str) -> LsoResult:
     # 4-8: where the headers are.
     h = _parse_with_buffer_length(frame)
     if h.error_code is not None:
-        if h.error_code in _MALFORMED_PARSE:
-            return drop(TxStatus.MALFORMED, h.error)
-        if h.error_code in _TOO_LONG_PARSE:
-            return drop(TxStatus.LSO_HEADERS_TOO_LONG, h.error)
-        return drop(TxStatus.LSO_NOT_TCP, h.error)
+        return drop(parse_error_status(h.error_code), h.error)
     if h.is_fragment:
         return drop(TxStatus.LSO_GUARANTEE, f"IPv{h.ip_version} fragment")
     want_version = 6 if ipv6 else 4
@@ -497,7 +508,6 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
     template[l4 + 16:l4 + 18] = bytes(2)
     tcp_fixed = add(tcp_field, ones_sum(template, l4, hdr_end))
     tcp_header_len = hdr_end - l4
-    middle_flags = flags & ~(_FIRST_ONLY | _LAST_ONLY)
 
     # IPv4: fixed part of the header checksum = header with Total Length, ID, checksum zeroed.
     if not tpl.ipv6:
@@ -506,8 +516,6 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
         template[l3 + 10:l3 + 12] = bytes(2)
         ip_fixed = ones_sum(template, l3, l4)
         ip_base_length = hdr_end - l3
-        id_top = id0 & 0x8000 if id_mode == "ndis" else 0
-        id_mask = 0x7FFF if id_mode == "ndis" else 0xFFFF
     else:
         ip_base_length = hdr_end - l3 - 40
 
@@ -519,11 +527,7 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
         end = min(start + mss, payload_end)
         chunk = frame[start:end]
         size = end - start
-        seg_flags = middle_flags
-        if k == 0:
-            seg_flags |= flags & _FIRST_ONLY
-        if k == count - 1:
-            seg_flags |= flags & _LAST_ONLY
+        seg_flags = segment_flags(flags, k, count)
         seq = (seq0 + k * mss) & 0xFFFFFFFF
         hdr = template[:]
         if tpl.length_8023 is not None:
@@ -532,7 +536,7 @@ def _cut(frame: bytes, tpl: _Template, mss: int, count: int, id_mode: str) -> tu
             pack16(hdr, l3 + 4, ip_base_length + size)
         else:
             total = ip_base_length + size
-            ident = id_top | ((id0 + k) & id_mask)
+            ident = ip_id(id0, k, id_mode)
             pack16(hdr, l3 + 2, total)
             pack16(hdr, l3 + 4, ident)
             pack16(hdr, l3 + 10, ~add(ip_fixed, total, ident) & 0xFFFF)

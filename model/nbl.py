@@ -244,6 +244,7 @@ class TxStatus(enum.IntEnum):
     LSO_TOO_FEW_SEGMENTS = 7  # fewer segments than MinSegmentCount
     LSO_TOO_LARGE = 8         # more payload than MaxOffLoadSize
     MALFORMED = 9             # frame too short / truncated for what was requested
+    LSO_NOT_NVGRE = 10        # encapsulated send that is not NVGRE LSOv2 (LsoV1 word, other GRE)
 
 
 class TxCompletion(Word):

@@ -74,7 +74,9 @@ def tx_model_send(request: TxRequest, limits: lso_model.LsoLimits
         result = lso_model.segment(request.frame, request.lso, limits,
                                    supplemental=request.supplemental)
         return result.segments, result.completion
-    return (tx_fill(request.frame, request.checksum),), nbl.TxCompletion()
+    supplemental = nbl.SendSupplemental.from_int(request.supplemental)
+    return (tx_fill(request.frame, request.checksum, supplemental, encap=limits.encap),), \
+        nbl.TxCompletion()
 
 
 def tx_model(requests: list[TxRequest], datapath=None

@@ -99,7 +99,8 @@ from .onesum import add, ones_sum
 
 __all__ = [
     "MAX_HEADER_BYTES", "MAX_PARSE_BYTES", "MAX_VLAN_TAGS", "ParseError", "Headers", "parse",
-    "pseudo_header_sum", "ETH_P_IPV4", "ETH_P_IPV6", "IPPROTO_TCP", "IPPROTO_UDP",
+    "pseudo_header_sum", "with_buffer_length", "ETH_P_IPV4", "ETH_P_IPV6", "IPPROTO_TCP",
+    "IPPROTO_UDP",
 ]
 
 MAX_HEADER_BYTES = 128   # IPv6 extension headers, total (combining-types-of-task-offloads.md)
@@ -526,3 +527,30 @@ def pseudo_header_sum(frame: bytes | bytearray | memoryview, headers: Headers,
         s = ones_sum(frame, headers.pseudo_dst_offset, headers.pseudo_dst_offset + 16, s)
         return add(s, l4_length >> 16, l4_length & 0xFFFF, headers.l4_proto)
     raise ValueError("not an IP frame")
+
+
+def with_buffer_length(frame: bytes | bytearray | memoryview, start: int = 0) -> bytearray:
+    """A copy of ``frame`` whose IP length field, of the frame that begins at ``start``, says
+    the datagram ends where the buffer ends (LSOv2: the length is "the length of the first
+    NET_BUFFER", ``offloading-the-segmentation-of-large-tcp-packets.md``).
+
+    IPv4 Total Length or IPv6 Payload Length is rewritten; a buffer longer than the field can
+    express is cut to the longest datagram it can (the headers lie in the first 256 bytes,
+    so a walk of the copy finds them where they are in ``frame``). A frame whose walk does not
+    reach an IP header is copied unchanged. Offsets in the copy are those of ``frame``.
+    """
+    out = bytearray(frame)
+    first = parse(memoryview(out)[start:])
+    l3 = first.l3_offset
+    if l3 is None or first.ethertype not in (ETH_P_IPV4, ETH_P_IPV6):
+        return out
+    l3 += start
+    fixed = 40 if first.ethertype == ETH_P_IPV6 else 0
+    field = l3 + (4 if fixed else 2)
+    if len(out) < field + 2:
+        return out
+    del out[l3 + fixed + 0xFFFF:]
+    length = max(len(out) - l3 - fixed, 0)
+    out[field] = length >> 8
+    out[field + 1] = length & 0xFF
+    return out

@@ -31,7 +31,7 @@ Decisions where the pages are silent:
   info on an LSO send; the NIC computes every IPv4 and TCP checksum of the segments anyway
   (*LSO page*; ``offloading-checksum-tasks.md``: disabling checksum offload does not stop
   them). Only NVGRE sends carry a valid checksum word with LSO
-  (``supporting-nvgre-in-large-send-offload--lso-.md``), and those are not implemented.
+  (``supporting-nvgre-in-large-send-offload--lso-.md``): ``transport_nvgre`` prepares those.
 - The buffer ends where the IP datagram ends: Ethernet padding or trailer bytes past the IP
   length of the input frame are cut (the transport never hands them down).
 - The transport offloads only what the *LSO page* says it does: a TCP packet, not an IP
@@ -67,6 +67,7 @@ from __future__ import annotations
 
 from .nbl import LSO_IPV4, LSO_IPV6, LSO_TYPE_V1, LSO_TYPE_V2, ChecksumTx, LsoV1Transmit, \
     LsoV2Transmit
+from .lso import ip_id, segment_flags
 from .parse import parse, pseudo_header_sum
 from .transport import fill_checksums
 
@@ -78,7 +79,7 @@ __all__ = ["prepare_large_send", "segment_in_software", "split_captured_send", "
 VERSIONS = ("v1", "v2")
 ID_MODES = ("ndis", "linux")
 
-_FIN, _SYN, _RST, _PSH, _URG, _CWR = 0x01, 0x02, 0x04, 0x08, 0x20, 0x80
+_SYN, _RST, _URG = 0x02, 0x04, 0x20
 
 
 def _put16(buf: bytearray, offset: int, value: int) -> None:
@@ -223,20 +224,11 @@ def segment_in_software(frame: bytes | bytearray | memoryview, mss: int, *,
             _put16(seg, length_8023, len(seg) - length_8023 - 2)
         if h.ip_version == 4:
             _put16(seg, l3 + 2, len(seg) - l3)
-            if id_mode == "ndis":
-                ident = (id0 & 0x8000) | ((id0 + k) & 0x7FFF)
-            else:
-                ident = (id0 + k) & 0xFFFF
-            _put16(seg, l3 + 4, ident)
+            _put16(seg, l3 + 4, ip_id(id0, k, id_mode))
         else:
             _put16(seg, l3 + 4, len(seg) - l3 - 40)
         seg[l4 + 4:l4 + 8] = ((seq0 + k * mss) & 0xFFFFFFFF).to_bytes(4, "big")
-        seg_flags = flags & ~(_FIN | _PSH | _CWR)
-        if k == 0:
-            seg_flags |= flags & _CWR
-        if k == count - 1:
-            seg_flags |= flags & (_FIN | _PSH)
-        seg[l4 + 13] = seg_flags
+        seg[l4 + 13] = segment_flags(flags, k, count)
         segments.append(fill_checksums(seg))
     return segments
 

@@ -14,7 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from nicoffload.model import nbl
+from nicoffload.model import nbl, transport_nvgre
 from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME
 from nicoffload.model.nic import (TxRequest, rx_model, rx_model_stream, rx_rsc_engine,
                                   tx_limits, tx_model, tx_model_send)
@@ -82,7 +82,13 @@ def prepare_send(frame, datapath, *, mss: int | None = None, lso: str = "v2", ho
     A captured send too large for its IP length field (length 0, BIG TCP;
     ``transport_lso.split_captured_send``) is a large send of its whole length; when it is
     not segmented it goes as captured (the NIC passes a frame it cannot parse unchanged).
-    Every request carries ``host``."""
+    An NVGRE frame is prepared by ``transport_nvgre.prepare_send`` (encapsulated offloads
+    when ``datapath.encap`` is on, the inner work in software when not). Every request
+    carries ``host``."""
+    encapsulated = transport_nvgre.prepare_send(frame, datapath, mss=mss, max_frame=max_frame,
+                                                id_mode=id_mode)
+    if encapsulated is not None:
+        return [TxRequest(*request, host=host) for request in encapsulated]
     head, extra = (split_captured_send(frame) if mss is not None else None) or (frame, b"")
     plan = _large_send_plan(head, len(extra), mss, lso, datapath, max_frame)
     try:

@@ -296,12 +296,13 @@ def test_no_streaming_rule_left():
 
 # --- the word, the limits, the checksum stage's frame ---------------------------------------
 
-def test_word_zero_and_nvgre_hook():
+def test_word_zero_and_encapsulated_send_that_is_not_nvgre():
     send, frame, word = base("v2")
     with pytest.raises(ValueError):
         segment(bytes(frame), 0, BIG)
-    with pytest.raises(NotImplementedError):
-        segment(bytes(frame), word, BIG, supplemental=1)     # IsEncapsulatedPacket
+    # IsEncapsulatedPacket on a plain TCP send: not NVGRE (NVGRE: tests/test_nvgre_model.py)
+    result = segment(bytes(frame), word, BIG, supplemental=1)
+    assert result.status is TxStatus.LSO_NOT_NVGRE and not result.segments
     with pytest.raises(ValueError):
         segment(bytes(frame), word, BIG, id_mode="bsd")
 
