@@ -1,16 +1,17 @@
 """The segmenter's datapath: each output beat read from the ring and the template, rotated and
 patched.
 
-:class:`SegmentAssembler` carries out the sequencer's commands, one beat a cycle in two
+:class:`SegmentAssembler` carries out the sequencer's commands, one beat a cycle in three
 stages. Read: the command's ring rows (two consecutive rows, one from each bank) and its
 template row are read, and where each per-segment header field falls in the beat is worked
-out. Merge: the payload lanes are the two rows rotated by the segment's offset within a row;
+out. Fetch: the memories' outputs are registered, with every per-byte choice as a mask.
+Merge: the payload lanes are the two rows rotated by the segment's offset within a row;
 the header lanes are the template with the segment's fields written over it (802.3 length,
 IPv4 Total Length, ID and checksum 0, IPv6 Payload Length, sequence number, flags, TCP
 checksum field = the transport's pseudo-header sum + the TCP length). So a header's last
 beat and the first payload bytes leave in the same cycle.
 
-The two stages never stall: the beats go into a small output FIFO, and a command is taken
+The stages never stall: the beats go into a small output FIFO, and a command is taken
 while the FIFO has room for every beat that may still be on its way (a registered count), so
 the sequencer's decisions never wait on the output's ``ready``.
 """
@@ -23,8 +24,8 @@ from ..axis import AxisSignature, axis_layout
 from ..stream import StreamFIFO
 from .common import MAX_HEADER, NSLOT, ROW_BITS, TXU, command_layout
 
-_OUT_DEPTH = 8
-_IN_FLIGHT = 4      # beats not yet counted in the registered level when a command is taken
+_OUT_DEPTH = 16     # as cheap as 8 in LUT RAM (16-deep primitives)
+_IN_FLIGHT = 5      # beats not yet counted in the registered level when a command is taken
 
 __all__ = ["SegmentAssembler"]
 
@@ -87,55 +88,77 @@ class SegmentAssembler(wiring.Component):
         m.submodules.beats = beats = StreamFIFO(axis_layout(w, TXU), _OUT_DEPTH)
         wiring.connect(m, beats.m, wiring.flipped(self.m_axis))
         room = Signal()
-        m.d.sync += room.eq(beats.level <= _OUT_DEPTH - _IN_FLIGHT - 1)
+        m.d.sync += room.eq(beats.level <= _OUT_DEPTH - _IN_FLIGHT)
         taken = Signal()
         m.d.comb += [
             self.commands.ready.eq(room), taken.eq(self.commands.valid & room),
             self.ring_addr_even.eq((cmd.row + 1) >> 1), self.ring_addr_odd.eq(cmd.row >> 1),
             self.template_addr.eq(cmd.tpl), self.read_en.eq(1),
         ]
-        # Read stage: the command registered with the data, and where each header field
-        # of the segment falls in this beat (its word in the beat, if it is in this beat).
-        fields = _patch_fields(cmd.patch)
-        hit_layout = data.StructLayout({"hit": 1, "word": max(1, lognb - 1)})
+        # Read stage: the memories are read; the command is registered, with where each
+        # header field of the segment falls in this beat (its word, if it is in this beat).
+        nfields = len(_patch_fields(cmd.patch))
         read = Signal(data.StructLayout({
             "valid": 1, "cmd": command_layout(w),
-            "fields": data.ArrayLayout(hit_layout, len(fields))}))
+            "fields": data.ArrayLayout(data.StructLayout({"hit": 1, "word": max(1, lognb - 1)}),
+                                       nfields)}))
         m.d.sync += [read.valid.eq(taken), read.cmd.eq(cmd)]
-        for i, (offset, _, enable, _) in enumerate(fields):
+        for i, (offset, _, enable, _) in enumerate(_patch_fields(cmd.patch)):
             at = Signal(8, name=f"field{i}_at")
             m.d.comb += at.eq(offset)
             m.d.sync += [read.fields[i].hit.eq(enable & ((at >> lognb) == cmd.j)),
                          read.fields[i].word.eq(at[1:lognb])]
+        fetched = self._fetch(m, read, nfields)
+        self._merge(m, fetched, beats.s)
+        return m
 
-        # Merge stage.
+    def _fetch(self, m, read, nfields):
+        """Fetch stage: the memories' outputs registered (a block RAM's read data is slow to
+        come out), the ring rows put in order, and every per-byte choice of the merge made
+        into a mask: which 16-bit word each field lands in, which bytes are header, which kept.
+        """
+        w, nb = self.width, self.width // 8
         c = read.cmd
+        fetched = Signal(data.StructLayout({
+            "valid": 1, "cmd": command_layout(w), "lo": w, "hi": w, "template": w,
+            "field_at": data.ArrayLayout(nb // 2, nfields), "header_bytes": nb,
+            "keep": nb}))
         odd = c.row[0]
-        lo = Mux(odd, self.ring_data_odd, self.ring_data_even)
-        hi = Mux(odd, self.ring_data_even, self.ring_data_odd)
-        rotated = Signal(w)
-        m.d.comb += rotated.eq(Cat(lo, hi).bit_select(c.rho * 8, w))
-        header = Signal(w)
-        m.d.comb += header.eq(self.template_data)
-        for i, (_, value, _, low_only) in enumerate(_patch_fields(c.patch)):
+        m.d.sync += [
+            fetched.valid.eq(read.valid), fetched.cmd.eq(c),
+            fetched.lo.eq(Mux(odd, self.ring_data_odd, self.ring_data_even)),
+            fetched.hi.eq(Mux(odd, self.ring_data_even, self.ring_data_odd)),
+            fetched.template.eq(self.template_data),
+        ]
+        for i in range(nfields):
             place = read.fields[i]
             for k in range(nb // 2):
-                with m.If(place.hit & (place.word == k)):
+                m.d.sync += fetched.field_at[i][k].eq(place.hit & (place.word == k))
+        for i in range(nb):
+            m.d.sync += [fetched.header_bytes[i].eq(c.hdr > i), fetched.keep[i].eq(c.keep > i)]
+        return fetched
+
+    def _merge(self, m, fetched, merged):
+        """Merge stage: payload lanes rotated out of the two rows, header lanes from the
+        template with the segment's fields written over it; into the output FIFO."""
+        w, nb = self.width, self.width // 8
+        c = fetched.cmd
+        rotated = Signal(w)
+        m.d.comb += rotated.eq(Cat(fetched.lo, fetched.hi).bit_select(c.rho * 8, w))
+        header = Signal(w)
+        m.d.comb += header.eq(fetched.template)
+        for i, (_, value, _, low_only) in enumerate(_patch_fields(c.patch)):
+            for k in range(nb // 2):
+                with m.If(fetched.field_at[i][k]):
                     if not low_only:
                         m.d.comb += header[16 * k:16 * k + 8].eq(value[8:16])
                     m.d.comb += header[16 * k + 8:16 * k + 16].eq(value[0:8])
         data_out = Signal(w)
-        keep_out = Signal(nb)
         for i in range(nb):
-            m.d.comb += [
-                data_out[8 * i:8 * i + 8].eq(Mux(c.hdr > i, header[8 * i:8 * i + 8],
-                                                 rotated[8 * i:8 * i + 8])),
-                keep_out[i].eq(c.keep > i),
-            ]
-        merged = beats.s
+            m.d.comb += data_out[8 * i:8 * i + 8].eq(
+                Mux(fetched.header_bytes[i], header[8 * i:8 * i + 8], rotated[8 * i:8 * i + 8]))
         m.d.sync += [
-            merged.valid.eq(read.valid),
-            merged.payload.data.eq(data_out), merged.payload.keep.eq(keep_out),
+            merged.valid.eq(fetched.valid),
+            merged.payload.data.eq(data_out), merged.payload.keep.eq(fetched.keep),
             merged.payload.last.eq(c.last), merged.payload.user.eq(c.user),
         ]
-        return m

@@ -19,7 +19,7 @@ from ..axis import AxisSignature
 from ..checksum import range_mask
 from ..onesum import add_tree, beat_words, fold16
 from ..parse import HEADERS_LAYOUT
-from .common import (DESCRIPTOR, DROP, LENGTH_WORD, LSO, LSO_CONFIG, MALFORMED_ERRORS,
+from .common import (DESCRIPTOR, DROP, FRAME_END, LENGTH_WORD, LSO, LSO_CONFIG, MALFORMED_ERRORS,
                      MAX_HEADER, NSLOT, PASS, RING_BYTES, ROW_BITS, RST, SNAP_LIMIT, SYN,
                      TOO_LONG_ERRORS, TXU, URG, beat_bytes, big_endian, end_reason)
 
@@ -82,7 +82,7 @@ class FrameWriter(wiring.Component):
             "template_en": Out(1),
             "wp": Out(ROW_BITS), "fp": In(ROW_BITS), "frame_done": In(1),
             "fields": Out(stream.Signature(HEADER_FIELDS)),
-            "lengths": Out(stream.Signature(32)),
+            "lengths": Out(stream.Signature(FRAME_END)),
         })
 
     def elaborate(self, platform):
@@ -119,7 +119,8 @@ class FrameWriter(wiring.Component):
             self.write_row.eq(self.wp), self.write_data.eq(beat.data), self.write_en.eq(take),
             self.template_addr.eq(slot * hb + index), self.template_en.eq(take & (index < hb)),
             self.lengths.valid.eq(take & beat.last),
-            self.lengths.payload.eq(frame_bytes + beat_bytes(beat.keep, nb)),
+            self.lengths.payload.bytes.eq(frame_bytes + beat_bytes(beat.keep, nb)),
+            self.lengths.payload.last_row.eq(self.wp),
         ]
         with m.If(take):
             m.d.sync += self.wp.eq(self.wp + 1)

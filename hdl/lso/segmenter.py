@@ -12,7 +12,8 @@ from ..layouts import word_layout
 from ..parse import HEADERS_LAYOUT, FrameParser
 from ..stream import RegisterSlice, StreamFIFO
 from .assembler import SegmentAssembler
-from .common import DESCRIPTOR, LSO_CONFIG, MAX_HEADER, NSLOT, RING_BYTES, TXU, config_fields
+from .common import (DESCRIPTOR, FRAME_END, LSO_CONFIG, MAX_HEADER, NSLOT, RING_BYTES, TXU,
+                     config_fields)
 from .front import FrameWriter, SendChecks
 from .sequencer import SegmentSequencer
 
@@ -95,7 +96,7 @@ class LsoSegmenter(wiring.Component):
         m.submodules.writer = writer = FrameWriter(w)
         m.submodules.checks = checks = SendChecks()
         m.submodules.descriptors = descriptors = StreamFIFO(DESCRIPTOR, NSLOT)
-        m.submodules.lengths = lengths = StreamFIFO(32, NSLOT)
+        m.submodules.lengths = lengths = StreamFIFO(FRAME_END, NSLOT)
         m.submodules.sequencer = sequencer = SegmentSequencer(w)
         m.submodules.assembler = assembler = SegmentAssembler(w)
         m.submodules.records = records = StreamFIFO(HEADERS_LAYOUT(TXU), 4)

@@ -29,8 +29,8 @@ from nicoffload.model.nbl import TxStatus
 
 from ..layouts import word_layout
 from ..parse import HEADERS_LAYOUT
-from .common import (CWR, DESCRIPTOR, DROP, FIN, LSO, MAX_HEADER, PASS, PSH, ROW_BITS, SEGMENT,
-                     TXU, command_layout)
+from .common import (CWR, DESCRIPTOR, DROP, FIN, FRAME_END, LSO, MAX_HEADER, PASS, PSH,
+                     ROW_BITS, SEGMENT, TXU, command_layout)
 
 __all__ = ["SegmentSequencer"]
 
@@ -70,8 +70,8 @@ class SegmentSequencer(wiring.Component):
     ----------
     descriptors : In(stream.Signature(DESCRIPTOR))
         One per frame, in order.
-    lengths : In(stream.Signature(32))
-        Each frame's length, valid once its last beat is in the ring.
+    lengths : In(stream.Signature(FRAME_END))
+        Each frame's length and the row of its last beat, valid once that beat is in the ring.
     wp : In(ROW_BITS)
         Rows the front has written.
     fp : Out(ROW_BITS)
@@ -90,7 +90,7 @@ class SegmentSequencer(wiring.Component):
         self.width = width
         super().__init__({
             "descriptors": In(stream.Signature(DESCRIPTOR)),
-            "lengths": In(stream.Signature(32)),
+            "lengths": In(stream.Signature(FRAME_END)),
             "wp": In(ROW_BITS), "fp": Out(ROW_BITS), "frame_done": Out(1),
             "commands": Out(stream.Signature(command_layout(width))),
             "records": Out(stream.Signature(HEADERS_LAYOUT(TXU))),
@@ -107,7 +107,7 @@ class SegmentSequencer(wiring.Component):
         pend = self.pend = Signal(_pending_layout(rho_bits))
         emit = self.emit = Signal(_emitting_layout(rho_bits, self.hb))
         self.emitting, self.final = Signal(), Signal()
-        self.pass_row, self.pass_bytes = Signal(ROW_BITS), Signal(32)
+        self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
 
         self._arrival(m)
@@ -125,7 +125,7 @@ class SegmentSequencer(wiring.Component):
         with m.Else():
             self._start_next(m)
         with m.If(self.finish):     # the frame's rows are free (after every other update)
-            m.d.sync += self.fp.eq(cur.base + self.rows_n)
+            m.d.sync += self.fp.eq(self.lengths.payload.last_row + 1)
         return m
 
     def _arrival(self, m):
@@ -133,8 +133,7 @@ class SegmentSequencer(wiring.Component):
         nb, lognb, cur = self.width // 8, self.lognb, self.cur
         self.wp_late = Signal(ROW_BITS)
         m.d.sync += self.wp_late.eq(self.wp)
-        self.ended, self.n = self.lengths.valid, self.lengths.payload
-        self.rows_n = (self.n + nb - 1) >> lognb
+        self.ended, self.n = self.lengths.valid, self.lengths.payload.bytes
         written = Signal(ROW_BITS)
         m.d.comb += written.eq(self.wp_late - cur.base)
         # Payload bytes of the send that have arrived: a cycle late, so never more than have
@@ -201,7 +200,7 @@ class SegmentSequencer(wiring.Component):
         with m.If(self.descriptors.valid):
             m.d.comb += self.descriptors.ready.eq(1)
             m.d.sync += [self.cur.eq(nxt), self.emitting.eq(0), self.final.eq(0),
-                         self.pass_row.eq(nxt.base), self.pass_bytes.eq(0)]
+                         self.pass_row.eq(nxt.base), self.pass_first.eq(1)]
             m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
                          self.pend.last.eq(nxt.single), self.pend.row.eq(0),
                          self.pend.rho.eq(0), self.pend.seq.eq(nxt.seq),
@@ -214,21 +213,20 @@ class SegmentSequencer(wiring.Component):
         """A frame without an LSO word: its rows as they are, as they arrive."""
         nb = self.width // 8
         cmd, cur = self.commands.payload, self.cur
-        rows_ahead = Signal(ROW_BITS)
-        m.d.comb += rows_ahead.eq(self.wp_late - self.pass_row)
-        is_last = self.ended & (self.pass_bytes + nb >= self.n)
-        first_beat = self.pass_bytes == 0
-        can = self.commands.ready & (self.ended | (rows_ahead != 0)) & \
+        is_last = self.ended & (self.pass_row == self.lengths.payload.last_row)
+        tail = self.n[:self.lognb]      # bytes in the last beat, 0 for a full one
+        first_beat = self.pass_first
+        can = self.commands.ready & (self.ended | (self.wp_late != self.pass_row)) & \
             (~is_last | self.completions.ready) & (~first_beat | self.records.ready)
         m.d.comb += [
             self.records.valid.eq(can & first_beat), self.records.payload.eq(self.pass_rec),
             cmd.row.eq(self.pass_row), cmd.rho.eq(0), cmd.hdr.eq(0),
-            cmd.keep.eq(Mux(is_last, self.n - self.pass_bytes, nb)), cmd.last.eq(is_last),
+            cmd.keep.eq(Mux(is_last & (tail != 0), tail, nb)), cmd.last.eq(is_last),
             cmd.user.eq(Mux(first_beat, cur.user, 0)), self.commands.valid.eq(can),
         ]
         with m.If(can):
             m.d.sync += [self.pass_row.eq(self.pass_row + 1),
-                         self.pass_bytes.eq(self.pass_bytes + nb), self.fp.eq(self.pass_row)]
+                         self.pass_first.eq(0), self.fp.eq(self.pass_row)]
             with m.If(is_last):
                 m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT)]
                 self._start_next(m)
