@@ -116,12 +116,12 @@ def end_reason(d):
                    _size_reason(d.payload, d)))
 
 
-#: A frame's descriptor: what the back needs to pass, drop or segment it.
 #: What the front says of a frame once its last beat is in the ring: its length in bytes and
 #: the ring row of its last beat (so the back finds a frame's last beat by an equality, not an
 #: addition and a comparison).
 FRAME_END = data.StructLayout({"bytes": 32, "last_row": ROW_BITS})
 
+#: A frame's descriptor: what the back needs to pass, drop or segment it.
 DESCRIPTOR = data.StructLayout({
     "mode": 2, "base": ROW_BITS, "slot": 4, "user": TXU, "hdr_rec": HEADERS_LAYOUT(0),
     "reason": 4, "v2": 1, "total": 16, "l3": 8, "hdr_end": 9, "l4": 8, "ipv6": 1, "snap": 1,

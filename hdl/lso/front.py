@@ -212,17 +212,17 @@ class FrameWriter(wiring.Component):
 _DECODED = data.StructLayout({
     "valid": 1, "rec": HEADERS_LAYOUT(TXU), "base": ROW_BITS, "slot": 4, "lso": 1, "mss": 20,
     "header_offset": 10, "v2": 1, "want6": 1, "enabled": 1, "max_off": 32,
-    "min_segments": 16, "pseudo": 16, "hdr_end": 10, "snap": 1, "flags": 8, "urgent": 16,
+    "segments_less1": 16, "pseudo": 16, "hdr_end": 10, "snap": 1, "flags": 8, "urgent": 16,
     "csum": 16, "seq": 32, "ip_id": 16, "id_linux": 1, "total": 16,
 })
 
 
 class SendChecks(wiring.Component):
-    """The model's checks of a send, in the model's order, as three pipeline stages.
+    """The model's checks of a send, in the model's order, as four pipeline stages.
 
     Decode (the LSO word, the limits that apply, the pseudo-header sum folded), headers
-    (``model.lso`` checks 2-9: the reason of the first that fails, and the products the size
-    checks need) and length (check 9's LSOv1 Total Length against the length word, checks
+    (``model.lso`` checks 2-9: the reason of the first that fails, and two partial products
+    of MinSegmentCount's bound), products (their sum) and length (check 9's LSOv1 Total Length against the length word, checks
     10-12 on the payload the length word gives): the descriptor says PASS, DROP with the
     model's reason, or LSO.
 
@@ -233,7 +233,7 @@ class SendChecks(wiring.Component):
     limits : In(LSO_CONFIG)
         Sampled at the decode stage.
     descriptors : Out(stream.Signature(DESCRIPTOR))
-        One per frame, three cycles after its fields (``ready`` is not used).
+        One per frame, four cycles after its fields (``ready`` is not used).
     """
 
     def __init__(self):
@@ -246,9 +246,9 @@ class SendChecks(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         decoded = self._decode(m)
-        desc = self._check_headers(m, decoded)
-        desc_valid = Signal()
-        m.d.sync += desc_valid.eq(decoded.valid)
+        desc = self._sum_products(m, *self._check_headers(m, decoded))
+        checked_valid, desc_valid = Signal(), Signal()
+        m.d.sync += [checked_valid.eq(decoded.valid), desc_valid.eq(checked_valid)]
         # The length stage: the verdict on the send's length decides LSO or DROP.
         verdict = Signal(4)
         m.d.comb += verdict.eq(end_reason(desc))
@@ -267,6 +267,9 @@ class SendChecks(wiring.Component):
         mss, v2, ipv6 = word[0:20], word[30], word[31]
         decoded = Signal(_DECODED)
         l3 = rec.l3
+        min_segments = Mux(v2, Mux(ipv6, cfg.v2_ipv6_min_segment_count,
+                                   cfg.v2_ipv4_min_segment_count),
+                           cfg.v1_ipv4_min_segment_count)
         m.d.sync += decoded.valid.eq(self.fields.valid)
         with m.If(self.fields.valid):
             m.d.sync += [
@@ -279,9 +282,7 @@ class SendChecks(wiring.Component):
                 decoded.max_off.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_max_offload_size,
                                                cfg.v2_ipv4_max_offload_size),
                                        cfg.v1_ipv4_max_offload_size)),
-                decoded.min_segments.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_min_segment_count,
-                                                    cfg.v2_ipv4_min_segment_count),
-                                            cfg.v1_ipv4_min_segment_count)),
+                decoded.segments_less1.eq(Mux(min_segments == 0, 0, min_segments - 1)),
                 decoded.pseudo.eq(fold16(f.pseudo_sum + mparse.IPPROTO_TCP)),
                 decoded.hdr_end.eq(rec.l4 + rec.l4_header_len),
                 decoded.snap.eq((l3 == 26) | (l3 == 30) | ((l3 == 22) & (f.l2type <= 1500))),
@@ -322,7 +323,6 @@ class SendChecks(wiring.Component):
             reason = Mux(cond, code, reason)
         hdr_end = d.hdr_end[:9]
         length = r.user[LENGTH_WORD]
-        least = Mux(d.min_segments == 0, 1, d.min_segments)
         desc = Signal(DESCRIPTOR)
         m.d.sync += [
             desc.mode.eq(Mux(d.lso, LSO, PASS)), desc.base.eq(d.base), desc.slot.eq(d.slot),
@@ -330,7 +330,7 @@ class SendChecks(wiring.Component):
             desc.reason.eq(reason), desc.v2.eq(d.v2), desc.total.eq(d.total),
             desc.l3.eq(r.l3), desc.hdr_end.eq(hdr_end), desc.l4.eq(r.l4),
             desc.ipv6.eq(r.is_ipv6), desc.snap.eq(d.snap), desc.mss.eq(d.mss),
-            desc.max_off.eq(d.max_off), desc.minmul.eq((least - 1) * d.mss),
+            desc.max_off.eq(d.max_off),
             desc.smax.eq(Mux(d.snap, SNAP_LIMIT - (hdr_end - r.l3), TX_MAX_FRAME - hdr_end)),
             desc.length.eq(length), desc.payload.eq(length - hdr_end),
             desc.ip_length.eq(length - r.l3),
@@ -340,5 +340,16 @@ class SendChecks(wiring.Component):
             desc.seq.eq(d.seq), desc.ip_id.eq(d.ip_id), desc.id_linux.eq(d.id_linux),
             desc.flags.eq(d.flags), desc.csum.eq(d.csum),
         ]
-        return desc
+        # MinSegmentCount's bound, (MinSegmentCount - 1) * MSS, as two short products here
+        # and their sum in the next stage (one multiplier and one adder per stage).
+        low, high = Signal(26), Signal(26)
+        m.d.sync += [low.eq(d.segments_less1 * d.mss[:10]),
+                     high.eq(d.segments_less1 * d.mss[10:20])]
+        return desc, low, high
+
+    def _sum_products(self, m, desc, low, high):
+        """The products stage: the headers stage's descriptor with its MinSegmentCount bound."""
+        summed = Signal(DESCRIPTOR)
+        m.d.sync += [summed.eq(desc), summed.minmul.eq(low + (high << 10))]
+        return summed
 
