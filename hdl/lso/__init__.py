@@ -15,8 +15,9 @@ The parts, one module each:
 - ``front``: :class:`~.front.FrameWriter` (beats into the ring and the 256-byte templates,
   the header fields and the pseudo-header sum picked up as the beats pass) and
   :class:`~.front.SendChecks` (the model's checks in its order, in four stages: decode,
-  headers, products, length). The frame's length comes in its ``tuser`` (DESIGN 2), so every check is
-  decided before a segment of the send leaves: a bad send is dropped whole, at every size.
+  headers, products, length). The frame's length comes in its ``tuser`` (DESIGN 2), so
+  every check is decided before a segment of the send leaves: a bad send is dropped whole,
+  at every size.
 - ``sequencer``: :class:`~.sequencer.SegmentSequencer`, which beat goes out next (PASS,
   segments, DROP), the records and the completions.
 - ``assembler``: :class:`~.assembler.SegmentAssembler`, each output beat read from the ring
