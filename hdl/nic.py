@@ -3,14 +3,13 @@
 
 ::
 
-                 ┌ FrameGate ┐   ┌──────────────────────── TxPath ──────────────────────┐
-    s_axis_tx ──►│  (tx_cfg) ├═►│ parse ═► LSO segmenter ═► checksum insert            │═► m_axis_wire
-                 └───────────┘   │                └══════════════════════════════════► │═► m_axis_txc
-                 ┌ FrameGate ┐   ┌──────────────────────── RxPath ──────────────────────┐
-    s_axis_wire ►│  (rx_cfg) ├──►│═ parse ─► checksum verify ═► RSC                      │═► m_axis_rx
-    s_axis_eoi ─────────────────►│ (end-of-indication markers into RSC's arrival log)    │
-                                 └───────────────────────────────────────────────────────┘
-    s_axil_* ◄──► Csr ── cfg ──► tx_cfg / rx_cfg (loaded between frames, below)
+                 FrameGate       TxPath
+    s_axis_tx ──► (tx_cfg) ═► parse ═► LSO segmenter ═► checksum insert ═► m_axis_wire
+                                             └═══════════════════════════► m_axis_txc
+                 FrameGate       RxPath
+    s_axis_wire ► (rx_cfg) ──► ═ parse ─► checksum verify ═► RSC ═► m_axis_rx
+    s_axis_eoi ───────────────► (markers into RSC's arrival log)
+    s_axil_* ◄──► Csr ── cfg ──► tx_cfg / rx_cfg (copies loaded between frames, below)
                       ◄─ events ─ frames and bytes at every port, drops, checksum failures
 
 ``═►`` is a register slice (``hdl/stream.py``). The TX path's input gets one here (its

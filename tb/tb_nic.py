@@ -36,8 +36,9 @@ byte for byte and its whole RxUser word (``tuser`` of the last beat); all in ord
 compared with ``Nic.counters()``; the RSC statistics are not counted by the RTL yet (read 0).
 A watchdog fails the test when no stream moves.
 
-Environment (``tb.common``): ``NICOFFLOAD_FRAMES`` input frames over the run (TX and RX
-together before the random extras, default 950: about 1,030 frames); ``NICOFFLOAD_TX_BUDGET`` the largest TX send in bytes.
+Environment (``tb.common``): ``NICOFFLOAD_FRAMES`` input frames over the run, TX and RX
+together (default 950; the RX mix adds about 15%: some 1,030 frames);
+``NICOFFLOAD_TX_BUDGET`` the largest TX send in bytes (default 6,000).
 """
 
 from __future__ import annotations
