@@ -60,7 +60,7 @@ from nicoffload.model.transport import prepare_checksum
 from nicoffload.tb import common, rsc_traffic, traffic
 from nicoffload.tb.tb_lso import random_host_frame
 
-IDLE_TIMEOUT = 20000        # RSC idle time T, cycles
+IDLE_TIMEOUT = 5000         # RSC idle time T, cycles (gaps of up to 8,000 pass it)
 _CSUM = ("IPv4Checksum", "TCPIPv4Checksum", "UDPIPv4Checksum", "TCPIPv6Checksum",
          "UDPIPv6Checksum")
 _LSO = ("LsoV1", "LsoV2IPv4", "LsoV2IPv6")
@@ -188,7 +188,7 @@ class TB(common.StreamTB):
     def rx_items(self, n: int):
         """``n`` wire frames: RSC flows, other frames, markers and gaps."""
         rng = self.rng
-        items = [i for i in rsc_traffic.events(rng, n, flows=10, gap_cycles=(50, 30000))
+        items = [i for i in rsc_traffic.events(rng, n, flows=10, gap_cycles=(50, 8000))
                  if i[0] != "enables"]
         while items and items[-1][0] == "eoi":       # leave SCUs open across the change
             items.pop()

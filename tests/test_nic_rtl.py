@@ -4,7 +4,7 @@ between phases (LSO off, checksum TX off, RSC off with SCUs open, checksum RX of
 byte, info word and statistics counter.
 
 CI runs W=64 (about 1,030 input frames, TX and RX; the build about 2m40s and the run
-about 1m30s on two busy cores); 128, 256 and 512 run the same test under NICOFFLOAD_SOAK=1
+about 1m40s (70 s of simulation) on two busy cores); 128, 256 and 512 run the same test under NICOFFLOAD_SOAK=1
 (each is another build of the whole NIC)."""
 
 import os
