@@ -101,6 +101,11 @@ class RxPath(wiring.Component):
         flushes every open SCU (``model.rsc.RscEngine.set_enables``).
     rsc_idle_timeout : In(32)
         The idle time T in cycles; 0: no timer.
+    checked : Out(1)
+        A frame's last beat left the checksum verdict this cycle (for the top level: frames
+        between ``s_axis_wire`` and here still obey ``enables``; statistics).
+    checked_flags : Out(word_layout(nbl.ChecksumRx))
+        That frame's receive checksum word (valid with ``checked``).
     """
 
     def __init__(self, width=64, *, contexts=rsc_model.DEFAULT_CONTEXTS,
@@ -116,6 +121,8 @@ class RxPath(wiring.Component):
             "enables": In(RX_ENABLES, init={name: 1 for name in RX_ENABLE_NAMES}),
             "rsc_enables": In(2, init=0b11),
             "rsc_idle_timeout": In(TIME_BITS),
+            "checked": Out(1),
+            "checked_flags": Out(word_layout(nbl.ChecksumRx)),
         })
 
     def elaborate(self, platform):
@@ -138,6 +145,8 @@ class RxPath(wiring.Component):
             log.enables.eq(self.rsc_enables),
             verdict.enables.eq(self.enables),
             rsc.now.eq(log.now), rsc.idle_timeout.eq(self.rsc_idle_timeout),
+            self.checked.eq(verdict.m.valid & verdict.m.ready & verdict.m.payload.beat.last),
+            self.checked_flags.eq(verdict.m.payload.beat.user),
         ]
         wiring.connect(m, wiring.flipped(self.s_eoi), log.s_eoi)
         wiring.connect(m, wire.m, parser.s_axis)

@@ -306,14 +306,29 @@ def bench(offloads, model_only, widths, sizes):
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output file (default: stdout).")
-def verilog(unit, width, output):
-    """Export a unit's Verilog."""
+@click.argument("out_dir", required=False, type=click.Path(file_okay=False))
+def verilog(unit, width, output, out_dir):
+    """Export a unit's Verilog: to stdout, to -o FILE, or into OUT_DIR as UNIT.v (one
+    file, top module UNIT) and UNIT.f (its filelist)."""
+    from pathlib import Path
+
     from nicoffload.sim import units
+    if output and out_dir:
+        raise CliError("give -o FILE or OUT_DIR, not both")
     try:
         text = units.verilog_text(unit, int(width))
     except ValueError as e:
         raise CliError(str(e)) from None
-    _write_text(output, text)
+    if out_dir is None:
+        _write_text(output, text)
+        return
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot write {folder}: {e.strerror}") from None
+    _write_text(str(folder / f"{unit}.v"), text)
+    _write_text(str(folder / f"{unit}.f"), f"{unit}.v\n")
 
 
 @main.command()

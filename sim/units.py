@@ -54,6 +54,11 @@ def _csr(width):
     return AxiTop(Csr(data_bytes=width // 8))
 
 
+def _nic(width):
+    from nicoffload.hdl.nic import Nic
+    return AxiTop(Nic(width))
+
+
 UNITS = {
     "onesum": _onesum,
     "lso": _lso,
@@ -64,6 +69,7 @@ UNITS = {
     "rsc": _rsc,
     "rxpath": _rxpath,
     "csr": _csr,
+    "nic": _nic,
 }
 
 

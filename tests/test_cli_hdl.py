@@ -42,6 +42,16 @@ def test_verilog_has_the_flat_axi_ports(unit, tmp_path):
     assert data and int(data.group(1)) == 127
 
 
+def test_verilog_into_a_folder_writes_the_file_and_its_filelist(tmp_path):
+    out = tmp_path / "rtl"
+    r = cli("verilog", "--unit", "csr", out)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^module csr\(", (out / "csr.v").read_text(), re.M)
+    assert (out / "csr.f").read_text() == "csr.v\n"
+    r = cli("verilog", "--unit", "csr", "-o", tmp_path / "x.v", out)
+    assert r.returncode != 0 and "not both" in r.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (("verilog", "--unit", "nosuch"), "unknown unit"),
     (("verilog", "--unit", "onesum", "-o", "/nonexistent/dir/x.v"), "cannot write"),
