@@ -195,7 +195,7 @@ class FrameParser(wiring.Component):
         credit = Signal(init=1)         # reserved < depth
         reserved_next = Signal.like(reserved)
 
-        m.submodules.capture = capture = CaptureWindow(self.width, user_width)
+        m.submodules.capture = capture = CaptureWindow(self.width, user_width, self.lso_lengths)
         m.submodules.window = window = WindowStore(self.width)
         m.submodules.l2 = l2 = L2Decode()
         m.submodules.hand_off = hand_off = HandOff(user_width, self.lso_lengths)

@@ -154,9 +154,10 @@ class CaptureWindow(wiring.Component):
         Bytes past the frame's end are stale, in the memory and in the registers alike.
     """
 
-    def __init__(self, width, user_width):
+    def __init__(self, width, user_width, lso_lengths=False):
         self.width = width
         self.user_width = user_width
+        self.lso_lengths = lso_lengths
         self.window_beats = WINDOW_BYTES * 8 // width
         super().__init__({
             "beat": In(axis_layout(width, user_width)),
@@ -166,7 +167,7 @@ class CaptureWindow(wiring.Component):
             "past": Out(1),
             "store": Out(WindowWriteSignature(width, self.window_beats)),
             "walk_bank": Out(1),
-            "info": Out(capture_layout(user_width)),
+            "info": Out(capture_layout(user_width, lso_lengths)),
             "flags": Out(L2_FLAGS_LAYOUT),
             "head": Out(8 * len(HEAD_BYTES)),
             "ext_fields": Out(data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS))),
@@ -187,6 +188,27 @@ class CaptureWindow(wiring.Component):
                 (at + 3, fields.fragment_low, lambda byte: (byte & 0xF9) != 0),
             ]
         return kept
+
+    def _lso_substitutes(self, m, user):
+        """With ``lso_lengths`` (``tuser`` is ``nbl.TxUser``): what stands for the IP length
+        of an LSO send, as ``model.lso`` check 4 walks it, for an IP header at each offset
+        (IPv4: ``min(n - l3, 0xFFFF)``; IPv6: ``min(max(n - l3 - 40, 0), 0xFFFF)``; the frame
+        holds the field when ``n >= field + 2``), worked out from the length word as the first
+        beat arrives, so that the hand-off only chooses."""
+        length = user[96:128]
+        m.d.sync += self.info.lso.eq(user[32:64] != 0)
+        for i, offset in enumerate(L3_OFFSETS):
+            rest4 = Signal(33, name=f"lso_rest4_at{offset}")
+            rest6 = Signal(signed(34), name=f"lso_rest6_at{offset}")
+            m.d.comb += [rest4.eq(length - offset), rest6.eq(length - (offset + 40))]
+            value4 = Mux(rest4 > 0xFFFF, 0xFFFF, rest4[:16])
+            value6 = Mux(rest6 < 0, 0, Mux(rest6 > 0xFFFF, 0xFFFF, rest6[:16]))
+            entry = self.info.substitutes[i]
+            m.d.sync += [
+                entry.ipv4.eq(Cat(value4[8:16], value4[0:8])),
+                entry.ipv6.eq(Cat(value6[8:16], value6[0:8])),
+                entry.holds4.eq(length >= offset + 4), entry.holds6.eq(length >= offset + 6),
+            ]
 
     def elaborate(self, platform):
         m = Module()
@@ -222,6 +244,8 @@ class CaptureWindow(wiring.Component):
         if self.user_width:
             with m.If((index == 0) & free):
                 m.d.sync += self.info.user.eq(beat.user)
+                if self.lso_lengths:
+                    self._lso_substitutes(m, beat.user)
         kept = self._byte_registers()
         for (at, op, value) in L2_COMPARISONS:
             kept.append((at, getattr(self.flags, _flag_name(at, op, value)),

@@ -96,7 +96,14 @@ STEP_FIELDS_LAYOUT = data.StructLayout({
 })
 
 
-def capture_layout(user_width):
+#: With ``lso_lengths``: for an IP header at each offset of ``L3_OFFSETS``, the big-endian
+#: value that stands for its IPv4 Total Length / IPv6 Payload Length in an LSO send, and
+#: whether the frame holds that field (``walk.HandOff``).
+LSO_SUBSTITUTES_LAYOUT = data.ArrayLayout(
+    data.StructLayout({"ipv4": 16, "ipv6": 16, "holds4": 1, "holds6": 1}), len(L3_OFFSETS))
+
+
+def capture_layout(user_width, lso_lengths=False):
     """What the capture knows of the frame in its window, besides the bytes."""
     fields = {
         "length": range(WINDOW_BYTES + 1),  # bytes in the window
@@ -104,6 +111,9 @@ def capture_layout(user_width):
     }
     if user_width:
         fields["user"] = user_width         # tuser of the first beat
+    if lso_lengths:
+        fields["lso"] = 1                   # the first beat's LSO word is not 0
+        fields["substitutes"] = LSO_SUBSTITUTES_LAYOUT
     return data.StructLayout(fields)
 
 

@@ -61,8 +61,8 @@ class HandOff(wiring.Component):
     With ``lso_lengths`` (TX: ``tuser`` is ``nbl.TxUser``), a frame with a non-zero LSO word
     is walked with its IPv4 Total Length / IPv6 Payload Length standing for the length word
     of its ``tuser``, as ``model.lso`` check 4 walks it: the hand-off writes the substitute
-    (IPv4: ``min(n - l3, 0xFFFF)``; IPv6: ``min(max(n - l3 - 40, 0), 0xFFFF)``) over the
-    field in ``head`` when the frame holds the field (``n >= field + 2``).
+    the capture worked out (``CaptureWindow._lso_substitutes``) over the field in ``head``
+    when the frame holds the field.
     """
 
     def __init__(self, user_width, lso_lengths=False):
@@ -70,7 +70,7 @@ class HandOff(wiring.Component):
         self.lso_lengths = lso_lengths
         super().__init__({
             "take": In(1),
-            "capture_info": In(capture_layout(user_width)),
+            "capture_info": In(capture_layout(user_width, lso_lengths)),
             "captured_head": In(8 * len(HEAD_BYTES)),
             "captured_ext_fields": In(EXT_FIELDS_ARRAY),
             "l2_error": In(5),
@@ -119,22 +119,15 @@ class HandOff(wiring.Component):
         return m
 
     def _substitute_lengths(self, m):
-        user = self.capture_info.user
-        length, lso = user[96:128], user[32:64] != 0
+        info = self.capture_info
         for i, offset in enumerate(L3_OFFSETS):
-            rest4 = Signal(33, name=f"lso_rest4_at{offset}")
-            rest6 = Signal(signed(34), name=f"lso_rest6_at{offset}")
-            m.d.comb += [rest4.eq(length - offset), rest6.eq(length - (offset + 40))]
-            value4 = Mux(rest4 > 0xFFFF, 0xFFFF, rest4[:16])
-            value6 = Mux(rest6 < 0, 0, Mux(rest6 > 0xFFFF, 0xFFFF, rest6[:16]))
+            entry = info.substitutes[i]
             at4, at6 = offset + 2 - HEAD_BYTES[0], offset + 4 - HEAD_BYTES[0]
-            with m.If(self.take & lso & (self.l2_error == 0) & self.l2_l3_select[i]):
-                with m.If(self.l2_is_ipv4 & (length >= offset + 4)):
-                    m.d.sync += self.head[8 * at4:8 * at4 + 16].eq(
-                        Cat(value4[8:16], value4[0:8]))
-                with m.Elif(~self.l2_is_ipv4 & (length >= offset + 6)):
-                    m.d.sync += self.head[8 * at6:8 * at6 + 16].eq(
-                        Cat(value6[8:16], value6[0:8]))
+            with m.If(self.take & info.lso & (self.l2_error == 0) & self.l2_l3_select[i]):
+                with m.If(self.l2_is_ipv4 & entry.holds4):
+                    m.d.sync += self.head[8 * at4:8 * at4 + 16].eq(entry.ipv4)
+                with m.Elif(~self.l2_is_ipv4 & entry.holds6):
+                    m.d.sync += self.head[8 * at6:8 * at6 + 16].eq(entry.ipv6)
 
 
 class ExtensionSteps(wiring.Component):
