@@ -56,6 +56,6 @@ from .ingress import RscEvents, RscIngress, SegmentAnalyzer  # noqa: F401
 from .mover import RscMover  # noqa: F401
 from .sequencer import RscSequencer  # noqa: F401
 
-__all__ = ["RSC_IN_LAYOUT", "EVENT_LAYOUT", "DEFAULT_MAX_FRAME_BYTES", "RscEvents",
+__all__ = ["RSC_IN_LAYOUT", "EVENT_LAYOUT", "RSC_STATS_LAYOUT", "DEFAULT_MAX_FRAME_BYTES", "RscEvents",
            "RscIngress", "SegmentAnalyzer", "RscMover", "RscSequencer", "RscEngine",
            "RscUnit", "Attach"]
