@@ -42,9 +42,11 @@ Statistics (``Csr.events``, counted as ``model.nic.Nic.counters`` counts)
     RX_OUT_* at ``m_axis_rx`` (bytes by ``tkeep``, frames at ``tlast``); TX_DROP_<reason> from
     each completion's Status; TX_OVERSIZE for a host frame without LSO word longer than
     ``model.checksum.TX_MAX_FRAME`` (counted at its last beat); RX_*_CHECKSUM_FAILED from the
-    checksum word of each frame as it leaves the verdict, before RSC. The RSC statistics
-    (RSC_COALESCED_PKTS, _OCTETS, COALESCE_EVENTS, ABORTS) stay 0: ``hdl.rsc`` does not
-    report them yet.
+    checksum word of each frame as it leaves the verdict, before RSC; the RSC statistics
+    (RSC_COALESCED_PKTS, _OCTETS, COALESCE_EVENTS, ABORTS, OID_TCP_RSC_STATISTICS) from the
+    RSC engine's registered strobes (``RxPath.rsc_stats``), counted where ``model.rsc``
+    counts them: a segment starting or joining an SCU and its TCP payload bytes, an SCU
+    finalized, an exception other than the 65,535-byte limit.
 """
 
 from amaranth.hdl import *
@@ -281,4 +283,8 @@ class Nic(wiring.Component):
             events.rx_ip_checksum_failed.eq(rx.checked & flags.IpChecksumFailed),
             events.rx_tcp_checksum_failed.eq(rx.checked & flags.TcpChecksumFailed),
             events.rx_udp_checksum_failed.eq(rx.checked & flags.UdpChecksumFailed),
+            events.rsc_coalesced_pkts.eq(rx.rsc_stats.coalesced_pkts),
+            events.rsc_coalesced_octets.eq(rx.rsc_stats.coalesced_octets),
+            events.rsc_coalesce_events.eq(rx.rsc_stats.coalesce_events),
+            events.rsc_aborts.eq(rx.rsc_stats.aborts),
         ]

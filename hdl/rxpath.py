@@ -29,7 +29,8 @@ from .axis import AxisSignature, axis_layout, check_width
 from .checksum import RX_ENABLES, SumPipeline, rx_flags
 from .layouts import word_layout
 from .parse import FrameParser
-from .rsc import RSC_IN_LAYOUT, TIME_BITS, DEFAULT_MAX_FRAME_BYTES, RscEngine, RscEvents
+from .rsc import RSC_IN_LAYOUT, RSC_STATS_LAYOUT, TIME_BITS, DEFAULT_MAX_FRAME_BYTES, \
+    RscEngine, RscEvents
 from .stream import RegisterSlice
 
 __all__ = ["RxVerdict", "RxPath"]
@@ -106,6 +107,9 @@ class RxPath(wiring.Component):
         between ``s_axis_wire`` and here still obey ``enables``; statistics).
     checked_flags : Out(word_layout(nbl.ChecksumRx))
         That frame's receive checksum word (valid with ``checked``).
+    rsc_stats : Out(RSC_STATS_LAYOUT)
+        OID_TCP_RSC_STATISTICS increments from the RSC engine, registered there
+        (``hdl.rsc.RSC_STATS_LAYOUT``; ``model.rsc.RscEngine.statistics``).
     """
 
     def __init__(self, width=64, *, contexts=rsc_model.DEFAULT_CONTEXTS,
@@ -123,6 +127,7 @@ class RxPath(wiring.Component):
             "rsc_idle_timeout": In(TIME_BITS),
             "checked": Out(1),
             "checked_flags": Out(word_layout(nbl.ChecksumRx)),
+            "rsc_stats": Out(RSC_STATS_LAYOUT),
         })
 
     def elaborate(self, platform):
@@ -147,6 +152,7 @@ class RxPath(wiring.Component):
             rsc.now.eq(log.now), rsc.idle_timeout.eq(self.rsc_idle_timeout),
             self.checked.eq(verdict.m.valid & verdict.m.ready & verdict.m.payload.beat.last),
             self.checked_flags.eq(verdict.m.payload.beat.user),
+            self.rsc_stats.eq(rsc.stats),
         ]
         wiring.connect(m, wiring.flipped(self.s_eoi), log.s_eoi)
         wiring.connect(m, wire.m, parser.s_axis)

@@ -6,8 +6,9 @@ checksums, end-of-indication markers and idle gaps. A monitor records, cycle by 
 cycle each frame's last beat is taken at the input and each marker's handshake; the model is
 fed the same frames at the same times (``receive(frame, word, t)``, and ``expire(t)`` then
 ``end_indication()`` for a marker), and every output frame and its ``nbl.RxUser`` are compared
-with the model's, bit for bit, in order. Every test runs with and without source idles and
-sink backpressure, under a watchdog.
+with the model's, bit for bit, in order; the ``rsc_stats`` strobes, summed over the run, equal
+the model's OID_TCP_RSC_STATISTICS. Every test runs with and without source idles and sink
+backpressure, under a watchdog.
 
 Unit ``rsc``: input ``s_axis`` with the ChecksumRx word in ``tuser`` of the last beat (the
 testbench computes it with ``model.checksum.rx_validate``, and now and then gives a word
@@ -18,18 +19,32 @@ without ``tuser``; the path's checksum stage makes the word.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import random
 
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiStreamFrame
 
+from nicoffload.hdl.rsc import RSC_STATS_LAYOUT
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
 from nicoffload.model.checksum import RX_ENABLE_NAMES, rx_validate
 from nicoffload.tb import common, rsc_traffic
 
 PORTS = {"rsc": ("s_axis", "m_axis"), "rxpath": ("s_axis_wire", "m_axis_rx")}
+#: ``rsc_stats`` members (hdl.rsc.RSC_STATS_LAYOUT) -> model.rsc.RscStatistics fields.
+STATS = {"coalesced_pkts": "CoalescedPkts", "coalesced_octets": "CoalescedOctets",
+         "coalesce_events": "CoalesceEvents", "aborts": "Aborts"}
+
+
+def stats_increments(value: int) -> dict[str, int]:
+    """One cycle of ``rsc_stats``, as ``{RscStatistics field: increment}``."""
+    out = {}
+    for member, name in STATS.items():
+        field = RSC_STATS_LAYOUT[member]
+        out[name] = (value >> field.offset) & ((1 << field.width) - 1)
+    return out
 
 
 class Recorder:
@@ -43,6 +58,7 @@ class Recorder:
         self.cycle = 0
         self.log = []           # ("frame", t) / ("eoi", t) / ("enables", t, value)
         self.enables = 0b11
+        self.stats = dict.fromkeys(STATS.values(), 0)   # the rsc_stats strobes, summed
         cocotb.start_soon(self._run())
 
     async def _run(self):
@@ -58,6 +74,10 @@ class Recorder:
                 self.log.append(("frame", self.cycle))
             if int(dut.s_eoi_tvalid.value) and int(dut.s_eoi_tready.value):
                 self.log.append(("eoi", self.cycle))
+            stats = int(dut.rsc_stats.value)
+            if stats:
+                for name, n in stats_increments(stats).items():
+                    self.stats[name] += n
 
 
 async def send_eoi(dut):
@@ -153,10 +173,12 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     await tb.guard(check(), "RSC output", 20 * (beats + out_beats) + 20000)
     await ClockCycles(dut.clk, 200)
     assert snk.empty(), "more frames out than the model indicates"
+    want_stats = dataclasses.asdict(engine.statistics)
+    assert rec.stats == want_stats, f"RSC statistics: RTL {rec.stats}, model {want_stats}"
     scus = sum(1 for i in want if i.rsc.CoalescedSegCount > 1)
     causes = collections.Counter(i.cause.name for i in want)
     dut._log.info(f"{len(sent)} frames in, {len(want)} out, {scus} SCUs of 2+ segments; "
-                  f"causes {dict(causes)}")
+                  f"causes {dict(causes)}; statistics {rec.stats}")
 
 
 @cocotb.test()

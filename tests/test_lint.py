@@ -26,11 +26,8 @@ from nicoffload.sim import runner, units
 
 WIDTH = 64
 WAIVED = ["WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "DECLFILENAME"]
-#: Units whose findings are known and not fixed yet, with the issue that owns them.
-KNOWN = {"rsc": "issue 9: the new RSC engine (CASEINCOMPLETE, ASCRANGE, ALWNEVER, UNDRIVEN)",
-         "rxpath": "issue 9: the new RSC engine inside it",
-         "nic": "issue 9: the RSC engine inside its RX path (the same findings as rxpath, all "
-                "in rx.rsc; none in the top's own logic)"}
+#: Units whose findings are known and not fixed yet, with the issue that owns them (none).
+KNOWN: dict[str, str] = {}
 CLEAN = set(units.UNITS) - set(KNOWN)
 
 _WARNING = re.compile(r"^%Warning-(\w+): [^:]+:(\d+):\d+: (.*)$")

@@ -8,9 +8,9 @@ random runs at every width are Verilator's (tests/test_rsc_rtl.py, tests/test_rx
 
 from __future__ import annotations
 
-import random
-
+import dataclasses
 import os
+import random
 
 import pytest
 from amaranth.sim import Simulator
@@ -22,6 +22,7 @@ from nicoffload.model import rsc as model
 from nicoffload.model.checksum import rx_validate
 from nicoffload.model.parse import parse
 from nicoffload.tb import rsc_traffic
+from nicoffload.tb.tb_rsc import STATS
 
 MODEL_KIND = {model.Cause.PASS_THROUGH: SEG_KIND_PASS, model.Cause.FRAGMENT: SEG_KIND_FRAG}
 
@@ -94,6 +95,7 @@ def run_unit(items, *, width=64, contexts=4, max_scu_bytes=6000, max_frame_bytes
     nb = width // 8
     log = []            # ("frame", frame, word, t) / ("eoi", t)
     got = []
+    stats = dict.fromkeys(STATS.values(), 0)     # the rsc_stats strobes, summed
     state = {"cycle": 0, "done": False}
 
     async def clock(ctx):
@@ -146,6 +148,8 @@ def run_unit(items, *, width=64, contexts=4, max_scu_bytes=6000, max_frame_bytes
         buf = bytearray()
         idle = 0
         while True:
+            for member, name in STATS.items():      # once a cycle: each strobe lasts one
+                stats[name] += ctx.get(getattr(dut.rsc_stats, member))
             ready = not (backpressure and rng.random() < 0.3)
             ctx.set(o.ready, ready)
             if ready and ctx.get(o.valid):
@@ -181,10 +185,13 @@ def run_unit(items, *, width=64, contexts=4, max_scu_bytes=6000, max_frame_bytes
             want += engine.expire(entry[1])
             want += engine.end_indication()
     return got, [(i.frame, nbl.RxUser.pack(i.checksum, i.rsc, i.timestamp_delta))
-                 for i in want]
+                 for i in want], (stats, dataclasses.asdict(engine.statistics))
 
 
-def compare(got, want):
+def compare(got, want, stats=None):
+    """Frames and RxUser words in order; ``stats`` (RTL, model) OID_TCP_RSC_STATISTICS."""
+    if stats is not None:
+        assert stats[0] == stats[1], f"RSC statistics: RTL {stats[0]}, model {stats[1]}"
     for i, (g, w) in enumerate(zip(got, want)):
         assert g[0] == w[0], f"frame {i}: bytes differ ({len(g[0])} vs {len(w[0])}): " \
             f"first at {next((k for k, (a, b) in enumerate(zip(g[0], w[0])) if a != b), None)}"
@@ -220,6 +227,7 @@ def test_unit_scu_bytes_bound_and_too_long():
     rng = random.Random(11)
     flow = rsc_traffic.Flow(rng, 1, 4, False)
     items = [("frame", flow.data(n)) for n in (300, 300, 300, 1200, 300, 100)] + [("eoi",)]
-    got, want = run_unit(items, width=64, contexts=2, max_scu_bytes=1000)
-    compare(got, want)
+    got, want, stats = run_unit(items, width=64, contexts=2, max_scu_bytes=1000)
+    compare(got, want, stats)
     assert len(want) >= 3
+    assert stats[1]["Aborts"] > 0

@@ -43,6 +43,12 @@ is copied behind the SCU's payload, realigned by a byte rotation. An SCU of more
 segment is emitted in two passes: the first sums the rewritten headers and payload (IPv4
 header and TCP checksums), the second sends it with every field rewritten.
 
+Statistics: the sequencer registers one cycle's OID_TCP_RSC_STATISTICS increments
+(``RSC_STATS_LAYOUT``: ``stats`` of the engine, ``rsc_stats`` of ``RscUnit`` and
+``hdl.rxpath.RxPath``) at the decisions where ``model.rsc.RscEngine`` counts them, so the sums
+equal ``RscEngine.statistics`` (checked by ``tb/tb_rsc.py``, ``tb/tb_rxpath.py`` and, as the
+RSC_* registers, ``tb/tb_nic.py``).
+
 Limits: frames up to ``max_frame_bytes`` (default 16,384: more than a 9,018-byte jumbo frame);
 a longer frame is cut at that length (not supported). Throughput is not line rate: a frame
 costs its beats once into the landing RAM (overlapped with the previous frame) and once out
@@ -56,6 +62,6 @@ from .ingress import RscEvents, RscIngress, SegmentAnalyzer  # noqa: F401
 from .mover import RscMover  # noqa: F401
 from .sequencer import RscSequencer  # noqa: F401
 
-__all__ = ["RSC_IN_LAYOUT", "EVENT_LAYOUT", "DEFAULT_MAX_FRAME_BYTES", "RscEvents",
+__all__ = ["RSC_IN_LAYOUT", "EVENT_LAYOUT", "RSC_STATS_LAYOUT", "DEFAULT_MAX_FRAME_BYTES", "RscEvents",
            "RscIngress", "SegmentAnalyzer", "RscMover", "RscSequencer", "RscEngine",
            "RscUnit", "Attach"]

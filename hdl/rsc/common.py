@@ -50,12 +50,35 @@ SAME_LAYOUT = data.StructLayout({
 
 SEG_KIND_PASS, SEG_KIND_FRAG, SEG_KIND_EXC, SEG_KIND_SEG = range(4)
 
+#: OID_TCP_RSC_STATISTICS increments, one cycle's worth (``model.rsc.RscEngine.statistics``;
+#: ``model.regmap`` RSC_* counters). Registered at the sequencer; each member at most once a
+#: cycle: ``coalesced_pkts`` a segment started or joined an SCU (window updates too) and
+#: ``coalesced_octets`` its TCP payload bytes; ``coalesce_events`` an SCU was finalized;
+#: ``aborts`` an exception other than the 65,535-byte limit (a segment indicated alone for an
+#: exception, a fragment or a duplicate ACK; an SCU ended by a failed rule or for want of a
+#: context or SCU bytes).
+RSC_STATS_LAYOUT = data.StructLayout({
+    "coalesced_pkts": 1, "coalesced_octets": 17, "coalesce_events": 1, "aborts": 1,
+})
+
 DESC_LAYOUT = data.StructLayout({
     "slot": 1, "frame_len": 17, "csum": 32, "kind": 2,
     "key": KEY_LAYOUT, "same": SAME_LAYOUT, "ecn": 4,
     "seq": 32, "ack": 32, "wnd": 16, "flags": 8, "tsval": 32, "tsecr": 32, "ts_off": 8,
     "hop": 8, "len": 17, "ip_end": 17, "l4": 8, "hdr_len": 8,
 })
+
+
+def one_hot_select(idx, values):
+    """``values[idx]`` (a list, or a dict of index: value; 0 for an index not in it) as a
+    balanced OR of one-hot terms. No ``case`` statement: Amaranth writes a ``Switch`` as a
+    Verilog ``case`` without ``default`` (Verilator's CASEINCOMPLETE)."""
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    terms = [Mux(idx == i, Value.cast(v), 0) for i, v in items]
+    while len(terms) > 1:
+        terms = [terms[k] | terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def _byte(value, i):

@@ -47,6 +47,8 @@ class RscEngine(wiring.Component):
         T in cycles (``model.rsc.RscEngine(idle_timeout=T)``); 0: no timer (None).
     m : Out(AxisSignature(W, 96))
         Indicated frames, ``nbl.RxUser`` on the last beat.
+    stats : Out(RSC_STATS_LAYOUT)
+        OID_TCP_RSC_STATISTICS increments, registered (``RscSequencer.stats``).
     """
 
     def __init__(self, width=64, *, contexts=model.DEFAULT_CONTEXTS,
@@ -70,6 +72,7 @@ class RscEngine(wiring.Component):
             "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
             "idle_timeout": In(TIME_BITS),
             "m": Out(AxisSignature(width, RXU)),
+            "stats": Out(RSC_STATS_LAYOUT),
         })
 
     def elaborate(self, platform):
@@ -87,7 +90,7 @@ class RscEngine(wiring.Component):
             rules.now.eq(self.now), rules.idle_timeout.eq(self.idle_timeout),
             rules.busy.eq(mover.busy), ingress.release.eq(rules.release),
             mover.land_addr.eq(ingress.land_addr), mover.land_data.eq(ingress.land_data),
-            mover.land_en.eq(ingress.land_en),
+            mover.land_en.eq(ingress.land_en), self.stats.eq(rules.stats),
         ]
         return m
 
@@ -156,6 +159,8 @@ class RscUnit(wiring.Component):
         flushes every open SCU before the next frame (``set_enables``).
     rsc_idle_timeout : In(32)
         Idle time T in cycles; 0: no timer.
+    rsc_stats : Out(RSC_STATS_LAYOUT)
+        OID_TCP_RSC_STATISTICS increments (``RscEngine.stats``).
     """
 
     def __init__(self, width=64, **engine_kw):
@@ -167,6 +172,7 @@ class RscUnit(wiring.Component):
             "s_eoi": In(stream.Signature(1)),
             "rsc_enables": In(2, init=0b11),
             "rsc_idle_timeout": In(TIME_BITS),
+            "rsc_stats": Out(RSC_STATS_LAYOUT),
         })
 
     def elaborate(self, platform):
@@ -186,6 +192,7 @@ class RscUnit(wiring.Component):
             log.frame_end.eq(s.valid & s.ready & s.payload.last),
             log.enables.eq(self.rsc_enables),
             engine.now.eq(log.now), engine.idle_timeout.eq(self.rsc_idle_timeout),
+            self.rsc_stats.eq(engine.stats),
         ]
         wiring.connect(m, wiring.flipped(self.s_eoi), log.s_eoi)
         wiring.connect(m, parser.m_axis, attach.s_axis)

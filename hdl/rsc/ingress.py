@@ -87,14 +87,16 @@ class SegmentAnalyzer(wiring.Component):
     frame_len : In(17)
     csum : In(32)
         The ChecksumRx word.
+    slot : In(1)
+        The landing slot the frame is in (passed into ``desc.slot``).
     desc : Out(DESC_LAYOUT)
-        The descriptor (``slot`` left 0).
+        The descriptor.
     """
 
     def __init__(self):
         super().__init__({
             "window": In(WINDOW * 8), "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17),
-            "csum": In(32), "desc": Out(DESC_LAYOUT),
+            "csum": In(32), "slot": In(1), "desc": Out(DESC_LAYOUT),
         })
 
     def elaborate(self, platform):
@@ -102,19 +104,18 @@ class SegmentAnalyzer(wiring.Component):
         win, hdr, d = self.window, self.hdr, self.desc
         ip = Signal(40 * 8)         # the IP fixed header
         tcp = Signal(60 * 8)        # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
-        with m.Switch(hdr.l3):
-            for l3 in L3_OFFSETS:
-                with m.Case(l3):
-                    m.d.comb += ip.eq(win[8 * l3:8 * (l3 + 40)])
-                    with m.If(hdr.is_ipv6):
-                        m.d.comb += tcp.eq(win[8 * (l3 + 40):8 * (l3 + 100)])
-                    with m.Else():
-                        m.d.comb += tcp.eq(win[8 * (l3 + 20):8 * (l3 + 80)])
+        # One-hot selections (L3_OFFSETS; every even TCP offset in the window), 0 elsewhere.
+        m.d.comb += [
+            ip.eq(one_hot_select(hdr.l3, {l3: win[8 * l3:8 * (l3 + 40)]
+                                          for l3 in L3_OFFSETS})),
+            tcp.eq(one_hot_select(hdr.l3, {l3: Mux(hdr.is_ipv6,
+                                                   win[8 * (l3 + 40):8 * (l3 + 100)],
+                                                   win[8 * (l3 + 20):8 * (l3 + 80)])
+                                           for l3 in L3_OFFSETS})),
+        ]
         ports = Signal(32)
-        with m.Switch(hdr.l4):
-            for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2):
-                with m.Case(l4):
-                    m.d.comb += ports.eq(_be(win, l4, 4))
+        m.d.comb += ports.eq(one_hot_select(
+            hdr.l4, {l4: _be(win, l4, 4) for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2)}))
         v6 = hdr.is_ipv6
         thl = hdr.l4_header_len
         l4 = Signal(8)
@@ -203,7 +204,7 @@ class SegmentAnalyzer(wiring.Component):
         with m.Else():
             m.d.comb += d.kind.eq(SEG_KIND_SEG)
         m.d.comb += [
-            d.frame_len.eq(self.frame_len), d.csum.eq(self.csum),
+            d.slot.eq(self.slot), d.frame_len.eq(self.frame_len), d.csum.eq(self.csum),
             d.seq.eq(_be(tcp, 4, 4)), d.ack.eq(_be(tcp, 8, 4)), d.wnd.eq(_be(tcp, 14, 2)),
             d.flags.eq(flags), d.tsval.eq(Mux(ts, tsval, 0)), d.tsecr.eq(Mux(ts, tsecr, 0)),
             d.ts_off.eq(l4 + ts_rel),
@@ -242,7 +243,9 @@ class RscIngress(wiring.Component):
         m = Module()
         w, nb = self.width, self.width // 8
         m.submodules.analyzer = an = SegmentAnalyzer()
-        m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, 2)
+        # Two slots: at most two descriptors wait. Depth 3, not 2: SyncFIFOBuffered(2) holds a
+        # SyncFIFO of depth 1, whose zero-width addresses Verilog writes as [-1:0] (ASCRANGE).
+        m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, 3)
         window = Signal(WINDOW * 8)
         hdr = Signal(HEADERS_LAYOUT(0))
         slot = Signal()
@@ -266,10 +269,9 @@ class RscIngress(wiring.Component):
                                                           beat_i)))
             with m.If(beat_i == 0):
                 m.d.sync += hdr.eq(p.hdr)
-            with m.Switch(beat_i):
-                for i in range(WINDOW * 8 // w):
-                    with m.Case(i):
-                        m.d.sync += window[i * w:(i + 1) * w].eq(p.beat.data)
+            for i in range(WINDOW * 8 // w):
+                with m.If(beat_i == i):
+                    m.d.sync += window[i * w:(i + 1) * w].eq(p.beat.data)
             count = add_tree([p.beat.keep[i] for i in range(nb)])
             m.d.sync += frame_len.eq(Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)
                                      * nb + count)
@@ -277,9 +279,8 @@ class RscIngress(wiring.Component):
                 m.d.sync += [csum.eq(p.beat.user[:32]), analyze.eq(1)]
         m.d.comb += [
             an.window.eq(window), an.hdr.eq(hdr), an.frame_len.eq(frame_len),
-            an.csum.eq(csum),
+            an.csum.eq(csum), an.slot.eq(slot),
             descs.s.payload.eq(an.desc),
-            descs.s.payload.slot.eq(slot),
             descs.s.valid.eq(analyze),
         ]
         set_busy = Signal(2)

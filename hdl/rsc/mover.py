@@ -40,6 +40,9 @@ class RscMover(wiring.Component):
 
     OUT_DEPTH = 8
 
+    # The state machine is a state register and ``If``/``Elif`` chains (``m.FSM`` becomes
+    # Verilog ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
+
     def __init__(self, width, contexts, region_beats, slot_beats):
         self.width = width
         self.contexts = contexts
@@ -84,54 +87,59 @@ class RscMover(wiring.Component):
         ]
         m.d.sync += [p_valid.eq(issue), p_j.eq(rd_j), p_last.eq(rd_j == last_j), p_pre.eq(pre)]
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    p = self.cmd.payload
-                    m.d.sync += [c.eq(p), self.busy.eq(1), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
-                                 ip_csum.eq(0), tcp_csum.eq(0), last_j.eq((p.len - 1) >> lg),
-                                 src_scu.eq(p.op == OP_EMIT_SCU),
-                                 pass1.eq((p.op == OP_EMIT_SCU) & p.multi),
-                                 copy.eq(p.op == OP_COPY)]
-                    with m.If(p.op == OP_COPY):
-                        m.next = "COPY_INIT"
-                    with m.Else():
-                        m.next = "READ"
-            with m.State("READ"):
-                m.d.comb += [rd_j.eq(j), issue.eq(pass1 | (outq.level < self.OUT_DEPTH - 2))]
-                with m.If(issue):
-                    m.d.sync += j.eq(j + 1)
-                    with m.If(j == last_j):
-                        m.next = "DRAIN"
-            with m.State("DRAIN"):
-                with m.If(pass1):
-                    m.next = "CSUM"
+        state = Signal(range(len(_STATES)), name="state")
+        st = {name: state == code for name, code in _STATES.items()}
+
+        def goto(name):
+            m.d.sync += state.eq(_STATES[name])
+
+        with m.If(st["IDLE"]):
+            m.d.comb += self.cmd.ready.eq(1)
+            with m.If(self.cmd.valid):
+                p = self.cmd.payload
+                m.d.sync += [c.eq(p), self.busy.eq(1), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
+                             ip_csum.eq(0), tcp_csum.eq(0), last_j.eq((p.len - 1) >> lg),
+                             src_scu.eq(p.op == OP_EMIT_SCU),
+                             pass1.eq((p.op == OP_EMIT_SCU) & p.multi),
+                             copy.eq(p.op == OP_COPY)]
+                with m.If(p.op == OP_COPY):
+                    goto("COPY_INIT")
                 with m.Else():
-                    m.d.sync += self.busy.eq(0)
-                    m.next = "IDLE"
-            with m.State("CSUM"):
-                tcp_len = c.hdr_len - c.l4 + c.plen
-                m.d.sync += [ip_csum.eq(~fold16(ip_acc)),
-                             tcp_csum.eq(~fold16(l4_acc + IPPROTO_TCP + tcp_len)),
-                             pass1.eq(0), j.eq(0)]
-                m.next = "READ"
-            with m.State("COPY_INIT"):
-                delta = Signal(18)
-                j0, r0 = Signal(beats), Signal(signed(20))
-                m.d.comb += [delta.eq(c.dst_lo - c.src_lo), j0.eq(c.dst_lo >> lg),
-                             r0.eq(j0 - (delta >> lg))]
-                m.d.sync += [d_beats.eq(delta >> lg), rot.eq(delta[:lg] if lg else 0),
-                             dst_hi.eq(c.dst_lo + c.len - c.src_lo),
-                             j.eq(r0),
-                             last_j.eq(((c.dst_lo + c.len - c.src_lo - 1) >> lg) - (delta >> lg))]
-                m.d.comb += [rd_j.eq(Mux(r0 > 0, r0 - 1, 0)), issue.eq(1), pre.eq(1)]
-                m.next = "COPY"
-            with m.State("COPY"):
-                m.d.comb += [rd_j.eq(j), issue.eq(1)]
+                    goto("READ")
+        with m.Elif(st["READ"]):
+            m.d.comb += [rd_j.eq(j), issue.eq(pass1 | (outq.level < self.OUT_DEPTH - 2))]
+            with m.If(issue):
                 m.d.sync += j.eq(j + 1)
                 with m.If(j == last_j):
-                    m.next = "DRAIN"
+                    goto("DRAIN")
+        with m.Elif(st["DRAIN"]):
+            with m.If(pass1):
+                goto("CSUM")
+            with m.Else():
+                m.d.sync += self.busy.eq(0)
+                goto("IDLE")
+        with m.Elif(st["CSUM"]):
+            tcp_len = c.hdr_len - c.l4 + c.plen
+            m.d.sync += [ip_csum.eq(~fold16(ip_acc)),
+                         tcp_csum.eq(~fold16(l4_acc + IPPROTO_TCP + tcp_len)),
+                         pass1.eq(0), j.eq(0)]
+            goto("READ")
+        with m.Elif(st["COPY_INIT"]):
+            delta = Signal(18)
+            j0, r0 = Signal(beats), Signal(signed(20))
+            m.d.comb += [delta.eq(c.dst_lo - c.src_lo), j0.eq(c.dst_lo >> lg),
+                         r0.eq(j0 - (delta >> lg))]
+            m.d.sync += [d_beats.eq(delta >> lg), rot.eq(delta[:lg] if lg else 0),
+                         dst_hi.eq(c.dst_lo + c.len - c.src_lo),
+                         j.eq(r0),
+                         last_j.eq(((c.dst_lo + c.len - c.src_lo - 1) >> lg) - (delta >> lg))]
+            m.d.comb += [rd_j.eq(Mux(r0 > 0, r0 - 1, 0)), issue.eq(1), pre.eq(1)]
+            goto("COPY")
+        with m.Elif(st["COPY"]):
+            m.d.comb += [rd_j.eq(j), issue.eq(1)]
+            m.d.sync += j.eq(j + 1)
+            with m.If(j == last_j):
+                goto("DRAIN")
 
         # The stage after a read: the beat is in the RAM's read register.
         rdata = Mux(src_scu, sr.data, lr.data)
@@ -191,3 +199,5 @@ class RscMover(wiring.Component):
         return m
 
 
+_STATES = {name: code for code, name in enumerate(
+    ("IDLE", "READ", "DRAIN", "CSUM", "COPY_INIT", "COPY"))}

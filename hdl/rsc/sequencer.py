@@ -38,6 +38,12 @@ class RscSequencer(wiring.Component):
         The mover is busy.
     release : Out(2)
         The frame in that landing slot has been dealt with.
+    stats : Out(RSC_STATS_LAYOUT)
+        OID_TCP_RSC_STATISTICS increments (registered), counted where ``model.rsc`` counts
+        them: a segment that starts or joins an SCU, an SCU finalized, an Abort.
+
+    The state machine is a state register and ``If``/``Elif`` chains (not ``m.FSM``, which
+    Amaranth writes as ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
     """
 
     def __init__(self, contexts, max_scu_bytes):
@@ -47,7 +53,7 @@ class RscSequencer(wiring.Component):
             "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
             "idle_timeout": In(TIME_BITS), "desc": In(stream.Signature(DESC_LAYOUT)),
             "cmd": Out(stream.Signature(CMD_LAYOUT(contexts))), "busy": In(1),
-            "release": Out(2),
+            "release": Out(2), "stats": Out(RSC_STATS_LAYOUT),
         })
 
     def _first(self, m, bits, before, name):
@@ -73,6 +79,11 @@ class RscSequencer(wiring.Component):
         ret = Signal(3)
         alone_next = Signal()
         open_ctr = Signal(32)
+        state = Signal(range(len(_STATES)), name="state")
+        st = {name: state == code for name, code in _STATES.items()}
+
+        def goto(name):
+            m.d.sync += state.eq(_STATES[name])
 
         valid = Cat(*[c.valid for c in ctx])
         hit = Cat(*[c.valid & (c.key.as_value() == d.key.as_value()) for c in ctx])
@@ -94,22 +105,171 @@ class RscSequencer(wiring.Component):
 
         def at(idx, name):
             sel = Signal(CTX_LAYOUT(), name=name)
-            with m.Switch(idx):
-                for i in range(n):
-                    with m.Case(i):
-                        m.d.comb += sel.eq(ctx[i])
+            m.d.comb += sel.eq(one_hot_select(idx, ctx))
             return sel
 
         def write(idx, fn):
-            with m.Switch(idx):
-                for i in range(n):
-                    with m.Case(i):
-                        m.d.sync += fn(ctx[i])
+            for i in range(n):
+                with m.If(idx == i):
+                    m.d.sync += fn(ctx[i])
 
-        # The command that indicates a context's SCU.
+        # The command that indicates a context's SCU, and the one that sends a frame alone.
         fl_idx = Signal(range(n))
-        f = at(fl_idx, "flushed")
-        flush_cmd = Signal(CMD_LAYOUT(n))
+        flush_cmd = self._flush_cmd(m, at(fl_idx, "flushed"), fl_idx)
+        alone_cmd = Signal(CMD_LAYOUT(n))
+        m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
+                     alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
+
+        # Statistics (model.rsc.RscEngine._stats): strobes registered, zero by default.
+        stats = self.stats
+        m.d.sync += stats.eq(0)
+
+        def abort():
+            m.d.sync += stats.aborts.eq(1)
+
+        def coalesced():
+            m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
+
+        def flush(idx, back):
+            m.d.comb += fl_idx.eq(idx)
+            m.d.sync += [cmd.eq(flush_cmd), ret.eq(back), stats.coalesce_events.eq(1)]
+            write(idx, lambda c: c.valid.eq(0))
+            goto("ISSUE")
+
+        def alone():
+            m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0)]
+            goto("ISSUE")
+
+        def copy(idx, src_lo, dst_lo, end):
+            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.ctx.eq(idx),
+                         cmd.len.eq(end),
+                         cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), ret.eq(R_RELEASE)]
+            goto("ISSUE")
+
+        h = at(hit_idx, "hit_ctx")
+        join, dup, ip_length = self._rules(m, d, h)
+        kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
+
+        with m.If(st["IDLE"]):
+            with m.If(any_exp):
+                flush(exp_idx, R_IDLE)
+            with m.Elif(self.events.valid):
+                m.d.comb += self.events.ready.eq(1)
+                m.d.sync += ev.eq(self.events.payload)
+                goto("PRE")
+        with m.Elif(st["PRE"]):
+            with m.If(ev.dis & any_valid):
+                flush(old_idx, R_PRE)
+            with m.Elif(ev.frame):
+                goto("SEG")
+            with m.Else():
+                goto("POST")
+        with m.Elif(st["SEG"]):
+            with m.If(~self.desc.valid):
+                pass
+            with m.Elif(alone_next | (kind == SEG_KIND_PASS)):
+                alone()
+            with m.Elif(kind == SEG_KIND_FRAG):
+                with m.If(any_addr):
+                    flush(addr_idx, R_SEG)
+                with m.Else():
+                    abort()
+                    alone()
+            with m.Elif(kind == SEG_KIND_EXC):
+                with m.If(any_hit):
+                    flush(hit_idx, R_SEG)
+                with m.Else():
+                    abort()
+                    alone()
+            with m.Elif(any_hit):
+                with m.If(join):
+                    coalesced()
+                    write(hit_idx, lambda c: [
+                        c.len.eq(c.len + d.len), c.nxt.eq(c.nxt + d.len),
+                        c.count.eq(c.count + (d.len != 0)), c.ack.eq(d.ack),
+                        c.wnd.eq(d.wnd), c.psh.eq(c.psh | d.flags[3]),
+                        c.hop.eq(Mux(d.hop < c.hop, d.hop, c.hop)), c.multi.eq(1),
+                        c.lj.eq(ev.time),
+                        c.tsval.eq(Mux(d.same.ts, d.tsval, c.tsval)),
+                        c.tsecr.eq(Mux(d.same.ts, d.tsecr, c.tsecr))])
+                    with m.If(pure_of(d)):
+                        goto("RELEASE")
+                    with m.Else():
+                        copy(hit_idx, d.hdr_len, h.hdr_len + h.len, d.ip_end)
+                with m.Else():
+                    with m.If(~ip_length):
+                        abort()
+                    m.d.sync += alone_next.eq(dup)
+                    flush(hit_idx, R_SEG)
+            with m.Elif(d.ip_end > self.max_scu_bytes):
+                abort()
+                alone()
+            with m.Elif(~any_free):
+                abort()
+                flush(old_idx, R_SEG)
+            with m.Else():
+                coalesced()
+                write(free_idx, lambda c: [
+                    c.valid.eq(1), c.key.eq(d.key), c.same.eq(d.same), c.ecn.eq(d.ecn),
+                    c.nxt.eq(d.seq + d.len), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
+                    c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr), c.ts0.eq(d.tsval),
+                    c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
+                    c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
+                    c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
+                    c.csum.eq(d.csum), c.opened.eq(open_ctr), c.lj.eq(ev.time)])
+                m.d.sync += open_ctr.eq(open_ctr + 1)
+                copy(free_idx, 0, 0, d.frame_len)
+        with m.Elif(st["RELEASE"]):
+            m.d.comb += [self.desc.ready.eq(1),
+                         self.release.eq(Mux(d.slot, 0b10, 0b01))]
+            goto("POST")
+        with m.Elif(st["POST"]):
+            with m.If(ev.eoi & any_valid):
+                flush(old_idx, R_POST)
+            with m.Else():
+                goto("IDLE")
+        with m.Elif(st["ISSUE"]):
+            m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
+            with m.If(self.cmd.ready):
+                goto("WAIT")
+        with m.Elif(st["WAIT"]):
+            with m.If(~self.busy):
+                with m.If(ret == R_IDLE):
+                    goto("IDLE")
+                with m.Elif(ret == R_PRE):
+                    goto("PRE")
+                with m.Elif(ret == R_SEG):
+                    goto("SEG")
+                with m.Elif(ret == R_RELEASE):
+                    goto("RELEASE")
+                with m.Else():
+                    goto("POST")
+        return m
+
+    def _rules(self, m, d, h):
+        """The rules (``model.rsc.RscEngine._refusal``) of descriptor ``d`` against the flow's
+        context ``h``: (joins, is a duplicate ACK, refused only by the 65,535-byte limit: the
+        one refusal that is not an Abort)."""
+        same = (d.ecn == h.ecn) & (d.same.as_value() == h.same.as_value())
+        ts_ok = ~d.same.ts | _serial_ge(d.tsval, h.tsval)
+        in_seq = d.seq == h.nxt
+        pure = pure_of(d)
+        dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
+        ip_len = Mux(h.key.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
+        data_ok = same & in_seq & (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok
+        ip_ok = ip_len + d.len <= model.IP_DATAGRAM_MAX
+        join = Signal(name="join")
+        ip_length = Signal(name="ip_length_refusal")
+        m.d.comb += [
+            join.eq(Mux(pure, same & in_seq & (d.ack == h.ack) & (d.wnd != h.wnd) & ts_ok,
+                        data_ok & ip_ok & (h.hdr_len + h.len + d.len <= self.max_scu_bytes))),
+            ip_length.eq(~pure & data_ok & ~ip_ok),
+        ]
+        return join, dup, ip_length
+
+    def _flush_cmd(self, m, f, fl_idx):
+        """The EMIT_SCU command for context ``f`` (index ``fl_idx``)."""
+        flush_cmd = Signal(CMD_LAYOUT(self.contexts))
         csum_word = Mux(f.multi, Mux(f.key.v6, _SCU_CSUM6, _SCU_CSUM4), f.csum)
         count = Mux(f.count > 0xFFFF, 0xFFFF, f.count)
         m.d.comb += [
@@ -123,130 +283,15 @@ class RscSequencer(wiring.Component):
             flush_cmd.hop.eq(f.hop), flush_cmd.tsval.eq(f.tsval), flush_cmd.tsecr.eq(f.tsecr),
             flush_cmd.plen.eq(f.len),
         ]
-        alone_cmd = Signal(CMD_LAYOUT(n))
-        m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
-                     alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
-
-        def flush(idx, back):
-            m.d.comb += fl_idx.eq(idx)
-            m.d.sync += [cmd.eq(flush_cmd), ret.eq(back)]
-            write(idx, lambda c: c.valid.eq(0))
-            m.next = "ISSUE"
-
-        def alone():
-            m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0)]
-            m.next = "ISSUE"
-
-        def copy(idx, src_lo, dst_lo, end):
-            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.ctx.eq(idx),
-                         cmd.len.eq(end),
-                         cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), ret.eq(R_RELEASE)]
-            m.next = "ISSUE"
-
-        R_IDLE, R_PRE, R_SEG, R_RELEASE = range(4)
-        # The rules (model.rsc.RscEngine._refusal) against the flow's context.
-        h = at(hit_idx, "hit_ctx")
-        same = (d.ecn == h.ecn) & (d.same.as_value() == h.same.as_value())
-        ts_ok = ~d.same.ts | _serial_ge(d.tsval, h.tsval)
-        in_seq = d.seq == h.nxt
-        pure = d.len == 0
-        dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
-        ip_len = Mux(h.key.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
-        join = same & in_seq & Mux(
-            pure, (d.ack == h.ack) & (d.wnd != h.wnd) & ts_ok,
-            (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok &
-            (ip_len + d.len <= model.IP_DATAGRAM_MAX) &
-            (h.hdr_len + h.len + d.len <= self.max_scu_bytes))
-        kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
-
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(any_exp):
-                    flush(exp_idx, R_IDLE)
-                with m.Elif(self.events.valid):
-                    m.d.comb += self.events.ready.eq(1)
-                    m.d.sync += ev.eq(self.events.payload)
-                    m.next = "PRE"
-            with m.State("PRE"):
-                with m.If(ev.dis & any_valid):
-                    flush(old_idx, R_PRE)
-                with m.Elif(ev.frame):
-                    m.next = "SEG"
-                with m.Else():
-                    m.next = "POST"
-            with m.State("SEG"):
-                with m.If(~self.desc.valid):
-                    pass
-                with m.Elif(alone_next | (kind == SEG_KIND_PASS)):
-                    alone()
-                with m.Elif(kind == SEG_KIND_FRAG):
-                    with m.If(any_addr):
-                        flush(addr_idx, R_SEG)
-                    with m.Else():
-                        alone()
-                with m.Elif(kind == SEG_KIND_EXC):
-                    with m.If(any_hit):
-                        flush(hit_idx, R_SEG)
-                    with m.Else():
-                        alone()
-                with m.Elif(any_hit):
-                    with m.If(join):
-                        write(hit_idx, lambda c: [
-                            c.len.eq(c.len + d.len), c.nxt.eq(c.nxt + d.len),
-                            c.count.eq(c.count + (d.len != 0)), c.ack.eq(d.ack),
-                            c.wnd.eq(d.wnd), c.psh.eq(c.psh | d.flags[3]),
-                            c.hop.eq(Mux(d.hop < c.hop, d.hop, c.hop)), c.multi.eq(1),
-                            c.lj.eq(ev.time),
-                            c.tsval.eq(Mux(d.same.ts, d.tsval, c.tsval)),
-                            c.tsecr.eq(Mux(d.same.ts, d.tsecr, c.tsecr))])
-                        with m.If(pure):
-                            m.next = "RELEASE"
-                        with m.Else():
-                            copy(hit_idx, d.hdr_len, h.hdr_len + h.len, d.ip_end)
-                    with m.Else():
-                        m.d.sync += alone_next.eq(dup)
-                        flush(hit_idx, R_SEG)
-                with m.Elif(d.ip_end > self.max_scu_bytes):
-                    alone()
-                with m.Elif(~any_free):
-                    flush(old_idx, R_SEG)
-                with m.Else():
-                    write(free_idx, lambda c: [
-                        c.valid.eq(1), c.key.eq(d.key), c.same.eq(d.same), c.ecn.eq(d.ecn),
-                        c.nxt.eq(d.seq + d.len), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
-                        c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr), c.ts0.eq(d.tsval),
-                        c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
-                        c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
-                        c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
-                        c.csum.eq(d.csum), c.opened.eq(open_ctr), c.lj.eq(ev.time)])
-                    m.d.sync += open_ctr.eq(open_ctr + 1)
-                    copy(free_idx, 0, 0, d.frame_len)
-            with m.State("RELEASE"):
-                m.d.comb += [self.desc.ready.eq(1),
-                             self.release.eq(Mux(d.slot, 0b10, 0b01))]
-                m.next = "POST"
-            with m.State("POST"):
-                with m.If(ev.eoi & any_valid):
-                    flush(old_idx, R_RELEASE + 1)
-                with m.Else():
-                    m.next = "IDLE"
-            with m.State("ISSUE"):
-                m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
-                with m.If(self.cmd.ready):
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(~self.busy):
-                    with m.Switch(ret):
-                        with m.Case(R_IDLE):
-                            m.next = "IDLE"
-                        with m.Case(R_PRE):
-                            m.next = "PRE"
-                        with m.Case(R_SEG):
-                            m.next = "SEG"
-                        with m.Case(R_RELEASE):
-                            m.next = "RELEASE"
-                        with m.Default():
-                            m.next = "POST"
-        return m
+        return flush_cmd
 
 
+def pure_of(d):
+    """A pure ACK: no TCP payload."""
+    return d.len == 0
+
+
+# Where WAIT returns to after a command.
+R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
+_STATES = {name: code for code, name in enumerate(
+    ("IDLE", "PRE", "SEG", "RELEASE", "POST", "ISSUE", "WAIT"))}
