@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import sys
 
 import click
@@ -335,13 +336,21 @@ def verilog(unit, width, output, out_dir):
 @click.option("--unit", default="onesum", show_default=True)
 @click.option("--width", type=click.Choice(["64", "128", "256", "512"]), default="64",
               show_default=True)
-def synth(unit, width):
-    """Synthesize a unit for ECP5-85k (yowasp) and print LUT/FF counts and Fmax."""
+@click.option("--mapping", type=click.Choice(["auto", "flat", "per-module"]), default="auto",
+              show_default=True,
+              help="Map the design in one piece, each module on its own (gives each unit's "
+                   "share), or flat with per-module where flat fails.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the figures as JSON.")
+def synth(unit, width, mapping, json_path):
+    """Synthesize a unit for ECP5-85k (yowasp): LUT4/FF/EBR/DSP counts, Fmax, critical path."""
     from nicoffload.sim import synth as synth_mod
     try:
-        synth_mod.run(unit, int(width))
+        result = synth_mod.run(unit, int(width), mapping=mapping)
     except (ValueError, RuntimeError) as e:
         raise CliError(str(e)) from None
+    if json_path:
+        _write_text(json_path, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

