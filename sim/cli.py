@@ -266,17 +266,43 @@ def _write_text(output, text):
 
 
 @main.command()
-@click.option("--frames", type=int, default=None, help="Frames per check (default: embedded).")
 @click.option("--width", "widths", multiple=True,
               type=click.Choice(["64", "128", "256", "512"]),
-              help="Widths to run (default: all four).")
+              help="Data width W (repeatable). Default 64; with --units all four.")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Input frames, TX and RX together (default 1000); with --units frames "
+                   "per check (default: each check's own).")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--waves", is_flag=True, help="Dump waveforms (FST/VCD) into the build dir.")
-def regress(frames, widths, seed, waves):
-    """Run every model-vs-RTL cross-check that exists, with a summary table."""
-    from nicoffload.sim import regress as regress_mod
-    ok = regress_mod.run(frames=frames, widths=[int(w) for w in widths] or None, seed=seed,
-                         waves=waves)
+@click.option("--offload", "offloads", multiple=True,
+              type=click.Choice(["checksum", "lso", "rsc"]),
+              help="Offloads on (repeatable; default all three): checksum (TX insertion and "
+                   "RX validation, IPv4/TCP/UDP, both IP versions), lso (LSOv1 IPv4, LSOv2 "
+                   "IPv4/IPv6), rsc (RSC IPv4/IPv6). The others are off throughout.")
+@click.option("--changes/--no-changes", default=True, show_default=True,
+              help="Configuration changes between phases (OID_TCP_OFFLOAD_PARAMETERS).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default build/regress/<timestamp>/).")
+@click.option("--waves", is_flag=True, help="Dump waveforms (VCD): into the run folder "
+                                            "(--units: into the build dir).")
+@click.option("--units", is_flag=True,
+              help="The per-unit cross-checks instead (--width, --frames, --seed, --waves).")
+def regress(widths, frames, seed, offloads, changes, out, waves, units):
+    """The main job: the whole NIC in Verilator against the model NIC, TX and RX traffic
+    with every offload on, then with configuration changes; every frame and info bit
+    cross-checked, a summary table and a run folder (pcaps, JSON reports). Exit status 1
+    on any mismatch."""
+    if units:
+        if offloads or out or not changes:
+            raise CliError("--offload, --out and --no-changes are for the NIC run, not --units")
+        from nicoffload.sim import regress as regress_mod
+        ok = regress_mod.run_units(frames=frames, widths=[int(w) for w in widths] or None,
+                                   seed=seed, waves=waves)
+    else:
+        from nicoffload.sim import regress_nic
+        ok = regress_nic.run(widths=[int(w) for w in widths] or [64],
+                             frames=frames or regress_nic.DEFAULT_FRAMES, seed=seed,
+                             offloads=offloads or regress_nic.OFFLOADS, out=out,
+                             waves=waves, changes=changes)
     sys.exit(0 if ok else 1)
 
 
