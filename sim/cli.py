@@ -117,7 +117,8 @@ def tx(inp, out, engine, mss, lso, keywords, width):
             records = list(reader)
             requests = datapath.prepare_tx([frame for _, frame in records], dp, mss=mss,
                                            lso=lso)
-            wire, completions = _rtl(lambda: datapath.tx_rtl(requests, int(width), dp))
+            wire, completions = _rtl(lambda: datapath.tx_rtl(requests, int(width), dp,
+                                                             keywords))
             for request, completion in zip(requests, completions):
                 report(request.host, completion)
             times = datapath.wire_times(requests, [t for t, _ in records], len(wire), dp)
@@ -149,45 +150,50 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     RSC is on when *RscIPv4 / *RscIPv6 say so (default 1). Each host frame carries the time
     the NIC indicates it: a frame alone, or an SCU an arrival ends, the time of that arrival;
     an SCU the idle timer ends, the moment the timer runs out; an SCU the end of a receive
-    indication ends, the time of the indication's last frame. The RTL engine has no RSC
-    yet: it runs only with RSC off."""
+    indication ends, the time of the indication's last frame.
+
+    --engine rtl runs the NIC top level (unit nic at --width): its RSC engine has the 8
+    contexts it is built with (--rsc-contexts must be 8) and no idle timer here
+    (--rsc-timeout-us is refused: the RTL's timer counts clock cycles, which a capture's
+    times do not give); --batch places the end-of-indication marker (s_axis_eoi)."""
     from nicoffload.model.nic import Nic
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
     rsc_on = [name for name, on in (("IPv4", dp.rsc_ipv4), ("IPv6", dp.rsc_ipv6)) if on]
-    if engine == "rtl" and rsc_on:
-        raise CliError("--engine rtl: the RTL RX path has no receive segment coalescing yet "
-                       f"and RSC is on ({', '.join('*Rsc' + v + '=1' for v in rsc_on)}); "
-                       "run it with --keyword '*RscIPv4=0' --keyword '*RscIPv6=0' (the RX "
-                       "checksum RTL alone) or use --engine model")
+    if engine == "rtl" and rsc_contexts != datapath.RTL_RSC_CONTEXTS:
+        raise CliError(f"--engine rtl: the NIC top is built with "
+                       f"{datapath.RTL_RSC_CONTEXTS} RSC contexts; --rsc-contexts "
+                       f"{rsc_contexts} runs only with --engine model")
+    if engine == "rtl" and rsc_timeout_us is not None:
+        raise CliError("--engine rtl: --rsc-timeout-us needs capture times replayed clock "
+                       "cycle for cycle, which the RTL engine does not do; use --engine model")
     scus = multi = segments = 0
     with _captures(inp, out) as (reader, writer), _report(report) as lines:
         if engine == "model":
             # The NIC's clock is the capture's, in nanoseconds.
             nic = Nic(adapter, rsc_contexts=rsc_contexts,
                       rsc_idle_timeout=None if rsc_timeout_us is None else rsc_timeout_us * 1000)
-            for time_ns, (frame, flags, info, delta) in nic.receive_stream(reader, batch=batch):
-                writer.write(time_ns, frame)
-                lines(datapath.rx_report_line(flags, info, delta))
-                if info.CoalescedSegCount:
-                    scus += 1
-                    multi += info.CoalescedSegCount > 1
-                    segments += info.CoalescedSegCount
+            results = ((time_ns, *indication) for time_ns, indication
+                       in nic.receive_stream(reader, batch=batch))
         else:
-            records = list(reader)
-            results = _rtl(lambda: datapath.rx_rtl([f for _, f in records], dp, int(width)))
-            for (time_ns, _), (host_frame, flags) in zip(records, results):
-                writer.write(time_ns, host_frame)
-                lines(datapath.rx_report_line(flags))
+            results = _rtl(lambda: datapath.rx_rtl(reader, int(width), keywords, batch=batch,
+                                                   rsc_contexts=rsc_contexts))
+        for time_ns, host_frame, flags, info, delta in results:
+            writer.write(time_ns, host_frame)
+            lines(datapath.rx_report_line(flags, info, delta))
+            if info.CoalescedSegCount:
+                scus += 1
+                multi += info.CoalescedSegCount > 1
+                segments += info.CoalescedSegCount
         wire, indicated = reader.records, writer.count
     click.echo(f"rx: {wire} wire frames -> {indicated} host frames ({engine})", err=True)
-    if engine == "model" and rsc_on:
-        stats = ", ".join(f"{name} {value}" for name, value in
-                          dataclasses.asdict(nic.rsc_statistics).items())
+    if rsc_on:
+        stats = "" if engine != "model" else "; OID_TCP_RSC_STATISTICS: " + ", ".join(
+            f"{name} {value}" for name, value in dataclasses.asdict(nic.rsc_statistics).items())
         click.echo(f"rx: RSC ({' and '.join(rsc_on)}): {scus} SCUs ({multi} of several "
-                   f"segments) holding {segments} segments, {indicated - scus} frames alone; "
-                   f"OID_TCP_RSC_STATISTICS: {stats}", err=True)
+                   f"segments) holding {segments} segments, {indicated - scus} frames "
+                   f"alone{stats}", err=True)
     else:
         click.echo("rx: RSC off: every frame indicated alone", err=True)
 
@@ -237,7 +243,7 @@ def _report(path):
 def _rtl(run):
     try:
         return run()
-    except (RuntimeError, OSError) as e:
+    except (RuntimeError, OSError, ValueError) as e:
         raise CliError(f"RTL engine: {e}") from None
 
 
