@@ -102,7 +102,8 @@ def run_width(width: int, folder: Path, *, frames: int, seed: int, offloads, cha
                             total=max(p["planned"], p["sent"], 1), completed=p["sent"],
                             counts=f"{p['sent']} frames in, {p['out']} out, "
                                    f"cycle {p['cycle']:,}")
-        progress.update(task, description=f"W={width}: finished")
+        done = (reader.last or {}).get("sent", 0) or 1
+        progress.update(task, description=f"W={width}: finished", total=done, completed=done)
     result = box.get("result")
     if result is not None:
         shutil.copy(result.test_dir / "sim.log", folder / "sim.log")
@@ -121,7 +122,7 @@ def table(summary: dict, passed: bool) -> Table:
     """The summary table of one width: a column per path, a row per figure."""
     tx, rx, rsc = summary["tx"], summary["rx"], summary["rsc"]
     t = Table(title=f"NIC top W={summary['width']} vs model: seed {summary['seed']}, "
-                    f"{len(summary['phases'])} phases")
+                    f"{len(summary['phases'])} phase(s)")
     t.add_column("")
     t.add_column("TX", justify="right")
     t.add_column("RX", justify="right")
