@@ -151,7 +151,8 @@ def _nic_rtl(items: list[dict], width: int, keywords=()) -> tuple[list[dict], li
                "NICOFFLOAD_STREAM_TXC": str(txc), "NICOFFLOAD_STREAM_SCORE": str(score),
                "NICOFFLOAD_KEYWORDS": json.dumps(list(keywords))}
         result = runner.run("nic", {"width": width}, lambda: units.make("nic", width),
-                            "nicoffload.tb.tb_nic_stream", extra_env=env, tag="stream")
+                            "nicoffload.tb.tb_nic_stream", extra_env=env, tag="stream",
+                            by_sources=True)
         log = result.test_dir / "sim.log"
         if score.exists():
             verdict = json.loads(score.read_text())

@@ -36,7 +36,7 @@ def run_units(frames: int | None = None, widths: list[int] | None = None, seed: 
             t0 = time.monotonic()
             try:
                 result = runner.run(unit, {"width": width}, lambda: units.make(unit, width),
-                                    module, seed=seed, waves=waves,
+                                    module, seed=seed, waves=waves, by_sources=True,
                                     extra_env={"NICOFFLOAD_FRAMES": str(count),
                                                "NICOFFLOAD_SEED": str(seed)})
                 status = "PASS" if result.ok else "FAIL"

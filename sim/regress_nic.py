@@ -66,7 +66,7 @@ def _simulate(width, env, seed, waves, box):
     try:
         box["result"] = runner.run("nic", {"width": width}, lambda: units.make("nic", width),
                                    "nicoffload.tb.tb_nic", seed=seed, waves=waves,
-                                   extra_env=env, tag="regress")
+                                   extra_env=env, tag="regress", by_sources=True)
     except Exception as e:      # reported in the main thread
         box["error"] = f"{type(e).__name__}: {e}"
 
