@@ -79,3 +79,20 @@ def test_regress_errors_are_one_line(args, word):
     lines = result.stderr.strip().splitlines()
     assert result.exit_code in (1, 2) and len(lines) == 1, result.stderr
     assert lines[0].startswith("nicoffload: error: ") and word in lines[0]
+
+
+def test_units_runs_the_per_unit_checks_with_their_options(monkeypatch):
+    """``--units`` hands today's options to the per-unit checks; without it the NIC runs."""
+    from nicoffload.sim import regress as regress_mod
+    calls = []
+    monkeypatch.setattr(regress_mod, "run_units", lambda **kw: calls.append(("units", kw)))
+    monkeypatch.setattr(regress_nic, "run", lambda **kw: calls.append(("nic", kw)) or True)
+    result = CliRunner().invoke(cli_mod.main, ["regress", "--units", "--width", "128",
+                                               "--frames", "7", "--seed", "3"])
+    assert result.exit_code == 1        # the stand-in says nothing passed
+    assert calls[-1] == ("units", {"frames": 7, "widths": [128], "seed": 3, "waves": False})
+    result = CliRunner().invoke(cli_mod.main, ["regress", "--offload", "rsc", "--no-changes"])
+    assert result.exit_code == 0
+    kind, kw = calls[-1]
+    assert kind == "nic" and kw["widths"] == [64] and kw["frames"] == 1000
+    assert kw["offloads"] == ("rsc",) and kw["changes"] is False
