@@ -118,7 +118,8 @@ def tx(inp, out, engine, mss, lso, keywords, width):
             records = list(reader)
             requests = datapath.prepare_tx([frame for _, frame in records], dp, mss=mss,
                                            lso=lso)
-            wire, completions = _rtl(lambda: datapath.tx_rtl(requests, int(width), dp))
+            wire, completions = _rtl(lambda: datapath.tx_rtl(requests, int(width), dp,
+                                                             keywords))
             for request, completion in zip(requests, completions):
                 report(request.host, completion)
             times = datapath.wire_times(requests, [t for t, _ in records], len(wire), dp)
@@ -150,45 +151,50 @@ def rx(inp, out, engine, report, keywords, rsc_contexts, rsc_timeout_us, batch, 
     RSC is on when *RscIPv4 / *RscIPv6 say so (default 1). Each host frame carries the time
     the NIC indicates it: a frame alone, or an SCU an arrival ends, the time of that arrival;
     an SCU the idle timer ends, the moment the timer runs out; an SCU the end of a receive
-    indication ends, the time of the indication's last frame. The RTL engine has no RSC
-    yet: it runs only with RSC off."""
+    indication ends, the time of the indication's last frame.
+
+    --engine rtl runs the NIC top level (unit nic at --width): its RSC engine has the 8
+    contexts it is built with (--rsc-contexts must be 8) and no idle timer here
+    (--rsc-timeout-us is refused: the RTL's timer counts clock cycles, which a capture's
+    times do not give); --batch places the end-of-indication marker (s_axis_eoi)."""
     from nicoffload.model.nic import Nic
     from nicoffload.sim import datapath
     adapter = _bind(keywords)
     dp = adapter.datapath()
     rsc_on = [name for name, on in (("IPv4", dp.rsc_ipv4), ("IPv6", dp.rsc_ipv6)) if on]
-    if engine == "rtl" and rsc_on:
-        raise CliError("--engine rtl: the RTL RX path has no receive segment coalescing yet "
-                       f"and RSC is on ({', '.join('*Rsc' + v + '=1' for v in rsc_on)}); "
-                       "run it with --keyword '*RscIPv4=0' --keyword '*RscIPv6=0' (the RX "
-                       "checksum RTL alone) or use --engine model")
+    if engine == "rtl" and rsc_contexts != datapath.RTL_RSC_CONTEXTS:
+        raise CliError(f"--engine rtl: the NIC top is built with "
+                       f"{datapath.RTL_RSC_CONTEXTS} RSC contexts; --rsc-contexts "
+                       f"{rsc_contexts} runs only with --engine model")
+    if engine == "rtl" and rsc_timeout_us is not None:
+        raise CliError("--engine rtl: --rsc-timeout-us needs capture times replayed clock "
+                       "cycle for cycle, which the RTL engine does not do; use --engine model")
     scus = multi = segments = 0
     with _captures(inp, out) as (reader, writer), _report(report) as lines:
         if engine == "model":
             # The NIC's clock is the capture's, in nanoseconds.
             nic = Nic(adapter, rsc_contexts=rsc_contexts,
                       rsc_idle_timeout=None if rsc_timeout_us is None else rsc_timeout_us * 1000)
-            for time_ns, (frame, flags, info, delta) in nic.receive_stream(reader, batch=batch):
-                writer.write(time_ns, frame)
-                lines(datapath.rx_report_line(flags, info, delta))
-                if info.CoalescedSegCount:
-                    scus += 1
-                    multi += info.CoalescedSegCount > 1
-                    segments += info.CoalescedSegCount
+            results = ((time_ns, *indication) for time_ns, indication
+                       in nic.receive_stream(reader, batch=batch))
         else:
-            records = list(reader)
-            results = _rtl(lambda: datapath.rx_rtl([f for _, f in records], dp, int(width)))
-            for (time_ns, _), (host_frame, flags) in zip(records, results):
-                writer.write(time_ns, host_frame)
-                lines(datapath.rx_report_line(flags))
+            results = _rtl(lambda: datapath.rx_rtl(reader, int(width), keywords, batch=batch,
+                                                   rsc_contexts=rsc_contexts))
+        for time_ns, host_frame, flags, info, delta in results:
+            writer.write(time_ns, host_frame)
+            lines(datapath.rx_report_line(flags, info, delta))
+            if info.CoalescedSegCount:
+                scus += 1
+                multi += info.CoalescedSegCount > 1
+                segments += info.CoalescedSegCount
         wire, indicated = reader.records, writer.count
     click.echo(f"rx: {wire} wire frames -> {indicated} host frames ({engine})", err=True)
-    if engine == "model" and rsc_on:
-        stats = ", ".join(f"{name} {value}" for name, value in
-                          dataclasses.asdict(nic.rsc_statistics).items())
+    if rsc_on:
+        stats = "" if engine != "model" else "; OID_TCP_RSC_STATISTICS: " + ", ".join(
+            f"{name} {value}" for name, value in dataclasses.asdict(nic.rsc_statistics).items())
         click.echo(f"rx: RSC ({' and '.join(rsc_on)}): {scus} SCUs ({multi} of several "
-                   f"segments) holding {segments} segments, {indicated - scus} frames alone; "
-                   f"OID_TCP_RSC_STATISTICS: {stats}", err=True)
+                   f"segments) holding {segments} segments, {indicated - scus} frames "
+                   f"alone{stats}", err=True)
     else:
         click.echo("rx: RSC off: every frame indicated alone", err=True)
 
@@ -238,7 +244,7 @@ def _report(path):
 def _rtl(run):
     try:
         return run()
-    except (RuntimeError, OSError) as e:
+    except (RuntimeError, OSError, ValueError) as e:
         raise CliError(f"RTL engine: {e}") from None
 
 
@@ -267,17 +273,43 @@ def _write_text(output, text):
 
 
 @main.command()
-@click.option("--frames", type=int, default=None, help="Frames per check (default: embedded).")
 @click.option("--width", "widths", multiple=True,
               type=click.Choice(["64", "128", "256", "512"]),
-              help="Widths to run (default: all four).")
+              help="Data width W (repeatable). Default 64; with --units all four.")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Input frames, TX and RX together (default 1000); with --units frames "
+                   "per check (default: each check's own).")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--waves", is_flag=True, help="Dump waveforms (FST/VCD) into the build dir.")
-def regress(frames, widths, seed, waves):
-    """Run every model-vs-RTL cross-check that exists, with a summary table."""
-    from nicoffload.sim import regress as regress_mod
-    ok = regress_mod.run(frames=frames, widths=[int(w) for w in widths] or None, seed=seed,
-                         waves=waves)
+@click.option("--offload", "offloads", multiple=True,
+              type=click.Choice(["checksum", "lso", "rsc"]),
+              help="Offloads on (repeatable; default all three): checksum (TX insertion and "
+                   "RX validation, IPv4/TCP/UDP, both IP versions), lso (LSOv1 IPv4, LSOv2 "
+                   "IPv4/IPv6), rsc (RSC IPv4/IPv6). The others are off throughout.")
+@click.option("--changes/--no-changes", default=True, show_default=True,
+              help="Configuration changes between phases (OID_TCP_OFFLOAD_PARAMETERS).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default build/regress/<timestamp>/).")
+@click.option("--waves", is_flag=True, help="Dump waveforms (VCD): into the run folder "
+                                            "(--units: into the build dir).")
+@click.option("--units", is_flag=True,
+              help="The per-unit cross-checks instead (--width, --frames, --seed, --waves).")
+def regress(widths, frames, seed, offloads, changes, out, waves, units):
+    """The main job: the whole NIC in Verilator against the model NIC, TX and RX traffic
+    with every offload on, then with configuration changes; every frame and info bit
+    cross-checked, a summary table and a run folder (pcaps, JSON reports). Exit status 1
+    on any mismatch."""
+    if units:
+        if offloads or out or not changes:
+            raise CliError("--offload, --out and --no-changes are for the NIC run, not --units")
+        from nicoffload.sim import regress as regress_mod
+        ok = regress_mod.run_units(frames=frames, widths=[int(w) for w in widths] or None,
+                                   seed=seed, waves=waves)
+    else:
+        from nicoffload.sim import regress_nic
+        ok = regress_nic.run(widths=[int(w) for w in widths] or [64],
+                             frames=frames or regress_nic.DEFAULT_FRAMES, seed=seed,
+                             offloads=offloads or regress_nic.OFFLOADS, out=out,
+                             waves=waves, changes=changes)
     sys.exit(0 if ok else 1)
 
 

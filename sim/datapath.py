@@ -2,10 +2,11 @@
 
 ``model``: the golden model, ``model/nic.py`` (the whole-path functions and ``TxRequest``
 live there and are re-exported here). ``rtl``: the same frames and NBL info streamed
-through the Verilated unit (``tb/tb_stream.py``); both engines get identical inputs, so their
-outputs can be compared frame for frame. The model's RX path includes receive segment
-coalescing (``model.nic.rx_model_stream``, ``model/rsc.py``); the RTL's does not yet. What
-acts as the transport (``prepare_send``, ``prepare_tx``) stays here for now.
+through the Verilated NIC top level (unit ``nic``, ``tb/tb_nic_stream.py``: registers
+programmed over AXI4-Lite from the same keywords, every output scored against the model
+NIC); both engines get identical inputs, so their outputs can be compared frame for frame.
+Both RX paths include receive segment coalescing (``model/rsc.py``, ``hdl/rsc``). What acts
+as the transport (``prepare_send``, ``prepare_tx``) stays here for now.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from nicoffload.model import nbl, transport_nvgre
-from nicoffload.model.checksum import RX_ENABLE_NAMES, TX_MAX_FRAME
+from nicoffload.model import nbl
+from nicoffload.model import rsc as rsc_model
+from nicoffload.model import transport_nvgre
+from nicoffload.model.checksum import TX_MAX_FRAME
 from nicoffload.model.nic import (TxRequest, rx_model, rx_model_stream, rx_rsc_engine,
                                   tx_limits, tx_model, tx_model_send)
 from nicoffload.model.parse import IPPROTO_TCP, parse
@@ -130,87 +133,99 @@ def wire_times(requests: list[TxRequest], host_times: list[int], wire_count: int
     return (times + [last] * wire_count)[:wire_count]
 
 
-def _stream_rtl(unit: str, width: int, items: list[dict], *, enables: dict | None = None,
-                expect: int | None = None, ports: str | None = None,
-                limits: int | None = None) -> tuple[list[dict], list[int]]:
-    """Run ``items`` through the Verilated ``unit``; (output frames, completion words)."""
+#: The RTL top's RSC flow contexts (``hdl.nic.Nic``'s default, ``units.make("nic", W)``).
+RTL_RSC_CONTEXTS = rsc_model.DEFAULT_CONTEXTS
+
+
+def _nic_rtl(items: list[dict], width: int, keywords=()) -> tuple[list[dict], list[int]]:
+    """Run ``items`` (``tb/tb_nic_stream.py``'s input lines) through the Verilated NIC top
+    (unit ``nic``: the build ``nicoffload regress`` and the tests use); (output frames, TX
+    completion words). The bench holds every output to the model NIC's; a mismatch is a
+    ``RuntimeError``."""
     from nicoffload.sim import runner, units
     with tempfile.TemporaryDirectory(prefix="nicoffload-") as tmp:
-        src, dst, txc = (Path(tmp) / n for n in ("in.jsonl", "out.jsonl", "txc.jsonl"))
+        src, dst, txc, score = (Path(tmp) / n for n in
+                                ("in.jsonl", "out.jsonl", "txc.jsonl", "score.json"))
         src.write_text("".join(json.dumps(x) + "\n" for x in items))
         env = {"NICOFFLOAD_STREAM_IN": str(src), "NICOFFLOAD_STREAM_OUT": str(dst),
-               "NICOFFLOAD_STREAM_TXC": str(txc)}
-        if expect is not None:
-            env["NICOFFLOAD_EXPECT"] = str(expect)
-        if enables is not None:
-            env["NICOFFLOAD_ENABLES"] = json.dumps(enables)
-        if ports is not None:
-            env["NICOFFLOAD_STREAM_PORTS"] = ports
-        if limits is not None:
-            env["NICOFFLOAD_LIMITS"] = str(limits)
-        result = runner.run(unit, {"width": width}, lambda: units.make(unit, width),
-                            "nicoffload.tb.tb_stream", extra_env=env, tag="stream")
+               "NICOFFLOAD_STREAM_TXC": str(txc), "NICOFFLOAD_STREAM_SCORE": str(score),
+               "NICOFFLOAD_KEYWORDS": json.dumps(list(keywords))}
+        result = runner.run("nic", {"width": width}, lambda: units.make("nic", width),
+                            "nicoffload.tb.tb_nic_stream", extra_env=env, tag="stream",
+                            by_sources=True)
+        log = result.test_dir / "sim.log"
+        if score.exists():
+            verdict = json.loads(score.read_text())
+            if verdict["error"] or verdict["mismatches"]:
+                first = verdict["error"] or verdict["messages"][0]
+                raise RuntimeError(f"the NIC top differs from the model "
+                                   f"({verdict['mismatches']} mismatches; {first}); see {log}")
         if not result.ok:
-            raise RuntimeError(f"RTL run of {unit} failed; see {result.test_dir / 'sim.log'}")
+            raise RuntimeError(f"RTL run of the NIC top failed; see {log}")
         frames = [json.loads(line) for line in dst.read_text().splitlines()]
-        done = [json.loads(line)["tdata"] for line in txc.read_text().splitlines()] \
-            if txc.exists() else []
+        done = [json.loads(line)["tdata"] for line in txc.read_text().splitlines()]
         return frames, done
 
 
-def _nonempty(items, frame_of, run, passthrough):
-    """``run`` the items whose frame is non-empty; a zero-length capture record (no beat can
-    carry it on AXI4-Stream) gets ``passthrough(item)`` in its place, as the model gives it."""
-    keep = [i for i, item in enumerate(items) if len(frame_of(item))]
-    got = run([items[i] for i in keep]) if keep else []
-    out = [passthrough(item) for item in items]
-    for i, result in zip(keep, got):
-        out[i] = result
-    return out
-
-
-def tx_rtl(requests: list[TxRequest], width: int, datapath=None
+def tx_rtl(requests: list[TxRequest], width: int, datapath=None, keywords=()
            ) -> tuple[list[bytes], list[nbl.TxCompletion]]:
-    """The whole RTL TX path (``hdl.txpath.TxPath``: segmenter, then checksum insertion):
-    wire frames and one completion per host frame.
+    """The NIC top's TX path (registers programmed from ``keywords``, which must be those
+    ``datapath`` was bound with): wire frames and one completion per host frame.
 
     A zero-length capture record has no beat to carry it on AXI4-Stream: it leaves
-    unchanged with a SENT completion, as in the model, and the frames around it go through
-    the RTL in separate runs so that the order holds.
-    """
-    from nicoffload.hdl.lso import config_value
+    unchanged with a SENT completion, as in the model, in its place among the others (the
+    model's frame count of each request before it says where)."""
     limits = tx_limits(datapath)
-    wire, completions, batch = [], [], []
-
-    def flush():
-        if batch:
-            items = [{"data": r.frame.hex(), "tuser": r.tuser} for r in batch]
-            frames, done = _stream_rtl("txpath", width, items,
-                                       ports="s_axis_tx,m_axis_wire,m_axis_txc",
-                                       limits=config_value(limits))
-            wire.extend(bytes.fromhex(x["data"]) for x in frames)
-            completions.extend(nbl.TxCompletion.from_int(v) for v in done)
-            batch.clear()
-
+    items = [{"data": r.frame.hex(), "tuser": r.tuser} for r in requests if len(r.frame)]
+    frames, done = _nic_rtl(items, width, keywords) if items else ([], [])
+    got_wire = iter(bytes.fromhex(x["data"]) for x in frames)
+    got_done = iter(done)
+    wire, completions = [], []
     for r in requests:
-        if len(r.frame):
-            batch.append(r)
-        else:
-            flush()
+        if not len(r.frame):
             wire.append(r.frame)
             completions.append(nbl.TxCompletion())
-    flush()
+            continue
+        segments, _ = tx_model_send(r, limits)
+        wire.extend(next(got_wire) for _ in segments)
+        completions.append(nbl.TxCompletion.from_int(next(got_done)))
     return wire, completions
 
 
-def rx_rtl(frames, datapath, width: int) -> list[tuple[bytes, nbl.ChecksumRx]]:
-    enables = {name: int(bool(getattr(datapath, name))) for name in RX_ENABLE_NAMES}
+def rx_rtl(records, width: int, keywords=(), *, batch: int = 64, rsc_contexts: int = 8):
+    """The NIC top's RX path (checksum verification, then RSC; registers programmed from
+    ``keywords``) over ``(time_ns, frame)`` records, a receive indication (the ``s_axis_eoi``
+    marker) after every ``batch`` records and at the end, no idle timer.
 
-    def run(fs):
-        items = [{"data": bytes(f).hex(), "tuser": 0} for f in fs]
-        got, _ = _stream_rtl("rxcsum", width, items, enables=enables, expect=len(items))
-        return [(bytes.fromhex(x["data"]), nbl.RxUser.unpack(x["tuser"])[0]) for x in got]
-    return _nonempty(frames, lambda f: f, run, lambda f: (bytes(f), nbl.ChecksumRx()))
+    Returns ``(time_ns, frame, ChecksumRx, RscInfo, RscTcpTimestampDelta)`` per host frame:
+    the frame and its info as the RTL gave them, the time the model NIC indicates it (the
+    RTL's output does not say which arrival it answers; the bench has held it to the model
+    frame for frame). A zero-length record (no beat can carry it) passes alone, as in the
+    model, in its place among the others."""
+    from nicoffload.model.nic import Nic
+    if rsc_contexts != RTL_RSC_CONTEXTS:
+        raise ValueError(f"the RTL top is built with {RTL_RSC_CONTEXTS} RSC contexts, not "
+                         f"{rsc_contexts}")
+    records = list(records)
+    items = []
+    for k, (_, frame) in enumerate(records, 1):
+        if len(frame):
+            items.append({"data": bytes(frame).hex()})
+        if k % batch == 0 or k == len(records):
+            items.append({"eoi": 1})
+    model = list(Nic(keywords=keywords, rsc_contexts=rsc_contexts).receive_stream(
+        records, batch=batch))
+    frames, _ = _nic_rtl(items, width, keywords) if any("data" in i for i in items) \
+        else ([], [])
+    got = iter(frames)
+    out = []
+    for time_ns, ind in model:
+        if not len(ind.frame):
+            out.append((time_ns, ind.frame, ind.checksum, ind.rsc, ind.timestamp_delta))
+            continue
+        x = next(got)
+        out.append((time_ns, bytes.fromhex(x["data"]), *nbl.RxUser.unpack(x["tuser"])))
+    return out
 
 
 def rx_report_line(flags: nbl.ChecksumRx, rsc: nbl.RscInfo | None = None,

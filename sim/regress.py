@@ -1,8 +1,9 @@
-"""``nicoffload regress``: every model-vs-RTL cross-check that exists, at every width.
+"""``nicoffload regress --units``: every per-unit model-vs-RTL cross-check, at every width.
 
 Each check builds its unit in Verilator (cached under build/) and runs its cocotb testbench
 against the golden model with random traffic, idles and backpressure. A rich progress bar
 while it runs and a summary table at the end; the return value says whether all passed.
+The main job, ``nicoffload regress`` without ``--units``, is ``sim/regress_nic.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from nicoffload.hdl.axis import WIDTHS
 from nicoffload.sim import runner, units
 
 
-def run(frames: int | None = None, widths: list[int] | None = None, seed: int = 1,
+def run_units(frames: int | None = None, widths: list[int] | None = None, seed: int = 1,
         waves: bool = False, checks: list[str] | None = None, console: Console | None = None):
     console = console or Console()
     widths = widths or list(WIDTHS)
@@ -35,7 +36,7 @@ def run(frames: int | None = None, widths: list[int] | None = None, seed: int = 
             t0 = time.monotonic()
             try:
                 result = runner.run(unit, {"width": width}, lambda: units.make(unit, width),
-                                    module, seed=seed, waves=waves,
+                                    module, seed=seed, waves=waves, by_sources=True,
                                     extra_env={"NICOFFLOAD_FRAMES": str(count),
                                                "NICOFFLOAD_SEED": str(seed)})
                 status = "PASS" if result.ok else "FAIL"
@@ -47,7 +48,7 @@ def run(frames: int | None = None, widths: list[int] | None = None, seed: int = 
                          time.monotonic() - t0, detail))
             progress.advance(task)
 
-    table = Table(title="nicoffload regress: RTL vs golden model")
+    table = Table(title="nicoffload regress --units: RTL units vs golden model")
     for col in ("check", "W", "frames/test", "tests", "failed", "result", "seconds"):
         table.add_column(col, justify="right" if col not in ("check", "result") else "left")
     for name, width, count, tests, failed, status, secs, _ in rows:

@@ -7,6 +7,12 @@ C++ model is rebuilt only when that Verilog or the build flags change. A build h
 exclusive lock on its cache entry, so parallel pytest workers and CLI runs that need the same
 unit build it once and never run two ``make``s in one directory.
 
+Exporting a large design (the NIC top) takes Amaranth tens of seconds. A caller whose
+component comes from ``units.make(unit, width)`` can pass ``by_sources=True``: the build is
+then also stamped with a hash of the Python sources the Verilog comes from (``hdl/``,
+``model/``, ``sim/units.py``) and the Amaranth version, and when that stamp matches, the
+export is skipped and the cached build used as it is.
+
 Waveforms: ``run(..., waves=True)`` (or ``WAVES=1`` in the environment) builds with tracing and
 writes ``dump.vcd`` in the test directory it returns. (VCD, not FST: Verilator's FST writer
 needs the lz4 headers, which a fresh machine does not have.)
@@ -87,26 +93,54 @@ def _key(params: dict) -> str:
     return "-".join(f"{k}{v}" for k, v in sorted(params.items()))
 
 
-def build(unit: str, params: dict, make_component, *, waves: bool = False) -> Path:
+def _sources_key(unit: str, params: dict, recipe: str) -> str:
+    """A hash of everything ``units.make(unit, ...)``'s Verilog comes from."""
+    import importlib.metadata
+
+    import nicoffload.hdl
+    import nicoffload.model
+    h = hashlib.sha256(json.dumps([unit, params, recipe,
+                                   importlib.metadata.version("amaranth")]).encode())
+    files = [Path(__file__).with_name("units.py")]
+    for package in (nicoffload.hdl, nicoffload.model):
+        folder = Path(package.__file__).parent
+        files += sorted(folder.rglob("*.py"))
+    for path in files:
+        h.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def build(unit: str, params: dict, make_component, *, waves: bool = False,
+          by_sources: bool = False) -> Path:
     """Export and Verilate ``make_component()`` (an Amaranth component) once per parameters.
 
     Returns the build directory. ``unit`` names the top module and the cache entry.
+    ``by_sources``: ``make_component`` is ``units.make(unit, ...)``; skip the export when
+    the sources are those of the cached build (module docstring).
     """
     from cocotb_tools.runner import get_runner
 
     verilator_env()
     build_dir = BUILD_ROOT / "sim" / f"{unit}-{_key(params)}{'-waves' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
+    recipe = json.dumps([VERILATOR_ARGS, MAKE_VARS, waves])
+    binary = build_dir / unit
+    sources_file = build_dir / "sources-stamp"
+    sources = _sources_key(unit, params, recipe) if by_sources else None
+    if sources is not None:
+        with _locked(build_dir / ".lock"):
+            if sources_file.exists() and sources_file.read_text() == sources and \
+                    (build_dir / "stamp").exists() and binary.exists():
+                return build_dir
     text = export(make_component(), unit)
     vfile = build_dir / f"{unit}.v"
-    recipe = json.dumps([VERILATOR_ARGS, MAKE_VARS, waves])
     stamp = hashlib.sha256((text + recipe).encode()).hexdigest()
     stamp_file = build_dir / "stamp"
-    binary = build_dir / unit
     with _locked(build_dir / ".lock"):
         fresh = stamp_file.exists() and stamp_file.read_text() == stamp and binary.exists()
         if not fresh:
             stamp_file.unlink(missing_ok=True)
+            sources_file.unlink(missing_ok=True)
             vfile.write_text(text)
             runner = get_runner("verilator")
             log = build_dir / "build.log"
@@ -119,6 +153,8 @@ def build(unit: str, params: dict, make_component, *, waves: bool = False) -> Pa
                 raise RuntimeError(f"Verilator build of {unit} failed (exit {e.returncode}); "
                                    f"see {log}") from None
             stamp_file.write_text(stamp)
+        if sources is not None:
+            sources_file.write_text(sources)
     return build_dir
 
 
@@ -148,7 +184,8 @@ class RunResult:
 
 def run(unit: str, params: dict, make_component, test_module: str, *,
         testcase: str | list[str] | None = None, extra_env: dict | None = None,
-        seed: int | None = None, waves: bool = False, tag: str = "") -> RunResult:
+        seed: int | None = None, waves: bool = False, tag: str = "",
+        by_sources: bool = False) -> RunResult:
     """Build (cached) and run cocotb ``test_module`` against the unit.
 
     ``params`` are also handed to the test as ``NICOFFLOAD_PARAMS`` (JSON) so the testbench
@@ -158,7 +195,7 @@ def run(unit: str, params: dict, make_component, test_module: str, *,
     from cocotb_tools.runner import get_runner
 
     waves = waves or os.environ.get("WAVES", "") not in ("", "0")
-    build_dir = build(unit, params, make_component, waves=waves)
+    build_dir = build(unit, params, make_component, waves=waves, by_sources=by_sources)
     env = {"NICOFFLOAD_PARAMS": json.dumps(params)}
     env.update(extra_env or {})
     name = test_module.rsplit(".", 1)[-1]

@@ -1,5 +1,5 @@
 """``nicoffload rx`` with receive segment coalescing (DESIGN 3 RSC, DESIGN 4 ``rx``) on the
-model engine: captures of interleaved TCP flows built with scapy go through the command, and
+model engine (and on the RTL engine, the NIC top, against it): captures of interleaved TCP flows built with scapy go through the command, and
 scapy (checksums), the flows as sent (payload, order) and the options' meaning check what
 comes out."""
 
@@ -239,31 +239,42 @@ def test_timeout_in_nanoseconds(tmp_path):
         assert [t for t, _ in pcapio.read(out)][0] == T0 + 7 + gap_ns
 
 
-def test_rtl_engine_refuses_rsc_and_runs_without(tmp_path, monkeypatch):
-    """``--engine rtl``: one error line while RSC is on (no simulator starts, nothing is
-    written); with both RSC keywords 0 the RX checksum path runs as before (the RTL run is
-    replaced by the model's checksum stage here), each host frame timed as its wire frame."""
+@pytest.mark.rtl
+@pytest.mark.parametrize("batch", [64, 7])
+def test_rtl_engine_coalesces_as_the_model(tmp_path, batch):
+    """``--engine rtl`` runs the NIC top (W=64, the build the other RTL tests share): the
+    same host frames, RX info and times as the model engine, with RSC on for both IP
+    versions, end-of-indication markers every ``batch`` frames, and with RSC off for IPv4."""
+    records, _ = interleaved(seed=5, per_flow=12)
+    for extra in ((), ("--keyword", "*RscIPv4=0")):
+        outs = {}
+        for engine in ("model", "rtl"):
+            sub = tmp_path / f"{engine}{len(extra)}"
+            sub.mkdir()
+            outs[engine] = run(sub, records, "--engine", engine, "--batch", batch, *extra)[:2]
+        assert outs["model"] == outs["rtl"]
+        assert any(r["CoalescedSegCount"] > 1 for r in outs["rtl"][1])
+
+
+def test_rtl_engine_refuses_a_timer_or_other_contexts(tmp_path, monkeypatch):
+    """``--engine rtl`` with ``--rsc-timeout-us`` or ``--rsc-contexts`` other than the
+    build's: one error line, no simulator, nothing written."""
     from nicoffload.sim import runner
 
     def no_simulator(*args, **kwargs):
         raise AssertionError("no simulator in this test")
     monkeypatch.setattr(runner, "run", no_simulator)
-    monkeypatch.setattr(datapath, "rx_rtl", lambda frames, dp, width: datapath.rx_model(frames, dp))
     records = [(T0 + k * US, segment("a4", 1 + 10 * k, bytes(10))) for k in range(5)]
     src, out = tmp_path / "in.pcap", tmp_path / "o.pcap"
     pcapio.write(src, records)
-    for extra in ((), ("--keyword", "*RscIPv6=0"), ("--keyword", "*RscIPv4=0")):
+    for extra in (("--rsc-timeout-us", "10"), ("--rsc-contexts", "2"),
+                  ("--rsc-contexts", "16", "--keyword", "*RscIPv4=0")):
         result = CliRunner().invoke(cli_mod.main, ["rx", str(src), str(out), "--engine", "rtl",
                                                    *extra])
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 1 and len(lines) == 1, result.stderr
-        assert lines[0].startswith("nicoffload: error: --engine rtl: ") and "RSC" in lines[0]
+        assert lines[0].startswith("nicoffload: error: --engine rtl: ") and extra[0] in lines[0]
         assert not out.exists()
-    result = CliRunner().invoke(cli_mod.main, ["rx", str(src), str(out), "--engine", "rtl",
-                                               "--keyword", "*RscIPv4=0",
-                                               "--keyword", "*RscIPv6=0"])
-    assert result.exit_code == 0, result.output
-    assert list(pcapio.read(out)) == records and "rx: RSC off" in result.stderr
 
 
 def test_one_context_two_flows(tmp_path):

@@ -62,7 +62,7 @@ def test_tx_engines_agree_and_scapy_agrees(mixed, tmp_path):
 def test_rx_engines_agree(mixed, tmp_path):
     path, frames = mixed
     reports = {}
-    for engine in ("model", "rtl"):     # RSC off: the RTL RX path has no coalescer yet
+    for engine in ("model", "rtl"):     # RSC off: every frame indicated alone
         out, rep = tmp_path / f"rx-{engine}.pcap", tmp_path / f"rx-{engine}.jsonl"
         r = cli("rx", path, out, "--engine", engine, "--report", rep,
                 "--keyword", "*RscIPv4=0", "--keyword", "*RscIPv6=0")
@@ -230,19 +230,32 @@ def test_tx_mss_engines_agree(tmp_path):
         assert len(outs["model"]) > len(frames) + 20
 
 
-def test_rx_rtl_refuses_rsc(mixed, tmp_path):
-    """RSC is configured on by default and the model coalesces; the RTL RX path has no
-    coalescer yet, so ``--engine rtl`` with RSC on for either IP version is one error line
-    (before any simulator starts) and writes nothing. The model says RSC is on or off."""
+@pytest.mark.rtl
+def test_rx_rtl_runs_the_top_with_rsc(mixed, tmp_path):
+    """RSC on (the default): ``--engine rtl`` runs the NIC top, coalescer included, and
+    writes what the model writes, report and times too; the last line says RSC is on."""
     path, _ = mixed
-    for extra in ((), ("--keyword", "*RscIPv4=0")):
+    outs = {}
+    for engine in ("model", "rtl"):
+        out, rep = tmp_path / f"rx-{engine}.pcap", tmp_path / f"rx-{engine}.jsonl"
+        r = cli("rx", path, out, "--engine", engine, "--report", rep, "--batch", 16)
+        assert r.returncode == 0, r.stderr
+        assert "rx: RSC (IPv4 and IPv6): " in r.stderr, r.stderr
+        outs[engine] = (list(pcapio.read(out)), rep.read_text())
+    assert outs["model"] == outs["rtl"]
+
+
+def test_rx_rtl_refuses_what_the_build_lacks(mixed, tmp_path):
+    """``--engine rtl``: other RSC contexts than the build's 8, or an idle timer in capture
+    time, is one error line (before any simulator starts) and writes nothing."""
+    path, _ = mixed
+    for extra, word in ((("--rsc-contexts", "4"), "--rsc-contexts"),
+                        (("--rsc-timeout-us", "100"), "--rsc-timeout-us")):
         r = cli("rx", path, tmp_path / "o.pcap", "--engine", "rtl", *extra)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 1 and len(lines) == 1, r.stderr
-        assert lines[0].startswith("nicoffload: error: --engine rtl") and "*RscIPv6=1" in lines[0]
+        assert lines[0].startswith("nicoffload: error: --engine rtl") and word in lines[0]
         assert not (tmp_path / "o.pcap").exists()
-    r = cli("rx", path, tmp_path / "o.pcap")
-    assert r.returncode == 0 and "rx: RSC (IPv4 and IPv6): " in r.stderr, r.stderr
     r = cli("rx", path, tmp_path / "o.pcap", "--keyword", "*RscIPv4=0", "--keyword", "*RscIPv6=0")
     assert r.returncode == 0 and "rx: RSC off" in r.stderr, r.stderr
 
@@ -268,8 +281,7 @@ def test_tx_big_tcp_capture_engines_agree(tmp_path):
     outs = {}
     for lso, engine in (("v1", "model"), ("v2", "model"), ("v2", "rtl")):
         out = tmp_path / f"{lso}-{engine}.pcap"
-        r = cli("tx", src, out, "--engine", engine, "--mss", 1460, "--lso", lso,
-                "--width", 512)
+        r = cli("tx", src, out, "--engine", engine, "--mss", 1460, "--lso", lso)
         assert r.returncode == 0 and "dropped" not in r.stderr, r.stderr
         outs[lso, engine] = pcapio.read_frames(out)
     assert outs["v1", "model"] == outs["v2", "model"] == outs["v2", "rtl"]

@@ -25,6 +25,7 @@ _SOAK = pytest.mark.skipif(os.environ.get("NICOFFLOAD_SOAK") != "1",
                                           for w in (128, 256, 512)])
 def test_nic(width):
     result = runner.run("nic", {"width": width}, lambda: units.make("nic", width),
-                        "nicoffload.tb.tb_nic", extra_env={"NICOFFLOAD_FRAMES": str(FRAMES)})
+                        "nicoffload.tb.tb_nic", extra_env={"NICOFFLOAD_FRAMES": str(FRAMES)},
+                        by_sources=True)
     assert result.ok, f"failed: {result.failures} (log: {result.test_dir / 'sim.log'})"
     assert result.tests == 1

@@ -333,6 +333,28 @@ def test_send_times_carry_to_segments(tmp_path):
         assert got == [times[0]] * 4 + [times[1]] + [times[2]] * 3
 
 
+def _model_as_nic_rtl(items, width, keywords=()):
+    """``datapath._nic_rtl``'s answer made by the model NIC (no simulator)."""
+    from nicoffload.model import nbl
+    from nicoffload.model.nic import Nic
+    nic = Nic(keywords=keywords)
+    frames, done = [], []
+    for item in items:
+        if "tuser" in item:
+            csum, lso, supp, _ = nbl.TxUser.unpack_raw(item["tuser"])
+            r = nic.transmit(datapath.TxRequest(bytes.fromhex(item["data"]),
+                                                nbl.ChecksumTx.from_int(csum), lso, supp))
+            frames += [{"port": "wire", "data": s.hex(), "tuser": 0} for s in r.segments]
+            done.append(r.completion.to_int())
+            continue
+        got = nic.receive(bytes.fromhex(item["data"])) if "data" in item else \
+            nic.end_indication()
+        frames += [{"port": "host", "data": i.frame.hex(),
+                    "tuser": nbl.RxUser.pack(i.checksum, i.rsc, i.timestamp_delta)}
+                   for _, i in got]
+    return frames, done
+
+
 def test_rtl_branch_collects_and_times_like_the_model(tmp_path, monkeypatch):
     """The CLI's RTL-engine branch (collect the capture, one run, wire frames timed by the
     model's frames per send) writes what the model engine writes, times included. The RTL
@@ -345,10 +367,7 @@ def test_rtl_branch_collects_and_times_like_the_model(tmp_path, monkeypatch):
     def no_simulator(*args, **kwargs):
         raise AssertionError("no simulator in this test")
     monkeypatch.setattr(runner, "run", no_simulator)
-    monkeypatch.setattr(datapath, "tx_rtl",
-                        lambda requests, width, dp=None: datapath.tx_model(requests, dp))
-    monkeypatch.setattr(datapath, "rx_rtl",
-                        lambda frames, dp, width: datapath.rx_model(frames, dp))
+    monkeypatch.setattr(datapath, "_nic_rtl", _model_as_nic_rtl)
     rng = random.Random(9)
     frames = [bytes(Ether(**MAC) / IP() / TCP(flags="A") / Raw(rng.randbytes(5000))), b"",
               bytes(Ether(**MAC) / IPv6() / UDP() / Raw(rng.randbytes(12000))),
@@ -357,7 +376,8 @@ def test_rtl_branch_collects_and_times_like_the_model(tmp_path, monkeypatch):
     pcapio.write(src, [(k * 1_000_000_000 + 7000, f) for k, f in enumerate(frames)])
     outs = {}
     for command, extra in (("tx", ["--mss", "1000", "--keyword", "*LsoV2IPv6=0"]),
-                           ("rx", ["--keyword", "*RscIPv4=0", "--keyword", "*RscIPv6=0"])):
+                           ("rx", ["--keyword", "*RscIPv4=0", "--keyword", "*RscIPv6=0"]),
+                           ("rx", ["--batch", "2"])):
         for engine in ("model", "rtl"):
             out = tmp_path / f"{command}-{engine}.pcap"
             result = CliRunner().invoke(cli_mod.main, [command, str(src), str(out),
