@@ -370,8 +370,9 @@ def verilog(unit, width, output, out_dir):
               show_default=True)
 @click.option("--mapping", type=click.Choice(["auto", "flat", "per-module"]), default="auto",
               show_default=True,
-              help="Map the design in one piece, each module on its own (gives each unit's "
-                   "share), or flat with per-module where flat fails.")
+              help="flat: the design in one piece (the quoted figures); per-module: each "
+                   "module on its own, then flattened (gives each unit's share); auto: flat, "
+                   "per-module if flat fails.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the figures as JSON.")
 def synth(unit, width, mapping, json_path):
