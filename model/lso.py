@@ -405,6 +405,21 @@ def segment_flags(flags: int, k: int, count: int) -> int:
     return out
 
 
+def size_check(payload: int, mss: int, max_offload: int, min_segments: int
+               ) -> tuple[TxStatus, str] | None:
+    """Checks 10 and 11 on a send's payload: more than MaxOffLoadSize, or fewer segments
+    than MinSegmentCount; the drop's status and detail, None when both pass. Plain and NVGRE
+    sends (``model.nvgre_lso``) share it."""
+    if payload > max_offload:
+        return TxStatus.LSO_TOO_LARGE, f"{payload} payload bytes, MaxOffLoadSize {max_offload}"
+    count = -(-payload // mss)
+    if count < max(1, min_segments):
+        return (TxStatus.LSO_TOO_FEW_SEGMENTS,
+                f"{payload} payload bytes at MSS {mss} make {count} segments, "
+                f"MinSegmentCount {min_segments}")
+    return None
+
+
 def _segment(frame: bytes, word, limits: LsoLimits, mode: str) -> LsoResult:
     """Checks 2-12 and the segments of a send that passes them; a drop has no segments."""
     v2 = word.Type == LSO_TYPE_V2
@@ -464,14 +479,9 @@ def _segment(frame: bytes, word, limits: LsoLimits, mode: str) -> LsoResult:
 
     # 10-12: sizes.
     payload = len(frame) - hdr_end
-    if payload > max_offload:
-        return drop(TxStatus.LSO_TOO_LARGE,
-                    f"{payload} payload bytes, MaxOffLoadSize {max_offload}")
-    count = -(-payload // mss)
-    if count < max(1, min_segments):
-        return drop(TxStatus.LSO_TOO_FEW_SEGMENTS,
-                    f"{payload} payload bytes at MSS {mss} make {count} segments, "
-                    f"MinSegmentCount {min_segments}")
+    too_big_or_few = size_check(payload, mss, max_offload, min_segments)
+    if too_big_or_few:
+        return drop(*too_big_or_few)
     largest = min(mss, payload)
     ip_length = hdr_end - l3 - (40 if ipv6 else 0) + largest
     if ip_length > _MAX_IP_LENGTH:
@@ -488,7 +498,7 @@ def _segment(frame: bytes, word, limits: LsoLimits, mode: str) -> LsoResult:
                     f"{limits.max_segment_bytes} bytes the checksum stage holds")
 
     tpl = _Template(ipv6=ipv6, l3=l3, l4=l4, hdr_end=hdr_end, length_8023=length_8023)
-    segments = _cut(frame, tpl, mss, count, mode)
+    segments = _cut(frame, tpl, mss, -(-payload // mss), mode)
     return LsoResult(segments, _completion(v2, payload, TxStatus.SENT))
 
 

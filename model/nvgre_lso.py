@@ -65,7 +65,7 @@ import struct
 
 from .checksum import fill_encapsulated
 from .lso import (TCP_RST, TCP_SYN, TCP_URG, LsoLimits, LsoResult, _completion, ip_id,
-                  parse_error_status, segment_flags)
+                  parse_error_status, segment_flags, size_check)
 from .nbl import LSO_IPV6, LSO_TYPE_V2, SendSupplemental, TxStatus
 from .nvgre import Nvgre, NvgreError, follow, offsets_disagree
 from .onesum import add
@@ -133,18 +133,13 @@ def segment_encapsulated(frame: bytes, word, supplemental: SendSupplemental,
         return drop(TxStatus.LSO_GUARANTEE, broken)
 
     payload = len(frame) - hdr_end
-    if payload > max_offload:
-        return drop(TxStatus.LSO_TOO_LARGE,
-                    f"{payload} payload bytes, MaxOffLoadSize {max_offload}")
-    count = -(-payload // mss)
-    if count < max(1, min_segments):
-        return drop(TxStatus.LSO_TOO_FEW_SEGMENTS,
-                    f"{payload} payload bytes at MSS {mss} make {count} segments, "
-                    f"MinSegmentCount {min_segments}")
+    too_big_or_few = size_check(payload, mss, max_offload, min_segments)
+    if too_big_or_few:
+        return drop(*too_big_or_few)
     too_long = _segment_too_long(nv, hdr_end + min(mss, payload), limits.max_segment_bytes)
     if too_long:
         return drop(TxStatus.LSO_BAD_MSS, too_long)
-    return LsoResult(cut(frame, nv, mss, count, id_mode),
+    return LsoResult(cut(frame, nv, mss, -(-payload // mss), id_mode),
                      _completion(True, payload, TxStatus.SENT))
 
 
