@@ -92,11 +92,18 @@ class StreamFIFO(wiring.Component):
     Attributes
     ----------
     s : In(stream.Signature(shape))
-        Write side; ``s.ready`` is the FIFO's ``w_rdy`` (a function of its level registers).
+        Write side; ``s.ready`` is a flip-flop: "not full", worked out a cycle ahead from
+        the level and this cycle's write and read (the FIFO's own ``w_rdy`` is a comparison
+        of its level registers, which would put logic in front of every producer's
+        decisions).
     m : Out(stream.Signature(shape))
         Read side; ``m.valid`` and ``m.payload`` come from the FIFO's output register.
     level : Out(range(depth + 1))
         Entries held.
+
+    Throughput and latency
+        An entry taken on ``s`` is on ``m`` two cycles later; from depth 3 an entry can go in
+        and one out every cycle (a 2-deep FIFO takes two in three cycles).
     """
 
     def __init__(self, shape, depth):
@@ -113,12 +120,22 @@ class StreamFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self.shape).width
-        m.submodules.queue = storage = fifo.SyncFIFOBuffered(width=width, depth=self.depth)
+        # One entry more than ``depth`` inside: ``not_full`` counts to ``depth``, and the
+        # buffered FIFO's own ``w_rdy`` can drop for a cycle while its output register
+        # refills; with the spare entry it never does while ``not_full`` is set.
+        m.submodules.queue = storage = fifo.SyncFIFOBuffered(width=width, depth=self.depth + 1)
+        # The level the FIFO will have next cycle, and from it whether it will have room.
+        held = Signal(range(self.depth + 1))
+        not_full = Signal(init=1)
+        written = self.s.valid & not_full
+        read = self.m.valid & self.m.ready
+        held_next = held + written - read
+        m.d.sync += [held.eq(held_next), not_full.eq(held_next != self.depth)]
         m.d.comb += [
             storage.w_data.eq(self.s.payload.as_value() if hasattr(self.s.payload, "as_value")
                               else self.s.payload),
-            storage.w_en.eq(self.s.valid),
-            self.s.ready.eq(storage.w_rdy),
+            storage.w_en.eq(written),
+            self.s.ready.eq(not_full),
             self.m.payload.eq(storage.r_data),
             self.m.valid.eq(storage.r_rdy),
             storage.r_en.eq(self.m.ready),

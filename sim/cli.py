@@ -365,7 +365,9 @@ def verilog(unit, width, output, out_dir):
 
 
 @main.command()
-@click.option("--unit", default="onesum", show_default=True)
+@click.option("--unit", default="onesum", show_default=True,
+              help="A unit, or a part of one (lso.sequencer, lso.assembler, ...: placed on "
+                   "its own to measure its paths quickly).")
 @click.option("--width", type=click.Choice(["64", "128", "256", "512"]), default="64",
               show_default=True)
 @click.option("--mapping", type=click.Choice(["auto", "flat", "per-module"]), default="auto",

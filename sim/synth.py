@@ -35,7 +35,8 @@ from amaranth.hdl import Elaboratable
 
 
 class Harness(Elaboratable):
-    """Shift-register inputs and XOR-reduced registered outputs around a flat-port unit."""
+    """Shift-register inputs and XOR-reduced registered outputs around a component (a unit's
+    flat-port top, or one of its parts with streams and nested ports)."""
 
     def __init__(self, top):
         from amaranth.hdl import Signal
@@ -49,9 +50,8 @@ class Harness(Elaboratable):
         m = Module()
         m.submodules.unit = top = self.top
         ins, outs = [], []
-        for name, member in top.signature.members.items():
-            port = Value.cast(getattr(top, name))
-            (ins if member.flow == wiring.In else outs).append(port)
+        for _path, member, port in top.signature.flatten(top):
+            (ins if member.flow == wiring.In else outs).append(Value.cast(port))
         chain = Signal(sum(len(p) for p in ins))
         m.d.sync += chain.eq(Cat(self.sin, chain[:-1]))
         at = 0
@@ -188,12 +188,13 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     from amaranth.back import verilog
     out = runner.BUILD_ROOT / "synth" / f"{unit}-w{width}"
     out.mkdir(parents=True, exist_ok=True)
-    vfile = out / f"{unit}.v"
-    harness = Harness(units.make(unit, width))
-    vfile.write_text(verilog.convert(harness, name=unit, ports=[harness.sin, harness.sout],
+    top = unit.replace(".", "_")
+    vfile = out / f"{top}.v"
+    harness = Harness(units.make(unit, width, parts=True))
+    vfile.write_text(verilog.convert(harness, name=top, ports=[harness.sin, harness.sout],
                                      emit_src=False))
-    netlist = out / f"{unit}.json"
-    mapping = _yosys(out, unit, vfile, netlist, echo, mapping)
+    netlist = out / f"{top}.json"
+    mapping = _yosys(out, top, vfile, netlist, echo, mapping)
     counts = _cell_counts((out / "stat.txt").read_text())
     try:
         log = _nextpnr(out, netlist, target_mhz)
@@ -209,7 +210,7 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
               "critical_path": _critical_path(log)}
     hier = out / "hier.txt"
     if hier.exists():
-        result["units"] = _per_unit(hier.read_text(), unit)
+        result["units"] = _per_unit(hier.read_text(), top)
     echo(f"{unit} W={width}: {counts['lut4']} LUT4, {counts['ccu2c']} CCU2C (2-bit adder "
          f"cells), {counts['dpr16x4']} TRELLIS_DPR16X4 (LUT RAM), {counts['dp16kd']} DP16KD, "
          f"{counts['mult18x18d']} MULT18X18D, {counts['ff']} FF (+{harness.overhead_ff} "

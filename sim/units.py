@@ -73,11 +73,44 @@ UNITS = {
 }
 
 
-def make(unit: str, width: int):
-    if unit not in UNITS:
-        raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted(UNITS))}")
+def _part(module, name, *args, with_width=True):
+    """A factory of the part ``name`` of ``nicoffload.hdl.<module>``."""
+    def build(width):
+        import importlib
+        cls = getattr(importlib.import_module(f"nicoffload.hdl.{module}"), name)
+        return cls(*((width,) if with_width else ()), *args)
+    return build
+
+
+def _txu():
+    from nicoffload.model.nbl import TxUser
+    return TxUser.width()
+
+
+#: Parts of the units, for ``nicoffload synth`` only (``--unit lso.sequencer``): a part is
+#: placed on its own so its paths can be measured in minutes rather than the unit's tens of
+#: minutes. They have stream ports, not the AXI names, so they are not exported or simulated.
+PARTS = {
+    "lso.segmenter": _part("lso", "LsoSegmenter"),
+    "lso.writer": _part("lso.front", "FrameWriter"),
+    "lso.checks": _part("lso.front", "SendChecks", with_width=False),
+    "lso.sequencer": _part("lso.sequencer", "SegmentSequencer"),
+    "lso.assembler": _part("lso.assembler", "SegmentAssembler"),
+    "txcsum.insert": _part("checksum", "TxChecksumInsert"),
+    "parse.capture": lambda w: _part("parse.capture", "CaptureWindow", _txu())(w),
+    "parse.walk": _part("parse.walk", "HeaderWalk", with_width=False),
+    "rsc.engine": _part("rsc.engine", "RscEngine"),
+}
+
+
+def make(unit: str, width: int, *, parts: bool = False):
+    """The flat-named top of ``unit`` at ``width``; with ``parts``, also the names of
+    :data:`PARTS` (the part itself)."""
+    known = {**UNITS, **(PARTS if parts else {})}
+    if unit not in known:
+        raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted(known))}")
     check_width(width)
-    return UNITS[unit](width)
+    return known[unit](width)
 
 
 def verilog_text(unit: str, width: int) -> str:

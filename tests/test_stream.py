@@ -58,10 +58,44 @@ def test_register_slice_full_rate():
     assert len(got) == 200 and cycles <= 202       # one beat a cycle, one cycle of latency
 
 
-@pytest.mark.parametrize("p_valid,p_ready", [(1.0, 1.0), (0.8, 0.4)])
-def test_stream_fifo_order(p_valid, p_ready):
-    sent, got, _ = run_stream(StreamFIFO(16, 4), 300, p_valid=p_valid, p_ready=p_ready, seed=3)
-    assert got == list(range(300))
+@pytest.mark.parametrize("depth", [1, 2, 4, 16])
+@pytest.mark.parametrize("p_valid,p_ready", [(1.0, 1.0), (0.8, 0.4), (1.0, 0.3), (0.3, 1.0)])
+def test_stream_fifo_order(depth, p_valid, p_ready):
+    """Order and no loss at every depth, and ``s.ready`` a flip-flop (it does not follow
+    ``m.ready`` within the cycle)."""
+    sent, got, _ = run_stream(StreamFIFO(16, depth), 300, p_valid=p_valid, p_ready=p_ready,
+                              seed=depth, check_ready_registered=True)
+    assert got == list(range(300)) and sent == got
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_stream_fifo_full_rate(depth):
+    """A write and a read every cycle from depth 3 (an entry takes two cycles from ``s`` to
+    ``m``, so a 2-deep FIFO runs at two entries in three cycles)."""
+    _, got, cycles = run_stream(StreamFIFO(8, depth), 200, p_valid=1.0, p_ready=1.0, seed=1)
+    assert len(got) == 200 and cycles <= 203
+
+
+def test_stream_fifo_holds_depth():
+    """With the reader stopped, it takes exactly ``depth`` entries (the spare entry inside
+    is never offered)."""
+    dut = StreamFIFO(8, 5)
+    taken = []
+
+    async def tb(ctx):
+        ctx.set(dut.m.ready, 0)
+        for n in range(12):
+            ctx.set(dut.s.valid, 1)
+            ctx.set(dut.s.payload, n)
+            if ctx.get(dut.s.ready):
+                taken.append(n)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert taken == list(range(5))
 
 
 def test_stage_layout():

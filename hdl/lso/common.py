@@ -16,7 +16,7 @@ from ..parse import HEADERS_LAYOUT, WINDOW_BYTES
 __all__ = ["TXU", "LENGTH_WORD", "MAX_HEADER", "RING_BYTES", "NSLOT", "ROW_BITS", "SNAP_LIMIT",
            "FIN", "SYN", "RST", "PSH", "URG", "CWR", "MALFORMED_ERRORS", "TOO_LONG_ERRORS",
            "PASS", "LSO", "DROP", "LSO_CONFIG", "config_fields", "config_value", "big_endian",
-           "beat_bytes", "end_reason", "DESCRIPTOR", "SEGMENT", "PATCH", "command_layout"]
+           "beat_bytes", "LENGTH_FLAGS", "length_flags", "end_reason", "DESCRIPTOR", "SEGMENT", "PATCH", "command_layout"]
 
 TXU = nbl.TxUser.width()        # 128: checksum, LSO, supplemental and length words
 LENGTH_WORD = slice(96, 128)    # the frame's length in TxUser (DESIGN 2)
@@ -96,24 +96,40 @@ def beat_bytes(keep, nbytes):
     return add_tree([keep[i] for i in range(nbytes)])
 
 
-def _size_reason(payload, d):
-    """``model.lso`` checks 10-12 (and the TX_MAX_FRAME rule) for a payload length."""
-    largest = Mux(d.mss < payload, d.mss, payload)
-    return Mux(payload > d.max_off, TxStatus.LSO_TOO_LARGE,
-               Mux(payload <= d.minmul, TxStatus.LSO_TOO_FEW_SEGMENTS,
-                   Mux(largest > d.smax, TxStatus.LSO_BAD_MSS, TxStatus.SENT)))
+#: The comparisons of a send's length that its verdict needs (:func:`length_flags`), each
+#: one carry chain: registered in a stage of their own, so the verdict is a choice of flags.
+LENGTH_FLAGS = data.StructLayout({
+    "v1_total_bad": 1,          # check 9: LSOv1 Total Length against the buffer
+    "too_large": 1,             # check 10: payload > MaxOffLoadSize
+    "too_few": 1,               # check 11: payload <= (MinSegmentCount - 1) * MSS
+    "payload_over_mss": 1,      # more than one segment
+    "mss_too_big": 1, "payload_too_big": 1,     # check 12 for MSS / for the payload
+})
 
 
-def end_reason(d):
-    """The model's verdict on the send whose descriptor is ``d``.
+def length_flags(d):
+    """The :data:`LENGTH_FLAGS` of the descriptor ``d``, as a dict of 1-bit values."""
+    return {"v1_total_bad": ~d.v2 & (d.total != d.ip_length),
+            "too_large": d.payload > d.max_off, "too_few": d.payload <= d.minmul,
+            "payload_over_mss": d.mss < d.payload, "mss_too_big": d.mss > d.smax,
+            "payload_too_big": d.payload > d.smax}
+
+
+def end_reason(d, flags):
+    """The model's verdict on the send whose descriptor is ``d`` and whose length
+    comparisons are ``flags`` (:data:`LENGTH_FLAGS`).
 
     The header checks' reason if any; else LSOv1's Total Length against the buffer (check
     9: ``d.ip_length``, the length word less the IP header's offset), then the size checks
-    10-12 in order on ``d.payload`` (the length word less the headers).
+    10-12 in order on ``d.payload`` (the length word less the headers): check 12 and the
+    TX_MAX_FRAME rule on the longest segment, min(MSS, payload).
     """
+    largest_too_big = Mux(flags.payload_over_mss, flags.mss_too_big, flags.payload_too_big)
     return Mux(d.reason != 0, d.reason,
-               Mux(~d.v2 & (d.total != d.ip_length), TxStatus.LSO_GUARANTEE,
-                   _size_reason(d.payload, d)))
+               Mux(flags.v1_total_bad, TxStatus.LSO_GUARANTEE,
+                   Mux(flags.too_large, TxStatus.LSO_TOO_LARGE,
+                       Mux(flags.too_few, TxStatus.LSO_TOO_FEW_SEGMENTS,
+                           Mux(largest_too_big, TxStatus.LSO_BAD_MSS, TxStatus.SENT)))))
 
 
 #: What the front says of a frame once its last beat is in the ring: its length in bytes and

@@ -21,7 +21,8 @@ from ..onesum import add_tree, beat_words, fold16
 from ..parse import HEADERS_LAYOUT
 from .common import (DESCRIPTOR, DROP, FRAME_END, LENGTH_WORD, LSO, LSO_CONFIG, MALFORMED_ERRORS,
                      MAX_HEADER, NSLOT, PASS, RING_BYTES, ROW_BITS, RST, SNAP_LIMIT, SYN,
-                     TOO_LONG_ERRORS, TXU, URG, beat_bytes, big_endian, end_reason)
+                     TOO_LONG_ERRORS, TXU, URG, LENGTH_FLAGS, beat_bytes, big_endian, end_reason,
+                     length_flags)
 
 __all__ = ["HEADER_FIELDS", "FrameWriter", "SendChecks"]
 
@@ -122,27 +123,19 @@ class FrameWriter(wiring.Component):
             self.lengths.payload.bytes.eq(frame_bytes + beat_bytes(beat.keep, nb)),
             self.lengths.payload.last_row.eq(self.wp),
         ]
+        # While ``first``, the record and the row are those of the frame's first beat when it
+        # is taken (``first`` drops only with that take): the enables come from a flip-flop.
+        with m.If(first):
+            m.d.sync += [rec_kept.eq(rec), base.eq(self.wp)]
         with m.If(take):
             m.d.sync += self.wp.eq(self.wp + 1)
-            with m.If(first):
-                m.d.sync += [rec_kept.eq(rec), base.eq(self.wp)]
             with m.If(beat.last):
                 m.d.sync += [first.eq(1), index.eq(0), frame_bytes.eq(0), slot.eq(slot + 1)]
             with m.Else():
                 m.d.sync += [first.eq(0), index.eq(Mux(index == hb, index, index + 1)),
                              frame_bytes.eq(frame_bytes + nb)]
 
-        # Header words, each taken from its beat as it passes (a mux of the beat's words).
-        words = [big_endian(beat.data[16 * k:16 * k + 16]) for k in range(w // 16)]
-        captured = {name: Signal(16, name=f"captured_{name}") for name, _, _ in _CAPTURED}
-        captured["l2type"] = Signal(16, name="captured_l2type")
-        offsets = [(name, Mux(header == "l3", rec_now.l3, rec_now.l4) + at)
-                   for name, header, at in _CAPTURED] + [("l2type", C(12, 9))]
-        for name, offset in offsets:
-            at = Signal(9, name=f"at_{name}")
-            m.d.comb += at.eq(offset)
-            with m.If(take & (index == at[lognb:])):
-                m.d.sync += captured[name].eq(Array(words)[at[1:lognb]])
+        captured = self._capture_fields(m, take, index, beat, rec_now)
 
         complete = take & (index < hb) & ((index == hb - 1) | beat.last)
         self._pseudo_sum_and_fields(m, take & (index < hb), first, complete, beat,
@@ -150,6 +143,27 @@ class FrameWriter(wiring.Component):
                                     captured)
         return m
 
+
+    def _capture_fields(self, m, take, index, beat, rec_now):
+        """Header words, each taken from its beat a cycle after the beat passes: the beat,
+        its index and each word's offset (from the record) are registered first, so the
+        choice is a comparison of registers. The captured words are complete a cycle after
+        the template's last beat (``_pseudo_sum_and_fields`` reads them two stages on)."""
+        w, nb = self.width, self.width // 8
+        lognb = (nb - 1).bit_length()
+        taken, taken_index, taken_data = Signal(), Signal.like(index), Signal(w)
+        m.d.sync += [taken.eq(take), taken_index.eq(index), taken_data.eq(beat.data)]
+        words = [big_endian(taken_data[16 * k:16 * k + 16]) for k in range(w // 16)]
+        captured = {name: Signal(16, name=f"captured_{name}") for name, _, _ in _CAPTURED}
+        captured["l2type"] = Signal(16, name="captured_l2type")
+        offsets = [(name, Mux(header == "l3", rec_now.l3, rec_now.l4) + at)
+                   for name, header, at in _CAPTURED] + [("l2type", C(12, 9))]
+        for name, offset in offsets:
+            at = Signal(9, name=f"at_{name}")
+            m.d.sync += at.eq(offset)
+            with m.If(taken & (taken_index == at[lognb:])):
+                m.d.sync += captured[name].eq(Array(words)[at[1:lognb]])
+        return captured
 
     def _pseudo_sum_and_fields(self, m, summed, first, complete, beat, pos, rec_now, base,
                                slot, captured):
@@ -175,7 +189,7 @@ class FrameWriter(wiring.Component):
             bounds.lo2.eq(rec_now.pseudo_dst), bounds.hi2.eq(rec_now.pseudo_dst + 16),
             bounds.rec.eq(rec_now), bounds.base.eq(base), bounds.slot.eq(slot),
         ]
-        # Mask: the header words the beat captured are in their registers by now.
+        # Mask.
         mask1, stmts1 = range_mask(bounds.pos, bounds.lo1, bounds.hi1, nb)
         mask2, stmts2 = range_mask(bounds.pos, bounds.lo2, bounds.hi2, nb)
         m.d.comb += stmts1 + stmts2
@@ -188,15 +202,17 @@ class FrameWriter(wiring.Component):
             masked.complete.eq(bounds.complete),
             masked_words.eq(Cat(*beat_words(bounds.data, mask, w))),
             f.rec.eq(bounds.rec), f.base.eq(bounds.base), f.slot.eq(bounds.slot),
-            f.l2type.eq(captured["l2type"]), f.total.eq(captured["total"]),
-            f.ip_id.eq(captured["ip_id"]), f.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
-            f.offset_flags.eq(captured["offset_flags"]), f.csum.eq(captured["csum"]),
-            f.urgent.eq(captured["urgent"]),
         ]
-        # Sum of the beat.
+        # Sum of the beat; the header words the beat captured are in their registers by now.
         summed_beat = Signal(fields_layout)
         beat_sum = Signal(16 + (w // 16).bit_length())
+        sf = summed_beat.fields
         m.d.sync += [summed_beat.eq(masked),
+                     sf.l2type.eq(captured["l2type"]), sf.total.eq(captured["total"]),
+                     sf.ip_id.eq(captured["ip_id"]),
+                     sf.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
+                     sf.offset_flags.eq(captured["offset_flags"]), sf.csum.eq(captured["csum"]),
+                     sf.urgent.eq(captured["urgent"]),
                      beat_sum.eq(add_tree([masked_words[16 * k:16 * k + 16]
                                            for k in range(w // 16)]))]
         # Running sum; the fields go out with the frame's total.
@@ -218,13 +234,14 @@ _DECODED = data.StructLayout({
 
 
 class SendChecks(wiring.Component):
-    """The model's checks of a send, in the model's order, as four pipeline stages.
+    """The model's checks of a send, in the model's order, as five pipeline stages.
 
     Decode (the LSO word, the limits that apply, the pseudo-header sum folded), headers
     (``model.lso`` checks 2-9: the reason of the first that fails, and two partial products
-    of MinSegmentCount's bound), products (their sum) and length (check 9's LSOv1 Total Length against the length word, checks
-    10-12 on the payload the length word gives): the descriptor says PASS, DROP with the
-    model's reason, or LSO.
+    of MinSegmentCount's bound), products (their sum), comparisons (check 9's LSOv1 Total
+    Length against the length word, and the payload the length word gives against each limit
+    of checks 10-12) and verdict (the first that fails): the descriptor says PASS, DROP with
+    the model's reason, or LSO.
 
     Attributes
     ----------
@@ -233,7 +250,7 @@ class SendChecks(wiring.Component):
     limits : In(LSO_CONFIG)
         Sampled at the decode stage.
     descriptors : Out(stream.Signature(DESCRIPTOR))
-        One per frame, four cycles after its fields (``ready`` is not used).
+        One per frame, five cycles after its fields (``ready`` is not used).
     """
 
     def __init__(self):
@@ -247,15 +264,20 @@ class SendChecks(wiring.Component):
         m = Module()
         decoded = self._decode(m)
         desc = self._sum_products(m, *self._check_headers(m, decoded))
-        checked_valid, desc_valid = Signal(), Signal()
-        m.d.sync += [checked_valid.eq(decoded.valid), desc_valid.eq(checked_valid)]
-        # The length stage: the verdict on the send's length decides LSO or DROP.
+        checked_valid, summed_valid, compared_valid = Signal(), Signal(), Signal()
+        m.d.sync += [checked_valid.eq(decoded.valid), summed_valid.eq(checked_valid),
+                     compared_valid.eq(summed_valid)]
+        # The comparisons stage: the send's length against each limit, one carry chain each.
+        compared, flags = Signal(DESCRIPTOR), Signal(LENGTH_FLAGS)
+        m.d.sync += [compared.eq(desc)]
+        m.d.sync += [getattr(flags, name).eq(value) for name, value in length_flags(desc).items()]
+        # The verdict stage: the comparisons decide LSO or DROP.
         verdict = Signal(4)
-        m.d.comb += verdict.eq(end_reason(desc))
+        m.d.comb += verdict.eq(end_reason(compared, flags))
         out = self.descriptors
-        m.d.sync += [out.valid.eq(desc_valid), out.payload.eq(desc)]
-        m.d.sync += out.payload.single.eq(desc.payload <= desc.mss)
-        with m.If(desc.mode == LSO):
+        m.d.sync += [out.valid.eq(compared_valid), out.payload.eq(compared)]
+        m.d.sync += out.payload.single.eq(~flags.payload_over_mss)
+        with m.If(compared.mode == LSO):
             m.d.sync += [out.payload.reason.eq(verdict),
                          out.payload.mode.eq(Mux(verdict != 0, DROP, LSO))]
         return m

@@ -30,7 +30,7 @@ from nicoffload.model.nbl import TxStatus
 from ..layouts import word_layout
 from ..parse import HEADERS_LAYOUT
 from .common import (CWR, DESCRIPTOR, DROP, FIN, FRAME_END, LSO, MAX_HEADER, PASS, PSH,
-                     ROW_BITS, SEGMENT, TXU, command_layout)
+                     RING_BYTES, ROW_BITS, SEGMENT, TXU, command_layout)
 
 __all__ = ["SegmentSequencer"]
 
@@ -49,12 +49,12 @@ def _pending_layout(rotate_bits):
 
 def _emitting_layout(rotate_bits, template_beats):
     """The segment being sent: its next ring row and rotation, its beat index, the header
-    and frame bytes still to send, whether the next beat is its last (a register, so no
-    comparison stands between ``left`` and the decisions that hang on the last beat), and its
-    fields."""
+    and frame bytes still to send, whether the next beat is its first and whether it is its
+    last (registers, so no comparison stands between ``j`` or ``left`` and the decisions that
+    hang on them), and its fields."""
     return data.StructLayout({
-        "row": ROW_BITS, "rho": rotate_bits, "j": range(template_beats + 1), "header_left": 9,
-        "left": 16, "last_beat": 1, "seg": SEGMENT,
+        "row": ROW_BITS, "rho": rotate_bits, "j": range(template_beats + 1), "first_beat": 1,
+        "header_left": 9, "left": 16, "last_beat": 1, "seg": SEGMENT,
     })
 
 
@@ -213,10 +213,15 @@ class SegmentSequencer(wiring.Component):
         """A frame without an LSO word: its rows as they are, as they arrive."""
         nb = self.width // 8
         cmd, cur = self.commands.payload, self.cur
-        is_last = self.ended & (self.pass_row == self.lengths.payload.last_row)
+        # Rows compared in their low bits, the ring's row index: the rows written and not yet
+        # freed (``wp`` - ``fp``) are fewer than the ring holds, and the frame's last row and
+        # ``wp_late`` are among them, at or after ``pass_row`` (>= ``fp``).
+        ring = (RING_BYTES // nb - 1).bit_length()
+        is_last = self.ended & (self.pass_row[:ring] == self.lengths.payload.last_row[:ring])
+        arrived = self.wp_late[:ring] != self.pass_row[:ring]
         tail = self.n[:self.lognb]      # bytes in the last beat, 0 for a full one
         first_beat = self.pass_first
-        can = self.commands.ready & (self.ended | (self.wp_late != self.pass_row)) & \
+        can = self.commands.ready & (self.ended | arrived) & \
             (~is_last | self.completions.ready) & (~first_beat | self.records.ready)
         m.d.comb += [
             self.records.valid.eq(can & first_beat), self.records.payload.eq(self.pass_rec),
@@ -234,7 +239,7 @@ class SegmentSequencer(wiring.Component):
     def _segment_beat(self, m):
         """A large send: the emitting segment's next beat; the next segment decided."""
         nb, hb, emit, pend, cur = self.width // 8, self.hb, self.emit, self.pend, self.cur
-        first_beat = emit.j == 0
+        first_beat = emit.first_beat
         can = self.commands.ready & self.emitting & \
             (~(self.final & self.emit_last_beat) | self.completions.ready) & \
             (~first_beat | self.records.ready)
@@ -242,6 +247,7 @@ class SegmentSequencer(wiring.Component):
                      self.records.payload.eq(self.seg_rec)]
         with m.If(can):
             m.d.sync += [emit.row.eq(emit.row + 1), emit.j.eq(Mux(emit.j == hb, hb, emit.j + 1)),
+                         emit.first_beat.eq(0),
                          emit.header_left.eq(Mux(emit.header_left > nb,
                                                  emit.header_left - nb, 0)),
                          emit.left.eq(emit.left - nb), emit.last_beat.eq(emit.left <= 2 * nb)]
@@ -275,6 +281,7 @@ class SegmentSequencer(wiring.Component):
         m.d.sync += [
             self.emitting.eq(1), self.final.eq(last),
             emit.row.eq(cur.base + pend.row), emit.rho.eq(pend.rho), emit.j.eq(0),
+            emit.first_beat.eq(1),
             emit.header_left.eq(hdr), emit.left.eq(hdr + size),
             emit.last_beat.eq(Mux(last, hdr + pend.remaining <= nb, hdr + cur.mss <= nb)),
             sg.l3.eq(cur.l3), sg.l4.eq(cur.l4), sg.ipv6.eq(cur.ipv6), sg.snap.eq(cur.snap),
