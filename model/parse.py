@@ -324,15 +324,28 @@ def _walk_l2(b, n: int, fields: dict) -> tuple[int, int]:
     return etype, off
 
 
+#: Per IP version: the fixed header's length and the EtherType it comes under.
+_IP_FIXED = {4: (20, ETH_P_IPV4), 6: (40, ETH_P_IPV6)}
+
+
+def _ip_fixed_header(b, n: int, l3: int, version: int, fields: dict) -> None:
+    """The fixed part of an IPv4 or IPv6 header at ``l3``: it fits in the frame
+    (L3_TRUNCATED) and its version nibble is ``version``, the one its EtherType names
+    (BAD_VERSION)."""
+    length, ethertype = _IP_FIXED[version]
+    if l3 + length > n:
+        raise _Stop(ParseError.L3_TRUNCATED,
+                    f"IPv{version} header at offset {l3} needs {l3 + length} bytes, "
+                    f"frame has {n}")
+    found = b[l3] >> 4
+    if found != version:
+        raise _Stop(ParseError.BAD_VERSION, f"version {found} under EtherType {ethertype:#06x}")
+    fields["ip_version"] = version
+
+
 def _walk_ipv4(b, n: int, l3: int, fields: dict) -> tuple[int, int, int, bool]:
     """The IPv4 header: (protocol, offset past it, the datagram's end, a fragment?)."""
-    if l3 + 20 > n:
-        raise _Stop(ParseError.L3_TRUNCATED,
-                    f"IPv4 header at offset {l3} needs {l3 + 20} bytes, frame has {n}")
-    version = b[l3] >> 4
-    if version != 4:
-        raise _Stop(ParseError.BAD_VERSION, f"version {version} under EtherType 0x0800")
-    fields["ip_version"] = 4
+    _ip_fixed_header(b, n, l3, 4, fields)
     hlen = (b[l3] & 0x0F) * 4
     if hlen < 20:
         raise _Stop(ParseError.BAD_IHL, f"IHL {hlen // 4} < 5")
@@ -363,13 +376,7 @@ def _walk_ipv6(b, n: int, l3: int, fields: dict, max_ext_bytes: int
     """The IPv6 header and its extension headers: (the upper-layer protocol, its offset,
     the datagram's end, a fragment?)."""
     fragment = False
-    if l3 + 40 > n:
-        raise _Stop(ParseError.L3_TRUNCATED,
-                    f"IPv6 header at offset {l3} needs {l3 + 40} bytes, frame has {n}")
-    version = b[l3] >> 4
-    if version != 6:
-        raise _Stop(ParseError.BAD_VERSION, f"version {version} under EtherType 0x86dd")
-    fields["ip_version"] = 6
+    _ip_fixed_header(b, n, l3, 6, fields)
     plen = (b[l3 + 4] << 8) | b[l3 + 5]
     if l3 + 40 + plen > n:
         raise _Stop(ParseError.BAD_IP_LENGTH,

@@ -289,8 +289,9 @@ def _write_text(output, text):
               help="Configuration changes between phases (OID_TCP_OFFLOAD_PARAMETERS).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder (default build/regress/<timestamp>/).")
-@click.option("--waves", is_flag=True, help="Dump waveforms (VCD): into the run folder "
-                                            "(--units: into the build dir).")
+@click.option("--waves", is_flag=True,
+              help="Dump waveforms (VCD of every signal, some 14 kB a clock cycle at W=64: "
+                   "use a small --frames) into the run folder (--units: into the build dir).")
 @click.option("--units", is_flag=True,
               help="The per-unit cross-checks instead (--width, --frames, --seed, --waves).")
 def regress(widths, frames, seed, offloads, changes, out, waves, units):

@@ -31,6 +31,10 @@ from nicoffload.sim import runner, units
 #: Input frames (TX host frames and RX wire frames together) of the default run: the RX mix
 #: adds some 8% to it. About 1m45s of simulation at W=64 on a busy core.
 DEFAULT_FRAMES = 1000
+#: The waveform file ``waves`` leaves in the run folder: a VCD of every signal of the top,
+#: 573 MB for ``--frames 40`` at W=64 (39,553 cycles, about 14.5 kB a cycle; measured
+#: 2026-12-02), so a traced run wants few frames.
+WAVES_FILE = "dump.vcd"
 OFFLOADS = ("checksum", "lso", "rsc")
 
 
@@ -107,8 +111,11 @@ def run_width(width: int, folder: Path, *, frames: int, seed: int, offloads, cha
     result = box.get("result")
     if result is not None:
         shutil.copy(result.test_dir / "sim.log", folder / "sim.log")
-        if (result.test_dir / "dump.vcd").exists():
-            shutil.move(str(result.test_dir / "dump.vcd"), folder / "dump.vcd")
+        dump = result.test_dir / WAVES_FILE
+        if dump.exists():
+            shutil.move(str(dump), folder / WAVES_FILE)
+            console.print(f"W={width}: waveforms {folder / WAVES_FILE} "
+                          f"({(folder / WAVES_FILE).stat().st_size / 1e6:,.0f} MB)")
         shutil.rmtree(result.test_dir, ignore_errors=True)
     summary_path = folder / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None

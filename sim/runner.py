@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ROOT", "BUILD_ROOT", "verilator_env", "export", "build", "run", "RunResult"]
+__all__ = ["ROOT", "BUILD_ROOT", "verilator_env", "export", "build", "run", "RunResult", "locked"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("NICOFFLOAD_BUILD", ROOT / "build"))
@@ -128,7 +128,7 @@ def build(unit: str, params: dict, make_component, *, waves: bool = False,
     sources_file = build_dir / "sources-stamp"
     sources = _sources_key(unit, params, recipe) if by_sources else None
     if sources is not None:
-        with _locked(build_dir / ".lock"):
+        with locked(build_dir / ".lock"):
             if sources_file.exists() and sources_file.read_text() == sources and \
                     (build_dir / "stamp").exists() and binary.exists():
                 return build_dir
@@ -136,7 +136,7 @@ def build(unit: str, params: dict, make_component, *, waves: bool = False,
     vfile = build_dir / f"{unit}.v"
     stamp = hashlib.sha256((text + recipe).encode()).hexdigest()
     stamp_file = build_dir / "stamp"
-    with _locked(build_dir / ".lock"):
+    with locked(build_dir / ".lock"):
         fresh = stamp_file.exists() and stamp_file.read_text() == stamp and binary.exists()
         if not fresh:
             stamp_file.unlink(missing_ok=True)
@@ -159,8 +159,9 @@ def build(unit: str, params: dict, make_component, *, waves: bool = False,
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block."""
+def locked(path: Path):
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block: a
+    build's cache entry here, the one Yosys at a time in ``synth``."""
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:

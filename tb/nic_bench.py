@@ -113,32 +113,12 @@ class Sent:
         self.sim_time_start, self.sim_time_end = frame.sim_time_start, frame.sim_time_end
 
 
-class Recorder:
+class Recorder(common.ArrivalRecorder):
     """Cycle by cycle: RX frame arrivals, end-of-indication markers and loads of the RX
     path's RSC enables, in order (the events the model must see, with their cycles)."""
 
     def __init__(self, dut):
-        self.dut = dut
-        self.cycle = 0
-        self.log = []           # ("frame", t) / ("eoi", t) / ("rsc", t, bits)
-        self.rsc = dut.unit.rx_rsc_enables
-        self.enables = int(self.rsc.value)
-        cocotb.start_soon(self._run())
-
-    async def _run(self):
-        dut = self.dut
-        while True:
-            await RisingEdge(dut.clk)
-            self.cycle += 1
-            bits = int(self.rsc.value)
-            if bits != self.enables:
-                self.enables = bits
-                self.log.append(("rsc", self.cycle, bits))
-            if int(dut.s_axis_wire_tvalid.value) and int(dut.s_axis_wire_tready.value) \
-                    and int(dut.s_axis_wire_tlast.value):
-                self.log.append(("frame", self.cycle))
-            if int(dut.s_axis_eoi_tvalid.value) and int(dut.s_axis_eoi_tready.value):
-                self.log.append(("eoi", self.cycle))
+        super().__init__(dut, "s_axis_wire", "s_axis_eoi", dut.unit.rx_rsc_enables)
 
 
 class TB(common.StreamTB):
@@ -281,7 +261,7 @@ class TB(common.StreamTB):
         if falls:
             async def load():
                 while True:
-                    hit = [e for e in self.rec.log[mark:] if e[0] == "rsc"]
+                    hit = [e for e in self.rec.log[mark:] if e[0] == "enables"]
                     if hit:
                         return hit[0][1]
                     await RisingEdge(self.dut.clk)

@@ -47,37 +47,19 @@ def stats_increments(value: int) -> dict[str, int]:
     return out
 
 
-class Recorder:
-    """Cycle-accurate log of what the model must see: frame ends and markers, in order."""
+class Recorder(common.ArrivalRecorder):
+    """Cycle-accurate log of what the model must see (frame ends, markers, enables), in
+    order, and the ``rsc_stats`` strobes summed."""
 
     def __init__(self, dut, prefix):
-        self.dut = dut
-        self.valid = getattr(dut, f"{prefix}_tvalid")
-        self.ready = getattr(dut, f"{prefix}_tready")
-        self.last = getattr(dut, f"{prefix}_tlast")
-        self.cycle = 0
-        self.log = []           # ("frame", t) / ("eoi", t) / ("enables", t, value)
-        self.enables = 0b11
-        self.stats = dict.fromkeys(STATS.values(), 0)   # the rsc_stats strobes, summed
-        cocotb.start_soon(self._run())
+        self.stats = dict.fromkeys(STATS.values(), 0)
+        super().__init__(dut, prefix, "s_eoi", dut.rsc_enables)
 
-    async def _run(self):
-        dut = self.dut
-        while True:
-            await RisingEdge(dut.clk)
-            self.cycle += 1
-            enables = int(dut.rsc_enables.value)
-            if enables != self.enables:         # before a frame of the same cycle
-                self.enables = enables
-                self.log.append(("enables", self.cycle, enables))
-            if int(self.valid.value) and int(self.ready.value) and int(self.last.value):
-                self.log.append(("frame", self.cycle))
-            if int(dut.s_eoi_tvalid.value) and int(dut.s_eoi_tready.value):
-                self.log.append(("eoi", self.cycle))
-            stats = int(dut.rsc_stats.value)
-            if stats:
-                for name, n in stats_increments(stats).items():
-                    self.stats[name] += n
+    def sample(self):
+        stats = int(self.dut.rsc_stats.value)
+        if stats:
+            for name, n in stats_increments(stats).items():
+                self.stats[name] += n
 
 
 async def send_eoi(dut):

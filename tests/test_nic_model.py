@@ -182,11 +182,11 @@ def test_tx_request_passes_through_transmit():
 
 
 def test_readme_example_runs_and_prints_what_it_says(capsys):
-    """The README's "Using the model as a reference" example, as written there."""
+    """The README's "Use the model as a reference" example, as written there."""
     import re
     from pathlib import Path
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text[text.index("## Using the model as a reference"):]
+    section = text[text.index("## Use the model as a reference"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(code, "README.md", "exec"), {})
     promised = [line.split("#")[-1].strip() for line in code.splitlines()
