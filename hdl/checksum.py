@@ -30,7 +30,7 @@ from .axis import AxisSignature, axis_layout, check_width, connect_beats
 from .layouts import word_layout
 from .onesum import add_tree, beat_words, fold16, group_sums
 from .parse import HEADERS_LAYOUT, FrameParser
-from .stream import RegisterSlice
+from .stream import RegisterSlice, StreamFIFO, stage_layout
 
 __all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "rx_flags", "RxChecksum", "TxChecksum",
            "TxChecksumInsert"]
@@ -98,14 +98,24 @@ class SumPipeline(wiring.Component):
             "m_axis": Out(stream.Signature(self.beat_layout(width, user_width))),
         })
 
+    #: Stage registers between the input and the output FIFO; the FIFO's depth.
+    STAGES, OUT_DEPTH = 6, 16
+
     def elaborate(self, platform):
         m = Module()
         w, nbytes = self.width, self.width // 8
         hdr_layout = HEADERS_LAYOUT(self.user_width)
+        beat_layout = axis_layout(w)
 
-        out = self.m_axis
-        advance = Signal()
-        m.d.comb += advance.eq(~out.valid | out.ready)
+        # The stages never stall: every stage register loads every cycle (no enable fans out
+        # from the consumer's ``ready``). A beat is taken only while the output FIFO has room
+        # for it and every beat in the stages (``room``, a flip-flop a cycle late: the level
+        # grows by at most one a cycle).
+        m.submodules.out_fifo = out_fifo = StreamFIFO(self.beat_layout(w, self.user_width),
+                                                      self.OUT_DEPTH)
+        wiring.connect(m, out_fifo.m, wiring.flipped(self.m_axis))
+        room = Signal()
+        m.d.sync += room.eq(out_fifo.level < self.OUT_DEPTH - self.STAGES - 1)
 
         # Stage 0: a beat and its frame's header record (taken with the first beat).
         first = Signal(init=1)
@@ -113,33 +123,37 @@ class SumPipeline(wiring.Component):
         hdr_reg = Signal(hdr_layout)
         hdr = Signal(hdr_layout)
         m.d.comb += hdr.eq(Mux(first, self.s_headers.payload, hdr_reg))
-        can = self.s_axis.valid & (~first | self.s_headers.valid)
+        ready = room & (~first | self.s_headers.valid)
         accept = Signal()
         m.d.comb += [
-            accept.eq(can & advance),
-            self.s_axis.ready.eq(advance & (~first | self.s_headers.valid)),
-            self.s_headers.ready.eq(advance & self.s_axis.valid & first),
+            accept.eq(self.s_axis.valid & ready),
+            self.s_axis.ready.eq(ready),
+            self.s_headers.ready.eq(room & self.s_axis.valid & first),
         ]
         beat = self.s_axis.payload
+        with m.If(first):
+            m.d.sync += hdr_reg.eq(self.s_headers.payload)
         with m.If(accept):
             m.d.sync += first.eq(beat.last)
             m.d.sync += pos.eq(Mux(beat.last, 0, Mux(pos[-1], pos, pos + nbytes)))
-            with m.If(first):
-                m.d.sync += hdr_reg.eq(self.s_headers.payload)
 
         # Stage 0 registers what it took, so that the masks start from flip-flops and not
         # from the parser's FIFO read ports (the longest paths on an ECP5 before this stage).
-        s0 = {"valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
-              "pos": Signal(20), "first": Signal()}
-        with m.If(advance):
-            m.d.sync += [
-                s0["valid"].eq(accept), s0["beat"].data.eq(beat.data),
-                s0["beat"].keep.eq(beat.keep), s0["beat"].last.eq(beat.last),
-                s0["hdr"].eq(hdr), s0["pos"].eq(pos), s0["first"].eq(first),
-            ]
-        beat, hdr, pos, first, accept = (s0["beat"], s0["hdr"], s0["pos"], s0["first"],
-                                         s0["valid"])
+        s0 = Signal(stage_layout({"beat": beat_layout, "hdr": hdr_layout, "pos": 20,
+                                  "first": 1}))
+        m.d.sync += [s0.valid.eq(accept), s0.beat.data.eq(beat.data),
+                     s0.beat.keep.eq(beat.keep), s0.beat.last.eq(beat.last),
+                     s0.hdr.eq(hdr), s0.pos.eq(pos), s0.first.eq(first)]
+        s1 = self._masks(m, s0)
+        s2, s3 = self._group_sums(m, s1)
+        self._totals(m, s3, out_fifo.s)
+        return m
 
+    def _masks(self, m, s0):
+        """Stage 1: the beat's byte masks of the IP header and the L4 sum, and its word at
+        ``l4 + 6`` (the UDP checksum field), from stage 0's registers."""
+        w, nbytes = self.width, self.width // 8
+        beat, hdr, pos = s0.beat, s0.hdr, s0.pos
         l3, l4 = hdr.l3, hdr.l4
         ip_mask, stmts = range_mask(pos, l3, l3 + hdr.ip_header_len, nbytes)
         m.d.comb += stmts
@@ -158,90 +172,91 @@ class SumPipeline(wiring.Component):
             m.d.comb += stmts
             dst_mask = Mux(hdr.is_ipv6, dst_mask, 0)
             l4_mask = l4_mask | src_mask | dst_mask
-        keep_mask = beat.keep
 
         udp_rel = Signal(signed(22))
         m.d.comb += udp_rel.eq(l4 + 6 - pos)
         words_all = beat_words(beat.data, Const(-1, nbytes), w)
         udp_hit = (udp_rel >= 0) & (udp_rel < nbytes)
         udp_word = Array(words_all)[udp_rel[1:1 + max(1, (w // 16 - 1).bit_length())]]
-
         count = add_tree([beat.keep[i] for i in range(nbytes)])
 
-        # Stage 1: registered beat and masks (computed from stage 0's registers).
-        s1 = {
-            "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
-            "ip_mask": Signal(nbytes), "l4_mask": Signal(nbytes), "first": Signal(),
-            "udp_hit": Signal(), "udp_word": Signal(16), "end": Signal(20),
-        }
-        with m.If(advance):
-            m.d.sync += [
-                s1["valid"].eq(accept),
-                s1["beat"].data.eq(beat.data), s1["beat"].keep.eq(beat.keep),
-                s1["beat"].last.eq(beat.last), s1["hdr"].eq(hdr), s1["first"].eq(first),
-                s1["ip_mask"].eq(ip_mask & keep_mask), s1["l4_mask"].eq(l4_mask & keep_mask),
-                s1["udp_hit"].eq(udp_hit), s1["udp_word"].eq(udp_word),
-                s1["end"].eq(pos + count),
-            ]
+        s1 = Signal(stage_layout({
+            "beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "first": 1,
+            "ip_mask": nbytes, "l4_mask": nbytes, "udp_hit": 1, "udp_word": 16, "end": 20}))
+        m.d.sync += [
+            s1.valid.eq(s0.valid), s1.beat.eq(beat), s1.hdr.eq(hdr), s1.first.eq(s0.first),
+            s1.ip_mask.eq(ip_mask & beat.keep), s1.l4_mask.eq(l4_mask & beat.keep),
+            s1.udp_hit.eq(udp_hit), s1.udp_word.eq(udp_word), s1.end.eq(pos + count),
+        ]
+        return s1
 
-        # Stage 2: lane words summed in groups of eight (first level of the trees).
-        ip_groups_in = group_sums(beat_words(s1["beat"].data, s1["ip_mask"], w))
-        l4_groups_in = group_sums(beat_words(s1["beat"].data, s1["l4_mask"], w))
-        s2 = {
-            "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
-            "first": Signal(), "udp_hit": Signal(), "udp_word": Signal(16), "end": Signal(20),
-            "ip": [Signal(len(g), name=f"ip_group{i}") for i, g in enumerate(ip_groups_in)],
-            "l4": [Signal(len(g), name=f"l4_group{i}") for i, g in enumerate(l4_groups_in)],
-            "start": Signal(21),    # what the L4 sum starts from (RX: pseudo-header terms)
-        }
-        with m.If(advance):
-            for key in ("valid", "beat", "hdr", "first", "udp_hit", "udp_word", "end"):
-                m.d.sync += s2[key].eq(s1[key])
-            if self.rx:     # protocol and L4 length of the pseudo header, once per frame
-                h1 = s1["hdr"]
-                m.d.sync += s2["start"].eq(h1.l4_proto + (h1.l4_end - h1.l4))
-            m.d.sync += [r.eq(e) for r, e in zip(s2["ip"], ip_groups_in)]
-            m.d.sync += [r.eq(e) for r, e in zip(s2["l4"], l4_groups_in)]
+    def _group_sums(self, m, s1):
+        """Stages 2 and 3: the masked lane words summed in groups of four, then the groups
+        in groups of four (two adder levels a stage); the L4 sum's start (RX: the
+        pseudo-header's protocol and L4 length, once per frame)."""
+        w = self.width
+        carried = {"beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "first": 1,
+                   "udp_hit": 1, "udp_word": 16, "end": 20, "start": 21}
 
-        # Stage 3: accumulate per frame; the last beat carries the totals.
+        def stage(prev, ip_in, l4_in, name):
+            gw = max(len(g) for g in ip_in + l4_in)
+            st = Signal(stage_layout({**carried,
+                                      "ip": data.ArrayLayout(gw, len(ip_in)),
+                                      "l4": data.ArrayLayout(gw, len(l4_in))}), name=name)
+            m.d.sync += [st.valid.eq(prev.valid)]
+            m.d.sync += [getattr(st, k).eq(getattr(prev, k)) for k in carried if k != "start"]
+            m.d.sync += [st.ip[i].eq(g) for i, g in enumerate(ip_in)]
+            m.d.sync += [st.l4[i].eq(g) for i, g in enumerate(l4_in)]
+            return st
+
+        s2 = stage(s1, group_sums(beat_words(s1.beat.data, s1.ip_mask, w), 4),
+                   group_sums(beat_words(s1.beat.data, s1.l4_mask, w), 4), "sums_grouped")
+        if self.rx:
+            h1 = s1.hdr
+            m.d.sync += s2.start.eq(h1.l4_proto + (h1.l4_end - h1.l4))
+        s3 = stage(s2, group_sums(_elements(s2.ip), 4), group_sums(_elements(s2.l4), 4),
+                   "sums_regrouped")
+        m.d.sync += s3.start.eq(s2.start)
+        return s2, s3
+
+    def _totals(self, m, s3, fifo_in):
+        """Stage 4 accumulates per frame; stage 5 folds the 40-bit totals once (their 16-bit
+        slices added) and the write into the output FIFO folds the rest; each fold keeps the
+        value mod 0xFFFF and never turns a non-zero total into 0. The last beat carries the
+        totals."""
+        w = self.width
         ip_acc, l4_acc = Signal(40), Signal(40)
         udp_acc = Signal(16)
-        ip_total = Mux(s2["first"], 0, ip_acc) + add_tree(s2["ip"])
-        l4_total = Mux(s2["first"], s2["start"], l4_acc) + add_tree(s2["l4"])
-        udp_total = Mux(s2["udp_hit"], s2["udp_word"], Mux(s2["first"], 0, udp_acc))
-        s3 = {
-            "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
-            "end": Signal(20), "ip": Signal(40), "l4": Signal(40), "udp": Signal(16),
-        }
-        with m.If(advance):
-            for key in ("valid", "beat", "hdr", "end"):
-                m.d.sync += s3[key].eq(s2[key])
-            m.d.sync += [s3["ip"].eq(ip_total), s3["l4"].eq(l4_total), s3["udp"].eq(udp_total)]
-            with m.If(s2["valid"]):
-                m.d.sync += [ip_acc.eq(ip_total), l4_acc.eq(l4_total), udp_acc.eq(udp_total)]
+        ip_total = add_tree([Mux(s3.first, 0, ip_acc)] + _elements(s3.ip))
+        l4_total = add_tree([Mux(s3.first, s3.start, l4_acc)] + _elements(s3.l4))
+        udp_total = Mux(s3.udp_hit, s3.udp_word, Mux(s3.first, 0, udp_acc))
+        carried = {"beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "end": 20}
+        s4 = Signal(stage_layout({**carried, "ip": 40, "l4": 40, "udp": 16}), name="sums_total")
+        m.d.sync += [s4.valid.eq(s3.valid), s4.ip.eq(ip_total), s4.l4.eq(l4_total),
+                     s4.udp.eq(udp_total)]
+        m.d.sync += [getattr(s4, k).eq(getattr(s3, k)) for k in carried]
+        with m.If(s3.valid):
+            m.d.sync += [ip_acc.eq(ip_total), l4_acc.eq(l4_total), udp_acc.eq(udp_total)]
 
-        # Stage 4: the 40-bit totals folded once (their 16-bit slices added), then stage 5
-        # (output register) folds the rest; each fold keeps the value mod 0xFFFF and never
-        # turns a non-zero total into 0.
         def slices(v):
             return add_tree([v[i:i + 16] for i in range(0, len(v), 16)])
-        s4 = {"valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
-              "end": Signal(20), "ip": Signal(18), "l4": Signal(18), "udp": Signal(16)}
-        with m.If(advance):
-            for key in ("valid", "beat", "hdr", "end", "udp"):
-                m.d.sync += s4[key].eq(s3[key])
-            m.d.sync += [s4["ip"].eq(slices(s3["ip"])), s4["l4"].eq(slices(s3["l4"]))]
-        with m.If(advance):
-            m.d.sync += [
-                out.valid.eq(s4["valid"]),
-                out.payload.beat.eq(s4["beat"]),
-                out.payload.hdr.eq(s4["hdr"]),
-                out.payload.frame_len.eq(s4["end"]),
-                out.payload.ip_sum.eq(fold16(s4["ip"])),
-                out.payload.l4_sum.eq(fold16(s4["l4"])),
-                out.payload.udp_field.eq(s4["udp"]),
-            ]
-        return m
+        s5 = Signal(stage_layout({**carried, "ip": 18, "l4": 18, "udp": 16}),
+                    name="sums_folded")
+        m.d.sync += [s5.valid.eq(s4.valid), s5.udp.eq(s4.udp),
+                     s5.ip.eq(slices(s4.ip)), s5.l4.eq(slices(s4.l4))]
+        m.d.sync += [getattr(s5, k).eq(getattr(s4, k)) for k in carried]
+        out = fifo_in.payload
+        m.d.comb += [
+            fifo_in.valid.eq(s5.valid),     # never refused: ``room`` kept a place for it
+            out.beat.eq(s5.beat), out.hdr.eq(s5.hdr), out.frame_len.eq(s5.end),
+            out.ip_sum.eq(fold16(s5.ip)), out.l4_sum.eq(fold16(s5.l4)),
+            out.udp_field.eq(s5.udp),
+        ]
+
+
+def _elements(array_view):
+    """The elements of an ``ArrayLayout`` view, as a list."""
+    return [array_view[i] for i in range(array_view.shape().length)]
 
 
 def effective_error(hdr, frame_len):
