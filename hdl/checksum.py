@@ -418,6 +418,9 @@ class TxChecksumInsert(wiring.Component):
         leaves them so (``model.checksum.tx_checksum`` and :data:`TX_MAX_FRAME`).
     """
 
+    #: Entries of the FIFO behind the frame buffer's read register.
+    READ_DEPTH = 6
+
     def __init__(self, width=64):
         self.width = check_width(width)
         self.max_beats = TX_MAX_FRAME * 8 // width
@@ -499,11 +502,18 @@ class TxChecksumInsert(wiring.Component):
         cur = Signal(record)
         out_first = Signal(init=1)
         out_pos = Signal(20)
-        # The buffer's read data is registered before it is patched (a block RAM's output is
-        # slow on its own).
-        m.submodules.buffered = buffered = RegisterSlice(axis_layout(w))
-        m.d.comb += [buffered.s.payload.eq(frames.r_data), buffered.s.valid.eq(frames.r_rdy),
-                     frames.r_en.eq(buffered.s.ready)]
+        # The buffer's read data goes straight into a register (a block RAM's output is slow
+        # on its own: nothing stands between it and the flip-flops), then into a small FIFO
+        # that never refuses it: an entry is read only while that FIFO has room for it and
+        # every entry on the way (``read_room``, a flip-flop a cycle late).
+        depth = self.READ_DEPTH
+        m.submodules.buffered = buffered = StreamFIFO(axis_layout(w), depth)
+        read, read_valid, read_room = Signal(), Signal(), Signal()
+        read_data = Signal(beat_w)
+        m.d.sync += [read_room.eq(buffered.level < depth - 2),
+                     read_valid.eq(read), read_data.eq(frames.r_data)]
+        m.d.comb += [read.eq(frames.r_rdy & read_room), frames.r_en.eq(read),
+                     buffered.s.valid.eq(read_valid), buffered.s.payload.eq(read_data)]
         rd = buffered.m.payload
         use = Signal(record)
         m.d.comb += use.eq(Mux(out_first, records.r_data, cur))

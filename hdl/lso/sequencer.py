@@ -14,10 +14,13 @@ When a segment goes
     said (a bad descriptor) is cut there: nothing waits for bytes that never come, and the
     completion says MALFORMED.
 Timing
-    The sequencer sees the front through registers: ``wp`` a cycle late (as the lengths
-    FIFO's registered read delays a frame's length, so a frame's last row and its length
-    become visible together) and the payload bytes of the send that have arrived, a cycle
-    later still. Every decision is a comparison of registers and a choice.
+    The sequencer sees the front through registers: each frame's end (length and last row)
+    a cycle after the lengths FIFO's output, in a register with the next frame's end beside
+    it, and ``wp`` two cycles late (``wp_seen``), so a frame's last row and its end become
+    visible together. A PASS frame's "the next row has arrived" and "it is the last" are
+    registers worked out a cycle ahead, and so is "first beat" of a segment: what starts
+    the next frame (the load of the wide current-frame register) is an AND of flip-flops.
+    Every other decision is a comparison of registers and a choice.
 """
 
 from amaranth.hdl import *
@@ -108,8 +111,10 @@ class SegmentSequencer(wiring.Component):
         emit = self.emit = Signal(_emitting_layout(rho_bits, self.hb))
         self.emitting, self.final = Signal(), Signal()
         self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
+        self.pass_arrived, self.pass_last, self.pass_advance = Signal(), Signal(), Signal()
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
 
+        self._frame_ends(m)
         self._arrival(m)
         self._completion(m)
         self._segment_command(m)
@@ -124,18 +129,64 @@ class SegmentSequencer(wiring.Component):
             self._drain(m)
         with m.Else():
             self._start_next(m)
+        self._pass_flags(m)
         with m.If(self.finish):     # the frame's rows are free (after every other update)
-            m.d.sync += self.fp.eq(self.lengths.payload.last_row + 1)
+            m.d.sync += self.fp.eq(self.end.last_row + 1)
         return m
+
+    def _frame_ends(self, m):
+        """The frames' ends (``lengths``) in two registers, the current frame's and the
+        next one's, so what the current frame's end will be next cycle is known this
+        cycle (``end_next``) even as a frame finishes (the PASS flags need it a cycle
+        ahead). An end reaches ``end`` a cycle after the FIFO's output."""
+        self.end, self.ended = Signal(FRAME_END), Signal()
+        second, second_valid = Signal(FRAME_END), Signal()
+        pop, incoming = self.finish, self.lengths.payload
+        take = self.lengths.valid & (~(self.ended & second_valid) | pop)
+        m.d.comb += self.lengths.ready.eq(take)
+        self.end_next, self.ended_next = Signal(FRAME_END), Signal()
+        with m.If(pop):
+            m.d.comb += [self.end_next.eq(Mux(second_valid, second, incoming)),
+                         self.ended_next.eq(second_valid | take)]
+            m.d.sync += [second.eq(incoming), second_valid.eq(second_valid & take)]
+        with m.Elif(~self.ended):
+            m.d.comb += [self.end_next.eq(incoming), self.ended_next.eq(take)]
+        with m.Else():
+            m.d.comb += [self.end_next.eq(self.end), self.ended_next.eq(1)]
+            with m.If(~second_valid):
+                m.d.sync += [second.eq(incoming), second_valid.eq(take)]
+        m.d.sync += [self.end.eq(self.end_next), self.ended.eq(self.ended_next)]
+
+    def _pass_flags(self, m):
+        """A PASS frame's flags for its next row, as registers worked out a cycle ahead:
+        ``pass_arrived`` (the row is in the ring) and ``pass_last`` (it is the frame's last).
+        Rows compared in their low bits, the ring's row index: the rows written and not yet
+        freed (``wp`` - ``fp``) are fewer than the ring holds, and the frame's last row and
+        the rows seen written are among them, at or after ``pass_row`` (>= ``fp``)."""
+        ring = (RING_BYTES // (self.width // 8) - 1).bit_length()
+        row_next = Signal(ROW_BITS)
+        with m.If(self.descriptors.ready):
+            m.d.comb += row_next.eq(self.descriptors.payload.base)
+        with m.Elif(self.pass_advance):
+            m.d.comb += row_next.eq(self.pass_row + 1)
+        with m.Else():
+            m.d.comb += row_next.eq(self.pass_row)
+        m.d.sync += [
+            self.pass_arrived.eq(self.ended_next | (self.wp_late[:ring] != row_next[:ring])),
+            self.pass_last.eq(self.ended_next &
+                              (row_next[:ring] == self.end_next.last_row[:ring])),
+        ]
 
     def _arrival(self, m):
         """What of the current frame has arrived, as registers."""
         nb, lognb, cur = self.width // 8, self.lognb, self.cur
-        self.wp_late = Signal(ROW_BITS)
-        m.d.sync += self.wp_late.eq(self.wp)
-        self.ended, self.n = self.lengths.valid, self.lengths.payload.bytes
+        # ``wp`` two cycles late: a frame's end reaches ``end`` two cycles after the FIFO
+        # push that goes with its last row's write (``wp_seen`` then counts the last row).
+        self.wp_late, self.wp_seen = Signal(ROW_BITS), Signal(ROW_BITS)
+        m.d.sync += [self.wp_late.eq(self.wp), self.wp_seen.eq(self.wp_late)]
+        self.n = self.end.bytes
         written = Signal(ROW_BITS)
-        m.d.comb += written.eq(self.wp_late - cur.base)
+        m.d.comb += written.eq(self.wp_seen - cur.base)
         # Payload bytes of the send that have arrived: a cycle late, so never more than have
         # arrived (the count only grows), and 0 in the cycle after ``cur`` changes.
         self.avail = Signal(signed(34))
@@ -143,7 +194,7 @@ class SegmentSequencer(wiring.Component):
                                       Mux(self.ended, self.n, written << lognb) - cur.hdr_end))
         self.ended_late, self.short_or_long = Signal(), Signal()
         m.d.sync += [
-            self.ended_late.eq(self.ended & ~self.lengths.ready & ~self.descriptors.ready),
+            self.ended_late.eq(self.ended & ~self.finish & ~self.descriptors.ready),
             self.short_or_long.eq(self.n != cur.length),
         ]
 
@@ -156,7 +207,7 @@ class SegmentSequencer(wiring.Component):
             comp.LsoComplete.eq(Mux(cur.mode == PASS, 0, lso_word)),
             comp.Status.eq(self.fin_status),
             self.completions.valid.eq(self.finish), self.completions.payload.eq(comp),
-            self.lengths.ready.eq(self.finish), self.frame_done.eq(self.finish),
+            self.frame_done.eq(self.finish),
         ]
 
     def _segment_command(self, m):
@@ -213,15 +264,10 @@ class SegmentSequencer(wiring.Component):
         """A frame without an LSO word: its rows as they are, as they arrive."""
         nb = self.width // 8
         cmd, cur = self.commands.payload, self.cur
-        # Rows compared in their low bits, the ring's row index: the rows written and not yet
-        # freed (``wp`` - ``fp``) are fewer than the ring holds, and the frame's last row and
-        # ``wp_late`` are among them, at or after ``pass_row`` (>= ``fp``).
-        ring = (RING_BYTES // nb - 1).bit_length()
-        is_last = self.ended & (self.pass_row[:ring] == self.lengths.payload.last_row[:ring])
-        arrived = self.wp_late[:ring] != self.pass_row[:ring]
+        is_last = self.pass_last
         tail = self.n[:self.lognb]      # bytes in the last beat, 0 for a full one
         first_beat = self.pass_first
-        can = self.commands.ready & (self.ended | arrived) & \
+        can = self.commands.ready & self.pass_arrived & \
             (~is_last | self.completions.ready) & (~first_beat | self.records.ready)
         m.d.comb += [
             self.records.valid.eq(can & first_beat), self.records.payload.eq(self.pass_rec),
@@ -229,6 +275,7 @@ class SegmentSequencer(wiring.Component):
             cmd.keep.eq(Mux(is_last & (tail != 0), tail, nb)), cmd.last.eq(is_last),
             cmd.user.eq(Mux(first_beat, cur.user, 0)), self.commands.valid.eq(can),
         ]
+        m.d.comb += self.pass_advance.eq(can)
         with m.If(can):
             m.d.sync += [self.pass_row.eq(self.pass_row + 1),
                          self.pass_first.eq(0), self.fp.eq(self.pass_row)]
@@ -311,4 +358,4 @@ class SegmentSequencer(wiring.Component):
                 m.d.comb += [self.finish.eq(1), self.fin_status.eq(status)]
                 self._start_next(m)
         with m.Else():
-            m.d.sync += self.fp.eq(self.wp_late)
+            m.d.sync += self.fp.eq(self.wp_seen)
