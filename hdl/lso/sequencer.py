@@ -112,6 +112,7 @@ class SegmentSequencer(wiring.Component):
         self.emitting, self.final = Signal(), Signal()
         self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
         self.pass_arrived, self.pass_last, self.pass_advance = Signal(), Signal(), Signal()
+        self.segment_load = Signal()
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
 
         self._frame_ends(m)
@@ -304,7 +305,13 @@ class SegmentSequencer(wiring.Component):
         # middle one once its bytes have arrived; a bad length word cuts the send.
         seg_is_last = pend.last
         emit_last = self.ended_late & seg_is_last & ~self.short_or_long
-        emit_mid = ~seg_is_last & (self.avail >= pend.end)
+        # "A middle segment's bytes have all arrived", a cycle late (``avail`` only grows) and
+        # 0 in the cycle after the pending segment moves on: one comparison of registers
+        # into a flip-flop, not into the load of the segment registers.
+        pend_moves = self.descriptors.ready | self.segment_load
+        mid_ready = Signal()
+        m.d.sync += mid_ready.eq(~pend_moves & ~seg_is_last & (self.avail >= pend.end))
+        emit_mid = mid_ready
         abort = ~emit_mid & self.ended_late & self.short_or_long
         can_load = ~self.emitting | (can & self.emit_last_beat)
         with m.If(can & self.emit_last_beat & self.final):
@@ -319,6 +326,7 @@ class SegmentSequencer(wiring.Component):
     def _load_segment(self, m, last):
         """The pending segment starts; the pending one moves on by one MSS."""
         nb, lognb, emit, pend, cur = self.width // 8, self.lognb, self.emit, self.pend, self.cur
+        m.d.comb += self.segment_load.eq(1)
         size = Signal(16)
         m.d.comb += size.eq(Mux(last, pend.remaining, cur.mss))
         hdr, flags = cur.hdr_end, cur.flags
