@@ -106,6 +106,7 @@ from nicoffload.model import nbl
 from ..axis import AxisSignature, check_width
 from .capture import CaptureWindow, L2Decode
 from .checks import Decide, Judge, Measure
+from .inner import InnerWalk
 from .layouts import HEADERS_LAYOUT, L3_OFFSETS, WINDOW_BYTES
 from .walk import ExtensionSteps, HandOff, HeaderWalk, StepRead
 from .window import WindowStore
@@ -201,6 +202,7 @@ class FrameParser(wiring.Component):
         m.submodules.hand_off = hand_off = HandOff(user_width, self.lso_lengths)
         m.submodules.ext_steps = ext_steps = ExtensionSteps()
         m.submodules.walk = walk = HeaderWalk()
+        m.submodules.inner = inner = InnerWalk(self.width, user_width)
         m.submodules.read = read = StepRead(self.width, user_width)
         m.submodules.measure = measure = Measure(user_width)
         m.submodules.judge = judge = Judge(user_width)
@@ -238,12 +240,26 @@ class FrameParser(wiring.Component):
             read.head.eq(hand_off.head),
             read.window_bank.eq(capture.walk_bank),
             read.l3_select.eq(hand_off.l3_select),
+            inner.start.eq(walk.gre_start),
+            inner.gre_position.eq(walk.gre_position),
+            inner.frame.eq(hand_off.frame),
+            inner.head.eq(hand_off.head),
+            inner.l3_select.eq(hand_off.l3_select),
+            inner.rows.eq(window.read.data),
+            walk.inner_done.eq(inner.done),
+            read.inner.eq(inner.result),
             measure.step_end.eq(read.step_end),
             measure.walk_continues.eq(walk.continues),
         ]
         m.d.sync += [reserved.eq(reserved_next), credit.eq(reserved_next < depth)]
         wiring.connect(m, capture.store, window.write)
-        wiring.connect(m, read.window, window.read)
+        # The window's read port: the walk's, or the inner walk's while it is on (the walk
+        # waits for it then).
+        m.d.comb += [
+            window.read.bank.eq(read.window.bank),
+            window.read.row.eq(Mux(inner.active, inner.row, read.window.row)),
+            read.window.data.eq(window.read.data),
+        ]
         wiring.connect(m, walk.step, read.walk)
         wiring.connect(m, read.step, measure.step)
         wiring.connect(m, measure.measured, judge.measured)
