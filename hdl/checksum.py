@@ -75,7 +75,15 @@ class SumPipeline(wiring.Component):
     m_axis : Out(stream.Signature(SumPipeline.beat_layout(...)))
         Each beat with its frame's header record; on the last beat also the frame length and
         the folded sums ``ip_sum``, ``l4_sum`` and the L4 word at ``l4 + 6`` (UDP checksum).
+        RX, for an NVGRE frame (``hdr.is_nvgre``): ``l4_sum`` and the UDP word are the inner
+        TCP/UDP header's (the outer L4 is GRE, which has none), and ``inner_ip_sum`` is the
+        inner IPv4 header's; whether they count is the verdict's (:func:`rx_flags`: the
+        ``encap`` enable). TX: ``inner_ip_sum`` is 0.
     """
+
+    #: The headers the L4 sum is of (RX: the inner ones of an NVGRE frame).
+    VIEW_LAYOUT = data.StructLayout({"l3": 8, "is_ipv4": 1, "is_ipv6": 1, "l4": 9,
+                                     "l4_end": 17, "l4_proto": 8, "pseudo_dst": 9})
 
     @staticmethod
     def beat_layout(width, user_width):
@@ -86,6 +94,7 @@ class SumPipeline(wiring.Component):
             "ip_sum": 16,
             "l4_sum": 16,
             "udp_field": 16,
+            "inner_ip_sum": 16,
         })
 
     def __init__(self, width, user_width, *, rx):
@@ -130,33 +139,40 @@ class SumPipeline(wiring.Component):
         # Stage 0 registers what it took, so that the masks start from flip-flops and not
         # from the parser's FIFO read ports (the longest paths on an ECP5 before this stage).
         s0 = {"valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
-              "pos": Signal(20), "first": Signal()}
+              "pos": Signal(20), "first": Signal(), "view": Signal(self.VIEW_LAYOUT)}
         with m.If(advance):
             m.d.sync += [
                 s0["valid"].eq(accept), s0["beat"].data.eq(beat.data),
                 s0["beat"].keep.eq(beat.keep), s0["beat"].last.eq(beat.last),
                 s0["hdr"].eq(hdr), s0["pos"].eq(pos), s0["first"].eq(first),
             ]
+            self._view(m, s0["view"], hdr)
         beat, hdr, pos, first, accept = (s0["beat"], s0["hdr"], s0["pos"], s0["first"],
                                          s0["valid"])
+        view = s0["view"]
 
-        l3, l4 = hdr.l3, hdr.l4
+        l3, l4 = hdr.l3, view.l4
         ip_mask, stmts = range_mask(pos, l3, l3 + hdr.ip_header_len, nbytes)
         m.d.comb += stmts
+        inner_ip_mask = C(0, nbytes)
+        if self.rx:         # the inner IPv4 header of an NVGRE frame
+            inner_ip_mask, stmts = range_mask(pos, hdr.inner_l3,
+                                              hdr.inner_l3 + hdr.inner_ip_header_len, nbytes)
+            m.d.comb += stmts
         if not self.rx:     # the IPv4 checksum field arrives zero and is ignored: mask it
             field_mask, stmts = range_mask(pos, l3 + 10, l3 + 12, nbytes)
             m.d.comb += stmts
             ip_mask = ip_mask & ~field_mask
-        l4_mask, stmts = range_mask(pos, l4, hdr.l4_end, nbytes)
+        l4_mask, stmts = range_mask(pos, l4, view.l4_end, nbytes)
         m.d.comb += stmts
         if self.rx:         # pseudo-header addresses: source (and IPv4 destination), dest
-            src_lo = Mux(hdr.is_ipv4, l3 + 12, l3 + 8)
-            src_hi = Mux(hdr.is_ipv4, l3 + 20, l3 + 24)
+            src_lo = Mux(view.is_ipv4, view.l3 + 12, view.l3 + 8)
+            src_hi = Mux(view.is_ipv4, view.l3 + 20, view.l3 + 24)
             src_mask, stmts = range_mask(pos, src_lo, src_hi, nbytes)
             m.d.comb += stmts
-            dst_mask, stmts = range_mask(pos, hdr.pseudo_dst, hdr.pseudo_dst + 16, nbytes)
+            dst_mask, stmts = range_mask(pos, view.pseudo_dst, view.pseudo_dst + 16, nbytes)
             m.d.comb += stmts
-            dst_mask = Mux(hdr.is_ipv6, dst_mask, 0)
+            dst_mask = Mux(view.is_ipv6, dst_mask, 0)
             l4_mask = l4_mask | src_mask | dst_mask
         keep_mask = beat.keep
 
@@ -173,6 +189,7 @@ class SumPipeline(wiring.Component):
             "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
             "ip_mask": Signal(nbytes), "l4_mask": Signal(nbytes), "first": Signal(),
             "udp_hit": Signal(), "udp_word": Signal(16), "end": Signal(20),
+            "view": Signal(self.VIEW_LAYOUT), "inner_ip_mask": Signal(nbytes),
         }
         with m.If(advance):
             m.d.sync += [
@@ -181,44 +198,55 @@ class SumPipeline(wiring.Component):
                 s1["beat"].last.eq(beat.last), s1["hdr"].eq(hdr), s1["first"].eq(first),
                 s1["ip_mask"].eq(ip_mask & keep_mask), s1["l4_mask"].eq(l4_mask & keep_mask),
                 s1["udp_hit"].eq(udp_hit), s1["udp_word"].eq(udp_word),
-                s1["end"].eq(pos + count),
+                s1["end"].eq(pos + count), s1["view"].eq(view),
+                s1["inner_ip_mask"].eq(inner_ip_mask & keep_mask),
             ]
 
         # Stage 2: lane words summed in groups of eight (first level of the trees).
         ip_groups_in = group_sums(beat_words(s1["beat"].data, s1["ip_mask"], w))
+        inner_groups_in = group_sums(beat_words(s1["beat"].data, s1["inner_ip_mask"], w)) \
+            if self.rx else []
         l4_groups_in = group_sums(beat_words(s1["beat"].data, s1["l4_mask"], w))
         s2 = {
             "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
             "first": Signal(), "udp_hit": Signal(), "udp_word": Signal(16), "end": Signal(20),
             "ip": [Signal(len(g), name=f"ip_group{i}") for i, g in enumerate(ip_groups_in)],
             "l4": [Signal(len(g), name=f"l4_group{i}") for i, g in enumerate(l4_groups_in)],
+            "inner": [Signal(len(g), name=f"inner_ip_group{i}")
+                      for i, g in enumerate(inner_groups_in)],
             "start": Signal(21),    # what the L4 sum starts from (RX: pseudo-header terms)
         }
         with m.If(advance):
             for key in ("valid", "beat", "hdr", "first", "udp_hit", "udp_word", "end"):
                 m.d.sync += s2[key].eq(s1[key])
             if self.rx:     # protocol and L4 length of the pseudo header, once per frame
-                h1 = s1["hdr"]
-                m.d.sync += s2["start"].eq(h1.l4_proto + (h1.l4_end - h1.l4))
+                v1 = s1["view"]
+                m.d.sync += s2["start"].eq(v1.l4_proto + (v1.l4_end - v1.l4))
             m.d.sync += [r.eq(e) for r, e in zip(s2["ip"], ip_groups_in)]
             m.d.sync += [r.eq(e) for r, e in zip(s2["l4"], l4_groups_in)]
+            m.d.sync += [r.eq(e) for r, e in zip(s2["inner"], inner_groups_in)]
 
         # Stage 3: accumulate per frame; the last beat carries the totals.
-        ip_acc, l4_acc = Signal(40), Signal(40)
+        ip_acc, l4_acc, inner_acc = Signal(40), Signal(40), Signal(40)
         udp_acc = Signal(16)
         ip_total = Mux(s2["first"], 0, ip_acc) + add_tree(s2["ip"])
+        inner_total = (Mux(s2["first"], 0, inner_acc) + add_tree(s2["inner"])) if self.rx \
+            else C(0, 40)
         l4_total = Mux(s2["first"], s2["start"], l4_acc) + add_tree(s2["l4"])
         udp_total = Mux(s2["udp_hit"], s2["udp_word"], Mux(s2["first"], 0, udp_acc))
         s3 = {
             "valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
             "end": Signal(20), "ip": Signal(40), "l4": Signal(40), "udp": Signal(16),
+            "inner": Signal(40),
         }
         with m.If(advance):
             for key in ("valid", "beat", "hdr", "end"):
                 m.d.sync += s3[key].eq(s2[key])
-            m.d.sync += [s3["ip"].eq(ip_total), s3["l4"].eq(l4_total), s3["udp"].eq(udp_total)]
+            m.d.sync += [s3["ip"].eq(ip_total), s3["l4"].eq(l4_total), s3["udp"].eq(udp_total),
+                         s3["inner"].eq(inner_total)]
             with m.If(s2["valid"]):
-                m.d.sync += [ip_acc.eq(ip_total), l4_acc.eq(l4_total), udp_acc.eq(udp_total)]
+                m.d.sync += [ip_acc.eq(ip_total), l4_acc.eq(l4_total), udp_acc.eq(udp_total),
+                             inner_acc.eq(inner_total)]
 
         # Stage 4: the 40-bit totals folded once (their 16-bit slices added), then stage 5
         # (output register) folds the rest; each fold keeps the value mod 0xFFFF and never
@@ -226,11 +254,13 @@ class SumPipeline(wiring.Component):
         def slices(v):
             return add_tree([v[i:i + 16] for i in range(0, len(v), 16)])
         s4 = {"valid": Signal(), "beat": Signal(axis_layout(w)), "hdr": Signal(hdr_layout),
-              "end": Signal(20), "ip": Signal(18), "l4": Signal(18), "udp": Signal(16)}
+              "end": Signal(20), "ip": Signal(18), "l4": Signal(18), "udp": Signal(16),
+              "inner": Signal(18)}
         with m.If(advance):
             for key in ("valid", "beat", "hdr", "end", "udp"):
                 m.d.sync += s4[key].eq(s3[key])
-            m.d.sync += [s4["ip"].eq(slices(s3["ip"])), s4["l4"].eq(slices(s3["l4"]))]
+            m.d.sync += [s4["ip"].eq(slices(s3["ip"])), s4["l4"].eq(slices(s3["l4"])),
+                         s4["inner"].eq(slices(s3["inner"]))]
         with m.If(advance):
             m.d.sync += [
                 out.valid.eq(s4["valid"]),
@@ -240,8 +270,20 @@ class SumPipeline(wiring.Component):
                 out.payload.ip_sum.eq(fold16(s4["ip"])),
                 out.payload.l4_sum.eq(fold16(s4["l4"])),
                 out.payload.udp_field.eq(s4["udp"]),
+                out.payload.inner_ip_sum.eq(fold16(s4["inner"])),
             ]
         return m
+
+    def _view(self, m, view, hdr):
+        """Into ``view`` (a register): the headers the L4 sum is of."""
+        fields = ("l3", "is_ipv4", "is_ipv6", "l4", "l4_end", "l4_proto", "pseudo_dst")
+        for name in fields:
+            outer = getattr(hdr, name)
+            if self.rx:
+                m.d.sync += getattr(view, name).eq(
+                    Mux(hdr.is_nvgre, getattr(hdr, f"inner_{name}"), outer))
+            else:
+                m.d.sync += getattr(view, name).eq(outer)
 
 
 def effective_error(hdr, frame_len):
@@ -258,16 +300,28 @@ def rx_flags(m, sums, enables):
     hdr, en = sums.hdr, enables
     flags = Signal(word_layout(nbl.ChecksumRx))
     ok = en.rx_active & (effective_error(hdr, sums.frame_len) == 0)
-    l4 = (hdr.l4_header_len != 0) & ~hdr.is_fragment
-    is_tcp = l4 & (hdr.l4_proto == IPPROTO_TCP)
-    is_udp = l4 & (hdr.l4_proto == IPPROTO_UDP)
-    tcp_on = Mux(hdr.is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
-    udp_on = Mux(hdr.is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
-    ip_check = ok & hdr.is_ipv4 & en.rx_ipv4_checksum
+    # NVGRE with the encapsulated packet task offload on: the inner IPv4 header is checked
+    # too, and the TCP/UDP flags are the inner transport header's (``l4_sum`` and the UDP
+    # word are of it). Else the outer headers only (a GRE frame has no TCP/UDP flags).
+    inner = en.encap & hdr.is_nvgre
+
+    def pick(name):
+        return Mux(inner, getattr(hdr, f"inner_{name}"), getattr(hdr, name))
+
+    is_ipv4 = pick("is_ipv4")       # the transport header's IP version
+    l4 = (pick("l4_header_len") != 0) & ~pick("is_fragment")
+    is_tcp = l4 & (pick("l4_proto") == IPPROTO_TCP)
+    is_udp = l4 & (pick("l4_proto") == IPPROTO_UDP)
+    tcp_on = Mux(is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
+    udp_on = Mux(is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
+    inner_ip = inner & hdr.inner_is_ipv4
+    ip_check = ok & (hdr.is_ipv4 | inner_ip) & en.rx_ipv4_checksum
     tcp_check = ok & is_tcp & tcp_on
     udp_zero = sums.udp_field == 0
-    udp_check = ok & is_udp & udp_on & ~(udp_zero & hdr.is_ipv4)
-    ip_good, l4_good = sums.ip_sum == 0xFFFF, sums.l4_sum == 0xFFFF
+    udp_check = ok & is_udp & udp_on & ~(udp_zero & is_ipv4)
+    ip_good = (~hdr.is_ipv4 | (sums.ip_sum == 0xFFFF)) & \
+        (~inner_ip | (sums.inner_ip_sum == 0xFFFF))
+    l4_good = sums.l4_sum == 0xFFFF
     m.d.comb += [
         flags.IpChecksumSucceeded.eq(ip_check & ip_good),
         flags.IpChecksumFailed.eq(ip_check & ~ip_good),
@@ -296,7 +350,8 @@ class RxChecksum(wiring.Component):
         ChecksumRx word in bits 0..31 (RSC words zero). Registered: a beat, ``user``
         included, does not change while it waits for ``ready``.
     enables : In(RX_ENABLES)
-        The receive enables (``rx_active`` and one per checksum), from the configuration.
+        The receive enables (``rx_active``, one per checksum, ``encap``: NVGRE), from the
+        configuration.
         A frame's flags follow the enables of the cycle its last beat enters the output
         register; a change reaches no beat already on ``m_axis``.
     """

@@ -639,6 +639,21 @@ async def random_frames(dut, idle, backpressure):
 
 
 @cocotb.test()
+@cocotb.parametrize(backpressure=[False, True])
+async def nvgre(dut, backpressure):
+    """The NVGRE mix (:func:`nvgre_case`) against ``model.nvgre.follow``: every NVGRE field of
+    every record, with idles on the source (and backpressure on both outputs)."""
+    rng = random.Random(common.seed() * 2 + backpressure + 5)
+    cases = [nvgre_case(rng) for _ in range(max(60, common.frames(500) // 2))]
+    tb = await TB.start(dut, rng, idle=True, backpressure=backpressure, contract=True)
+    board = await run_frames(tb, cases, rng)
+    found = sum(model_record(frame)["is_nvgre"] for frame, _ in cases)
+    dut._log.info("codes: %s; NVGRE frames: %d of %d", dict(sorted(board.codes.items())),
+                  found, len(cases))
+    assert found >= len(cases) // 5, "too few NVGRE frames to say anything"
+
+
+@cocotb.test()
 async def free_consumer(dut):
     """Beats drained without waiting for records, records held back hard: the record FIFO
     fills, the walk stalls, the capture waits; nothing is lost or reordered."""

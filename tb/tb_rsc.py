@@ -29,7 +29,7 @@ from cocotbext.axi import AxiStreamFrame
 from nicoffload.hdl.rsc import RSC_STATS_LAYOUT
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
-from nicoffload.model.checksum import RX_ENABLE_NAMES, rx_validate
+from nicoffload.model.checksum import ALL_ENABLED, rx_validate
 from nicoffload.tb import common, rsc_traffic
 
 PORTS = {"rsc": ("s_axis", "m_axis"), "rxpath": ("s_axis_wire", "m_axis_rx")}
@@ -104,7 +104,7 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     dut.rsc_idle_timeout.value = timeout
     dut.rsc_enables.value = 0b11
     if unit == "rxpath":        # every receive check on (the model's rx_validate default)
-        dut.enables.value = (1 << len(RX_ENABLE_NAMES)) - 1
+        dut.enables.value = common.enables_value(ALL_ENABLED)
     await tb.reset()
     rec = Recorder(dut, src_p)
     sent = []           # (frame, word) in order
