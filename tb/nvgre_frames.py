@@ -1,9 +1,8 @@
 """NVGRE traffic built with scapy, and scapy as the independent judge of NVGRE frames.
 
 Shared by ``test_nvgre_model.py``, ``test_cli_nvgre.py`` and the RTL benches (``tb_parse``,
-``tb_checksum``): every
-frame comes from ``build`` (all knobs explicit) or ``random_nvgre`` (knobs drawn from a
-``random.Random``, so a seed gives the same frames every time). Frames are *finished*: every
+``tb_checksum``): every frame comes from ``build`` (all knobs explicit) or ``random_nvgre``
+(knobs drawn from a ``random.Random``, so a seed gives the same frames every time). Frames are *finished*: every
 checksum and length as scapy writes them.
 
 The oracle, ``rebuilt``: scapy dissects a frame, forgets every checksum it knows (outer and

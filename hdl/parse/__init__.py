@@ -3,17 +3,19 @@
 :class:`FrameParser` passes every frame through unchanged (behind a skid FIFO) and emits one
 :func:`HEADERS_LAYOUT` record per frame, in frame order, that says what
 ``model.parse.parse(frame)`` says: the same walk, the same limits, the same order of checks,
-the same ``ParseError`` codes.
+the same ``ParseError`` codes; and what ``model.nvgre.follow(frame)`` says of an NVGRE frame
+(the ``NVGRE_LAYOUT`` fields of the record).
 
 Structure::
 
     s_axis ─┬───────────────────────────────────────────────► skid FIFO ───────────────► m_axis
             └─► capture ─► hand-off ─► walk ─► read ─► measure ─► judge ─► decide ─► record FIFO
-                window      (L2)       (one header per cycle, each stage)             └► m_headers
+                window      (L2)       │ ▲   (one header per cycle, each stage)     └► m_headers
+                                     inner walk (GRE: NVGRE)
 
 Each stage is a component, composed in :meth:`FrameParser.elaborate`: ``capture.py``
 (:class:`CaptureWindow`, :class:`L2Decode`), ``window.py`` (:class:`WindowStore`, the window's
-bytes in memory), ``walk.py`` (:class:`HandOff`, :class:`ExtensionSteps`, :class:`HeaderWalk`,
+bytes in memory), ``inner.py`` (:class:`InnerWalk`), ``walk.py`` (:class:`HandOff`, :class:`ExtensionSteps`, :class:`HeaderWalk`,
 :class:`StepRead`), ``checks.py`` (:class:`Measure`, :class:`Judge`, :class:`Decide`); the
 stage registers behind the walk are ``data.StructLayout`` payloads of always-ready streams
 (``layouts.py``). Each part can be simulated alone (``tests/test_parse_parts.py``).
@@ -52,6 +54,14 @@ Walk (one header per cycle; nothing but where the next header is)
     next protocol is neither an extension header nor TCP/UDP, after a fragment, after an
     extension header at more than ``l3 + 160`` or whose end is past the window (the model
     fails there or before: the chain passes 128 bytes). A frame whose L2 failed is one step.
+Inner walk (NVGRE; ``inner.py``)
+    When the outer IP headers lead to GRE (protocol 47, not a fragment) the walk starts the
+    inner walk at the GRE header and waits for it, holding the window; the inner walk owns
+    the window memory's read port meanwhile. It walks GRE, the inner L2, IP and extension
+    headers and TCP/UDP, two cycles a header (a read, then every check of the model from
+    registers), and answers whether the frame is NVGRE and where its inner headers are. The
+    answer enters the pipeline below as the frame's last step (``gre``); the judge puts it in
+    the record only if the outer walk found no error.
 Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
     Read registers the step's bytes (from the window memory, read at the row of the step's
     position, then a mux over the W / 32 positions of a row) and the sums the checks need.
@@ -95,7 +105,13 @@ Throughput and latency
     W=512), and 64-byte frames at W=512 (F = 1) run at one frame per 2 cycles (IPv4 TCP).
     A record can be taken from ``m_headers`` S + 5 cycles after the window-completing beat was
     taken (hand-off, S walk steps, read, measure, judge, decide into the record FIFO) when the
-    walk was idle: 7 for IPv4 TCP, at most 23 (18 steps).
+    walk was idle: 7 for IPv4 TCP, at most 23 (18 steps) for a frame that is not GRE.
+    A GRE frame adds 3 cycles (start, hand back, the ``gre`` step) and 2 per header of the
+    inner walk: S = 11 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
+    of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
+    cycles), and at most about 40 with the longest outer and inner IPv6 chains the
+    256-byte window allows; the default skid FIFO then holds the window plus fewer beats
+    than that latency, so a record-first consumer keeps line rate only on plain frames.
 """
 from amaranth.hdl import *
 from amaranth.lib import fifo, stream, wiring
