@@ -109,7 +109,7 @@ Throughput and latency
     A GRE frame adds 3 cycles (start, hand back, the ``gre`` step) and 2 per header of the
     inner walk: S = 11 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
     of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
-    cycles), and at most about 40 with the longest outer and inner IPv6 chains the
+    cycles), and at most about 45 with the longest inner IPv6 chain the
     256-byte window allows; the default skid FIFO then holds the window plus fewer beats
     than that latency, so a record-first consumer keeps line rate only on plain frames.
 """
