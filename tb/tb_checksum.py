@@ -3,7 +3,8 @@
 One module serves both units: ``NICOFFLOAD_PARAMS`` says which (``{"unit": "txcsum"}`` or
 ``"rxcsum"``). Traffic is the constrained-random mix of ``tb.traffic``: every L2/L3/L4 mix,
 options and extension headers, payloads to 9000 bytes, adversarial all-ones values, corrupted
-checksums and malformed frames. The scoreboard sends each frame to the model too and compares
+checksums and malformed frames; and NVGRE frames (test ``nvgre``: :func:`nvgre_rx_case`,
+with encapsulation on and off). The scoreboard sends each frame to the model too and compares
 every byte and, for RX, every info bit. Every test runs with and without source idles and
 sink backpressure, under a watchdog.
 

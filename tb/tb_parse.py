@@ -7,7 +7,9 @@ IPv4 headers (IHL, lengths, flags) and random IPv6 extension chains (every walke
 types 0/2/3/4 with and without Segments Left, fragments, AH, ESP, 253/254, misplaced
 Hop-by-Hop) under random L2 headers, with true or lying length fields, TCP/UDP headers ending
 anywhere around byte 256, cut at random lengths; mutated good frames; garbage of every length
-around the window and beat boundaries.
+around the window and beat boundaries. NVGRE (test ``nvgre``): finished NVGRE frames and every
+inner frame above behind GRE (random C/K/S, unknown flags, versions, other protocols) and
+random outer headers (:func:`nvgre_case`), against ``model.nvgre.follow``.
 
 Scoreboard: every record field against the model (``None`` is 0), after applying the deferred
 "datagram runs past the frame" check exactly as a consumer does (see ``effective_error``);
