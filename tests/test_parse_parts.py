@@ -215,7 +215,7 @@ def test_frame_parser_records(width):
     _parser_records(width, _frames(15, seed=width))
 
 
-@pytest.mark.parametrize("width", [64, 512])
+@pytest.mark.parametrize("width", [64, 128, 256, 512])
 def test_frame_parser_nvgre_records(width):
     """NVGRE and other GRE frames (``tb_parse.nvgre_case``): every NVGRE field the model's."""
     rng = random.Random(width)

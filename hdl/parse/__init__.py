@@ -144,7 +144,9 @@ class FrameParser(wiring.Component):
         32..63, the frame length in bits 96..127). A frame with a non-zero LSO word is walked
         with its IPv4 Total Length / IPv6 Payload Length standing for the frame length, as
         ``model.lso`` check 4 walks it; the record is then the model's for that walk, and
-        ``ip_end`` never passes the frame (:class:`~.walk.HandOff`).
+        ``ip_end`` never passes the frame (:class:`~.walk.HandOff`). The inner walk of an
+        NVGRE frame reads its inner IP length fields as they are (``model.nvgre.follow``
+        without ``lengths_from_buffer``); nothing on TX uses the NVGRE fields yet.
     skid : int or None
         Depth of the skid FIFO in beats. It must hold at least a full window
         (``256 * 8 // W`` beats) or a consumer that waits for a frame's record before taking
