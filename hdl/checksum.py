@@ -75,7 +75,15 @@ class SumPipeline(wiring.Component):
     m_axis : Out(stream.Signature(SumPipeline.beat_layout(...)))
         Each beat with its frame's header record; on the last beat also the frame length and
         the folded sums ``ip_sum``, ``l4_sum`` and the L4 word at ``l4 + 6`` (UDP checksum).
+        RX, for an NVGRE frame (``hdr.is_nvgre``): ``l4_sum`` and the UDP word are the inner
+        TCP/UDP header's (the outer L4 is GRE, which has none), and ``inner_ip_sum`` is the
+        inner IPv4 header's; whether they count is the verdict's (:func:`rx_flags`: the
+        ``encap`` enable). TX: ``inner_ip_sum`` is 0.
     """
+
+    #: The headers the L4 sum is of (RX: the inner ones of an NVGRE frame).
+    VIEW_LAYOUT = data.StructLayout({"l3": 8, "is_ipv4": 1, "is_ipv6": 1, "l4": 9,
+                                     "l4_end": 17, "l4_proto": 8, "pseudo_dst": 9})
 
     @staticmethod
     def beat_layout(width, user_width):
@@ -86,6 +94,7 @@ class SumPipeline(wiring.Component):
             "ip_sum": 16,
             "l4_sum": 16,
             "udp_field": 16,
+            "inner_ip_sum": 16,
         })
 
     def __init__(self, width, user_width, *, rx):
@@ -140,37 +149,54 @@ class SumPipeline(wiring.Component):
         # Stage 0 registers what it took, so that the masks start from flip-flops and not
         # from the parser's FIFO read ports (the longest paths on an ECP5 before this stage).
         s0 = Signal(stage_layout({"beat": beat_layout, "hdr": hdr_layout, "pos": 20,
-                                  "first": 1}))
+                                  "first": 1, "view": self.VIEW_LAYOUT}))
         m.d.sync += [s0.valid.eq(accept), s0.beat.data.eq(beat.data),
                      s0.beat.keep.eq(beat.keep), s0.beat.last.eq(beat.last),
                      s0.hdr.eq(hdr), s0.pos.eq(pos), s0.first.eq(first)]
+        self._view(m, s0.view, hdr)
         s1 = self._masks(m, s0)
         s2, s3 = self._group_sums(m, s1)
         self._totals(m, s3, out_fifo.s)
         return m
 
+    def _view(self, m, view, hdr):
+        """Into ``view`` (a register): the headers the L4 sum is of."""
+        fields = ("l3", "is_ipv4", "is_ipv6", "l4", "l4_end", "l4_proto", "pseudo_dst")
+        for name in fields:
+            outer = getattr(hdr, name)
+            if self.rx:
+                m.d.sync += getattr(view, name).eq(
+                    Mux(hdr.is_nvgre, getattr(hdr, f"inner_{name}"), outer))
+            else:
+                m.d.sync += getattr(view, name).eq(outer)
+
     def _masks(self, m, s0):
         """Stage 1: the beat's byte masks of the IP header and the L4 sum, and its word at
         ``l4 + 6`` (the UDP checksum field), from stage 0's registers."""
         w, nbytes = self.width, self.width // 8
-        beat, hdr, pos = s0.beat, s0.hdr, s0.pos
-        l3, l4 = hdr.l3, hdr.l4
+        beat, hdr, pos, view = s0.beat, s0.hdr, s0.pos, s0.view
+        l3, l4 = hdr.l3, view.l4
         ip_mask, stmts = range_mask(pos, l3, l3 + hdr.ip_header_len, nbytes)
         m.d.comb += stmts
+        inner_ip_mask = C(0, nbytes)
+        if self.rx:         # the inner IPv4 header of an NVGRE frame
+            inner_ip_mask, stmts = range_mask(pos, hdr.inner_l3,
+                                              hdr.inner_l3 + hdr.inner_ip_header_len, nbytes)
+            m.d.comb += stmts
         if not self.rx:     # the IPv4 checksum field arrives zero and is ignored: mask it
             field_mask, stmts = range_mask(pos, l3 + 10, l3 + 12, nbytes)
             m.d.comb += stmts
             ip_mask = ip_mask & ~field_mask
-        l4_mask, stmts = range_mask(pos, l4, hdr.l4_end, nbytes)
+        l4_mask, stmts = range_mask(pos, l4, view.l4_end, nbytes)
         m.d.comb += stmts
         if self.rx:         # pseudo-header addresses: source (and IPv4 destination), dest
-            src_lo = Mux(hdr.is_ipv4, l3 + 12, l3 + 8)
-            src_hi = Mux(hdr.is_ipv4, l3 + 20, l3 + 24)
+            src_lo = Mux(view.is_ipv4, view.l3 + 12, view.l3 + 8)
+            src_hi = Mux(view.is_ipv4, view.l3 + 20, view.l3 + 24)
             src_mask, stmts = range_mask(pos, src_lo, src_hi, nbytes)
             m.d.comb += stmts
-            dst_mask, stmts = range_mask(pos, hdr.pseudo_dst, hdr.pseudo_dst + 16, nbytes)
+            dst_mask, stmts = range_mask(pos, view.pseudo_dst, view.pseudo_dst + 16, nbytes)
             m.d.comb += stmts
-            dst_mask = Mux(hdr.is_ipv6, dst_mask, 0)
+            dst_mask = Mux(view.is_ipv6, dst_mask, 0)
             l4_mask = l4_mask | src_mask | dst_mask
 
         udp_rel = Signal(signed(22))
@@ -182,9 +208,11 @@ class SumPipeline(wiring.Component):
 
         s1 = Signal(stage_layout({
             "beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "first": 1,
-            "ip_mask": nbytes, "l4_mask": nbytes, "udp_hit": 1, "udp_word": 16, "end": 20}))
+            "ip_mask": nbytes, "l4_mask": nbytes, "udp_hit": 1, "udp_word": 16, "end": 20,
+            "view": self.VIEW_LAYOUT, "inner_ip_mask": nbytes}))
         m.d.sync += [
             s1.valid.eq(s0.valid), s1.beat.eq(beat), s1.hdr.eq(hdr), s1.first.eq(s0.first),
+            s1.view.eq(view), s1.inner_ip_mask.eq(inner_ip_mask & beat.keep),
             s1.ip_mask.eq(ip_mask & beat.keep), s1.l4_mask.eq(l4_mask & beat.keep),
             s1.udp_hit.eq(udp_hit), s1.udp_word.eq(udp_word), s1.end.eq(pos + count),
         ]
@@ -198,23 +226,27 @@ class SumPipeline(wiring.Component):
         carried = {"beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "first": 1,
                    "udp_hit": 1, "udp_word": 16, "end": 20, "start": 21}
 
-        def stage(prev, ip_in, l4_in, name):
-            gw = max(len(g) for g in ip_in + l4_in)
-            st = Signal(stage_layout({**carried,
-                                      "ip": data.ArrayLayout(gw, len(ip_in)),
-                                      "l4": data.ArrayLayout(gw, len(l4_in))}), name=name)
+        # The sums: the IP header, the L4 bytes and (RX) the inner IPv4 header of an NVGRE
+        # frame.
+        sums = ("ip", "l4", "inner") if self.rx else ("ip", "l4")
+
+        def stage(prev, groups, name):
+            gw = max(len(g) for gs in groups.values() for g in gs)
+            st = Signal(stage_layout({**carried, **{k: data.ArrayLayout(gw, len(gs))
+                                                    for k, gs in groups.items()}}), name=name)
             m.d.sync += [st.valid.eq(prev.valid)]
             m.d.sync += [getattr(st, k).eq(getattr(prev, k)) for k in carried if k != "start"]
-            m.d.sync += [st.ip[i].eq(g) for i, g in enumerate(ip_in)]
-            m.d.sync += [st.l4[i].eq(g) for i, g in enumerate(l4_in)]
+            for k, gs in groups.items():
+                m.d.sync += [getattr(st, k)[i].eq(g) for i, g in enumerate(gs)]
             return st
 
-        s2 = stage(s1, group_sums(beat_words(s1.beat.data, s1.ip_mask, w), 4),
-                   group_sums(beat_words(s1.beat.data, s1.l4_mask, w), 4), "sums_grouped")
+        masks = {"ip": s1.ip_mask, "l4": s1.l4_mask, "inner": s1.inner_ip_mask}
+        s2 = stage(s1, {k: group_sums(beat_words(s1.beat.data, masks[k], w), 4) for k in sums},
+                   "sums_grouped")
         if self.rx:
-            h1 = s1.hdr
-            m.d.sync += s2.start.eq(h1.l4_proto + (h1.l4_end - h1.l4))
-        s3 = stage(s2, group_sums(_elements(s2.ip), 4), group_sums(_elements(s2.l4), 4),
+            v1 = s1.view
+            m.d.sync += s2.start.eq(v1.l4_proto + (v1.l4_end - v1.l4))
+        s3 = stage(s2, {k: group_sums(_elements(getattr(s2, k)), 4) for k in sums},
                    "sums_regrouped")
         m.d.sync += s3.start.eq(s2.start)
         return s2, s3
@@ -225,31 +257,36 @@ class SumPipeline(wiring.Component):
         value mod 0xFFFF and never turns a non-zero total into 0. The last beat carries the
         totals."""
         w = self.width
-        ip_acc, l4_acc = Signal(40), Signal(40)
+        sums = ("ip", "l4", "inner") if self.rx else ("ip", "l4")
+        acc = {k: Signal(40, name=f"{k}_acc") for k in sums}
         udp_acc = Signal(16)
-        ip_total = add_tree([Mux(s3.first, 0, ip_acc)] + _elements(s3.ip))
-        l4_total = add_tree([Mux(s3.first, s3.start, l4_acc)] + _elements(s3.l4))
+        start = {"ip": 0, "l4": s3.start, "inner": 0}
+        total = {k: add_tree([Mux(s3.first, start[k], acc[k])] + _elements(getattr(s3, k)))
+                 for k in sums}
         udp_total = Mux(s3.udp_hit, s3.udp_word, Mux(s3.first, 0, udp_acc))
         carried = {"beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "end": 20}
-        s4 = Signal(stage_layout({**carried, "ip": 40, "l4": 40, "udp": 16}), name="sums_total")
-        m.d.sync += [s4.valid.eq(s3.valid), s4.ip.eq(ip_total), s4.l4.eq(l4_total),
-                     s4.udp.eq(udp_total)]
+        s4 = Signal(stage_layout({**carried, **dict.fromkeys(sums, 40), "udp": 16}),
+                    name="sums_total")
+        m.d.sync += [s4.valid.eq(s3.valid), s4.udp.eq(udp_total)]
+        m.d.sync += [getattr(s4, k).eq(total[k]) for k in sums]
         m.d.sync += [getattr(s4, k).eq(getattr(s3, k)) for k in carried]
         with m.If(s3.valid):
-            m.d.sync += [ip_acc.eq(ip_total), l4_acc.eq(l4_total), udp_acc.eq(udp_total)]
+            m.d.sync += [acc[k].eq(total[k]) for k in sums]
+            m.d.sync += udp_acc.eq(udp_total)
 
         def slices(v):
             return add_tree([v[i:i + 16] for i in range(0, len(v), 16)])
-        s5 = Signal(stage_layout({**carried, "ip": 18, "l4": 18, "udp": 16}),
+        s5 = Signal(stage_layout({**carried, **dict.fromkeys(sums, 18), "udp": 16}),
                     name="sums_folded")
-        m.d.sync += [s5.valid.eq(s4.valid), s5.udp.eq(s4.udp),
-                     s5.ip.eq(slices(s4.ip)), s5.l4.eq(slices(s4.l4))]
+        m.d.sync += [s5.valid.eq(s4.valid), s5.udp.eq(s4.udp)]
+        m.d.sync += [getattr(s5, k).eq(slices(getattr(s4, k))) for k in sums]
         m.d.sync += [getattr(s5, k).eq(getattr(s4, k)) for k in carried]
         out = fifo_in.payload
         m.d.comb += [
             fifo_in.valid.eq(s5.valid),     # never refused: ``room`` kept a place for it
             out.beat.eq(s5.beat), out.hdr.eq(s5.hdr), out.frame_len.eq(s5.end),
             out.ip_sum.eq(fold16(s5.ip)), out.l4_sum.eq(fold16(s5.l4)),
+            out.inner_ip_sum.eq(fold16(s5.inner) if self.rx else 0),
             out.udp_field.eq(s5.udp),
         ]
 
@@ -273,16 +310,28 @@ def rx_flags(m, sums, enables):
     hdr, en = sums.hdr, enables
     flags = Signal(word_layout(nbl.ChecksumRx))
     ok = en.rx_active & (effective_error(hdr, sums.frame_len) == 0)
-    l4 = (hdr.l4_header_len != 0) & ~hdr.is_fragment
-    is_tcp = l4 & (hdr.l4_proto == IPPROTO_TCP)
-    is_udp = l4 & (hdr.l4_proto == IPPROTO_UDP)
-    tcp_on = Mux(hdr.is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
-    udp_on = Mux(hdr.is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
-    ip_check = ok & hdr.is_ipv4 & en.rx_ipv4_checksum
+    # NVGRE with the encapsulated packet task offload on: the inner IPv4 header is checked
+    # too, and the TCP/UDP flags are the inner transport header's (``l4_sum`` and the UDP
+    # word are of it). Else the outer headers only (a GRE frame has no TCP/UDP flags).
+    inner = en.encap & hdr.is_nvgre
+
+    def pick(name):
+        return Mux(inner, getattr(hdr, f"inner_{name}"), getattr(hdr, name))
+
+    is_ipv4 = pick("is_ipv4")       # the transport header's IP version
+    l4 = (pick("l4_header_len") != 0) & ~pick("is_fragment")
+    is_tcp = l4 & (pick("l4_proto") == IPPROTO_TCP)
+    is_udp = l4 & (pick("l4_proto") == IPPROTO_UDP)
+    tcp_on = Mux(is_ipv4, en.rx_tcp_ipv4, en.rx_tcp_ipv6)
+    udp_on = Mux(is_ipv4, en.rx_udp_ipv4, en.rx_udp_ipv6)
+    inner_ip = inner & hdr.inner_is_ipv4
+    ip_check = ok & (hdr.is_ipv4 | inner_ip) & en.rx_ipv4_checksum
     tcp_check = ok & is_tcp & tcp_on
     udp_zero = sums.udp_field == 0
-    udp_check = ok & is_udp & udp_on & ~(udp_zero & hdr.is_ipv4)
-    ip_good, l4_good = sums.ip_sum == 0xFFFF, sums.l4_sum == 0xFFFF
+    udp_check = ok & is_udp & udp_on & ~(udp_zero & is_ipv4)
+    ip_good = (~hdr.is_ipv4 | (sums.ip_sum == 0xFFFF)) & \
+        (~inner_ip | (sums.inner_ip_sum == 0xFFFF))
+    l4_good = sums.l4_sum == 0xFFFF
     m.d.comb += [
         flags.IpChecksumSucceeded.eq(ip_check & ip_good),
         flags.IpChecksumFailed.eq(ip_check & ~ip_good),
@@ -311,7 +360,8 @@ class RxChecksum(wiring.Component):
         ChecksumRx word in bits 0..31 (RSC words zero). Registered: a beat, ``user``
         included, does not change while it waits for ``ready``.
     enables : In(RX_ENABLES)
-        The receive enables (``rx_active`` and one per checksum), from the configuration.
+        The receive enables (``rx_active``, one per checksum, ``encap``: NVGRE), from the
+        configuration.
         A frame's flags follow the enables of the cycle its last beat enters the output
         register; a change reaches no beat already on ``m_axis``.
     """

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nbl
 from nicoffload.model import rsc as rsc_model
-from nicoffload.model.checksum import RX_ENABLE_NAMES
+from nicoffload.model.checksum import ALL_ENABLED, RX_ENABLE_NAMES
 
 from .axis import AxisSignature, axis_layout, check_width
 from .checksum import RX_ENABLES, SumPipeline, rx_flags
@@ -96,7 +96,8 @@ class RxPath(wiring.Component):
         each handshake is ``end_indication()`` at that cycle, after a frame whose last beat
         is taken in the same cycle. Payload ignored.
     enables : In(RX_ENABLES)
-        The receive checksum enables (all on at reset).
+        The receive checksum enables (at reset ``checksum.ALL_ENABLED``'s: all on but
+        NVGRE's ``encap``).
     rsc_enables : In(2)
         RscIPv4 (bit 0) and RscIPv6 (bit 1), sampled per frame at its arrival; a bit falling
         flushes every open SCU (``model.rsc.RscEngine.set_enables``).
@@ -122,7 +123,8 @@ class RxPath(wiring.Component):
             "s_axis_wire": In(AxisSignature(width)),
             "m_axis_rx": Out(AxisSignature(width, RXU)),
             "s_eoi": In(stream.Signature(1)),
-            "enables": In(RX_ENABLES, init={name: 1 for name in RX_ENABLE_NAMES}),
+            "enables": In(RX_ENABLES, init={name: int(getattr(ALL_ENABLED, name))
+                                            for name in RX_ENABLE_NAMES}),
             "rsc_enables": In(2, init=0b11),
             "rsc_idle_timeout": In(TIME_BITS),
             "checked": Out(1),

@@ -105,7 +105,7 @@ __all__ = ["TX_MAX_FRAME", "ChecksumEnables", "ALL_ENABLED", "TxSkip", "TxChecks
 TX_MAX_FRAME = 9728     # bytes; longer frames leave the TX checksum stage unchanged
 
 RX_ENABLE_NAMES = ("rx_active", "rx_ipv4_checksum", "rx_tcp_ipv4", "rx_udp_ipv4",
-                   "rx_tcp_ipv6", "rx_udp_ipv6")
+                   "rx_tcp_ipv6", "rx_udp_ipv6", "encap")
 TX_ENABLE_NAMES = ("tx_ipv4_checksum", "tx_tcp_ipv4", "tx_udp_ipv4", "tx_tcp_ipv6",
                    "tx_udp_ipv6")
 
@@ -124,6 +124,10 @@ class ChecksumEnables:
         Receive checks may run at all (OID_OFFLOAD_ENCAPSULATION has been set).
     rx_ipv4_checksum, rx_tcp_ipv4, rx_udp_ipv4, rx_tcp_ipv6, rx_udp_ipv6 : bool
         Receive validation of each checksum.
+    encap : bool
+        The encapsulated packet task offload (NVGRE) is operational (``config.Datapath.encap``,
+        the OFFLOAD_EN register's ``encap`` bit); off by default, as it is not built yet on
+        transmit (``config.adapter.BUILT_OFFLOADS``).
     tx_ipv4_checksum, tx_tcp_ipv4, tx_udp_ipv4, tx_tcp_ipv6, tx_udp_ipv6 : bool
         Transmit offload of each checksum (the transport requests only these).
     """
@@ -353,8 +357,7 @@ def rx_validate(frame: bytes | bytearray, *, enables=ALL_ENABLED) -> ChecksumRx:
     frame : bytes-like
         The received frame without FCS.
     enables : ChecksumEnables or any object with the ``RX_ENABLE_NAMES`` attributes
-        Which receive checks are on; its ``encap`` (NVGRE), when it has one (absent: off,
-        as the RTL's ``enables`` port has no such bit until NVGRE is built).
+        Which receive checks are on; its ``encap`` (NVGRE) when it has one (absent: off).
 
     Returns
     -------

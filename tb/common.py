@@ -362,3 +362,12 @@ class StreamTB:
                 name = end.bus._name
                 assert end.empty() and not end.active, f"{name}: more out than expected"
                 assert not int(end.bus.tvalid.value), f"{name}: a beat with nowhere to go"
+
+
+def enables_value(enables) -> int:
+    """The ``enables`` port's value (``hdl.checksum.RX_ENABLES``) for ``enables`` (a
+    ``checksum.ChecksumEnables`` or anything with its names): one bit per name of
+    ``checksum.RX_ENABLE_NAMES``, in order from bit 0."""
+    from nicoffload.model.checksum import RX_ENABLE_NAMES
+    return sum(int(bool(getattr(enables, name, False))) << i
+               for i, name in enumerate(RX_ENABLE_NAMES))

@@ -13,7 +13,7 @@ import random
 
 import cocotb
 
-from nicoffload.model.checksum import ALL_ENABLED, RX_ENABLE_NAMES
+from nicoffload.model.checksum import ALL_ENABLED
 from nicoffload.model.transport import prepare_checksum
 from nicoffload.model import nbl
 from nicoffload.tb import common
@@ -35,7 +35,7 @@ async def throughput(dut):
     rng = random.Random(1)
     tb = await TB.start(dut)
     if dut._name == "rxcsum":
-        dut.enables.value = (1 << len(RX_ENABLE_NAMES)) - 1
+        dut.enables.value = common.enables_value(ALL_ENABLED)
     frames = []
     for _ in range(count):
         frame = tcp_frame(rng, size)

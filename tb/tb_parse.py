@@ -7,7 +7,9 @@ IPv4 headers (IHL, lengths, flags) and random IPv6 extension chains (every walke
 types 0/2/3/4 with and without Segments Left, fragments, AH, ESP, 253/254, misplaced
 Hop-by-Hop) under random L2 headers, with true or lying length fields, TCP/UDP headers ending
 anywhere around byte 256, cut at random lengths; mutated good frames; garbage of every length
-around the window and beat boundaries.
+around the window and beat boundaries. NVGRE (test ``nvgre``): finished NVGRE frames and every
+inner frame above behind GRE (random C/K/S, unknown flags, versions, other protocols) and
+random outer headers (:func:`nvgre_case`), against ``model.nvgre.follow``.
 
 Scoreboard: every record field against the model (``None`` is 0), after applying the deferred
 "datagram runs past the frame" check exactly as a consumer does (see ``effective_error``);
@@ -31,8 +33,10 @@ from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamFrame, AxiStreamSink
 
 from nicoffload.hdl.parse import HEADERS_LAYOUT, WINDOW_BYTES
+from nicoffload.hdl.parse.layouts import NVGRE_LAYOUT
+from nicoffload.model.nvgre import follow
 from nicoffload.model.parse import ParseError, parse
-from nicoffload.tb import common, traffic
+from nicoffload.tb import common, nvgre_frames, traffic
 
 # --- records ------------------------------------------------------------------------------
 
@@ -47,14 +51,38 @@ def decode(value: int, fields) -> dict:
     return {name: (value >> off) & ((1 << width) - 1) for name, off, width in fields}
 
 
-def model_record(frame: bytes) -> dict:
-    """``parse(frame)`` as the record's fields (None -> 0)."""
-    h = parse(frame)
+def _z(v) -> int:
+    return 0 if v is None else int(v)
 
-    def z(v):
-        return 0 if v is None else int(v)
 
+def nvgre_record(frame: bytes, outer=None) -> dict:
+    """``nvgre.follow(frame)`` as the record's NVGRE fields: all 0 unless it is NVGRE."""
+    nv = follow(frame, outer=outer)
+    if not nv.ok:
+        return {name: 0 for name in _NVGRE_FIELDS}
+    inner = nv.inner
     return {
+        "is_nvgre": 1, "gre_header_len": nv.gre_header_len,
+        "gre_checksum_offset": _z(nv.gre_checksum_offset), "gre_key_offset": _z(nv.key_offset),
+        "gre_seq_offset": _z(nv.seq_offset), "inner_offset": nv.inner_offset,
+        "inner_is_ipv4": int(inner.ip_version == 4), "inner_is_ipv6": int(inner.ip_version == 6),
+        "inner_l3": inner.l3_offset, "inner_ip_header_len": inner.ip_header_len,
+        "inner_ip_end": inner.ip_end, "inner_is_fragment": int(inner.is_fragment),
+        "inner_pseudo_dst": inner.pseudo_dst_offset, "inner_l4": inner.l4_offset,
+        "inner_l4_proto": inner.l4_proto, "inner_l4_header_len": inner.l4_header_len,
+        "inner_l4_end": _z(inner.l4_end),
+    }
+
+
+_NVGRE_FIELDS = [name for name, _ in NVGRE_LAYOUT]
+
+
+def model_record(frame: bytes) -> dict:
+    """``parse(frame)`` and ``nvgre.follow(frame)`` as the record's fields (None -> 0)."""
+    h = parse(frame)
+    z = _z
+
+    return nvgre_record(frame, h) | {
         "error": z(h.error_code), "is_ipv4": int(h.ip_version == 4),
         "is_ipv6": int(h.ip_version == 6), "l3": z(h.l3_offset),
         "ip_header_len": z(h.ip_header_len), "ip_end": z(h.ip_end),
@@ -362,6 +390,77 @@ def _random_case(rng: random.Random, width: int) -> tuple[bytes, str]:
     return garbage(rng, width)
 
 
+# --- NVGRE: GRE and an inner frame behind the outer headers ---------------------------------
+
+_GRE_FLAG_SETS = (0, 0, 0x8000, 0x2000, 0x1000, 0xB000, 0xA000, 0x3000, 0x9000)
+
+
+def gre_wrap(rng: random.Random, inner: bytes) -> tuple[bytes, str]:
+    """``inner`` (a whole Ethernet frame) in GRE behind random outer L2 and an outer IPv4
+    (options, sometimes a fragment) or IPv6 (Hop-by-Hop and Destination Options, up to the
+    128-byte limit) header: GRE with random C/K/S, sometimes an unknown flag, a version or
+    another protocol; outer lengths true or lying; sometimes cut."""
+    flags = rng.choice(_GRE_FLAG_SETS)
+    r = rng.random()
+    if r < 0.04:
+        flags |= rng.choice([0x4000, 0x0800, 0x0100, 0x0008, 0x0080])
+    elif r < 0.08:
+        flags |= rng.randrange(1, 8)
+    proto = 0x6558 if rng.random() < 0.94 else rng.choice([0x0800, 0x86DD, 0x6559, 0x5865])
+    options = 4 * bin(flags & 0xB000).count("1")
+    payload = struct.pack(">HH", flags, proto) + rng.randbytes(options) + inner
+    if rng.random() < 0.5:
+        chain = []
+        if rng.random() < 0.5:
+            chain.append((0, _generic(rng.choice([0, 0, 1, 7]), rng)))
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            chain.append((60, _generic(rng.choice([0, 1, 2, 5, 7, 13, 14, 15]), rng)))
+        body = payload
+        for i in reversed(range(len(chain))):
+            nxt = chain[i + 1][0] if i + 1 < len(chain) else 47
+            body = bytes([nxt]) + chain[i][1] + body
+        first = chain[0][0] if chain else 47
+        l3 = struct.pack(">IHBB", 6 << 28, _lie(rng, len(body)), first, 64) + \
+            rng.randbytes(32) + body
+        etype, desc = 0x86DD, f"ipv6 ext={[len(c) + 1 for _, c in chain]}"
+    else:
+        ihl = rng.choice([5, 5, 5, 6, 15])
+        frag = rng.choice([0] * 10 + [0x4000, 0x2000, 0x0005])
+        hdr = struct.pack(">BBHHHBB", 0x40 | ihl, 0, _lie(rng, ihl * 4 + len(payload)), 0,
+                          frag, 64, 47) + rng.randbytes(ihl * 4 - 10)
+        l3 = hdr + payload
+        etype, desc = 0x0800, f"ipv4 ihl={ihl} frag={frag:#x}"
+    frame = _l2(rng, len(l3), etype) + l3
+    return _cut(rng, frame), f"GRE {flags:#06x}/{proto:#06x} in {desc}"
+
+
+def nvgre_case(rng: random.Random) -> tuple[bytes, str]:
+    """One frame of the NVGRE mix: finished NVGRE frames from ``nvgre_frames`` (some with a
+    byte of their headers changed), and every inner frame the parser's own generators make
+    (random L2 with tags and LLC/SNAP, random IPv4 headers and IPv6 extension chains, good
+    frames) wrapped by :func:`gre_wrap`. Frames are not empty."""
+    r = rng.random()
+    if r < 0.3:
+        f = nvgre_frames.random_nvgre(rng, max_payload=rng.choice([0, 40, 400]))
+        frame, desc = bytearray(f.frame), f"nvgre {f.desc}"
+        if rng.random() < 0.3:
+            at = rng.randrange(14, min(len(frame), WINDOW_BYTES))
+            frame[at] = rng.randrange(256)
+            desc += f", byte {at} changed"
+        return bytes(frame), desc
+    if r < 0.5:
+        inner, desc = raw_ipv4(rng)
+    elif r < 0.7:
+        inner, desc = raw_ipv6(rng)
+    elif r < 0.8:
+        inner, desc = rng.choice(directed_ipv6(rng))
+    else:
+        f = traffic.random_frame(rng, max_payload=rng.choice([0, 60, 400]))
+        inner, desc = f.data, f.desc
+    frame, outer = gre_wrap(rng, inner)
+    return (frame or b"\x00"), f"{outer} / {desc}"
+
+
 # --- the testbench ------------------------------------------------------------------------
 
 def beat_users(rng: random.Random, n: int, width: int, user_width: int) -> list[int]:
@@ -539,6 +638,21 @@ async def random_frames(dut, idle, backpressure):
         missing = ({e.name for e in ParseError} | {"OK"}) - set(board.codes)
         assert not missing, f"never produced: {sorted(missing)}"
         assert board.deferred, "no deferred IP length check failed"
+
+
+@cocotb.test()
+@cocotb.parametrize(backpressure=[False, True])
+async def nvgre(dut, backpressure):
+    """The NVGRE mix (:func:`nvgre_case`) against ``model.nvgre.follow``: every NVGRE field of
+    every record, with idles on the source (and backpressure on both outputs)."""
+    rng = random.Random(common.seed() * 2 + backpressure + 5)
+    cases = [nvgre_case(rng) for _ in range(max(60, common.frames(500) // 2))]
+    tb = await TB.start(dut, rng, idle=True, backpressure=backpressure, contract=True)
+    board = await run_frames(tb, cases, rng)
+    found = sum(model_record(frame)["is_nvgre"] for frame, _ in cases)
+    dut._log.info("codes: %s; NVGRE frames: %d of %d", dict(sorted(board.codes.items())),
+                  found, len(cases))
+    assert found >= len(cases) // 5, "too few NVGRE frames to say anything"
 
 
 @cocotb.test()

@@ -29,7 +29,7 @@ from cocotbext.axi import AxiStreamFrame
 from nicoffload.hdl.rsc import RSC_STATS_LAYOUT
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
-from nicoffload.model.checksum import RX_ENABLE_NAMES, rx_validate
+from nicoffload.model.checksum import ChecksumEnables, rx_validate
 from nicoffload.tb import common, rsc_traffic
 
 PORTS = {"rsc": ("s_axis", "m_axis"), "rxpath": ("s_axis_wire", "m_axis_rx")}
@@ -71,6 +71,21 @@ async def send_eoi(dut):
     dut.s_eoi_tvalid.value = 0
 
 
+#: The receive enables of the RX path under test (and of the words given to the RSC unit):
+#: every check, NVGRE's too (its frames are not TCP to RSC: they pass alone).
+RX_ENABLES = ChecksumEnables(encap=True)
+
+
+def with_nvgre(rng: random.Random, items: list, count: int) -> list:
+    """``items`` with ``count`` NVGRE frames (``tb_checksum.nvgre_rx_case``) at random
+    places."""
+    from nicoffload.tb.tb_checksum import nvgre_rx_case
+    items = list(items)
+    for _ in range(count):
+        items.insert(rng.randrange(len(items) + 1), ("frame", nvgre_rx_case(rng)[0]))
+    return items
+
+
 async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
               unverified=0.05):
     """Drive ``items`` (rsc_traffic events) through the unit; compare with the model."""
@@ -85,8 +100,8 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     dut.s_eoi_tdata.value = 0
     dut.rsc_idle_timeout.value = timeout
     dut.rsc_enables.value = 0b11
-    if unit == "rxpath":        # every receive check on (the model's rx_validate default)
-        dut.enables.value = (1 << len(RX_ENABLE_NAMES)) - 1
+    if unit == "rxpath":        # every receive check on, NVGRE too
+        dut.enables.value = common.enables_value(RX_ENABLES)
     await tb.reset()
     rec = Recorder(dut, src_p)
     sent = []           # (frame, word) in order
@@ -95,7 +110,7 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     for item in items:
         if item[0] == "frame":
             frame = item[1]
-            word = rx_validate(frame)
+            word = rx_validate(frame, enables=RX_ENABLES)
             if unit == "rsc":
                 if rng.random() < unverified:
                     word = nbl.ChecksumRx()
@@ -170,6 +185,8 @@ async def random_traffic(dut, idle, backpressure):
     or an idle timer of 2,000 or 30,000 cycles; RSC switched off and on now and then."""
     rng = random.Random(common.seed() * 4 + idle * 2 + backpressure)
     items = rsc_traffic.events(rng, common.frames(150), flows=14, enables_rate=0.01)
+    if dut._name == "rxpath":
+        items = with_nvgre(rng, items, max(4, common.frames(150) // 8))
     timeout = (0, 2000, 30000, 30000)[idle * 2 + backpressure]
     await run(dut, items, idle=idle, backpressure=backpressure, rng=rng, timeout=timeout)
 

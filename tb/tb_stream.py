@@ -52,7 +52,7 @@ async def stream(dut):
     ports = os.environ.get("NICOFFLOAD_STREAM_PORTS", "s_axis,m_axis").split(",")
     enables = json.loads(os.environ.get("NICOFFLOAD_ENABLES", "{}"))
     if enables:     # one bit per name, in RX_ENABLE_NAMES order from bit 0
-        dut.enables.value = sum(int(bool(enables[name])) << i
+        dut.enables.value = sum(int(bool(enables.get(name))) << i
                                 for i, name in enumerate(RX_ENABLE_NAMES))
     if "NICOFFLOAD_LIMITS" in os.environ:
         dut.limits.value = int(os.environ["NICOFFLOAD_LIMITS"])

@@ -16,7 +16,7 @@ def run(unit, width, frames, seed=None):
                         "nicoffload.tb.tb_checksum", seed=seed, tag=f"s{seed}",
                         extra_env={"NICOFFLOAD_FRAMES": str(frames)})
     assert result.ok, f"failed: {result.failures} (log: {result.test_dir / 'sim.log'})"
-    assert result.tests == 5
+    assert result.tests == 7
 
 
 @pytest.mark.rtl

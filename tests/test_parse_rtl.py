@@ -16,4 +16,4 @@ def test_parse(width):
                         "nicoffload.tb.tb_parse",
                         extra_env={"NICOFFLOAD_FRAMES": frames})
     assert result.ok, f"failed: {result.failures} (log: {result.test_dir / 'sim.log'})"
-    assert result.tests == 9
+    assert result.tests == 11

@@ -52,7 +52,9 @@ def test_reset_is_the_bound_default_config():
     view = rm.RegisterView()
     decoded = view.decode(view.reset_values())
     assert decoded.datapath == bind().datapath()
-    assert decoded.rx_enables == dict.fromkeys(decoded.rx_enables, True)
+    # Every receive check on, but NVGRE (encap): it is not built yet on transmit, so
+    # config.adapter keeps it out of BUILT_OFFLOADS and it is off at reset.
+    assert decoded.rx_enables == dict.fromkeys(decoded.rx_enables, True) | {"encap": False}
     assert decoded.rsc_idle_timeout is None
     assert decoded.lso_limits.id_mode == "ndis"
     assert decoded.encapsulation["IPv4"] == {"EncapsulationType": 0x16, "Enabled": 1,

@@ -3,17 +3,19 @@
 :class:`FrameParser` passes every frame through unchanged (behind a skid FIFO) and emits one
 :func:`HEADERS_LAYOUT` record per frame, in frame order, that says what
 ``model.parse.parse(frame)`` says: the same walk, the same limits, the same order of checks,
-the same ``ParseError`` codes.
+the same ``ParseError`` codes; and what ``model.nvgre.follow(frame)`` says of an NVGRE frame
+(the ``NVGRE_LAYOUT`` fields of the record).
 
 Structure::
 
     s_axis ─┬───────────────────────────────────────────────► skid FIFO ───────────────► m_axis
             └─► capture ─► hand-off ─► walk ─► read ─► measure ─► judge ─► decide ─► record FIFO
-                window      (L2)       (one header per cycle, each stage)             └► m_headers
+                window      (L2)       │ ▲   (one header per cycle, each stage)     └► m_headers
+                                     inner walk (GRE: NVGRE)
 
 Each stage is a component, composed in :meth:`FrameParser.elaborate`: ``capture.py``
 (:class:`CaptureWindow`, :class:`L2Decode`), ``window.py`` (:class:`WindowStore`, the window's
-bytes in memory), ``walk.py`` (:class:`HandOff`, :class:`ExtensionSteps`, :class:`HeaderWalk`,
+bytes in memory), ``inner.py`` (:class:`InnerWalk`), ``walk.py`` (:class:`HandOff`, :class:`ExtensionSteps`, :class:`HeaderWalk`,
 :class:`StepRead`), ``checks.py`` (:class:`Measure`, :class:`Judge`, :class:`Decide`); the
 stage registers behind the walk are ``data.StructLayout`` payloads of always-ready streams
 (``layouts.py``). Each part can be simulated alone (``tests/test_parse_parts.py``).
@@ -52,6 +54,14 @@ Walk (one header per cycle; nothing but where the next header is)
     next protocol is neither an extension header nor TCP/UDP, after a fragment, after an
     extension header at more than ``l3 + 160`` or whose end is past the window (the model
     fails there or before: the chain passes 128 bytes). A frame whose L2 failed is one step.
+Inner walk (NVGRE; ``inner.py``)
+    When the outer IP headers lead to GRE (protocol 47, not a fragment) the walk starts the
+    inner walk at the GRE header and waits for it, holding the window; the inner walk owns
+    the window memory's read port meanwhile. It walks GRE, the inner L2, IP and extension
+    headers and TCP/UDP, two cycles a header (a read, then every check of the model from
+    registers), and answers whether the frame is NVGRE and where its inner headers are. The
+    answer enters the pipeline below as the frame's last step (``gre``); the judge puts it in
+    the record only if the outer walk found no error.
 Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
     Read registers the step's bytes (from the window memory, read at the row of the step's
     position, then a mux over the W / 32 positions of a row) and the sums the checks need.
@@ -95,7 +105,13 @@ Throughput and latency
     W=512), and 64-byte frames at W=512 (F = 1) run at one frame per 2 cycles (IPv4 TCP).
     A record can be taken from ``m_headers`` S + 5 cycles after the window-completing beat was
     taken (hand-off, S walk steps, read, measure, judge, decide into the record FIFO) when the
-    walk was idle: 7 for IPv4 TCP, at most 23 (18 steps).
+    walk was idle: 7 for IPv4 TCP, at most 23 (18 steps) for a frame that is not GRE.
+    A GRE frame adds 3 cycles (start, hand back, the ``gre`` step) and 2 per header of the
+    inner walk: S = 11 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
+    of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
+    cycles), and at most about 45 with the longest inner IPv6 chain the
+    256-byte window allows; the default skid FIFO then holds the window plus fewer beats
+    than that latency, so a record-first consumer keeps line rate only on plain frames.
 """
 from amaranth.hdl import *
 from amaranth.lib import fifo, stream, wiring
@@ -106,6 +122,7 @@ from nicoffload.model import nbl
 from ..axis import AxisSignature, check_width
 from .capture import CaptureWindow, L2Decode
 from .checks import Decide, Judge, Measure
+from .inner import InnerWalk
 from .layouts import HEADERS_LAYOUT, L3_OFFSETS, WINDOW_BYTES
 from .walk import ExtensionSteps, HandOff, HeaderWalk, StepRead
 from .window import WindowStore
@@ -127,7 +144,9 @@ class FrameParser(wiring.Component):
         32..63, the frame length in bits 96..127). A frame with a non-zero LSO word is walked
         with its IPv4 Total Length / IPv6 Payload Length standing for the frame length, as
         ``model.lso`` check 4 walks it; the record is then the model's for that walk, and
-        ``ip_end`` never passes the frame (:class:`~.walk.HandOff`).
+        ``ip_end`` never passes the frame (:class:`~.walk.HandOff`). The inner walk of an
+        NVGRE frame reads its inner IP length fields as they are (``model.nvgre.follow``
+        without ``lengths_from_buffer``); nothing on TX uses the NVGRE fields yet.
     skid : int or None
         Depth of the skid FIFO in beats. It must hold at least a full window
         (``256 * 8 // W`` beats) or a consumer that waits for a frame's record before taking
@@ -201,6 +220,7 @@ class FrameParser(wiring.Component):
         m.submodules.hand_off = hand_off = HandOff(user_width, self.lso_lengths)
         m.submodules.ext_steps = ext_steps = ExtensionSteps()
         m.submodules.walk = walk = HeaderWalk()
+        m.submodules.inner = inner = InnerWalk(self.width, user_width)
         m.submodules.read = read = StepRead(self.width, user_width)
         m.submodules.measure = measure = Measure(user_width)
         m.submodules.judge = judge = Judge(user_width)
@@ -238,12 +258,26 @@ class FrameParser(wiring.Component):
             read.head.eq(hand_off.head),
             read.window_bank.eq(capture.walk_bank),
             read.l3_select.eq(hand_off.l3_select),
+            inner.start.eq(walk.gre_start),
+            inner.gre_position.eq(walk.gre_position),
+            inner.frame.eq(hand_off.frame),
+            inner.head.eq(hand_off.head),
+            inner.l3_select.eq(hand_off.l3_select),
+            inner.rows.eq(window.read.data),
+            walk.inner_done.eq(inner.done),
+            read.inner.eq(inner.result),
             measure.step_end.eq(read.step_end),
             measure.walk_continues.eq(walk.continues),
         ]
         m.d.sync += [reserved.eq(reserved_next), credit.eq(reserved_next < depth)]
         wiring.connect(m, capture.store, window.write)
-        wiring.connect(m, read.window, window.read)
+        # The window's read port: the walk's, or the inner walk's while it is on (the walk
+        # waits for it then).
+        m.d.comb += [
+            window.read.bank.eq(read.window.bank),
+            window.read.row.eq(Mux(inner.active, inner.row, read.window.row)),
+            read.window.data.eq(window.read.data),
+        ]
         wiring.connect(m, walk.step, read.walk)
         wiring.connect(m, read.step, measure.step)
         wiring.connect(m, measure.measured, judge.measured)

@@ -4,9 +4,11 @@ from amaranth.hdl import *
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
 
-from .layouts import (HEADERS_LAYOUT, L4_PROTOS, STEP_FIELDS_LAYOUT, UNFOLLOWABLE_EXT,
+from .layouts import (HEADERS_LAYOUT, L4_PROTOS, NVGRE_LAYOUT, STEP_FIELDS_LAYOUT,
+                      UNFOLLOWABLE_EXT,
                       WALKED_EXT, WINDOW_BYTES, big_endian, byte_of, is_one_of,
                       judged_layout, measured_layout, step_layout)
 
@@ -59,7 +61,8 @@ class Measure(wiring.Component):
         is_hopopt, is_routing, is_fragment, is_tcp = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [
             self.measured.valid.eq(valid),
-            out.l2_failed.eq(step.l2_failed), out.l3.eq(step.l3), out.ext.eq(step.ext), out.l4.eq(step.l4),
+            out.l2_failed.eq(step.l2_failed), out.l3.eq(step.l3), out.ext.eq(step.ext),
+            out.l4.eq(step.l4), out.gre.eq(step.gre), out.inner.eq(step.inner),
             out.offset.eq(step.offset), out.end.eq(end),
             # The walk of this frame ends with this step unless the walk is now on its next.
             out.last.eq(~self.walk_continues),
@@ -128,6 +131,7 @@ class Measure(wiring.Component):
             out.next_is_ext.eq(is_one_of(next_header, WALKED_EXT)),
             out.next_unfollowable.eq(is_one_of(next_header, UNFOLLOWABLE_EXT)),
             out.next_is_l4.eq(is_one_of(next_header, L4_PROTOS)),
+            out.next_is_gre.eq(next_header == model_nvgre.IPPROTO_GRE),
         ]
         with m.If(valid & step.ext & is_routing):
             m.d.sync += routing_seen.eq(1)
@@ -200,8 +204,10 @@ class Judge(wiring.Component):
             """The walk leaves IP at ``l4``: the record's L4 fields, then L4 or the end."""
             put("l4_proto", step.next_header)
             put("l4", l4)
-            with m.If(fragment | ~step.next_is_l4):
-                m.d.comb += stop.eq(1)              # l4_header_len stays 0
+            # l4_header_len stays 0; after GRE (not a fragment) the inner walk's answer
+            # follows as the frame's last step.
+            with m.If(fragment | ~(step.next_is_l4 | step.next_is_gre)):
+                m.d.comb += stop.eq(1)
 
         def next_ipv6(l4, fragment):
             """After the IPv6 header or an extension header: the model's loop condition."""
@@ -233,6 +239,11 @@ class Judge(wiring.Component):
         with m.Elif(step.l4):
             m.d.comb += stop.eq(1)
             self._transport(m, step, put, fail)
+        with m.Elif(step.gre):
+            m.d.comb += stop.eq(1)
+            with m.If(step.inner.is_nvgre):
+                for name, _ in NVGRE_LAYOUT:
+                    put(name, getattr(step.inner, name))
         return m
 
     @staticmethod

@@ -3,12 +3,13 @@
 from amaranth.hdl import *
 from amaranth.lib import data
 
+from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
 
 __all__ = [
     "WINDOW_BYTES", "L3_OFFSETS", "PHASE", "POSITIONS", "EXT_POSITIONS", "L4_POSITIONS",
     "EXT_STOP", "L2_ENDS", "HEAD_BYTES", "EXT_FIELDS_LAYOUT", "WALKED_EXT", "UNFOLLOWABLE_EXT",
-    "L4_PROTOS",
+    "L4_PROTOS", "NVGRE_LAYOUT",
     "HEADERS_LAYOUT", "STEP_FIELDS_LAYOUT", "capture_layout", "frame_layout", "EXT_STEP_LAYOUT",
     "L3_STEP_LAYOUT", "step_layout", "measured_layout", "judged_layout",
     "byte_of", "big_endian", "is_one_of",
@@ -54,6 +55,30 @@ UNFOLLOWABLE_EXT = sorted(model._UNFOLLOWABLE_EXT)
 WALKED_EXT = sorted(set(model._GENERIC_EXT) | {model._AH, model._FRAGMENT})
 L4_PROTOS = (model.IPPROTO_TCP, model.IPPROTO_UDP)
 
+assert model_nvgre.NVGRE_MAX_HEADER_BYTES == WINDOW_BYTES, \
+    "the inner walk reads the same 256-byte window as the outer one"
+
+#: What the inner walk (``inner.InnerWalk``) finds of an NVGRE frame: ``model.nvgre.follow``
+#: in bits. Every field is 0 unless ``is_nvgre`` (the model's ``Nvgre.ok``); within, the
+#: fields the model leaves ``None`` are 0 (a GRE field that is absent, the inner L4 fields of
+#: an inner fragment or another protocol). Offsets count from the outer frame's first byte.
+NVGRE_LAYOUT = data.StructLayout({
+    "is_nvgre": 1,
+    "gre_header_len": 5,
+    "gre_checksum_offset": 8, "gre_key_offset": 8, "gre_seq_offset": 8,
+    "inner_offset": 8,
+    "inner_is_ipv4": 1, "inner_is_ipv6": 1,
+    "inner_l3": 8,
+    "inner_ip_header_len": 8,
+    "inner_ip_end": 17,
+    "inner_is_fragment": 1,
+    "inner_pseudo_dst": 9,
+    "inner_l4": 9,
+    "inner_l4_proto": 8,
+    "inner_l4_header_len": 7,
+    "inner_l4_end": 17,
+})
+
 
 def HEADERS_LAYOUT(user_width=0):
     """The record :class:`FrameParser` emits per frame; ``model.parse.Headers`` in bits.
@@ -76,6 +101,25 @@ def HEADERS_LAYOUT(user_width=0):
     l4_header_len       7      ``l4_header_len``
     l4_end              17     ``l4_end``
     pseudo_dst          9      ``pseudo_dst_offset``
+    ------------------  -----  ------------------------------------------------------------------
+    NVGRE (``model.nvgre.follow(frame)`` as ``nv``; all 0 unless ``is_nvgre``)
+    ---------------------------------------------------------------------------------------------
+    is_nvgre            1      ``nv.ok`` (the outer walk followed, not a fragment, GRE, NVGRE)
+    gre_header_len      5      ``nv.gre_header_len`` (the GRE header is at ``l4``)
+    gre_checksum_offset 8      ``nv.gre_checksum_offset``
+    gre_key_offset      8      ``nv.key_offset``
+    gre_seq_offset      8      ``nv.seq_offset``
+    inner_offset        8      ``nv.inner_offset`` (InnerFrameOffset)
+    inner_is_ipv4/_ipv6 1, 1   ``nv.inner.ip_version == 4`` / ``== 6``
+    inner_l3            8      ``nv.inner.l3_offset``
+    inner_ip_header_len 8      ``nv.inner.ip_header_len``
+    inner_ip_end        17     ``nv.inner.ip_end``
+    inner_is_fragment   1      ``nv.inner.is_fragment``
+    inner_pseudo_dst    9      ``nv.inner.pseudo_dst_offset``
+    inner_l4            9      ``nv.inner.l4_offset``
+    inner_l4_proto      8      ``nv.inner.l4_proto``
+    inner_l4_header_len 7      ``nv.inner.l4_header_len``
+    inner_l4_end        17     ``nv.inner.l4_end``
     user                user   (no twin) ``tuser`` of the frame's first beat
     ==================  =====  ==================================================================
     """
@@ -84,6 +128,7 @@ def HEADERS_LAYOUT(user_width=0):
         "ip_end_unchecked": 1, "is_fragment": 1, "l4": 9, "l4_proto": 8, "l4_header_len": 7,
         "l4_end": 17, "pseudo_dst": 9,
     }
+    fields |= {name: field.shape for name, field in NVGRE_LAYOUT}
     if user_width:
         fields["user"] = user_width
     return data.StructLayout(fields)
@@ -147,6 +192,7 @@ EXT_FIELDS_LAYOUT = data.StructLayout({
 EXT_STEP_LAYOUT = data.StructLayout({
     "ext_frag": 1, "ext_ah": 1, "ext_generic": 1,   # goes on to an extension header
     "l4_frag": 1, "l4_ah": 1, "l4_generic": 1,      # goes on to TCP/UDP
+    "gre_frag": 1, "gre_ah": 1, "gre_generic": 1,  # goes on to GRE (the inner walk)
     "frag": 1,          # the next header is a Fragment header
     "ah": 1,            # the next header is AH
     "next_ah": 6,       # the next position (when the walk goes on) if this is AH
@@ -158,13 +204,14 @@ L3_STEP_LAYOUT = data.StructLayout({
     "next4": 6,         # IPv4: the position past the header
     "l4_4": 1,          # IPv4: TCP/UDP follows (not a fragment)
     "ext6": 1, "l4_6": 1, "frag6": 1, "ah6": 1,     # IPv6: what the Next Header is
+    "gre4": 1, "gre6": 1,   # GRE follows (IPv4: not a fragment): the inner walk
 })
 
 
 def step_layout(user_width):
     """One step of the walk with the bytes it read: what the read stage hands to measure."""
     return data.StructLayout({
-        "l2_failed": 1, "l3": 1, "ext": 1, "l4": 1,     # the kind of step (one-hot)
+        "l2_failed": 1, "l3": 1, "ext": 1, "l4": 1, "gre": 1,  # the kind of step (one-hot)
         "offset": 8,            # offset of the header
         "end_past": 4,          # bits 6.. of the position past it (the rest: the walk's
                                 # position now, :attr:`StepRead.step_end`)
@@ -177,14 +224,16 @@ def step_layout(user_width):
         "chain_limit": 9,       # l3 + 40 + MAX_HEADER_BYTES
         "tcp_data_offset": 4,   # byte 12, high nibble (L4)
         "frame": frame_layout(user_width),
+        "inner": NVGRE_LAYOUT,  # GRE: what the inner walk found
     })
 
 
 def measured_layout(user_width):
     """Every comparison of the model's checks for one step, each a register."""
     return data.StructLayout({
-        "l2_failed": 1, "l3": 1, "ext": 1, "l4": 1, "last": 1,
+        "l2_failed": 1, "l3": 1, "ext": 1, "l4": 1, "gre": 1, "last": 1,
         "offset": 8, "end": 12, "frame": frame_layout(user_width),
+        "inner": NVGRE_LAYOUT,  # GRE: what the inner walk found
         "ip_header_len": 8,     # end - l3 (the IP header length, if the walk leaves IP here)
         "pseudo_dst": 9,    # L3: the IP header's destination; EXT: a routing header's
         # IP header
@@ -207,6 +256,7 @@ def measured_layout(user_width):
         "ext_fragment": 1,
         "next_header": 8,
         "next_is_ext": 1, "next_unfollowable": 1, "next_is_l4": 1,
+        "next_is_gre": 1,
         # TCP/UDP header
         "tcp": 1,
         "l4_short_min": 1,  # the 20/8 fixed bytes run past ip_end

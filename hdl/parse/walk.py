@@ -4,19 +4,21 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
 
 from .layouts import (EXT_FIELDS_LAYOUT, EXT_POSITIONS, EXT_STEP_LAYOUT, EXT_STOP, HEAD_BYTES,
-                      L3_OFFSETS, L3_STEP_LAYOUT, L4_PROTOS, PHASE, POSITIONS, WALKED_EXT,
-                      WINDOW_BYTES, big_endian, byte_of, capture_layout, frame_layout, is_one_of,
-                      step_layout)
+                      L3_OFFSETS, L3_STEP_LAYOUT, L4_PROTOS, NVGRE_LAYOUT, PHASE, POSITIONS,
+                      WALKED_EXT, WINDOW_BYTES, big_endian, byte_of, capture_layout,
+                      frame_layout, is_one_of, step_layout)
 from .window import WindowReadSignature
 
 __all__ = ["StepKind", "EXT_FIELDS_ARRAY", "EXT_TABLE_LAYOUT", "HandOff", "ExtensionSteps", "HeaderWalk",
            "WalkSignature", "StepRead"]
 
-#: The kind of a step of the walk, one-hot; none: the walk is idle.
-StepKind = data.StructLayout({"l2_failed": 1, "l3": 1, "ext": 1, "l4": 1})
+#: The kind of a step of the walk, one-hot; none: the walk is idle. ``gre``: the inner walk's
+#: answer (:class:`~.inner.InnerWalk`), the last step of a frame whose IP headers lead to GRE.
+StepKind = data.StructLayout({"l2_failed": 1, "l3": 1, "ext": 1, "l4": 1, "gre": 1})
 
 #: The step from an extension header at every position it can have (``EXT_POSITIONS``, from
 #: the first), and the bits of the next position past the window (for the exact end).
@@ -113,6 +115,8 @@ class HandOff(wiring.Component):
                     step.l4_6.eq(is_one_of(next_header, L4_PROTOS)),
                     step.frag6.eq(next_header == model._FRAGMENT),
                     step.ah6.eq(next_header == model._AH),
+                    step.gre4.eq((byte_of(head, 9) == model_nvgre.IPPROTO_GRE) & ~fragment),
+                    step.gre6.eq(next_header == model_nvgre.IPPROTO_GRE),
                 ]
         if self.lso_lengths:
             self._substitute_lengths(m)
@@ -166,6 +170,7 @@ class ExtensionSteps(wiring.Component):
             on_ah = goes_on & (next_ah < POSITIONS)
             on_generic = goes_on & (next_generic < POSITIONS)
             to_ext, to_l4 = is_one_of(next_header, WALKED_EXT), is_one_of(next_header, L4_PROTOS)
+            to_gre = next_header == model_nvgre.IPPROTO_GRE
             step = self.table.steps[entry]
             m.d.sync += [
                 self.table.past_ah[entry].eq(next_ah[6:]),
@@ -176,6 +181,9 @@ class ExtensionSteps(wiring.Component):
                 step.l4_frag.eq(to_l4 & on_frag),
                 step.l4_ah.eq(to_l4 & on_ah),
                 step.l4_generic.eq(to_l4 & on_generic),
+                step.gre_frag.eq(to_gre & on_frag),
+                step.gre_ah.eq(to_gre & on_ah),
+                step.gre_generic.eq(to_gre & on_generic),
                 step.frag.eq(next_header == model._FRAGMENT),
                 step.ah.eq(next_header == model._AH),
                 step.next_ah.eq(next_ah),
@@ -224,7 +232,15 @@ class HeaderWalk(wiring.Component):
     step : Out(WalkSignature)
         This cycle's step.
     continues : Out(1)
-        This cycle's step is an EXT or L4 step: the frame of the step before has not ended.
+        This cycle's step is an EXT or L4 step, or the walk waits for the inner walk: the
+        frame of the step before has not ended.
+    gre_start : Out(1)
+        The IP headers lead to GRE (not a fragment): the inner walk starts at the GRE header
+        at ``gre_position``. The walk then waits, holding the window, until ``inner_done``,
+        and that cycle's step is ``gre`` (the frame's last).
+    gre_position : Out(6)
+    inner_done : In(1)
+        The inner walk's answer is ready (:attr:`~.inner.InnerWalk.done`).
     """
 
     def __init__(self):
@@ -239,6 +255,9 @@ class HeaderWalk(wiring.Component):
             "ext_table": In(EXT_TABLE_LAYOUT),
             "step": Out(WalkSignature),
             "continues": Out(1),
+            "gre_start": Out(1),
+            "gre_position": Out(6),
+            "inner_done": In(1),
         })
 
     def elaborate(self, platform):
@@ -280,8 +299,10 @@ class HeaderWalk(wiring.Component):
         # the next step is not EXT or L4.
         l3_next = Signal(6)
         l3_ext, l3_l4, l3_frag, l3_ah = Signal(), Signal(), Signal(), Signal()
+        l3_gre = Signal()
         with m.If(self.frame_is_ipv4):
-            m.d.comb += [l3_next.eq(l3_here.next4), l3_l4.eq(l3_here.l4_4)]
+            m.d.comb += [l3_next.eq(l3_here.next4), l3_l4.eq(l3_here.l4_4),
+                         l3_gre.eq(l3_here.gre4)]
         with m.Else():
             m.d.comb += [
                 l3_next.eq(self.l3_position + 10),
@@ -289,20 +310,33 @@ class HeaderWalk(wiring.Component):
                 l3_l4.eq(l3_here.l4_6),
                 l3_frag.eq(l3_here.frag6),
                 l3_ah.eq(l3_here.ah6),
+                l3_gre.eq(l3_here.gre6),
             ]
         ext_next = Mux(is_frag, position + 2, Mux(is_ah, here_next_ah, here_next_generic))
         ext_ext = Mux(is_frag, here.ext_frag, Mux(is_ah, here.ext_ah, here.ext_generic))
         ext_l4 = Mux(is_frag, here.l4_frag, Mux(is_ah, here.l4_ah, here.l4_generic))
+        ext_gre = Mux(is_frag, here.gre_frag, Mux(is_ah, here.gre_ah, here.gre_generic))
         next_position = Signal(6)
-        next_ext, next_l4 = Signal(), Signal()
+        next_ext, next_l4, next_gre = Signal(), Signal(), Signal()
         m.d.comb += [
             next_position.eq(Mux(kind.l3, l3_next, ext_next)),
             next_ext.eq(Mux(kind.l3, l3_ext, kind.ext & ext_ext)),
             next_l4.eq(Mux(kind.l3, l3_l4, kind.ext & ext_l4)),
+            next_gre.eq(Mux(kind.l3, l3_gre, kind.ext & ext_gre)),
         ]
+        # GRE: the inner walk starts (a cycle later) and the walk waits for its answer, which
+        # is the frame's last step.
+        gre_wait = Signal()
+        m.d.sync += self.gre_start.eq(next_gre)
+        with m.If(next_gre):
+            m.d.sync += [gre_wait.eq(1), self.gre_position.eq(next_position)]
+        with m.Elif(self.inner_done):
+            m.d.sync += gre_wait.eq(0)
         # Take the next window when this step is known to be the last from registers alone
-        # (so ``next_ext`` and ``next_l4`` are 0 whenever the walk takes a window).
-        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | kind.ext))
+        # (so ``next_ext``, ``next_l4`` and ``next_gre`` are 0 whenever the walk takes a
+        # window).
+        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | kind.ext)
+                                 & ~(gre_wait & ~self.inner_done))
         m.d.sync += [
             kind.l2_failed.eq(self.take & (self.l2_error != 0)),
             kind.l3.eq(self.take & (self.l2_error == 0)),
@@ -328,11 +362,12 @@ class HeaderWalk(wiring.Component):
 
         m.d.comb += [
             self.step.kind.eq(kind),
+            self.step.kind.gre.eq(gre_wait & self.inner_done),
             self.step.read_position.eq(~read_position_inverted),
             self.step.far_position.eq(far_position),
             self.step.position.eq(end_position),
             self.step.end_past.eq(end_past),
-            self.continues.eq(kind.ext | kind.l4),
+            self.continues.eq(kind.ext | kind.l4 | gre_wait),
         ]
         return m
 
@@ -361,6 +396,8 @@ class StepRead(wiring.Component):
     step_end : Out(12)
         The offset past ``step``'s header (IP header length, extension header length): its
         position is the walk's position register now.
+    inner : In(NVGRE_LAYOUT)
+        The inner walk's answer (:attr:`~.inner.InnerWalk.result`), taken with a ``gre`` step.
     """
 
     def __init__(self, width, user_width):
@@ -375,6 +412,7 @@ class StepRead(wiring.Component):
             "window": Out(WindowReadSignature(width, WINDOW_BYTES * 8 // width)),
             "step": Out(stream.Signature(step_layout(user_width), always_ready=True)),
             "step_end": Out(12),
+            "inner": In(NVGRE_LAYOUT),
         })
 
     def elaborate(self, platform):
@@ -410,9 +448,9 @@ class StepRead(wiring.Component):
 
         out = self.step.payload
         m.d.sync += [
-            self.step.valid.eq(kind.l2_failed | kind.l3 | kind.ext | kind.l4),
+            self.step.valid.eq(kind.l2_failed | kind.l3 | kind.ext | kind.l4 | kind.gre),
             out.l2_failed.eq(kind.l2_failed), out.l3.eq(kind.l3), out.ext.eq(kind.ext),
-            out.l4.eq(kind.l4),
+            out.l4.eq(kind.l4), out.gre.eq(kind.gre), out.inner.eq(self.inner),
             out.offset.eq(Cat(C(PHASE, 2), self.walk.read_position)),
             out.end_past.eq(self.walk.end_past),
             out.ip_bytes.eq(ip),
