@@ -148,7 +148,7 @@ class FrameWriter(wiring.Component):
         """Header words, each taken from its beat a cycle after the beat passes: the beat,
         its index and each word's offset (from the record) are registered first, so the
         choice is a comparison of registers. The captured words are complete a cycle after
-        the template's last beat (``_pseudo_sum_and_fields`` reads them two stages on)."""
+        the template's last beat (``_pseudo_sum_and_fields`` reads them in its mask stage)."""
         w, nb = self.width, self.width // 8
         lognb = (nb - 1).bit_length()
         taken, taken_index, taken_data = Signal(), Signal.like(index), Signal(w)
@@ -168,8 +168,9 @@ class FrameWriter(wiring.Component):
     def _pseudo_sum_and_fields(self, m, summed, first, complete, beat, pos, rec_now, base,
                                slot, captured):
         """The pseudo-header addresses (IPv4: source and destination at l3 + 12; IPv6: source
-        at l3 + 8 and the destination ``parse`` found), summed a beat at a time in four
-        registered stages (bounds, mask, sum of the beat, running sum); a frame whose
+        at l3 + 8 and the destination ``parse`` found), summed a beat at a time in five
+        registered stages (bounds, relative bounds, mask, sum of the beat, running sum); a
+        frame whose
         template is complete hands its fields to the checks when its sum is."""
         w, nb = self.width, self.width // 8
         bound_layout = data.StructLayout({
@@ -189,30 +190,43 @@ class FrameWriter(wiring.Component):
             bounds.lo2.eq(rec_now.pseudo_dst), bounds.hi2.eq(rec_now.pseudo_dst + 16),
             bounds.rec.eq(rec_now), bounds.base.eq(base), bounds.slot.eq(slot),
         ]
-        # Mask.
-        mask1, stmts1 = range_mask(bounds.pos, bounds.lo1, bounds.hi1, nb)
-        mask2, stmts2 = range_mask(bounds.pos, bounds.lo2, bounds.hi2, nb)
+        # The bounds relative to the beat (subtractions, registered before the comparisons).
+        relative = Signal(data.StructLayout({
+            "valid": 1, "first": 1, "complete": 1, "data": w, "keep": nb, "ipv6": 1,
+            "lo1": signed(14), "hi1": signed(14), "lo2": signed(14), "hi2": signed(14),
+            "fields": HEADER_FIELDS}))
+        rf = relative.fields
+        m.d.sync += [
+            relative.valid.eq(bounds.valid), relative.first.eq(bounds.first),
+            relative.complete.eq(bounds.complete), relative.data.eq(bounds.data),
+            relative.keep.eq(bounds.keep), relative.ipv6.eq(bounds.ipv6),
+            relative.lo1.eq(bounds.lo1 - bounds.pos), relative.hi1.eq(bounds.hi1 - bounds.pos),
+            relative.lo2.eq(bounds.lo2 - bounds.pos), relative.hi2.eq(bounds.hi2 - bounds.pos),
+            rf.rec.eq(bounds.rec), rf.base.eq(bounds.base), rf.slot.eq(bounds.slot),
+        ]
+        # Mask: comparisons of registers with each byte's index. The header words the beat
+        # captured are in their registers by now, and the next frame's are not yet (its first
+        # beat's words land a cycle later).
+        mask1, stmts1 = range_mask(0, relative.lo1, relative.hi1, nb)
+        mask2, stmts2 = range_mask(0, relative.lo2, relative.hi2, nb)
         m.d.comb += stmts1 + stmts2
-        mask = (mask1 | Mux(bounds.ipv6, mask2, 0)) & bounds.keep
+        mask = (mask1 | Mux(relative.ipv6, mask2, 0)) & relative.keep
         masked = Signal(fields_layout)
         masked_words = Signal(w)
-        f = masked.fields
+        mf = masked.fields
         m.d.sync += [
-            masked.valid.eq(bounds.valid), masked.first.eq(bounds.first),
-            masked.complete.eq(bounds.complete),
-            masked_words.eq(Cat(*beat_words(bounds.data, mask, w))),
-            f.rec.eq(bounds.rec), f.base.eq(bounds.base), f.slot.eq(bounds.slot),
+            masked.valid.eq(relative.valid), masked.first.eq(relative.first),
+            masked.complete.eq(relative.complete), mf.eq(relative.fields),
+            masked_words.eq(Cat(*beat_words(relative.data, mask, w))),
+            mf.l2type.eq(captured["l2type"]), mf.total.eq(captured["total"]),
+            mf.ip_id.eq(captured["ip_id"]), mf.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
+            mf.offset_flags.eq(captured["offset_flags"]), mf.csum.eq(captured["csum"]),
+            mf.urgent.eq(captured["urgent"]),
         ]
-        # Sum of the beat; the header words the beat captured are in their registers by now.
+        # Sum of the beat.
         summed_beat = Signal(fields_layout)
         beat_sum = Signal(16 + (w // 16).bit_length())
-        sf = summed_beat.fields
         m.d.sync += [summed_beat.eq(masked),
-                     sf.l2type.eq(captured["l2type"]), sf.total.eq(captured["total"]),
-                     sf.ip_id.eq(captured["ip_id"]),
-                     sf.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
-                     sf.offset_flags.eq(captured["offset_flags"]), sf.csum.eq(captured["csum"]),
-                     sf.urgent.eq(captured["urgent"]),
                      beat_sum.eq(add_tree([masked_words[16 * k:16 * k + 16]
                                            for k in range(w // 16)]))]
         # Running sum; the fields go out with the frame's total.
