@@ -113,6 +113,25 @@ def _critical_path(log: str) -> list[str]:
     return names
 
 
+def _path_summary(log: str) -> dict:
+    """Where the clock's critical path starts and ends (the cells), its logic and routing
+    delays, and its longest nets: what to look at first when cutting it."""
+    report = log.split("Critical path report for clock", 1)
+    if len(report) < 2:
+        return {}
+    report = report[1].split("Critical path report for cross-domain", 1)[0]
+    sources = re.findall(r"Source (\S+)", report)
+    sinks = re.findall(r"Sink (\S+)", report)
+    delays = re.search(r"([\d.]+) ns logic, ([\d.]+) ns routing", report)
+    nets = sorted(((float(d), n) for d, n in
+                   re.findall(r"routing\s+([\d.]+)\s+[\d.]+\s+Net (\S+)", report)),
+                  reverse=True)[:3]
+    return {"from": sources[0] if sources else "", "to": sinks[-1] if sinks else "",
+            "logic_ns": float(delays.group(1)) if delays else None,
+            "routing_ns": float(delays.group(2)) if delays else None,
+            "longest_nets": [{"ns": d, "net": n} for d, n in nets]}
+
+
 MAPPINGS = ("auto", "flat", "per-module")
 
 
@@ -198,7 +217,7 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     counts["ff"] -= harness.overhead_ff
     result = {"unit": unit, "width": width, **counts, "mapping": mapping,
               "harness_ff": harness.overhead_ff, "fmax_mhz": fmax[-1] if fmax else None,
-              "critical_path": _critical_path(log)}
+              "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log)}
     hier = out / "hier.txt"
     if hier.exists():
         result["units"] = _per_unit(hier.read_text(), top)
@@ -212,4 +231,9 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
              f"{share['mult18x18d']} MULT18X18D, {share['dpr16x4']} DPR16X4")
     if result["critical_path"]:
         echo("  critical path: " + " -> ".join(result["critical_path"]))
+        detail = result["critical_path_detail"]
+        if detail.get("logic_ns") is not None:
+            echo(f"    from {detail['from']} to {detail['to']}: {detail['logic_ns']} ns logic, "
+                 f"{detail['routing_ns']} ns routing; longest nets "
+                 + ", ".join(f"{n['ns']} ns" for n in detail["longest_nets"]))
     return result

@@ -1,5 +1,6 @@
 """``nicoffload verilog`` and ``nicoffload synth``: Verilog for FPGA flows, and their errors."""
 
+import json
 import os
 import re
 import subprocess
@@ -56,6 +57,7 @@ def test_verilog_into_a_folder_writes_the_file_and_its_filelist(tmp_path):
     (("verilog", "--unit", "nosuch"), "unknown unit"),
     (("verilog", "--unit", "onesum", "-o", "/nonexistent/dir/x.v"), "cannot write"),
     (("synth", "--unit", "nosuch"), "unknown unit"),
+    (("verilog", "--unit", "lso.sequencer"), "unknown unit"),     # parts are for synth only
 ])
 def test_hdl_errors_are_one_line(args, message):
     r = cli(*args)
@@ -74,3 +76,18 @@ def test_synth_reports_counts_and_fmax(tmp_path):
     assert m, r.stdout
     luts, ffs, fmax = int(m[1]), int(m[2]), float(m[3])
     assert luts > 100 and ffs > 64 and fmax > 10     # a real netlist, placed and timed
+
+
+def test_synth_places_a_part_and_names_its_critical_path(tmp_path):
+    """``--unit lso.assembler``: one part of a unit, placed on its own; the JSON names where
+    the critical path starts and ends and splits it into logic and routing."""
+    out = tmp_path / "part.json"
+    r = cli("synth", "--unit", "lso.assembler", "--width", 64, "--json", out,
+            env={**os.environ, "NICOFFLOAD_BUILD": str(tmp_path)}, timeout=900)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(out.read_text())
+    assert figures["unit"] == "lso.assembler" and figures["lut4"] > 100
+    detail = figures["critical_path_detail"]
+    assert detail["from"] and detail["to"] and detail["logic_ns"] > 0
+    assert detail["logic_ns"] + detail["routing_ns"] == pytest.approx(1000 / figures["fmax_mhz"],
+                                                                      abs=0.2)
