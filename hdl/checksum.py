@@ -10,9 +10,15 @@ Structure, one beat per cycle throughout::
     s_axis ─► FrameParser ─► SumPipeline ─┬─► (RX) flags on the last beat ─► m_axis
               (hdl/parse)                 └─► (TX) frame FIFO + result FIFO ─► patch ─► m_axis
 
+TX writes up to four fields a frame (:data:`TX_RECORD`); an NVGRE frame asking for the
+encapsulated offload (``model.checksum`` rule 8) gets the outer and inner IPv4 header
+checksums, the inner TCP/UDP checksum and, last, the GRE checksum, worked out from the sum of
+the GRE region and the new inner field values (:class:`TxRecordPipe`).
+
 :class:`SumPipeline` sums while the frame streams ("sum while buffering"): each beat's bytes
 are masked by the byte ranges the header record names (IPv4 header; L4 header to ``l4_end``;
-for RX also the pseudo-header addresses) and added by the ``hdl.onesum`` trees, so the sums
+the inner IPv4 header of an NVGRE frame; for RX also the pseudo-header addresses; for TX the
+GRE region of an NVGRE frame asking for the encapsulated offload) and added by the ``hdl.onesum`` trees, so the sums
 are ready a fixed few cycles after a frame's last beat. RX is cut-through behind the parser's
 header window; TX stores each frame (it must, to write a header after summing the payload)
 in a FIFO of two maximum frames, so the next frame streams in while this one goes out.
@@ -91,7 +97,13 @@ class SumPipeline(wiring.Component):
         RX, for an NVGRE frame (``hdr.is_nvgre``): ``l4_sum`` and the UDP word are the inner
         TCP/UDP header's (the outer L4 is GRE, which has none), and ``inner_ip_sum`` is the
         inner IPv4 header's; whether they count is the verdict's (:func:`rx_flags`: the
-        ``encap`` enable). TX: ``inner_ip_sum`` is 0.
+        ``encap`` enable). TX: ``inner_ip_sum`` is the inner IPv4 header's with its checksum
+        field taken as zero; for an NVGRE frame whose supplemental word says
+        IsEncapsulatedPacket, ``l4_sum`` is the inner TCP/UDP header's and, when its GRE
+        header has C=1, ``gre_sum`` (TX only) is of the GRE header to the outer datagram's
+        end without the GRE checksum field and without the inner IPv4 / inner TCP/UDP
+        checksum fields the info word asks for (``TX_FIELDS_LAYOUT``): the NIC adds their
+        new values (:class:`TxRecordPipe`).
     """
 
     #: The headers the L4 sum is of (RX: the inner ones of an NVGRE frame).

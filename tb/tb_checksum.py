@@ -3,13 +3,15 @@
 One module serves both units: ``NICOFFLOAD_PARAMS`` says which (``{"unit": "txcsum"}`` or
 ``"rxcsum"``). Traffic is the constrained-random mix of ``tb.traffic``: every L2/L3/L4 mix,
 options and extension headers, payloads to 9000 bytes, adversarial all-ones values, corrupted
-checksums and malformed frames; and NVGRE frames (test ``nvgre``: :func:`nvgre_rx_case`,
-with encapsulation on and off). The scoreboard sends each frame to the model too and compares
+checksums and malformed frames; and NVGRE frames (test ``nvgre``: RX :func:`nvgre_rx_case`, TX
+:func:`tx_nvgre_case` with supplemental words, right and wrong; encapsulation on and off, the
+TX unit's ``encap`` port). The scoreboard sends each frame to the model too and compares
 every byte and, for RX, every info bit. Every test runs with and without source idles and
 sink backpressure, under a watchdog.
 
 :class:`TB`: frames on ``s_axis`` (TX: the TxUser word on the first beat only), frames out on
-``m_axis`` (RX: the RxUser word on the last beat), the ``enables`` port of the RX unit.
+``m_axis`` (RX: the RxUser word on the last beat), the ``enables`` port of the RX unit, the
+``encap`` port of the TX unit (1, ``tx_fill``'s default, unless a test says otherwise).
 """
 
 from __future__ import annotations
