@@ -10,9 +10,15 @@ Structure, one beat per cycle throughout::
     s_axis ─► FrameParser ─► SumPipeline ─┬─► (RX) flags on the last beat ─► m_axis
               (hdl/parse)                 └─► (TX) frame FIFO + result FIFO ─► patch ─► m_axis
 
+TX writes up to four fields a frame (:data:`TX_RECORD`); an NVGRE frame asking for the
+encapsulated offload (``model.checksum`` rule 8) gets the outer and inner IPv4 header
+checksums, the inner TCP/UDP checksum and, last, the GRE checksum, worked out from the sum of
+the GRE region and the new inner field values (:class:`TxRecordPipe`).
+
 :class:`SumPipeline` sums while the frame streams ("sum while buffering"): each beat's bytes
 are masked by the byte ranges the header record names (IPv4 header; L4 header to ``l4_end``;
-for RX also the pseudo-header addresses) and added by the ``hdl.onesum`` trees, so the sums
+the inner IPv4 header of an NVGRE frame; for RX also the pseudo-header addresses; for TX the
+GRE region of an NVGRE frame asking for the encapsulated offload) and added by the ``hdl.onesum`` trees, so the sums
 are ready a fixed few cycles after a frame's last beat. RX is cut-through behind the parser's
 header window; TX stores each frame (it must, to write a header after summing the payload)
 in a FIFO of two maximum frames, so the next frame streams in while this one goes out.
@@ -33,7 +39,7 @@ from .parse import HEADERS_LAYOUT, FrameParser
 from .stream import RegisterSlice, StreamFIFO, stage_layout
 
 __all__ = ["TX_MAX_FRAME", "RX_ENABLES", "SumPipeline", "rx_flags", "RxChecksum", "TxChecksum",
-           "TxChecksumInsert"]
+           "TxChecksumInsert", "TX_RECORD", "tx_decision", "TxRecordPipe"]
 
 
 #: The receive enables, one bit each, named as the model's ChecksumEnables.
@@ -49,6 +55,19 @@ def range_mask(pos, lo, hi, nbytes):
     for i in range(nbytes):
         stmts.append(mask[i].eq((a <= i) & (b > i)))
     return mask, stmts
+
+
+def word_mask(pos, at, nbytes, stmts):
+    """Bits ``i`` of a beat at frame offset ``pos`` whose byte is one of the 16-bit field at
+    the even offset ``at`` (one subtraction, then a comparison per lane); the statements
+    that drive it are appended to ``stmts``."""
+    rel = Signal(signed(22))
+    mask = Signal(nbytes)
+    stmts.append(rel.eq(at - pos))
+    for k in range(nbytes // 2):
+        hit = rel == 2 * k
+        stmts += [mask[2 * k].eq(hit), mask[2 * k + 1].eq(hit)]
+    return mask
 
 
 class SumPipeline(wiring.Component):
@@ -78,16 +97,30 @@ class SumPipeline(wiring.Component):
         RX, for an NVGRE frame (``hdr.is_nvgre``): ``l4_sum`` and the UDP word are the inner
         TCP/UDP header's (the outer L4 is GRE, which has none), and ``inner_ip_sum`` is the
         inner IPv4 header's; whether they count is the verdict's (:func:`rx_flags`: the
-        ``encap`` enable). TX: ``inner_ip_sum`` is 0.
+        ``encap`` enable). TX: ``inner_ip_sum`` is the inner IPv4 header's with its checksum
+        field taken as zero; for an NVGRE frame whose supplemental word says
+        IsEncapsulatedPacket, ``l4_sum`` is the inner TCP/UDP header's and, when its GRE
+        header has C=1, ``gre_sum`` (TX only) is of the GRE header to the outer datagram's
+        end without the GRE checksum field and without the inner IPv4 / inner TCP/UDP
+        checksum fields the info word asks for (``TX_FIELDS_LAYOUT``): the NIC adds their
+        new values (:class:`TxRecordPipe`).
     """
 
     #: The headers the L4 sum is of (RX: the inner ones of an NVGRE frame).
     VIEW_LAYOUT = data.StructLayout({"l3": 8, "is_ipv4": 1, "is_ipv6": 1, "l4": 9,
                                      "l4_end": 17, "l4_proto": 8, "pseudo_dst": 9})
 
+    #: TX, registered in stage 0: where the GRE sum's region and the fields it leaves out
+    #: are (``gre_on``: an NVGRE frame asking for the encapsulated offload; the inner IPv4
+    #: checksum field and the inner L4 checksum field are left out when the NIC writes them).
+    TX_FIELDS_LAYOUT = data.StructLayout({
+        "gre_on": 1, "gre_lo": 9, "gre_hi": 17, "gre_field": 8,
+        "inner_field": 9, "inner_excl": 1, "l4_field": 10, "l4_excl": 1,
+    })
+
     @staticmethod
-    def beat_layout(width, user_width):
-        return data.StructLayout({
+    def beat_layout(width, user_width, *, tx=False):
+        fields = {
             "beat": axis_layout(width),
             "hdr": HEADERS_LAYOUT(user_width),
             "frame_len": 20,
@@ -95,7 +128,10 @@ class SumPipeline(wiring.Component):
             "l4_sum": 16,
             "udp_field": 16,
             "inner_ip_sum": 16,
-        })
+        }
+        if tx:
+            fields["gre_sum"] = 16
+        return data.StructLayout(fields)
 
     def __init__(self, width, user_width, *, rx):
         self.width = check_width(width)
@@ -104,8 +140,14 @@ class SumPipeline(wiring.Component):
         super().__init__({
             "s_axis": In(AxisSignature(width)),
             "s_headers": In(stream.Signature(HEADERS_LAYOUT(user_width))),
-            "m_axis": Out(stream.Signature(self.beat_layout(width, user_width))),
+            "m_axis": Out(stream.Signature(self.beat_layout(width, user_width, tx=not rx))),
         })
+
+    @property
+    def sums(self):
+        """The sums taken: the IP header, the L4 bytes, the inner IPv4 header of an NVGRE
+        frame and (TX) the GRE region."""
+        return ("ip", "l4", "inner") if self.rx else ("ip", "l4", "inner", "gre")
 
     #: Stage registers between the input and the output FIFO; the FIFO's depth.
     STAGES, OUT_DEPTH = 6, 16
@@ -120,8 +162,8 @@ class SumPipeline(wiring.Component):
         # from the consumer's ``ready``). A beat is taken only while the output FIFO has room
         # for it and every beat in the stages (``room``, a flip-flop a cycle late: the level
         # grows by at most one a cycle).
-        m.submodules.out_fifo = out_fifo = StreamFIFO(self.beat_layout(w, self.user_width),
-                                                      self.OUT_DEPTH)
+        m.submodules.out_fifo = out_fifo = StreamFIFO(
+            self.beat_layout(w, self.user_width, tx=not self.rx), self.OUT_DEPTH)
         wiring.connect(m, out_fifo.m, wiring.flipped(self.m_axis))
         room = Signal()
         m.d.sync += room.eq(out_fifo.level < self.OUT_DEPTH - self.STAGES - 1)
@@ -149,26 +191,50 @@ class SumPipeline(wiring.Component):
         # Stage 0 registers what it took, so that the masks start from flip-flops and not
         # from the parser's FIFO read ports (the longest paths on an ECP5 before this stage).
         s0 = Signal(stage_layout({"beat": beat_layout, "hdr": hdr_layout, "pos": 20,
-                                  "first": 1, "view": self.VIEW_LAYOUT}))
+                                  "first": 1, "view": self.VIEW_LAYOUT,
+                                  "tx": self.TX_FIELDS_LAYOUT}))
         m.d.sync += [s0.valid.eq(accept), s0.beat.data.eq(beat.data),
                      s0.beat.keep.eq(beat.keep), s0.beat.last.eq(beat.last),
                      s0.hdr.eq(hdr), s0.pos.eq(pos), s0.first.eq(first)]
         self._view(m, s0.view, hdr)
+        if not self.rx:
+            self._tx_fields(m, s0.tx, hdr)
         s1 = self._masks(m, s0)
         s2, s3 = self._group_sums(m, s1)
         self._totals(m, s3, out_fifo.s)
         return m
 
+    @staticmethod
+    def tx_encapsulated(hdr):
+        """TX: an NVGRE frame whose supplemental word says IsEncapsulatedPacket (the L4 sum
+        is the inner transport header's; whether it is used is ``TxChecksumInsert``'s)."""
+        supp = data.View(word_layout(nbl.SendSupplemental), hdr.user[64:96])
+        return hdr.is_nvgre & supp.IsEncapsulatedPacket
+
     def _view(self, m, view, hdr):
-        """Into ``view`` (a register): the headers the L4 sum is of."""
+        """Into ``view`` (a register): the headers the L4 sum is of (the inner ones of an
+        NVGRE frame: RX always, TX when the frame asks for the encapsulated offload)."""
         fields = ("l3", "is_ipv4", "is_ipv6", "l4", "l4_end", "l4_proto", "pseudo_dst")
+        inner = hdr.is_nvgre if self.rx else self.tx_encapsulated(hdr)
         for name in fields:
-            outer = getattr(hdr, name)
-            if self.rx:
-                m.d.sync += getattr(view, name).eq(
-                    Mux(hdr.is_nvgre, getattr(hdr, f"inner_{name}"), outer))
-            else:
-                m.d.sync += getattr(view, name).eq(outer)
+            m.d.sync += getattr(view, name).eq(
+                Mux(inner, getattr(hdr, f"inner_{name}"), getattr(hdr, name)))
+
+    def _tx_fields(self, m, tx, hdr):
+        """Into ``tx`` (a register, ``TX_FIELDS_LAYOUT``): the GRE sum's region [GRE header,
+        outer datagram's end) and the fields it leaves out: the GRE checksum field, and the
+        inner IPv4 / inner L4 checksum fields when the info word asks for them (their new
+        values are added at the frame's end; ``model.checksum.fill_encapsulated``)."""
+        info = data.View(word_layout(nbl.ChecksumTx), hdr.user[:32])
+        m.d.sync += [
+            tx.gre_on.eq(self.tx_encapsulated(hdr) & (hdr.gre_checksum_offset != 0)),
+            tx.gre_lo.eq(hdr.l4), tx.gre_hi.eq(hdr.ip_end),
+            tx.gre_field.eq(hdr.gre_checksum_offset),
+            tx.inner_field.eq(hdr.inner_l3 + 10),
+            tx.inner_excl.eq(info.IpHeaderChecksum & hdr.inner_is_ipv4),
+            tx.l4_field.eq(hdr.inner_l4 + Mux(info.TcpChecksum, 16, 6)),
+            tx.l4_excl.eq(info.TcpChecksum | info.UdpChecksum),
+        ]
 
     def _masks(self, m, s0):
         """Stage 1: the beat's byte masks of the IP header and the L4 sum, and its word at
@@ -178,15 +244,18 @@ class SumPipeline(wiring.Component):
         l3, l4 = hdr.l3, view.l4
         ip_mask, stmts = range_mask(pos, l3, l3 + hdr.ip_header_len, nbytes)
         m.d.comb += stmts
-        inner_ip_mask = C(0, nbytes)
-        if self.rx:         # the inner IPv4 header of an NVGRE frame
-            inner_ip_mask, stmts = range_mask(pos, hdr.inner_l3,
-                                              hdr.inner_l3 + hdr.inner_ip_header_len, nbytes)
+        # the inner IPv4 header of an NVGRE frame
+        inner_ip_mask, stmts = range_mask(pos, hdr.inner_l3,
+                                          hdr.inner_l3 + hdr.inner_ip_header_len, nbytes)
+        m.d.comb += stmts
+        gre_mask = C(0, nbytes)
+        if not self.rx:     # the IPv4 checksum fields are taken as zero: mask them
+            stmts = []
+            ip_mask = ip_mask & ~word_mask(pos, l3 + 10, nbytes, stmts)
+            inner_field = word_mask(pos, s0.tx.inner_field, nbytes, stmts)
+            inner_ip_mask = inner_ip_mask & ~inner_field
             m.d.comb += stmts
-        if not self.rx:     # the IPv4 checksum field arrives zero and is ignored: mask it
-            field_mask, stmts = range_mask(pos, l3 + 10, l3 + 12, nbytes)
-            m.d.comb += stmts
-            ip_mask = ip_mask & ~field_mask
+            gre_mask = self._gre_mask(m, s0.tx, pos, inner_field, nbytes)
         l4_mask, stmts = range_mask(pos, l4, view.l4_end, nbytes)
         m.d.comb += stmts
         if self.rx:         # pseudo-header addresses: source (and IPv4 destination), dest
@@ -209,14 +278,28 @@ class SumPipeline(wiring.Component):
         s1 = Signal(stage_layout({
             "beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "first": 1,
             "ip_mask": nbytes, "l4_mask": nbytes, "udp_hit": 1, "udp_word": 16, "end": 20,
-            "view": self.VIEW_LAYOUT, "inner_ip_mask": nbytes}))
+            "view": self.VIEW_LAYOUT, "inner_ip_mask": nbytes, "gre_mask": nbytes}))
         m.d.sync += [
             s1.valid.eq(s0.valid), s1.beat.eq(beat), s1.hdr.eq(hdr), s1.first.eq(s0.first),
             s1.view.eq(view), s1.inner_ip_mask.eq(inner_ip_mask & beat.keep),
+            s1.gre_mask.eq(gre_mask & beat.keep),
             s1.ip_mask.eq(ip_mask & beat.keep), s1.l4_mask.eq(l4_mask & beat.keep),
             s1.udp_hit.eq(udp_hit), s1.udp_word.eq(udp_word), s1.end.eq(pos + count),
         ]
         return s1
+
+    @staticmethod
+    def _gre_mask(m, tx, pos, inner_field, nbytes):
+        """TX: the beat's bytes in the GRE sum (``TX_FIELDS_LAYOUT``): the GRE region but
+        its checksum field, and the inner checksum fields the NIC writes."""
+        region, stmts = range_mask(pos, tx.gre_lo, tx.gre_hi, nbytes)
+        m.d.comb += stmts
+        stmts = []
+        out = region & ~word_mask(pos, tx.gre_field, nbytes, stmts)
+        out = out & ~Mux(tx.inner_excl, inner_field, 0)
+        out = out & ~Mux(tx.l4_excl, word_mask(pos, tx.l4_field, nbytes, stmts), 0)
+        m.d.comb += stmts
+        return Mux(tx.gre_on, out, 0)
 
     def _group_sums(self, m, s1):
         """Stages 2 and 3: the masked lane words summed in groups of four, then the groups
@@ -228,7 +311,7 @@ class SumPipeline(wiring.Component):
 
         # The sums: the IP header, the L4 bytes and (RX) the inner IPv4 header of an NVGRE
         # frame.
-        sums = ("ip", "l4", "inner") if self.rx else ("ip", "l4")
+        sums = self.sums
 
         def stage(prev, groups, name):
             gw = max(len(g) for gs in groups.values() for g in gs)
@@ -240,7 +323,8 @@ class SumPipeline(wiring.Component):
                 m.d.sync += [getattr(st, k)[i].eq(g) for i, g in enumerate(gs)]
             return st
 
-        masks = {"ip": s1.ip_mask, "l4": s1.l4_mask, "inner": s1.inner_ip_mask}
+        masks = {"ip": s1.ip_mask, "l4": s1.l4_mask, "inner": s1.inner_ip_mask,
+                 "gre": s1.gre_mask}
         s2 = stage(s1, {k: group_sums(beat_words(s1.beat.data, masks[k], w), 4) for k in sums},
                    "sums_grouped")
         if self.rx:
@@ -257,10 +341,10 @@ class SumPipeline(wiring.Component):
         value mod 0xFFFF and never turns a non-zero total into 0. The last beat carries the
         totals."""
         w = self.width
-        sums = ("ip", "l4", "inner") if self.rx else ("ip", "l4")
+        sums = self.sums
         acc = {k: Signal(40, name=f"{k}_acc") for k in sums}
         udp_acc = Signal(16)
-        start = {"ip": 0, "l4": s3.start, "inner": 0}
+        start = {"ip": 0, "l4": s3.start, "inner": 0, "gre": 0}
         total = {k: add_tree([Mux(s3.first, start[k], acc[k])] + _elements(getattr(s3, k)))
                  for k in sums}
         udp_total = Mux(s3.udp_hit, s3.udp_word, Mux(s3.first, 0, udp_acc))
@@ -286,9 +370,11 @@ class SumPipeline(wiring.Component):
             fifo_in.valid.eq(s5.valid),     # never refused: ``room`` kept a place for it
             out.beat.eq(s5.beat), out.hdr.eq(s5.hdr), out.frame_len.eq(s5.end),
             out.ip_sum.eq(fold16(s5.ip)), out.l4_sum.eq(fold16(s5.l4)),
-            out.inner_ip_sum.eq(fold16(s5.inner) if self.rx else 0),
+            out.inner_ip_sum.eq(fold16(s5.inner)),
             out.udp_field.eq(s5.udp),
         ]
+        if not self.rx:
+            m.d.comb += out.gre_sum.eq(fold16(s5.gre))
 
 
 def _elements(array_view):
@@ -417,8 +503,10 @@ class TxChecksum(wiring.Component):
     ----------
     s_axis : In(AxisSignature(W, 128))
         Host frames; ``user`` on the first beat is ``nbl.TxUser`` (checksum word in bits
-        0..31; the LSO, supplemental and length words above it are ignored here).
+        0..31, supplemental word in bits 64..95; the LSO and length words are ignored here).
     m_axis : Out(AxisSignature(W))
+        As :class:`TxChecksumInsert`'s.
+    encap : In(1)
         As :class:`TxChecksumInsert`'s.
     """
 
@@ -427,6 +515,7 @@ class TxChecksum(wiring.Component):
         super().__init__({
             "s_axis": In(AxisSignature(width, nbl.TxUser.width())),
             "m_axis": Out(AxisSignature(width)),
+            "encap": In(1),
         })
 
     def elaborate(self, platform):
@@ -442,6 +531,117 @@ class TxChecksum(wiring.Component):
         wiring.connect(m, beats_in.m, insert.s_axis)
         wiring.connect(m, records_in.m, insert.s_headers)
         wiring.connect(m, insert.m_axis, wiring.flipped(self.m_axis))
+        m.d.comb += insert.encap.eq(self.encap)
+        return m
+
+
+#: What :class:`TxChecksumInsert` writes into a frame: up to four 16-bit fields, each with
+#: whether it is written, its offset and its value (``gre_value``: on the way to the FIFO it
+#: holds the GRE sum, then that sum with the new inner fields added, then folded; the record
+#: in the FIFO holds the value written).
+TX_RECORD = data.StructLayout({
+    "fill_ip": 1, "fill_inner_ip": 1, "fill_l4": 1, "fill_gre": 1,
+    "ip_at": 9, "inner_ip_at": 9, "l4_at": 10, "gre_at": 8,
+    "ip_value": 16, "inner_ip_value": 16, "l4_value": 16, "gre_value": 18,
+})
+
+
+def tx_decision(m, p, encap):
+    """The fields the model writes into a frame (``model.checksum.tx_checksum``, rules 1-8),
+    from its :class:`SumPipeline` totals ``p`` (its last beat's payload) and the ``encap``
+    enable: a :data:`TX_RECORD` whose ``gre_value`` is still the GRE sum."""
+    hdr = p.hdr
+    info = Signal(word_layout(nbl.ChecksumTx))
+    supp = Signal(word_layout(nbl.SendSupplemental))
+    m.d.comb += [info.eq(hdr.user[:32]), supp.eq(hdr.user[64:96])]
+    want_tcp, want_udp = info.TcpChecksum, info.UdpChecksum
+    any_l4 = want_tcp | want_udp
+    version_ok = Mux(info.IsIPv4, hdr.is_ipv4, hdr.is_ipv6)
+    # Rules 1, 2: one IP version named and it is the (outer) frame's, one L4 protocol, parsed.
+    base = (info.IsIPv4 ^ info.IsIPv6) & ~(want_tcp & want_udp) & version_ok & \
+        (effective_error(hdr, p.frame_len) == 0)
+    enc = supp.IsEncapsulatedPacket
+
+    def l4_ok(prefix):          # rule 2: the TCP/UDP header asked for is there (no fragment)
+        proto = getattr(hdr, f"{prefix}l4_proto")
+        return ~getattr(hdr, f"{prefix}is_fragment") & \
+            (getattr(hdr, f"{prefix}l4_header_len") != 0) & \
+            Mux(want_tcp, proto == IPPROTO_TCP, proto == IPPROTO_UDP)
+    plain = base & ~enc & (~any_l4 | (l4_ok("") & ~(want_tcp & (info.TcpHeaderOffset != 0) &
+                                                    (info.TcpHeaderOffset != hdr.l4))))
+    # Rule 8: followed as NVGRE (the encapsulated packet task offload on), the supplemental
+    # offsets agreeing with the headers (``nvgre.offsets_disagree``) ...
+    inner_tcp_options = (hdr.inner_l4_proto == IPPROTO_TCP) & (hdr.inner_l4_header_len > 20)
+    offsets_ok = ~supp.EncapsulatedPacketOffsetsValid | (
+        (supp.InnerFrameOffset == hdr.inner_offset) &
+        (supp.TransportIpHeaderRelativeOffset == hdr.inner_l3 - hdr.inner_offset) &
+        (supp.TcpHeaderRelativeOffset == hdr.inner_l4 - hdr.inner_l3) &
+        (supp.IsInnerIPv6 == hdr.inner_is_ipv6) &
+        (supp.TcpOptionsPresent == inner_tcp_options))
+    followed = encap & hdr.is_nvgre
+    full = base & enc & followed & offsets_ok & (~any_l4 | l4_ok("inner_"))
+    # ... else the outer IPv4 header only.
+    outer_only = base & enc & ~followed
+    l4_value = Signal(16)
+    m.d.comb += l4_value.eq(~p.l4_sum)
+    rec = Signal(TX_RECORD)
+    m.d.comb += [
+        rec.fill_ip.eq((plain | full | outer_only) & info.IpHeaderChecksum & hdr.is_ipv4),
+        rec.fill_inner_ip.eq(full & info.IpHeaderChecksum & hdr.inner_is_ipv4),
+        rec.fill_l4.eq((plain | full) & any_l4),
+        rec.fill_gre.eq(full & (hdr.gre_checksum_offset != 0)),
+        rec.ip_at.eq(hdr.l3 + 10),
+        rec.inner_ip_at.eq(hdr.inner_l3 + 10),
+        rec.l4_at.eq(Mux(enc, hdr.inner_l4, hdr.l4) + Mux(want_tcp, 16, 6)),
+        rec.gre_at.eq(hdr.gre_checksum_offset),
+        rec.ip_value.eq(~p.ip_sum),
+        rec.inner_ip_value.eq(~p.inner_ip_sum),
+        rec.l4_value.eq(Mux(want_udp & (l4_value == 0), 0xFFFF, l4_value)),
+        rec.gre_value.eq(p.gre_sum),
+    ]
+    return rec
+
+
+class TxRecordPipe(wiring.Component):
+    """The GRE checksum from the GRE sum, worked out on the way into the record FIFO, one
+    adder level a stage (no adder tree in front of a comparison): stage 1 adds the new inner
+    field values to the GRE sum (it leaves out what those fields held), stage 2 folds; the
+    FIFO write takes the complement. The GRE region's sum is never zero (its protocol word
+    is 0x6558), so the fold is in 1..0xFFFF and its complement is the model's
+    ``~ones_sum(...) & 0xFFFF`` (``nvgre.fill_gre_checksum``).
+
+    ``s`` is taken every cycle it is valid (stage registers load every cycle); ``room`` says
+    whether the FIFO has a place for a record pushed now and every record on the way
+    (a flip-flop).
+    """
+
+    STAGES, DEPTH = 3, 16
+
+    def __init__(self):
+        super().__init__({
+            "s": In(stream.Signature(TX_RECORD)),
+            "m": Out(stream.Signature(TX_RECORD)),
+            "room": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        layout = stage_layout({"rec": TX_RECORD})
+        d0, d1, d2 = (Signal(layout, name=f"record_d{i}") for i in range(3))
+        m.d.sync += [d0.valid.eq(self.s.valid), d0.rec.eq(self.s.payload)]
+        m.d.sync += [d1.valid.eq(d0.valid), d1.rec.eq(d0.rec)]
+        r0 = d0.rec
+        m.d.sync += d1.rec.gre_value.eq(r0.gre_value[:16] +
+                                        Mux(r0.fill_inner_ip, r0.inner_ip_value, 0) +
+                                        Mux(r0.fill_l4, r0.l4_value, 0))
+        m.d.sync += [d2.valid.eq(d1.valid), d2.rec.eq(d1.rec),
+                     d2.rec.gre_value.eq(fold16(d1.rec.gre_value))]
+        m.submodules.fifo = records = StreamFIFO(TX_RECORD, self.DEPTH)
+        out = records.s.payload
+        m.d.comb += [records.s.valid.eq(d2.valid), out.eq(d2.rec),
+                     out.gre_value.eq(~d2.rec.gre_value[:16])]
+        m.d.sync += self.room.eq(records.level < self.DEPTH - self.STAGES - 3)
+        wiring.connect(m, records.m, wiring.flipped(self.m))
         return m
 
 
@@ -450,6 +650,11 @@ class TxChecksumInsert(wiring.Component):
 
     It parses nothing: each frame's header record arrives beside it (``s_headers``), from
     the TX path's parser or from the segmenter for the segments it makes.
+
+    Up to four fields a frame are written (:data:`TX_RECORD`): the (outer) IPv4 header
+    checksum, the TCP/UDP checksum and, for an NVGRE frame asking for the encapsulated
+    offload, the inner IPv4 header checksum and, last, the GRE checksum, which covers the
+    inner fields written (``model.checksum`` rule 8).
 
     Parameters
     ----------
@@ -462,10 +667,13 @@ class TxChecksumInsert(wiring.Component):
         Frames to send (their ``tuser`` is in their records).
     s_headers : In(stream.Signature(HEADERS_LAYOUT(128)))
         Each frame's header record, ``user`` its first beat's ``nbl.TxUser`` (checksum word
-        in bits 0..31); taken with the frame's first beat.
+        in bits 0..31, supplemental word in bits 64..95); taken with the frame's first beat.
     m_axis : Out(AxisSignature(W))
         Wire frames with the requested checksums written, or unchanged where the model
         leaves them so (``model.checksum.tx_checksum`` and :data:`TX_MAX_FRAME`).
+    encap : In(1)
+        The encapsulated packet task offload is operational (``tx_checksum``'s ``encap``);
+        a frame follows the value of the cycle its last beat leaves the sums.
     """
 
     #: Entries of the FIFO behind the frame buffer's read register.
@@ -479,11 +687,12 @@ class TxChecksumInsert(wiring.Component):
             "s_axis": In(AxisSignature(width)),
             "s_headers": In(stream.Signature(HEADERS_LAYOUT(uw))),
             "m_axis": Out(AxisSignature(width)),
+            "encap": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        w, nbytes = self.width, self.width // 8
+        w = self.width
         uw = nbl.TxUser.width()
         m.submodules.sums = sums = SumPipeline(w, uw, rx=False)
         wiring.connect(m, wiring.flipped(self.s_axis), sums.s_axis)
@@ -492,36 +701,9 @@ class TxChecksumInsert(wiring.Component):
         beat_w = len(Signal(axis_layout(w)).as_value())
         m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_w,
                                                              depth=2 * self.max_beats)
-        record = data.StructLayout({
-            "fill_ip": 1, "fill_l4": 1, "ip_at": 9, "ip_value": 16, "l4_at": 10,
-            "l4_value": 16,
-        })
-        m.submodules.records = records = fifo.SyncFIFOBuffered(width=record.size, depth=4)
-
-        # Decide what to write, from the info word and the record (model.checksum rules).
+        m.submodules.records = records = TxRecordPipe()
         p = sums.m_axis.payload
-        hdr = p.hdr
-        info = Signal(word_layout(nbl.ChecksumTx))
-        m.d.comb += info.eq(hdr.user[:32])
-        want_ip = info.IsIPv4 & info.IpHeaderChecksum
-        want_tcp, want_udp = info.TcpChecksum, info.UdpChecksum
-        any_l4 = want_tcp | want_udp
-        version_ok = Mux(info.IsIPv4, hdr.is_ipv4, hdr.is_ipv6)
-        proto_ok = Mux(want_tcp, hdr.l4_proto == IPPROTO_TCP, hdr.l4_proto == IPPROTO_UDP)
-        l4_ok = ~hdr.is_fragment & (hdr.l4_header_len != 0) & proto_ok & \
-            ~(want_tcp & (info.TcpHeaderOffset != 0) & (info.TcpHeaderOffset != hdr.l4))
-        act = (info.IsIPv4 ^ info.IsIPv6) & ~(want_tcp & want_udp) & \
-            (effective_error(hdr, p.frame_len) == 0) & version_ok & (~any_l4 | l4_ok)
-        l4_value = ~p.l4_sum & 0xFFFF
-        rec = Signal(record)
-        m.d.comb += [
-            rec.fill_ip.eq(act & want_ip),
-            rec.fill_l4.eq(act & any_l4),
-            rec.ip_at.eq(hdr.l3 + 10),
-            rec.ip_value.eq(~p.ip_sum),
-            rec.l4_at.eq(hdr.l4 + Mux(want_tcp, 16, 6)),
-            rec.l4_value.eq(Mux(want_udp & (l4_value == 0), 0xFFFF, l4_value)),
-        ]
+        rec = tx_decision(m, p, self.encap)
 
         # Into the buffer; the record goes when the frame is complete, or as a pass-through
         # record as soon as the frame proves longer than TX_MAX_FRAME (then nothing waits).
@@ -532,12 +714,12 @@ class TxChecksumInsert(wiring.Component):
         oversize = count == self.max_beats
         push_record = Mux(early, 0, beat.last | oversize)
         m.d.comb += [
-            take.eq(sums.m_axis.valid & frames.w_rdy & (~push_record | records.w_rdy)),
-            sums.m_axis.ready.eq(frames.w_rdy & (~push_record | records.w_rdy)),
+            take.eq(sums.m_axis.valid & frames.w_rdy & (~push_record | records.room)),
+            sums.m_axis.ready.eq(frames.w_rdy & (~push_record | records.room)),
             frames.w_en.eq(take),
             frames.w_data.eq(beat.as_value()),
-            records.w_en.eq(take & push_record),
-            records.w_data.eq(Mux(oversize, 0, rec.as_value())),   # oversize: pass through
+            records.s.valid.eq(take & push_record),
+            records.s.payload.eq(Mux(oversize, 0, rec.as_value())),   # oversize: pass through
         ]
         with m.If(take):
             with m.If(beat.last):
@@ -546,10 +728,14 @@ class TxChecksumInsert(wiring.Component):
                 m.d.sync += count.eq(Mux(oversize, count, count + 1))
                 with m.If(oversize):
                     m.d.sync += early.eq(1)
+        self._send(m, frames, records.m, beat_w)
+        return m
 
-        # Out of the buffer, patching the fields on their beats.
+    def _send(self, m, frames, records, beat_w):
+        """Out of the buffer, patching the fields on their beats."""
+        w, nbytes = self.width, self.width // 8
         out = self.m_axis
-        cur = Signal(record)
+        cur = Signal(TX_RECORD)
         out_first = Signal(init=1)
         out_pos = Signal(20)
         # The buffer's read data goes straight into a register (a block RAM's output is slow
@@ -565,32 +751,37 @@ class TxChecksumInsert(wiring.Component):
         m.d.comb += [read.eq(frames.r_rdy & read_room), frames.r_en.eq(read),
                      buffered.s.valid.eq(read_valid), buffered.s.payload.eq(read_data)]
         rd = buffered.m.payload
-        use = Signal(record)
-        m.d.comb += use.eq(Mux(out_first, records.r_data, cur))
-        ready_to_send = buffered.m.valid & (~out_first | records.r_rdy)
+        use = Signal(TX_RECORD)
+        m.d.comb += use.eq(Mux(out_first, records.payload, cur))
+        ready_to_send = buffered.m.valid & (~out_first | records.valid)
         m.d.comb += [
             out.valid.eq(ready_to_send),
             buffered.m.ready.eq(out.ready & ready_to_send),
-            records.r_en.eq(out.ready & ready_to_send & out_first),
+            records.ready.eq(out.ready & ready_to_send & out_first),
         ]
         with m.If(out.ready & ready_to_send):
             m.d.sync += [out_first.eq(rd.last),
                          out_pos.eq(Mux(rd.last, 0, Mux(out_pos[-1], out_pos,
                                                         out_pos + nbytes)))]
             with m.If(out_first):
-                m.d.sync += cur.eq(records.r_data)
+                m.d.sync += cur.eq(records.payload)
 
+        # A field is on this beat when the beat's number is the field's offset's high bits
+        # (one comparison a field, not one a lane); its lane is the offset's low bits.
+        shift = (nbytes - 1).bit_length()
+        fields = []
+        for name in ("ip", "inner_ip", "l4", "gre"):
+            at = getattr(use, f"{name}_at")
+            here = getattr(use, f"fill_{name}") & (out_pos[shift:] == at[shift:])
+            fields.append((here, at[1:shift], getattr(use, f"{name}_value")[:16]))
         patched = Signal(w)
-        nwords = w // 16
-        for k in range(nwords):
-            orig = Cat(rd.data[16 * k + 8:16 * k + 16], rd.data[16 * k:16 * k + 8])  # BE word
-            at = out_pos + 2 * k
-            value = Mux(use.fill_ip & (at == use.ip_at), use.ip_value,
-                        Mux(use.fill_l4 & (at == use.l4_at), use.l4_value, orig))
+        for k in range(w // 16):
+            value = Cat(rd.data[16 * k + 8:16 * k + 16], rd.data[16 * k:16 * k + 8])  # BE word
+            for here, lane, field_value in fields:
+                value = Mux(here & (lane == k), field_value, value)
             m.d.comb += patched[16 * k:16 * k + 16].eq(Cat(value[8:16], value[0:8]))
         m.d.comb += [
             out.payload.data.eq(patched),
             out.payload.keep.eq(rd.keep),
             out.payload.last.eq(rd.last),
         ]
-        return m

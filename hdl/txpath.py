@@ -60,6 +60,9 @@ class TxPath(wiring.Component):
         can run ahead of the frame's last wire beats (they wait in the checksum stage).
     limits : In(LSO_CONFIG)
         The LSO configuration (``hdl.lso.config_value(LsoLimits(...))``).
+    encap : In(1)
+        The encapsulated packet task offload is operational on transmit
+        (:class:`~nicoffload.hdl.checksum.TxChecksumInsert`'s ``encap``; 0 unless driven).
     """
 
     def __init__(self, width=64):
@@ -69,6 +72,7 @@ class TxPath(wiring.Component):
             "m_axis_wire": Out(AxisSignature(width)),
             "m_axis_txc": Out(stream.Signature(word_layout(nbl.TxCompletion))),
             "limits": In(LSO_CONFIG, init=config_fields()),
+            "encap": In(1),
         })
 
     def elaborate(self, platform):
@@ -97,5 +101,5 @@ class TxPath(wiring.Component):
         wiring.connect(m, slices["wire"].m, wiring.flipped(self.m_axis_wire))
         wiring.connect(m, lso.m_txc, slices["completions"].s)
         wiring.connect(m, slices["completions"].m, wiring.flipped(self.m_axis_txc))
-        m.d.comb += lso.limits.eq(self.limits)
+        m.d.comb += [lso.limits.eq(self.limits), csum.encap.eq(self.encap)]
         return m

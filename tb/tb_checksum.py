@@ -3,17 +3,21 @@
 One module serves both units: ``NICOFFLOAD_PARAMS`` says which (``{"unit": "txcsum"}`` or
 ``"rxcsum"``). Traffic is the constrained-random mix of ``tb.traffic``: every L2/L3/L4 mix,
 options and extension headers, payloads to 9000 bytes, adversarial all-ones values, corrupted
-checksums and malformed frames; and NVGRE frames (test ``nvgre``: :func:`nvgre_rx_case`,
-with encapsulation on and off). The scoreboard sends each frame to the model too and compares
+checksums and malformed frames; and NVGRE frames (test ``nvgre``: RX :func:`nvgre_rx_case`, TX
+:func:`tx_nvgre_case` with supplemental words, right and wrong; encapsulation on and off, the
+TX unit's ``encap`` port). The scoreboard sends each frame to the model too and compares
 every byte and, for RX, every info bit. Every test runs with and without source idles and
 sink backpressure, under a watchdog.
 
 :class:`TB`: frames on ``s_axis`` (TX: the TxUser word on the first beat only), frames out on
-``m_axis`` (RX: the RxUser word on the last beat), the ``enables`` port of the RX unit.
+``m_axis`` (RX: the RxUser word on the last beat), the ``enables`` port of the RX unit, the
+``encap`` port of the TX unit (1, ``tx_fill``'s default, unless a test says otherwise).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import random
 
 import cocotb
@@ -22,6 +26,7 @@ from cocotbext.axi import AxiStreamFrame
 from nicoffload.model import nbl
 from nicoffload.model.checksum import RX_ENABLE_NAMES, ChecksumEnables, rx_validate, tx_fill
 from nicoffload.model.transport import prepare_checksum
+from nicoffload.model import transport_nvgre
 from nicoffload.model.nvgre import follow
 from nicoffload.tb import common, nvgre_frames, traffic
 from nicoffload.tb.tb_parse import nvgre_case
@@ -137,6 +142,8 @@ class TB(common.StreamTB):
         tb.set_pauses(tb.out, backpressure, rng)
         if tb.unit == "rxcsum":
             set_enables(dut, ChecksumEnables())
+        else:
+            dut.encap.value = 1     # tx_fill's default
         await tb.reset()
         return tb
 
@@ -200,36 +207,126 @@ async def random_traffic(dut, idle, backpressure):
         await run_rx(tb, rng, count)
 
 
-async def run_tx_nvgre(tb: TB, rng, count):
-    """NVGRE frames as plain TX frames (no supplemental word): outer headers only."""
+#: Supplemental word fields a TX NVGRE case may get wrong, and how.
+_WRONG_OFFSETS = {
+    "InnerFrameOffset": lambda v, rng: (v + rng.choice([-4, -2, 2, 4, 14])) & 0xFF,
+    "TransportIpHeaderRelativeOffset": lambda v, rng: (v + rng.choice([-4, 4, 8])) & 0x3F,
+    "TcpHeaderRelativeOffset": lambda v, rng: (v + rng.choice([-8, 4, 8, 20])) & 0x3FF,
+    "IsInnerIPv6": lambda v, rng: v ^ 1,
+    "TcpOptionsPresent": lambda v, rng: v ^ 1,
+}
+
+
+def tx_nvgre_case(rng: random.Random):
+    """A TX frame of the NVGRE mix, its checksum word, its supplemental word, and whether
+    scapy must find every checksum of the model's output right.
+
+    Mostly a ``nvgre_frames.random_nvgre`` frame prepared by ``transport_nvgre`` (every
+    outer/inner IPv4/IPv6 mix, TCP, UDP, ICMP, inner fragments, GRE checksum/key/sequence,
+    VLAN outside, IP/TCP options, IPv6 options headers, inner UDP checksums of 0): as
+    prepared (scapy-checked), with EncapsulatedPacketOffsetsValid clear, a wrong offset, a
+    random checksum word, or IsEncapsulatedPacket clear; else the frames of
+    :func:`nvgre_rx_case` (GRE that is not NVGRE, the parser's corners) with
+    IsEncapsulatedPacket set over a plain word, or any words at all."""
+    r = rng.random()
+    if r < 0.7:
+        udp_zero = rng.random() < 0.1
+        f = nvgre_frames.random_nvgre(rng, max_payload=rng.choice([0, 60, 600, 1400]),
+                                      **({"l4": "udp", "udp_zero_sum": True} if udp_zero
+                                         else {}))
+        nv = transport_nvgre.nvgre_of(f.frame)
+        frame, info, supp = transport_nvgre.prepare_checksum(f.frame, nv)
+        roll = rng.random()
+        if roll < 0.5:
+            return frame, info, supp, True
+        if roll < 0.6:
+            supp = dataclasses.replace(supp, EncapsulatedPacketOffsetsValid=0)
+        elif roll < 0.8:
+            name = rng.choice(sorted(_WRONG_OFFSETS))
+            supp = dataclasses.replace(supp, **{name: _WRONG_OFFSETS[name](
+                getattr(supp, name), rng)})
+        elif roll < 0.9:
+            info = nbl.ChecksumTx.from_int(rng.getrandbits(5))
+        else:
+            supp = dataclasses.replace(supp, IsEncapsulatedPacket=0)
+        return frame, info, supp, False
+    frame = nvgre_rx_case(rng)[0]
+    if rng.random() < 0.5:
+        frame, info = prepare_checksum(frame, ChecksumEnables())
+    else:
+        info = nbl.ChecksumTx.from_int(rng.getrandbits(5) | (rng.randrange(1024) << 16))
+    supp = nbl.SendSupplemental.from_int(rng.getrandbits(28) | 1 if rng.random() < 0.5
+                                         else rng.getrandbits(32))
+    return frame, info, supp, False
+
+
+def tx_nvgre_sweep(rng: random.Random):
+    """Every outer/inner IPv4/IPv6 mix with inner TCP and UDP (UDP also with a checksum that
+    computes to 0), GRE with and without checksum, key and sequence number, VLAN outside and
+    IP/TCP options on every other one: prepared by the transport, supplemental word right
+    (scapy-checked) and then, for each, with one offset wrong."""
     cases = []
-    for _ in range(count):
-        frame = nvgre_rx_case(rng)[0]
-        prepared, info = prepare_checksum(frame, ChecksumEnables())
-        cases.append((prepared, info))
-    for frame, info in cases:
-        tb.send(frame, nbl.TxUser.for_frame(frame, info))
+    for i, (outer_v6, inner_v6, l4, c, ks) in enumerate(itertools.product(
+            (False, True), (False, True), ("tcp", "udp", "udp0"), (False, True),
+            (False, True))):
+        f = nvgre_frames.random_nvgre(
+            rng, max_payload=300, outer_v6=outer_v6, inner_v6=inner_v6,
+            l4=l4[:3], udp_zero_sum=l4 == "udp0", gre_checksum=c,
+            key=rng.getrandbits(32) if ks else None, seq=rng.getrandbits(32) if ks else None,
+            vlan=bool(i & 1), **({} if i & 2 else {"outer_ip_options": (),
+                                                  "inner_ip_options": (), "tcp_options": ()}))
+        frame, info, supp = transport_nvgre.prepare_checksum(
+            f.frame, transport_nvgre.nvgre_of(f.frame))
+        cases.append((frame, info, supp, True))
+        name = rng.choice(sorted(_WRONG_OFFSETS))
+        cases.append((frame, info, dataclasses.replace(supp, **{name: _WRONG_OFFSETS[name](
+            getattr(supp, name), rng)}), False))
+    return cases
 
-    async def check():
-        for i, (frame, info) in enumerate(cases):
-            got, _ = await tb.frame()
-            assert got == tx_fill(frame, info), f"NVGRE frame {i} ({len(frame)} bytes, {info})"
 
-    beats = sum(common.beats_of(len(f), tb.width) for f, _ in cases)
-    await tb.guard(check(), "TX NVGRE frames", 8 * beats + 5000)
+async def run_tx_nvgre(tb: TB, rng, count):
+    """NVGRE TX frames (:func:`tx_nvgre_sweep`, :func:`tx_nvgre_case`) with the encapsulated
+    offload on and then off, against ``model.checksum.tx_fill`` byte for byte; scapy checks
+    every checksum (outer and inner IPv4, inner TCP/UDP, GRE) of the prepared frames' output
+    with the offload on."""
+    scapy_checked = 0
+    for encap in (True, False):
+        tb.dut.encap.value = int(encap)
+        cases = tx_nvgre_sweep(rng) + [tx_nvgre_case(rng) for _ in range(count // 2)]
+        for frame, info, supp, _ in cases:
+            tb.send(frame, nbl.TxUser.for_frame(frame, info, 0, supp))
+
+        async def check():
+            nonlocal scapy_checked
+            for i, (frame, info, supp, scapy) in enumerate(cases):
+                got, _ = await tb.frame()
+                want = tx_fill(frame, info, supp, encap=encap)
+                assert got == want, (
+                    f"NVGRE frame {i} (encap {encap}, {len(frame)} bytes, {info}, {supp}): "
+                    f"first difference at byte "
+                    f"{next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), None)}")
+                if scapy and encap:
+                    assert nvgre_frames.scapy_ok(got), f"NVGRE frame {i}: scapy disagrees"
+                    scapy_checked += 1
+
+        beats = sum(common.beats_of(len(f), tb.width) for f, *_ in cases)
+        await tb.guard(check(), "TX NVGRE frames", 8 * beats + 5000)
+    assert scapy_checked > 0
+    tb.dut._log.info(f"TX NVGRE: {scapy_checked} frames checked by scapy")
     await tb.settle()
 
 
 @cocotb.test()
 @cocotb.parametrize(backpressure=[False, True])
 async def nvgre(dut, backpressure):
-    """NVGRE frames (:func:`nvgre_rx_case`) with source idles: RX under every
-    ``NVGRE_ENABLE_SETS`` against ``rx_validate`` bit for bit; TX as plain frames."""
+    """NVGRE frames with source idles: RX (:func:`nvgre_rx_case`) under every
+    ``NVGRE_ENABLE_SETS`` against ``rx_validate`` bit for bit; TX (:func:`tx_nvgre_case`,
+    :func:`run_tx_nvgre`) against ``tx_fill`` byte for byte, encapsulated offload on and off."""
     rng = random.Random(common.seed() * 2 + backpressure + 3)
     count = max(40, common.frames(200))
     tb = await TB.start(dut, rng, idle=True, backpressure=backpressure)
     if tb.unit == "txcsum":
-        await run_tx_nvgre(tb, rng, count // 2)
+        await run_tx_nvgre(tb, rng, count)
     else:
         await run_rx(tb, rng, count, NVGRE_ENABLE_SETS, lambda r: nvgre_rx_case(r)[0])
 

@@ -5,18 +5,25 @@ The traffic, the reference and the testbench (``tb.tb_lso.TB`` with ``wire=True`
 model's segments (``model.lso.segment``, checksums filled) for large sends, and
 ``model.checksum.tx_fill`` of the frame with its own ChecksumTx word for ordinary frames;
 completions on ``m_axis_txc`` as the model's, in order. Idles on ``s_axis_tx`` and
-backpressure on ``m_axis_wire`` and ``m_axis_txc``, watchdog, four limit settings.
+backpressure on ``m_axis_wire`` and ``m_axis_txc``, watchdog, four limit settings. NVGRE
+frames asking for the encapsulated checksum offload (``encap`` on): ``tx_fill`` with their
+supplemental words.
 """
 
 from __future__ import annotations
 
 import os
+import random
 
 import cocotb
 
+from nicoffload.model.checksum import tx_fill
+from nicoffload.model.nbl import TxUser
 from nicoffload.tb import common
-from nicoffload.tb.tb_lso import (bench, run_bad_length_words, run_directed, run_end_decided,
-                                   run_long_headers, run_parse_corners, run_random)
+from nicoffload.tb.tb_checksum import tx_nvgre_sweep
+from nicoffload.tb.tb_lso import (PHASES, TB, bench, check, reference, run_bad_length_words,
+                                   run_directed, run_end_decided, run_long_headers,
+                                   run_parse_corners, run_random)
 
 
 @cocotb.test()
@@ -55,6 +62,30 @@ async def end_decided_drops(dut):
 async def parse_corners(dut):
     """Header verdicts that depend on the frame length past the parse window, on the wire."""
     await run_parse_corners(dut, wire=True)
+
+
+@cocotb.test()
+async def nvgre_checksums(dut):
+    """Ordinary NVGRE frames asking for the encapsulated checksum offload
+    (``tb_checksum.tx_nvgre_sweep``: right and wrong supplemental words) with ``encap`` on,
+    idles and backpressure: the parser's records, NVGRE fields and supplemental word
+    included, reach the checksum stage through the segmenter, and the wire is
+    ``model.checksum.tx_fill`` of each frame with its words."""
+    rng = random.Random(common.seed() + 7)
+    tb = await TB.start(dut, wire=True)
+    tb.set_traffic(rng, idle=True, backpressure=True)
+    await tb.set_limits(PHASES[0])
+    dut.encap.value = 1
+    hosts = []
+    for frame, info, supp, _ in tx_nvgre_sweep(rng):
+        host = reference(frame, TxUser.for_frame(frame, info, 0, supp), PHASES[0], "NVGRE")
+        host.out = [(tx_fill(frame, info, supp, encap=True), None)]
+        hosts.append(host)
+    for host in hosts:
+        tb.send(host.frame, host.tuser)
+    await check(tb, hosts)
+    await tb.settle()
+    dut.encap.value = 0
 
 
 @cocotb.test(skip=os.environ.get("NICOFFLOAD_BENCH_SIZE") is None)
