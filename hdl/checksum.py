@@ -165,7 +165,7 @@ class SumPipeline(wiring.Component):
         m.submodules.out_fifo = out_fifo = StreamFIFO(
             self.beat_layout(w, self.user_width, tx=not self.rx), self.OUT_DEPTH)
         wiring.connect(m, out_fifo.m, wiring.flipped(self.m_axis))
-        room = Signal()
+        room = Signal(init=1)     # the FIFO starts empty
         m.d.sync += room.eq(out_fifo.level < self.OUT_DEPTH - self.STAGES - 1)
 
         # Stage 0: a beat and its frame's header record (taken with the first beat).
@@ -676,8 +676,10 @@ class TxChecksumInsert(wiring.Component):
         a frame follows the value of the cycle its last beat leaves the sums.
     """
 
-    #: Entries of the FIFO behind the frame buffer's read register.
-    READ_DEPTH = 6
+    #: Entries of the FIFO behind the frame buffer's read register: with 6 (reads stop at 4
+    #: held) the FIFO ran dry once while reads restarted after the first record came
+    #: (64-byte frames at W=64: 64 beats in 65 cycles, ``tests/test_bench.py``).
+    READ_DEPTH = 8
 
     def __init__(self, width=64):
         self.width = check_width(width)
@@ -744,7 +746,7 @@ class TxChecksumInsert(wiring.Component):
         # every entry on the way (``read_room``, a flip-flop a cycle late).
         depth = self.READ_DEPTH
         m.submodules.buffered = buffered = StreamFIFO(axis_layout(w), depth)
-        read, read_valid, read_room = Signal(), Signal(), Signal()
+        read, read_valid, read_room = Signal(), Signal(), Signal(init=1)
         read_data = Signal(beat_w)
         m.d.sync += [read_room.eq(buffered.level < depth - 2),
                      read_valid.eq(read), read_data.eq(frames.r_data)]
