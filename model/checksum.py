@@ -126,8 +126,8 @@ class ChecksumEnables:
         Receive validation of each checksum.
     encap : bool
         The encapsulated packet task offload (NVGRE) is operational (``config.Datapath.encap``,
-        the OFFLOAD_EN register's ``encap`` bit); off by default, as it is not built yet on
-        transmit (``config.adapter.BUILT_OFFLOADS``).
+        the OFFLOAD_EN register's ``encap`` bit); off by default, as LSO over NVGRE is not
+        built yet in the RTL (``config.adapter.BUILT_OFFLOADS``).
     tx_ipv4_checksum, tx_tcp_ipv4, tx_udp_ipv4, tx_tcp_ipv6, tx_udp_ipv6 : bool
         Transmit offload of each checksum (the transport requests only these).
     """
