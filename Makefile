@@ -18,8 +18,9 @@ run: $(STAMP)
 	$(VENV)/bin/nicoffload regress
 
 # -n 2: the two cores of the CI machine; Verilator builds are cached under build/.
+# --durations: the CI log shows where the time goes (the 30-minute budget).
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=30
 
 soak: $(STAMP)
 	NICOFFLOAD_SOAK=1 $(PY) -m pytest -n 2 --dist loadgroup -m slow
