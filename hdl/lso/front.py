@@ -88,7 +88,7 @@ class FrameWriter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        w, nb = self.width, self.width // 8
+        nb = self.width // 8
         lognb = (nb - 1).bit_length()
         hb = MAX_HEADER // nb                   # template beats
         depth = RING_BYTES // nb               # ring rows

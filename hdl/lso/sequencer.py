@@ -106,9 +106,9 @@ class SegmentSequencer(wiring.Component):
         self.lognb = lognb = (nb - 1).bit_length()
         self.hb = MAX_HEADER // nb
         rho_bits = max(1, lognb)
-        cur = self.cur = Signal(DESCRIPTOR)
-        pend = self.pend = Signal(_pending_layout(rho_bits))
-        emit = self.emit = Signal(_emitting_layout(rho_bits, self.hb))
+        self.cur = Signal(DESCRIPTOR)
+        self.pend = Signal(_pending_layout(rho_bits))
+        self.emit = Signal(_emitting_layout(rho_bits, self.hb))
         self.emitting, self.final = Signal(), Signal()
         self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
         self.pass_arrived, self.pass_last, self.pass_advance = Signal(), Signal(), Signal()
@@ -180,7 +180,7 @@ class SegmentSequencer(wiring.Component):
 
     def _arrival(self, m):
         """What of the current frame has arrived, as registers."""
-        nb, lognb, cur = self.width // 8, self.lognb, self.cur
+        lognb, cur = self.lognb, self.cur
         # ``wp`` two cycles late: a frame's end reaches ``end`` two cycles after the FIFO
         # push that goes with its last row's write (``wp_seen`` then counts the last row).
         self.wp_late, self.wp_seen = Signal(ROW_BITS), Signal(ROW_BITS)
@@ -286,7 +286,7 @@ class SegmentSequencer(wiring.Component):
 
     def _segment_beat(self, m):
         """A large send: the emitting segment's next beat; the next segment decided."""
-        nb, hb, emit, pend, cur = self.width // 8, self.hb, self.emit, self.pend, self.cur
+        nb, hb, emit, pend = self.width // 8, self.hb, self.emit, self.pend
         first_beat = emit.first_beat
         can = self.commands.ready & self.emitting & \
             (~(self.final & self.emit_last_beat) | self.completions.ready) & \
