@@ -57,17 +57,36 @@ def range_mask(pos, lo, hi, nbytes):
     return mask, stmts
 
 
-def word_mask(pos, at, nbytes, stmts):
-    """Bits ``i`` of a beat at frame offset ``pos`` whose byte is one of the 16-bit field at
-    the even offset ``at`` (one subtraction, then a comparison per lane); the statements
-    that drive it are appended to ``stmts``."""
-    rel = Signal(signed(22))
-    mask = Signal(nbytes)
-    stmts.append(rel.eq(at - pos))
-    for k in range(nbytes // 2):
-        hit = rel == 2 * k
-        stmts += [mask[2 * k].eq(hit), mask[2 * k + 1].eq(hit)]
-    return mask
+def beat_lane(pos, at, nbytes):
+    """Where frame offset ``at`` falls in a beat at frame offset ``pos``: its lane; 0 when it
+    is before the beat, ``nbytes`` when past it (``range(nbytes + 1)``). A byte range
+    [lo, hi) holds lane ``i`` when ``beat_lane(lo) <= i < beat_lane(hi)``
+    (:func:`lane_mask`)."""
+    rel = (at - pos).as_signed()        # exact: both unsigned, one bit wider than either
+    return Mux(rel < 0, 0, Mux(rel > nbytes, nbytes, rel[:nbytes.bit_length()]))
+
+
+def lane_mask(lo_lane, hi_lane, nbytes):
+    """The beat's bytes in a range whose ends are ``beat_lane`` values."""
+    return Cat(*[(lo_lane <= i) & (hi_lane > i) for i in range(nbytes)])
+
+
+def field_lane_layout(nbytes):
+    """Where a 16-bit field at an even frame offset is in a beat (:func:`field_lane`)."""
+    return data.StructLayout({"in_beat": 1, "word": range(nbytes // 2)})
+
+
+def field_lane(pos, at, nbytes):
+    """The ``field_lane_layout`` value of the field at the even frame offset ``at`` in a beat
+    at frame offset ``pos``."""
+    rel = (at - pos).as_signed()
+    return Cat((rel >= 0) & (rel < nbytes), rel[1:(nbytes // 2 - 1).bit_length() + 1])
+
+
+def field_mask(lane, nbytes):
+    """The beat's two bytes of a field whose ``field_lane`` is ``lane``."""
+    return Cat(*[lane.in_beat & (lane.word == k) for k in range(nbytes // 2)
+                 for _ in range(2)])
 
 
 class SumPipeline(wiring.Component):
@@ -149,8 +168,8 @@ class SumPipeline(wiring.Component):
         frame and (TX) the GRE region."""
         return ("ip", "l4", "inner") if self.rx else ("ip", "l4", "inner", "gre")
 
-    #: Stage registers between the input and the output FIFO; the FIFO's depth.
-    STAGES, OUT_DEPTH = 6, 16
+    #: The output FIFO's depth (the stage registers before it: ``elaborate`` counts them).
+    OUT_DEPTH = 16
 
     def elaborate(self, platform):
         m = Module()
@@ -166,7 +185,6 @@ class SumPipeline(wiring.Component):
             self.beat_layout(w, self.user_width, tx=not self.rx), self.OUT_DEPTH)
         wiring.connect(m, out_fifo.m, wiring.flipped(self.m_axis))
         room = Signal(init=1)     # the FIFO starts empty
-        m.d.sync += room.eq(out_fifo.level < self.OUT_DEPTH - self.STAGES - 1)
 
         # Stage 0: a beat and its frame's header record (taken with the first beat).
         first = Signal(init=1)
@@ -199,9 +217,12 @@ class SumPipeline(wiring.Component):
         self._view(m, s0.view, hdr)
         if not self.rx:
             self._tx_fields(m, s0.tx, hdr)
-        s1 = self._masks(m, s0)
-        s2, s3 = self._group_sums(m, s1)
-        self._totals(m, s3, out_fifo.s)
+        s1 = self._lanes(m, s0)
+        s2 = self._masks(m, s1)
+        s3, s4 = self._group_sums(m, s2)
+        s5, s6 = self._totals(m, s4, out_fifo.s)
+        stages = (s0, s1, s2, s3, s4, s5, s6)
+        m.d.sync += room.eq(out_fifo.level < self.OUT_DEPTH - len(stages) - 1)
         return m
 
     @staticmethod
@@ -236,73 +257,93 @@ class SumPipeline(wiring.Component):
             tx.l4_excl.eq(info.TcpChecksum | info.UdpChecksum),
         ]
 
-    def _masks(self, m, s0):
-        """Stage 1: the beat's byte masks of the IP header and the L4 sum, and its word at
-        ``l4 + 6`` (the UDP checksum field), from stage 0's registers."""
-        w, nbytes = self.width, self.width // 8
-        beat, hdr, pos, view = s0.beat, s0.hdr, s0.pos, s0.view
-        l3, l4 = hdr.l3, view.l4
-        ip_mask, stmts = range_mask(pos, l3, l3 + hdr.ip_header_len, nbytes)
-        m.d.comb += stmts
-        # the inner IPv4 header of an NVGRE frame
-        inner_ip_mask, stmts = range_mask(pos, hdr.inner_l3,
-                                          hdr.inner_l3 + hdr.inner_ip_header_len, nbytes)
-        m.d.comb += stmts
-        gre_mask = C(0, nbytes)
-        if not self.rx:     # the IPv4 checksum fields are taken as zero: mask them
-            stmts = []
-            ip_mask = ip_mask & ~word_mask(pos, l3 + 10, nbytes, stmts)
-            inner_field = word_mask(pos, s0.tx.inner_field, nbytes, stmts)
-            inner_ip_mask = inner_ip_mask & ~inner_field
-            m.d.comb += stmts
-            gre_mask = self._gre_mask(m, s0.tx, pos, inner_field, nbytes)
-        l4_mask, stmts = range_mask(pos, l4, view.l4_end, nbytes)
-        m.d.comb += stmts
-        if self.rx:         # pseudo-header addresses: source (and IPv4 destination), dest
-            src_lo = Mux(view.is_ipv4, view.l3 + 12, view.l3 + 8)
-            src_hi = Mux(view.is_ipv4, view.l3 + 20, view.l3 + 24)
-            src_mask, stmts = range_mask(pos, src_lo, src_hi, nbytes)
-            m.d.comb += stmts
-            dst_mask, stmts = range_mask(pos, view.pseudo_dst, view.pseudo_dst + 16, nbytes)
-            m.d.comb += stmts
-            dst_mask = Mux(view.is_ipv6, dst_mask, 0)
-            l4_mask = l4_mask | src_mask | dst_mask
-
-        udp_rel = Signal(signed(22))
-        m.d.comb += udp_rel.eq(l4 + 6 - pos)
-        words_all = beat_words(beat.data, Const(-1, nbytes), w)
-        udp_hit = (udp_rel >= 0) & (udp_rel < nbytes)
-        udp_word = Array(words_all)[udp_rel[1:1 + max(1, (w // 16 - 1).bit_length())]]
-        count = add_tree([beat.keep[i] for i in range(nbytes)])
-
-        s1 = Signal(stage_layout({
-            "beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "first": 1,
-            "ip_mask": nbytes, "l4_mask": nbytes, "udp_hit": 1, "udp_word": 16, "end": 20,
-            "view": self.VIEW_LAYOUT, "inner_ip_mask": nbytes, "gre_mask": nbytes}))
-        m.d.sync += [
-            s1.valid.eq(s0.valid), s1.beat.eq(beat), s1.hdr.eq(hdr), s1.first.eq(s0.first),
-            s1.view.eq(view), s1.inner_ip_mask.eq(inner_ip_mask & beat.keep),
-            s1.gre_mask.eq(gre_mask & beat.keep),
-            s1.ip_mask.eq(ip_mask & beat.keep), s1.l4_mask.eq(l4_mask & beat.keep),
-            s1.udp_hit.eq(udp_hit), s1.udp_word.eq(udp_word), s1.end.eq(pos + count),
-        ]
+    def _lanes(self, m, s0):
+        """Stage 1: where each byte range and 16-bit field the masks need falls in the beat,
+        registered (:func:`beat_lane`, :func:`field_lane`): the additions and the
+        subtraction of the beat's position are made here, so that stage 2's masks are
+        comparisons of a few bits each. Ranges: the IP header, the L4 sum's bytes, the inner
+        IPv4 header of an NVGRE frame, RX the pseudo-header addresses, TX the GRE region;
+        fields: the word at ``l4 + 6`` (the UDP checksum), TX the checksum fields the sums
+        leave out."""
+        nbytes = self.width // 8
+        hdr, pos, view = s0.hdr, s0.pos, s0.view
+        ranges = {"ip": (hdr.l3, hdr.l3 + hdr.ip_header_len),
+                  "inner_ip": (hdr.inner_l3, hdr.inner_l3 + hdr.inner_ip_header_len),
+                  "l4": (view.l4, view.l4_end)}
+        fields = {"udp": view.l4 + 6}
+        if self.rx:
+            ranges["src"] = (Mux(view.is_ipv4, view.l3 + 12, view.l3 + 8),
+                             Mux(view.is_ipv4, view.l3 + 20, view.l3 + 24))
+            ranges["dst"] = (view.pseudo_dst, view.pseudo_dst + 16)
+        else:
+            tx = s0.tx
+            ranges["gre"] = (tx.gre_lo, tx.gre_hi)
+            fields.update(ip_field=hdr.l3 + 10, inner_field=tx.inner_field,
+                          gre_field=tx.gre_field, l4_field=tx.l4_field)
+        lanes_layout = data.StructLayout({
+            **{f"{name}_{end}": range(nbytes + 1) for name in ranges for end in ("lo", "hi")},
+            **{name: field_lane_layout(nbytes) for name in fields}})
+        s1 = Signal(stage_layout({"beat": axis_layout(self.width),
+                                  "hdr": HEADERS_LAYOUT(self.user_width), "pos": 20,
+                                  "first": 1, "view": self.VIEW_LAYOUT,
+                                  "tx": self.TX_FIELDS_LAYOUT, "lanes": lanes_layout}),
+                    name="lanes")
+        m.d.sync += [s1.valid.eq(s0.valid), s1.beat.eq(s0.beat), s1.hdr.eq(hdr),
+                     s1.pos.eq(pos), s1.first.eq(s0.first), s1.view.eq(view),
+                     s1.tx.eq(s0.tx)]
+        for name, (lo, hi) in ranges.items():
+            m.d.sync += [getattr(s1.lanes, f"{name}_lo").eq(beat_lane(pos, lo, nbytes)),
+                         getattr(s1.lanes, f"{name}_hi").eq(beat_lane(pos, hi, nbytes))]
+        for name, at in fields.items():
+            m.d.sync += getattr(s1.lanes, name).eq(field_lane(pos, at, nbytes))
         return s1
 
-    @staticmethod
-    def _gre_mask(m, tx, pos, inner_field, nbytes):
-        """TX: the beat's bytes in the GRE sum (``TX_FIELDS_LAYOUT``): the GRE region but
-        its checksum field, and the inner checksum fields the NIC writes."""
-        region, stmts = range_mask(pos, tx.gre_lo, tx.gre_hi, nbytes)
-        m.d.comb += stmts
-        stmts = []
-        out = region & ~word_mask(pos, tx.gre_field, nbytes, stmts)
-        out = out & ~Mux(tx.inner_excl, inner_field, 0)
-        out = out & ~Mux(tx.l4_excl, word_mask(pos, tx.l4_field, nbytes, stmts), 0)
-        m.d.comb += stmts
-        return Mux(tx.gre_on, out, 0)
+    def _masks(self, m, s1):
+        """Stage 2: the beat's byte masks of each sum and its word at ``l4 + 6`` (the UDP
+        checksum field), from stage 1's lanes."""
+        w, nbytes = self.width, self.width // 8
+        beat, lanes, view = s1.beat, s1.lanes, s1.view
+
+        def bytes_of(name):
+            return lane_mask(getattr(lanes, f"{name}_lo"), getattr(lanes, f"{name}_hi"), nbytes)
+
+        ip_mask, inner_ip_mask, l4_mask = bytes_of("ip"), bytes_of("inner_ip"), bytes_of("l4")
+        gre_mask = C(0, nbytes)
+        if not self.rx:     # the IPv4 checksum fields are taken as zero: mask them
+            tx = s1.tx
+            inner_field = field_mask(lanes.inner_field, nbytes)
+            ip_mask = ip_mask & ~field_mask(lanes.ip_field, nbytes)
+            inner_ip_mask = inner_ip_mask & ~inner_field
+            # the GRE region but its checksum field, and the inner checksum fields the NIC
+            # writes (``TX_FIELDS_LAYOUT``)
+            gre = bytes_of("gre") & ~field_mask(lanes.gre_field, nbytes)
+            gre = gre & ~Mux(tx.inner_excl, inner_field, 0)
+            gre = gre & ~Mux(tx.l4_excl, field_mask(lanes.l4_field, nbytes), 0)
+            gre_mask = Mux(tx.gre_on, gre, 0)
+        if self.rx:         # pseudo-header addresses: source (and IPv4 destination), dest
+            l4_mask = l4_mask | bytes_of("src") | Mux(view.is_ipv6, bytes_of("dst"), 0)
+
+        words_all = beat_words(beat.data, Const(-1, nbytes), w)
+        udp_word = Array(words_all)[lanes.udp.word]
+        count = add_tree([beat.keep[i] for i in range(nbytes)])
+
+        s2 = Signal(stage_layout({
+            "beat": axis_layout(w), "hdr": HEADERS_LAYOUT(self.user_width), "first": 1,
+            "ip_mask": nbytes, "l4_mask": nbytes, "udp_hit": 1, "udp_word": 16, "end": 20,
+            "view": self.VIEW_LAYOUT, "inner_ip_mask": nbytes, "gre_mask": nbytes}),
+            name="masks")
+        m.d.sync += [
+            s2.valid.eq(s1.valid), s2.beat.eq(beat), s2.hdr.eq(s1.hdr), s2.first.eq(s1.first),
+            s2.view.eq(view), s2.inner_ip_mask.eq(inner_ip_mask & beat.keep),
+            s2.gre_mask.eq(gre_mask & beat.keep),
+            s2.ip_mask.eq(ip_mask & beat.keep), s2.l4_mask.eq(l4_mask & beat.keep),
+            s2.udp_hit.eq(lanes.udp.in_beat), s2.udp_word.eq(udp_word),
+            s2.end.eq(s1.pos + count),
+        ]
+        return s2
 
     def _group_sums(self, m, s1):
-        """Stages 2 and 3: the masked lane words summed in groups of four, then the groups
+        """Stages 3 and 4: the masked lane words summed in groups of four, then the groups
         in groups of four (two adder levels a stage); the L4 sum's start (RX: the
         pseudo-header's protocol and L4 length, once per frame)."""
         w = self.width
@@ -336,7 +377,7 @@ class SumPipeline(wiring.Component):
         return s2, s3
 
     def _totals(self, m, s3, fifo_in):
-        """Stage 4 accumulates per frame; stage 5 folds the 40-bit totals once (their 16-bit
+        """Stage 5 accumulates per frame; stage 6 folds the 40-bit totals once (their 16-bit
         slices added) and the write into the output FIFO folds the rest; each fold keeps the
         value mod 0xFFFF and never turns a non-zero total into 0. The last beat carries the
         totals."""
@@ -375,6 +416,7 @@ class SumPipeline(wiring.Component):
         ]
         if not self.rx:
             m.d.comb += out.gre_sum.eq(fold16(s5.gre))
+        return s4, s5
 
 
 def _elements(array_view):

@@ -19,7 +19,7 @@ both ways.
 
 Configuration between frames
     Each path obeys a copy of the register block's ``cfg``: ``tx_cfg`` (the LSO limits and
-    enables, ``hdl.csr.lso_config``) and ``rx_cfg`` (receive checksum enables, RSC enables,
+    enables, ``hdl.csr.lso_config``, and OFFLOAD_EN.encap, the NVGRE offloads) and ``rx_cfg`` (receive checksum enables, RSC enables,
     RSC idle time). A path's copy is loaded only when (1) the registers say something else
     for that path, (2) no frame is partly through the path's input and (3) every frame that
     entered has passed the stage that reads the configuration: for TX, its completion has
@@ -203,7 +203,8 @@ class Nic(wiring.Component):
         wiring.connect(m, rx.m_axis_rx, wiring.flipped(self.m_axis_rx))
 
         txc = self.m_axis_txc
-        tx_cfg = self._path_config(m, "tx_cfg", csr.cfg, tx_gate, lambda c: lso_config(c),
+        tx_cfg = self._path_config(m, "tx_cfg", csr.cfg, tx_gate,
+                                   lambda c: Cat(lso_config(c), c.offload_en.encap),
                                    tx_gate.ends, txc.valid & txc.ready)
         rx_cfg = self._path_config(
             m, "rx_cfg", csr.cfg, rx_gate,
@@ -212,6 +213,7 @@ class Nic(wiring.Component):
         rx_rsc_enables = Signal(2)     # named: the testbench watches it
         m.d.comb += [
             tx.limits.eq(lso_config(tx_cfg)),
+            tx.encap.eq(tx_cfg.offload_en.encap),
             rx.enables.eq(rx_enables(rx_cfg)),
             rx_rsc_enables.eq(rsc_enables(rx_cfg)),
             rx.rsc_enables.eq(rx_rsc_enables),

@@ -9,12 +9,14 @@ idles on both input streams and random backpressure on all three output streams:
 - TX (``s_axis_tx``): ``tb.tb_lso.random_host_frame`` sends (LSOv1, LSOv2 over IPv4 and
   IPv6, every drop case) and ordinary frames whose checksum requests the transport makes
   from the configuration in force (``transport.prepare_checksum`` with the model's
-  datapath; now and then a random ChecksumTx word). The model's ``Nic.transmit`` gives each
-  frame's wire frames and completion as it is sent.
+  datapath; now and then a random ChecksumTx word), and NVGRE frames and sends as
+  ``transport_nvgre`` hands them over (:func:`_nvgre_sends`). The model's ``Nic.transmit``
+  gives each frame's wire frames and completion as it is sent.
 - RX (``s_axis_wire``): ``tb.rsc_traffic`` flows (every coalescing case, bad checksums,
   frames that are not TCP) mixed with ``tb.traffic`` frames (good, fragments, ICMP, non-IP,
-  malformed, one bit corrupted), end-of-indication markers on ``s_axis_eoi`` and idle gaps
-  for the RSC idle timer. A recorder logs, cycle by cycle, each frame's arrival (its last
+  malformed) and NVGRE frames (``tb_checksum.nvgre_rx_case``), some with one bit
+  corrupted, end-of-indication markers on ``s_axis_eoi`` and idle gaps for the RSC idle
+  timer. A recorder logs, cycle by cycle, each frame's arrival (its last
   beat taken) and each marker; the model is fed the same events at the same cycles
   (``Nic.advance``, ``receive``, ``end_indication``).
 
@@ -56,12 +58,17 @@ import random
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from nicoffload.model import nbl
+from nicoffload.model import nbl, transport_nvgre
+from nicoffload.model.checksum import TX_MAX_FRAME
 from nicoffload.model.nic import TxRequest
 from nicoffload.model.transport import prepare_checksum
-from nicoffload.tb import common, nic_bench, rsc_traffic, traffic
+from nicoffload.tb import common, nic_bench, nvgre_frames, rsc_traffic, traffic
 from nicoffload.tb.nic_bench import TB, Recorder
+from nicoffload.tb.tb_checksum import nvgre_rx_case
 from nicoffload.tb.tb_lso import random_host_frame
+
+
+NVGRE_SHARE = 0.1       # of the TX host frames (RX: 3 in 10 of the frames mixed into the flows)
 
 
 def tx_items(tb: TB, n: int, budget: int):
@@ -70,6 +77,9 @@ def tx_items(tb: TB, n: int, budget: int):
     rng, model = tb.rng, tb.model
     out = []
     for _ in range(n):
+        if rng.random() < NVGRE_SHARE:
+            out += _nvgre_sends(tb, budget)
+            continue
         frame, user, desc = random_host_frame(rng, model.tx.limits, budget=budget)
         if desc.startswith("ordinary") and rng.random() < 0.8:
             f = traffic.random_frame(rng, max_payload=min(9000, budget))
@@ -80,6 +90,24 @@ def tx_items(tb: TB, n: int, budget: int):
         csum, lso, supp, _ = nbl.TxUser.unpack_raw(user)
         tb.expect_tx(TxRequest(frame, nbl.ChecksumTx.from_int(csum), lso, supp), desc)
         out.append((frame, user))
+    return out
+
+
+def _nvgre_sends(tb: TB, budget: int):
+    """One ``nvgre_frames`` frame (every outer/inner mix, GRE options, VLAN, IP/TCP options,
+    IPv6 options headers) as ``transport_nvgre`` hands it over under the configuration in
+    force: the encapsulated offloads when NVGRE is operational (``datapath.encap``), the
+    inner checksums and segments done in software when not; a large inner TCP payload is a
+    send over MSS 1400 half the time."""
+    rng, model = tb.rng, tb.model
+    f = nvgre_frames.random_nvgre(rng, max_payload=rng.choice([0, 60, 600, 1400,
+                                                                min(budget, 4000)]))
+    mss = 1400 if rng.random() < 0.5 else None
+    out = []
+    for frame, csum, lso, supp in transport_nvgre.prepare_send(
+            f.frame, model.datapath, mss=mss, max_frame=TX_MAX_FRAME):
+        tb.expect_tx(TxRequest(frame, csum, lso, supp), f"NVGRE {f.desc}")
+        out.append((frame, nbl.TxUser.for_frame(frame, csum, lso, supp)))
     return out
 
 
@@ -95,6 +123,8 @@ def rx_items(rng: random.Random, n: int):
         if item[0] == "frame" and rng.random() < 0.15:
             f = traffic.random_frame(rng, max_payload=2000)
             data = f.data if f.data else bytes(60)
+            if rng.random() < 0.3:
+                data = nvgre_rx_case(rng)[0]
             if rng.random() < 0.3 and len(data) > 20:
                 data, _ = traffic.corrupt_one_bit(rng, data)
             out.append(("frame", data))

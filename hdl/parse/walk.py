@@ -239,6 +239,7 @@ class HeaderWalk(wiring.Component):
         at ``gre_position``. The walk then waits, holding the window, until ``inner_done``,
         and that cycle's step is ``gre`` (the frame's last).
     gre_position : Out(6)
+        The position of the GRE header, valid with ``gre_start``.
     inner_done : In(1)
         The inner walk's answer is ready (:attr:`~.inner.InnerWalk.done`).
     """
@@ -327,9 +328,11 @@ class HeaderWalk(wiring.Component):
         # GRE: the inner walk starts (a cycle later) and the walk waits for its answer, which
         # is the frame's last step.
         gre_wait = Signal()
-        m.d.sync += self.gre_start.eq(next_gre)
+        # ``gre_position`` is one more copy of the position register, loaded every cycle (no
+        # enable hangs on the mux): the inner walk reads it with ``gre_start`` only.
+        m.d.sync += [self.gre_start.eq(next_gre), self.gre_position.eq(next_position)]
         with m.If(next_gre):
-            m.d.sync += [gre_wait.eq(1), self.gre_position.eq(next_position)]
+            m.d.sync += gre_wait.eq(1)
         with m.Elif(self.inner_done):
             m.d.sync += gre_wait.eq(0)
         # Take the next window when this step is known to be the last from registers alone
