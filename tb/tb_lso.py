@@ -518,6 +518,8 @@ async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
         stats.update(TxStatus(TxCompletion.from_int(h.completion).Status).name
                      if h.raw_user is None else "ordinary" for h in hosts)
         stats.update("dropped" for h in hosts if h.dropped)
+        stats.update("nvgre_sent" if not h.dropped else "nvgre_dropped" for h in hosts
+                     if h.raw_user is None and nvgre_lso.is_encapsulated(h.tuser))
     await tb.settle()
     dut._log.info(f"{total_sends} host frames ({lso_sends} large sends) checked in "
                   f"{tb.cycles()} cycles: {dict(stats)}")

@@ -454,7 +454,7 @@ class SendChecks(wiring.Component):
             "outer_total": r.is_ipv4 & (d.outer_total != 0),
             "inner_total": r.inner_is_ipv4 & (d.total != 0),
         }
-        checks = Signal(_CHECK_FLAGS)
+        checks = Signal(_CHECK_FLAGS, name="failed_checks")
         m.d.sync += [getattr(checks.plain, name).eq(plain[name]) for name in _PLAIN_CHECKS]
         m.d.sync += [getattr(checks.encap, name).eq(encap[name]) for name in _ENCAP_CHECKS]
         m.d.sync += [checks.parse_reason.eq(err_reason), checks.walk_reason.eq(
