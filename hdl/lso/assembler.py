@@ -4,12 +4,15 @@ patched.
 :class:`SegmentAssembler` carries out the sequencer's commands, one beat a cycle in three
 stages. Read: the command's ring rows (two consecutive rows, one from each bank) and its
 template row are read, and where each per-segment header field falls in the beat is worked
-out. Fetch: the memories' outputs are registered, with every per-byte choice as a mask.
+out. Fetch: the memories' outputs are registered, with every per-byte choice as a mask and
+the value the fields put in each 16-bit word of the beat (fields never overlap, so an OR).
 Merge: the payload lanes are the two rows rotated by the segment's offset within a row;
 the header lanes are the template with the segment's fields written over it (802.3 length,
 IPv4 Total Length, ID and checksum 0, IPv6 Payload Length, sequence number, flags, TCP
-checksum field = the transport's pseudo-header sum + the TCP length). So a header's last
-beat and the first payload bytes leave in the same cycle.
+checksum field = the transport's pseudo-header sum + the TCP length; for LSOv2 over NVGRE
+those of the inner headers and the outer 802.3 length, IP length, IPv4 ID and checksum 0,
+and the GRE sequence number). So a header's last beat and the first payload bytes leave in
+the same cycle.
 
 The stages never stall: the beats go into a small output FIFO, and a command is taken
 while the FIFO has room for every beat that may still be on its way (a registered count), so

@@ -308,11 +308,16 @@ def _first_failure(failures):
 
 
 class SendChecks(wiring.Component):
-    """The model's checks of a send, in the model's order, as five pipeline stages.
+    """The model's checks of a send, in the model's order, as five pipeline stages: those of
+    ``model.lso`` for a plain send, those of ``model.nvgre_lso`` on the inner headers for an
+    encapsulated one (IsEncapsulatedPacket; the parser's NVGRE fields, its ``lso_refusal``
+    when the walk failed).
 
-    Decode (the LSO word, the limits that apply, the pseudo-header sum folded), headers
-    (``model.lso`` checks 2-9: the reason of the first that fails, and two partial products
-    of MinSegmentCount's bound), products (their sum), comparisons (check 9's LSOv1 Total
+    Decode (the LSO word, the limits that apply, the pseudo-header sum folded, the
+    supplemental offsets against the record), headers (``model.lso`` checks 2-9 or
+    ``model.nvgre_lso`` checks 1-9 as failure flags, and two partial products of
+    MinSegmentCount's bound), products (their sum, and the reason of the first check that
+    fails), comparisons (check 9's LSOv1 Total
     Length against the length word, and the payload the length word gives against each limit
     of checks 10-12) and verdict (the first that fails): the descriptor says PASS, DROP with
     the model's reason, or LSO.
