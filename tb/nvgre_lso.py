@@ -31,7 +31,8 @@ __all__ = ["DROPS", "nvgre_send", "random_nvgre_send", "nvgre_drop", "corner_sen
 
 DROPS = ("mss0", "v1", "ipver", "not_teb", "gre_version", "gre_flags", "inner_udp",
          "inner_frag", "syn", "rst", "urg", "urgptr", "outer_total", "inner_total", "csum",
-         "offsets", "trunc", "empty", "too_long", "bigmss", "not_encap", "plain_encap")
+         "offsets", "trunc", "empty", "too_long", "bigmss", "not_encap", "plain_encap",
+         "outer_frag", "inner_ethertype", "inner_ip_version", "inner_esp", "gre_cut")
 
 
 def _pick(rng, *choices):
@@ -137,8 +138,10 @@ def _set16(b: bytearray, at: int, value: int):
 def nvgre_drop(rng: random.Random, what: str, size: int, mss: int):
     """An NVGRE send that breaks one rule: ``(frame, tuser, desc)``."""
     fixed = {}
-    if what in ("outer_total",):
+    if what in ("outer_total", "outer_frag"):
         fixed["outer_v6"] = False
+    if what == "inner_esp":
+        fixed["inner_v6"] = True
     if what in ("inner_total", "inner_frag", "inner_udp"):
         fixed["inner_v6"] = False
     if what == "empty":
@@ -174,6 +177,18 @@ def nvgre_drop(rng: random.Random, what: str, size: int, mss: int):
         f[gre] |= _pick(rng, 0x40, 0x08, 0x01)
     elif what == "inner_udp":
         f[inner.l3_offset + 9] = 17
+    elif what == "outer_frag":
+        f[outer.l3_offset + 6] |= 0x20
+    elif what == "inner_ethertype":
+        inner_type = inner.l3_offset - 2
+        _set16(f, inner_type, _pick(rng, 0x0806, 0x86DD if inner.ip_version == 4 else 0x0800,
+                                    0x88CC))
+    elif what == "inner_ip_version":
+        f[inner.l3_offset] = (f[inner.l3_offset] & 0x0F) | (_pick(rng, 5, 7, 0) << 4)
+    elif what == "inner_esp":      # the inner IPv6 header's Next Header: ESP, unfollowable
+        f[inner.l3_offset + 6] = 50
+    elif what == "gre_cut":         # the frame ends inside the GRE header or the inner L2
+        f = f[:rng.randint(gre + 1, nv.inner_offset + 14)]
     elif what == "inner_frag":
         f[inner.l3_offset + 6] |= 0x20
     elif what in ("syn", "rst", "urg"):
