@@ -21,7 +21,7 @@ import random
 
 from nicoffload.model.checksum import TX_MAX_FRAME
 from nicoffload.model.nbl import LSO_TYPE_V2, LsoV2Transmit, SendSupplemental, TxUser
-from nicoffload.model.nvgre import NvgreError, follow
+from nicoffload.model.nvgre import NvgreError, follow, supplemental_for
 from nicoffload.model.transport_nvgre import prepare_large_send
 from nicoffload.tb import nvgre_frames
 from nicoffload.tb.nvgre_frames import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG
@@ -101,6 +101,32 @@ def nvgre_send(rng: random.Random, *, size: int, mss: int, long_headers: bool = 
         supp = SendSupplemental(IsEncapsulatedPacket=1).to_int()
     desc = f"nvgre {built.desc} hdr={nv.headers_end or 'past 256'} mss={mss}"
     return frame, TxUser.for_frame(frame, csum, word, supp), desc, built.payload
+
+
+def snap_send(rng: random.Random, *, outer_snap: bool, inner_snap: bool, size: int, mss: int,
+              past_limit: int | None = None, **fixed):
+    """``nvgre_send`` with LLC/SNAP (802.3 length 1500, OUI 0) spliced into the outer and/or
+    the inner Ethernet header of the prepared send (behind its VLAN tag, if any), and the
+    supplemental word redone for the moved headers. ``past_limit``: the MSS is instead the
+    largest a segment's 802.3 length allows plus ``past_limit``."""
+    frame, user, desc, payload = nvgre_send(rng, size=size, mss=mss, **fixed)
+    csum, word, supp, _ = TxUser.unpack_raw(user)
+    nv = follow(frame, lengths_from_buffer=True)
+    f = bytearray(frame)
+    # The inner one first: it is further in, so the outer splice does not move it.
+    for on, l3 in ((inner_snap, nv.inner.l3_offset), (outer_snap, nv.outer.l3_offset)):
+        if on:
+            f[l3 - 2:l3 - 2] = (1500).to_bytes(2, "big") + b"\xaa\xaa\x03\x00\x00\x00"
+    moved = follow(f, lengths_from_buffer=True)
+    if moved.ok:
+        supp = supplemental_for(moved).to_int()
+        if past_limit is not None:  # 802.3 length = segment - (l3 - 8) <= 1500
+            l3 = moved.outer.l3_offset if outer_snap else moved.inner.l3_offset
+            mss = 1500 - 8 - (moved.headers_end - l3) + past_limit
+            word = (word & ~0xFFFFF) | mss
+    tag = (" osnap" if outer_snap else "") + (" isnap" if inner_snap else "") + \
+        (f" 802.3 limit mss={word & 0xFFFFF}" if past_limit is not None else "")
+    return bytes(f), TxUser.for_frame(f, csum, word, supp), desc + tag, payload
 
 
 def _payload(rng, size):
@@ -243,7 +269,7 @@ def corner_sends(rng: random.Random):
                         tcp_seq=0xFFFFFFFF - rng.randrange(2000))
                     cases.append((frame, user, desc))
     # Headers growing past byte 256 (the last ones are dropped: LSO_HEADERS_TOO_LONG).
-    for pad in range(0, 48, 4):
+    for pad in range(0, 64, 4):
         frame, user, desc, _ = nvgre_send(
             rng, size=3000, mss=1000, outer_v6=True, inner_v6=True, vlan=True,
             gre_checksum=True, key=1, seq=2, outer_ext=(("hbh", 32), ("dst", 40)),
@@ -251,6 +277,14 @@ def corner_sends(rng: random.Random):
             tcp_options=(("MSS", 1400), ("NOP", None), ("WScale", 7),
                          ("Timestamp", (1, 2))) + (("NOP", None),) * (pad % 8))
         cases.append((frame, user, desc))
+    for outer_snap, inner_snap in ((True, False), (False, True), (True, True)):
+        for vlan in (False, True):
+            for size, mss, past in ((3000, 1000, None), (2500, 1300, None),
+                                    (5000, 1460, None), (4000, 1, 0), (4000, 1, 1)):
+                frame, user, desc, _ = snap_send(rng, outer_snap=outer_snap,
+                                                 inner_snap=inner_snap, size=size, mss=mss,
+                                                 past_limit=past, vlan=vlan)
+                cases.append((frame, user, desc + ("" if past is None else f" +{past}")))
     for what in DROPS:
         cases.append(nvgre_drop(rng, what, 3000, 1000))
     return cases
