@@ -6,11 +6,13 @@ with extension headers; TCP with options (timestamps, SACK, ...); every mix of t
 may carry (ACK, FIN, PSH, CWR, ECE, NS); IDs and sequence numbers near their wrap; payloads
 of 1 byte to 256 KB, multiples of the MSS or not, MSS 1..9000 (and over TX_MAX_FRAME); plus
 every drop case of ``model.lso`` and ordinary checksum-offload frames (``tb.traffic`` +
-``transport.prepare_checksum``) in between. Each phase of a run sets other limits (enables,
+``transport.prepare_checksum``) in between; LSOv2 over NVGRE sends, sent and dropped
+(``tb.nvgre_lso``: about an eighth of the random frames, and a test of their corners),
+whose model segments scapy confirms. Each phase of a run sets other limits (enables,
 MaxOffLoadSize, MinSegmentCount, ID mode) on the ``limits`` port.
 
-Reference (:func:`reference`): ``model.lso.segment`` (whose check 12 holds segments to
-TX_MAX_FRAME). The first beat's ``tuser`` carries the frame's length (DESIGN 2), so every
+Reference (:func:`reference`): ``model.lso.segment`` with the send's supplemental word
+(whose check 12 holds segments to TX_MAX_FRAME). The first beat's ``tuser`` carries the frame's length (DESIGN 2), so every
 check is decided before a segment leaves and a dropped send leaves nothing, at every size.
 Every output frame of the DUT, after ``model.checksum.tx_fill`` with the ChecksumTx word of
 its ``tuser``, must equal the model's segment byte for byte; ordinary frames must come out
