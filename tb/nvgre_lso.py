@@ -27,6 +27,7 @@ from nicoffload.tb import nvgre_frames
 from nicoffload.tb.nvgre_frames import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG
 
 __all__ = ["DROPS", "nvgre_send", "random_nvgre_send", "nvgre_drop", "corner_sends",
+           "mangled_send",
            "is_encapsulated", "scapy_confirms"]
 
 DROPS = ("mss0", "v1", "ipver", "not_teb", "gre_version", "gre_flags", "inner_udp",
@@ -251,7 +252,7 @@ def nvgre_drop(rng: random.Random, what: str, size: int, mss: int):
     return bytes(f), TxUser.for_frame(f, csum, word, supp), f"drop:{what} {desc}"
 
 
-def corner_sends(rng: random.Random):
+def corner_sends(rng: random.Random, mangled: int = 40):
     """Deterministic corners: every outer/inner IP version pair with every GRE option set,
     VLAN, extension headers inside and outside, ID and sequence wraps, 1-byte and exact
     multiple payloads, headers ending at or just past byte 256, and every drop."""
@@ -287,7 +288,24 @@ def corner_sends(rng: random.Random):
                 cases.append((frame, user, desc + ("" if past is None else f" +{past}")))
     for what in DROPS:
         cases.append(nvgre_drop(rng, what, 3000, 1000))
+    cases += [mangled_send(rng) for _ in range(mangled)]
     return cases
+
+
+def mangled_send(rng: random.Random):
+    """A send with one to three random bytes of its headers changed (mostly GRE and the
+    inner headers): whatever the walk and the checks make of it, the model's reason (or
+    segments)."""
+    frame, user, desc, _ = nvgre_send(rng, size=rng.randint(1, 3000), mss=rng.randint(1, 1500))
+    nv = follow(frame, lengths_from_buffer=True)
+    f = bytearray(frame)
+    where = []
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(_pick(rng, 12, nv.gre_offset, nv.gre_offset), nv.headers_end)
+        f[at] = _pick(rng, rng.getrandbits(8), f[at] ^ (1 << rng.randrange(8)))
+        where.append(at)
+    csum, word, supp, _ = TxUser.unpack_raw(user)
+    return bytes(f), TxUser.for_frame(f, csum, word, supp), f"mangled at {where}: {desc}"
 
 
 def is_encapsulated(tuser: int) -> bool:

@@ -25,7 +25,8 @@ alike, random pause generators), under the shared watchdog (``tb.common.Watchdog
 the test when no stream moves for a while.
 
 Environment: see ``tb.common``; ``NICOFFLOAD_FRAMES`` is the number of host frames per test
-(split over the phases), ``NICOFFLOAD_BIG`` the number of large (64-256 KB) sends added.
+(split over the phases), ``NICOFFLOAD_BIG`` the number of large (64-256 KB) sends added,
+``NICOFFLOAD_MANGLED`` the NVGRE sends with mangled headers in the NVGRE corners (40).
 Bench: ``NICOFFLOAD_BENCH_SIZE`` (payload bytes), ``NICOFFLOAD_BENCH_MSS``,
 ``NICOFFLOAD_BENCH_OUT`` (JSON file for the figures).
 """
@@ -92,7 +93,8 @@ def reference(frame: bytes, tuser: int, limits: LsoLimits, desc: str = "") -> Ho
     if res.segments:
         assert res.sent, f"{desc}: the model left segments of a dropped send"
         assert max(len(s) for s in res.segments) <= TX_MAX_FRAME
-        if nvgre_lso.is_encapsulated(tuser):
+        # (scapy cannot rebuild the options of a send with mangled headers byte for byte)
+        if nvgre_lso.is_encapsulated(tuser) and not desc.startswith("mangled"):
             nvgre_lso.scapy_confirms(frame, res.segments, desc)
     return Host(frame, tuser, desc, limits, [(s, None) for s in res.segments], None,
                 res.completion.to_int())
@@ -590,8 +592,8 @@ async def run_nvgre_corners(dut, *, wire):
     """LSOv2 over NVGRE corners (``nvgre_lso.corner_sends``), with idles and backpressure;
     again with Linux IDs and with the encapsulated packet task offload off (every
     encapsulated send dropped: LSO_DISABLED)."""
-    rng = random.Random(11)
-    cases = nvgre_lso.corner_sends(rng)
+    rng = random.Random(11 + common.seed())
+    cases = nvgre_lso.corner_sends(rng, int(os.environ.get("NICOFFLOAD_MANGLED", "40")))
     tb = await TB.start(dut, wire=wire)
     await run_list(tb, cases, PHASES[0], idle=True, backpressure=True)
     await run_list(tb, cases[::3], dataclasses.replace(PHASES[0], id_mode="linux"),
