@@ -286,6 +286,16 @@ def corner_sends(rng: random.Random, mangled: int = 40):
                                                  inner_snap=inner_snap, size=size, mss=mss,
                                                  past_limit=past, vlan=vlan)
                 cases.append((frame, user, desc + ("" if past is None else f" +{past}")))
+    # An inner IPv6 header crossing byte 256 (SNAP and tags on both sides, 128 bytes of
+    # outer extension headers): TCP behind it is past the window, ESP is unfollowable.
+    for next_header in (6, 50, 17, 59):
+        frame, user, desc, _ = snap_send(
+            rng, outer_snap=True, inner_snap=True, size=100, mss=50, outer_v6=True,
+            inner_v6=True, outer_ext=(("hbh", 64), ("dst", 64)), vlan=True,
+            gre_checksum=True, key=1, seq=2, inner_ext=())
+        f = bytearray(frame)
+        f[follow(f, lengths_from_buffer=True).inner.l3_offset + 6] = next_header
+        cases.append((bytes(f), user, f"{desc} inner Next Header {next_header} past 256"))
     for what in DROPS:
         cases.append(nvgre_drop(rng, what, 3000, 1000))
     cases += [mangled_send(rng) for _ in range(mangled)]

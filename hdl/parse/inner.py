@@ -31,7 +31,11 @@ IPv6 Payload Length checks are not made. When the walk fails on such a frame,
 ``lso_refusal`` is the ``TxStatus`` the model's LSO gives for its failure
 (``model.nvgre_lso`` check 5: the ``ParseError`` of the step mapped as ``model.lso`` check 4,
 GRE's own failures as NOT_NVGRE or MALFORMED); a check of the 256-byte window the model
-makes only at the inner TCP/UDP header counts as LSO_HEADERS_TOO_LONG.
+makes only at the inner TCP/UDP header counts as LSO_HEADERS_TOO_LONG. Not exact there: a
+header that crosses byte 256 is not read on, so where the model's walk would go on past it
+and fail for another reason (an IPv6 extension header past byte 256 that is unfollowable or
+truncated), the RTL says LSO_HEADERS_TOO_LONG; an unfollowable Next Header in an inner IPv6
+header that crosses byte 256 is read (LSO_NOT_TCP, as the model).
 
 Timing: GRE, L2, L3 (and the extension headers), L4: 2 cycles each, plus one to start and one
 to hand the answer back. An inner IPv4/TCP frame takes 10 cycles.
@@ -322,11 +326,15 @@ class InnerWalk(wiring.Component):
             bad_version = version != 6
             malformed = ~lso & (cursor + 40 + payload_len > ip_end_outer)
             bad = short | (cursor + 40 > WINDOW_BYTES) | bad_version | malformed
+            # Past the window, the model's next step fails at once on an unfollowable Next
+            # Header (byte 6 is inside the window); what it makes of any other is taken to
+            # end past byte 256.
             with m.If(bad):
                 fail(Mux(short, TxStatus.MALFORMED,
                          Mux(bad_version, TxStatus.LSO_NOT_TCP,
                              Mux(malformed, TxStatus.MALFORMED,
-                                 TxStatus.LSO_HEADERS_TOO_LONG))))
+                                 Mux(is_one_of(b(6), UNFOLLOWABLE_EXT), TxStatus.LSO_NOT_TCP,
+                                     TxStatus.LSO_HEADERS_TOO_LONG)))))
             with m.Else():
                 m.d.sync += [
                     res.inner_is_ipv6.eq(1),
