@@ -62,7 +62,8 @@ class TxPath(wiring.Component):
         The LSO configuration (``hdl.lso.config_value(LsoLimits(...))``).
     encap : In(1)
         The encapsulated packet task offload is operational on transmit
-        (:class:`~nicoffload.hdl.checksum.TxChecksumInsert`'s ``encap``; 0 unless driven).
+        (:class:`~nicoffload.hdl.checksum.TxChecksumInsert`'s ``encap`` and
+        :class:`~nicoffload.hdl.lso.LsoSegmenter`'s: LSOv2 over NVGRE; 0 unless driven).
     """
 
     def __init__(self, width=64):
@@ -101,5 +102,6 @@ class TxPath(wiring.Component):
         wiring.connect(m, slices["wire"].m, wiring.flipped(self.m_axis_wire))
         wiring.connect(m, lso.m_txc, slices["completions"].s)
         wiring.connect(m, slices["completions"].m, wiring.flipped(self.m_axis_txc))
-        m.d.comb += [lso.limits.eq(self.limits), csum.encap.eq(self.encap)]
+        m.d.comb += [lso.limits.eq(self.limits), lso.encap.eq(self.encap),
+                     csum.encap.eq(self.encap)]
         return m

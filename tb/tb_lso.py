@@ -6,11 +6,13 @@ with extension headers; TCP with options (timestamps, SACK, ...); every mix of t
 may carry (ACK, FIN, PSH, CWR, ECE, NS); IDs and sequence numbers near their wrap; payloads
 of 1 byte to 256 KB, multiples of the MSS or not, MSS 1..9000 (and over TX_MAX_FRAME); plus
 every drop case of ``model.lso`` and ordinary checksum-offload frames (``tb.traffic`` +
-``transport.prepare_checksum``) in between. Each phase of a run sets other limits (enables,
+``transport.prepare_checksum``) in between; LSOv2 over NVGRE sends, sent and dropped
+(``tb.nvgre_lso``: about an eighth of the random frames, and a test of their corners),
+whose model segments scapy confirms. Each phase of a run sets other limits (enables,
 MaxOffLoadSize, MinSegmentCount, ID mode) on the ``limits`` port.
 
-Reference (:func:`reference`): ``model.lso.segment`` (whose check 12 holds segments to
-TX_MAX_FRAME). The first beat's ``tuser`` carries the frame's length (DESIGN 2), so every
+Reference (:func:`reference`): ``model.lso.segment`` with the send's supplemental word
+(whose check 12 holds segments to TX_MAX_FRAME). The first beat's ``tuser`` carries the frame's length (DESIGN 2), so every
 check is decided before a segment leaves and a dropped send leaves nothing, at every size.
 Every output frame of the DUT, after ``model.checksum.tx_fill`` with the ChecksumTx word of
 its ``tuser``, must equal the model's segment byte for byte; ordinary frames must come out
@@ -23,7 +25,8 @@ alike, random pause generators), under the shared watchdog (``tb.common.Watchdog
 the test when no stream moves for a while.
 
 Environment: see ``tb.common``; ``NICOFFLOAD_FRAMES`` is the number of host frames per test
-(split over the phases), ``NICOFFLOAD_BIG`` the number of large (64-256 KB) sends added.
+(split over the phases), ``NICOFFLOAD_BIG`` the number of large (64-256 KB) sends added,
+``NICOFFLOAD_MANGLED`` the NVGRE sends with mangled headers in the NVGRE corners (40).
 Bench: ``NICOFFLOAD_BENCH_SIZE`` (payload bytes), ``NICOFFLOAD_BENCH_MSS``,
 ``NICOFFLOAD_BENCH_OUT`` (JSON file for the figures).
 """
@@ -47,7 +50,9 @@ from nicoffload.model.nbl import ChecksumTx, TxCompletion, TxStatus, TxUser
 from nicoffload.model.parse import parse
 from nicoffload.model.transport import prepare_checksum
 from nicoffload.model.transport_lso import prepare_large_send
-from nicoffload.tb import common, traffic
+from nicoffload.model.nbl import SendSupplemental
+from nicoffload.model.nvgre import follow
+from nicoffload.tb import common, nvgre_lso, traffic
 
 __all__ = ["Host", "reference", "random_host_frame", "TB", "PHASES", "run_random",
            "run_directed", "run_end_decided", "run_long_headers", "run_bad_length_words", "run_parse_corners", "bench", "large_send", "bench_frames"]
@@ -84,10 +89,13 @@ def reference(frame: bytes, tuser: int, limits: LsoLimits, desc: str = "") -> Ho
     if lso == 0:
         return Host(frame, tuser, desc, limits, [(frame, None)], tuser,
                     TxCompletion(LsoComplete=0, Status=0).to_int())
-    res = segment(frame, lso, limits)
+    res = segment(frame, lso, limits, supplemental=supp)
     if res.segments:
         assert res.sent, f"{desc}: the model left segments of a dropped send"
         assert max(len(s) for s in res.segments) <= TX_MAX_FRAME
+        # (scapy cannot rebuild the options of a send with mangled headers byte for byte)
+        if nvgre_lso.is_encapsulated(tuser) and not desc.startswith("mangled"):
+            nvgre_lso.scapy_confirms(frame, res.segments, desc)
     return Host(frame, tuser, desc, limits, [(s, None) for s in res.segments], None,
                 res.completion.to_int())
 
@@ -202,6 +210,9 @@ DROPS = ("mss0", "offset", "syn", "rst", "urg", "urgptr", "mf", "fragoff", "v1to
 
 def random_host_frame(rng, limits: LsoLimits, budget: int = 40000) -> tuple[bytes, int, str]:
     """One host frame: an ordinary frame (25%), a large send, or a send that must drop."""
+    r = rng.random()
+    if r < 0.12:        # LSOv2 over NVGRE (``tb.nvgre_lso``), sent or dropped
+        return nvgre_lso.random_nvgre_send(rng, budget=min(budget, 12000))
     r = rng.random()
     if r < 0.25:
         f = traffic.random_frame(rng, max_payload=min(9000, budget))
@@ -356,6 +367,7 @@ class TB(common.StreamTB):
         self.out = self.sink(names[1])
         self.txc = self.word_sink(names[2])
         dut.limits.value = config_value(PHASES[0])
+        dut.encap.value = int(PHASES[0].encap)
 
     @classmethod
     async def start(cls, dut, *, wire: bool) -> TB:
@@ -372,6 +384,7 @@ class TB(common.StreamTB):
 
     async def set_limits(self, limits: LsoLimits):
         self.dut.limits.value = config_value(limits)
+        self.dut.encap.value = int(limits.encap)
         await ClockCycles(self.dut.clk, 2)
 
     def send(self, frame: bytes, tuser: int):
@@ -403,13 +416,18 @@ def check_frame(i: int, host: Host, got: bytes, user: int, want: bytes, *, wire:
         csum, lso, supp, _length = TxUser.unpack_raw(user)
         info = ChecksumTx.from_int(csum)
         h = parse(want)
-        assert lso == 0 and supp == 0, f"host frame {i}: segment tuser {user:#x}"
+        # An NVGRE send's segments carry its supplemental word and ask for every IPv4 header
+        # checksum; the TCP header is the inner one.
+        host_supp = TxUser.unpack_raw(host.tuser)[2] if nvgre_lso.is_encapsulated(
+            host.tuser) else 0
+        assert lso == 0 and supp == host_supp, f"host frame {i}: segment tuser {user:#x}"
+        l4 = follow(want).inner.l4_offset if host_supp else h.l4_offset
         assert info == ChecksumTx(IsIPv4=int(h.ip_version == 4),
                                   IsIPv6=int(h.ip_version == 6), TcpChecksum=1,
-                                  IpHeaderChecksum=int(h.ip_version == 4),
-                                  TcpHeaderOffset=h.l4_offset), \
+                                  IpHeaderChecksum=int(h.ip_version == 4 or bool(host_supp)),
+                                  TcpHeaderOffset=l4), \
             f"host frame {i} ({host.desc}): segment checksum word {info}"
-        got = tx_fill(got, info)
+        got = tx_fill(got, info, SendSupplemental.from_int(supp) if supp else None)
     assert got == want, (
         f"host frame {i} ({host.desc}, {len(host.frame)} bytes): output of "
         f"{len(got)} bytes, model {len(want)}; first difference at byte "
@@ -504,6 +522,8 @@ async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
         stats.update(TxStatus(TxCompletion.from_int(h.completion).Status).name
                      if h.raw_user is None else "ordinary" for h in hosts)
         stats.update("dropped" for h in hosts if h.dropped)
+        stats.update("nvgre_sent" if not h.dropped else "nvgre_dropped" for h in hosts
+                     if h.raw_user is None and nvgre_lso.is_encapsulated(h.tuser))
     await tb.settle()
     dut._log.info(f"{total_sends} host frames ({lso_sends} large sends) checked in "
                   f"{tb.cycles()} cycles: {dict(stats)}")
@@ -566,6 +586,19 @@ async def run_directed(dut, *, wire):
     # Again with Linux IDs, outputs held three cycles in four (Corundum's cycle pattern).
     await run_list(tb, cases, dataclasses.replace(PHASES[0], id_mode="linux"),
                    backpressure=(1, 1, 1, 0))
+
+
+async def run_nvgre_corners(dut, *, wire):
+    """LSOv2 over NVGRE corners (``nvgre_lso.corner_sends``), with idles and backpressure;
+    again with Linux IDs and with the encapsulated packet task offload off (every
+    encapsulated send dropped: LSO_DISABLED)."""
+    rng = random.Random(11 + common.seed())
+    cases = nvgre_lso.corner_sends(rng, int(os.environ.get("NICOFFLOAD_MANGLED", "40")))
+    tb = await TB.start(dut, wire=wire)
+    await run_list(tb, cases, PHASES[0], idle=True, backpressure=True)
+    await run_list(tb, cases[::3], dataclasses.replace(PHASES[0], id_mode="linux"),
+                   backpressure=(1, 1, 1, 0))
+    await run_list(tb, cases[::8], dataclasses.replace(PHASES[0], encap=False))
 
 
 def long_header_sends(rng):
@@ -734,6 +767,12 @@ async def run_end_decided(dut, *, wire):
 async def directed(dut):
     """Corner sends (sizes, MSS 1, every flag mix, wraps, MSS past TX_MAX_FRAME)."""
     await run_directed(dut, wire=False)
+
+
+@cocotb.test()
+async def nvgre_corners(dut):
+    """LSOv2 over NVGRE: every IP version pair and GRE option, wraps, long headers, drops."""
+    await run_nvgre_corners(dut, wire=False)
 
 
 @cocotb.test()

@@ -7,7 +7,8 @@ model's segments (``model.lso.segment``, checksums filled) for large sends, and
 completions on ``m_axis_txc`` as the model's, in order. Idles on ``s_axis_tx`` and
 backpressure on ``m_axis_wire`` and ``m_axis_txc``, watchdog, four limit settings. NVGRE
 frames asking for the encapsulated checksum offload (``encap`` on): ``tx_fill`` with their
-supplemental words.
+supplemental words. LSOv2 over NVGRE (``tb.nvgre_lso``) in the random traffic and in a test
+of its corners: the model's segments (``model.nvgre_lso``), which scapy confirms.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nicoffload.tb import common
 from nicoffload.tb.tb_checksum import tx_nvgre_sweep
 from nicoffload.tb.tb_lso import (PHASES, TB, bench, check, reference, run_bad_length_words,
                                    run_directed, run_end_decided, run_long_headers,
-                                   run_parse_corners, run_random)
+                                   run_nvgre_corners, run_parse_corners, run_random)
 
 
 @cocotb.test()
@@ -38,6 +39,12 @@ async def random_sends(dut, idle, backpressure):
 async def directed(dut):
     """Corner sends, on the wire."""
     await run_directed(dut, wire=True)
+
+
+@cocotb.test()
+async def nvgre_lso(dut):
+    """LSOv2 over NVGRE corners on the wire: every outer and inner checksum filled."""
+    await run_nvgre_corners(dut, wire=True)
 
 
 @cocotb.test()

@@ -37,7 +37,7 @@ def test_lso(width):
     result = run(width, frames=int(os.environ.get("NICOFFLOAD_FRAMES", FRAMES[width])),
                  big=BIG[width])
     assert result.ok, f"failed: {result.failures} (log: {result.test_dir / 'sim.log'})"
-    assert result.tests == 10     # line_rate is skipped without NICOFFLOAD_BENCH_SIZE
+    assert result.tests == 11     # line_rate is skipped without NICOFFLOAD_BENCH_SIZE
 
 
 @pytest.mark.rtl

@@ -5,8 +5,11 @@ supplemental and length words) with the header record the TX path's one parser m
 (``hdl/parse.py``, ``lso_lengths``), cuts every large send into MSS-sized segments at line
 rate, and hands each frame it sends to the checksum stage
 (:class:`nicoffload.hdl.checksum.TxChecksumInsert`) with the record of that frame; a
-segment's record asks for the IPv4 header checksum and the TCP checksum. Frames without an
-LSO word pass through unchanged. One :class:`~nicoffload.model.nbl.TxCompletion` per host
+segment's record asks for the IPv4 header checksum and the TCP checksum. A send whose
+supplemental word says IsEncapsulatedPacket is LSOv2 over NVGRE (``model.nvgre_lso``): it
+is checked and cut on its inner TCP header, each segment's outer IP length and ID and GRE
+sequence number patched too, and its record asks for every NVGRE checksum (the outer and
+inner IPv4 headers, the inner TCP, GRE). Frames without an LSO word pass through unchanged. One :class:`~nicoffload.model.nbl.TxCompletion` per host
 frame leaves on ``m_txc``, in order. :class:`LsoUnit` is the segmenter with a parser of its
 own, the unit that ``--unit lso`` builds and ``tb/tb_lso.py`` checks.
 

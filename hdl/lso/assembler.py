@@ -4,12 +4,15 @@ patched.
 :class:`SegmentAssembler` carries out the sequencer's commands, one beat a cycle in three
 stages. Read: the command's ring rows (two consecutive rows, one from each bank) and its
 template row are read, and where each per-segment header field falls in the beat is worked
-out. Fetch: the memories' outputs are registered, with every per-byte choice as a mask.
+out. Fetch: the memories' outputs are registered, with every per-byte choice as a mask and
+the value the fields put in each 16-bit word of the beat (fields never overlap, so an OR).
 Merge: the payload lanes are the two rows rotated by the segment's offset within a row;
 the header lanes are the template with the segment's fields written over it (802.3 length,
 IPv4 Total Length, ID and checksum 0, IPv6 Payload Length, sequence number, flags, TCP
-checksum field = the transport's pseudo-header sum + the TCP length). So a header's last
-beat and the first payload bytes leave in the same cycle.
+checksum field = the transport's pseudo-header sum + the TCP length; for LSOv2 over NVGRE
+those of the inner headers and the outer 802.3 length, IP length, IPv4 ID and checksum 0,
+and the GRE sequence number). So a header's last beat and the first payload bytes leave in
+the same cycle.
 
 The stages never stall: the beats go into a small output FIFO, and a command is taken
 while the FIFO has room for every beat that may still be on its way (a registered count), so
@@ -30,8 +33,20 @@ _IN_FLIGHT = 5      # beats not yet counted in the registered level when a comma
 __all__ = ["SegmentAssembler"]
 
 
+def _or_all(values):
+    """The OR of ``values`` (a balanced tree)."""
+    if len(values) == 1:
+        return values[0]
+    half = len(values) // 2
+    return _or_all(values[:half]) | _or_all(values[half:])
+
+
 def _patch_fields(patch):
-    """The per-segment header words: (offset in the frame, value, enable, low byte only)."""
+    """The per-segment header words: (offset in the frame, value, enable, low byte only).
+    No two enabled words overlap. An encapsulated send's outer words follow the inner
+    headers' (``l3``, ``l4``): the outer 802.3 length, IP length, IPv4 ID and checksum 0, and
+    the GRE sequence number."""
+    outer, encap = patch.outer, patch.encap
     return [
         (patch.l3 - 10, patch.len8023, patch.snap, False),
         (patch.l3 + Mux(patch.ipv6, 4, 2), patch.iplen, 1, False),
@@ -41,6 +56,12 @@ def _patch_fields(patch):
         (patch.l4 + 6, patch.seq[0:16], 1, False),
         (patch.l4 + 12, Cat(patch.flags, C(0, 8)), 1, True),
         (patch.l4 + 16, patch.csum, 1, False),
+        (outer.l3 - 10, outer.len8023, encap & outer.snap, False),
+        (outer.l3 + Mux(outer.ipv6, 4, 2), outer.iplen, encap, False),
+        (outer.l3 + 4, outer.ipid, encap & ~outer.ipv6, False),
+        (outer.l3 + 10, C(0, 16), encap & ~outer.ipv6, False),
+        (outer.gre_seq_at, outer.gre_seq[16:32], encap & outer.gre_seq_on, False),
+        (outer.gre_seq_at + 2, outer.gre_seq[0:16], encap & outer.gre_seq_on, False),
     ]
 
 
@@ -121,8 +142,8 @@ class SegmentAssembler(wiring.Component):
         c = read.cmd
         fetched = Signal(data.StructLayout({
             "valid": 1, "cmd": command_layout(w), "lo": w, "hi": w, "template": w,
-            "field_at": data.ArrayLayout(nb // 2, nfields), "header_bytes": nb,
-            "keep": nb}))
+            "patched_high": nb // 2, "patched_low": nb // 2, "patch_words": w,
+            "header_bytes": nb, "keep": nb}))
         odd = c.row[0]
         m.d.sync += [
             fetched.valid.eq(read.valid), fetched.cmd.eq(c),
@@ -130,10 +151,20 @@ class SegmentAssembler(wiring.Component):
             fetched.hi.eq(Mux(odd, self.ring_data_even, self.ring_data_odd)),
             fetched.template.eq(self.template_data),
         ]
-        for i in range(nfields):
-            place = read.fields[i]
-            for k in range(nb // 2):
-                m.d.sync += fetched.field_at[i][k].eq(place.hit & (place.word == k))
+        # Each 16-bit word of the beat: whether a field lands on its high (first) and low
+        # byte, and the field's value there (an OR of the fields that land: never more than
+        # one), so the merge is a choice per byte.
+        fields = _patch_fields(c.patch)
+        for k in range(nb // 2):
+            lands = [read.fields[i].hit & (read.fields[i].word == k) for i in range(nfields)]
+            m.d.sync += [
+                fetched.patched_high[k].eq(Cat(*[hit for hit, (_, _, _, low_only)
+                                                 in zip(lands, fields) if not low_only]).any()),
+                fetched.patched_low[k].eq(Cat(*lands).any()),
+                fetched.patch_words[16 * k:16 * k + 16].eq(
+                    _or_all([Mux(hit, Cat(value[8:16], value[0:8]), 0)
+                             for hit, (_, value, _, _) in zip(lands, fields)])),
+            ]
         for i in range(nb):
             m.d.sync += [fetched.header_bytes[i].eq(c.hdr > i), fetched.keep[i].eq(c.keep > i)]
         return fetched
@@ -146,13 +177,14 @@ class SegmentAssembler(wiring.Component):
         rotated = Signal(w)
         m.d.comb += rotated.eq(Cat(fetched.lo, fetched.hi).bit_select(c.rho * 8, w))
         header = Signal(w)
-        m.d.comb += header.eq(fetched.template)
-        for i, (_, value, _, low_only) in enumerate(_patch_fields(c.patch)):
-            for k in range(nb // 2):
-                with m.If(fetched.field_at[i][k]):
-                    if not low_only:
-                        m.d.comb += header[16 * k:16 * k + 8].eq(value[8:16])
-                    m.d.comb += header[16 * k + 8:16 * k + 16].eq(value[0:8])
+        for k in range(nb // 2):
+            high, low = slice(16 * k, 16 * k + 8), slice(16 * k + 8, 16 * k + 16)
+            m.d.comb += [
+                header[high].eq(Mux(fetched.patched_high[k], fetched.patch_words[high],
+                                    fetched.template[high])),
+                header[low].eq(Mux(fetched.patched_low[k], fetched.patch_words[low],
+                                   fetched.template[low])),
+            ]
         data_out = Signal(w)
         for i in range(nb):
             m.d.comb += data_out[8 * i:8 * i + 8].eq(

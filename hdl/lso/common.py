@@ -147,6 +147,20 @@ DESCRIPTOR = data.StructLayout({
     # not depend on its size (so a segment's fields are one addition from registers).
     "ip_base": 16, "len8023_base": 16, "tcp_base": 17,
     "seq": 32, "ip_id": 16, "id_linux": 1, "flags": 8, "csum": 16,
+    # An encapsulated (NVGRE) send (``encap``): ``l3``, ``l4``, ``ipv6``, ``snap``, ``total``,
+    # ``ip_id`` and the bases above are of the inner headers; the outer IP header's and the
+    # GRE sequence number's (``gre_seq_at`` 0: none) are these.
+    "encap": 1, "outer_l3": 8, "outer_ipv6": 1, "outer_snap": 1, "outer_ip_base": 16,
+    "outer_len8023_base": 16, "outer_ip_id": 16, "gre_seq": 32, "gre_seq_at": 8,
+})
+
+
+#: An encapsulated send's per-segment outer fields: where the outer IP header is and what
+#: kind, its 802.3 length (``snap``), IP length and ID; the GRE sequence number and where it
+#: is (``gre_seq_on``: the GRE header has one).
+OUTER_PATCH = data.StructLayout({
+    "l3": 8, "ipv6": 1, "snap": 1, "len8023": 16, "iplen": 16, "ipid": 16,
+    "gre_seq_on": 1, "gre_seq_at": 8, "gre_seq": 32,
 })
 
 #: What the sequencer keeps of the segment it emits; the fields of :data:`PATCH` are
@@ -155,12 +169,14 @@ SEGMENT = data.StructLayout({
     "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "ipid": 16, "seq": 32, "flags": 8,
     "hdr": 9, "size": 16, "end": 17,    # header bytes, payload bytes, their sum
     "iplen": 16, "len8023": 16, "tcp_sum": 17,  # tcp_sum: to fold once into the field
+    "encap": 1, "outer": OUTER_PATCH,
 })
 
-#: The per-segment header fields the assembler writes over the template.
+#: The per-segment header fields the assembler writes over the template (``l3``, ``l4``:
+#: the headers of the packet being segmented, the inner ones when ``encap``).
 PATCH = data.StructLayout({
     "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "len8023": 16, "iplen": 16, "ipid": 16,
-    "seq": 32, "flags": 8, "csum": 16,
+    "seq": 32, "flags": 8, "csum": 16, "encap": 1, "outer": OUTER_PATCH,
 })
 
 

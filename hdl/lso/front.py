@@ -11,12 +11,15 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from nicoffload.model import nbl
 from nicoffload.model import parse as mparse
+from nicoffload.model.nvgre import IPPROTO_GRE
 from nicoffload.model.checksum import TX_MAX_FRAME
 from nicoffload.model.nbl import TxStatus
 
 from ..axis import AxisSignature
 from ..checksum import range_mask
+from ..layouts import word_layout
 from ..onesum import add_tree, beat_words, fold16
 from ..parse import HEADERS_LAYOUT
 from .common import (DESCRIPTOR, DROP, FRAME_END, LENGTH_WORD, LSO, LSO_CONFIG, MALFORMED_ERRORS,
@@ -35,12 +38,32 @@ HEADER_FIELDS = data.StructLayout({
     "seq": 32, "offset_flags": 16,      # TCP sequence number; data offset and flags
     "csum": 16, "urgent": 16,           # TCP checksum field, urgent pointer
     "pseudo_sum": 24,                   # source and destination addresses, summed
+    # An encapsulated (NVGRE) send: the fields above are the inner headers' (the IP header
+    # and the TCP header being segmented); these are the outer IP header's and GRE's.
+    "outer_total": 16, "outer_ip_id": 16,   # outer IPv4 Total Length, Identification
+    "gre_seq": 32,                      # GRE sequence number (when the S bit is set)
+    "inner_l2type": 16,                 # inner frame's bytes 12..13
 })
 
-# The 16-bit header words the checks read: (name, IP or TCP header, offset in it).
+# The 16-bit header words the checks read: (name, header, offset in it). ``l3``/``l4``: the IP
+# and TCP headers of the TCP packet being segmented (the inner ones of an NVGRE send);
+# ``outer_l3``: the frame's IP header; ``gre_seq``: the GRE sequence number field;
+# ``inner``: the inner frame's first byte.
 _CAPTURED = (("total", "l3", 2), ("ip_id", "l3", 4), ("seq_hi", "l4", 4),
              ("seq_lo", "l4", 6), ("offset_flags", "l4", 12), ("csum", "l4", 16),
-             ("urgent", "l4", 18))
+             ("urgent", "l4", 18), ("l2type", "frame", 12),
+             ("outer_total", "outer_l3", 2), ("outer_ip_id", "outer_l3", 4),
+             ("gre_seq_hi", "gre_seq", 0), ("gre_seq_lo", "gre_seq", 2),
+             ("inner_l2type", "inner", 12))
+
+
+def segmented_headers(rec):
+    """Where the IP and TCP headers of the packet an LSO send segments are, from its parse
+    record: the inner ones of an NVGRE send (IsEncapsulatedPacket, followed as NVGRE), else
+    the frame's. A dict of ``l3``, ``l4``, ``is_ipv6``, ``pseudo_dst``."""
+    inner = rec.user[64] & rec.is_nvgre        # SendSupplemental.IsEncapsulatedPacket
+    return {name: Mux(inner, getattr(rec, f"inner_{name}"), getattr(rec, name))
+            for name in ("l3", "l4", "is_ipv6", "pseudo_dst")}
 
 
 class FrameWriter(wiring.Component):
@@ -155,9 +178,11 @@ class FrameWriter(wiring.Component):
         m.d.sync += [taken.eq(take), taken_index.eq(index), taken_data.eq(beat.data)]
         words = [big_endian(taken_data[16 * k:16 * k + 16]) for k in range(w // 16)]
         captured = {name: Signal(16, name=f"captured_{name}") for name, _, _ in _CAPTURED}
-        captured["l2type"] = Signal(16, name="captured_l2type")
-        offsets = [(name, Mux(header == "l3", rec_now.l3, rec_now.l4) + at)
-                   for name, header, at in _CAPTURED] + [("l2type", C(12, 9))]
+        tcp_side = segmented_headers(rec_now)
+        bases = {"l3": tcp_side["l3"], "l4": tcp_side["l4"], "frame": C(0, 9),
+                 "outer_l3": rec_now.l3, "gre_seq": rec_now.gre_seq_offset,
+                 "inner": rec_now.inner_offset}
+        offsets = [(name, bases[header] + at) for name, header, at in _CAPTURED]
         for name, offset in offsets:
             at = Signal(9, name=f"at_{name}")
             m.d.sync += at.eq(offset)
@@ -180,14 +205,15 @@ class FrameWriter(wiring.Component):
         fields_layout = data.StructLayout({
             "valid": 1, "first": 1, "complete": 1, "fields": HEADER_FIELDS})
         bounds = Signal(bound_layout)
-        l3 = rec_now.l3
+        tcp_side = segmented_headers(rec_now)
+        l3, ipv6 = tcp_side["l3"], tcp_side["is_ipv6"]
         m.d.sync += [
             bounds.valid.eq(summed), bounds.first.eq(first), bounds.complete.eq(complete),
             bounds.pos.eq(pos), bounds.data.eq(beat.data), bounds.keep.eq(beat.keep),
-            bounds.ipv6.eq(rec_now.is_ipv6),
-            bounds.lo1.eq(Mux(rec_now.is_ipv6, l3 + 8, l3 + 12)),
-            bounds.hi1.eq(Mux(rec_now.is_ipv6, l3 + 24, l3 + 20)),
-            bounds.lo2.eq(rec_now.pseudo_dst), bounds.hi2.eq(rec_now.pseudo_dst + 16),
+            bounds.ipv6.eq(ipv6),
+            bounds.lo1.eq(Mux(ipv6, l3 + 8, l3 + 12)),
+            bounds.hi1.eq(Mux(ipv6, l3 + 24, l3 + 20)),
+            bounds.lo2.eq(tcp_side["pseudo_dst"]), bounds.hi2.eq(tcp_side["pseudo_dst"] + 16),
             bounds.rec.eq(rec_now), bounds.base.eq(base), bounds.slot.eq(slot),
         ]
         # The bounds relative to the beat (subtractions, registered before the comparisons).
@@ -222,6 +248,9 @@ class FrameWriter(wiring.Component):
             mf.ip_id.eq(captured["ip_id"]), mf.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
             mf.offset_flags.eq(captured["offset_flags"]), mf.csum.eq(captured["csum"]),
             mf.urgent.eq(captured["urgent"]),
+            mf.outer_total.eq(captured["outer_total"]), mf.outer_ip_id.eq(captured["outer_ip_id"]),
+            mf.gre_seq.eq(Cat(captured["gre_seq_lo"], captured["gre_seq_hi"])),
+            mf.inner_l2type.eq(captured["inner_l2type"]),
         ]
         # Sum of the beat.
         summed_beat = Signal(fields_layout)
@@ -239,20 +268,56 @@ class FrameWriter(wiring.Component):
                      self.fields.payload.pseudo_sum.eq(pseudo_now)]
 
 # The checks' first stage: the LSO word decoded, the limits that apply, the header fields.
+# ``l3``, ``l4``, ``ipv6``, ``hdr_end``, ``snap`` are of the packet being segmented (inner for
+# an encapsulated send: ``segmented_headers``), ``outer_snap`` of the frame.
 _DECODED = data.StructLayout({
     "valid": 1, "rec": HEADERS_LAYOUT(TXU), "base": ROW_BITS, "slot": 4, "lso": 1, "mss": 20,
     "header_offset": 10, "v2": 1, "want6": 1, "enabled": 1, "max_off": 32,
     "segments_less1": 16, "pseudo": 16, "hdr_end": 10, "snap": 1, "flags": 8, "urgent": 16,
     "csum": 16, "seq": 32, "ip_id": 16, "id_linux": 1, "total": 16,
+    "encap": 1, "encap_on": 1, "l3": 8, "l4": 9, "ipv6": 1, "outer_snap": 1,
+    "offsets_disagree": 1, "outer_total": 16, "outer_ip_id": 16, "gre_seq": 32,
+})
+
+#: The model's checks of a send, as failure flags in its order (the headers stage registers
+#: them, the products stage picks the first): a plain send's (``model.lso`` checks 2-9) and
+#: an encapsulated send's (``model.nvgre_lso`` checks 1-9).
+_PLAIN_CHECKS = ("disabled", "mss0", "parse_error", "fragment", "ip_version", "not_tcp",
+                 "header_offset", "too_long", "flags", "urgent", "v2_total", "csum")
+_ENCAP_CHECKS = ("encap_off", "v1", "disabled", "mss0", "parse_error", "fragment", "not_gre",
+                 "not_nvgre", "inner_fragment", "inner_version", "inner_not_tcp",
+                 "offsets", "too_long", "flags", "urgent", "outer_total", "inner_total",
+                 "csum")
+_CHECK_FLAGS = data.StructLayout({
+    "plain": data.StructLayout({name: 1 for name in _PLAIN_CHECKS}),
+    "encap": data.StructLayout({name: 1 for name in _ENCAP_CHECKS}),
+    "parse_reason": 4, "walk_reason": 4,
 })
 
 
-class SendChecks(wiring.Component):
-    """The model's checks of a send, in the model's order, as five pipeline stages.
+def _first_failure(failures):
+    """The code of the first (cond, code) of ``failures`` whose cond is set, 0 if none: a
+    balanced tree of choices (log2 of the count deep), not a chain."""
+    if len(failures) == 1:
+        cond, code = failures[0]
+        return Mux(cond, code, 0), cond
+    half = len(failures) // 2
+    left, left_any = _first_failure(failures[:half])
+    right, right_any = _first_failure(failures[half:])
+    return Mux(left_any, left, right), left_any | right_any
 
-    Decode (the LSO word, the limits that apply, the pseudo-header sum folded), headers
-    (``model.lso`` checks 2-9: the reason of the first that fails, and two partial products
-    of MinSegmentCount's bound), products (their sum), comparisons (check 9's LSOv1 Total
+
+class SendChecks(wiring.Component):
+    """The model's checks of a send, in the model's order, as five pipeline stages: those of
+    ``model.lso`` for a plain send, those of ``model.nvgre_lso`` on the inner headers for an
+    encapsulated one (IsEncapsulatedPacket; the parser's NVGRE fields, its ``lso_refusal``
+    when the walk failed).
+
+    Decode (the LSO word, the limits that apply, the pseudo-header sum folded, the
+    supplemental offsets against the record), headers (``model.lso`` checks 2-9 or
+    ``model.nvgre_lso`` checks 1-9 as failure flags, and two partial products of
+    MinSegmentCount's bound), products (their sum, and the reason of the first check that
+    fails), comparisons (check 9's LSOv1 Total
     Length against the length word, and the payload the length word gives against each limit
     of checks 10-12) and verdict (the first that fails): the descriptor says PASS, DROP with
     the model's reason, or LSO.
@@ -263,6 +328,9 @@ class SendChecks(wiring.Component):
         One entry per frame (``ready`` is not used: a new entry at most every cycle).
     limits : In(LSO_CONFIG)
         Sampled at the decode stage.
+    encap : In(1)
+        The encapsulated packet task offload is operational (``LsoLimits.encap``); sampled at
+        the decode stage.
     descriptors : Out(stream.Signature(DESCRIPTOR))
         One per frame, five cycles after its fields (``ready`` is not used).
     """
@@ -271,6 +339,7 @@ class SendChecks(wiring.Component):
         super().__init__({
             "fields": In(stream.Signature(HEADER_FIELDS)),
             "limits": In(LSO_CONFIG),
+            "encap": In(1),
             "descriptors": Out(stream.Signature(DESCRIPTOR)),
         })
 
@@ -300,12 +369,26 @@ class SendChecks(wiring.Component):
         f, cfg = self.fields.payload, self.limits
         rec = f.rec
         word = rec.user[32:64]
+        supp = data.View(word_layout(nbl.SendSupplemental), rec.user[64:96])
         mss, v2, ipv6 = word[0:20], word[30], word[31]
         decoded = Signal(_DECODED)
-        l3 = rec.l3
+        tcp_side = segmented_headers(rec)
+        l3 = tcp_side["l3"]
         min_segments = Mux(v2, Mux(ipv6, cfg.v2_ipv6_min_segment_count,
                                    cfg.v2_ipv4_min_segment_count),
                            cfg.v1_ipv4_min_segment_count)
+
+        def snap(l3_from_frame, l2type):    # LLC/SNAP, its IP header at l3_from_frame
+            return (l3_from_frame == 26) | (l3_from_frame == 30) | \
+                ((l3_from_frame == 22) & (l2type <= 1500))
+        inner_tcp_options = (rec.inner_l4_proto == mparse.IPPROTO_TCP) & \
+            (rec.inner_l4_header_len > 20)
+        offsets_agree = ((supp.InnerFrameOffset == rec.inner_offset) &
+                         (supp.TransportIpHeaderRelativeOffset == rec.inner_l3 - rec.inner_offset) &
+                         (supp.TcpHeaderRelativeOffset == rec.inner_l4 - rec.inner_l3) &
+                         (supp.IsInnerIPv6 == rec.inner_is_ipv6) &
+                         (supp.TcpOptionsPresent == inner_tcp_options))
+        encap = supp.IsEncapsulatedPacket
         m.d.sync += decoded.valid.eq(self.fields.valid)
         with m.If(self.fields.valid):
             m.d.sync += [
@@ -320,16 +403,29 @@ class SendChecks(wiring.Component):
                                        cfg.v1_ipv4_max_offload_size)),
                 decoded.segments_less1.eq(Mux(min_segments == 0, 0, min_segments - 1)),
                 decoded.pseudo.eq(fold16(f.pseudo_sum + mparse.IPPROTO_TCP)),
-                decoded.hdr_end.eq(rec.l4 + rec.l4_header_len),
-                decoded.snap.eq((l3 == 26) | (l3 == 30) | ((l3 == 22) & (f.l2type <= 1500))),
+                decoded.hdr_end.eq(Mux(encap, rec.inner_l4 + rec.inner_l4_header_len,
+                                       rec.l4 + rec.l4_header_len)),
+                decoded.snap.eq(Mux(encap, snap(rec.inner_l3 - rec.inner_offset,
+                                                f.inner_l2type),
+                                    snap(rec.l3, f.l2type))),
+                decoded.outer_snap.eq(snap(rec.l3, f.l2type)),
                 decoded.flags.eq(f.offset_flags[0:8]), decoded.urgent.eq(f.urgent),
                 decoded.csum.eq(f.csum), decoded.seq.eq(f.seq), decoded.ip_id.eq(f.ip_id),
                 decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
+                decoded.encap.eq(encap), decoded.encap_on.eq(self.encap),
+                decoded.l3.eq(l3), decoded.l4.eq(tcp_side["l4"]),
+                decoded.ipv6.eq(tcp_side["is_ipv6"]),
+                decoded.offsets_disagree.eq(supp.EncapsulatedPacketOffsetsValid &
+                                            ~offsets_agree),
+                decoded.outer_total.eq(f.outer_total), decoded.outer_ip_id.eq(f.outer_ip_id),
+                decoded.gre_seq.eq(f.gre_seq),
             ]
         return decoded
 
     def _check_headers(self, m, d):
-        """``model.lso`` checks 2-9 (but LSOv1's Total Length against the buffer), in order."""
+        """``model.lso`` checks 2-9 (but LSOv1's Total Length against the buffer) and
+        ``model.nvgre_lso`` checks 1-9, as failure flags (registered; the next stage picks
+        the first), and the descriptor's fields."""
         r = d.rec
         err = r.error
         err_reason = Mux(Cat(*[err == e for e in MALFORMED_ERRORS]).any(), TxStatus.MALFORMED,
@@ -339,53 +435,93 @@ class SendChecks(wiring.Component):
         def ones(v):            # a one's-complement number: 0xFFFF and 0 are the same
             return Mux(v == 0xFFFF, 0, v)
 
-        checks = [
-            (~d.enabled, TxStatus.LSO_DISABLED),
-            (d.mss == 0, TxStatus.LSO_BAD_MSS),
-            (err != 0, err_reason),
-            (r.is_fragment, TxStatus.LSO_GUARANTEE),
-            (Mux(d.want6, ~r.is_ipv6, ~r.is_ipv4), TxStatus.LSO_NOT_TCP),
-            ((r.l4_proto != mparse.IPPROTO_TCP) | (r.l4_header_len == 0),
-             TxStatus.LSO_NOT_TCP),
-            (d.header_offset != r.l4, TxStatus.LSO_BAD_HEADER_OFFSET),
-            (d.hdr_end > MAX_HEADER, TxStatus.LSO_HEADERS_TOO_LONG),
-            ((d.flags & (URG | RST | SYN)) != 0, TxStatus.LSO_GUARANTEE),
-            (d.urgent != 0, TxStatus.LSO_GUARANTEE),
-            (r.is_ipv4 & d.v2 & (d.total != 0), TxStatus.LSO_GUARANTEE),
-            (ones(d.csum) != ones(d.pseudo), TxStatus.LSO_GUARANTEE),
-        ]
-        reason = C(0, 4)
-        for cond, code in reversed(checks):
-            reason = Mux(cond, code, reason)
+        guarantees = {
+            "too_long": d.hdr_end > MAX_HEADER, "flags": (d.flags & (URG | RST | SYN)) != 0,
+            "urgent": d.urgent != 0, "csum": ones(d.csum) != ones(d.pseudo),
+            "mss0": d.mss == 0, "disabled": ~d.enabled, "parse_error": err != 0,
+            "fragment": r.is_fragment,
+        }
+        plain = guarantees | {
+            "ip_version": Mux(d.want6, ~r.is_ipv6, ~r.is_ipv4),
+            "not_tcp": (r.l4_proto != mparse.IPPROTO_TCP) | (r.l4_header_len == 0),
+            "header_offset": d.header_offset != r.l4,
+            "v2_total": r.is_ipv4 & d.v2 & (d.total != 0),
+        }
+        encap = guarantees | {
+            "encap_off": ~d.encap_on, "v1": ~d.v2,
+            "not_gre": ~r.is_nvgre & (r.l4_proto != IPPROTO_GRE),
+            "not_nvgre": ~r.is_nvgre,
+            "inner_fragment": r.inner_is_fragment,
+            "inner_version": Mux(d.want6, ~r.inner_is_ipv6, ~r.inner_is_ipv4),
+            "inner_not_tcp": (r.inner_l4_proto != mparse.IPPROTO_TCP) |
+                             (r.inner_l4_header_len == 0),
+            "offsets": d.offsets_disagree,
+            "outer_total": r.is_ipv4 & (d.outer_total != 0),
+            "inner_total": r.inner_is_ipv4 & (d.total != 0),
+        }
+        checks = Signal(_CHECK_FLAGS, name="failed_checks")
+        m.d.sync += [getattr(checks.plain, name).eq(plain[name]) for name in _PLAIN_CHECKS]
+        m.d.sync += [getattr(checks.encap, name).eq(encap[name]) for name in _ENCAP_CHECKS]
+        m.d.sync += [checks.parse_reason.eq(err_reason), checks.walk_reason.eq(
+            Mux(r.lso_refusal != 0, r.lso_refusal, TxStatus.LSO_NOT_NVGRE))]
+
         hdr_end = d.hdr_end[:9]
         length = r.user[LENGTH_WORD]
+        # The longest segment the checksum stage and an 802.3 length allow (check 12): the
+        # outer 802.3 length is the tighter when both frames are LLC/SNAP.
+        snap_l3 = Mux(d.encap & d.outer_snap, r.l3, d.l3)
         desc = Signal(DESCRIPTOR)
         m.d.sync += [
             desc.mode.eq(Mux(d.lso, LSO, PASS)), desc.base.eq(d.base), desc.slot.eq(d.slot),
             desc.user.eq(r.user), desc.hdr_rec.eq(r.as_value()[:HEADERS_LAYOUT(0).size]),
-            desc.reason.eq(reason), desc.v2.eq(d.v2), desc.total.eq(d.total),
-            desc.l3.eq(r.l3), desc.hdr_end.eq(hdr_end), desc.l4.eq(r.l4),
-            desc.ipv6.eq(r.is_ipv6), desc.snap.eq(d.snap), desc.mss.eq(d.mss),
+            desc.v2.eq(d.v2), desc.total.eq(d.total),
+            desc.l3.eq(d.l3), desc.hdr_end.eq(hdr_end), desc.l4.eq(d.l4),
+            desc.ipv6.eq(d.ipv6), desc.snap.eq(d.snap), desc.mss.eq(d.mss),
             desc.max_off.eq(d.max_off),
-            desc.smax.eq(Mux(d.snap, SNAP_LIMIT - (hdr_end - r.l3), TX_MAX_FRAME - hdr_end)),
+            desc.smax.eq(Mux(d.snap | (d.encap & d.outer_snap),
+                             SNAP_LIMIT - (hdr_end - snap_l3), TX_MAX_FRAME - hdr_end)),
             desc.length.eq(length), desc.payload.eq(length - hdr_end),
-            desc.ip_length.eq(length - r.l3),
-            desc.ip_base.eq(hdr_end - r.l3 - Mux(r.is_ipv6, 40, 0)),
-            desc.len8023_base.eq(hdr_end - r.l3 + 8),
-            desc.tcp_base.eq(d.csum + (hdr_end - r.l4)),
+            desc.ip_length.eq(length - d.l3),
+            desc.ip_base.eq(hdr_end - d.l3 - Mux(d.ipv6, 40, 0)),
+            desc.len8023_base.eq(hdr_end - d.l3 + 8),
+            desc.tcp_base.eq(d.csum + (hdr_end - d.l4)),
             desc.seq.eq(d.seq), desc.ip_id.eq(d.ip_id), desc.id_linux.eq(d.id_linux),
             desc.flags.eq(d.flags), desc.csum.eq(d.csum),
+            desc.encap.eq(d.encap), desc.outer_l3.eq(r.l3), desc.outer_ipv6.eq(r.is_ipv6),
+            desc.outer_snap.eq(d.encap & d.outer_snap),
+            desc.outer_ip_base.eq(hdr_end - r.l3 - Mux(r.is_ipv6, 40, 0)),
+            desc.outer_len8023_base.eq(hdr_end - r.l3 + 8),
+            desc.outer_ip_id.eq(d.outer_ip_id), desc.gre_seq.eq(d.gre_seq),
+            desc.gre_seq_at.eq(r.gre_seq_offset),
         ]
         # MinSegmentCount's bound, (MinSegmentCount - 1) * MSS, as two short products here
         # and their sum in the next stage (one multiplier and one adder per stage).
         low, high = Signal(26), Signal(26)
         m.d.sync += [low.eq(d.segments_less1 * d.mss[:10]),
                      high.eq(d.segments_less1 * d.mss[10:20])]
-        return desc, low, high
+        return desc, checks, low, high
 
-    def _sum_products(self, m, desc, low, high):
-        """The products stage: the headers stage's descriptor with its MinSegmentCount bound."""
+    def _sum_products(self, m, desc, checks, low, high):
+        """The products stage: the headers stage's descriptor with its MinSegmentCount bound
+        and the reason of the first check that failed (0: none)."""
+        codes = {"disabled": TxStatus.LSO_DISABLED, "mss0": TxStatus.LSO_BAD_MSS,
+                 "parse_error": checks.parse_reason, "fragment": TxStatus.LSO_GUARANTEE,
+                 "ip_version": TxStatus.LSO_NOT_TCP, "not_tcp": TxStatus.LSO_NOT_TCP,
+                 "header_offset": TxStatus.LSO_BAD_HEADER_OFFSET,
+                 "too_long": TxStatus.LSO_HEADERS_TOO_LONG, "flags": TxStatus.LSO_GUARANTEE,
+                 "urgent": TxStatus.LSO_GUARANTEE, "v2_total": TxStatus.LSO_GUARANTEE,
+                 "csum": TxStatus.LSO_GUARANTEE,
+                 "encap_off": TxStatus.LSO_DISABLED, "v1": TxStatus.LSO_NOT_NVGRE,
+                 "not_gre": TxStatus.LSO_NOT_NVGRE, "not_nvgre": checks.walk_reason,
+                 "inner_fragment": TxStatus.LSO_GUARANTEE,
+                 "inner_version": TxStatus.LSO_NOT_TCP, "inner_not_tcp": TxStatus.LSO_NOT_TCP,
+                 "offsets": TxStatus.LSO_BAD_HEADER_OFFSET,
+                 "outer_total": TxStatus.LSO_GUARANTEE, "inner_total": TxStatus.LSO_GUARANTEE}
+        plain, _ = _first_failure([(getattr(checks.plain, name), codes[name])
+                                   for name in _PLAIN_CHECKS])
+        encap, _ = _first_failure([(getattr(checks.encap, name), codes[name])
+                                   for name in _ENCAP_CHECKS])
         summed = Signal(DESCRIPTOR)
-        m.d.sync += [summed.eq(desc), summed.minmul.eq(low + (high << 10))]
+        m.d.sync += [summed.eq(desc), summed.minmul.eq(low + (high << 10)),
+                     summed.reason.eq(Mux(desc.encap, encap, plain))]
         return summed
-

@@ -68,10 +68,18 @@ class LsoSegmenter(wiring.Component):
     limits : In(LSO_CONFIG)
         Enables, MaxOffLoadSize, MinSegmentCount per offload and the ID mode; sampled when a
         frame's headers have arrived. Default: ``LsoLimits()``.
+    encap : In(1)
+        The encapsulated packet task offload is operational (``LsoLimits.encap``): an
+        encapsulated large send while it is 0 is dropped (LSO_DISABLED). Sampled as
+        ``limits``.
 
-    The ChecksumTx word of a large send, its supplemental word (NVGRE) and its IPv4 header
-    checksum field play no part; an NVGRE send is segmented on its outer headers (which do
-    not carry TCP, so it is dropped as LSO_NOT_TCP).
+    The ChecksumTx word of a large send and its IPv4 header checksum fields play no part.
+    A send whose supplemental word says IsEncapsulatedPacket is an LSOv2 send over NVGRE
+    (``model.nvgre_lso``): checked on its inner headers (the parser's NVGRE fields), and
+    each segment carries the outer and inner headers with both IP lengths and IPv4 IDs and
+    the GRE sequence number advanced; its ChecksumTx word asks for every IPv4 header
+    checksum and the TCP checksum, and its supplemental word rides along in ``user``, so the
+    checksum stage fills the outer and inner IPv4, inner TCP and GRE checksums.
     """
 
     def __init__(self, width=64):
@@ -83,6 +91,7 @@ class LsoSegmenter(wiring.Component):
             "m_headers": Out(stream.Signature(HEADERS_LAYOUT(TXU))),
             "m_txc": Out(stream.Signature(word_layout(nbl.TxCompletion))),
             "limits": In(LSO_CONFIG, init=config_fields()),
+            "encap": In(1),
         })
 
     def elaborate(self, platform):
@@ -116,7 +125,7 @@ class LsoSegmenter(wiring.Component):
         wiring.connect(m, records.m, wiring.flipped(self.m_headers))
         wiring.connect(m, completions.m, wiring.flipped(self.m_txc))
         m.d.comb += [
-            checks.limits.eq(self.limits),
+            checks.limits.eq(self.limits), checks.encap.eq(self.encap),
             writer.fp.eq(sequencer.fp), writer.frame_done.eq(sequencer.frame_done),
             sequencer.wp.eq(writer.wp),
         ]
@@ -147,8 +156,8 @@ class LsoUnit(wiring.Component):
 
     Attributes
     ----------
-    s_axis, m_axis, m_txc, limits
-        As :class:`LsoSegmenter`'s (``m_axis`` without the records).
+    s_axis, m_axis, m_txc, limits, encap
+        As :class:`LsoSegmenter`'s (``m_axis`` without the records; ``encap`` starts at 1).
     """
 
     def __init__(self, width=64):
@@ -158,6 +167,7 @@ class LsoUnit(wiring.Component):
             "m_axis": Out(AxisSignature(width, TXU)),
             "m_txc": Out(stream.Signature(word_layout(nbl.TxCompletion))),
             "limits": In(LSO_CONFIG, init=config_fields()),
+            "encap": In(1, init=1),
         })
 
     def elaborate(self, platform):
@@ -179,5 +189,6 @@ class LsoUnit(wiring.Component):
         wiring.connect(m, beats_out.m, wiring.flipped(self.m_axis))
         wiring.connect(m, segmenter.m_txc, completions_out.s)
         wiring.connect(m, completions_out.m, wiring.flipped(self.m_txc))
-        m.d.comb += [segmenter.m_headers.ready.eq(1), segmenter.limits.eq(self.limits)]
+        m.d.comb += [segmenter.m_headers.ready.eq(1), segmenter.limits.eq(self.limits),
+                     segmenter.encap.eq(self.encap)]
         return m

@@ -43,10 +43,11 @@ _IDLE = 3       # no frame (the descriptor modes are PASS, LSO, DROP)
 def _pending_layout(rotate_bits):
     """The next segment to decide: its payload end, the payload bytes from its start to the
     send's end and whether it is the last, where its payload starts in the ring (row and
-    rotation from the frame's base), its sequence number and IPv4 ID."""
+    rotation from the frame's base), its sequence number and IPv4 ID; of an encapsulated
+    send also the outer IPv4 ID and the GRE sequence number."""
     return data.StructLayout({
         "end": 33, "remaining": 33, "last": 1, "row": ROW_BITS, "rho": rotate_bits,
-        "seq": 32, "ip_id": 16, "first": 1,
+        "seq": 32, "ip_id": 16, "first": 1, "outer_ip_id": 16, "gre_seq": 32,
     })
 
 
@@ -215,10 +216,17 @@ class SegmentSequencer(wiring.Component):
         """The command of the emitting segment's next beat, and the segment's record."""
         nb, hb, cur, emit = self.width // 8, self.hb, self.cur, self.emit
         cmd = self.commands.payload
+        # The segment's ChecksumTx word: the frame's IP version; an encapsulated send's
+        # IpHeaderChecksum is for both IPv4 headers there are, and its supplemental word
+        # rides along (TxChecksumInsert fills the inner headers' checksums and GRE's).
         seg_word = Signal(word_layout(nbl.ChecksumTx))
-        m.d.comb += [seg_word.IsIPv4.eq(~cur.ipv6), seg_word.IsIPv6.eq(cur.ipv6),
-                     seg_word.TcpChecksum.eq(1), seg_word.IpHeaderChecksum.eq(~cur.ipv6),
+        frame_ipv6 = Mux(cur.encap, cur.outer_ipv6, cur.ipv6)
+        m.d.comb += [seg_word.IsIPv4.eq(~frame_ipv6), seg_word.IsIPv6.eq(frame_ipv6),
+                     seg_word.TcpChecksum.eq(1),
+                     seg_word.IpHeaderChecksum.eq(cur.encap | ~cur.ipv6),
                      seg_word.TcpHeaderOffset.eq(cur.l4)]
+        seg_user = Cat(seg_word.as_value(), C(0, 32), Mux(cur.encap, cur.user[64:96], 0),
+                       C(0, 32))
         self.emit_last_beat = emit.last_beat
         m.d.comb += [
             cmd.row.eq(emit.row), cmd.rho.eq(emit.rho),
@@ -226,7 +234,7 @@ class SegmentSequencer(wiring.Component):
             cmd.hdr.eq(Mux(emit.header_left > nb, nb, emit.header_left)),
             cmd.keep.eq(Mux(self.emit_last_beat, emit.left, nb)),
             cmd.last.eq(self.emit_last_beat),
-            cmd.user.eq(Mux(emit.j == 0, seg_word.as_value(), 0)), cmd.j.eq(emit.j),
+            cmd.user.eq(Mux(emit.j == 0, seg_user, 0)), cmd.j.eq(emit.j),
         ]
         sg, patch = emit.seg, cmd.patch
         m.d.comb += [
@@ -234,6 +242,7 @@ class SegmentSequencer(wiring.Component):
             patch.snap.eq(sg.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
             patch.flags.eq(sg.flags), patch.len8023.eq(sg.len8023), patch.iplen.eq(sg.iplen),
             patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]),
+            patch.encap.eq(sg.encap), patch.outer.eq(sg.outer),
         ]
         # Records: the parser's for a frame passed unchanged; for a segment, what the parser
         # says of the segment (its lengths; its ChecksumTx word as ``user``).
@@ -243,7 +252,10 @@ class SegmentSequencer(wiring.Component):
             self.seg_rec.eq(self.pass_rec),
             self.seg_rec.error.eq(0), self.seg_rec.is_fragment.eq(0),
             self.seg_rec.ip_end_unchecked.eq(0), self.seg_rec.ip_end.eq(sg.end),
-            self.seg_rec.l4_end.eq(sg.end), self.seg_rec.user.eq(seg_word.as_value()),
+            self.seg_rec.l4_end.eq(Mux(cur.encap, self.pass_rec.l4_end, sg.end)),
+            self.seg_rec.inner_ip_end.eq(Mux(cur.encap, sg.end, self.pass_rec.inner_ip_end)),
+            self.seg_rec.inner_l4_end.eq(Mux(cur.encap, sg.end, self.pass_rec.inner_l4_end)),
+            self.seg_rec.user.eq(seg_user),
         ]
 
     def _start_next(self, m):
@@ -256,7 +268,9 @@ class SegmentSequencer(wiring.Component):
             m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
                          self.pend.last.eq(nxt.single), self.pend.row.eq(0),
                          self.pend.rho.eq(0), self.pend.seq.eq(nxt.seq),
-                         self.pend.ip_id.eq(nxt.ip_id), self.pend.first.eq(1)]
+                         self.pend.ip_id.eq(nxt.ip_id), self.pend.first.eq(1),
+                         self.pend.outer_ip_id.eq(nxt.outer_ip_id),
+                         self.pend.gre_seq.eq(nxt.gre_seq)]
             m.d.sync += self.state.eq(nxt.mode)
         with m.Else():
             m.d.sync += self.state.eq(_IDLE)
@@ -344,17 +358,25 @@ class SegmentSequencer(wiring.Component):
             sg.seq.eq(pend.seq), sg.flags.eq(seg_flags),
             sg.iplen.eq(cur.ip_base + size), sg.len8023.eq(cur.len8023_base + size),
             sg.tcp_sum.eq(cur.tcp_base[:16] + cur.tcp_base[16] + size),
+            sg.encap.eq(cur.encap), sg.outer.l3.eq(cur.outer_l3),
+            sg.outer.ipv6.eq(cur.outer_ipv6), sg.outer.snap.eq(cur.outer_snap),
+            sg.outer.len8023.eq(cur.outer_len8023_base + size),
+            sg.outer.iplen.eq(cur.outer_ip_base + size), sg.outer.ipid.eq(pend.outer_ip_id),
+            sg.outer.gre_seq_on.eq(cur.gre_seq_at != 0), sg.outer.gre_seq_at.eq(cur.gre_seq_at),
+            sg.outer.gre_seq.eq(pend.gre_seq),
             self.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
         ]
         rho_sum = pend.rho + cur.mss[:lognb]
-        next_id = pend.ip_id + 1
+        def next_id(ip_id):     # ``model.lso.ip_id``: "ndis" keeps bit 15, "linux" wraps
+            plus1 = ip_id + 1
+            return Mux(cur.id_linux, plus1, Cat(plus1[:15], ip_id[15]))
         m.d.sync += [
             pend.end.eq(pend.end + cur.mss), pend.remaining.eq(pend.remaining - cur.mss),
             pend.last.eq(pend.remaining <= (cur.mss << 1)),
             pend.row.eq(pend.row + (cur.mss >> lognb) + (rho_sum >> lognb)),
             pend.rho.eq(rho_sum[:lognb]), pend.seq.eq(pend.seq + cur.mss),
-            pend.ip_id.eq(Mux(cur.id_linux, next_id, Cat(next_id[:15], pend.ip_id[15]))),
-            pend.first.eq(0),
+            pend.ip_id.eq(next_id(pend.ip_id)), pend.outer_ip_id.eq(next_id(pend.outer_ip_id)),
+            pend.gre_seq.eq(pend.gre_seq + 1), pend.first.eq(0),
         ]
 
     def _drain(self, m):

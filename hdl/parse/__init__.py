@@ -144,9 +144,10 @@ class FrameParser(wiring.Component):
         32..63, the frame length in bits 96..127). A frame with a non-zero LSO word is walked
         with its IPv4 Total Length / IPv6 Payload Length standing for the frame length, as
         ``model.lso`` check 4 walks it; the record is then the model's for that walk, and
-        ``ip_end`` never passes the frame (:class:`~.walk.HandOff`). The inner walk of an
-        NVGRE frame reads its inner IP length fields as they are (``model.nvgre.follow``
-        without ``lengths_from_buffer``); nothing on TX uses the NVGRE fields yet.
+        ``ip_end`` never passes the frame (:class:`~.walk.HandOff`). The inner walk of such
+        an NVGRE frame takes the inner IP length from the buffer too
+        (``model.nvgre.follow(lengths_from_buffer=True)``), and a failed inner walk says the
+        LSO drop reason in ``lso_refusal`` (:class:`~.inner.InnerWalk`).
     skid : int or None
         Depth of the skid FIFO in beats. It must hold at least a full window
         (``256 * 8 // W`` beats) or a consumer that waits for a frame's record before taking
@@ -220,7 +221,7 @@ class FrameParser(wiring.Component):
         m.submodules.hand_off = hand_off = HandOff(user_width, self.lso_lengths)
         m.submodules.ext_steps = ext_steps = ExtensionSteps()
         m.submodules.walk = walk = HeaderWalk()
-        m.submodules.inner = inner = InnerWalk(self.width, user_width)
+        m.submodules.inner = inner = InnerWalk(self.width, user_width, self.lso_lengths)
         m.submodules.read = read = StepRead(self.width, user_width)
         m.submodules.measure = measure = Measure(user_width)
         m.submodules.judge = judge = Judge(user_width)

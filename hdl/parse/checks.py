@@ -244,6 +244,8 @@ class Judge(wiring.Component):
             with m.If(step.inner.is_nvgre):
                 for name, _ in NVGRE_LAYOUT:
                     put(name, getattr(step.inner, name))
+            with m.Else():
+                put("lso_refusal", step.inner.lso_refusal)
         return m
 
     @staticmethod

@@ -22,6 +22,21 @@ earlier): an NVGRE frame's headers, contiguous up to the end of the inner TCP/UD
 within 256 bytes, and every byte the walk uses lies before that end (the L2 step's 18 bytes
 end at InnerFrameOffset + 30, before the end of the inner IP header's 20 bytes).
 
+LSO sends (``lso_lengths``, a frame whose ``tuser`` LSO word is not 0): the inner IP length
+field stands for the buffer's length, as ``model.nvgre.follow(lengths_from_buffer=True)``
+walks it: the inner datagram ends where the outer one does (the outer length was put in
+place by the hand-off; the inner one never ends earlier, since the outer datagram cannot be
+longer than 65,535 bytes from the inner IP header on), so the inner IPv4 Total Length /
+IPv6 Payload Length checks are not made. When the walk fails on such a frame,
+``lso_refusal`` is the ``TxStatus`` the model's LSO gives for its failure
+(``model.nvgre_lso`` check 5: the ``ParseError`` of the step mapped as ``model.lso`` check 4,
+GRE's own failures as NOT_NVGRE or MALFORMED); a check of the 256-byte window the model
+makes only at the inner TCP/UDP header counts as LSO_HEADERS_TOO_LONG. Not exact there: a
+header that crosses byte 256 is not read on, so where the model's walk would go on past it
+and fail for another reason (an IPv6 extension header past byte 256 that is unfollowable or
+truncated), the RTL says LSO_HEADERS_TOO_LONG; an unfollowable Next Header in an inner IPv6
+header that crosses byte 256 is read (LSO_NOT_TCP, as the model).
+
 Timing: GRE, L2, L3 (and the extension headers), L4: 2 cycles each, plus one to start and one
 to hand the answer back. An inner IPv4/TCP frame takes 10 cycles.
 """
@@ -32,6 +47,7 @@ from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
+from nicoffload.model.nbl import TxStatus
 
 from .capture import _describe_l2
 from .layouts import (HEAD_BYTES, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE, UNFOLLOWABLE_EXT,
@@ -46,6 +62,8 @@ _L2_FIRST = 12          # the first inner L2 byte ``_describe_l2`` compares
 
 _GRE_UNKNOWN = model_nvgre._GRE_UNKNOWN_FLAGS
 _GRE_VERSION = model_nvgre._GRE_VERSION
+#: The L2 errors ``model.lso`` check 4 calls MALFORMED (the others: LSO_NOT_TCP).
+_L2_MALFORMED = (model.ParseError.RUNT, model.ParseError.L2_TRUNCATED)
 _STEP = data.StructLayout({"gre": 1, "l2": 1, "l3": 1, "ext": 1, "l4": 1})
 
 
@@ -57,7 +75,10 @@ class InnerWalk(wiring.Component):
     width : int
         Data width W (the window memory's row).
     user_width : int
-        Bits of ``tuser`` in ``frame`` (not used).
+        Bits of ``tuser`` in ``frame`` (read only with ``lso_lengths``).
+    lso_lengths : bool
+        ``tuser`` is ``nbl.TxUser``: a frame with an LSO word is walked with buffer lengths
+        (module docstring).
 
     Attributes
     ----------
@@ -78,8 +99,9 @@ class InnerWalk(wiring.Component):
     result : Out(NVGRE_LAYOUT)
     """
 
-    def __init__(self, width, user_width):
+    def __init__(self, width, user_width, lso_lengths=False):
         self.width = width
+        self.lso_lengths = lso_lengths
         self.rows_read = read_rows(width)
         nbytes = width // 8
         assert nbytes - 2 + READ_BYTES <= self.rows_read * nbytes, "a read must fit the rows"
@@ -136,6 +158,7 @@ class InnerWalk(wiring.Component):
         proto = Signal(8)               # the protocol of the header at ``cursor`` (EXT, L4)
         routing_seen = Signal()
         chain_limit = Signal(12)        # inner l3 + 40 + MAX_HEADER_BYTES
+        lso = Signal()                  # an LSO send: inner IP length from the buffer
 
         m.d.comb += [self.done.eq(self.active & finished)]
         read = self._read(m, cursor)
@@ -146,6 +169,8 @@ class InnerWalk(wiring.Component):
                 gre.eq(Cat(C(PHASE, 2), self.gre_position)),
                 res.eq(0),
             ]
+            if self.lso_lengths:
+                m.d.sync += lso.eq(self.frame.user[32:64] != 0)
         with m.Elif(self.done):
             m.d.sync += self.active.eq(0)
         with m.Elif(self.active & ~finished & ~deciding):
@@ -153,26 +178,32 @@ class InnerWalk(wiring.Component):
         with m.Elif(self.active & ~finished):
             m.d.sync += deciding.eq(0)
             self._decide(m, step, cursor, got, gre, ip_end_outer, room, is4, proto,
-                         routing_seen, chain_limit, finished)
+                         routing_seen, chain_limit, finished, lso)
         return m
 
     def _decide(self, m, step, cursor, got, gre, ip_end_outer, room, is4, proto, routing_seen,
-                chain_limit, finished):
+                chain_limit, finished, lso):
         res = self.result
         limit = WINDOW_BYTES
 
         def b(i):
             return byte_of(got, i)
 
-        def fail():
+        def fail(refusal=TxStatus.LSO_NOT_TCP):
+            """The walk fails; an LSO send is refused with ``refusal`` (a TxStatus)."""
             m.d.sync += [finished.eq(1), res.is_nvgre.eq(0)]
+            if self.lso_lengths:
+                m.d.sync += res.lso_refusal.eq(Mux(lso, refusal, 0))
 
         def go(kind, at):
             m.d.sync += [step.eq(0), getattr(step, kind).eq(1), cursor.eq(at)]
 
         def done_at(end):
             """The walk ends without TCP/UDP: NVGRE if the headers end within the window."""
-            m.d.sync += [finished.eq(1), res.is_nvgre.eq(end <= limit)]
+            with m.If(end <= limit):
+                m.d.sync += [finished.eq(1), res.is_nvgre.eq(1)]
+            with m.Else():
+                fail(TxStatus.LSO_HEADERS_TOO_LONG)
 
         def leave_ip(at, fragment, next_header):
             """The inner IP headers end at ``at``: the L4 fields, then TCP/UDP or the end."""
@@ -189,7 +220,7 @@ class InnerWalk(wiring.Component):
                 m.d.sync += proto.eq(next_header)
                 go("ext", at)
             with m.Elif(~fragment & is_one_of(next_header, UNFOLLOWABLE_EXT)):
-                fail()
+                fail(TxStatus.LSO_NOT_TCP)
             with m.Else():
                 leave_ip(at, fragment, next_header)
 
@@ -199,7 +230,7 @@ class InnerWalk(wiring.Component):
             self._l2(m, b, room, is4, fail, go)
         with m.Elif(step.l3):
             self._l3(m, b, cursor, ip_end_outer, is4, routing_seen, chain_limit, fail,
-                     leave_ip, next_ipv6)
+                     leave_ip, next_ipv6, lso)
         with m.Elif(step.ext):
             self._ext(m, b, cursor, proto, routing_seen, chain_limit, fail, next_ipv6)
         with m.Elif(step.l4):
@@ -214,13 +245,17 @@ class InnerWalk(wiring.Component):
         length = Signal(5)
         inner = Signal(9)
         m.d.comb += [length.eq(4 + 4 * (c + k + s)), inner.eq(gre + length)]
-        bad = ((gre + 4 > ip_end_outer) | ((word & _GRE_VERSION) != 0)
-               | ((word & _GRE_UNKNOWN) != 0) | (big_endian(Cat(b(2), b(3)), 0, 2)
-                                                 != model_nvgre.ETH_P_TEB)
-               | (inner > ip_end_outer)
+        truncated = gre + 4 > ip_end_outer
+        not_nvgre = (((word & _GRE_VERSION) != 0) | ((word & _GRE_UNKNOWN) != 0)
+                     | (big_endian(Cat(b(2), b(3)), 0, 2) != model_nvgre.ETH_P_TEB))
+        options_truncated = inner > ip_end_outer
+        bad = (truncated | not_nvgre | options_truncated
                | (inner + _L2_FIRST + READ_BYTES > WINDOW_BYTES))
         with m.If(bad):
-            fail()
+            fail(Mux(truncated, TxStatus.MALFORMED,
+                     Mux(not_nvgre, TxStatus.LSO_NOT_NVGRE,
+                         Mux(options_truncated, TxStatus.MALFORMED,
+                             TxStatus.LSO_HEADERS_TOO_LONG))))
         with m.Else():
             m.d.sync += [
                 res.gre_header_len.eq(length),
@@ -238,6 +273,7 @@ class InnerWalk(wiring.Component):
         compare = {"eq": lambda x, v: x == v, "lt": lambda x, v: x < v,
                    "le": lambda x, v: x <= v}
         failed = Signal()
+        refusal = Signal(4)
         l3 = Signal(9)
         found4 = Signal()
 
@@ -245,18 +281,19 @@ class InnerWalk(wiring.Component):
             m.d.comb += [l3.eq(res.inner_offset + offset), found4.eq(int(is_ipv4))]
 
         def failed_with(code):
-            m.d.comb += failed.eq(1)
+            m.d.comb += [failed.eq(1), refusal.eq(
+                TxStatus.MALFORMED if code in _L2_MALFORMED else TxStatus.LSO_NOT_TCP)]
 
         _describe_l2(m, lambda at, op, value: compare[op](b(at - _L2_FIRST), value),
                      lambda end: room < end, failed_with, ip_at)
         with m.If(failed):
-            fail()
+            fail(refusal)
         with m.Else():
             m.d.sync += [res.inner_l3.eq(l3), is4.eq(found4)]
             go("l3", l3)
 
     def _l3(self, m, b, cursor, ip_end_outer, is4, routing_seen, chain_limit, fail, leave_ip,
-            next_ipv6):
+            next_ipv6, lso):
         res = self.result
         version = b(0)[4:8]
         hlen = Cat(C(0, 2), b(0)[0:4])
@@ -264,26 +301,44 @@ class InnerWalk(wiring.Component):
         payload_len = big_endian(Cat(b(4), b(5)), 0, 2)
         fragment_field = big_endian(Cat(b(6), b(7)), 0, 2)
         fragment = fragment_field[13] | (fragment_field[0:13] != 0)
+        # The model's order of the checks (``parse._walk_ipv4``, ``_walk_ipv6``), then the
+        # window the model checks at the TCP/UDP header only.
         with m.If(is4):
-            bad = ((cursor + 20 > ip_end_outer) | (cursor + 20 > WINDOW_BYTES)
-                   | (version != 4) | (hlen < 20) | (cursor + hlen > ip_end_outer)
-                   | (total < hlen) | (cursor + total > ip_end_outer))
+            short = cursor + 20 > ip_end_outer
+            bad_version = version != 4
+            malformed = ((hlen < 20) | (cursor + hlen > ip_end_outer)
+                         | (~lso & ((total < hlen) | (cursor + total > ip_end_outer))))
+            bad = short | (cursor + 20 > WINDOW_BYTES) | bad_version | malformed
             with m.If(bad):
-                fail()
+                fail(Mux(short, TxStatus.MALFORMED,
+                         Mux(bad_version, TxStatus.LSO_NOT_TCP,
+                             Mux(malformed, TxStatus.MALFORMED,
+                                 TxStatus.LSO_HEADERS_TOO_LONG))))
             with m.Else():
                 m.d.sync += [
-                    res.inner_is_ipv4.eq(1), res.inner_ip_end.eq(cursor + total),
+                    res.inner_is_ipv4.eq(1),
+                    res.inner_ip_end.eq(Mux(lso, ip_end_outer, cursor + total)),
                     res.inner_is_fragment.eq(fragment), res.inner_pseudo_dst.eq(cursor + 16),
                 ]
                 leave_ip(cursor + hlen, fragment, b(9))
         with m.Else():
-            bad = ((cursor + 40 > ip_end_outer) | (cursor + 40 > WINDOW_BYTES)
-                   | (version != 6) | (cursor + 40 + payload_len > ip_end_outer))
+            short = cursor + 40 > ip_end_outer
+            bad_version = version != 6
+            malformed = ~lso & (cursor + 40 + payload_len > ip_end_outer)
+            bad = short | (cursor + 40 > WINDOW_BYTES) | bad_version | malformed
+            # Past the window, the model's next step fails at once on an unfollowable Next
+            # Header (byte 6 is inside the window); what it makes of any other is taken to
+            # end past byte 256.
             with m.If(bad):
-                fail()
+                fail(Mux(short, TxStatus.MALFORMED,
+                         Mux(bad_version, TxStatus.LSO_NOT_TCP,
+                             Mux(malformed, TxStatus.MALFORMED,
+                                 Mux(is_one_of(b(6), UNFOLLOWABLE_EXT), TxStatus.LSO_NOT_TCP,
+                                     TxStatus.LSO_HEADERS_TOO_LONG)))))
             with m.Else():
                 m.d.sync += [
-                    res.inner_is_ipv6.eq(1), res.inner_ip_end.eq(cursor + 40 + payload_len),
+                    res.inner_is_ipv6.eq(1),
+                    res.inner_ip_end.eq(Mux(lso, ip_end_outer, cursor + 40 + payload_len)),
                     res.inner_pseudo_dst.eq(cursor + 24), routing_seen.eq(0),
                     chain_limit.eq(cursor + 40 + model.MAX_HEADER_BYTES),
                 ]
@@ -308,13 +363,18 @@ class InnerWalk(wiring.Component):
             (ext_len >= 2)
         fragment_field = Cat(segments_left, routing_type)      # offset:13, res:2, M:1
         fragment = is_fragment & ((fragment_field[3:16] != 0) | fragment_field[0])
-        bad = (((proto == model._HOPOPT) & (cursor != res.inner_l3 + 40))
-               | (cursor + 8 > res.inner_ip_end) | (cursor + 8 > WINDOW_BYTES)
-               | (after > res.inner_ip_end) | (after > chain_limit)
+        misplaced = (proto == model._HOPOPT) & (cursor != res.inner_l3 + 40)
+        truncated = (cursor + 8 > res.inner_ip_end) | (after > res.inner_ip_end)
+        too_long = after > chain_limit
+        bad = (misplaced | truncated | (cursor + 8 > WINDOW_BYTES) | too_long
                | (is_routing & routing_seen)
                | (is_routing & (segments_left != 0) & ~final_dst_known))
         with m.If(bad):
-            fail()
+            fail(Mux(misplaced, TxStatus.LSO_NOT_TCP,
+                     Mux(truncated, TxStatus.MALFORMED,
+                         Mux(too_long, TxStatus.LSO_HEADERS_TOO_LONG,
+                             Mux(cursor + 8 > WINDOW_BYTES, TxStatus.LSO_HEADERS_TOO_LONG,
+                                 TxStatus.LSO_NOT_TCP)))))
         with m.Else():
             with m.If(is_routing):
                 m.d.sync += routing_seen.eq(1)
@@ -329,19 +389,26 @@ class InnerWalk(wiring.Component):
         ip_end = res.inner_ip_end
         with m.If(proto == model.IPPROTO_TCP):
             hlen = Cat(C(0, 2), b(12)[4:8])
-            bad = ((cursor + 20 > ip_end) | (cursor + 20 > WINDOW_BYTES) | (hlen < 20)
+            truncated = cursor + 20 > ip_end
+            bad = (truncated | (cursor + 20 > WINDOW_BYTES) | (hlen < 20)
                    | (cursor + hlen > ip_end) | (cursor + hlen > WINDOW_BYTES))
             with m.If(bad):
-                fail()
+                fail(Mux(truncated, TxStatus.MALFORMED,
+                         Mux(cursor + 20 > WINDOW_BYTES, TxStatus.LSO_HEADERS_TOO_LONG,
+                             Mux((hlen < 20) | (cursor + hlen > ip_end), TxStatus.MALFORMED,
+                                 TxStatus.LSO_HEADERS_TOO_LONG))))
             with m.Else():
                 m.d.sync += [res.inner_l4_header_len.eq(hlen), res.inner_l4_end.eq(ip_end),
                              res.is_nvgre.eq(1)]
         with m.Else():
             udp_len = big_endian(Cat(b(4), b(5)), 0, 2)
-            bad = ((cursor + 8 > ip_end) | (cursor + 8 > WINDOW_BYTES) | (udp_len < 8)
+            truncated = cursor + 8 > ip_end
+            bad = (truncated | (cursor + 8 > WINDOW_BYTES) | (udp_len < 8)
                    | (cursor + udp_len > ip_end))
             with m.If(bad):
-                fail()
+                fail(Mux(truncated, TxStatus.MALFORMED,
+                         Mux(cursor + 8 > WINDOW_BYTES, TxStatus.LSO_HEADERS_TOO_LONG,
+                             TxStatus.LSO_NOT_TCP)))
             with m.Else():
                 m.d.sync += [res.inner_l4_header_len.eq(8),
                              res.inner_l4_end.eq(cursor + udp_len), res.is_nvgre.eq(1)]

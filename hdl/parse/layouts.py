@@ -62,6 +62,7 @@ assert model_nvgre.NVGRE_MAX_HEADER_BYTES == WINDOW_BYTES, \
 #: in bits. Every field is 0 unless ``is_nvgre`` (the model's ``Nvgre.ok``); within, the
 #: fields the model leaves ``None`` are 0 (a GRE field that is absent, the inner L4 fields of
 #: an inner fragment or another protocol). Offsets count from the outer frame's first byte.
+#: The exception is ``lso_refusal``, set only when ``is_nvgre`` is 0 (TX LSO sends).
 NVGRE_LAYOUT = data.StructLayout({
     "is_nvgre": 1,
     "gre_header_len": 5,
@@ -77,6 +78,10 @@ NVGRE_LAYOUT = data.StructLayout({
     "inner_l4_proto": 8,
     "inner_l4_header_len": 7,
     "inner_l4_end": 17,
+    # TX with ``lso_lengths``, an LSO send only: why the walk (with buffer lengths) did not
+    # find an NVGRE frame, as the ``nbl.TxStatus`` an encapsulated large send gets for it
+    # (``model.nvgre_lso`` check 5); 0 otherwise and whenever ``is_nvgre``.
+    "lso_refusal": 4,
 })
 
 
@@ -120,6 +125,8 @@ def HEADERS_LAYOUT(user_width=0):
     inner_l4_proto      8      ``nv.inner.l4_proto``
     inner_l4_header_len 7      ``nv.inner.l4_header_len``
     inner_l4_end        17     ``nv.inner.l4_end``
+    lso_refusal         4      (TX LSO sends, ``is_nvgre`` 0) the ``TxStatus`` of the walk's
+                               failure, ``model.nvgre_lso`` check 5
     user                user   (no twin) ``tuser`` of the frame's first beat
     ==================  =====  ==================================================================
     """
