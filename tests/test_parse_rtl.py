@@ -10,7 +10,7 @@ from nicoffload.sim import runner, units
 @pytest.mark.rtl
 @pytest.mark.parametrize("width", [64, 128, 256, 512])
 def test_parse(width):
-    frames = os.environ.get("NICOFFLOAD_FRAMES", "500")
+    frames = os.environ.get("NICOFFLOAD_FRAMES", "300")
     # The unit as `nicoffload regress` builds it: the TX path's 96-bit tuser rides along.
     result = runner.run("parse", {"width": width}, lambda: units.make("parse", width),
                         "nicoffload.tb.tb_parse",
