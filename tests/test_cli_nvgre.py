@@ -39,8 +39,17 @@ def run(*args) -> tuple[int, str]:
 
 # --- configuration ---------------------------------------------------------------------------
 
-def test_not_built_so_not_claimed_and_not_operational():
-    assert "encap" not in c.BUILT_OFFLOADS
+@pytest.fixture
+def nvgre_left_out(monkeypatch):
+    """A build variant whose datapath leaves NVGRE out."""
+    monkeypatch.setattr(c.adapter, "BUILT_OFFLOADS", c.BUILT_OFFLOADS - {"encap"})
+
+
+def test_built_in_this_nic():
+    assert "encap" in c.BUILT_OFFLOADS
+
+
+def test_left_out_so_not_claimed_and_not_operational(nvgre_left_out):
     adapter = c.bind([])
     gre = adapter.hardware_capabilities().EncapsulatedPacketTaskOffloadGre
     assert gre.MaxHeaderSizeSupported == 0 and gre.LsoV2Supported == 0
@@ -156,7 +165,7 @@ def test_rx_reports_inner_verdicts_when_built(tmp_path, nvgre_built):
         assert line["IpChecksumSucceeded"] and not line["TcpChecksumSucceeded"]
 
 
-def test_rx_outer_verdict_only_while_not_built(tmp_path):
+def test_rx_outer_verdict_only_while_left_out(tmp_path, nvgre_left_out):
     good = nf.build(payload=b"c" * 30)
     got = _rx_report(tmp_path, [good, _bad_inner_ipv4(good)])
     for line in got:

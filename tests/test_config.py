@@ -41,9 +41,10 @@ def test_hardware_capabilities_are_what_our_nic_has():
     assert hw.LsoV2.IPv6 == c.LsoV2IPv6(Encapsulation=enc, MaxOffLoadSize=262144,
                                         MinSegmentCount=2, IpExtensionHeadersSupported=1,
                                         TcpOptionsSupported=1)
-    assert hw.Rsc.IPv4.Enabled == hw.Rsc.IPv6.Enabled == 1  # (RSC: model in progress, issue 9)
-    # NVGRE is not built yet: NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD reports nothing.
-    assert hw.EncapsulatedPacketTaskOffloadGre == c.NdisEncapsulatedPacketTaskOffload()
+    assert hw.Rsc.IPv4.Enabled == hw.Rsc.IPv6.Enabled == 1
+    assert hw.EncapsulatedPacketTaskOffloadGre == c.NdisEncapsulatedPacketTaskOffload(
+        TransmitChecksumOffloadSupported=0xF, ReceiveChecksumOffloadSupported=0xF,
+        LsoV2Supported=0xF, RssSupported=0, VmqSupported=0, MaxHeaderSizeSupported=256)
     assert hw.IPsecV1 == c.NdisIpsecOffloadV1() and hw.IPsecV2 == c.NdisIpsecOffloadV2()
     assert hw.Flags == 0
 
@@ -152,8 +153,7 @@ def test_built_offloads_is_one_set_of_switch_names():
     assert isinstance(c.BUILT_OFFLOADS, frozenset)
     assert c.BUILT_OFFLOADS <= set(c.OFFLOAD_SWITCHES)
     assert c.BUILT_OFFLOADS is c.adapter.BUILT_OFFLOADS
-    assert "encap" not in c.BUILT_OFFLOADS        # NVGRE: not built yet
-    assert RSC <= c.BUILT_OFFLOADS                # (RSC: model in progress, see issue 9)
+    assert c.BUILT_OFFLOADS == EVERYTHING         # NVGRE and RSC included
     checksum_and_lso = {name for name in c.OFFLOAD_SWITCHES
                         if name.startswith(("tx_", "rx_", "lso_"))}
     assert checksum_and_lso <= c.BUILT_OFFLOADS
@@ -198,7 +198,8 @@ def test_an_offload_that_is_not_built_is_never_supported(monkeypatch, missing):
     assert (info.value.status, info.value.field) == (c.NDIS_STATUS_NOT_SUPPORTED, field)
 
 
-def test_nvgre_is_not_built_so_not_supported_and_not_switched_on():
+def test_a_build_without_nvgre_does_not_report_it_or_switch_it_on(monkeypatch):
+    build(monkeypatch, c.BUILT_OFFLOADS - {"encap"})
     caps = c.NicCapabilities()
     assert caps.nvgre is False and caps.supported_switches()["encap"] is False
     with pytest.raises(ValueError, match="NVGRE"):
@@ -239,6 +240,7 @@ def test_rsc_not_built_is_not_supported_and_switching_it_on_is_refused(monkeypat
     with pytest.raises(ValueError, match="receive segment coalescing"):
         c.NicCapabilities(rsc=True)
     adapter = c.bind(["*RscIPv4=1", "*RscIPv6=1"])
+    indicated = len(adapter.indications)
     assert adapter.hardware_capabilities().Rsc == c.NdisTcpRecvSegCoalesceOffload()
     assert adapter.current_config().Rsc == c.NdisTcpRecvSegCoalesceOffload()
     assert adapter.hardware_capabilities().to_bytes(3)[144:146] == b"\0\0"
@@ -250,7 +252,7 @@ def test_rsc_not_built_is_not_supported_and_switching_it_on_is_refused(monkeypat
             adapter.set_offload_parameters(c.NdisOffloadParameters(
                 **{field: c.NDIS_OFFLOAD_PARAMETERS_RSC_ENABLED}))
         assert (info.value.status, info.value.field) == (c.NDIS_STATUS_NOT_SUPPORTED, field)
-    assert adapter.state == state and len(adapter.indications) == 1
+    assert adapter.state == state and len(adapter.indications) == indicated
     adapter.set_offload_parameters(c.NdisOffloadParameters(
         RscIPv4=c.NDIS_OFFLOAD_PARAMETERS_RSC_DISABLED))   # disabling is fine
     assert adapter.keywords().RscIPv4 == 0
@@ -297,7 +299,8 @@ def test_once_nvgre_is_built_it_is_enabled_by_default_but_operational_only_when_
 
 def test_bind_issues_encapsulation_and_everything_built_is_live():
     adapter = c.bind([])
-    assert [i.Oid for i in adapter.indications] == ["OID_OFFLOAD_ENCAPSULATION"]
+    assert [i.Oid for i in adapter.indications] == ["OID_OFFLOAD_ENCAPSULATION",
+                                                    "OID_TCP_OFFLOAD_PARAMETERS"]
     dp = adapter.datapath()
     assert {name for name in c.OFFLOAD_SWITCHES if getattr(dp, name)} == c.BUILT_OFFLOADS
     assert dp.rx_active

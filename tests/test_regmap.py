@@ -52,9 +52,8 @@ def test_reset_is_the_bound_default_config():
     view = rm.RegisterView()
     decoded = view.decode(view.reset_values())
     assert decoded.datapath == bind().datapath()
-    # Every receive check on, but NVGRE (encap): it is not built yet on transmit, so
-    # config.adapter keeps it out of BUILT_OFFLOADS and it is off at reset.
-    assert decoded.rx_enables == dict.fromkeys(decoded.rx_enables, True) | {"encap": False}
+    # Every receive check on, NVGRE (encap) included: bind switches it on.
+    assert decoded.rx_enables == dict.fromkeys(decoded.rx_enables, True)
     assert decoded.rsc_idle_timeout is None
     assert decoded.lso_limits.id_mode == "ndis"
     assert decoded.encapsulation["IPv4"] == {"EncapsulationType": 0x16, "Enabled": 1,
@@ -102,7 +101,7 @@ def test_capabilities_follow_the_hardware():
     caps = plain.constants()
     cap = rm.REGISTERS["CAP_OFFLOADS"].unpack(caps["CAP_OFFLOADS"])
     assert cap["rsc_ipv4"] == cap["rsc_ipv6"] == 0 and cap["lso_v1_ipv4"] == 1
-    assert cap["encap"] == 0          # NVGRE is not built yet
+    assert cap["encap"] == 1
     assert caps["CAP_LSO_V1_IPV4"] == 60000
     assert caps["CAP_ENCAPSULATION"] == 0x16
     # A configuration of that NIC never has RSC on.

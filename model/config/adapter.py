@@ -81,9 +81,8 @@ BUILT_OFFLOADS: frozenset[str] = frozenset({
     "tx_ipv4_checksum", "tx_tcp_ipv4", "tx_udp_ipv4", "tx_tcp_ipv6", "tx_udp_ipv6",
     "rx_ipv4_checksum", "rx_tcp_ipv4", "rx_udp_ipv4", "rx_tcp_ipv6", "rx_udp_ipv6",
     "lso_v1_ipv4", "lso_v2_ipv4", "lso_v2_ipv6",
-    "rsc_ipv4", "rsc_ipv6",  # (RSC: model in progress, see issue 9)
-    # "encap",  # NVGRE: the model has it (model/nvgre*.py, tested by standing in for a
-    #           # build with it); the RTL has not. Add this line when hdl/ has NVGRE.
+    "rsc_ipv4", "rsc_ipv6",
+    "encap",    # NVGRE: checksums and LSOv2 on the inner headers, TX and RX (issue 10)
 })
 assert BUILT_OFFLOADS <= set(OFFLOAD_SWITCHES)
 
