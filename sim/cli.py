@@ -281,10 +281,12 @@ def _write_text(output, text):
                    "per check (default: each check's own).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--offload", "offloads", multiple=True,
-              type=click.Choice(["checksum", "lso", "rsc"]),
-              help="Offloads on (repeatable; default all three): checksum (TX insertion and "
+              type=click.Choice(["checksum", "lso", "rsc", "nvgre"]),
+              help="Offloads on (repeatable; default all four): checksum (TX insertion and "
                    "RX validation, IPv4/TCP/UDP, both IP versions), lso (LSOv1 IPv4, LSOv2 "
-                   "IPv4/IPv6), rsc (RSC IPv4/IPv6). The others are off throughout.")
+                   "IPv4/IPv6), rsc (RSC IPv4/IPv6), nvgre (the encapsulated packet task "
+                   "offload: checksums and LSOv2 on NVGRE's inner headers). The others are "
+                   "off throughout.")
 @click.option("--changes/--no-changes", default=True, show_default=True,
               help="Configuration changes between phases (OID_TCP_OFFLOAD_PARAMETERS).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,

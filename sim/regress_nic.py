@@ -35,7 +35,7 @@ DEFAULT_FRAMES = 1000
 #: 573 MB for ``--frames 40`` at W=64 (39,553 cycles, about 14.5 kB a cycle; measured
 #: 2026-12-02), so a traced run wants few frames.
 WAVES_FILE = "dump.vcd"
-OFFLOADS = ("checksum", "lso", "rsc")
+OFFLOADS = ("checksum", "lso", "rsc", "nvgre")
 
 
 def default_folder() -> Path:

@@ -39,6 +39,8 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamFrame
 from nicoffload.model import nbl
 from nicoffload.model import regmap as rm
 from nicoffload.model.config import NdisOffloadParameters
+from nicoffload.model.config.constants import (NDIS_ENCAPSULATION_TYPE_GRE_MAC,
+                                               NDIS_OFFLOAD_SET_OFF, NDIS_OFFLOAD_SET_ON)
 from nicoffload.model.nic import Nic, TxRequest
 from nicoffload.tb import common
 
@@ -47,6 +49,9 @@ _CSUM = ("IPv4Checksum", "TCPIPv4Checksum", "UDPIPv4Checksum", "TCPIPv6Checksum"
          "UDPIPv6Checksum")
 _LSO = ("LsoV1", "LsoV2IPv4", "LsoV2IPv6")
 _RSC = ("RscIPv4", "RscIPv6")
+_NVGRE = ("EncapsulatedPacketTaskOffload", "EncapsulationTypes")
+_NVGRE_ON = {"EncapsulatedPacketTaskOffload": NDIS_OFFLOAD_SET_ON,
+             "EncapsulationTypes": NDIS_ENCAPSULATION_TYPE_GRE_MAC}
 #: Offload name -> (its OID_TCP_OFFLOAD_PARAMETERS fields, the registry keywords that switch
 #: it off at bind time).
 OFFLOADS = {
@@ -55,15 +60,18 @@ OFFLOADS = {
                          "*UDPChecksumOffloadIPv6")),
     "lso": (_LSO, ("*LsoV1IPv4", "*LsoV2IPv4", "*LsoV2IPv6")),
     "rsc": (_RSC, ("*RscIPv4", "*RscIPv6")),
+    "nvgre": (_NVGRE, ("*EncapsulatedPacketTaskOffload",)),
 }
 #: The configuration changes between phases (NDIS values: checksum 1 off, 2 TX, 3 RX,
-#: 4 both; LSO and RSC 1 off, 2 on).
+#: 4 both; LSO and RSC 1 off, 2 on; the encapsulated packet task offload the other way
+#: round: NDIS_OFFLOAD_SET_ON 1, NDIS_OFFLOAD_SET_OFF 2).
 CHANGES = (
     ("LSO off", {k: 1 for k in _LSO}),
     ("LSO on, checksum TX off", {**{k: 2 for k in _LSO}, **{k: 3 for k in _CSUM}}),
     ("RSC off", {k: 1 for k in _RSC}),
     ("RSC on, checksum RX off", {**{k: 2 for k in _RSC}, **{k: 2 for k in _CSUM}}),
-    ("all on", {k: 4 for k in _CSUM}),
+    ("NVGRE off", {"EncapsulatedPacketTaskOffload": NDIS_OFFLOAD_SET_OFF}),
+    ("all on", {**{k: 4 for k in _CSUM}, **_NVGRE_ON}),
 )
 
 

@@ -21,7 +21,7 @@ idles on both input streams and random backpressure on all three output streams:
   (``Nic.advance``, ``receive``, ``end_indication``).
 
 Between phases the configuration changes (OID_TCP_OFFLOAD_PARAMETERS: LSO off; LSO on and
-checksum TX off; RSC off with SCUs open; RSC on and checksum RX off; all on). The
+checksum TX off; RSC off with SCUs open; RSC on and checksum RX off; NVGRE off; all on). The
 synchronisation is the top level's rule (hdl/nic.py): a path's configuration is loaded only
 between frames with the path empty up to its configuration stage. The bench quiesces both
 inputs (every frame sent has been taken), writes the registers the model's change gives
@@ -107,6 +107,7 @@ def _nvgre_sends(tb: TB, budget: int):
     for frame, csum, lso, supp in transport_nvgre.prepare_send(
             f.frame, model.datapath, mss=mss, max_frame=TX_MAX_FRAME):
         tb.expect_tx(TxRequest(frame, csum, lso, supp), f"NVGRE {f.desc}")
+        tb.stats["NVGRE offloaded" if supp else "NVGRE done in software"] += 1
         out.append((frame, nbl.TxUser.for_frame(frame, csum, lso, supp)))
     return out
 

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from nicoffload.model.config import NdisOffloadParameters
 from nicoffload.model.nic import Nic
 from nicoffload.sim import cli as cli_mod
 from nicoffload.sim import regress_nic
@@ -17,7 +18,7 @@ from nicoffload.tb import nic_bench
 
 def test_offloads_from_the_environment(monkeypatch):
     monkeypatch.delenv("NICOFFLOAD_OFFLOADS", raising=False)
-    assert nic_bench.offloads() == ("checksum", "lso", "rsc")
+    assert nic_bench.offloads() == ("checksum", "lso", "rsc", "nvgre")
     monkeypatch.setenv("NICOFFLOAD_OFFLOADS", "rsc, lso")
     assert nic_bench.offloads() == ("rsc", "lso")
     monkeypatch.setenv("NICOFFLOAD_OFFLOADS", "lso,tso")
@@ -35,6 +36,21 @@ def test_offloads_left_out_are_off_and_never_switched_on():
     assert all(set(fields) <= {"RscIPv4", "RscIPv6"} for _, fields in changes)
     assert len(nic_bench.changes(tuple(nic_bench.OFFLOADS))) == len(nic_bench.CHANGES)
     assert nic_bench.changes(("lso",), enabled=False) == []
+
+
+def test_nvgre_is_bound_on_switched_off_and_on_again():
+    """Chosen, the encapsulated packet task offload is on at bind and the changes switch it
+    off and on; left out, it is off throughout and no change touches it."""
+    assert Nic(keywords=nic_bench.off_keywords(tuple(nic_bench.OFFLOADS))).datapath.encap
+    nic = Nic(keywords=nic_bench.off_keywords(("nvgre",)))
+    changes = nic_bench.changes(("nvgre",))
+    assert [name for name, _ in changes] == ["NVGRE off", "all on"]
+    for name, fields in changes:
+        nic.set_offload_parameters(NdisOffloadParameters(**fields))
+        assert nic.datapath.encap == (name == "all on")
+    assert not Nic(keywords=nic_bench.off_keywords(("lso",))).datapath.encap
+    assert all("EncapsulatedPacketTaskOffload" not in fields
+               for _, fields in nic_bench.changes(("checksum", "lso", "rsc")))
 
 
 def test_progress_file_reads_whole_lines(tmp_path):
