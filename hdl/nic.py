@@ -19,11 +19,13 @@ both ways.
 
 Configuration between frames
     Each path obeys a copy of the register block's ``cfg``: ``tx_cfg`` (the LSO limits and
-    enables, ``hdl.csr.lso_config``, and OFFLOAD_EN.encap, the NVGRE offloads) and ``rx_cfg`` (receive checksum enables, RSC enables,
-    RSC idle time). A path's copy is loaded only when (1) the registers say something else
-    for that path, (2) no frame is partly through the path's input and (3) every frame that
-    entered has passed the stage that reads the configuration: for TX, its completion has
-    left the path (the LSO stage decides a send, with the limits, before its completion);
+    enables, ``hdl.csr.lso_config``, and OFFLOAD_EN.encap, the NVGRE offloads) and
+    ``rx_cfg`` (receive checksum enables, RSC enables, RSC idle time). A path's copy is
+    loaded only when (1) the registers say something else for that path, (2) no frame is
+    partly through the path's input and (3) every frame that entered has passed the stage
+    that reads the configuration: for TX, its completion has left the path (the LSO stage
+    decides a send, with the limits and the encap enable, before its completion; the
+    checksum stage after it takes that decision from the frame's record, ``TxPath.encap``);
     for RX, its last beat has left the checksum verdict (``RxPath.checked``; RSC takes its
     enables with each frame's arrival at the input). While (1) holds, the input's
     :class:`FrameGate` takes no new frame, so the rule is: **a frame is handled with the

@@ -61,9 +61,12 @@ class TxPath(wiring.Component):
     limits : In(LSO_CONFIG)
         The LSO configuration (``hdl.lso.config_value(LsoLimits(...))``).
     encap : In(1)
-        The encapsulated packet task offload is operational on transmit
-        (:class:`~nicoffload.hdl.checksum.TxChecksumInsert`'s ``encap`` and
-        :class:`~nicoffload.hdl.lso.LsoSegmenter`'s: LSOv2 over NVGRE; 0 unless driven).
+        The encapsulated packet task offload is operational on transmit (0 unless driven):
+        sampled with ``limits`` when the segmenter decodes a frame, for LSOv2 over NVGRE
+        and for the NVGRE checksums. The frame's record then carries the decision
+        (``is_nvgre`` cleared when it was off), and the checksum stage's own ``encap`` is
+        tied on, so a frame is handled as it was decided even when ``encap`` changes while
+        it is still in the checksum stage (after its completion has left).
     """
 
     def __init__(self, width=64):
@@ -103,5 +106,5 @@ class TxPath(wiring.Component):
         wiring.connect(m, lso.m_txc, slices["completions"].s)
         wiring.connect(m, slices["completions"].m, wiring.flipped(self.m_axis_txc))
         m.d.comb += [lso.limits.eq(self.limits), lso.encap.eq(self.encap),
-                     csum.encap.eq(self.encap)]
+                     csum.encap.eq(1)]     # the records say (``encap`` above)
         return m

@@ -17,6 +17,7 @@ import os
 import random
 
 import cocotb
+from cocotb.triggers import ClockCycles
 
 from nicoffload.model.checksum import tx_fill
 from nicoffload.model.nbl import TxUser
@@ -92,6 +93,45 @@ async def nvgre_checksums(dut):
         tb.send(host.frame, host.tuser)
     await check(tb, hosts)
     await tb.settle()
+    dut.encap.value = 0
+
+
+@cocotb.test()
+async def encap_changes_in_flight(dut):
+    """``encap`` changes while frames wait in the checksum stage: each frame is handled as
+    the segmenter decided it (``TxPath.encap``). Per round, with the wire held, two NVGRE
+    frames asking for the encapsulated checksums go in; once both completions are out (both
+    decided), ``encap`` flips, then the wire is released: the frames must come out as the
+    old setting fills them. The rounds alternate on -> off and off -> on."""
+    rng = random.Random(common.seed() + 9)
+    tb = await TB.start(dut, wire=True)
+    await tb.set_limits(PHASES[0])
+    cases = [c for c in tx_nvgre_sweep(rng) if c[2]][:24]
+    encap = 1
+    for r in range(0, len(cases) - 1, 2):
+        dut.encap.value = encap
+        await ClockCycles(dut.clk, 2)
+        tb.out.pause = True
+        hosts = []
+        for frame, info, supp, _ in cases[r:r + 2]:
+            host = reference(frame, TxUser.for_frame(frame, info, 0, supp), PHASES[0],
+                             f"round {r // 2} encap {encap}")
+            host.out = [(tx_fill(frame, info, supp, encap=bool(encap)), None)]
+            hosts.append(host)
+            tb.send(host.frame, host.tuser)
+        for host in hosts:
+            got = await tb.guard(tb.completion(), f"completion of {host.desc}", 4000)
+            assert got == host.completion, f"{host.desc}: completion {got:#x}"
+            host.completion = None
+        encap ^= 1
+        dut.encap.value = encap
+        await ClockCycles(dut.clk, 4)
+        tb.out.pause = False
+        for i, host in enumerate(hosts):
+            for want, _ in host.out:
+                got, _ = await tb.guard(tb.frame(), f"frame of {host.desc}", 4000)
+                assert got == want, (f"{host.desc}, frame {i}: output differs from the "
+                                     f"model's for the setting it was decided with")
     dut.encap.value = 0
 
 

@@ -29,7 +29,7 @@ def test_txpath(width):
     result = run(width, frames=int(os.environ.get("NICOFFLOAD_FRAMES", FRAMES[width])),
                  big=BIG[width])
     assert result.ok, f"failed: {result.failures} (log: {result.test_dir / 'sim.log'})"
-    assert result.tests == 12     # line_rate is skipped without NICOFFLOAD_BENCH_SIZE
+    assert result.tests == 13     # line_rate is skipped without NICOFFLOAD_BENCH_SIZE
 
 
 @pytest.mark.rtl

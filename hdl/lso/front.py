@@ -470,10 +470,16 @@ class SendChecks(wiring.Component):
         # The longest segment the checksum stage and an 802.3 length allow (check 12): the
         # outer 802.3 length is the tighter when both frames are LLC/SNAP.
         snap_l3 = Mux(d.encap & d.outer_snap, r.l3, d.l3)
+        # The record the frame leaves with carries this decision of the encapsulated packet
+        # task offload: ``is_nvgre`` only if it was on when the send was decoded, so the
+        # checksum stage downstream treats every frame as its send was decided, whenever
+        # the configuration changes (``TxPath``: its checksum stage's ``encap`` is tied on).
+        decided_rec = Signal(HEADERS_LAYOUT(TXU))
+        m.d.comb += [decided_rec.eq(r), decided_rec.is_nvgre.eq(r.is_nvgre & d.encap_on)]
         desc = Signal(DESCRIPTOR)
         m.d.sync += [
             desc.mode.eq(Mux(d.lso, LSO, PASS)), desc.base.eq(d.base), desc.slot.eq(d.slot),
-            desc.user.eq(r.user), desc.hdr_rec.eq(r.as_value()[:HEADERS_LAYOUT(0).size]),
+            desc.user.eq(r.user), desc.hdr_rec.eq(decided_rec.as_value()[:HEADERS_LAYOUT(0).size]),
             desc.v2.eq(d.v2), desc.total.eq(d.total),
             desc.l3.eq(d.l3), desc.hdr_end.eq(hdr_end), desc.l4.eq(d.l4),
             desc.ipv6.eq(d.ipv6), desc.snap.eq(d.snap), desc.mss.eq(d.mss),
