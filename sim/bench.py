@@ -10,6 +10,10 @@ at the output of the whole TX path (segmenter + checksum insertion, ``tb_txpath.
 for back-to-back LSOv2 IPv4 sends; and the Gb/s of host bytes that ``model.lso.segment`` turns
 into segments.
 
+NVGRE (``--offload nvgre``): the same at the TX path's output for back-to-back LSOv2 sends
+over NVGRE (outer and inner IPv4, a GRE key; ``tb_lso.bench_frames``), the outer and inner
+headers rewritten per segment; and the Gb/s of ``model.nvgre_lso.cut`` on the same sends.
+
 Each RTL figure is one simulation run (every output byte is also checked against the model),
 so a whole table takes minutes; ``--width`` and ``--size`` narrow it.
 """
@@ -28,7 +32,9 @@ from rich.table import Table
 SIZES = (64, 128, 256, 576, 1500, 9000)        # checksum: frame bytes
 LSO_SIZES = (1024, 16384, 65536)               # LSO: payload bytes per send
 LSO_MSS = (536, 1460, 8960)
-OFFLOADS = ("checksum", "lso")
+NVGRE_SIZES = (16384, 65536)                   # NVGRE LSO: payload bytes per send
+NVGRE_MSS = (1400,)
+OFFLOADS = ("checksum", "lso", "nvgre")
 
 
 def _rtl_run(unit: str, width: int, module: str, env: dict, tag: str,
@@ -53,13 +59,17 @@ def rtl_fraction(unit: str, width: int, size: int, frames: int = 48) -> float:
                     f"bench{size}")["fraction"]
 
 
-def lso_fraction(width: int, size: int, mss: int, unit: str = "txpath") -> float:
+def lso_fraction(width: int, size: int, mss: int, unit: str = "txpath", *,
+                 encap: bool = False) -> float:
     """TX path (or the segmenter alone, ``unit="lso"``): wire bytes per cycle over W/8 for
-    back-to-back LSOv2 IPv4 sends of ``size`` payload bytes at ``mss``."""
+    back-to-back LSOv2 IPv4 sends of ``size`` payload bytes at ``mss`` (over NVGRE when
+    ``encap``)."""
     module = {"txpath": "nicoffload.tb.tb_txpath", "lso": "nicoffload.tb.tb_lso"}[unit]
+    tag = f"bench{size}-{mss}" + ("-nvgre" if encap else "")
     return _rtl_run(unit, width, module,
-                    {"NICOFFLOAD_BENCH_SIZE": str(size), "NICOFFLOAD_BENCH_MSS": str(mss)},
-                    f"bench{size}-{mss}", testcase="line_rate")["fraction"]
+                    {"NICOFFLOAD_BENCH_SIZE": str(size), "NICOFFLOAD_BENCH_MSS": str(mss),
+                     "NICOFFLOAD_BENCH_ENCAP": "1" if encap else "0"},
+                    tag, testcase="line_rate")["fraction"]
 
 
 def _gbps(fn, items, nbytes: int, seconds: float) -> float:
@@ -94,6 +104,24 @@ def model_lso_gbps(size: int, mss: int, seconds: float = 0.5) -> float:
         if not segment(*item).segments:
             raise RuntimeError(f"bench send of {size} bytes at MSS {mss} was dropped")
     return _gbps(segment, items, len(items[0][0]), seconds)
+
+
+def model_nvgre_lso_gbps(size: int, mss: int, seconds: float = 0.5) -> float:
+    """Gb/s of host bytes through ``model.lso.segment`` on the bench's NVGRE sends (checks
+    and cut: ``model.nvgre_lso``)."""
+    from nicoffload.model.lso import segment
+    from nicoffload.model.nbl import TxUser
+    from nicoffload.tb.tb_lso import PHASES, bench_frames
+    items = []
+    for frame, user in bench_frames(size, mss, 8, random.Random(1), encap=True):
+        _, word, supp, _ = TxUser.unpack_raw(user)
+        items.append((frame, word, PHASES[0], None, supp))
+    run = lambda frame, word, limits, mode, supp: segment(frame, word, limits, id_mode=mode,
+                                                           supplemental=supp)  # noqa: E731
+    for item in items:
+        if not run(*item).segments:
+            raise RuntimeError(f"NVGRE bench send of {size} bytes at MSS {mss} was dropped")
+    return _gbps(run, items, len(items[0][0]), seconds)
 
 
 def checksum_tables(widths, sizes, rtl, console):
@@ -139,6 +167,30 @@ def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS):
     console.print(table)
 
 
+def nvgre_tables(widths, sizes, rtl, console, mss_list=NVGRE_MSS):
+    if rtl:
+        table = Table(title="TX path with LSO over NVGRE: wire bytes per cycle / (W/8), "
+                            "back-to-back LSOv2 sends, outer and inner IPv4")
+        table.add_column("W", justify="right")
+        table.add_column("send payload", justify="right")
+        for m in mss_list:
+            table.add_column(f"MSS {m}", justify="right")
+        for width in widths:
+            for i, s in enumerate(sizes):
+                table.add_row(str(width) if i == 0 else "", f"{s} B",
+                              *(f"{lso_fraction(width, s, m, encap=True):.3f}"
+                                for m in mss_list),
+                              end_section=i == len(sizes) - 1)
+        console.print(table)
+    table = Table(title="NVGRE LSO model throughput (Gb/s of host bytes, one core)")
+    table.add_column("send payload", justify="right")
+    for m in mss_list:
+        table.add_column(f"MSS {m}", justify="right")
+    for s in sizes:
+        table.add_row(f"{s} B", *(f"{model_nvgre_lso_gbps(s, m):.2f}" for m in mss_list))
+    console.print(table)
+
+
 def run(offloads=OFFLOADS, widths=(64, 128, 256, 512), sizes=None, rtl=True, console=None):
     """Print the tables of ``offloads``; ``sizes`` are frame bytes (checksum) or payload
     bytes per send (LSO), each offload's defaults when None."""
@@ -147,3 +199,5 @@ def run(offloads=OFFLOADS, widths=(64, 128, 256, 512), sizes=None, rtl=True, con
         checksum_tables(widths, sizes or SIZES, rtl, console)
     if "lso" in offloads:
         lso_tables(widths, sizes or LSO_SIZES, rtl, console)
+    if "nvgre" in offloads:
+        nvgre_tables(widths, sizes or NVGRE_SIZES, rtl, console)

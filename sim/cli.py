@@ -318,8 +318,8 @@ def regress(widths, frames, seed, offloads, changes, out, waves, units):
 
 @main.command()
 @click.option("--offload", "offloads", multiple=True,
-              type=click.Choice(["checksum", "lso"]),
-              help="Which offload's figures (default: both).")
+              type=click.Choice(["checksum", "lso", "nvgre"]),
+              help="Which offload's figures (default: all three; nvgre is LSO over NVGRE).")
 @click.option("--model-only", is_flag=True, help="Only the model's throughput.")
 @click.option("--width", "widths", multiple=True, type=click.Choice(["64", "128", "256", "512"]))
 @click.option("--size", "sizes", multiple=True, type=click.IntRange(1, 262144),

@@ -362,6 +362,13 @@ def directed(width: int) -> list[tuple[bytes, str]]:
             ip = struct.pack(">BBHHHBBH", 0x45, 0, n - 14, 0, 0, 64, 17, 0) + bytes(8)
             cases.append((bytes(12) + b"\x08\x00" + ip + udp, f"udp4 of exactly {n} bytes"))
         cases.append((rng.randbytes(n), f"garbage of exactly {n} bytes"))
+    # the consumer's deferred IP length check, every run: IPv4 and IPv6 frames past the
+    # window whose IP length runs past their end
+    n = WINDOW_BYTES + 100
+    ip = struct.pack(">BBHHHBBH", 0x45, 0, n, 0, 0, 64, 17, 0) + bytes(8)
+    cases.append((bytes(12) + b"\x08\x00" + ip + bytes(n - 34), "IPv4 length past the end"))
+    ip6 = struct.pack(">IHBB", 0x60000000, n, 17, 64) + bytes(32)
+    cases.append((bytes(12) + b"\x86\xdd" + ip6 + bytes(n - 54), "IPv6 length past the end"))
     return cases
 
 
