@@ -1,7 +1,7 @@
 """The NIC top level (hdl/nic.py) in Verilator against model.nic.Nic (tb/tb_nic.py): TX and
 RX traffic at once with idles and backpressure, configuration over AXI4-Lite, changes
-between phases (LSO off, checksum TX off, RSC off with SCUs open, checksum RX off), every
-byte, info word and statistics counter.
+between phases (LSO off, checksum TX off, RSC off with SCUs open, checksum RX off, NVGRE
+off, all on), NVGRE frames both ways, every byte, info word and statistics counter.
 
 CI runs W=64 (about 1,030 input frames, TX and RX; the build about 2m40s and the run
 about 1m40s (70 s of simulation) on two busy cores); 128, 256 and 512 run the same test under NICOFFLOAD_SOAK=1
