@@ -2,8 +2,8 @@
 
 These count output bytes per clock cycle, not seconds: they hold on any machine. The figures
 are the issues' targets (>= 0.95 of W/8 for 1500-byte frames, for 64 KB sends at MSS 1460 and
-for 64 KB sends over NVGRE at MSS 1400) at the narrowest and the widest W; ``nicoffload
-bench`` prints the whole tables.
+for 64 KB sends over NVGRE at MSS 1400, that one at W=512 only) at the narrowest and the
+widest W; ``nicoffload bench`` prints the whole tables.
 """
 
 import re
@@ -34,9 +34,10 @@ def test_tx_path_keeps_line_rate_on_large_sends(width):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("width", [64, 512])
+@pytest.mark.parametrize("width", [512])
 def test_tx_path_keeps_line_rate_on_nvgre_large_sends(width):
-    """LSOv2 over NVGRE, 64 KB sends at MSS 1400 (issue 10's figure)."""
+    """LSOv2 over NVGRE, 64 KB sends at MSS 1400 (issue 10's figure), at the widest W (CI
+    time; ``nicoffload bench --offload nvgre`` prints every W)."""
     fraction = bench.lso_fraction(width, 65536, 1400, encap=True)
     assert 0.95 <= fraction <= 1.0, f"TX path NVGRE W={width}: {fraction:.3f} of W/8"
 

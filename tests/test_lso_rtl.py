@@ -7,7 +7,7 @@ import pytest
 from nicoffload.hdl.axis import AxiTop
 from nicoffload.sim import runner
 
-FRAMES = {64: 200, 128: 340, 256: 340, 512: 340}   # x 4 tests, ~77% large sends
+FRAMES = {64: 120, 128: 340, 256: 340, 512: 340}   # x 4 tests, ~77% large sends
 BIG = {64: 1, 128: 2, 256: 2, 512: 3}
 
 
