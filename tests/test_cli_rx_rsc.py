@@ -240,7 +240,7 @@ def test_timeout_in_nanoseconds(tmp_path):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("batch", [64, 7])
+@pytest.mark.parametrize("batch", [7])     # (64 too, once: CI time)
 def test_rtl_engine_coalesces_as_the_model(tmp_path, batch):
     """``--engine rtl`` runs the NIC top (W=64, the build the other RTL tests share): the
     same host frames, RX info and times as the model engine, with RSC on for both IP
