@@ -92,35 +92,22 @@ def model_gbps(size: int, seconds: float = 0.5) -> dict:
             "rx_validate": _gbps(lambda f, i: rx_validate(f), frames, size, seconds)}
 
 
-def model_lso_gbps(size: int, mss: int, seconds: float = 0.5) -> float:
-    """Gb/s of host bytes (headers + payload of each send) through ``model.lso.segment``."""
-    from nicoffload.model.lso import LsoLimits, segment
-    from nicoffload.model.nbl import TxUser
-    from nicoffload.tb.tb_lso import bench_frames
-    limits = LsoLimits()
-    items = [(frame, TxUser.unpack_raw(user)[1], limits)
-             for frame, user in bench_frames(size, mss, 8, random.Random(1))]
-    for item in items:              # the figure is of real segmentation, not of drops
-        if not segment(*item).segments:
-            raise RuntimeError(f"bench send of {size} bytes at MSS {mss} was dropped")
-    return _gbps(segment, items, len(items[0][0]), seconds)
-
-
-def model_nvgre_lso_gbps(size: int, mss: int, seconds: float = 0.5) -> float:
-    """Gb/s of host bytes through ``model.lso.segment`` on the bench's NVGRE sends (checks
-    and cut: ``model.nvgre_lso``)."""
+def model_lso_gbps(size: int, mss: int, seconds: float = 0.5, *, encap: bool = False) -> float:
+    """Gb/s of host bytes (headers + payload of each send) through ``model.lso.segment`` on
+    the bench's sends (over NVGRE when ``encap``: the checks and cut of ``model.nvgre_lso``)."""
     from nicoffload.model.lso import segment
     from nicoffload.model.nbl import TxUser
     from nicoffload.tb.tb_lso import PHASES, bench_frames
     items = []
-    for frame, user in bench_frames(size, mss, 8, random.Random(1), encap=True):
+    for frame, user in bench_frames(size, mss, 8, random.Random(1), encap=encap):
         _, word, supp, _ = TxUser.unpack_raw(user)
-        items.append((frame, word, PHASES[0], None, supp))
-    run = lambda frame, word, limits, mode, supp: segment(frame, word, limits, id_mode=mode,
-                                                           supplemental=supp)  # noqa: E731
-    for item in items:
-        if not run(*item).segments:
-            raise RuntimeError(f"NVGRE bench send of {size} bytes at MSS {mss} was dropped")
+        items.append((frame, word, PHASES[0], supp))
+
+    def run(frame, word, limits, supp):
+        return segment(frame, word, limits, supplemental=supp)
+    for frame, word, limits, supp in items:   # the figure is of real segmentation, not drops
+        if not run(frame, word, limits, supp).segments:
+            raise RuntimeError(f"bench send of {size} bytes at MSS {mss} was dropped")
     return _gbps(run, items, len(items[0][0]), seconds)
 
 
@@ -144,10 +131,14 @@ def checksum_tables(widths, sizes, rtl, console):
     console.print(table)
 
 
-def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS):
+def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS, *, encap=False):
+    """The TX path's line rate on LSOv2 sends (over NVGRE when ``encap``) and the model's
+    throughput on the same sends."""
+    what = ("LSO over NVGRE", "LSOv2 sends, outer and inner IPv4", "NVGRE LSO") if encap \
+        else ("LSO", "LSOv2 IPv4 sends", "LSO")
     if rtl:
-        table = Table(title="TX path with LSO: wire bytes per cycle / (W/8), "
-                            "back-to-back LSOv2 IPv4 sends")
+        table = Table(title=f"TX path with {what[0]}: wire bytes per cycle / (W/8), "
+                            f"back-to-back {what[1]}")
         table.add_column("W", justify="right")
         table.add_column("send payload", justify="right")
         for m in mss_list:
@@ -155,39 +146,17 @@ def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS):
         for width in widths:
             for i, s in enumerate(sizes):
                 table.add_row(str(width) if i == 0 else "", f"{s} B",
-                              *(f"{lso_fraction(width, s, m):.3f}" for m in mss_list),
-                              end_section=i == len(sizes) - 1)
-        console.print(table)
-    table = Table(title="LSO model throughput (Gb/s of host bytes, one core)")
-    table.add_column("send payload", justify="right")
-    for m in mss_list:
-        table.add_column(f"MSS {m}", justify="right")
-    for s in sizes:
-        table.add_row(f"{s} B", *(f"{model_lso_gbps(s, m):.2f}" for m in mss_list))
-    console.print(table)
-
-
-def nvgre_tables(widths, sizes, rtl, console, mss_list=NVGRE_MSS):
-    if rtl:
-        table = Table(title="TX path with LSO over NVGRE: wire bytes per cycle / (W/8), "
-                            "back-to-back LSOv2 sends, outer and inner IPv4")
-        table.add_column("W", justify="right")
-        table.add_column("send payload", justify="right")
-        for m in mss_list:
-            table.add_column(f"MSS {m}", justify="right")
-        for width in widths:
-            for i, s in enumerate(sizes):
-                table.add_row(str(width) if i == 0 else "", f"{s} B",
-                              *(f"{lso_fraction(width, s, m, encap=True):.3f}"
+                              *(f"{lso_fraction(width, s, m, encap=encap):.3f}"
                                 for m in mss_list),
                               end_section=i == len(sizes) - 1)
         console.print(table)
-    table = Table(title="NVGRE LSO model throughput (Gb/s of host bytes, one core)")
+    table = Table(title=f"{what[2]} model throughput (Gb/s of host bytes, one core)")
     table.add_column("send payload", justify="right")
     for m in mss_list:
         table.add_column(f"MSS {m}", justify="right")
     for s in sizes:
-        table.add_row(f"{s} B", *(f"{model_nvgre_lso_gbps(s, m):.2f}" for m in mss_list))
+        table.add_row(f"{s} B", *(f"{model_lso_gbps(s, m, encap=encap):.2f}"
+                                  for m in mss_list))
     console.print(table)
 
 
@@ -200,4 +169,4 @@ def run(offloads=OFFLOADS, widths=(64, 128, 256, 512), sizes=None, rtl=True, con
     if "lso" in offloads:
         lso_tables(widths, sizes or LSO_SIZES, rtl, console)
     if "nvgre" in offloads:
-        nvgre_tables(widths, sizes or NVGRE_SIZES, rtl, console)
+        lso_tables(widths, sizes or NVGRE_SIZES, rtl, console, NVGRE_MSS, encap=True)
