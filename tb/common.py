@@ -27,6 +27,8 @@ Environment (set by ``nicoffload.sim.runner.run``):
 
 from __future__ import annotations
 
+import atexit
+import collections
 import itertools
 import json
 import logging
@@ -42,7 +44,7 @@ from cocotbext.axi import (AxiStreamBus, AxiStreamFrame, AxiStreamMonitor, AxiSt
 
 __all__ = ["CLOCK_NS", "params", "frames", "seed", "random_pauses", "cycle_pauses",
            "beats_of", "first_beat_user", "beat_users", "beats", "word", "StreamTB",
-           "Watchdog", "ArrivalRecorder", "LineMeter"]
+           "Watchdog", "ArrivalRecorder", "LineMeter", "tally"]
 
 CLOCK_NS = 4
 
@@ -115,6 +117,44 @@ def beats(frame: AxiStreamFrame, width: int, what: str = "frame") -> tuple[bytes
 def word(frame: AxiStreamFrame) -> int:
     """The value of a one-beat frame from a :meth:`StreamTB.word_sink`."""
     return int(frame.tdata[0])
+
+
+# --- what a run cross-checked -------------------------------------------------------------
+
+_TALLY: collections.Counter = collections.Counter()
+
+
+def tally(frame: bytes, *, send: bool = False):
+    """Count one input frame whose output the scoreboard has compared with the model: every
+    frame, and NVGRE ones (``model.nvgre.follow`` finds GRE 0x6558 and an inner frame) and
+    large sends apart. At the simulator's exit the process prints one line,
+    ``NICOFFLOAD_TALLY {"unit": ..., "width": ..., "frames": ..., "nvgre": ..., ...}``,
+    into the run's ``sim.log``: how many encapsulated frames each width's CI run checked."""
+    if not _TALLY:
+        atexit.register(_print_tally)
+    _TALLY["frames"] += 1
+    nvgre = _is_nvgre(frame)
+    _TALLY["nvgre"] += nvgre
+    if send:
+        _TALLY["sends"] += 1
+        _TALLY["nvgre_sends"] += nvgre
+
+
+def _is_nvgre(frame: bytes) -> bool:
+    from nicoffload.model.nvgre import follow
+    for from_buffer in (False, True):       # a large send's IP lengths may be left 0
+        try:
+            if follow(frame, lengths_from_buffer=from_buffer).inner_offset is not None:
+                return True
+        except Exception:   # a malformed frame the scoreboard checked anyway: not NVGRE
+            pass
+    return False
+
+
+def _print_tally():
+    print("NICOFFLOAD_TALLY " + json.dumps(
+        {"unit": os.environ.get("TOPLEVEL", "") or os.environ.get("COCOTB_TOPLEVEL", ""),
+         **params(), **dict(_TALLY)}), flush=True)
 
 
 # --- watchdog and line-rate meter ----------------------------------------------------------

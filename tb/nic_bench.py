@@ -375,6 +375,9 @@ class TB(common.StreamTB):
                                  f"{nbl.RxUser.unpack(got[1])}, model "
                                  f"{nbl.RxUser.unpack(want_user)}")
 
+        for sent in self.tx_sent + self.rx_sent:
+            common.tally(sent.tdata)
+
     def score_counters(self, got: dict, want: dict) -> dict:
         wrong = {n: (got[n], want[n]) for n in want if got[n] != want[n]}
         for name, (g, w) in wrong.items():

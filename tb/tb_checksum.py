@@ -170,6 +170,7 @@ async def run_tx(tb: TB, rng, count):
             assert got == want, (f"frame {i} ({len(frame)} bytes, info {info}): first "
                                  f"difference at byte "
                                  f"{next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}")
+            common.tally(frame)
 
     await tb.guard(check(), "TX frames", 8 * beats + 5000)
     await tb.settle()
@@ -190,6 +191,7 @@ async def run_rx(tb: TB, rng, count, enable_sets=RX_ENABLE_SETS, case=rx_case):
                 flags = nbl.RxUser.unpack(users[-1])[0]
                 want = rx_validate(frame, enables=enables)
                 assert flags == want, f"frame {i} ({len(frame)} bytes): RTL {flags}, model {want}"
+                common.tally(frame)
 
         await tb.guard(check(), "RX frames", 8 * beats + 5000)
     await tb.settle()
@@ -308,6 +310,7 @@ async def run_tx_nvgre(tb: TB, rng, count):
                 if scapy and encap:
                     assert nvgre_frames.scapy_ok(got), f"NVGRE frame {i}: scapy disagrees"
                     scapy_checked += 1
+                common.tally(frame)
 
         beats = sum(common.beats_of(len(f), tb.width) for f, *_ in cases)
         await tb.guard(check(), "TX NVGRE frames", 8 * beats + 5000)

@@ -445,6 +445,7 @@ async def check(tb: TB, hosts: list[Host]):
             for want, _ in host.out:
                 got, user = await tb.frame()
                 check_frame(i, host, got, user, want, wire=tb.wire)
+            common.tally(host.frame, send=bool(TxUser.unpack_raw(host.tuser)[1]))
         at["frame"] = None
 
     async def completions():

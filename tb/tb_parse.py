@@ -597,6 +597,7 @@ class Scoreboard:
                                      rec)
         name = ParseError(err).name if err else "OK"
         self.codes[name] = self.codes.get(name, 0) + 1
+        common.tally(frame)
         self.deferred += replaced
 
     def frame(self, i, got):

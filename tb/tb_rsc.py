@@ -165,6 +165,8 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
             assert user == want_user, (f"output {i} ({ind.cause.name}): RxUser "
                                        f"{nbl.RxUser.unpack(user)}, model "
                                        f"{nbl.RxUser.unpack(want_user)}")
+        for frame, _word in sent:
+            common.tally(frame)
 
     out_beats = sum(common.beats_of(len(i.frame), width) for i in want)
     await tb.guard(check(), "RSC output", 20 * (beats + out_beats) + 20000)
