@@ -20,7 +20,14 @@ Timing
     visible together. A PASS frame's "the next row has arrived" and "it is the last" are
     registers worked out a cycle ahead, and so is "first beat" of a segment: what starts
     the next frame (the load of the wide current-frame register) is an AND of flip-flops.
-    Every other decision is a comparison of registers and a choice.
+    So is the load of the next segment: whether it may start (``go``) is a register worked
+    out a cycle ahead, and the emitting segment's fields that are the frame's are read from
+    its descriptor rather than copied into the segment registers. Every other decision is a
+    comparison of registers and a choice.
+    Nothing the decisions drive leaves the sequencer: the descriptors FIFO is read a cycle
+    after its frame starts and the lengths FIFO while the two end registers are not full,
+    both flip-flops. So consecutive frames start at least two cycles apart (a one-beat frame,
+    64 bytes or less at W=512, goes every other cycle).
 """
 
 from amaranth.hdl import *
@@ -73,9 +80,11 @@ class SegmentSequencer(wiring.Component):
     Attributes
     ----------
     descriptors : In(stream.Signature(DESCRIPTOR))
-        One per frame, in order.
+        One per frame, in order. ``ready`` is a flip-flop: a descriptor is loaded from the
+        output as its frame starts and read out of the FIFO in the next cycle.
     lengths : In(stream.Signature(FRAME_END))
         Each frame's length and the row of its last beat, valid once that beat is in the ring.
+        ``ready`` is worked out from flip-flops only.
     wp : In(ROW_BITS)
         Rows the front has written.
     fp : Out(ROW_BITS)
@@ -113,8 +122,14 @@ class SegmentSequencer(wiring.Component):
         self.emitting, self.final = Signal(), Signal()
         self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
         self.pass_arrived, self.pass_last, self.pass_advance = Signal(), Signal(), Signal()
-        self.segment_load = Signal()
+        self.segment_load, self.abort, self.mid_ready, self.go = (Signal(), Signal(),
+                                                                  Signal(), Signal())
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
+        # The next frame starts (``start``, its descriptor loaded from the FIFO's output);
+        # the FIFO is read in the cycle after, so its read and level logic hang on a
+        # flip-flop, not on the decision (its output shows the started frame for that cycle).
+        self.start = Signal()
+        m.d.sync += self.descriptors.ready.eq(self.start)
 
         self._frame_ends(m)
         self._arrival(m)
@@ -132,6 +147,7 @@ class SegmentSequencer(wiring.Component):
         with m.Else():
             self._start_next(m)
         self._pass_flags(m)
+        self._segment_ready(m)
         with m.If(self.finish):     # the frame's rows are free (after every other update)
             m.d.sync += self.fp.eq(self.end.last_row + 1)
         return m
@@ -144,7 +160,10 @@ class SegmentSequencer(wiring.Component):
         self.end, self.ended = Signal(FRAME_END), Signal()
         second, second_valid = Signal(FRAME_END), Signal()
         pop, incoming = self.finish, self.lengths.payload
-        take = self.lengths.valid & (~(self.ended & second_valid) | pop)
+        # Taken while the two registers are not both full (flip-flops: the lengths FIFO's
+        # read is not in the decisions' paths); a frame's end waits a cycle in the FIFO when
+        # both are full and one leaves, the next one being in ``second`` already.
+        take = self.lengths.valid & ~(self.ended & second_valid)
         m.d.comb += self.lengths.ready.eq(take)
         self.end_next, self.ended_next = Signal(FRAME_END), Signal()
         with m.If(pop):
@@ -167,7 +186,7 @@ class SegmentSequencer(wiring.Component):
         the rows seen written are among them, at or after ``pass_row`` (>= ``fp``)."""
         ring = (RING_BYTES // (self.width // 8) - 1).bit_length()
         row_next = Signal(ROW_BITS)
-        with m.If(self.descriptors.ready):
+        with m.If(self.start):
             m.d.comb += row_next.eq(self.descriptors.payload.base)
         with m.Elif(self.pass_advance):
             m.d.comb += row_next.eq(self.pass_row + 1)
@@ -192,11 +211,11 @@ class SegmentSequencer(wiring.Component):
         # Payload bytes of the send that have arrived: a cycle late, so never more than have
         # arrived (the count only grows), and 0 in the cycle after ``cur`` changes.
         self.avail = Signal(signed(34))
-        m.d.sync += self.avail.eq(Mux(self.descriptors.ready, 0,
+        m.d.sync += self.avail.eq(Mux(self.start, 0,
                                       Mux(self.ended, self.n, written << lognb) - cur.hdr_end))
         self.ended_late, self.short_or_long = Signal(), Signal()
         m.d.sync += [
-            self.ended_late.eq(self.ended & ~self.finish & ~self.descriptors.ready),
+            self.ended_late.eq(self.ended & ~self.finish & ~self.start),
             self.short_or_long.eq(self.n != cur.length),
         ]
 
@@ -238,11 +257,15 @@ class SegmentSequencer(wiring.Component):
         ]
         sg, patch = emit.seg, cmd.patch
         m.d.comb += [
-            patch.l3.eq(sg.l3), patch.l4.eq(sg.l4), patch.ipv6.eq(sg.ipv6),
-            patch.snap.eq(sg.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
+            patch.l3.eq(cur.l3), patch.l4.eq(cur.l4), patch.ipv6.eq(cur.ipv6),
+            patch.snap.eq(cur.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
             patch.flags.eq(sg.flags), patch.len8023.eq(sg.len8023), patch.iplen.eq(sg.iplen),
-            patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]),
-            patch.encap.eq(sg.encap), patch.outer.eq(sg.outer),
+            patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]), patch.encap.eq(cur.encap),
+            patch.outer.l3.eq(cur.outer_l3), patch.outer.ipv6.eq(cur.outer_ipv6),
+            patch.outer.snap.eq(cur.outer_snap), patch.outer.len8023.eq(sg.outer.len8023),
+            patch.outer.iplen.eq(sg.outer.iplen), patch.outer.ipid.eq(sg.outer.ipid),
+            patch.outer.gre_seq_on.eq(cur.gre_seq_at != 0),
+            patch.outer.gre_seq_at.eq(cur.gre_seq_at), patch.outer.gre_seq.eq(sg.outer.gre_seq),
         ]
         # Records: the parser's for a frame passed unchanged; for a segment, what the parser
         # says of the segment (its lengths; its ChecksumTx word as ``user``).
@@ -261,8 +284,8 @@ class SegmentSequencer(wiring.Component):
     def _start_next(self, m):
         """Take the next frame's descriptor, if there is one (also as a frame ends)."""
         nxt = self.descriptors.payload
-        with m.If(self.descriptors.valid):
-            m.d.comb += self.descriptors.ready.eq(1)
+        with m.If(self.descriptors.valid & ~self.descriptors.ready):
+            m.d.comb += self.start.eq(1)
             m.d.sync += [self.cur.eq(nxt), self.emitting.eq(0), self.final.eq(0),
                          self.pass_row.eq(nxt.base), self.pass_first.eq(1)]
             m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
@@ -315,27 +338,39 @@ class SegmentSequencer(wiring.Component):
                          emit.left.eq(emit.left - nb), emit.last_beat.eq(emit.left <= 2 * nb)]
             with m.If(self.emit_last_beat):
                 m.d.sync += self.emitting.eq(0)
-        # The pending segment: the last once the frame has ended as its length word said, a
-        # middle one once its bytes have arrived; a bad length word cuts the send.
-        seg_is_last = pend.last
-        emit_last = self.ended_late & seg_is_last & ~self.short_or_long
-        # "A middle segment's bytes have all arrived", a cycle late (``avail`` only grows) and
-        # 0 in the cycle after the pending segment moves on: one comparison of registers
-        # into a flip-flop, not into the load of the segment registers.
-        pend_moves = self.descriptors.ready | self.segment_load
-        mid_ready = Signal()
-        m.d.sync += mid_ready.eq(~pend_moves & ~seg_is_last & (self.avail >= pend.end))
-        emit_mid = mid_ready
-        abort = ~emit_mid & self.ended_late & self.short_or_long
-        can_load = ~self.emitting | (can & self.emit_last_beat)
+        # The pending segment starts when ``go`` says it may (a register, ``_segment_ready``)
+        # and the emitting segment frees the way (its last beat goes, or none is emitting):
+        # a choice of a few flip-flops into the load of the segment registers. A bad length
+        # word cuts the send.
+        frees = ~self.emitting | (self.commands.ready & self.emit_last_beat &
+                                  (~first_beat | self.records.ready))
+        cut = ~self.mid_ready & self.ended_late & self.short_or_long
         with m.If(can & self.emit_last_beat & self.final):
             m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT),
                          self.fin_sent.eq(1)]
             self._start_next(m)
-        with m.Elif(can_load & ~self.final & (emit_last | emit_mid)):
-            self._load_segment(m, emit_last)
-        with m.Elif(can_load & ~self.final & abort):
+        with m.Elif(self.go & frees):
+            self._load_segment(m, pend.last)
+        with m.Elif(frees & ~self.final & cut):
+            m.d.comb += self.abort.eq(1)
             m.d.sync += self.state.eq(DROP)
+
+    def _segment_ready(self, m):
+        """Whether the pending segment may start, as registers worked out a cycle ahead:
+        ``mid_ready``, a middle segment's bytes have all arrived (a cycle late: ``avail``
+        only grows), and ``go``, the send is being segmented and its pending segment is a
+        middle one whose bytes are in or the last one of a frame that ended as its length
+        word said. Both are 0 in the cycle after the pending segment moves on (or the frame
+        ends or is cut), and only grow until then; one comparison of registers into each,
+        not into the load of the segment registers."""
+        pend = self.pend
+        moves = self.start | self.segment_load | self.finish | self.abort
+        mid_next = ~moves & ~pend.last & (self.avail >= pend.end)
+        last_next = self.ended & pend.last & (self.n == self.cur.length)
+        m.d.sync += [
+            self.mid_ready.eq(mid_next),
+            self.go.eq(~moves & (self.state == LSO) & ~self.final & (mid_next | last_next)),
+        ]
 
     def _load_segment(self, m, last):
         """The pending segment starts; the pending one moves on by one MSS."""
@@ -353,16 +388,12 @@ class SegmentSequencer(wiring.Component):
             emit.first_beat.eq(1),
             emit.header_left.eq(hdr), emit.left.eq(hdr + size),
             emit.last_beat.eq(Mux(last, hdr + pend.remaining <= nb, hdr + cur.mss <= nb)),
-            sg.l3.eq(cur.l3), sg.l4.eq(cur.l4), sg.ipv6.eq(cur.ipv6), sg.snap.eq(cur.snap),
-            sg.hdr.eq(hdr), sg.size.eq(size), sg.end.eq(hdr + size), sg.ipid.eq(pend.ip_id),
+            sg.end.eq(hdr + size), sg.ipid.eq(pend.ip_id),
             sg.seq.eq(pend.seq), sg.flags.eq(seg_flags),
             sg.iplen.eq(cur.ip_base + size), sg.len8023.eq(cur.len8023_base + size),
             sg.tcp_sum.eq(cur.tcp_base[:16] + cur.tcp_base[16] + size),
-            sg.encap.eq(cur.encap), sg.outer.l3.eq(cur.outer_l3),
-            sg.outer.ipv6.eq(cur.outer_ipv6), sg.outer.snap.eq(cur.outer_snap),
             sg.outer.len8023.eq(cur.outer_len8023_base + size),
             sg.outer.iplen.eq(cur.outer_ip_base + size), sg.outer.ipid.eq(pend.outer_ip_id),
-            sg.outer.gre_seq_on.eq(cur.gre_seq_at != 0), sg.outer.gre_seq_at.eq(cur.gre_seq_at),
             sg.outer.gre_seq.eq(pend.gre_seq),
             self.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
         ]
