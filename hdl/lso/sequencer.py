@@ -135,6 +135,7 @@ class SegmentSequencer(wiring.Component):
         self._arrival(m)
         self._completion(m)
         self._segment_command(m)
+        self._upcoming(m)
         # The state is the current frame's mode, or IDLE (no frame). An if-chain rather than
         # a switch: the Verilog then has no case statement that leaves values uncovered.
         self.state = Signal(range(4), init=_IDLE)
@@ -323,7 +324,7 @@ class SegmentSequencer(wiring.Component):
 
     def _segment_beat(self, m):
         """A large send: the emitting segment's next beat; the next segment decided."""
-        nb, hb, emit, pend = self.width // 8, self.hb, self.emit, self.pend
+        nb, hb, emit = self.width // 8, self.hb, self.emit
         first_beat = emit.first_beat
         can = self.commands.ready & self.emitting & \
             (~(self.final & self.emit_last_beat) | self.completions.ready) & \
@@ -350,7 +351,7 @@ class SegmentSequencer(wiring.Component):
                          self.fin_sent.eq(1)]
             self._start_next(m)
         with m.Elif(self.go & frees):
-            self._load_segment(m, pend.last)
+            self._load_segment(m)
         with m.Elif(frees & ~self.final & cut):
             m.d.comb += self.abort.eq(1)
             m.d.sync += self.state.eq(DROP)
@@ -372,18 +373,25 @@ class SegmentSequencer(wiring.Component):
             self.go.eq(~moves & (self.state == LSO) & ~self.final & (mid_next | last_next)),
         ]
 
-    def _load_segment(self, m, last):
-        """The pending segment starts; the pending one moves on by one MSS."""
-        nb, lognb, emit, pend, cur = self.width // 8, self.lognb, self.emit, self.pend, self.cur
-        m.d.comb += self.segment_load.eq(1)
+    def _upcoming(self, m):
+        """The pending segment's registers as it will start (``upcoming``: the emitting
+        segment's counters and fields, and ``fp``) and the pending segment after it
+        (``pend_after``), worked out every cycle from the pending segment and the frame's
+        descriptor: what a load copies, with no adder between the decision and the segment
+        registers. They are a cycle behind ``pend`` and ``cur``, which ``go`` waits for (it
+        is 0 in the cycle after either changes)."""
+        nb, lognb, pend, cur = self.width // 8, self.lognb, self.pend, self.cur
+        last = pend.last
+        self.upcoming = up = Signal(data.StructLayout({
+            "emit": self.emit.shape(), "fp": ROW_BITS}))
+        self.pend_after = after = Signal.like(pend)
         size = Signal(16)
         m.d.comb += size.eq(Mux(last, pend.remaining, cur.mss))
         hdr, flags = cur.hdr_end, cur.flags
         seg_flags = (flags & ~(FIN | PSH | CWR)) | Mux(pend.first, flags & CWR, 0) | \
             Mux(last, flags & (FIN | PSH), 0)
-        sg = emit.seg
+        emit, sg = up.emit, up.emit.seg
         m.d.sync += [
-            self.emitting.eq(1), self.final.eq(last),
             emit.row.eq(cur.base + pend.row), emit.rho.eq(pend.rho), emit.j.eq(0),
             emit.first_beat.eq(1),
             emit.header_left.eq(hdr), emit.left.eq(hdr + size),
@@ -395,20 +403,27 @@ class SegmentSequencer(wiring.Component):
             sg.outer.len8023.eq(cur.outer_len8023_base + size),
             sg.outer.iplen.eq(cur.outer_ip_base + size), sg.outer.ipid.eq(pend.outer_ip_id),
             sg.outer.gre_seq.eq(pend.gre_seq),
-            self.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
+            up.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
         ]
         rho_sum = pend.rho + cur.mss[:lognb]
         def next_id(ip_id):     # ``model.lso.ip_id``: "ndis" keeps bit 15, "linux" wraps
             plus1 = ip_id + 1
             return Mux(cur.id_linux, plus1, Cat(plus1[:15], ip_id[15]))
         m.d.sync += [
-            pend.end.eq(pend.end + cur.mss), pend.remaining.eq(pend.remaining - cur.mss),
-            pend.last.eq(pend.remaining <= (cur.mss << 1)),
-            pend.row.eq(pend.row + (cur.mss >> lognb) + (rho_sum >> lognb)),
-            pend.rho.eq(rho_sum[:lognb]), pend.seq.eq(pend.seq + cur.mss),
-            pend.ip_id.eq(next_id(pend.ip_id)), pend.outer_ip_id.eq(next_id(pend.outer_ip_id)),
-            pend.gre_seq.eq(pend.gre_seq + 1), pend.first.eq(0),
+            after.end.eq(pend.end + cur.mss), after.remaining.eq(pend.remaining - cur.mss),
+            after.last.eq(pend.remaining <= (cur.mss << 1)),
+            after.row.eq(pend.row + (cur.mss >> lognb) + (rho_sum >> lognb)),
+            after.rho.eq(rho_sum[:lognb]), after.seq.eq(pend.seq + cur.mss),
+            after.ip_id.eq(next_id(pend.ip_id)), after.outer_ip_id.eq(next_id(pend.outer_ip_id)),
+            after.gre_seq.eq(pend.gre_seq + 1), after.first.eq(0),
         ]
+
+    def _load_segment(self, m):
+        """The pending segment starts; the pending one moves on by one MSS."""
+        m.d.comb += self.segment_load.eq(1)
+        m.d.sync += [self.emitting.eq(1), self.final.eq(self.pend.last),
+                     self.emit.eq(self.upcoming.emit), self.fp.eq(self.upcoming.fp),
+                     self.pend.eq(self.pend_after)]
 
     def _drain(self, m):
         """A dropped (or cut) send: its rows are freed as they arrive; then its completion."""
