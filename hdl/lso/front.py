@@ -400,38 +400,39 @@ class SendChecks(wiring.Component):
                          (supp.TcpOptionsPresent == inner_tcp_options))
         encap = supp.IsEncapsulatedPacket
         m.d.sync += decoded.valid.eq(self.fields.valid)
-        with m.If(self.fields.valid):
-            m.d.sync += [
-                decoded.rec.eq(rec), decoded.base.eq(f.base), decoded.slot.eq(f.slot),
-                decoded.lso.eq(word != 0), decoded.mss.eq(mss),
-                decoded.header_offset.eq(word[20:30]), decoded.v2.eq(v2),
-                decoded.want6.eq(v2 & ipv6),
-                decoded.enabled.eq(Mux(v2, Mux(ipv6, cfg.lso_v2_ipv6, cfg.lso_v2_ipv4),
-                                       cfg.lso_v1_ipv4)),
-                decoded.max_off.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_max_offload_size,
-                                               cfg.v2_ipv4_max_offload_size),
-                                       cfg.v1_ipv4_max_offload_size)),
-                decoded.segments_less1.eq(Mux(min_segments == 0, 0, min_segments - 1)),
-                decoded.pseudo.eq(fold16(f.pseudo_sum + mparse.IPPROTO_TCP)),
-                decoded.hdr_end.eq(Mux(encap, rec.inner_l4 + rec.inner_l4_header_len,
-                                       rec.l4 + rec.l4_header_len)),
-                decoded.snap.eq(Mux(encap, snap(rec.inner_l3 - rec.inner_offset,
-                                                f.inner_l2type),
-                                    snap(rec.l3, f.l2type))),
-                decoded.outer_snap.eq(snap(rec.l3, f.l2type)),
-                decoded.flags.eq(f.offset_flags[0:8]), decoded.urgent.eq(f.urgent),
-                decoded.csum.eq(f.csum), decoded.seq.eq(f.seq), decoded.ip_id.eq(f.ip_id),
-                decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
-                decoded.encap.eq(encap), decoded.encap_on.eq(self.encap),
-                decoded.l3.eq(l3), decoded.l4.eq(tcp_side["l4"]),
-                decoded.ipv6.eq(tcp_side["is_ipv6"]),
-                decoded.offsets_checked.eq(supp.EncapsulatedPacketOffsetsValid),
-                decoded.offsets_agree.eq(offsets_agree),
-                decoded.inner_ip_rel.eq(rec.inner_l3 - rec.inner_offset),
-                decoded.inner_tcp_rel.eq(rec.inner_l4 - rec.inner_l3),
-                decoded.outer_total.eq(f.outer_total), decoded.outer_ip_id.eq(f.outer_ip_id),
-                decoded.gre_seq.eq(f.gre_seq),
-            ]
+        # Loaded every cycle: the fields are not looked at unless ``valid`` (no enable from
+        # the fields' ``valid`` on some 500 flip-flops).
+        m.d.sync += [
+            decoded.rec.eq(rec), decoded.base.eq(f.base), decoded.slot.eq(f.slot),
+            decoded.lso.eq(word != 0), decoded.mss.eq(mss),
+            decoded.header_offset.eq(word[20:30]), decoded.v2.eq(v2),
+            decoded.want6.eq(v2 & ipv6),
+            decoded.enabled.eq(Mux(v2, Mux(ipv6, cfg.lso_v2_ipv6, cfg.lso_v2_ipv4),
+                                   cfg.lso_v1_ipv4)),
+            decoded.max_off.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_max_offload_size,
+                                           cfg.v2_ipv4_max_offload_size),
+                                   cfg.v1_ipv4_max_offload_size)),
+            decoded.segments_less1.eq(Mux(min_segments == 0, 0, min_segments - 1)),
+            decoded.pseudo.eq(fold16(f.pseudo_sum + mparse.IPPROTO_TCP)),
+            decoded.hdr_end.eq(Mux(encap, rec.inner_l4 + rec.inner_l4_header_len,
+                                   rec.l4 + rec.l4_header_len)),
+            decoded.snap.eq(Mux(encap, snap(rec.inner_l3 - rec.inner_offset,
+                                            f.inner_l2type),
+                                snap(rec.l3, f.l2type))),
+            decoded.outer_snap.eq(snap(rec.l3, f.l2type)),
+            decoded.flags.eq(f.offset_flags[0:8]), decoded.urgent.eq(f.urgent),
+            decoded.csum.eq(f.csum), decoded.seq.eq(f.seq), decoded.ip_id.eq(f.ip_id),
+            decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
+            decoded.encap.eq(encap), decoded.encap_on.eq(self.encap),
+            decoded.l3.eq(l3), decoded.l4.eq(tcp_side["l4"]),
+            decoded.ipv6.eq(tcp_side["is_ipv6"]),
+            decoded.offsets_checked.eq(supp.EncapsulatedPacketOffsetsValid),
+            decoded.offsets_agree.eq(offsets_agree),
+            decoded.inner_ip_rel.eq(rec.inner_l3 - rec.inner_offset),
+            decoded.inner_tcp_rel.eq(rec.inner_l4 - rec.inner_l3),
+            decoded.outer_total.eq(f.outer_total), decoded.outer_ip_id.eq(f.outer_ip_id),
+            decoded.gre_seq.eq(f.gre_seq),
+        ]
         return decoded
 
     def _check_headers(self, m, d):
