@@ -122,14 +122,26 @@ class SegmentSequencer(wiring.Component):
         self.emitting, self.final = Signal(), Signal()
         self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
         self.pass_arrived, self.pass_last, self.pass_advance = Signal(), Signal(), Signal()
-        self.segment_load, self.abort, self.mid_ready, self.go = (Signal(), Signal(),
-                                                                  Signal(), Signal())
+        self.segment_load, self.abort = Signal(name="segment_load"), Signal(name="abort")
+        self.mid_ready, self.go = Signal(name="mid_ready"), Signal(name="go")
+        self.moved = Signal(name="moved")
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
         # The next frame starts (``start``, its descriptor loaded from the FIFO's output);
         # the FIFO is read in the cycle after, so its read and level logic hang on a
         # flip-flop, not on the decision (its output shows the started frame for that cycle).
         self.start = Signal()
         m.d.sync += self.descriptors.ready.eq(self.start)
+        # The wide current-frame register is loaded in that next cycle too, from the FIFO's
+        # output (an enable from a flip-flop, not from the decision). What the frame's
+        # first cycle reads of it (a PASS frame's first beat and record, the completion of
+        # a one-beat frame) is chosen from the FIFO's output (``frame``); what is worked out
+        # from it into registers in that cycle is not used (``avail``, ``ended_late`` and
+        # ``go`` are held at 0 for it).
+        self.starting = self.descriptors.ready
+        with m.If(self.starting):
+            m.d.sync += self.cur.eq(self.descriptors.payload)
+        self.frame = Signal(DESCRIPTOR)
+        m.d.comb += self.frame.eq(Mux(self.starting, self.descriptors.payload, self.cur))
 
         self._frame_ends(m)
         self._arrival(m)
@@ -159,7 +171,8 @@ class SegmentSequencer(wiring.Component):
         cycle (``end_next``) even as a frame finishes (the PASS flags need it a cycle
         ahead). An end reaches ``end`` a cycle after the FIFO's output."""
         self.end, self.ended = Signal(FRAME_END), Signal()
-        second, second_valid = Signal(FRAME_END), Signal()
+        self.second = second = Signal(FRAME_END, name="second_end")
+        self.second_valid = second_valid = Signal(name="second_valid")
         pop, incoming = self.finish, self.lengths.payload
         # Taken while the two registers are not both full (flip-flops: the lengths FIFO's
         # read is not in the decisions' paths); a frame's end waits a cycle in the FIFO when
@@ -184,20 +197,37 @@ class SegmentSequencer(wiring.Component):
         ``pass_arrived`` (the row is in the ring) and ``pass_last`` (it is the frame's last).
         Rows compared in their low bits, the ring's row index: the rows written and not yet
         freed (``wp`` - ``fp``) are fewer than the ring holds, and the frame's last row and
-        the rows seen written are among them, at or after ``pass_row`` (>= ``fp``)."""
+        the rows seen written are among them, at or after ``pass_row`` (>= ``fp``).
+        The comparisons are made for each row the next one may be (the next frame's first,
+        this row or the one after it) against each end the frame may have then (the end
+        held or the FIFO's; as a frame finishes, the next frame's), from registers; the
+        decisions only choose among them. As a frame finishes without a next one the flags
+        are not used (the sequencer is idle)."""
         ring = (RING_BYTES // (self.width // 8) - 1).bit_length()
-        row_next = Signal(ROW_BITS)
+        rows = {"first": self.descriptors.payload.base[:ring],
+                "after": (self.pass_row + 1)[:ring], "this": self.pass_row[:ring]}
+        arrived = {name: self.wp_late[:ring] != row for name, row in rows.items()}
+        # The frame's end next cycle (``_frame_ends``): without a finish, the one held or
+        # else the FIFO's; as a frame finishes, the next frame's.
+        kept_ended = self.ended | self.lengths.ready
+        kept_end = Mux(self.ended, self.end.last_row, self.lengths.payload.last_row)[:ring]
+        popped_ended = self.second_valid | self.lengths.ready
+        popped_end = Mux(self.second_valid, self.second.last_row,
+                         self.lengths.payload.last_row)[:ring]
+        first_popped = popped_ended & (rows["first"] == popped_end)
+        first_kept = kept_ended & (rows["first"] == kept_end)
         with m.If(self.start):
-            m.d.comb += row_next.eq(self.descriptors.payload.base)
+            m.d.sync += [
+                self.pass_arrived.eq(Mux(self.finish, popped_ended, kept_ended) |
+                                     arrived["first"]),
+                self.pass_last.eq(Mux(self.finish, first_popped, first_kept)),
+            ]
         with m.Elif(self.pass_advance):
-            m.d.comb += row_next.eq(self.pass_row + 1)
+            m.d.sync += [self.pass_arrived.eq(kept_ended | arrived["after"]),
+                         self.pass_last.eq(kept_ended & (rows["after"] == kept_end))]
         with m.Else():
-            m.d.comb += row_next.eq(self.pass_row)
-        m.d.sync += [
-            self.pass_arrived.eq(self.ended_next | (self.wp_late[:ring] != row_next[:ring])),
-            self.pass_last.eq(self.ended_next &
-                              (row_next[:ring] == self.end_next.last_row[:ring])),
-        ]
+            m.d.sync += [self.pass_arrived.eq(kept_ended | arrived["this"]),
+                         self.pass_last.eq(kept_ended & (rows["this"] == kept_end))]
 
     def _arrival(self, m):
         """What of the current frame has arrived, as registers."""
@@ -210,19 +240,19 @@ class SegmentSequencer(wiring.Component):
         written = Signal(ROW_BITS)
         m.d.comb += written.eq(self.wp_seen - cur.base)
         # Payload bytes of the send that have arrived: a cycle late, so never more than have
-        # arrived (the count only grows), and 0 in the cycle after ``cur`` changes.
+        # arrived (the count only grows), and 0 for the two cycles after a frame starts.
         self.avail = Signal(signed(34))
-        m.d.sync += self.avail.eq(Mux(self.start, 0,
+        m.d.sync += self.avail.eq(Mux(self.start | self.starting, 0,
                                       Mux(self.ended, self.n, written << lognb) - cur.hdr_end))
         self.ended_late, self.short_or_long = Signal(), Signal()
         m.d.sync += [
-            self.ended_late.eq(self.ended & ~self.finish & ~self.start),
+            self.ended_late.eq(self.ended & ~self.finish & ~self.start & ~self.starting),
             self.short_or_long.eq(self.n != cur.length),
         ]
 
     def _completion(self, m):
         """The completion a finishing frame pushes, and the bookkeeping of finishing."""
-        cur = self.cur
+        cur = self.frame       # a one-beat frame finishes in its first cycle
         comp = Signal(word_layout(nbl.TxCompletion))
         lso_word = Mux(cur.v2, 1 << 30, Mux(self.fin_sent, cur.payload[:30], 0))
         m.d.comb += [
@@ -272,13 +302,13 @@ class SegmentSequencer(wiring.Component):
         # says of the segment (its lengths; its ChecksumTx word as ``user``).
         self.pass_rec, self.seg_rec = Signal(HEADERS_LAYOUT(TXU)), Signal(HEADERS_LAYOUT(TXU))
         m.d.comb += [
-            self.pass_rec.eq(Cat(cur.hdr_rec, cur.user)),
-            self.seg_rec.eq(self.pass_rec),
+            self.pass_rec.eq(Cat(self.frame.hdr_rec, self.frame.user)),
+            self.seg_rec.eq(Cat(cur.hdr_rec, cur.user)),
             self.seg_rec.error.eq(0), self.seg_rec.is_fragment.eq(0),
             self.seg_rec.ip_end_unchecked.eq(0), self.seg_rec.ip_end.eq(sg.end),
-            self.seg_rec.l4_end.eq(Mux(cur.encap, self.pass_rec.l4_end, sg.end)),
-            self.seg_rec.inner_ip_end.eq(Mux(cur.encap, sg.end, self.pass_rec.inner_ip_end)),
-            self.seg_rec.inner_l4_end.eq(Mux(cur.encap, sg.end, self.pass_rec.inner_l4_end)),
+            self.seg_rec.l4_end.eq(Mux(cur.encap, cur.hdr_rec.l4_end, sg.end)),
+            self.seg_rec.inner_ip_end.eq(Mux(cur.encap, sg.end, cur.hdr_rec.inner_ip_end)),
+            self.seg_rec.inner_l4_end.eq(Mux(cur.encap, sg.end, cur.hdr_rec.inner_l4_end)),
             self.seg_rec.user.eq(seg_user),
         ]
 
@@ -287,7 +317,7 @@ class SegmentSequencer(wiring.Component):
         nxt = self.descriptors.payload
         with m.If(self.descriptors.valid & ~self.descriptors.ready):
             m.d.comb += self.start.eq(1)
-            m.d.sync += [self.cur.eq(nxt), self.emitting.eq(0), self.final.eq(0),
+            m.d.sync += [self.emitting.eq(0), self.final.eq(0),
                          self.pass_row.eq(nxt.base), self.pass_first.eq(1)]
             m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
                          self.pend.last.eq(nxt.single), self.pend.row.eq(0),
@@ -302,7 +332,7 @@ class SegmentSequencer(wiring.Component):
     def _pass_beat(self, m):
         """A frame without an LSO word: its rows as they are, as they arrive."""
         nb = self.width // 8
-        cmd, cur = self.commands.payload, self.cur
+        cmd, cur = self.commands.payload, self.frame
         is_last = self.pass_last
         tail = self.n[:self.lognb]      # bytes in the last beat, 0 for a full one
         first_beat = self.pass_first
@@ -350,7 +380,7 @@ class SegmentSequencer(wiring.Component):
             m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT),
                          self.fin_sent.eq(1)]
             self._start_next(m)
-        with m.Elif(self.go & frees):
+        with m.Elif(self.go & ~self.moved & frees):
             self._load_segment(m)
         with m.Elif(frees & ~self.final & cut):
             m.d.comb += self.abort.eq(1)
@@ -361,16 +391,18 @@ class SegmentSequencer(wiring.Component):
         ``mid_ready``, a middle segment's bytes have all arrived (a cycle late: ``avail``
         only grows), and ``go``, the send is being segmented and its pending segment is a
         middle one whose bytes are in or the last one of a frame that ended as its length
-        word said. Both are 0 in the cycle after the pending segment moves on (or the frame
-        ends or is cut), and only grow until then; one comparison of registers into each,
-        not into the load of the segment registers."""
+        word said. Both are worked out from registers only (one comparison into each), not
+        from the decisions: in the cycle after the pending segment moves on (or the frame
+        starts, ends or is cut) they may still speak of the one before, so ``moved`` (that
+        cycle) holds the load back, and ``mid_ready`` may hold a cut back by a cycle."""
         pend = self.pend
-        moves = self.start | self.segment_load | self.finish | self.abort
-        mid_next = ~moves & ~pend.last & (self.avail >= pend.end)
+        m.d.sync += self.moved.eq(self.start | self.segment_load | self.finish | self.abort)
+        mid_next = ~pend.last & (self.avail >= pend.end)
         last_next = self.ended & pend.last & (self.n == self.cur.length)
         m.d.sync += [
             self.mid_ready.eq(mid_next),
-            self.go.eq(~moves & (self.state == LSO) & ~self.final & (mid_next | last_next)),
+            self.go.eq((self.state == LSO) & ~self.final & ~self.starting &
+                       (mid_next | last_next)),
         ]
 
     def _upcoming(self, m):
@@ -378,8 +410,8 @@ class SegmentSequencer(wiring.Component):
         segment's counters and fields, and ``fp``) and the pending segment after it
         (``pend_after``), worked out every cycle from the pending segment and the frame's
         descriptor: what a load copies, with no adder between the decision and the segment
-        registers. They are a cycle behind ``pend`` and ``cur``, which ``go`` waits for (it
-        is 0 in the cycle after either changes)."""
+        registers. They are a cycle behind ``pend`` and ``cur``: ``moved`` holds the load back
+        in the cycle after either changes."""
         nb, lognb, pend, cur = self.width // 8, self.lognb, self.pend, self.cur
         last = pend.last
         self.upcoming = up = Signal(data.StructLayout({
@@ -391,11 +423,15 @@ class SegmentSequencer(wiring.Component):
         seg_flags = (flags & ~(FIN | PSH | CWR)) | Mux(pend.first, flags & CWR, 0) | \
             Mux(last, flags & (FIN | PSH), 0)
         emit, sg = up.emit, up.emit.seg
+
+        def fits_one_beat(payload):     # hdr + payload <= nb, on a few bits (no long adder)
+            low = lognb + 2             # both at most nb: exact in these bits
+            return (hdr <= nb) & (payload <= nb) & (hdr[:low] + payload[:low] <= nb)
         m.d.sync += [
             emit.row.eq(cur.base + pend.row), emit.rho.eq(pend.rho), emit.j.eq(0),
             emit.first_beat.eq(1),
             emit.header_left.eq(hdr), emit.left.eq(hdr + size),
-            emit.last_beat.eq(Mux(last, hdr + pend.remaining <= nb, hdr + cur.mss <= nb)),
+            emit.last_beat.eq(fits_one_beat(Mux(last, pend.remaining, cur.mss))),
             sg.end.eq(hdr + size), sg.ipid.eq(pend.ip_id),
             sg.seq.eq(pend.seq), sg.flags.eq(seg_flags),
             sg.iplen.eq(cur.ip_base + size), sg.len8023.eq(cur.len8023_base + size),
