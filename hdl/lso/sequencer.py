@@ -18,16 +18,19 @@ Timing
     a cycle after the lengths FIFO's output, in a register with the next frame's end beside
     it, and ``wp`` two cycles late (``wp_seen``), so a frame's last row and its end become
     visible together. A PASS frame's "the next row has arrived" and "it is the last" are
-    registers worked out a cycle ahead, and so is "first beat" of a segment: what starts
-    the next frame (the load of the wide current-frame register) is an AND of flip-flops.
-    So is the load of the next segment: whether it may start (``go``) is a register worked
-    out a cycle ahead, and the emitting segment's fields that are the frame's are read from
-    its descriptor rather than copied into the segment registers. Every other decision is a
-    comparison of registers and a choice.
+    registers worked out a cycle ahead (every row and end they may have compared, the
+    decisions only choosing), and so is "first beat" of a segment. The wide current-frame
+    register is loaded in the cycle after its frame starts, its enable a flip-flop; that
+    first cycle reads the descriptor from the FIFO's output. The next segment's load waits
+    on ``go``, a register worked out from registers only (``moved`` holds it back for the
+    cycle after a move), and copies registers worked out every cycle from the pending
+    segment (``upcoming``, ``pend_after``); the emitting segment's fields that are the
+    frame's are read from its descriptor rather than copied.
     Nothing the decisions drive leaves the sequencer: the descriptors FIFO is read a cycle
     after its frame starts and the lengths FIFO while the two end registers are not full,
     both flip-flops. So consecutive frames start at least two cycles apart (a one-beat frame,
-    64 bytes or less at W=512, goes every other cycle).
+    64 bytes or less at W=512, goes every other cycle), and an LSO send's first segment
+    starts three cycles after the send.
 """
 
 from amaranth.hdl import *
