@@ -5,9 +5,10 @@ after place and route (CABGA381 package). No vendor tools involved.
 
 A 512-bit stream has more signals than the package has pins, so the unit is placed inside a
 small harness: every input bit comes from a shift register fed by one pin, and every output
-bit is registered and XOR-reduced to one pin. Nothing is optimised away, all paths are
-register to register, and the harness's own flip-flops (one per port bit, and one per
-output bit) are reported separately and subtracted from the unit's count.
+bit is registered and XOR-reduced to one pin, four bits per LUT and a register per level.
+Nothing is optimised away, all paths are register to register, and the harness's own
+flip-flops (one per port bit, one per output bit and those of the reduction) are reported
+separately and subtracted from the unit's count.
 """
 
 from __future__ import annotations
@@ -57,8 +58,17 @@ class Harness(Elaboratable):
             m.d.comb += port.eq(chain[at:at + len(port)])
             at += len(port)
         captured = Signal(sum(len(p) for p in outs))
-        m.d.sync += [captured.eq(Cat(*outs)), self.sout.eq(captured.xor())]
-        self.overhead_ff = len(chain) + len(captured) + 1
+        m.d.sync += captured.eq(Cat(*outs))
+        # XOR-reduced four bits to a register per level (one LUT4 each), so the harness's
+        # own paths stay shorter than any unit's: a one-level reduction of a wide part's
+        # outputs (a thousand bits, seven LUTs deep) limited parts at about 118 MHz.
+        level, self.overhead_ff = captured, len(chain) + len(captured) + 1
+        while len(level) > 4:
+            reduced = Signal((len(level) + 3) // 4)
+            m.d.sync += [reduced[i].eq(level[4 * i:4 * i + 4].xor())
+                         for i in range(len(reduced))]
+            level, self.overhead_ff = reduced, self.overhead_ff + len(reduced)
+        m.d.sync += self.sout.eq(level.xor())
         return m
 
 

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..axis import AxisSignature, axis_layout
 from ..stream import StreamFIFO
-from .common import MAX_HEADER, NSLOT, ROW_BITS, TXU, command_layout
+from .common import MAX_HEADER, NSLOT, TXU, command_layout
 
 _OUT_DEPTH = 16     # as cheap as 8 in LUT RAM (16-deep primitives)
 _IN_FLIGHT = 5      # beats not yet counted in the registered level when a command is taken

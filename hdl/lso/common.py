@@ -163,13 +163,15 @@ OUTER_PATCH = data.StructLayout({
     "gre_seq_on": 1, "gre_seq_at": 8, "gre_seq": 32,
 })
 
-#: What the sequencer keeps of the segment it emits; the fields of :data:`PATCH` are
+#: What the sequencer keeps of the segment it emits, the fields that change from segment to
+#: segment (the frame's own, where the headers are and what kind, are read from its
+#: descriptor, which stays while the segment is sent); the fields of :data:`PATCH` are
 #: worked out from it as its beats are issued (off the decision's path).
 SEGMENT = data.StructLayout({
-    "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "ipid": 16, "seq": 32, "flags": 8,
-    "hdr": 9, "size": 16, "end": 17,    # header bytes, payload bytes, their sum
+    "ipid": 16, "seq": 32, "flags": 8,
+    "end": 17,                          # header bytes and payload bytes
     "iplen": 16, "len8023": 16, "tcp_sum": 17,  # tcp_sum: to fold once into the field
-    "encap": 1, "outer": OUTER_PATCH,
+    "outer": data.StructLayout({"len8023": 16, "iplen": 16, "ipid": 16, "gre_seq": 32}),
 })
 
 #: The per-segment header fields the assembler writes over the template (``l3``, ``l4``:

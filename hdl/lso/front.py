@@ -193,10 +193,10 @@ class FrameWriter(wiring.Component):
     def _pseudo_sum_and_fields(self, m, summed, first, complete, beat, pos, rec_now, base,
                                slot, captured):
         """The pseudo-header addresses (IPv4: source and destination at l3 + 12; IPv6: source
-        at l3 + 8 and the destination ``parse`` found), summed a beat at a time in five
-        registered stages (bounds, relative bounds, mask, sum of the beat, running sum); a
-        frame whose
-        template is complete hands its fields to the checks when its sum is."""
+        at l3 + 8 and the destination ``parse`` found), summed a beat at a time in six
+        registered stages (bounds, relative bounds, mask, masked words, sum of the beat,
+        running sum); a frame whose template is complete hands its fields to the checks when
+        its sum is."""
         w, nb = self.width, self.width // 8
         bound_layout = data.StructLayout({
             "valid": 1, "first": 1, "complete": 1, "pos": 12, "data": w, "keep": nb,
@@ -236,14 +236,16 @@ class FrameWriter(wiring.Component):
         mask1, stmts1 = range_mask(0, relative.lo1, relative.hi1, nb)
         mask2, stmts2 = range_mask(0, relative.lo2, relative.hi2, nb)
         m.d.comb += stmts1 + stmts2
+        # The mask is registered with the beat (a comparison's carry chain is the stage), and
+        # applied to the beat's words in the next stage.
         mask = (mask1 | Mux(relative.ipv6, mask2, 0)) & relative.keep
         masked = Signal(fields_layout)
-        masked_words = Signal(w)
+        byte_mask, masked_data = Signal(nb), Signal(w)
         mf = masked.fields
         m.d.sync += [
             masked.valid.eq(relative.valid), masked.first.eq(relative.first),
             masked.complete.eq(relative.complete), mf.eq(relative.fields),
-            masked_words.eq(Cat(*beat_words(relative.data, mask, w))),
+            byte_mask.eq(mask), masked_data.eq(relative.data),
             mf.l2type.eq(captured["l2type"]), mf.total.eq(captured["total"]),
             mf.ip_id.eq(captured["ip_id"]), mf.seq.eq(Cat(captured["seq_lo"], captured["seq_hi"])),
             mf.offset_flags.eq(captured["offset_flags"]), mf.csum.eq(captured["csum"]),
@@ -252,10 +254,15 @@ class FrameWriter(wiring.Component):
             mf.gre_seq.eq(Cat(captured["gre_seq_lo"], captured["gre_seq_hi"])),
             mf.inner_l2type.eq(captured["inner_l2type"]),
         ]
+        # The beat's words, masked.
+        worded = Signal(fields_layout)
+        masked_words = Signal(w)
+        m.d.sync += [worded.eq(masked),
+                     masked_words.eq(Cat(*beat_words(masked_data, byte_mask, w)))]
         # Sum of the beat.
         summed_beat = Signal(fields_layout)
         beat_sum = Signal(16 + (w // 16).bit_length())
-        m.d.sync += [summed_beat.eq(masked),
+        m.d.sync += [summed_beat.eq(worded),
                      beat_sum.eq(add_tree([masked_words[16 * k:16 * k + 16]
                                            for k in range(w // 16)]))]
         # Running sum; the fields go out with the frame's total.
@@ -276,7 +283,10 @@ _DECODED = data.StructLayout({
     "segments_less1": 16, "pseudo": 16, "hdr_end": 10, "snap": 1, "flags": 8, "urgent": 16,
     "csum": 16, "seq": 32, "ip_id": 16, "id_linux": 1, "total": 16,
     "encap": 1, "encap_on": 1, "l3": 8, "l4": 9, "ipv6": 1, "outer_snap": 1,
-    "offsets_disagree": 1, "outer_total": 16, "outer_ip_id": 16, "gre_seq": 32,
+    # The supplemental word's offsets: checked (EncapsulatedPacketOffsetsValid), its fields
+    # that agree with the record, and the record's relative offsets to compare it with.
+    "offsets_checked": 1, "offsets_agree": 1, "inner_ip_rel": signed(9),
+    "inner_tcp_rel": signed(10), "outer_total": 16, "outer_ip_id": 16, "gre_seq": 32,
 })
 
 #: The model's checks of a send, as failure flags in its order (the headers stage registers
@@ -383,43 +393,46 @@ class SendChecks(wiring.Component):
                 ((l3_from_frame == 22) & (l2type <= 1500))
         inner_tcp_options = (rec.inner_l4_proto == mparse.IPPROTO_TCP) & \
             (rec.inner_l4_header_len > 20)
+        # The supplemental offsets against the record: the equalities of fields here, the
+        # relative offsets subtracted here and compared in the headers stage.
         offsets_agree = ((supp.InnerFrameOffset == rec.inner_offset) &
-                         (supp.TransportIpHeaderRelativeOffset == rec.inner_l3 - rec.inner_offset) &
-                         (supp.TcpHeaderRelativeOffset == rec.inner_l4 - rec.inner_l3) &
                          (supp.IsInnerIPv6 == rec.inner_is_ipv6) &
                          (supp.TcpOptionsPresent == inner_tcp_options))
         encap = supp.IsEncapsulatedPacket
         m.d.sync += decoded.valid.eq(self.fields.valid)
-        with m.If(self.fields.valid):
-            m.d.sync += [
-                decoded.rec.eq(rec), decoded.base.eq(f.base), decoded.slot.eq(f.slot),
-                decoded.lso.eq(word != 0), decoded.mss.eq(mss),
-                decoded.header_offset.eq(word[20:30]), decoded.v2.eq(v2),
-                decoded.want6.eq(v2 & ipv6),
-                decoded.enabled.eq(Mux(v2, Mux(ipv6, cfg.lso_v2_ipv6, cfg.lso_v2_ipv4),
-                                       cfg.lso_v1_ipv4)),
-                decoded.max_off.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_max_offload_size,
-                                               cfg.v2_ipv4_max_offload_size),
-                                       cfg.v1_ipv4_max_offload_size)),
-                decoded.segments_less1.eq(Mux(min_segments == 0, 0, min_segments - 1)),
-                decoded.pseudo.eq(fold16(f.pseudo_sum + mparse.IPPROTO_TCP)),
-                decoded.hdr_end.eq(Mux(encap, rec.inner_l4 + rec.inner_l4_header_len,
-                                       rec.l4 + rec.l4_header_len)),
-                decoded.snap.eq(Mux(encap, snap(rec.inner_l3 - rec.inner_offset,
-                                                f.inner_l2type),
-                                    snap(rec.l3, f.l2type))),
-                decoded.outer_snap.eq(snap(rec.l3, f.l2type)),
-                decoded.flags.eq(f.offset_flags[0:8]), decoded.urgent.eq(f.urgent),
-                decoded.csum.eq(f.csum), decoded.seq.eq(f.seq), decoded.ip_id.eq(f.ip_id),
-                decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
-                decoded.encap.eq(encap), decoded.encap_on.eq(self.encap),
-                decoded.l3.eq(l3), decoded.l4.eq(tcp_side["l4"]),
-                decoded.ipv6.eq(tcp_side["is_ipv6"]),
-                decoded.offsets_disagree.eq(supp.EncapsulatedPacketOffsetsValid &
-                                            ~offsets_agree),
-                decoded.outer_total.eq(f.outer_total), decoded.outer_ip_id.eq(f.outer_ip_id),
-                decoded.gre_seq.eq(f.gre_seq),
-            ]
+        # Loaded every cycle: the fields are not looked at unless ``valid`` (no enable from
+        # the fields' ``valid`` on some 500 flip-flops).
+        m.d.sync += [
+            decoded.rec.eq(rec), decoded.base.eq(f.base), decoded.slot.eq(f.slot),
+            decoded.lso.eq(word != 0), decoded.mss.eq(mss),
+            decoded.header_offset.eq(word[20:30]), decoded.v2.eq(v2),
+            decoded.want6.eq(v2 & ipv6),
+            decoded.enabled.eq(Mux(v2, Mux(ipv6, cfg.lso_v2_ipv6, cfg.lso_v2_ipv4),
+                                   cfg.lso_v1_ipv4)),
+            decoded.max_off.eq(Mux(v2, Mux(ipv6, cfg.v2_ipv6_max_offload_size,
+                                           cfg.v2_ipv4_max_offload_size),
+                                   cfg.v1_ipv4_max_offload_size)),
+            decoded.segments_less1.eq(Mux(min_segments == 0, 0, min_segments - 1)),
+            decoded.pseudo.eq(fold16(f.pseudo_sum + mparse.IPPROTO_TCP)),
+            decoded.hdr_end.eq(Mux(encap, rec.inner_l4 + rec.inner_l4_header_len,
+                                   rec.l4 + rec.l4_header_len)),
+            decoded.snap.eq(Mux(encap, snap(rec.inner_l3 - rec.inner_offset,
+                                            f.inner_l2type),
+                                snap(rec.l3, f.l2type))),
+            decoded.outer_snap.eq(snap(rec.l3, f.l2type)),
+            decoded.flags.eq(f.offset_flags[0:8]), decoded.urgent.eq(f.urgent),
+            decoded.csum.eq(f.csum), decoded.seq.eq(f.seq), decoded.ip_id.eq(f.ip_id),
+            decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
+            decoded.encap.eq(encap), decoded.encap_on.eq(self.encap),
+            decoded.l3.eq(l3), decoded.l4.eq(tcp_side["l4"]),
+            decoded.ipv6.eq(tcp_side["is_ipv6"]),
+            decoded.offsets_checked.eq(supp.EncapsulatedPacketOffsetsValid),
+            decoded.offsets_agree.eq(offsets_agree),
+            decoded.inner_ip_rel.eq(rec.inner_l3 - rec.inner_offset),
+            decoded.inner_tcp_rel.eq(rec.inner_l4 - rec.inner_l3),
+            decoded.outer_total.eq(f.outer_total), decoded.outer_ip_id.eq(f.outer_ip_id),
+            decoded.gre_seq.eq(f.gre_seq),
+        ]
         return decoded
 
     def _check_headers(self, m, d):
@@ -427,6 +440,7 @@ class SendChecks(wiring.Component):
         ``model.nvgre_lso`` checks 1-9, as failure flags (registered; the next stage picks
         the first), and the descriptor's fields."""
         r = d.rec
+        supp = data.View(word_layout(nbl.SendSupplemental), r.user[64:96])
         err = r.error
         err_reason = Mux(Cat(*[err == e for e in MALFORMED_ERRORS]).any(), TxStatus.MALFORMED,
                          Mux(Cat(*[err == e for e in TOO_LONG_ERRORS]).any(),
@@ -455,7 +469,9 @@ class SendChecks(wiring.Component):
             "inner_version": Mux(d.want6, ~r.inner_is_ipv6, ~r.inner_is_ipv4),
             "inner_not_tcp": (r.inner_l4_proto != mparse.IPPROTO_TCP) |
                              (r.inner_l4_header_len == 0),
-            "offsets": d.offsets_disagree,
+            "offsets": d.offsets_checked & ~(
+                d.offsets_agree & (supp.TransportIpHeaderRelativeOffset == d.inner_ip_rel) &
+                (supp.TcpHeaderRelativeOffset == d.inner_tcp_rel)),
             "outer_total": r.is_ipv4 & (d.outer_total != 0),
             "inner_total": r.inner_is_ipv4 & (d.total != 0),
         }

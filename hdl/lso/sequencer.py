@@ -18,9 +18,19 @@ Timing
     a cycle after the lengths FIFO's output, in a register with the next frame's end beside
     it, and ``wp`` two cycles late (``wp_seen``), so a frame's last row and its end become
     visible together. A PASS frame's "the next row has arrived" and "it is the last" are
-    registers worked out a cycle ahead, and so is "first beat" of a segment: what starts
-    the next frame (the load of the wide current-frame register) is an AND of flip-flops.
-    Every other decision is a comparison of registers and a choice.
+    registers worked out a cycle ahead (every row and end they may have compared, the
+    decisions only choosing), and so is "first beat" of a segment. The wide current-frame
+    register is loaded in the cycle after its frame starts, its enable a flip-flop; that
+    first cycle reads the descriptor from the FIFO's output. The next segment's load waits
+    on ``go``, a register worked out from registers only (``moved`` holds it back for the
+    cycle after a move), and copies registers worked out every cycle from the pending
+    segment (``upcoming``, ``pend_after``); the emitting segment's fields that are the
+    frame's are read from its descriptor rather than copied.
+    Nothing the decisions drive leaves the sequencer: the descriptors FIFO is read a cycle
+    after its frame starts and the lengths FIFO while the two end registers are not full,
+    both flip-flops. So consecutive frames start at least two cycles apart (a one-beat frame,
+    64 bytes or less at W=512, goes every other cycle), and an LSO send's first segment
+    starts three cycles after the send.
 """
 
 from amaranth.hdl import *
@@ -73,9 +83,11 @@ class SegmentSequencer(wiring.Component):
     Attributes
     ----------
     descriptors : In(stream.Signature(DESCRIPTOR))
-        One per frame, in order.
+        One per frame, in order. ``ready`` is a flip-flop: a descriptor is loaded from the
+        output as its frame starts and read out of the FIFO in the next cycle.
     lengths : In(stream.Signature(FRAME_END))
         Each frame's length and the row of its last beat, valid once that beat is in the ring.
+        ``ready`` is worked out from flip-flops only.
     wp : In(ROW_BITS)
         Rows the front has written.
     fp : Out(ROW_BITS)
@@ -113,13 +125,32 @@ class SegmentSequencer(wiring.Component):
         self.emitting, self.final = Signal(), Signal()
         self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
         self.pass_arrived, self.pass_last, self.pass_advance = Signal(), Signal(), Signal()
-        self.segment_load = Signal()
+        self.segment_load, self.abort = Signal(name="segment_load"), Signal(name="abort")
+        self.mid_ready, self.go = Signal(name="mid_ready"), Signal(name="go")
+        self.moved = Signal(name="moved")
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
+        # The next frame starts (``start``, its descriptor loaded from the FIFO's output);
+        # the FIFO is read in the cycle after, so its read and level logic hang on a
+        # flip-flop, not on the decision (its output shows the started frame for that cycle).
+        self.start = Signal()
+        m.d.sync += self.descriptors.ready.eq(self.start)
+        # The wide current-frame register is loaded in that next cycle too, from the FIFO's
+        # output (an enable from a flip-flop, not from the decision). What the frame's
+        # first cycle reads of it (a PASS frame's first beat and record, the completion of
+        # a one-beat frame) is chosen from the FIFO's output (``frame``); what is worked out
+        # from it into registers in that cycle is not used (``avail``, ``ended_late`` and
+        # ``go`` are held at 0 for it).
+        self.starting = self.descriptors.ready
+        with m.If(self.starting):
+            m.d.sync += self.cur.eq(self.descriptors.payload)
+        self.frame = Signal(DESCRIPTOR)
+        m.d.comb += self.frame.eq(Mux(self.starting, self.descriptors.payload, self.cur))
 
         self._frame_ends(m)
         self._arrival(m)
         self._completion(m)
         self._segment_command(m)
+        self._upcoming(m)
         # The state is the current frame's mode, or IDLE (no frame). An if-chain rather than
         # a switch: the Verilog then has no case statement that leaves values uncovered.
         self.state = Signal(range(4), init=_IDLE)
@@ -132,6 +163,7 @@ class SegmentSequencer(wiring.Component):
         with m.Else():
             self._start_next(m)
         self._pass_flags(m)
+        self._segment_ready(m)
         with m.If(self.finish):     # the frame's rows are free (after every other update)
             m.d.sync += self.fp.eq(self.end.last_row + 1)
         return m
@@ -142,9 +174,13 @@ class SegmentSequencer(wiring.Component):
         cycle (``end_next``) even as a frame finishes (the PASS flags need it a cycle
         ahead). An end reaches ``end`` a cycle after the FIFO's output."""
         self.end, self.ended = Signal(FRAME_END), Signal()
-        second, second_valid = Signal(FRAME_END), Signal()
+        self.second = second = Signal(FRAME_END, name="second_end")
+        self.second_valid = second_valid = Signal(name="second_valid")
         pop, incoming = self.finish, self.lengths.payload
-        take = self.lengths.valid & (~(self.ended & second_valid) | pop)
+        # Taken while the two registers are not both full (flip-flops: the lengths FIFO's
+        # read is not in the decisions' paths); a frame's end waits a cycle in the FIFO when
+        # both are full and one leaves, the next one being in ``second`` already.
+        take = self.lengths.valid & ~(self.ended & second_valid)
         m.d.comb += self.lengths.ready.eq(take)
         self.end_next, self.ended_next = Signal(FRAME_END), Signal()
         with m.If(pop):
@@ -164,20 +200,37 @@ class SegmentSequencer(wiring.Component):
         ``pass_arrived`` (the row is in the ring) and ``pass_last`` (it is the frame's last).
         Rows compared in their low bits, the ring's row index: the rows written and not yet
         freed (``wp`` - ``fp``) are fewer than the ring holds, and the frame's last row and
-        the rows seen written are among them, at or after ``pass_row`` (>= ``fp``)."""
+        the rows seen written are among them, at or after ``pass_row`` (>= ``fp``).
+        The comparisons are made for each row the next one may be (the next frame's first,
+        this row or the one after it) against each end the frame may have then (the end
+        held or the FIFO's; as a frame finishes, the next frame's), from registers; the
+        decisions only choose among them. As a frame finishes without a next one the flags
+        are not used (the sequencer is idle)."""
         ring = (RING_BYTES // (self.width // 8) - 1).bit_length()
-        row_next = Signal(ROW_BITS)
-        with m.If(self.descriptors.ready):
-            m.d.comb += row_next.eq(self.descriptors.payload.base)
+        rows = {"first": self.descriptors.payload.base[:ring],
+                "after": (self.pass_row + 1)[:ring], "this": self.pass_row[:ring]}
+        arrived = {name: self.wp_late[:ring] != row for name, row in rows.items()}
+        # The frame's end next cycle (``_frame_ends``): without a finish, the one held or
+        # else the FIFO's; as a frame finishes, the next frame's.
+        kept_ended = self.ended | self.lengths.ready
+        kept_end = Mux(self.ended, self.end.last_row, self.lengths.payload.last_row)[:ring]
+        popped_ended = self.second_valid | self.lengths.ready
+        popped_end = Mux(self.second_valid, self.second.last_row,
+                         self.lengths.payload.last_row)[:ring]
+        first_popped = popped_ended & (rows["first"] == popped_end)
+        first_kept = kept_ended & (rows["first"] == kept_end)
+        with m.If(self.start):
+            m.d.sync += [
+                self.pass_arrived.eq(Mux(self.finish, popped_ended, kept_ended) |
+                                     arrived["first"]),
+                self.pass_last.eq(Mux(self.finish, first_popped, first_kept)),
+            ]
         with m.Elif(self.pass_advance):
-            m.d.comb += row_next.eq(self.pass_row + 1)
+            m.d.sync += [self.pass_arrived.eq(kept_ended | arrived["after"]),
+                         self.pass_last.eq(kept_ended & (rows["after"] == kept_end))]
         with m.Else():
-            m.d.comb += row_next.eq(self.pass_row)
-        m.d.sync += [
-            self.pass_arrived.eq(self.ended_next | (self.wp_late[:ring] != row_next[:ring])),
-            self.pass_last.eq(self.ended_next &
-                              (row_next[:ring] == self.end_next.last_row[:ring])),
-        ]
+            m.d.sync += [self.pass_arrived.eq(kept_ended | arrived["this"]),
+                         self.pass_last.eq(kept_ended & (rows["this"] == kept_end))]
 
     def _arrival(self, m):
         """What of the current frame has arrived, as registers."""
@@ -190,19 +243,19 @@ class SegmentSequencer(wiring.Component):
         written = Signal(ROW_BITS)
         m.d.comb += written.eq(self.wp_seen - cur.base)
         # Payload bytes of the send that have arrived: a cycle late, so never more than have
-        # arrived (the count only grows), and 0 in the cycle after ``cur`` changes.
+        # arrived (the count only grows), and 0 for the two cycles after a frame starts.
         self.avail = Signal(signed(34))
-        m.d.sync += self.avail.eq(Mux(self.descriptors.ready, 0,
+        m.d.sync += self.avail.eq(Mux(self.start | self.starting, 0,
                                       Mux(self.ended, self.n, written << lognb) - cur.hdr_end))
         self.ended_late, self.short_or_long = Signal(), Signal()
         m.d.sync += [
-            self.ended_late.eq(self.ended & ~self.finish & ~self.descriptors.ready),
+            self.ended_late.eq(self.ended & ~self.finish & ~self.start & ~self.starting),
             self.short_or_long.eq(self.n != cur.length),
         ]
 
     def _completion(self, m):
         """The completion a finishing frame pushes, and the bookkeeping of finishing."""
-        cur = self.cur
+        cur = self.frame       # a one-beat frame finishes in its first cycle
         comp = Signal(word_layout(nbl.TxCompletion))
         lso_word = Mux(cur.v2, 1 << 30, Mux(self.fin_sent, cur.payload[:30], 0))
         m.d.comb += [
@@ -238,32 +291,36 @@ class SegmentSequencer(wiring.Component):
         ]
         sg, patch = emit.seg, cmd.patch
         m.d.comb += [
-            patch.l3.eq(sg.l3), patch.l4.eq(sg.l4), patch.ipv6.eq(sg.ipv6),
-            patch.snap.eq(sg.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
+            patch.l3.eq(cur.l3), patch.l4.eq(cur.l4), patch.ipv6.eq(cur.ipv6),
+            patch.snap.eq(cur.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
             patch.flags.eq(sg.flags), patch.len8023.eq(sg.len8023), patch.iplen.eq(sg.iplen),
-            patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]),
-            patch.encap.eq(sg.encap), patch.outer.eq(sg.outer),
+            patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]), patch.encap.eq(cur.encap),
+            patch.outer.l3.eq(cur.outer_l3), patch.outer.ipv6.eq(cur.outer_ipv6),
+            patch.outer.snap.eq(cur.outer_snap), patch.outer.len8023.eq(sg.outer.len8023),
+            patch.outer.iplen.eq(sg.outer.iplen), patch.outer.ipid.eq(sg.outer.ipid),
+            patch.outer.gre_seq_on.eq(cur.gre_seq_at != 0),
+            patch.outer.gre_seq_at.eq(cur.gre_seq_at), patch.outer.gre_seq.eq(sg.outer.gre_seq),
         ]
         # Records: the parser's for a frame passed unchanged; for a segment, what the parser
         # says of the segment (its lengths; its ChecksumTx word as ``user``).
         self.pass_rec, self.seg_rec = Signal(HEADERS_LAYOUT(TXU)), Signal(HEADERS_LAYOUT(TXU))
         m.d.comb += [
-            self.pass_rec.eq(Cat(cur.hdr_rec, cur.user)),
-            self.seg_rec.eq(self.pass_rec),
+            self.pass_rec.eq(Cat(self.frame.hdr_rec, self.frame.user)),
+            self.seg_rec.eq(Cat(cur.hdr_rec, cur.user)),
             self.seg_rec.error.eq(0), self.seg_rec.is_fragment.eq(0),
             self.seg_rec.ip_end_unchecked.eq(0), self.seg_rec.ip_end.eq(sg.end),
-            self.seg_rec.l4_end.eq(Mux(cur.encap, self.pass_rec.l4_end, sg.end)),
-            self.seg_rec.inner_ip_end.eq(Mux(cur.encap, sg.end, self.pass_rec.inner_ip_end)),
-            self.seg_rec.inner_l4_end.eq(Mux(cur.encap, sg.end, self.pass_rec.inner_l4_end)),
+            self.seg_rec.l4_end.eq(Mux(cur.encap, cur.hdr_rec.l4_end, sg.end)),
+            self.seg_rec.inner_ip_end.eq(Mux(cur.encap, sg.end, cur.hdr_rec.inner_ip_end)),
+            self.seg_rec.inner_l4_end.eq(Mux(cur.encap, sg.end, cur.hdr_rec.inner_l4_end)),
             self.seg_rec.user.eq(seg_user),
         ]
 
     def _start_next(self, m):
         """Take the next frame's descriptor, if there is one (also as a frame ends)."""
         nxt = self.descriptors.payload
-        with m.If(self.descriptors.valid):
-            m.d.comb += self.descriptors.ready.eq(1)
-            m.d.sync += [self.cur.eq(nxt), self.emitting.eq(0), self.final.eq(0),
+        with m.If(self.descriptors.valid & ~self.descriptors.ready):
+            m.d.comb += self.start.eq(1)
+            m.d.sync += [self.emitting.eq(0), self.final.eq(0),
                          self.pass_row.eq(nxt.base), self.pass_first.eq(1)]
             m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
                          self.pend.last.eq(nxt.single), self.pend.row.eq(0),
@@ -278,7 +335,7 @@ class SegmentSequencer(wiring.Component):
     def _pass_beat(self, m):
         """A frame without an LSO word: its rows as they are, as they arrive."""
         nb = self.width // 8
-        cmd, cur = self.commands.payload, self.cur
+        cmd, cur = self.commands.payload, self.frame
         is_last = self.pass_last
         tail = self.n[:self.lognb]      # bytes in the last beat, 0 for a full one
         first_beat = self.pass_first
@@ -300,7 +357,7 @@ class SegmentSequencer(wiring.Component):
 
     def _segment_beat(self, m):
         """A large send: the emitting segment's next beat; the next segment decided."""
-        nb, hb, emit, pend = self.width // 8, self.hb, self.emit, self.pend
+        nb, hb, emit = self.width // 8, self.hb, self.emit
         first_beat = emit.first_beat
         can = self.commands.ready & self.emitting & \
             (~(self.final & self.emit_last_beat) | self.completions.ready) & \
@@ -315,69 +372,97 @@ class SegmentSequencer(wiring.Component):
                          emit.left.eq(emit.left - nb), emit.last_beat.eq(emit.left <= 2 * nb)]
             with m.If(self.emit_last_beat):
                 m.d.sync += self.emitting.eq(0)
-        # The pending segment: the last once the frame has ended as its length word said, a
-        # middle one once its bytes have arrived; a bad length word cuts the send.
-        seg_is_last = pend.last
-        emit_last = self.ended_late & seg_is_last & ~self.short_or_long
-        # "A middle segment's bytes have all arrived", a cycle late (``avail`` only grows) and
-        # 0 in the cycle after the pending segment moves on: one comparison of registers
-        # into a flip-flop, not into the load of the segment registers.
-        pend_moves = self.descriptors.ready | self.segment_load
-        mid_ready = Signal()
-        m.d.sync += mid_ready.eq(~pend_moves & ~seg_is_last & (self.avail >= pend.end))
-        emit_mid = mid_ready
-        abort = ~emit_mid & self.ended_late & self.short_or_long
-        can_load = ~self.emitting | (can & self.emit_last_beat)
+        # The pending segment starts when ``go`` says it may (a register, ``_segment_ready``)
+        # and the emitting segment frees the way (its last beat goes, or none is emitting):
+        # a choice of a few flip-flops into the load of the segment registers. A bad length
+        # word cuts the send.
+        frees = ~self.emitting | (self.commands.ready & self.emit_last_beat &
+                                  (~first_beat | self.records.ready))
+        cut = ~self.mid_ready & self.ended_late & self.short_or_long
         with m.If(can & self.emit_last_beat & self.final):
             m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT),
                          self.fin_sent.eq(1)]
             self._start_next(m)
-        with m.Elif(can_load & ~self.final & (emit_last | emit_mid)):
-            self._load_segment(m, emit_last)
-        with m.Elif(can_load & ~self.final & abort):
+        with m.Elif(self.go & ~self.moved & frees):
+            self._load_segment(m)
+        with m.Elif(frees & ~self.final & cut):
+            m.d.comb += self.abort.eq(1)
             m.d.sync += self.state.eq(DROP)
 
-    def _load_segment(self, m, last):
-        """The pending segment starts; the pending one moves on by one MSS."""
-        nb, lognb, emit, pend, cur = self.width // 8, self.lognb, self.emit, self.pend, self.cur
-        m.d.comb += self.segment_load.eq(1)
+    def _segment_ready(self, m):
+        """Whether the pending segment may start, as registers worked out a cycle ahead:
+        ``mid_ready``, a middle segment's bytes have all arrived (a cycle late: ``avail``
+        only grows), and ``go``, the send is being segmented and its pending segment is a
+        middle one whose bytes are in or the last one of a frame that ended as its length
+        word said. Both are worked out from registers only (one comparison into each), not
+        from the decisions: in the cycle after the pending segment moves on (or the frame
+        starts, ends or is cut) they may still speak of the one before, so ``moved`` (that
+        cycle) holds the load back, and ``mid_ready`` may hold a cut back by a cycle."""
+        pend = self.pend
+        m.d.sync += self.moved.eq(self.start | self.segment_load | self.finish | self.abort)
+        mid_next = ~pend.last & (self.avail >= pend.end)
+        last_next = self.ended & pend.last & (self.n == self.cur.length)
+        m.d.sync += [
+            self.mid_ready.eq(mid_next),
+            self.go.eq((self.state == LSO) & ~self.final & ~self.starting &
+                       (mid_next | last_next)),
+        ]
+
+    def _upcoming(self, m):
+        """The pending segment's registers as it will start (``upcoming``: the emitting
+        segment's counters and fields, and ``fp``) and the pending segment after it
+        (``pend_after``), worked out every cycle from the pending segment and the frame's
+        descriptor: what a load copies, with no adder between the decision and the segment
+        registers. They are a cycle behind ``pend`` and ``cur``: ``moved`` holds the load back
+        in the cycle after either changes."""
+        nb, lognb, pend, cur = self.width // 8, self.lognb, self.pend, self.cur
+        last = pend.last
+        self.upcoming = up = Signal(data.StructLayout({
+            "emit": self.emit.shape(), "fp": ROW_BITS}))
+        self.pend_after = after = Signal.like(pend)
         size = Signal(16)
         m.d.comb += size.eq(Mux(last, pend.remaining, cur.mss))
         hdr, flags = cur.hdr_end, cur.flags
         seg_flags = (flags & ~(FIN | PSH | CWR)) | Mux(pend.first, flags & CWR, 0) | \
             Mux(last, flags & (FIN | PSH), 0)
-        sg = emit.seg
+        emit, sg = up.emit, up.emit.seg
+
+        def fits_one_beat(payload):     # hdr + payload <= nb, on a few bits (no long adder)
+            low = lognb + 2             # both at most nb: exact in these bits
+            return (hdr <= nb) & (payload <= nb) & (hdr[:low] + payload[:low] <= nb)
         m.d.sync += [
-            self.emitting.eq(1), self.final.eq(last),
             emit.row.eq(cur.base + pend.row), emit.rho.eq(pend.rho), emit.j.eq(0),
             emit.first_beat.eq(1),
             emit.header_left.eq(hdr), emit.left.eq(hdr + size),
-            emit.last_beat.eq(Mux(last, hdr + pend.remaining <= nb, hdr + cur.mss <= nb)),
-            sg.l3.eq(cur.l3), sg.l4.eq(cur.l4), sg.ipv6.eq(cur.ipv6), sg.snap.eq(cur.snap),
-            sg.hdr.eq(hdr), sg.size.eq(size), sg.end.eq(hdr + size), sg.ipid.eq(pend.ip_id),
+            emit.last_beat.eq(fits_one_beat(Mux(last, pend.remaining, cur.mss))),
+            sg.end.eq(hdr + size), sg.ipid.eq(pend.ip_id),
             sg.seq.eq(pend.seq), sg.flags.eq(seg_flags),
             sg.iplen.eq(cur.ip_base + size), sg.len8023.eq(cur.len8023_base + size),
             sg.tcp_sum.eq(cur.tcp_base[:16] + cur.tcp_base[16] + size),
-            sg.encap.eq(cur.encap), sg.outer.l3.eq(cur.outer_l3),
-            sg.outer.ipv6.eq(cur.outer_ipv6), sg.outer.snap.eq(cur.outer_snap),
             sg.outer.len8023.eq(cur.outer_len8023_base + size),
             sg.outer.iplen.eq(cur.outer_ip_base + size), sg.outer.ipid.eq(pend.outer_ip_id),
-            sg.outer.gre_seq_on.eq(cur.gre_seq_at != 0), sg.outer.gre_seq_at.eq(cur.gre_seq_at),
             sg.outer.gre_seq.eq(pend.gre_seq),
-            self.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
+            up.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
         ]
         rho_sum = pend.rho + cur.mss[:lognb]
         def next_id(ip_id):     # ``model.lso.ip_id``: "ndis" keeps bit 15, "linux" wraps
             plus1 = ip_id + 1
             return Mux(cur.id_linux, plus1, Cat(plus1[:15], ip_id[15]))
         m.d.sync += [
-            pend.end.eq(pend.end + cur.mss), pend.remaining.eq(pend.remaining - cur.mss),
-            pend.last.eq(pend.remaining <= (cur.mss << 1)),
-            pend.row.eq(pend.row + (cur.mss >> lognb) + (rho_sum >> lognb)),
-            pend.rho.eq(rho_sum[:lognb]), pend.seq.eq(pend.seq + cur.mss),
-            pend.ip_id.eq(next_id(pend.ip_id)), pend.outer_ip_id.eq(next_id(pend.outer_ip_id)),
-            pend.gre_seq.eq(pend.gre_seq + 1), pend.first.eq(0),
+            after.end.eq(pend.end + cur.mss), after.remaining.eq(pend.remaining - cur.mss),
+            after.last.eq(pend.remaining <= (cur.mss << 1)),
+            after.row.eq(pend.row + (cur.mss >> lognb) + (rho_sum >> lognb)),
+            after.rho.eq(rho_sum[:lognb]), after.seq.eq(pend.seq + cur.mss),
+            after.ip_id.eq(next_id(pend.ip_id)), after.outer_ip_id.eq(next_id(pend.outer_ip_id)),
+            after.gre_seq.eq(pend.gre_seq + 1), after.first.eq(0),
         ]
+
+    def _load_segment(self, m):
+        """The pending segment starts; the pending one moves on by one MSS."""
+        m.d.comb += self.segment_load.eq(1)
+        m.d.sync += [self.emitting.eq(1), self.final.eq(self.pend.last),
+                     self.emit.eq(self.upcoming.emit), self.fp.eq(self.upcoming.fp),
+                     self.pend.eq(self.pend_after)]
 
     def _drain(self, m):
         """A dropped (or cut) send: its rows are freed as they arrive; then its completion."""
