@@ -21,7 +21,8 @@ the inner IPv4 header of an NVGRE frame; for RX also the pseudo-header addresses
 GRE region of an NVGRE frame asking for the encapsulated offload) and added by the ``hdl.onesum`` trees, so the sums
 are ready a fixed few cycles after a frame's last beat. RX is cut-through behind the parser's
 header window; TX stores each frame (it must, to write a header after summing the payload)
-in a FIFO of two maximum frames, so the next frame streams in while this one goes out.
+in a FIFO of a maximum frame and more (a power of two of beats, one block RAM deep), so the
+next frame streams in while this one goes out.
 """
 
 from amaranth.hdl import *
@@ -688,7 +689,7 @@ class TxRecordPipe(wiring.Component):
 
 
 class TxChecksumInsert(wiring.Component):
-    """Transmit checksum insertion, store-and-forward with a two-frame buffer.
+    """Transmit checksum insertion, store-and-forward with a buffer of more than a frame.
 
     It parses nothing: each frame's header record arrives beside it (``s_headers``), from
     the TX path's parser or from the segmenter for the segments it makes.
@@ -723,9 +724,20 @@ class TxChecksumInsert(wiring.Component):
     #: (64-byte frames at W=64: 64 beats in 65 cycles, ``tests/test_bench.py``).
     READ_DEPTH = 8
 
+    @staticmethod
+    def buffer_depth(max_beats):
+        """Entries of the frame buffer's memory: the power of two above a maximum frame (the
+        next frame streams in while one goes out; the read waits only for a record, a few
+        cycles after a frame's last beat). A power of two of at most 2048 entries is one
+        ECP5 block RAM deep at every W (9 bits x 2048, 18 x 1024, 36 x 512), so the RAM's
+        outputs go into the read register with no mux between RAMs in front of it (the
+        RAM's clock-to-out is most of a cycle)."""
+        return 1 << max_beats.bit_length()
+
     def __init__(self, width=64):
         self.width = check_width(width)
         self.max_beats = TX_MAX_FRAME * 8 // width
+        self.buffer_beats = self.buffer_depth(self.max_beats)
         uw = nbl.TxUser.width()
         super().__init__({
             "s_axis": In(AxisSignature(width)),
@@ -743,8 +755,10 @@ class TxChecksumInsert(wiring.Component):
         wiring.connect(m, wiring.flipped(self.s_headers), sums.s_headers)
 
         beat_w = len(Signal(axis_layout(w)).as_value())
+        # ``SyncFIFOBuffered`` keeps ``depth - 1`` entries in its memory and reads it straight
+        # into ``r_data`` (``_send`` registers that).
         m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_w,
-                                                             depth=2 * self.max_beats)
+                                                             depth=self.buffer_beats + 1)
         m.submodules.records = records = TxRecordPipe()
         p = sums.m_axis.payload
         rec = tx_decision(m, p, self.encap)
@@ -757,9 +771,15 @@ class TxChecksumInsert(wiring.Component):
         beat = p.beat
         oversize = count == self.max_beats
         push_record = Mux(early, 0, beat.last | oversize)
+        # A beat is taken while the buffer and the record FIFO both have room, each a
+        # flip-flop (a cycle late: the buffer's level grows by at most one a cycle), whether
+        # or not the beat pushes a record: ``ready`` fans out to the sums' output register,
+        # so nothing but an AND of two flip-flops decides it.
+        frames_room = Signal(init=1)
+        m.d.sync += frames_room.eq(frames.level < self.buffer_beats - 1)
         m.d.comb += [
-            take.eq(sums.m_axis.valid & frames.w_rdy & (~push_record | records.room)),
-            sums.m_axis.ready.eq(frames.w_rdy & (~push_record | records.room)),
+            take.eq(sums.m_axis.valid & frames_room & records.room),
+            sums.m_axis.ready.eq(frames_room & records.room),
             frames.w_en.eq(take),
             frames.w_data.eq(beat.as_value()),
             records.s.valid.eq(take & push_record),
@@ -775,13 +795,14 @@ class TxChecksumInsert(wiring.Component):
         self._send(m, frames, records.m, beat_w)
         return m
 
+    #: The fields a record writes, from the first written to the last (a later one wins
+    #: where two would share a word).
+    FIELDS = ("ip", "inner_ip", "l4", "gre")
+
     def _send(self, m, frames, records, beat_w):
         """Out of the buffer, patching the fields on their beats."""
-        w, nbytes = self.width, self.width // 8
+        w = self.width
         out = self.m_axis
-        cur = Signal(TX_RECORD)
-        out_first = Signal(init=1)
-        out_pos = Signal(20)
         # The buffer's read data goes straight into a register (a block RAM's output is slow
         # on its own: nothing stands between it and the flip-flops), then into a small FIFO
         # that never refuses it: an entry is read only while that FIFO has room for it and
@@ -795,37 +816,71 @@ class TxChecksumInsert(wiring.Component):
         m.d.comb += [read.eq(frames.r_rdy & read_room), frames.r_en.eq(read),
                      buffered.s.valid.eq(read_valid), buffered.s.payload.eq(read_data)]
         rd = buffered.m.payload
-        use = Signal(TX_RECORD)
-        m.d.comb += use.eq(Mux(out_first, records.payload, cur))
-        ready_to_send = buffered.m.valid & (~out_first | records.valid)
-        m.d.comb += [
-            out.valid.eq(ready_to_send),
-            buffered.m.ready.eq(out.ready & ready_to_send),
-            records.ready.eq(out.ready & ready_to_send & out_first),
-        ]
-        with m.If(out.ready & ready_to_send):
-            m.d.sync += [out_first.eq(rd.last),
-                         out_pos.eq(Mux(rd.last, 0, Mux(out_pos[-1], out_pos,
-                                                        out_pos + nbytes)))]
-            with m.If(out_first):
-                m.d.sync += cur.eq(records.payload)
 
-        # A field is on this beat when the beat's number is the field's offset's high bits
-        # (one comparison a field, not one a lane); its lane is the offset's low bits.
-        shift = (nbytes - 1).bit_length()
-        fields = []
-        for name in ("ip", "inner_ip", "l4", "gre"):
-            at = getattr(use, f"{name}_at")
-            here = getattr(use, f"fill_{name}") & (out_pos[shift:] == at[shift:])
-            fields.append((here, at[1:shift], getattr(use, f"{name}_value")[:16]))
+        # The frame going out has its record in a register (``current``), loaded from the
+        # record FIFO before its first beat or as its last beat leaves; which field each
+        # 16-bit word of the beat at the FIFO's head takes (``picks``) is a register too,
+        # worked out for the next beat as a beat leaves. The output beat is then an AND-OR
+        # of registers.
+        current = Signal(TX_RECORD)
+        current_valid = Signal()
+        words = w // 16
+        picks = Signal(data.ArrayLayout(len(self.FIELDS), words))
+        following = Signal(range(self.max_at_beat + 2))  # the beat after the head's
+        send = Signal()
+        load = Signal()
+        m.d.comb += [
+            send.eq(buffered.m.valid & current_valid & out.ready),
+            load.eq((~current_valid | (send & rd.last)) & records.valid),
+            out.valid.eq(buffered.m.valid & current_valid),
+            buffered.m.ready.eq(send),
+            records.ready.eq(load),
+        ]
+        with m.If(load):
+            m.d.sync += [current.eq(records.payload), current_valid.eq(1), following.eq(1),
+                         picks.eq(self._picks(records.payload, 0))]
+        with m.Elif(send):
+            with m.If(rd.last):
+                m.d.sync += [current_valid.eq(0), following.eq(1)]
+            with m.Else():
+                m.d.sync += [picks.eq(self._picks(current, following)),
+                             following.eq(Mux(following > self.max_at_beat, following,
+                                              following + 1))]
+
         patched = Signal(w)
-        for k in range(w // 16):
-            value = Cat(rd.data[16 * k + 8:16 * k + 16], rd.data[16 * k:16 * k + 8])  # BE word
-            for here, lane, field_value in fields:
-                value = Mux(here & (lane == k), field_value, value)
+        for k in range(words):
+            value = Mux(picks[k].any(), 0, Cat(rd.data[16 * k + 8:16 * k + 16],
+                                               rd.data[16 * k:16 * k + 8]))   # BE word
+            for f, name in enumerate(self.FIELDS):
+                value = value | Mux(picks[k][f], getattr(current, f"{name}_value")[:16], 0)
             m.d.comb += patched[16 * k:16 * k + 16].eq(Cat(value[8:16], value[0:8]))
         m.d.comb += [
             out.payload.data.eq(patched),
             out.payload.keep.eq(rd.keep),
             out.payload.last.eq(rd.last),
         ]
+
+    @property
+    def max_at_beat(self):
+        """The last beat a field of :data:`TX_RECORD` can be on (its offsets' widths)."""
+        widest = max(Shape.cast(TX_RECORD[f"{name}_at"].shape).width for name in self.FIELDS)
+        return ((1 << widest) - 1) // (self.width // 8)
+
+    def _picks(self, record, beat):
+        """For each 16-bit word of beat number ``beat`` of the frame of ``record``: one-hot,
+        the field written there (none: the word is the frame's), the last of ``FIELDS``
+        where two share a word."""
+        nbytes = self.width // 8
+        shift = (nbytes - 1).bit_length()
+        on_beat = {name: getattr(record, f"fill_{name}") &
+                   (getattr(record, f"{name}_at")[shift:] == beat) for name in self.FIELDS}
+        result = []
+        for k in range(self.width // 16):
+            taken = C(0)
+            word = []
+            for name in reversed(self.FIELDS):
+                here = on_beat[name] & (getattr(record, f"{name}_at")[1:shift] == k) & ~taken
+                word.append(here)
+                taken = taken | here
+            result.append(Cat(*reversed(word)))
+        return Cat(*result)
