@@ -274,32 +274,38 @@ class HeaderWalk(wiring.Component):
         choosing = Signal()         # the first cycle of an EXT step
         # The position of this step's header. Each wide mux at the position has its own copy
         # of it, made different (inverted, reset, reset value) so that synthesis does not
-        # merge them, which keeps the fan-out of each small: one per field of the table's
-        # entries (the choice of the first cycle of an EXT step; a copy for all of them was
-        # a net of 4 ns at W=64 on an ECP5).
+        # merge them, which keeps the fan-out of each small. The choice of the first cycle
+        # of an EXT step has a copy per field of the table's entries (one copy for all was a
+        # net of 4 ns at W=64 on an ECP5), each holding the position XOR a key of its own
+        # (copies that differ only in their reset value were merged): its mux takes the
+        # entries in that order.
         position = Signal(6, reset_less=True)               # the walk's own
-        entry_fields = list(EXT_STEP_LAYOUT.members)
-        position_for = {name: Signal(6, init=2 + i, name=f"position_for_{name}")
-                        for i, name in enumerate(entry_fields)}
+        entry_fields = list(EXT_STEP_LAYOUT.members) + ["past_ah", "past_generic"]
+        position_key = {name: 1 + i for i, name in enumerate(entry_fields)}
+        position_for = {name: Signal(6, name=f"position_for_{name}") for name in entry_fields}
         read_position_inverted = Signal(6, reset_less=True)  # bytes 0..3
         far_position = Signal(6)                            # bytes 4, 5, 12; the end
         end_position = Signal(6, init=1)                    # the step before's end
         # Its length rule: Fragment (8 bytes), AH, else generic.
         is_frag, is_ah = Signal(reset_less=True), Signal(reset_less=True)
 
-        def entry_at(array, select_by):
+        def entry_at(array, select_by, key=0):
+            """``array``'s entry at the position ``select_by ^ key``."""
             first = EXT_POSITIONS[0]
             width = len(Value.cast(array[0]))
-            return _select([Value.cast(array[j - first]) if j in EXT_POSITIONS else C(0, width)
-                            for j in range(POSITIONS)], select_by)
+            return _select([Value.cast(array[(j ^ key) - first]) if j ^ key in EXT_POSITIONS
+                            else C(0, width) for j in range(POSITIONS)], select_by)
 
         # The first cycle of an EXT step: the entry at the position, registered (loaded every
         # cycle; read in the second cycle, the position unchanged between).
         steps = self.ext_table.steps
-        chosen = Signal(EXT_STEP_LAYOUT)
+        chosen = Signal(data.StructLayout({**EXT_STEP_LAYOUT.members,
+                                           "past_ah": 4, "past_generic": 4}))
         for name in entry_fields:
+            column = getattr(self.ext_table, name) if name.startswith("past_") else \
+                [getattr(step, name) for step in steps]
             m.d.sync += getattr(chosen, name).eq(
-                entry_at([getattr(step, name) for step in steps], position_for[name]))
+                entry_at(column, position_for[name], position_key[name]))
 
         l3_here = Signal(L3_STEP_LAYOUT)
         for i in range(len(L3_OFFSETS)):
@@ -360,22 +366,23 @@ class HeaderWalk(wiring.Component):
             m.d.sync += [
                 position.eq(next_position), read_position_inverted.eq(~next_position),
                 far_position.eq(next_position), end_position.eq(next_position),
-                *[copy.eq(next_position) for copy in position_for.values()],
+                *[position_for[name].eq(next_position ^ position_key[name])
+                  for name in entry_fields],
                 is_frag.eq(Mux(kind.l3, l3_frag, chosen.frag)),
                 is_ah.eq(Mux(kind.l3, l3_ah, chosen.ah)),
             ]
 
         # The exact end of this step's header, as a position: the next position (the walk
-        # needs no more than its low bits) and the bits past the window. The read stage takes
-        # the low bits from the position register a cycle later, so that the walk's loop
-        # ends at the position registers only.
+        # needs no more than its low bits) and the bits past the window (chosen with the
+        # entry; an EXT step's only). The read stage takes the low bits from the position
+        # register a cycle later, so that the walk's loop ends at the position registers only.
         end_past = Signal(4)
         with m.If(kind.l3 | is_frag):
             m.d.comb += end_past.eq(0)
         with m.Elif(is_ah):                         # (len + 2) * 4 bytes
-            m.d.comb += end_past.eq(entry_at(self.ext_table.past_ah, far_position))
+            m.d.comb += end_past.eq(chosen.past_ah)
         with m.Else():                              # (len + 1) * 8 bytes
-            m.d.comb += end_past.eq(entry_at(self.ext_table.past_generic, far_position))
+            m.d.comb += end_past.eq(chosen.past_generic)
 
         m.d.comb += [
             self.step.kind.eq(kind),
