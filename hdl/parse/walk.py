@@ -280,7 +280,7 @@ class HeaderWalk(wiring.Component):
         # (copies that differ only in their reset value were merged): its mux takes the
         # entries in that order.
         position = Signal(6, reset_less=True)               # the walk's own
-        entry_fields = list(EXT_STEP_LAYOUT.members) + ["past_ah", "past_generic"]
+        entry_fields = list(EXT_STEP_LAYOUT.members)
         position_key = {name: 1 + i for i, name in enumerate(entry_fields)}
         position_for = {name: Signal(6, name=f"position_for_{name}") for name in entry_fields}
         read_position_inverted = Signal(6, reset_less=True)  # bytes 0..3
@@ -299,13 +299,11 @@ class HeaderWalk(wiring.Component):
         # The first cycle of an EXT step: the entry at the position, registered (loaded every
         # cycle; read in the second cycle, the position unchanged between).
         steps = self.ext_table.steps
-        chosen = Signal(data.StructLayout({**EXT_STEP_LAYOUT.members,
-                                           "past_ah": 4, "past_generic": 4}))
+        chosen = Signal(EXT_STEP_LAYOUT)
         for name in entry_fields:
-            column = getattr(self.ext_table, name) if name.startswith("past_") else \
-                [getattr(step, name) for step in steps]
             m.d.sync += getattr(chosen, name).eq(
-                entry_at(column, position_for[name], position_key[name]))
+                entry_at([getattr(step, name) for step in steps], position_for[name],
+                         position_key[name]))
 
         l3_here = Signal(L3_STEP_LAYOUT)
         for i in range(len(L3_OFFSETS)):
@@ -373,16 +371,16 @@ class HeaderWalk(wiring.Component):
             ]
 
         # The exact end of this step's header, as a position: the next position (the walk
-        # needs no more than its low bits) and the bits past the window (chosen with the
-        # entry; an EXT step's only). The read stage takes the low bits from the position
-        # register a cycle later, so that the walk's loop ends at the position registers only.
+        # needs no more than its low bits) and the bits past the window. The read stage takes
+        # the low bits from the position register a cycle later, so that the walk's loop
+        # ends at the position registers only.
         end_past = Signal(4)
         with m.If(kind.l3 | is_frag):
             m.d.comb += end_past.eq(0)
         with m.Elif(is_ah):                         # (len + 2) * 4 bytes
-            m.d.comb += end_past.eq(chosen.past_ah)
+            m.d.comb += end_past.eq(entry_at(self.ext_table.past_ah, far_position))
         with m.Else():                              # (len + 1) * 8 bytes
-            m.d.comb += end_past.eq(chosen.past_generic)
+            m.d.comb += end_past.eq(entry_at(self.ext_table.past_generic, far_position))
 
         m.d.comb += [
             self.step.kind.eq(kind),
