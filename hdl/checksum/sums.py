@@ -189,11 +189,11 @@ class SumPipeline(wiring.Component):
         self._view(m, s0.view, hdr)
         if not self.rx:
             self._tx_fields(m, s0.tx, hdr)
-        s1 = self._lanes(m, s0)
+        ends, s1 = self._lanes(m, s0)
         s2 = self._masks(m, s1)
         s3, s4 = self._group_sums(m, s2)
         s5, s6 = self._totals(m, s4, out_fifo.s)
-        stages = (s0, s1, s2, s3, s4, s5, s6)
+        stages = (s0, ends, s1, s2, s3, s4, s5, s6)
         m.d.sync += room.eq(out_fifo.level < self.OUT_DEPTH - len(stages) - 1)
         return m
 
@@ -230,9 +230,10 @@ class SumPipeline(wiring.Component):
         ]
 
     def _lanes(self, m, s0):
-        """Stage 1: where each byte range and 16-bit field the masks need falls in the beat,
-        registered (:func:`beat_lane`, :func:`field_lane`): the additions and the
-        subtraction of the beat's position are made here, so that stage 2's masks are
+        """Stages 1 and 2 (``ends``, then ``lanes``): where each byte range and 16-bit field
+        the masks need falls in the beat, registered (:func:`beat_lane`,
+        :func:`field_lane`): the additions in the first, the subtraction of the beat's
+        position in the second, so that the masks (stage 3) are
         comparisons of a few bits each. Ranges: the IP header, the L4 sum's bytes, the inner
         IPv4 header of an NVGRE frame, RX the pseudo-header addresses, TX the GRE region;
         fields: the word at ``l4 + 6`` (the UDP checksum), TX the checksum fields the sums
@@ -252,26 +253,38 @@ class SumPipeline(wiring.Component):
             ranges["gre"] = (tx.gre_lo, tx.gre_hi)
             fields.update(ip_field=hdr.l3 + 10, inner_field=tx.inner_field,
                           gre_field=tx.gre_field, l4_field=tx.l4_field)
+        # The range ends and field offsets in registers of a stage of their own (an addition
+        # each), so that the lanes stage subtracts the beat's position and clamps, no more.
+        offsets = {**{f"{name}_{end}": value for name, pair in ranges.items()
+                      for end, value in zip(("lo", "hi"), pair)}, **fields}
+        carried = {"beat": axis_layout(self.width), "hdr": HEADERS_LAYOUT(self.user_width),
+                   "pos": 20, "first": 1, "view": self.VIEW_LAYOUT,
+                   "tx": self.TX_FIELDS_LAYOUT}
+        ends = Signal(stage_layout({**carried, "at": data.StructLayout(
+            {name: len(Value.cast(value)) for name, value in offsets.items()})}), name="ends")
+        m.d.sync += [ends.valid.eq(s0.valid), ends.beat.eq(s0.beat), ends.hdr.eq(hdr),
+                     ends.pos.eq(pos), ends.first.eq(s0.first), ends.view.eq(view),
+                     ends.tx.eq(s0.tx)]
+        m.d.sync += [getattr(ends.at, name).eq(value) for name, value in offsets.items()]
+
         lanes_layout = data.StructLayout({
             **{f"{name}_{end}": range(nbytes + 1) for name in ranges for end in ("lo", "hi")},
             **{name: field_lane_layout(nbytes) for name in fields}})
-        s1 = Signal(stage_layout({"beat": axis_layout(self.width),
-                                  "hdr": HEADERS_LAYOUT(self.user_width), "pos": 20,
-                                  "first": 1, "view": self.VIEW_LAYOUT,
-                                  "tx": self.TX_FIELDS_LAYOUT, "lanes": lanes_layout}),
-                    name="lanes")
-        m.d.sync += [s1.valid.eq(s0.valid), s1.beat.eq(s0.beat), s1.hdr.eq(hdr),
-                     s1.pos.eq(pos), s1.first.eq(s0.first), s1.view.eq(view),
-                     s1.tx.eq(s0.tx)]
-        for name, (lo, hi) in ranges.items():
-            m.d.sync += [getattr(s1.lanes, f"{name}_lo").eq(beat_lane(pos, lo, nbytes)),
-                         getattr(s1.lanes, f"{name}_hi").eq(beat_lane(pos, hi, nbytes))]
-        for name, at in fields.items():
-            m.d.sync += getattr(s1.lanes, name).eq(field_lane(pos, at, nbytes))
-        return s1
+        s1 = Signal(stage_layout({**carried, "lanes": lanes_layout}), name="lanes")
+        m.d.sync += [s1.valid.eq(ends.valid), s1.beat.eq(ends.beat), s1.hdr.eq(ends.hdr),
+                     s1.pos.eq(ends.pos), s1.first.eq(ends.first), s1.view.eq(ends.view),
+                     s1.tx.eq(ends.tx)]
+        for name in ranges:
+            for end in ("lo", "hi"):
+                m.d.sync += getattr(s1.lanes, f"{name}_{end}").eq(
+                    beat_lane(ends.pos, getattr(ends.at, f"{name}_{end}"), nbytes))
+        for name in fields:
+            m.d.sync += getattr(s1.lanes, name).eq(field_lane(ends.pos, getattr(ends.at, name),
+                                                              nbytes))
+        return ends, s1
 
     def _masks(self, m, s1):
-        """Stage 2: the beat's byte masks of each sum and its word at ``l4 + 6`` (the UDP
+        """Stage 3: the beat's byte masks of each sum and its word at ``l4 + 6`` (the UDP
         checksum field), from stage 1's lanes."""
         w, nbytes = self.width, self.width // 8
         beat, lanes, view = s1.beat, s1.lanes, s1.view
@@ -315,7 +328,7 @@ class SumPipeline(wiring.Component):
         return s2
 
     def _group_sums(self, m, s1):
-        """Stages 3 and 4: the masked lane words summed in groups of four, then the groups
+        """Stages 4 and 5: the masked lane words summed in groups of four, then the groups
         in groups of four (two adder levels a stage); the L4 sum's start (RX: the
         pseudo-header's protocol and L4 length, once per frame)."""
         w = self.width
@@ -349,7 +362,7 @@ class SumPipeline(wiring.Component):
         return s2, s3
 
     def _totals(self, m, s3, fifo_in):
-        """Stage 5 accumulates per frame; stage 6 folds the 40-bit totals once (their 16-bit
+        """Stage 6 accumulates per frame; stage 7 folds the 40-bit totals once (their 16-bit
         slices added) and the write into the output FIFO folds the rest; each fold keeps the
         value mod 0xFFFF and never turns a non-zero total into 0. The last beat carries the
         totals."""
