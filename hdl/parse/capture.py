@@ -212,7 +212,7 @@ class CaptureWindow(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width, nbytes, window_beats = self.width, self.width // 8, self.window_beats
+        nbytes, window_beats = self.width // 8, self.window_beats
         beat = self.beat
         index = Signal(range(window_beats + 1))     # beat index in the frame; past the window
         capture_bank = Signal()
