@@ -40,15 +40,17 @@ Hand-off (one cycle)
     flags, giving the error code or the IP header offset ``l3``, one of five; and the step
     from an IP header at each of the five offsets (where an IPv4 header ends, what follows
     IPv4 or IPv6) is worked out from the captured bytes 14..39.
-Walk (one header per cycle; nothing but where the next header is)
+Walk (a cycle per header, two per extension header; nothing but where the next header is)
     Every header offset the model can reach is ``2 mod 4`` (the Ethernet header is 14 bytes,
     tags 4, LLC/SNAP 8, and IPv4/IPv6/extension header lengths are multiples of 4), so the walk
     keeps a position ``k`` (offset ``4k + 2``). Its steps: ``L3`` (the IP header; the hand-off
     prepared the step), ``EXT`` (an IPv6 extension header) and ``L4`` (TCP or UDP; always the
     last step). For ``EXT`` the cycle after the hand-off works out, for an extension header at
     every position and each of the three length rules (Fragment, AH, the rest), whether the
-    walk goes on to another extension header or to TCP/UDP and at which position; the walk's
-    loop is then a mux over those registers by ``k`` and a choice by the length rule. The walk
+    walk goes on to another extension header or to TCP/UDP and at which position; an EXT
+    step then takes two cycles: a mux over those registers by ``k`` into registers, then a
+    choice by the length rule (the 37-way mux and the choice in one cycle limited the clock
+    to about 98 MHz on an ECP5 at W=64). The walk
     makes none of the model's checks: it follows the chain as the model does while the model
     finds no error, and so visits every header the model visits. It stops after L4, when the
     next protocol is neither an extension header nor TCP/UDP, after a fragment, after an
@@ -97,15 +99,17 @@ Throughput and latency
     The input takes a beat every cycle while the skid FIFO has room, except that the first beat
     of a frame waits while the capture window still holds an earlier frame's window that the
     walk has not taken. The walk of a frame takes S cycles: 1 when L2 failed; else the number
-    of headers visited (IPv4 TCP/UDP: 2; IPv6 TCP/UDP: 2 + extension headers), plus one idle
+    of headers visited and one more per extension header (IPv4 TCP/UDP: 2; IPv6 TCP/UDP: 2 +
+    twice the extension headers), plus one idle
     cycle when the walk stops before an L4 header (a fragment, another protocol, a chain too
     long), since only the L4 step is known to be the last from registers. Back to back, a frame
     of F beats costs max(F, S) cycles: frames of at least S beats never stall the input
-    (1500-byte frames at every width, 256-byte frames with at most two extension headers at
+    (1500-byte frames at every width, 256-byte frames with at most one extension header at
     W=512), and 64-byte frames at W=512 (F = 1) run at one frame per 2 cycles (IPv4 TCP).
     A record can be taken from ``m_headers`` S + 5 cycles after the window-completing beat was
     taken (hand-off, S walk steps, read, measure, judge, decide into the record FIFO) when the
-    walk was idle: 7 for IPv4 TCP, at most 23 (18 steps) for a frame that is not GRE.
+    walk was idle: 7 for IPv4 TCP, at most 39 (18 steps, 16 of them EXT: S = 34) for a
+    frame that is not GRE.
     A GRE frame adds 3 cycles (start, hand back, the ``gre`` step) and 2 per header of the
     inner walk: S = 11 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
     of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
@@ -151,8 +155,9 @@ class FrameParser(wiring.Component):
     skid : int or None
         Depth of the skid FIFO in beats. It must hold at least a full window
         (``256 * 8 // W`` beats) or a consumer that waits for a frame's record before taking
-        its beats deadlocks; the minimum is the window plus one. Default: the window plus 32
-        beats, more than the record latency of the longest walk (18 steps, 23 cycles), so such a
+        its beats deadlocks; the minimum is the window plus one. Default: the window plus
+        ``SKID_MARGIN`` beats, more than the record latency of the longest walk (18 steps, 39
+        cycles), so such a
         consumer keeps the input at line rate on frames of a window or more.
 
     Attributes
@@ -167,6 +172,8 @@ class FrameParser(wiring.Component):
     """
 
     HEADER_FIFO_DEPTH = 8
+    #: Beats the default skid FIFO holds past a window: at least the longest record latency.
+    SKID_MARGIN = 40
 
     def __init__(self, width=64, user_width=0, *, lso_lengths=False, skid=None):
         self.width = check_width(width)
@@ -178,7 +185,7 @@ class FrameParser(wiring.Component):
         self.lso_lengths = lso_lengths
         self.window_beats = WINDOW_BYTES * 8 // width
         if skid is None:
-            skid = self.window_beats + 32
+            skid = self.window_beats + self.SKID_MARGIN
         if not isinstance(skid, int) or skid < self.window_beats + 1:
             raise ValueError(f"skid must be at least {self.window_beats + 1} beats (a window "
                              f"plus one) at width {width}, not {skid!r}")

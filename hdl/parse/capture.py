@@ -212,7 +212,7 @@ class CaptureWindow(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width, nbytes, window_beats = self.width, self.width // 8, self.window_beats
+        nbytes, window_beats = self.width // 8, self.window_beats
         beat = self.beat
         index = Signal(range(window_beats + 1))     # beat index in the frame; past the window
         capture_bank = Signal()
@@ -263,18 +263,19 @@ class CaptureWindow(wiring.Component):
                 m.d.sync += index.eq(0)
             with m.Elif(~self.past):
                 m.d.sync += index.eq(index + 1)
-            for slot in range(window_beats):
-                with m.If(index == slot):
-                    # The L2 decode's length comparisons are made here, one cycle early.
-                    shorts = [getattr(self.flags, _short_name(end))
-                              .eq(beat.last & (end > slot * nbytes + count)) for end in L2_ENDS]
-                    complete = [self.full.eq(1), self.info.length.eq(slot * nbytes + count),
-                                *shorts]
-                    if slot == window_beats - 1:
-                        m.d.sync += [*complete, self.info.ended.eq(beat.last)]
-                    else:
-                        with m.If(beat.last):
-                            m.d.sync += [*complete, self.info.ended.eq(1)]
+            # The window is complete on the frame's last beat or its last beat of the window;
+            # the bytes so far are the beat's index and its count (one adder, not a choice
+            # among the window's beats). The L2 decode's length comparisons are made here,
+            # one cycle early.
+            length = Signal(range(WINDOW_BYTES + 1))
+            m.d.comb += length.eq(index * nbytes + count)
+            with m.If(~self.past & (beat.last | (index == window_beats - 1))):
+                m.d.sync += [
+                    self.full.eq(1), self.info.length.eq(length),
+                    self.info.ended.eq(beat.last),
+                    *[getattr(self.flags, _short_name(end)).eq(beat.last & (length < end))
+                      for end in L2_ENDS],
+                ]
         return m
 
 

@@ -204,7 +204,7 @@ WalkSignature = wiring.Signature({
 
 
 class HeaderWalk(wiring.Component):
-    """The walk over the header chain: one header per cycle, nothing but where the next is.
+    """The walk over the header chain: nothing but where the next header is.
 
     Every header offset the model can reach is ``PHASE mod 4``, so the walk keeps a position
     ``k`` (offset ``4k + PHASE``). Its steps: L3 (the IP header; the hand-off prepared the
@@ -213,6 +213,13 @@ class HeaderWalk(wiring.Component):
     the model's checks; it follows the chain as the model does while the model finds no
     error, and stops after L4, at a protocol it does not follow, after a fragment, or where
     the chain passes 128 bytes or the window.
+
+    An L2, L3 or L4 step takes one cycle, an EXT step two: the first (``choosing``) chooses
+    the table's entry at the position into registers (the 37-way choice, nothing after it),
+    the second is the step as the read stage sees it (``kind.ext``) and works out the next
+    position from those registers by the length rule. The position registers hold during
+    the first cycle, so the read stage sees each step with the position of its header, and
+    a cycle later the position past it.
 
     Attributes
     ----------
@@ -230,9 +237,9 @@ class HeaderWalk(wiring.Component):
     ext_table : In(EXT_TABLE_LAYOUT)
         The step from an extension header at each position.
     step : Out(WalkSignature)
-        This cycle's step.
+        This cycle's step (none in the first cycle of an EXT step).
     continues : Out(1)
-        This cycle's step is an EXT or L4 step, or the walk waits for the inner walk: the
+        The walk is on an EXT (either cycle) or L4 step, or waits for the inner walk: the
         frame of the step before has not ended.
     gre_start : Out(1)
         The IP headers lead to GRE (not a fragment): the inner walk starts at the GRE header
@@ -264,40 +271,48 @@ class HeaderWalk(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         kind = Signal(StepKind)
+        choosing = Signal()         # the first cycle of an EXT step
         # The position of this step's header. Each wide mux at the position has its own copy
         # of it, made different (inverted, reset, reset value) so that synthesis does not
-        # merge them: the walk's loop runs from these registers through the mux over the
-        # extension-header table back to them, and a copy per part of the table keeps the
-        # fan-out of each small.
-        position = Signal(6, reset_less=True)               # the table's flags
-        ah_position_inverted = Signal(6)                    # the table's next_ah
-        generic_position = Signal(6, init=POSITIONS - 1)    # the table's next_generic
+        # merge them, which keeps the fan-out of each small. The choice of the first cycle
+        # of an EXT step has a copy per field of the table's entries (one copy for all was a
+        # net of 4 ns at W=64 on an ECP5), each holding the position XOR a key of its own
+        # (copies that differ only in their reset value were merged): its mux takes the
+        # entries in that order.
+        position = Signal(6, reset_less=True)               # the walk's own
+        entry_fields = list(EXT_STEP_LAYOUT.members)
+        position_key = {name: 1 + i for i, name in enumerate(entry_fields)}
+        position_for = {name: Signal(6, name=f"position_for_{name}") for name in entry_fields}
         read_position_inverted = Signal(6, reset_less=True)  # bytes 0..3
         far_position = Signal(6)                            # bytes 4, 5, 12; the end
         end_position = Signal(6, init=1)                    # the step before's end
         # Its length rule: Fragment (8 bytes), AH, else generic.
         is_frag, is_ah = Signal(reset_less=True), Signal(reset_less=True)
 
-        def entry_at(array, select_by):
+        def entry_at(array, select_by, key=0):
+            """``array``'s entry at the position ``select_by ^ key``."""
             first = EXT_POSITIONS[0]
             width = len(Value.cast(array[0]))
-            return _select([Value.cast(array[j - first]) if j in EXT_POSITIONS else C(0, width)
-                            for j in range(POSITIONS)], select_by)
+            return _select([Value.cast(array[(j ^ key) - first]) if j ^ key in EXT_POSITIONS
+                            else C(0, width) for j in range(POSITIONS)], select_by)
 
-        here = Signal(EXT_STEP_LAYOUT)
+        # The first cycle of an EXT step: the entry at the position, registered (loaded every
+        # cycle; read in the second cycle, the position unchanged between).
         steps = self.ext_table.steps
-        m.d.comb += here.eq(entry_at(steps, position))
-        here_next_ah = entry_at([step.next_ah for step in steps], ~ah_position_inverted)
-        here_next_generic = entry_at([step.next_generic for step in steps], generic_position)
+        chosen = Signal(EXT_STEP_LAYOUT)
+        for name in entry_fields:
+            m.d.sync += getattr(chosen, name).eq(
+                entry_at([getattr(step, name) for step in steps], position_for[name],
+                         position_key[name]))
 
         l3_here = Signal(L3_STEP_LAYOUT)
         for i in range(len(L3_OFFSETS)):
             with m.If(self.l3_select[i]):
                 m.d.comb += l3_here.eq(self.l3_steps[i])
-        # Where the next step reads and what it is: from the IP header (L3), or through the
-        # mux above (EXT). A walk that stops (or an L4 or L2 step, or none) has neither
-        # ``next_ext`` nor ``next_l4``; the position and the length rule are don't-cares when
-        # the next step is not EXT or L4.
+        # Where the next step reads and what it is: from the IP header (L3), or from the
+        # chosen entry (EXT). A walk that stops (or an L4 or L2 step, the first cycle of an
+        # EXT step, or none) has neither ``next_ext`` nor ``next_l4``; the position and the
+        # length rule are don't-cares when the next step is not EXT or L4.
         l3_next = Signal(6)
         l3_ext, l3_l4, l3_frag, l3_ah = Signal(), Signal(), Signal(), Signal()
         l3_gre = Signal()
@@ -313,10 +328,10 @@ class HeaderWalk(wiring.Component):
                 l3_ah.eq(l3_here.ah6),
                 l3_gre.eq(l3_here.gre6),
             ]
-        ext_next = Mux(is_frag, position + 2, Mux(is_ah, here_next_ah, here_next_generic))
-        ext_ext = Mux(is_frag, here.ext_frag, Mux(is_ah, here.ext_ah, here.ext_generic))
-        ext_l4 = Mux(is_frag, here.l4_frag, Mux(is_ah, here.l4_ah, here.l4_generic))
-        ext_gre = Mux(is_frag, here.gre_frag, Mux(is_ah, here.gre_ah, here.gre_generic))
+        ext_next = Mux(is_frag, position + 2, Mux(is_ah, chosen.next_ah, chosen.next_generic))
+        ext_ext = Mux(is_frag, chosen.ext_frag, Mux(is_ah, chosen.ext_ah, chosen.ext_generic))
+        ext_l4 = Mux(is_frag, chosen.l4_frag, Mux(is_ah, chosen.l4_ah, chosen.l4_generic))
+        ext_gre = Mux(is_frag, chosen.gre_frag, Mux(is_ah, chosen.gre_ah, chosen.gre_generic))
         next_position = Signal(6)
         next_ext, next_l4, next_gre = Signal(), Signal(), Signal()
         m.d.comb += [
@@ -329,7 +344,7 @@ class HeaderWalk(wiring.Component):
         # is the frame's last step.
         gre_wait = Signal()
         # ``gre_position`` is one more copy of the position register, loaded every cycle (no
-        # enable hangs on the mux): the inner walk reads it with ``gre_start`` only.
+        # enable hangs on the choice): the inner walk reads it with ``gre_start`` only.
         m.d.sync += [self.gre_start.eq(next_gre), self.gre_position.eq(next_position)]
         with m.If(next_gre):
             m.d.sync += gre_wait.eq(1)
@@ -338,18 +353,22 @@ class HeaderWalk(wiring.Component):
         # Take the next window when this step is known to be the last from registers alone
         # (so ``next_ext``, ``next_l4`` and ``next_gre`` are 0 whenever the walk takes a
         # window).
-        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | kind.ext)
+        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | choosing | kind.ext)
                                  & ~(gre_wait & ~self.inner_done))
         m.d.sync += [
             kind.l2_failed.eq(self.take & (self.l2_error != 0)),
             kind.l3.eq(self.take & (self.l2_error == 0)),
-            kind.ext.eq(next_ext), kind.l4.eq(next_l4),
-            position.eq(next_position), read_position_inverted.eq(~next_position),
-            far_position.eq(next_position), end_position.eq(next_position),
-            ah_position_inverted.eq(~next_position), generic_position.eq(next_position),
-            is_frag.eq(Mux(kind.l3, l3_frag, here.frag)),
-            is_ah.eq(Mux(kind.l3, l3_ah, here.ah)),
+            choosing.eq(next_ext), kind.ext.eq(choosing), kind.l4.eq(next_l4),
         ]
+        with m.If(~choosing):
+            m.d.sync += [
+                position.eq(next_position), read_position_inverted.eq(~next_position),
+                far_position.eq(next_position), end_position.eq(next_position),
+                *[position_for[name].eq(next_position ^ position_key[name])
+                  for name in entry_fields],
+                is_frag.eq(Mux(kind.l3, l3_frag, chosen.frag)),
+                is_ah.eq(Mux(kind.l3, l3_ah, chosen.ah)),
+            ]
 
         # The exact end of this step's header, as a position: the next position (the walk
         # needs no more than its low bits) and the bits past the window. The read stage takes
@@ -370,7 +389,7 @@ class HeaderWalk(wiring.Component):
             self.step.far_position.eq(far_position),
             self.step.position.eq(end_position),
             self.step.end_past.eq(end_past),
-            self.continues.eq(kind.ext | kind.l4 | gre_wait),
+            self.continues.eq(choosing | kind.ext | kind.l4 | gre_wait),
         ]
         return m
 
