@@ -227,7 +227,8 @@ class RscIngress(wiring.Component):
     land_addr, land_data, land_en : Out
         The landing RAM's write port (``land_en`` a write this cycle).
     m_desc : Out(stream.Signature(DESC_LAYOUT))
-        One descriptor per frame, in order, pushed the cycle after the frame's last beat.
+        One descriptor per frame, in order, pushed two cycles after the frame's last beat
+        (the analyzer's two stages).
     release : In(2)
         A bit per slot: the frame in that slot has been read out (copied or emitted).
     """
