@@ -80,6 +80,7 @@ class RscMover(wiring.Component):
         p_valid, p_j, p_last, p_pre = Signal(), Signal(beats), Signal(), Signal()
         ip_acc, l4_acc = Signal(40), Signal(40)
         ip_csum, tcp_csum = Signal(16), Signal(16)
+        tcp_len = Signal(17)        # the SCU's TCP header and payload bytes, from the command
         d_beats, rot, dst_hi = Signal(beats), Signal(range(nb)), Signal(18)
         prev = Signal(w)
         m.d.comb += [
@@ -100,6 +101,7 @@ class RscMover(wiring.Component):
                 p = self.cmd.payload
                 m.d.sync += [c.eq(p), self.busy.eq(1), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
                              ip_csum.eq(0), tcp_csum.eq(0), last_j.eq((p.len - 1) >> lg),
+                             tcp_len.eq(p.hdr_len - p.l4 + p.plen),
                              src_scu.eq(p.op == OP_EMIT_SCU),
                              pass1.eq((p.op == OP_EMIT_SCU) & p.multi),
                              copy.eq(p.op == OP_COPY)]
@@ -120,9 +122,11 @@ class RscMover(wiring.Component):
                 m.d.sync += self.busy.eq(0)
                 goto("IDLE")
         with m.Elif(st["CSUM"]):
-            tcp_len = c.hdr_len - c.l4 + c.plen
-            m.d.sync += [ip_csum.eq(~fold16(ip_acc)),
-                         tcp_csum.eq(~fold16(l4_acc + IPPROTO_TCP + tcp_len)),
+            # The TCP length and protocol into the sum, then the folds a cycle later.
+            m.d.sync += l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len)
+            goto("FOLD")
+        with m.Elif(st["FOLD"]):
+            m.d.sync += [ip_csum.eq(~fold16(ip_acc)), tcp_csum.eq(~fold16(l4_acc)),
                          pass1.eq(0), j.eq(0)]
             goto("READ")
         with m.Elif(st["COPY_INIT"]):
@@ -150,8 +154,6 @@ class RscMover(wiring.Component):
         # cycle ahead, into registers beside the read (the RAMs' read registers).
         rd_base = Signal(20)
         m.d.comb += rd_base.eq(rd_j << lg)
-        tcp_len = Signal(17)
-        m.d.comb += tcp_len.eq(c.hdr_len - c.l4 + c.plen)
         fields = [
             (~c.v6, c.l3 + 2, (tcp_len + 20)[:16], 2),
             (c.v6, c.l3 + 4, tcp_len[:16], 2),
@@ -211,4 +213,4 @@ class RscMover(wiring.Component):
 
 
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "READ", "DRAIN", "CSUM", "COPY_INIT", "COPY"))}
+    ("IDLE", "READ", "DRAIN", "CSUM", "FOLD", "COPY_INIT", "COPY"))}
