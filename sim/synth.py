@@ -166,9 +166,9 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     # nextpnr has refused such a netlist of the TX path (a net driven twice after the
     # flattening), so its Fmax may be missing. ``auto`` tries flat first.
     scripts = {
-        "flat": f"read_verilog {vfile.name}; synth_ecp5 -top {unit} -json {netlist.name}; "
+        "flat": f"read_rtlil {vfile.name}; synth_ecp5 -top {unit} -json {netlist.name}; "
                 f"tee -q -o stat.txt stat",
-        "per-module": f"read_verilog {vfile.name}; synth_ecp5 -top {unit} -noflatten; "
+        "per-module": f"read_rtlil {vfile.name}; synth_ecp5 -top {unit} -noflatten; "
                       f"tee -q -o hier.txt stat; flatten; opt_clean; "
                       f"write_json {netlist.name}; tee -q -o stat.txt stat",
     }
@@ -207,14 +207,18 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     ``nicoffload synth --json`` writes): cell counts of the unit (harness flip-flops
     subtracted), Fmax, the critical path's nets, and with the per-module mapping each
     unit's share."""
-    from amaranth.back import verilog
+    from amaranth.back import rtlil
     out = runner.BUILD_ROOT / "synth" / f"{unit}-w{width}"
     out.mkdir(parents=True, exist_ok=True)
     top = unit.replace(".", "_")
-    vfile = out / f"{top}.v"
+    # RTLIL, not Verilog: Verilog writes a memory's initial contents a word a line, and Yosys'
+    # Verilog frontend takes time that grows faster than the words (4,096 words of 64 bits:
+    # 16 s; 16,384: over two minutes; the RSC engine's 65,672-word SCU RAM never got out of
+    # read_verilog). RTLIL keeps the contents as one $meminit cell.
+    vfile = out / f"{top}.il"
     harness = Harness(units.make(unit, width, parts=True))
-    vfile.write_text(verilog.convert(harness, name=top, ports=[harness.sin, harness.sout],
-                                     emit_src=False))
+    vfile.write_text(rtlil.convert(harness, name=top, ports=[harness.sin, harness.sout],
+                                   emit_src=False))
     netlist = out / f"{top}.json"
     mapping = _yosys(out, top, vfile, netlist, echo, mapping)
     counts = _cell_counts((out / "stat.txt").read_text())

@@ -82,6 +82,11 @@ def _part(module, name, *args, with_width=True):
     return build
 
 
+def _rsc_engine(width, **kw):
+    from nicoffload.hdl.rsc import RscEngine
+    return RscEngine(width, **kw)
+
+
 def _txu():
     from nicoffload.model.nbl import TxUser
     return TxUser.width()
@@ -99,7 +104,10 @@ PARTS = {
     "txcsum.insert": _part("checksum", "TxChecksumInsert"),
     "parse.capture": lambda w: _part("parse.capture", "CaptureWindow", _txu())(w),
     "parse.walk": _part("parse.walk", "HeaderWalk", with_width=False),
-    "rsc.engine": _part("rsc.engine", "RscEngine"),
+    # SCU regions of 16 KB, not the default 65,664 bytes: eight default regions (4.2 Mbit)
+    # are more than the ECP5-85k's block RAM (208 DP16KD, 3.7 Mbit; Yosys maps them to 282),
+    # so the default engine cannot be placed on it. The logic is the same but for address bits.
+    "rsc.engine": lambda w: _rsc_engine(w, max_scu_bytes=16384),
 }
 
 

@@ -55,6 +55,7 @@ def test_segment_analyzer_against_model():
               if kind == "frame" for f in rest]
     dut = SegmentAnalyzer()
     sim = Simulator(dut)
+    sim.add_clock(1e-8)
 
     async def bench(ctx):
         for frame in frames:
@@ -65,6 +66,7 @@ def test_segment_analyzer_against_model():
                 ctx.set(getattr(dut.hdr, name), int(value))
             ctx.set(dut.frame_len, len(frame))
             ctx.set(dut.csum, word.to_int())
+            await ctx.tick()            # the first stage
             d = dut.desc
             kind = ctx.get(d.kind)
             assert kind == model_kind(frame, word), frame.hex()

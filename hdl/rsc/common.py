@@ -107,23 +107,38 @@ def CMD_LAYOUT(contexts):
     })
 
 
-def _patch(data_in, base, nb, fields):
-    """``data_in`` (a beat at frame offset ``base``) with each field ``(enable, offset,
-    value, nbytes)`` written big-endian where it falls in the beat."""
-    lanes = [_byte(data_in, k) for k in range(nb)]
-    for en, pos, value, n in fields:
+def patch_lanes(base, nb, fields):
+    """Where each field ``(enable, offset, value, nbytes)`` falls in a beat at frame offset
+    ``base``: per field, bit ``k * nbytes + b`` set when lane ``k`` holds the field's byte
+    ``b`` (counted from its first, big-endian); and the statements that compute them."""
+    lanes, stmts = [], []
+    for en, pos, _value, n in fields:
         rel = Signal(signed(20))
-        rel_stmts = rel.eq(pos - base)
-        lanes_new = []
-        for k in range(nb):
-            byte = lanes[k]
-            for b in range(n):
-                byte = Mux(en & (rel == k - b), value[8 * (n - 1 - b):8 * (n - b)], byte)
-            lanes_new.append(byte)
-        lanes = lanes_new
-        yield rel_stmts
-    yield Cat(*lanes)
+        stmts.append(rel.eq(pos - base))
+        lanes.append(Cat(*[en & (rel == k - b) for k in range(nb) for b in range(n)]))
+    return lanes, stmts
 
+
+def patch_beat(data_in, nb, fields, lanes):
+    """``data_in`` with each field written on the lanes :func:`patch_lanes` gave (the fields
+    do not overlap, so each lane is its own data or the OR of the field bytes on it)."""
+    out = []
+    for k in range(nb):
+        terms, on = [], []
+        for (_en, _pos, value, n), at in zip(fields, lanes):
+            for b in range(n):
+                terms.append(Mux(at[k * n + b], value[8 * (n - 1 - b):8 * (n - b)], 0))
+                on.append(at[k * n + b])
+        out.append(Mux(Cat(*on).any(), or_tree(terms), _byte(data_in, k)))
+    return Cat(*out)
+
+
+def or_tree(terms):
+    """The OR of ``terms`` as a balanced tree."""
+    while len(terms) > 1:
+        terms = [terms[k] | terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def CTX_LAYOUT():

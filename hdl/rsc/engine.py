@@ -16,7 +16,7 @@ from ..stream import RegisterSlice, StreamFIFO
 
 
 from .common import *  # noqa: F401,F403
-from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte, _patch,  # noqa: F401
+from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte,  # noqa: F401
                      _serial_ge)
 
 from .ingress import RscEvents, RscIngress, SegmentAnalyzer  # noqa: F401

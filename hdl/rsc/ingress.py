@@ -16,7 +16,7 @@ from ..stream import RegisterSlice, StreamFIFO
 
 
 from .common import *  # noqa: F401,F403
-from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte, _patch,  # noqa: F401
+from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte,  # noqa: F401
                      _serial_ge)
 
 class RscEvents(wiring.Component):
@@ -76,8 +76,10 @@ class RscEvents(wiring.Component):
 
 
 class SegmentAnalyzer(wiring.Component):
-    """What RSC reads from a frame (``model.rsc._exception`` / ``_segment``), combinationally
-    from the header window, the parse record, the frame length and the checksum word.
+    """What RSC reads from a frame (``model.rsc._exception`` / ``_segment``) from the header
+    window, the parse record, the frame length and the checksum word, in two stages: ``desc``
+    is valid the cycle after the inputs are set, which hold for both cycles (the IP and TCP
+    headers and the ports are picked out of the window into registers, then read).
 
     Attributes
     ----------
@@ -104,8 +106,9 @@ class SegmentAnalyzer(wiring.Component):
         win, hdr, d = self.window, self.hdr, self.desc
         ip = Signal(40 * 8)         # the IP fixed header
         tcp = Signal(60 * 8)        # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
-        # One-hot selections (L3_OFFSETS; every even TCP offset in the window), 0 elsewhere.
-        m.d.comb += [
+        # One-hot selections (L3_OFFSETS; every even TCP offset in the window), 0 elsewhere,
+        # registered: the first of the analyzer's two stages.
+        m.d.sync += [
             ip.eq(one_hot_select(hdr.l3, {l3: win[8 * l3:8 * (l3 + 40)]
                                           for l3 in L3_OFFSETS})),
             tcp.eq(one_hot_select(hdr.l3, {l3: Mux(hdr.is_ipv6,
@@ -114,7 +117,7 @@ class SegmentAnalyzer(wiring.Component):
                                            for l3 in L3_OFFSETS})),
         ]
         ports = Signal(32)
-        m.d.comb += ports.eq(one_hot_select(
+        m.d.sync += ports.eq(one_hot_select(
             hdr.l4, {l4: _be(win, l4, 4) for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2)}))
         v6 = hdr.is_ipv6
         thl = hdr.l4_header_len
@@ -147,12 +150,13 @@ class SegmentAnalyzer(wiring.Component):
             bad.append((r0 | r1) & inr & (opt[i] != 0) & ~nop & ~hit)
         opt_ok = ~Cat(*bad).any()
         ts = Cat(*[h for _, h in ts_hits]).any()
+        # At most one position is a hit (the walk without a timestamp ends there): an OR of
+        # the hit positions' fields, not a chain of priority choices.
         tsval, tsecr, ts_rel = Signal(32), Signal(32), Signal(8)
-        for i, h in ts_hits:
-            if i + 10 <= 40:
-                with m.If(h):
-                    m.d.comb += [tsval.eq(_be(tcp, 20 + i + 2, 4)),
-                                 tsecr.eq(_be(tcp, 20 + i + 6, 4)), ts_rel.eq(20 + i)]
+        found = [(h, Cat(_be(tcp, 20 + i + 6, 4), _be(tcp, 20 + i + 2, 4), C(20 + i, 8)))
+                 for i, h in ts_hits if i + 10 <= 40]
+        m.d.comb += Cat(tsecr, tsval, ts_rel).eq(
+            or_tree([Mux(h, fields, 0) for h, fields in found]))
 
         # The flow key.
         def tag(at):
@@ -223,7 +227,8 @@ class RscIngress(wiring.Component):
     land_addr, land_data, land_en : Out
         The landing RAM's write port (``land_en`` a write this cycle).
     m_desc : Out(stream.Signature(DESC_LAYOUT))
-        One descriptor per frame, in order, pushed the cycle after the frame's last beat.
+        One descriptor per frame, in order, pushed two cycles after the frame's last beat
+        (the analyzer's two stages).
     release : In(2)
         A bit per slot: the frame in that slot has been read out (copied or emitted).
     """
@@ -253,11 +258,12 @@ class RscIngress(wiring.Component):
         beat_i = Signal(range(self.slot_beats + 1))
         frame_len = Signal(17)
         csum = Signal(32)
-        analyze = Signal()          # the cycle after a last beat: push the descriptor
+        analyze = Signal()          # the cycle after a last beat: the analyzer's first stage
+        push = Signal()             # the cycle after that: push the descriptor
         p = self.s.payload
         take = Signal()
         m.d.comb += [
-            self.s.ready.eq(~analyze & ~busy.bit_select(slot, 1) & descs.s.ready),
+            self.s.ready.eq(~analyze & ~push & ~busy.bit_select(slot, 1) & descs.s.ready),
             take.eq(self.s.valid & self.s.ready),
             self.land_addr.eq(slot * self.slot_beats
                               + Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)),
@@ -281,11 +287,13 @@ class RscIngress(wiring.Component):
             an.window.eq(window), an.hdr.eq(hdr), an.frame_len.eq(frame_len),
             an.csum.eq(csum), an.slot.eq(slot),
             descs.s.payload.eq(an.desc),
-            descs.s.valid.eq(analyze),
+            descs.s.valid.eq(push),
         ]
         set_busy = Signal(2)
         with m.If(analyze):
-            m.d.sync += [analyze.eq(0), slot.eq(~slot)]
+            m.d.sync += [analyze.eq(0), push.eq(1)]
+        with m.If(push):
+            m.d.sync += [push.eq(0), slot.eq(~slot)]
             m.d.comb += set_busy.eq(Mux(slot, 0b10, 0b01))
         m.d.sync += busy.eq((busy | set_busy) & ~self.release)
         wiring.connect(m, descs.m, wiring.flipped(self.m_desc))

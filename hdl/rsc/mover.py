@@ -16,7 +16,8 @@ from ..stream import RegisterSlice, StreamFIFO
 
 
 from .common import *  # noqa: F401,F403
-from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte, _patch,  # noqa: F401
+from .common import patch_beat, patch_lanes
+from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte,  # noqa: F401
                      _serial_ge)
 
 class RscMover(wiring.Component):
@@ -79,6 +80,7 @@ class RscMover(wiring.Component):
         p_valid, p_j, p_last, p_pre = Signal(), Signal(beats), Signal(), Signal()
         ip_acc, l4_acc = Signal(40), Signal(40)
         ip_csum, tcp_csum = Signal(16), Signal(16)
+        tcp_len = Signal(17)        # the SCU's TCP header and payload bytes, from the command
         d_beats, rot, dst_hi = Signal(beats), Signal(range(nb)), Signal(18)
         prev = Signal(w)
         m.d.comb += [
@@ -99,6 +101,7 @@ class RscMover(wiring.Component):
                 p = self.cmd.payload
                 m.d.sync += [c.eq(p), self.busy.eq(1), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
                              ip_csum.eq(0), tcp_csum.eq(0), last_j.eq((p.len - 1) >> lg),
+                             tcp_len.eq(p.hdr_len - p.l4 + p.plen),
                              src_scu.eq(p.op == OP_EMIT_SCU),
                              pass1.eq((p.op == OP_EMIT_SCU) & p.multi),
                              copy.eq(p.op == OP_COPY)]
@@ -119,9 +122,11 @@ class RscMover(wiring.Component):
                 m.d.sync += self.busy.eq(0)
                 goto("IDLE")
         with m.Elif(st["CSUM"]):
-            tcp_len = c.hdr_len - c.l4 + c.plen
-            m.d.sync += [ip_csum.eq(~fold16(ip_acc)),
-                         tcp_csum.eq(~fold16(l4_acc + IPPROTO_TCP + tcp_len)),
+            # The TCP length and protocol into the sum, then the folds a cycle later.
+            m.d.sync += l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len)
+            goto("FOLD")
+        with m.Elif(st["FOLD"]):
+            m.d.sync += [ip_csum.eq(~fold16(ip_acc)), tcp_csum.eq(~fold16(l4_acc)),
                          pass1.eq(0), j.eq(0)]
             goto("READ")
         with m.Elif(st["COPY_INIT"]):
@@ -145,8 +150,10 @@ class RscMover(wiring.Component):
         rdata = Mux(src_scu, sr.data, lr.data)
         base = Signal(20)
         m.d.comb += base.eq(p_j << lg)
-        tcp_len = Signal(17)
-        m.d.comb += tcp_len.eq(c.hdr_len - c.l4 + c.plen)
+        # What depends on the beat's position only is worked out from the read address a
+        # cycle ahead, into registers beside the read (the RAMs' read registers).
+        rd_base = Signal(20)
+        m.d.comb += rd_base.eq(rd_j << lg)
         fields = [
             (~c.v6, c.l3 + 2, (tcp_len + 20)[:16], 2),
             (c.v6, c.l3 + 4, tcp_len[:16], 2),
@@ -158,22 +165,26 @@ class RscMover(wiring.Component):
             (C(1, 1), c.l4 + 16, tcp_csum, 2),
             (c.ts, c.ts_off + 2, Cat(c.tsecr, c.tsval), 8),
         ]
-        *stmts, patched = list(_patch(rdata, base, nb, fields))
+        lanes, stmts = patch_lanes(rd_base, nb, fields)
+        lanes_q = [Signal(len(at), name=f"patch_lanes{i}") for i, at in enumerate(lanes)]
         m.d.comb += stmts
+        m.d.sync += [q.eq(at) for q, at in zip(lanes_q, lanes)]
+        patched = patch_beat(rdata, nb, fields, lanes_q)
         beat = Signal(w)
         m.d.comb += beat.eq(Mux(src_scu & c.multi, patched, rdata))
         keep = Signal(nb)
-        for k in range(nb):
-            m.d.comb += keep[k].eq(~p_last | (base + k < c.len))
+        m.d.sync += keep.eq(Cat(*[(rd_j != last_j) | (rd_base + k < c.len) for k in range(nb)]))
         # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header and payload.
-        ip_mask, s1 = range_mask(base, c.l3, c.l3 + Mux(c.v6, 0, 20), nb)
-        l4_mask, s2 = range_mask(base, c.l4, c.len, nb)
-        ad_mask, s3 = range_mask(base, c.l3 + Mux(c.v6, 8, 12), c.l3 + Mux(c.v6, 40, 20), nb)
+        ip_mask, s1 = range_mask(rd_base, c.l3, c.l3 + Mux(c.v6, 0, 20), nb)
+        l4_mask, s2 = range_mask(rd_base, c.l4, c.len, nb)
+        ad_mask, s3 = range_mask(rd_base, c.l3 + Mux(c.v6, 8, 12), c.l3 + Mux(c.v6, 40, 20), nb)
         m.d.comb += s1 + s2 + s3
+        ip_lanes, l4_lanes = Signal(nb), Signal(nb)
+        m.d.sync += [ip_lanes.eq(ip_mask), l4_lanes.eq(l4_mask | ad_mask)]
         with m.If(p_valid & pass1):
             m.d.sync += [
-                ip_acc.eq(ip_acc + add_tree(beat_words(beat, ip_mask, w))),
-                l4_acc.eq(l4_acc + add_tree(beat_words(beat, (l4_mask | ad_mask) & keep, w))),
+                ip_acc.eq(ip_acc + add_tree(beat_words(beat, ip_lanes, w))),
+                l4_acc.eq(l4_acc + add_tree(beat_words(beat, l4_lanes & keep, w))),
             ]
         m.d.comb += [
             outq.s.valid.eq(p_valid & ~pass1 & ~copy),
@@ -184,20 +195,22 @@ class RscMover(wiring.Component):
         # Copy: the destination beat takes the top bytes of the previous source beat and the
         # bottom bytes of this one.
         dst_base = Signal(20)
-        m.d.comb += dst_base.eq((p_j + d_beats) << lg)
+        m.d.comb += dst_base.eq((rd_j + d_beats) << lg)
         wmask, s4 = range_mask(dst_base, c.dst_lo, dst_hi, nb)
+        wmask_q, wr_addr = Signal(nb), Signal(range(self.contexts * self.region_beats))
         m.d.comb += s4
+        m.d.sync += [wmask_q.eq(wmask), wr_addr.eq(c.ctx * self.region_beats + rd_j + d_beats)]
         with m.If(p_valid & copy):
             m.d.sync += prev.eq(lr.data)
         shift = Signal(range(8 * nb + 1))
         m.d.comb += shift.eq((nb - rot) << 3)
         m.d.comb += [
-            sw.addr.eq(c.ctx * self.region_beats + p_j + d_beats),
+            sw.addr.eq(wr_addr),
             sw.data.eq((Cat(prev, lr.data) >> shift)[:w]),
-            sw.en.eq(Mux(p_valid & copy & ~p_pre, wmask, 0)),
+            sw.en.eq(Mux(p_valid & copy & ~p_pre, wmask_q, 0)),
         ]
         return m
 
 
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "READ", "DRAIN", "CSUM", "COPY_INIT", "COPY"))}
+    ("IDLE", "READ", "DRAIN", "CSUM", "FOLD", "COPY_INIT", "COPY"))}

@@ -16,7 +16,7 @@ from ..stream import RegisterSlice, StreamFIFO
 
 
 from .common import *  # noqa: F401,F403
-from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte, _patch,  # noqa: F401
+from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte,  # noqa: F401
                      _serial_ge)
 
 class RscSequencer(wiring.Component):
@@ -89,8 +89,12 @@ class RscSequencer(wiring.Component):
         hit = Cat(*[c.valid & (c.key.as_value() == d.key.as_value()) for c in ctx])
         addr_hit = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
                          for c in ctx])
+        # Each SCU's age, a cycle old: IDLE reads it only when the oldest event (or, with none,
+        # the cycle) is what it was a cycle earlier, or the ages are of a cycle before an event
+        # can be in the log (an event stamped t is in the log from t + 1), so the SCUs ended are
+        # those the current "now" ends.
         ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(n)]
-        m.d.comb += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
+        m.d.sync += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
         expired = Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
                         for a, c in zip(ages, ctx)])
 
@@ -102,6 +106,13 @@ class RscSequencer(wiring.Component):
         any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
         any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
         any_free, free_idx = self._first(m, ~valid, lambda i, k: C(int(i < k), 1), "free")
+        # LOOK registers the lookup of the descriptor against the contexts, RULE the rules
+        # against the flow's context; SEG decides on them.
+        # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
+        look = {name: Signal(like.shape(), name=f"look_{name}") for name, like in (
+            ("any_hit", any_hit), ("hit_idx", hit_idx), ("any_addr", any_addr),
+            ("addr_idx", addr_idx), ("any_free", any_free), ("free_idx", free_idx),
+            ("old_idx", old_idx))}
 
         def at(idx, name):
             sel = Signal(CTX_LAYOUT(), name=name)
@@ -114,7 +125,7 @@ class RscSequencer(wiring.Component):
                     m.d.sync += fn(ctx[i])
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
-        fl_idx = Signal(range(n))
+        fl_idx = Signal(range(n))      # the context flushed: FLUSH builds its command
         flush_cmd = self._flush_cmd(m, at(fl_idx, "flushed"), fl_idx)
         alone_cmd = Signal(CMD_LAYOUT(n))
         m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
@@ -131,10 +142,9 @@ class RscSequencer(wiring.Component):
             m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
 
         def flush(idx, back):
-            m.d.comb += fl_idx.eq(idx)
-            m.d.sync += [cmd.eq(flush_cmd), ret.eq(back), stats.coalesce_events.eq(1)]
+            m.d.sync += [fl_idx.eq(idx), ret.eq(back), stats.coalesce_events.eq(1)]
             write(idx, lambda c: c.valid.eq(0))
-            goto("ISSUE")
+            goto("FLUSH")
 
         def alone():
             m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0)]
@@ -146,8 +156,10 @@ class RscSequencer(wiring.Component):
                          cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), ret.eq(R_RELEASE)]
             goto("ISSUE")
 
-        h = at(hit_idx, "hit_ctx")
-        join, dup, ip_length = self._rules(m, d, h)
+        h = at(look["hit_idx"], "hit_ctx")
+        # RULE registers the rules' verdicts on the flow's context (LOOK's hit_idx).
+        rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
+        verdicts = self._rules(m, d, h)
         kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
 
         with m.If(st["IDLE"]):
@@ -161,30 +173,39 @@ class RscSequencer(wiring.Component):
             with m.If(ev.dis & any_valid):
                 flush(old_idx, R_PRE)
             with m.Elif(ev.frame):
-                goto("SEG")
+                goto("LOOK")
             with m.Else():
                 goto("POST")
+        with m.Elif(st["LOOK"]):
+            with m.If(self.desc.valid):
+                m.d.sync += [look["any_hit"].eq(any_hit), look["hit_idx"].eq(hit_idx),
+                             look["any_addr"].eq(any_addr), look["addr_idx"].eq(addr_idx),
+                             look["any_free"].eq(any_free), look["free_idx"].eq(free_idx),
+                             look["old_idx"].eq(old_idx)]
+                goto("RULE")
+        with m.Elif(st["RULE"]):
+            m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
+                                                            verdicts)]
+            goto("SEG")
         with m.Elif(st["SEG"]):
-            with m.If(~self.desc.valid):
-                pass
-            with m.Elif(alone_next | (kind == SEG_KIND_PASS)):
+            with m.If(alone_next | (kind == SEG_KIND_PASS)):
                 alone()
             with m.Elif(kind == SEG_KIND_FRAG):
-                with m.If(any_addr):
-                    flush(addr_idx, R_SEG)
+                with m.If(look["any_addr"]):
+                    flush(look["addr_idx"], R_SEG)
                 with m.Else():
                     abort()
                     alone()
             with m.Elif(kind == SEG_KIND_EXC):
-                with m.If(any_hit):
-                    flush(hit_idx, R_SEG)
+                with m.If(look["any_hit"]):
+                    flush(look["hit_idx"], R_SEG)
                 with m.Else():
                     abort()
                     alone()
-            with m.Elif(any_hit):
-                with m.If(join):
+            with m.Elif(look["any_hit"]):
+                with m.If(rule["join"]):
                     coalesced()
-                    write(hit_idx, lambda c: [
+                    write(look["hit_idx"], lambda c: [
                         c.len.eq(c.len + d.len), c.nxt.eq(c.nxt + d.len),
                         c.count.eq(c.count + (d.len != 0)), c.ack.eq(d.ack),
                         c.wnd.eq(d.wnd), c.psh.eq(c.psh | d.flags[3]),
@@ -195,21 +216,21 @@ class RscSequencer(wiring.Component):
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
-                        copy(hit_idx, d.hdr_len, h.hdr_len + h.len, d.ip_end)
+                        copy(look["hit_idx"], d.hdr_len, h.hdr_len + h.len, d.ip_end)
                 with m.Else():
-                    with m.If(~ip_length):
+                    with m.If(~rule["ip_length"]):
                         abort()
-                    m.d.sync += alone_next.eq(dup)
-                    flush(hit_idx, R_SEG)
+                    m.d.sync += alone_next.eq(rule["dup"])
+                    flush(look["hit_idx"], R_SEG)
             with m.Elif(d.ip_end > self.max_scu_bytes):
                 abort()
                 alone()
-            with m.Elif(~any_free):
+            with m.Elif(~look["any_free"]):
                 abort()
-                flush(old_idx, R_SEG)
+                flush(look["old_idx"], R_SEG)
             with m.Else():
                 coalesced()
-                write(free_idx, lambda c: [
+                write(look["free_idx"], lambda c: [
                     c.valid.eq(1), c.key.eq(d.key), c.same.eq(d.same), c.ecn.eq(d.ecn),
                     c.nxt.eq(d.seq + d.len), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
                     c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr), c.ts0.eq(d.tsval),
@@ -218,7 +239,7 @@ class RscSequencer(wiring.Component):
                     c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
                     c.csum.eq(d.csum), c.opened.eq(open_ctr), c.lj.eq(ev.time)])
                 m.d.sync += open_ctr.eq(open_ctr + 1)
-                copy(free_idx, 0, 0, d.frame_len)
+                copy(look["free_idx"], 0, 0, d.frame_len)
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(d.slot, 0b10, 0b01))]
@@ -228,6 +249,9 @@ class RscSequencer(wiring.Component):
                 flush(old_idx, R_POST)
             with m.Else():
                 goto("IDLE")
+        with m.Elif(st["FLUSH"]):
+            m.d.sync += cmd.eq(flush_cmd)
+            goto("ISSUE")
         with m.Elif(st["ISSUE"]):
             m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
             with m.If(self.cmd.ready):
@@ -239,7 +263,7 @@ class RscSequencer(wiring.Component):
                 with m.Elif(ret == R_PRE):
                     goto("PRE")
                 with m.Elif(ret == R_SEG):
-                    goto("SEG")
+                    goto("LOOK")
                 with m.Elif(ret == R_RELEASE):
                     goto("RELEASE")
                 with m.Else():
@@ -294,4 +318,4 @@ def pure_of(d):
 # Where WAIT returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "PRE", "SEG", "RELEASE", "POST", "ISSUE", "WAIT"))}
+    ("IDLE", "PRE", "LOOK", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE", "WAIT"))}
