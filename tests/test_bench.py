@@ -42,6 +42,28 @@ def test_tx_path_keeps_line_rate_on_nvgre_large_sends(width):
     assert 0.95 <= fraction <= 1.0, f"TX path NVGRE W={width}: {fraction:.3f} of W/8"
 
 
+@pytest.mark.rtl
+def test_rx_path_rsc_bench_figures():
+    """``nicoffload bench --offload rsc``'s run, small: 1500-byte segments of 8 flows (as many
+    as the contexts: every flow coalesces) at W=64, on the build the RX path tests use. The
+    RX path is not line rate with RSC (README "Line rate"), so this holds the figures to be
+    measurements, not to a target: a fraction of W/8 in (0, 1.01], fewer bytes out than in,
+    every output checked against the model, and the counts adding up to the segments."""
+    segments, flows = 48, 8
+    r = bench.rsc_figures(64, 1500, flows, segments=segments)
+    assert r["segments"] == segments and r["in_bytes"] == segments * 1500
+    for name in ("in_fraction", "out_fraction"):
+        assert 0 < r[name] <= 1.01, f"{name} {r[name]:.3f} of W/8"
+    assert r["out_fraction"] < r["in_fraction"]     # SCUs carry one set of headers
+    assert r["outputs"] == r["model_outputs"] > 0     # each one compared with the model's
+    assert r["segments_out"] == segments            # none lost, none counted twice
+    assert r["coalesced"] + r["alone"] == segments
+    # round-robin over as many flows as contexts, one marker at the end: every flow's
+    # segments make one SCU
+    assert r["scus"] == flows and r["outputs"] == flows
+    assert r["stats"]["CoalescedPkts"] == segments
+
+
 def test_bench_command_prints_the_model_tables():
     r = subprocess.run([sys.executable, "-m", "nicoffload.sim.cli", "bench", "--model-only",
                         "--offload", "lso", "--size", "2048"],
