@@ -3,7 +3,9 @@
 These count output bytes per clock cycle, not seconds: they hold on any machine. The figures
 are the issues' targets (>= 0.95 of W/8 for 1500-byte frames, for 64 KB sends at MSS 1460 and
 for 64 KB sends over NVGRE at MSS 1400, that one at W=512 only) at the narrowest and the
-widest W; ``nicoffload bench`` prints the whole tables.
+widest W; ``nicoffload bench`` prints the whole tables. The RX path with RSC is not line rate
+yet (issue 9's 0.95 is not met): its test holds the bench's figures to be consistent and
+every output to match the model, not to a target.
 """
 
 import re
