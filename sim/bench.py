@@ -16,16 +16,17 @@ headers rewritten per segment; and the Gb/s of ``model.nvgre_lso.cut`` on the sa
 
 RSC (``--offload rsc``): per W, segment size (frame bytes) and number of flows, the whole RX
 path (``rxpath``: parse, checksum verification, RSC) in Verilator with RSC on, fed
-back-to-back in-order IPv4 TCP data segments (no IPv6: the 64-byte frame is IPv4's minimum
-TCP segment with 10 payload bytes), round-robin across 1, 8 or 64 flows (the engine has 8
-contexts), no idle timer, no output backpressure, one end-of-indication marker after the
-last segment (``tb_rxpath.line_rate``). The window is from the first input beat taken to the
-last output beat taken, fill and drain included; the figures are input bytes per cycle of
-that window over W/8 (the wire rate the path sustains) and output bytes per cycle over W/8
-(fewer bytes: an SCU carries one set of headers), the SCUs (outputs of two segments or more)
-and the segments they coalesced. The bench sees only the unit's ports, so it measures any
-RSC engine behind them. Beside it, the segments/s and Gb/s (of frame bytes in) of
-``model.checksum.rx_validate`` then ``model.rsc.RscEngine`` on the same segments.
+back-to-back in-order IPv4 TCP data segments, Ethernet II, no options (no IPv6: its headers
+alone are 74 bytes, more than a 64-byte frame; a 64-byte IPv4 one carries 10 payload
+bytes), round-robin across 1, 8 or 64 flows (the engine has 8 contexts), no idle timer, no
+output backpressure, one end-of-indication marker after the last segment
+(``tb_rxpath.line_rate``). The window is from the first input beat taken to the last output
+beat taken, fill and drain included (not a steady state); the figures are input bytes per
+cycle of that window over W/8 (the wire rate the path sustains) and output bytes per cycle
+over W/8 (fewer bytes: an SCU carries one set of headers), the SCUs (outputs of two segments
+or more) and the segments they coalesced. The bench sees only the unit's ports, so it
+measures any RSC engine behind them. Beside it, the segments/s and Gb/s (of frame bytes in)
+of ``model.checksum.rx_validate`` then ``model.rsc.RscEngine`` on the same segments.
 
 Each RTL figure is one simulation run (every output byte is also checked against the model),
 so a whole table takes minutes; ``--width`` and ``--size`` narrow it.
