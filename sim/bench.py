@@ -14,6 +14,20 @@ NVGRE (``--offload nvgre``): the same at the TX path's output for back-to-back L
 over NVGRE (outer and inner IPv4, a GRE key; ``tb_lso.bench_frames``), the outer and inner
 headers rewritten per segment; and the Gb/s of ``model.nvgre_lso.cut`` on the same sends.
 
+RSC (``--offload rsc``): per W, segment size (frame bytes) and number of flows, the whole RX
+path (``rxpath``: parse, checksum verification, RSC) in Verilator with RSC on, fed
+back-to-back in-order IPv4 TCP data segments, Ethernet II, no options (no IPv6: its headers
+alone are 74 bytes, more than a 64-byte frame; a 64-byte IPv4 one carries 10 payload
+bytes), round-robin across 1, 8 or 64 flows (the engine has 8 contexts), no idle timer, no
+output backpressure, one end-of-indication marker after the last segment
+(``tb_rxpath.line_rate``). The window is from the first input beat taken to the last output
+beat taken, fill and drain included (not a steady state); the figures are input bytes per
+cycle of that window over W/8 (the wire rate the path sustains) and output bytes per cycle
+over W/8 (fewer bytes: an SCU carries one set of headers), the SCUs (outputs of two segments
+or more) and the segments they coalesced. The bench sees only the unit's ports, so it
+measures any RSC engine behind them. Beside it, the segments/s and Gb/s (of frame bytes in)
+of ``model.checksum.rx_validate`` then ``model.rsc.RscEngine`` on the same segments.
+
 Each RTL figure is one simulation run (every output byte is also checked against the model),
 so a whole table takes minutes; ``--width`` and ``--size`` narrow it.
 """
@@ -34,7 +48,10 @@ LSO_SIZES = (1024, 16384, 65536)               # LSO: payload bytes per send
 LSO_MSS = (536, 1460, 8960)
 NVGRE_SIZES = (16384, 65536)                   # NVGRE LSO: payload bytes per send
 NVGRE_MSS = (1400,)
-OFFLOADS = ("checksum", "lso", "nvgre")
+RSC_SIZES = (64, 1500)                         # RSC: frame bytes per segment
+RSC_FLOWS = (1, 8, 64)
+RSC_SEGMENTS = 256
+OFFLOADS = ("checksum", "lso", "nvgre", "rsc")
 
 
 def _rtl_run(unit: str, width: int, module: str, env: dict, tag: str,
@@ -70,6 +87,16 @@ def lso_fraction(width: int, size: int, mss: int, unit: str = "txpath", *,
                     {"NICOFFLOAD_BENCH_SIZE": str(size), "NICOFFLOAD_BENCH_MSS": str(mss),
                      "NICOFFLOAD_BENCH_ENCAP": "1" if encap else "0"},
                     tag, testcase="line_rate")["fraction"]
+
+
+def rsc_figures(width: int, size: int, flows: int, segments: int = RSC_SEGMENTS) -> dict:
+    """RX path with RSC on ``segments`` back-to-back ``size``-byte segments over ``flows``
+    flows: the figures of ``tb_rxpath.line_rate`` (``in_fraction``, ``out_fraction``,
+    ``scus``, ``coalesced``, ``outputs``, ...; module docstring)."""
+    return _rtl_run("rxpath", width, "nicoffload.tb.tb_rxpath",
+                    {"NICOFFLOAD_BENCH_SIZE": str(size), "NICOFFLOAD_BENCH_FLOWS": str(flows),
+                     "NICOFFLOAD_FRAMES": str(segments)},
+                    f"bench{size}-{flows}", testcase="line_rate")
 
 
 def _gbps(fn, items, nbytes: int, seconds: float) -> float:
@@ -109,6 +136,64 @@ def model_lso_gbps(size: int, mss: int, seconds: float = 0.5, *, encap: bool = F
         if not run(frame, word, limits, supp).segments:
             raise RuntimeError(f"bench send of {size} bytes at MSS {mss} was dropped")
     return _gbps(run, items, len(items[0][0]), seconds)
+
+
+def model_rsc_rate(size: int, flows: int, seconds: float = 0.5,
+                   segments: int = RSC_SEGMENTS) -> tuple[float, float]:
+    """Segments per second and Gb/s of frame bytes through ``rx_validate`` then
+    ``RscEngine.receive`` (one arrival per segment, a fresh engine per pass, its SCUs
+    indicated at the end of each pass), on the RTL bench's segments, one core. Timed in CPU
+    time of this process (``time.process_time``), so the figure holds on a shared machine."""
+    from nicoffload.model.checksum import rx_validate
+    from nicoffload.model.rsc import RscEngine
+    from nicoffload.tb.rsc_traffic import bench_segments
+    from nicoffload.tb.tb_rsc import RX_ENABLES
+    frames = bench_segments(random.Random(1), size, flows, segments)
+
+    def one_pass():
+        engine = RscEngine()
+        for t, frame in enumerate(frames):
+            engine.receive(frame, rx_validate(frame, enables=RX_ENABLES), t)
+        engine.end_indication()
+    passes, t0 = 0, time.process_time()
+    while time.process_time() - t0 < seconds:
+        one_pass()
+        passes += 1
+    elapsed = time.process_time() - t0
+    return passes * segments / elapsed, passes * segments * size * 8 / elapsed / 1e9
+
+
+def rsc_tables(widths, sizes, rtl, console, flows_list=RSC_FLOWS):
+    """The RX path's rates with RSC on and the model's on the same segments."""
+    from nicoffload.hdl.rsc import DEFAULT_MAX_FRAME_BYTES
+    from nicoffload.tb.rsc_traffic import BENCH_HEADER_BYTES
+    for size in sizes:
+        if not BENCH_HEADER_BYTES < size <= DEFAULT_MAX_FRAME_BYTES:
+            raise ValueError(f"RSC bench: a segment of {size} bytes; frames of "
+                             f"{BENCH_HEADER_BYTES + 1}..{DEFAULT_MAX_FRAME_BYTES} bytes "
+                             f"(the RX path's longest)")
+    if rtl:
+        table = Table(title="RX path with RSC: bytes per cycle / (W/8), back-to-back IPv4 TCP "
+                            "segments, first input beat to last output beat")
+        for col in ("W", "frame", "flows", "in", "out", "SCUs", "coalesced", "outputs"):
+            table.add_column(col, justify="right")
+        rows = [(s, f) for s in sizes for f in flows_list]
+        for width in widths:
+            for i, (size, flows) in enumerate(rows):
+                r = rsc_figures(width, size, flows)
+                table.add_row(str(width) if i == 0 else "", f"{size} B", str(flows),
+                              f"{r['in_fraction']:.3f}", f"{r['out_fraction']:.3f}",
+                              str(r["scus"]), f"{r['coalesced']}/{r['segments']}",
+                              str(r["outputs"]), end_section=i == len(rows) - 1)
+        console.print(table)
+    table = Table(title="RSC model throughput (rx_validate + RscEngine, one core)")
+    for col in ("frame", "flows", "segments/s", "Gb/s"):
+        table.add_column(col, justify="right")
+    for size in sizes:
+        for flows in flows_list:
+            rate, gbps = model_rsc_rate(size, flows)
+            table.add_row(f"{size} B", str(flows), f"{rate:,.0f}", f"{gbps:.3f}")
+    console.print(table)
 
 
 def checksum_tables(widths, sizes, rtl, console):
@@ -161,8 +246,8 @@ def lso_tables(widths, sizes, rtl, console, mss_list=LSO_MSS, *, encap=False):
 
 
 def run(offloads=OFFLOADS, widths=(64, 128, 256, 512), sizes=None, rtl=True, console=None):
-    """Print the tables of ``offloads``; ``sizes`` are frame bytes (checksum) or payload
-    bytes per send (LSO), each offload's defaults when None."""
+    """Print the tables of ``offloads``; ``sizes`` are frame bytes (checksum, RSC) or
+    payload bytes per send (LSO), each offload's defaults when None."""
     console = console or Console()
     if "checksum" in offloads:
         checksum_tables(widths, sizes or SIZES, rtl, console)
@@ -170,3 +255,5 @@ def run(offloads=OFFLOADS, widths=(64, 128, 256, 512), sizes=None, rtl=True, con
         lso_tables(widths, sizes or LSO_SIZES, rtl, console)
     if "nvgre" in offloads:
         lso_tables(widths, sizes or NVGRE_SIZES, rtl, console, NVGRE_MSS, encap=True)
+    if "rsc" in offloads:
+        rsc_tables(widths, sizes or RSC_SIZES, rtl, console)

@@ -318,13 +318,15 @@ def regress(widths, frames, seed, offloads, changes, out, waves, units):
 
 @main.command()
 @click.option("--offload", "offloads", multiple=True,
-              type=click.Choice(["checksum", "lso", "nvgre"]),
-              help="Which offload's figures (default: all three; nvgre is LSO over NVGRE).")
+              type=click.Choice(["checksum", "lso", "nvgre", "rsc"]),
+              help="Which offload's figures (default: all four; nvgre is LSO over NVGRE, "
+                   "rsc the RX path with RSC on).")
 @click.option("--model-only", is_flag=True, help="Only the model's throughput.")
 @click.option("--width", "widths", multiple=True, type=click.Choice(["64", "128", "256", "512"]))
 @click.option("--size", "sizes", multiple=True, type=click.IntRange(1, 262144),
-              help="Frame bytes (checksum; default 64..9000) or payload bytes per send "
-                   "(LSO; default 1 KB, 16 KB, 64 KB).")
+              help="Frame bytes (checksum; default 64..9000), payload bytes per send "
+                   "(LSO; default 1 KB, 16 KB, 64 KB) or frame bytes per segment (RSC; "
+                   "default 64, 1500; 1, 8 and 64 flows each).")
 def bench(offloads, model_only, widths, sizes):
     """Print line-rate figures of the RTL and the model's throughput."""
     from nicoffload.sim import bench as bench_mod
@@ -332,7 +334,7 @@ def bench(offloads, model_only, widths, sizes):
         bench_mod.run(offloads=offloads or bench_mod.OFFLOADS,
                       widths=[int(w) for w in widths] or (64, 128, 256, 512),
                       sizes=sizes or None, rtl=not model_only)
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         raise CliError(str(e)) from None
 
 

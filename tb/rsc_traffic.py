@@ -211,3 +211,23 @@ def long_run(rng: random.Random, v: int, segments: int, size: int) -> list:
     """One flow's in-order run: with jumbo segments, it passes 65,535 bytes."""
     f = Flow(rng, 99, v, True)
     return [("frame", f.data(size)) for _ in range(segments)] + [("eoi",)]
+
+
+#: Bytes of Ethernet II, IPv4 and TCP headers without options: the bench's segments' headers.
+BENCH_HEADER_BYTES = 14 + 20 + 20
+
+
+def bench_segments(rng: random.Random, size: int, flows: int, count: int) -> list[bytes]:
+    """``count`` in-order IPv4 TCP data segments of ``size`` frame bytes (Ethernet II, no IP
+    or TCP options, ACK only, ACK and window constant), round-robin across ``flows`` flows:
+    every one coalesces as long as its flow keeps a context (``nicoffload bench --offload
+    rsc``)."""
+    if size <= BENCH_HEADER_BYTES:
+        raise ValueError(f"a bench segment of {size} bytes has no payload "
+                         f"(headers are {BENCH_HEADER_BYTES} bytes)")
+    senders = []
+    for k in range(flows):
+        flow = Flow(rng, k, 4, False)
+        flow.vlan, flow.l2, flow.ts, flow.tos = None, "eth", False, 0
+        senders.append(flow)
+    return [senders[i % flows].data(size - BENCH_HEADER_BYTES) for i in range(count)]

@@ -86,6 +86,69 @@ def with_nvgre(rng: random.Random, items: list, count: int) -> list:
     return items
 
 
+async def reset(tb: common.StreamTB, timeout: int = 0):
+    """No marker, RSC on for both IP versions, the idle timer at ``timeout`` cycles (0: none),
+    every receive check on (NVGRE too; unit ``rxpath``), then reset."""
+    dut = tb.dut
+    dut.s_eoi_tvalid.value = 0
+    dut.s_eoi_tdata.value = 0
+    dut.rsc_idle_timeout.value = timeout
+    dut.rsc_enables.value = 0b11
+    if dut._name == "rxpath":
+        dut.enables.value = common.enables_value(RX_ENABLES)
+    await tb.reset()
+
+
+def replay(log, sent, *, contexts=None, timeout=0):
+    """The model fed what a :class:`Recorder` logged (``log``), frame ``k`` of the log being
+    ``sent[k]`` (``(frame, ChecksumRx word)``): ``(engine, indications)``, the frames the
+    unit must put out, in order."""
+    engine = model.RscEngine(**({} if contexts is None else {"contexts": contexts}),
+                             idle_timeout=timeout or None)
+    want, k = [], 0
+    for kind, t, *value in log:
+        if kind == "enables":
+            want += engine.expire(t)
+            want += engine.set_enables(bool(value[0] & 1), bool(value[0] & 2))
+        elif kind == "frame":
+            frame, word = sent[k]
+            k += 1
+            want += engine.receive(frame, word, t)
+        else:
+            want += engine.expire(t)
+            want += engine.end_indication()
+    assert k == len(sent), f"{len(sent)} frames sent, {k} seen entering"
+    return engine, want
+
+
+async def compare(snk, want) -> list[int]:
+    """Take ``len(want)`` frames from ``snk`` and compare each, and its ``nbl.RxUser`` on the
+    last beat, with the model's indication, bit for bit, in order; the ``RxUser`` values."""
+    users = []
+    for i, ind in enumerate(want):
+        got = await snk.recv(compact=False)
+        user = got.tuser[-1] if isinstance(got.tuser, list) else got.tuser
+        got.compact()
+        data = bytes(got.tdata)
+        if data != ind.frame:
+            at = next((j for j, (a, b) in enumerate(zip(data, ind.frame)) if a != b),
+                      min(len(data), len(ind.frame)))
+            raise AssertionError(f"output {i} ({ind.cause.name}): {len(data)} bytes, model "
+                                 f"{len(ind.frame)}; first difference at byte {at}")
+        want_user = nbl.RxUser.pack(ind.checksum, ind.rsc, ind.timestamp_delta)
+        assert user == want_user, (f"output {i} ({ind.cause.name}): RxUser "
+                                   f"{nbl.RxUser.unpack(user)}, model "
+                                   f"{nbl.RxUser.unpack(want_user)}")
+        users.append(user)
+    return users
+
+
+def check_statistics(rec: Recorder, engine: model.RscEngine):
+    """The ``rsc_stats`` strobes the recorder summed equal the model's statistics."""
+    want_stats = dataclasses.asdict(engine.statistics)
+    assert rec.stats == want_stats, f"RSC statistics: RTL {rec.stats}, model {want_stats}"
+
+
 async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
               unverified=0.05):
     """Drive ``items`` (rsc_traffic events) through the unit; compare with the model."""
@@ -96,13 +159,7 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     src, snk = tb.source(src_p), tb.sink(snk_p)
     tb.set_pauses(src, idle, rng)
     tb.set_pauses(snk, backpressure, rng)
-    dut.s_eoi_tvalid.value = 0
-    dut.s_eoi_tdata.value = 0
-    dut.rsc_idle_timeout.value = timeout
-    dut.rsc_enables.value = 0b11
-    if unit == "rxpath":        # every receive check on, NVGRE too
-        dut.enables.value = common.enables_value(RX_ENABLES)
-    await tb.reset()
+    await reset(tb, timeout)
     rec = Recorder(dut, src_p)
     sent = []           # (frame, word) in order
     beats = 0
@@ -134,37 +191,10 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     await ClockCycles(dut.clk, 2)
     dut.rsc_enables.value = 0b11
 
-    engine = model.RscEngine(**({} if contexts is None else {"contexts": contexts}),
-                             idle_timeout=timeout or None)
-    want, k = [], 0
-    for kind, t, *value in rec.log:
-        if kind == "enables":
-            want += engine.expire(t)
-            want += engine.set_enables(bool(value[0] & 1), bool(value[0] & 2))
-        elif kind == "frame":
-            frame, word = sent[k]
-            k += 1
-            want += engine.receive(frame, word, t)
-        else:
-            want += engine.expire(t)
-            want += engine.end_indication()
-    assert k == len(sent), f"{len(sent)} frames sent, {k} seen entering"
+    engine, want = replay(rec.log, sent, contexts=contexts, timeout=timeout)
 
     async def check():
-        for i, ind in enumerate(want):
-            got = await snk.recv(compact=False)
-            user = got.tuser[-1] if isinstance(got.tuser, list) else got.tuser
-            got.compact()
-            data = bytes(got.tdata)
-            if data != ind.frame:
-                at = next((j for j, (a, b) in enumerate(zip(data, ind.frame)) if a != b),
-                          min(len(data), len(ind.frame)))
-                raise AssertionError(f"output {i} ({ind.cause.name}): {len(data)} bytes, model "
-                                     f"{len(ind.frame)}; first difference at byte {at}")
-            want_user = nbl.RxUser.pack(ind.checksum, ind.rsc, ind.timestamp_delta)
-            assert user == want_user, (f"output {i} ({ind.cause.name}): RxUser "
-                                       f"{nbl.RxUser.unpack(user)}, model "
-                                       f"{nbl.RxUser.unpack(want_user)}")
+        await compare(snk, want)
         for frame, _word in sent:
             common.tally(frame)
 
@@ -172,8 +202,7 @@ async def run(dut, items, *, idle, backpressure, rng, timeout=0, contexts=None,
     await tb.guard(check(), "RSC output", 20 * (beats + out_beats) + 20000)
     await ClockCycles(dut.clk, 200)
     assert snk.empty(), "more frames out than the model indicates"
-    want_stats = dataclasses.asdict(engine.statistics)
-    assert rec.stats == want_stats, f"RSC statistics: RTL {rec.stats}, model {want_stats}"
+    check_statistics(rec, engine)
     scus = sum(1 for i in want if i.rsc.CoalescedSegCount > 1)
     causes = collections.Counter(i.cause.name for i in want)
     dut._log.info(f"{len(sent)} frames in, {len(want)} out, {scus} SCUs of 2+ segments; "
