@@ -15,8 +15,9 @@ Structure::
                                             RscSequencer (flow contexts, CAM, rules, timer)
                                                                   │ commands
                                                                   ▼
-                            RscMover: copy landing ─► SCU RAM (realigned), emit landing
-                            frame, emit SCU (two passes: sum, then patched) ─► m (RxUser)
+                            RscMover: copy landing ─► SCU RAM (realigned, payload summed),
+                            emit landing frame, emit SCU (sum the headers, then send it
+                            patched) ─► m (RxUser)
 
 Time and the arrival log
     Every event the model sees is stamped, in order, into :class:`RscEvents`: a frame's last
@@ -39,9 +40,14 @@ last-join time picks the next SCU the idle timer ends.
 SCU buffer: one region per context of ``max(max_scu_bytes, max_frame_bytes)`` bytes in one
 RAM (``amaranth.lib.memory``, byte write enables). The segment that opens an SCU is copied
 whole (padding too: a one-segment SCU is indicated unchanged); each joining segment's payload
-is copied behind the SCU's payload, realigned by a byte rotation. An SCU of more than one
-segment is emitted in two passes: the first sums the rewritten headers and payload (IPv4
-header and TCP checksums), the second sends it with every field rewritten.
+is copied behind the SCU's payload, realigned by a byte rotation. Beside each context the
+mover keeps a running one's-complement sum of the SCU's payload, taken from the beats the
+copies write (16-bit words at their places in the region; the opening copy restarts it with
+its own payload bytes, each joining copy adds its whole write), a few cycles behind the
+write. An SCU of more than one segment is emitted in two passes: the first reads only the
+beats that hold headers (up to the header length) and sums the rewritten IPv4 header, the
+pseudo-header addresses and the TCP header, then adds the stored payload sum (IPv4 header and
+TCP checksums); the second sends the SCU with every field rewritten.
 
 Statistics: the sequencer registers one cycle's OID_TCP_RSC_STATISTICS increments
 (``RSC_STATS_LAYOUT``: ``stats`` of the engine, ``rsc_stats`` of ``RscUnit`` and
@@ -50,9 +56,15 @@ equal ``RscEngine.statistics`` (checked by ``tb/tb_rsc.py``, ``tb/tb_rxpath.py``
 RSC_* registers, ``tb/tb_nic.py``).
 
 Limits: frames up to ``max_frame_bytes`` (default 16,384: more than a 9,018-byte jumbo frame);
-a longer frame is cut at that length (not supported). Throughput is not line rate: a frame
-costs its beats once into the landing RAM (overlapped with the previous frame) and once out
-(copy or emit); an SCU of more than one segment costs its beats twice when indicated.
+a longer frame is cut at that length (not supported). Throughput is not line rate: the mover
+does one command at a time and the sequencer waits for each. A frame costs its beats once
+into the landing RAM (overlapped with the previous frame) and once out (copy or emit); an SCU
+of more than one segment costs its header beats and then its beats once more when indicated.
+So a coalesced segment's beats are read about twice (copy, then the SCU's emission), and each
+frame costs about ten cycles of decisions and command handshakes besides: back-to-back
+1,514-byte IPv4 segments (one flow, or eight taking turns) go through at 0.50 of W/8 bytes a
+cycle at W=64 and 0.41 at W=512 (``NICOFFLOAD_RATE=1 tests/test_rsc_rtl.py``, which cross-checks
+them too; 0.34 and 0.30 when the summing pass read the whole SCU).
 """
 
 

@@ -101,9 +101,13 @@ def CMD_LAYOUT(contexts):
         "len": 17,          # bytes to emit; COPY: end of the source range
         "src_lo": 17, "dst_lo": 17,     # COPY: source start, destination start
         "user": RXU,        # EMIT: tuser of the last beat
-        "multi": 1,         # EMIT_SCU: rewrite the headers (an SCU of several segments)
-        "v6": 1, "l3": 8, "l4": 8, "hdr_len": 8, "ts": 1, "ts_off": 8,
-        "ack": 32, "wnd": 16, "flags": 8, "hop": 8, "tsval": 32, "tsecr": 32, "plen": 17,
+        "multi": 1,         # EMIT_SCU: rewrite the headers (an SCU of several segments);
+                            # COPY: a joining segment (its payload adds to the SCU's sum)
+        "v6": 1, "l3": 8, "l4": 8,
+        "hdr_len": 8,       # EMIT_SCU, COPY: the (segment's) headers' length
+        "ts": 1, "ts_off": 8,
+        "ack": 32, "wnd": 16, "flags": 8, "hop": 8, "tsval": 32, "tsecr": 32,
+        "plen": 17,         # EMIT_SCU: the SCU's payload bytes; COPY: the segment's
     })
 
 

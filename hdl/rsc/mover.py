@@ -10,7 +10,7 @@ from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
 
 from ..axis import AxisSignature, axis_layout, check_width
 from ..checksum import effective_error, range_mask
-from ..onesum import add_tree, beat_words, fold16
+from ..onesum import add_tree, beat_words, fold16, group_sums
 from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
 from ..stream import RegisterSlice, StreamFIFO
 
@@ -25,9 +25,17 @@ class RscMover(wiring.Component):
 
     Commands (``CMD_LAYOUT``), one at a time (``busy`` from the cycle after the handshake
     until done): ``EMIT_LAND`` sends a landing slot's frame unchanged; ``EMIT_SCU`` sends a
-    context's region, with ``multi`` after a summing pass and with every SCU field rewritten;
-    ``COPY`` copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of a context's
-    region (``dst_lo >= src_lo``), realigned by a byte rotation.
+    context's region, with ``multi`` after a summing pass over its headers and with every SCU
+    field rewritten; ``COPY`` copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo``
+    of a context's region (``dst_lo >= src_lo``), realigned by a byte rotation.
+
+    Each context has a running one's-complement sum of its SCU's payload (16-bit words at
+    their places in the region): the beats a ``COPY`` writes are summed a few cycles behind
+    the write (``_payload_sums``), the opening copy's (not ``multi``) payload bytes
+    ``[hdr_len, hdr_len + plen)`` restarting it, a joining copy's whole write adding to it.
+    The summing pass of an ``EMIT_SCU`` reads only the beats up to ``hdr_len`` and adds the
+    context's payload sum, so an SCU of several segments costs its header beats and then its
+    beats once.
 
     Attributes
     ----------
@@ -82,6 +90,12 @@ class RscMover(wiring.Component):
         ip_csum, tcp_csum = Signal(16), Signal(16)
         tcp_len = Signal(17)        # the SCU's TCP header and payload bytes, from the command
         d_beats, rot, dst_hi = Signal(beats), Signal(range(nb)), Signal(18)
+        # The payload sums (``_payload_sums``): the bytes of the copy to sum, [pay_lo, pay_hi)
+        # of the region; each context's sum (under 2**32: a region holds < 2**16 words).
+        pay_lo, pay_hi = Signal(18), Signal(18)
+        restart, sums_busy = Signal(), Signal()
+        ctx_sums = [Signal(32, name=f"payload_sum{i}") for i in range(self.contexts)]
+        payload_sum = Signal(32)
         prev = Signal(w)
         m.d.comb += [
             lr.addr.eq(c.slot * self.slot_beats + rd_j),
@@ -99,11 +113,14 @@ class RscMover(wiring.Component):
             m.d.comb += self.cmd.ready.eq(1)
             with m.If(self.cmd.valid):
                 p = self.cmd.payload
+                header_pass = (p.op == OP_EMIT_SCU) & p.multi
                 m.d.sync += [c.eq(p), self.busy.eq(1), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
-                             ip_csum.eq(0), tcp_csum.eq(0), last_j.eq((p.len - 1) >> lg),
+                             ip_csum.eq(0), tcp_csum.eq(0),
+                             last_j.eq(Mux(header_pass, (p.hdr_len - 1) >> lg,
+                                           (p.len - 1) >> lg)),
                              tcp_len.eq(p.hdr_len - p.l4 + p.plen),
                              src_scu.eq(p.op == OP_EMIT_SCU),
-                             pass1.eq((p.op == OP_EMIT_SCU) & p.multi),
+                             pass1.eq(header_pass),
                              copy.eq(p.op == OP_COPY)]
                 with m.If(p.op == OP_COPY):
                     goto("COPY_INIT")
@@ -122,12 +139,18 @@ class RscMover(wiring.Component):
                 m.d.sync += self.busy.eq(0)
                 goto("IDLE")
         with m.Elif(st["CSUM"]):
-            # The TCP length and protocol into the sum, then the folds a cycle later.
-            m.d.sync += l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len)
+            # The TCP length and protocol into the sum; once every copy's beats are summed,
+            # the context's payload sum (PAY adds it), then the folds.
+            with m.If(~sums_busy):
+                m.d.sync += [l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len),
+                             payload_sum.eq(one_hot_select(c.ctx, ctx_sums))]
+                goto("PAY")
+        with m.Elif(st["PAY"]):
+            m.d.sync += l4_acc.eq(l4_acc + payload_sum)
             goto("FOLD")
         with m.Elif(st["FOLD"]):
             m.d.sync += [ip_csum.eq(~fold16(ip_acc)), tcp_csum.eq(~fold16(l4_acc)),
-                         pass1.eq(0), j.eq(0)]
+                         pass1.eq(0), j.eq(0), last_j.eq((c.len - 1) >> lg)]
             goto("READ")
         with m.Elif(st["COPY_INIT"]):
             delta = Signal(18)
@@ -135,6 +158,8 @@ class RscMover(wiring.Component):
             m.d.comb += [delta.eq(c.dst_lo - c.src_lo), j0.eq(c.dst_lo >> lg),
                          r0.eq(j0 - (delta >> lg))]
             m.d.sync += [d_beats.eq(delta >> lg), rot.eq(delta[:lg] if lg else 0),
+                         pay_lo.eq(Mux(c.multi, 0, c.hdr_len)),
+                         pay_hi.eq(Mux(c.multi, (1 << len(pay_hi)) - 1, c.hdr_len + c.plen)),
                          dst_hi.eq(c.dst_lo + c.len - c.src_lo),
                          j.eq(r0),
                          last_j.eq(((c.dst_lo + c.len - c.src_lo - 1) >> lg) - (delta >> lg))]
@@ -174,9 +199,9 @@ class RscMover(wiring.Component):
         m.d.comb += beat.eq(Mux(src_scu & c.multi, patched, rdata))
         keep = Signal(nb)
         m.d.sync += keep.eq(Cat(*[(rd_j != last_j) | (rd_base + k < c.len) for k in range(nb)]))
-        # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header and payload.
+        # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header (and options).
         ip_mask, s1 = range_mask(rd_base, c.l3, c.l3 + Mux(c.v6, 0, 20), nb)
-        l4_mask, s2 = range_mask(rd_base, c.l4, c.len, nb)
+        l4_mask, s2 = range_mask(rd_base, c.l4, c.hdr_len, nb)
         ad_mask, s3 = range_mask(rd_base, c.l3 + Mux(c.v6, 8, 12), c.l3 + Mux(c.v6, 40, 20), nb)
         m.d.comb += s1 + s2 + s3
         ip_lanes, l4_lanes = Signal(nb), Signal(nb)
@@ -197,9 +222,12 @@ class RscMover(wiring.Component):
         dst_base = Signal(20)
         m.d.comb += dst_base.eq((rd_j + d_beats) << lg)
         wmask, s4 = range_mask(dst_base, c.dst_lo, dst_hi, nb)
+        pmask, s5 = range_mask(dst_base, pay_lo, pay_hi, nb)
         wmask_q, wr_addr = Signal(nb), Signal(range(self.contexts * self.region_beats))
-        m.d.comb += s4
-        m.d.sync += [wmask_q.eq(wmask), wr_addr.eq(c.ctx * self.region_beats + rd_j + d_beats)]
+        pay_mask_q = Signal(nb)
+        m.d.comb += s4 + s5
+        m.d.sync += [wmask_q.eq(wmask), wr_addr.eq(c.ctx * self.region_beats + rd_j + d_beats),
+                     pay_mask_q.eq(wmask & pmask)]
         with m.If(p_valid & copy):
             m.d.sync += prev.eq(lr.data)
         shift = Signal(range(8 * nb + 1))
@@ -209,8 +237,38 @@ class RscMover(wiring.Component):
             sw.data.eq((Cat(prev, lr.data) >> shift)[:w]),
             sw.en.eq(Mux(p_valid & copy & ~p_pre, wmask_q, 0)),
         ]
+        # The payload sums: each beat written, its payload bytes, from the write port.
+        write = Signal()
+        m.d.comb += write.eq(p_valid & copy & ~p_pre)
+        with m.If(st["IDLE"] & self.cmd.valid):
+            m.d.sync += restart.eq(~self.cmd.payload.multi)
+        with m.If(write):
+            m.d.sync += restart.eq(0)
+        self._payload_sums(m, write, restart, c.ctx, sw.data, pay_mask_q, ctx_sums, sums_busy)
         return m
+
+    def _payload_sums(self, m, write, restart, ctx, wdata, pay_mask, ctx_sums, sums_busy):
+        """Each context's payload sum (``ctx_sums``), from the beats written to its region:
+        the beat and its payload bytes registered, the words' group sums, their sum, then the
+        context's register (``restart``: the first beat of an opening copy replaces it).
+        ``sums_busy`` while a written beat is still on its way."""
+        w = self.width
+        beat_q, mask_q = Signal(w), Signal(w // 8)
+        stages = [Signal(1 + 1 + len(ctx), name=f"sum_stage{k}") for k in range(3)]
+        m.d.sync += [stages[0].eq(Cat(write, restart, ctx)), beat_q.eq(wdata),
+                     mask_q.eq(pay_mask)]
+        groups = group_sums(beat_words(beat_q, mask_q, w))
+        groups_q = [Signal(len(g), name=f"sum_group{k}") for k, g in enumerate(groups)]
+        m.d.sync += [q.eq(g) for q, g in zip(groups_q, groups)]
+        beat_sum = Signal(len(add_tree(groups_q)))
+        m.d.sync += [stages[1].eq(stages[0]), stages[2].eq(stages[1]),
+                     beat_sum.eq(add_tree(groups_q))]
+        valid, first, at = stages[2][0], stages[2][1], stages[2][2:]
+        for i, total in enumerate(ctx_sums):
+            with m.If(valid & (at == i)):
+                m.d.sync += total.eq(Mux(first, 0, total) + beat_sum)
+        m.d.comb += sums_busy.eq(write | stages[0][0] | stages[1][0] | stages[2][0])
 
 
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "READ", "DRAIN", "CSUM", "FOLD", "COPY_INIT", "COPY"))}
+    ("IDLE", "READ", "DRAIN", "CSUM", "PAY", "FOLD", "COPY_INIT", "COPY"))}

@@ -150,10 +150,10 @@ class RscSequencer(wiring.Component):
             m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0)]
             goto("ISSUE")
 
-        def copy(idx, src_lo, dst_lo, end):
-            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.ctx.eq(idx),
-                         cmd.len.eq(end),
-                         cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), ret.eq(R_RELEASE)]
+        def copy(idx, src_lo, dst_lo, end, join):   # join: the payload adds to the SCU's sum
+            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.ctx.eq(idx), cmd.len.eq(end),
+                         cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), cmd.multi.eq(join),
+                         cmd.hdr_len.eq(d.hdr_len), cmd.plen.eq(d.len), ret.eq(R_RELEASE)]
             goto("ISSUE")
 
         h = at(look["hit_idx"], "hit_ctx")
@@ -216,7 +216,7 @@ class RscSequencer(wiring.Component):
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
-                        copy(look["hit_idx"], d.hdr_len, h.hdr_len + h.len, d.ip_end)
+                        copy(look["hit_idx"], d.hdr_len, h.hdr_len + h.len, d.ip_end, 1)
                 with m.Else():
                     with m.If(~rule["ip_length"]):
                         abort()
@@ -239,7 +239,7 @@ class RscSequencer(wiring.Component):
                     c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
                     c.csum.eq(d.csum), c.opened.eq(open_ctr), c.lj.eq(ev.time)])
                 m.d.sync += open_ctr.eq(open_ctr + 1)
-                copy(look["free_idx"], 0, 0, d.frame_len)
+                copy(look["free_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(d.slot, 0b10, 0b01))]
