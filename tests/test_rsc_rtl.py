@@ -30,24 +30,3 @@ def run(width, frames, seed=None):
 @pytest.mark.parametrize("width", [64, 128, 256, 512])
 def test_rsc_unit(width):
     run(width, -(-FRAMES // 4))
-
-
-# The rate on back-to-back in-order 1,500-byte segments (tb/tb_rsc_rate.py logs it, in
-# units of W/8 bytes a cycle, and cross-checks the output): run by hand, NICOFFLOAD_RATE=1
-# (NICOFFLOAD_RATE_FRAMES segments per test, default 360).
-RATE_FRAMES = int(os.environ.get("NICOFFLOAD_RATE_FRAMES", "360"))
-
-
-@pytest.mark.rtl
-@pytest.mark.skipif(os.environ.get("NICOFFLOAD_RATE") != "1",
-                    reason="a measurement: NICOFFLOAD_RATE=1 runs it")
-@pytest.mark.parametrize("width", [64, 128, 256, 512])
-def test_rsc_rate(width):
-    result = runner.run("rsc", {"width": width}, lambda: units.make("rsc", width),
-                        "nicoffload.tb.tb_rsc_rate", tag="rate",
-                        extra_env={"NICOFFLOAD_FRAMES": str(RATE_FRAMES)})
-    assert result.ok, f"failed: {result.failures} (log: {result.test_dir / 'sim.log'})"
-    assert result.tests == 2
-    for line in (result.test_dir / "sim.log").read_text().splitlines():
-        if "RATE" in line:
-            print(line)
