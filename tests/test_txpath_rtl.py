@@ -7,7 +7,7 @@ import pytest
 from nicoffload.hdl.axis import AxiTop
 from nicoffload.sim import runner
 
-FRAMES = {64: 240, 128: 110, 256: 110, 512: 340}   # x 4 tests, ~77% large sends (128/256: CI time)
+FRAMES = {64: 240, 128: 240, 256: 240, 512: 340}   # x 4 tests, ~77% large sends
 BIG = {64: 1, 128: 2, 256: 2, 512: 3}
 
 
