@@ -56,6 +56,7 @@ async def line_rate(dut):
     meter_in.stop()
     meter_out.stop()
     await tb.settle()
+    assert snk.empty(), "more frames out than the model indicates"
     check_statistics(rec, engine)
     counts = [nbl.RscInfo.from_int(nbl.RxUser.unpack_raw(u)[1]).CoalescedSegCount
               for u in users]
