@@ -224,7 +224,9 @@ def run(unit: str, params: dict, make_component, test_module: str, *,
     env = {"NICOFFLOAD_PARAMS": json.dumps(params)}
     env.update(extra_env or {})
     name = test_module.rsplit(".", 1)[-1]
-    test_dir = build_dir / f"run-{name}{('-' + tag) if tag else ''}-{os.getpid()}"
+    stem = f"run-{name}{('-' + tag) if tag else ''}"
+    _remove_stale_runs(build_dir, stem)
+    test_dir = build_dir / f"{stem}-{os.getpid()}"
     if test_dir.exists():
         shutil.rmtree(test_dir)
     test_dir.mkdir(parents=True)
@@ -243,6 +245,22 @@ def run(unit: str, params: dict, make_component, test_module: str, *,
             raise RuntimeError(f"simulation of {unit} did not run (exit {e.code}); "
                                f"see {test_dir / 'sim.log'}") from None
     return _results(results_xml, build_dir, test_dir)
+
+
+def _remove_stale_runs(build_dir: Path, stem: str):
+    """Delete the earlier ``{stem}-{pid}`` run folders of processes that have ended (each
+    run keeps its folder, with its log and waveforms, until the next run like it), so a
+    working copy does not fill up with one folder per test process ever run."""
+    for folder in build_dir.glob(f"{stem}-*"):
+        pid = folder.name[len(stem) + 1:]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:     # another user's live process
+            pass
 
 
 def _results(xml_path: Path, build_dir: Path, test_dir: Path) -> RunResult:

@@ -110,12 +110,14 @@ def cycle_of(steps) -> int:
 
 class Sent:
     """A frame given to a source and, once its last beat has gone, the simulator times of
-    its first and last beat (the source sends a copy of the frame it is handed)."""
+    its first and last beat (the source sends a copy of the frame it is handed); ``send``:
+    a TX frame whose info asks for LSO (counted apart in the CI tally)."""
 
-    __slots__ = ("tdata", "sim_time_start", "sim_time_end")
+    __slots__ = ("tdata", "send", "sim_time_start", "sim_time_end")
 
-    def __init__(self, data: bytes):
-        self.tdata, self.sim_time_start, self.sim_time_end = bytes(data), None, None
+    def __init__(self, data: bytes, send: bool = False):
+        self.tdata, self.send = bytes(data), send
+        self.sim_time_start = self.sim_time_end = None
 
     def done(self, frame):
         self.sim_time_start, self.sim_time_end = frame.sim_time_start, frame.sim_time_end
@@ -204,7 +206,7 @@ class TB(common.StreamTB):
     async def drive_tx(self, items):
         """``items``: (frame, tuser) pairs, sent in order."""
         for frame, user in items:
-            sent = Sent(frame)
+            sent = Sent(frame, send=bool(nbl.TxUser.unpack_raw(user)[1]))
             self.tx_sent.append(sent)
             await self.tx.send(AxiStreamFrame(
                 frame, tuser=common.first_beat_user(len(frame), self.width, user),
@@ -376,7 +378,7 @@ class TB(common.StreamTB):
                                  f"{nbl.RxUser.unpack(want_user)}")
 
         for sent in self.tx_sent + self.rx_sent:
-            common.tally(sent.tdata)
+            common.tally(sent.tdata, send=sent.send)
 
     def score_counters(self, got: dict, want: dict) -> dict:
         wrong = {n: (got[n], want[n]) for n in want if got[n] != want[n]}

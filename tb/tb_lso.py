@@ -602,6 +602,25 @@ async def run_nvgre_corners(dut, *, wire):
     await run_list(tb, cases[::8], dataclasses.replace(PHASES[0], encap=False))
 
 
+async def run_nvgre_random(dut, *, wire, count):
+    """``count`` random LSOv2-over-NVGRE sends (``nvgre_lso.random_nvgre_send``: 85% sent,
+    the rest drops), a third each with idles, with backpressure and with Linux IDs, against
+    the model; every sent one's segments confirmed by scapy (``reference``)."""
+    rng = random.Random(13 + common.seed())
+    tb = await TB.start(dut, wire=wire)
+    third = max(1, count // 3)
+    rounds = ((PHASES[0], dict(idle=True)), (PHASES[0], dict(backpressure=True)),
+              (dataclasses.replace(PHASES[0], id_mode="linux"),
+               dict(idle=True, backpressure=True)))
+    hosts = []
+    for limits, traffic_kind in rounds:
+        cases = [nvgre_lso.random_nvgre_send(rng, budget=8000) for _ in range(third)]
+        hosts += await run_list(tb, cases, limits, **traffic_kind)
+    sent = sum(not h.dropped for h in hosts)
+    dut._log.info(f"{len(hosts)} NVGRE sends checked ({sent} sent, "
+                  f"{len(hosts) - sent} dropped) in {tb.cycles()} cycles")
+
+
 def long_header_sends(rng):
     """Sends whose headers end past byte 128 (up to 254: DESIGN 3 segments every send whose
     headers end within 256 bytes): IP and TCP options behind tags, IPv6 extension headers."""

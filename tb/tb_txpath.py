@@ -25,7 +25,8 @@ from nicoffload.tb import common
 from nicoffload.tb.tb_checksum import tx_nvgre_sweep
 from nicoffload.tb.tb_lso import (PHASES, TB, bench, check, reference, run_bad_length_words,
                                    run_directed, run_end_decided, run_long_headers,
-                                   run_nvgre_corners, run_parse_corners, run_random)
+                                   run_nvgre_corners, run_nvgre_random, run_parse_corners,
+                                   run_random)
 
 
 @cocotb.test()
@@ -46,6 +47,13 @@ async def directed(dut):
 async def nvgre_lso(dut):
     """LSOv2 over NVGRE corners on the wire: every outer and inner checksum filled."""
     await run_nvgre_corners(dut, wire=True)
+
+
+@cocotb.test()
+async def nvgre_random(dut):
+    """Random LSOv2-over-NVGRE sends on the wire (``NICOFFLOAD_NVGRE_SENDS`` of them)."""
+    await run_nvgre_random(dut, wire=True,
+                           count=int(os.environ.get("NICOFFLOAD_NVGRE_SENDS", "150")))
 
 
 @cocotb.test()

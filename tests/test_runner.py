@@ -57,3 +57,21 @@ def test_parallel_builds_of_one_unit_share_the_cache(tmp_path):
     assert set(dirs) == {str(build_dir)}
     assert sorted(builds) == ["0", "1"]     # one built, the other waited and reused it
     assert (build_dir / "onesum").exists()
+
+
+def test_stale_run_folders_of_ended_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead = int(ended.stdout)
+    live = os.getppid()
+    stem = "run-tb_x"
+    for name in (f"{stem}-{dead}", f"{stem}-{live}", f"{stem}-{os.getpid()}",
+                 f"{stem}-soak-{dead}", "run-tb_y-1"):
+        (tmp_path / name).mkdir()
+    runner._remove_stale_runs(tmp_path, stem)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    # the ended process's folder goes; live ones, other tags and other modules stay
+    assert left == sorted([f"{stem}-{live}", f"{stem}-{os.getpid()}",
+                           f"{stem}-soak-{dead}", "run-tb_y-1"])
