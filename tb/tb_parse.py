@@ -307,7 +307,8 @@ def _tcp(doff: int, payload: int = 16) -> bytes:
 
 def directed_ipv6(rng: random.Random) -> list[tuple[bytes, str]]:
     """The extension-header rules one by one: routing types and Segments Left, fragments,
-    AH, Hop-by-Hop placement, the 128-byte chain and the 256-byte window edges."""
+    AH, Hop-by-Hop placement, chains ending at or past byte 248 (``MAX_EXT_END``) and the
+    256-byte window edges."""
     udp = struct.pack(">HHHH", 1, 2, 12, 0) + bytes(4)
     cases = []
     for rtype in (0, 2, 3, 4):
@@ -333,7 +334,8 @@ def directed_ipv6(rng: random.Random) -> list[tuple[bytes, str]]:
         cases.append((v6_frame(rng, [(60, _generic(0, rng))], nh, rng.randbytes(30)),
                       f"Next Header {nh}"))
     for tags, snap in ((0, False), (2, False), (2, True)):
-        for ext in (120, 128, 136):
+        # (two tags and SNAP: the chain starts at 70, so 176 bytes end at 246, 184 at 254)
+        for ext in (120, 128, 136, 176, 184, 192, 200):
             chain = [(60, _generic(ext // 8 - 1, rng))]
             for doff in (5, 13, 14, 15):
                 cases.append((v6_frame(rng, chain, 6, _tcp(doff), tags=tags, snap=snap),

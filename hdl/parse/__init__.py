@@ -54,8 +54,8 @@ Walk (a cycle per header, two per extension header; nothing but where the next h
     makes none of the model's checks: it follows the chain as the model does while the model
     finds no error, and so visits every header the model visits. It stops after L4, when the
     next protocol is neither an extension header nor TCP/UDP, after a fragment, after an
-    extension header at more than ``l3 + 160`` or whose end is past the window (the model
-    fails there or before: the chain passes 128 bytes). A frame whose L2 failed is one step.
+    extension header that ends past byte 248 (``model.MAX_EXT_END``: the model fails there or
+    before, EXT_TOO_LONG). A frame whose L2 failed is one step.
 Inner walk (NVGRE; ``inner.py``)
     When the outer IP headers lead to GRE (protocol 47, not a fragment) the walk starts the
     inner walk at the GRE header and waits for it, holding the window; the inner walk owns
@@ -76,8 +76,8 @@ Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
     window only with a place for its record in the record FIFO, so nothing behind the walk
     ever waits.
 
-Every variable read is therefore at offsets ``4k + 2`` only: 37 positions for extension
-headers, 42 for TCP/UDP. This is checked at elaboration from the model's constants. Bytes
+Every variable read is therefore at offsets ``4k + 2`` only: 47 positions for extension
+headers, 54 for TCP/UDP. This is checked at elaboration from the model's constants. Bytes
 past a frame's end are stale (in the memory and in the registers alike); no step whose
 result reaches the record reads them.
 
@@ -254,7 +254,6 @@ class FrameParser(wiring.Component):
             hand_off.l2_is_ipv4.eq(l2.is_ipv4),
             hand_off.l2_l3_select.eq(l2.l3_select),
             ext_steps.ext_fields.eq(hand_off.ext_fields),
-            ext_steps.l3_position.eq(hand_off.frame.l3[2:]),
             walk.window_waiting.eq(capture.full & credit),
             walk.l2_error.eq(l2.error),
             walk.frame_is_ipv4.eq(hand_off.frame.is4),
