@@ -342,6 +342,13 @@ def directed_ipv6(rng: random.Random) -> list[tuple[bytes, str]]:
                               f"{tags} tags snap {snap} ext {ext} tcp doff {doff}"))
             cases.append((v6_frame(rng, chain, 17, udp, tags=tags, snap=snap),
                           f"{tags} tags snap {snap} ext {ext} udp"))
+    # A chain that ends at byte 246 (within MAX_EXT_END), then one more extension header of
+    # each length rule there: it ends past 248 (EXT_TOO_LONG).
+    fh = bytes([0]) + struct.pack(">H", 0) + rng.randbytes(4)
+    for name, last in (("generic", (60, _generic(0, rng))), ("fragment", (44, fh)),
+                       ("AH", (51, bytes([0]) + rng.randbytes(6)))):
+        chain = [(60, _generic(192 // 8 - 1, rng)), last]
+        cases.append((v6_frame(rng, chain, 17, udp), f"192-byte chain then {name} at 246"))
     return cases
 
 
@@ -767,8 +774,9 @@ async def latency(dut):
     results = {}
     cases = {"tcp4_1500": tcp4_frame(rng, 1500), "tcp6_2ext_1500": tcp6_frame(rng, 1500, 2),
              "tcp4_64": tcp4_frame(rng, 64), "runt": bytes(10),
-             # the longest walk: 16 extension headers of 8 bytes (128), 18 steps
-             "tcp6_16ext_1500": tcp6_frame(rng, 1500, 16)}
+             # the longest walk: 25 extension headers of 8 bytes (bytes 54..253; the last
+             # ends past MAX_EXT_END, EXT_TOO_LONG): 26 steps
+             "tcp6_25ext_1500": tcp6_frame(rng, 1500, 25)}
     for name, frame in cases.items():
         complete_beat = (min(len(frame), WINDOW_BYTES) - 1) // nb
         tb.send(frame, beat_users(rng, len(frame), width, tb.user_width))

@@ -76,7 +76,7 @@ Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
     window only with a place for its record in the record FIFO, so nothing behind the walk
     ever waits.
 
-Every variable read is therefore at offsets ``4k + 2`` only: 47 positions for extension
+Every variable read is therefore at offsets ``4k + 2`` only: 49 positions for extension
 headers, 54 for TCP/UDP. This is checked at elaboration from the model's constants. Bytes
 past a frame's end are stale (in the memory and in the registers alike); no step whose
 result reaches the record reads them.
@@ -156,8 +156,8 @@ class FrameParser(wiring.Component):
         Depth of the skid FIFO in beats. It must hold at least a full window
         (``256 * 8 // W`` beats) or a consumer that waits for a frame's record before taking
         its beats deadlocks; the minimum is the window plus one. Default: the window plus
-        ``SKID_MARGIN`` beats, more than the record latency of the longest walk (18 steps, 39
-        cycles), so such a
+        ``SKID_MARGIN`` beats, at least the record latency of the longest walk (26 steps: 25
+        extension headers of 8 bytes, 56 cycles), so such a
         consumer keeps the input at line rate on frames of a window or more.
 
     Attributes
@@ -173,7 +173,7 @@ class FrameParser(wiring.Component):
 
     HEADER_FIFO_DEPTH = 8
     #: Beats the default skid FIFO holds past a window: at least the longest record latency.
-    SKID_MARGIN = 40
+    SKID_MARGIN = 56
 
     def __init__(self, width=64, user_width=0, *, lso_lengths=False, skid=None):
         self.width = check_width(width)

@@ -25,9 +25,10 @@ PHASE = L3_OFFSETS[0] % 4
 assert all(o % 4 == PHASE for o in L3_OFFSETS), "L3 offsets must share their phase mod 4"
 assert PHASE % 2 == 0
 
-# Extension headers start at l3 + 40 and end by model.MAX_EXT_END (248): the last one can start
-# 8 bytes before it; TCP/UDP headers start at l3 + 20 (IPv4) .. MAX_EXT_END (behind IPv6).
-_EXT_OFFSETS = range(L3_OFFSETS[0] + 40, model.MAX_EXT_END - 8 + 1, 4)
+# Extension headers start at l3 + 40 and, while the walk goes on, by model.MAX_EXT_END (248: the
+# walk goes on past a header that ends there, and the next one fails, EXT_TOO_LONG); TCP/UDP
+# headers start at l3 + 20 (IPv4) .. MAX_EXT_END (behind IPv6).
+_EXT_OFFSETS = range(L3_OFFSETS[0] + 40, model.MAX_EXT_END + 1, 4)
 _L4_OFFSETS = range(L3_OFFSETS[0] + 20, model.MAX_EXT_END + 1, 4)
 
 #: Walk positions: position ``j`` is offset ``4j + PHASE``.

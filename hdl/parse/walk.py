@@ -163,7 +163,8 @@ class ExtensionSteps(wiring.Component):
             fields = self.ext_fields[entry]
             next_header, ext_len = fields.next_header, fields.length
             next_ah, next_generic = position + 2 + ext_len, position + 2 + 2 * ext_len
-            on_frag = ~fields.fragment_high & ~fields.fragment_low
+            on_frag = (position + 2 <= LAST_CHAIN_POSITION) & ~fields.fragment_high \
+                & ~fields.fragment_low
             on_ah = next_ah <= LAST_CHAIN_POSITION
             on_generic = next_generic <= LAST_CHAIN_POSITION
             to_ext, to_l4 = is_one_of(next_header, WALKED_EXT), is_one_of(next_header, L4_PROTOS)
@@ -212,7 +213,7 @@ class HeaderWalk(wiring.Component):
     the chain ends past byte 248 (``model.MAX_EXT_END``).
 
     An L2, L3 or L4 step takes one cycle, an EXT step two: the first (``choosing``) chooses
-    the table's entry at the position into registers (a 47-way choice, nothing after it),
+    the table's entry at the position into registers (a 49-way choice, nothing after it),
     the second is the step as the read stage sees it (``kind.ext``) and works out the next
     position from those registers by the length rule. The position registers hold during
     the first cycle, so the read stage sees each step with the position of its header, and
