@@ -108,14 +108,13 @@ Throughput and latency
     W=512), and 64-byte frames at W=512 (F = 1) run at one frame per 2 cycles (IPv4 TCP).
     A record can be taken from ``m_headers`` S + 5 cycles after the window-completing beat was
     taken (hand-off, S walk steps, read, measure, judge, decide into the record FIFO) when the
-    walk was idle: 7 for IPv4 TCP, at most 39 (18 steps, 16 of them EXT: S = 34) for a
-    frame that is not GRE.
+    walk was idle: 7 for IPv4 TCP, at most 56 (26 steps, 25 of them EXT: the chain of
+    8-byte extension headers that reaches byte 254) for a frame that is not GRE.
     A GRE frame adds 3 cycles (start, hand back, the ``gre`` step) and 2 per header of the
     inner walk: S = 11 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
     of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
-    cycles), and at most about 45 with the longest inner IPv6 chain the
-    256-byte window allows; the default skid FIFO then holds the window plus fewer beats
-    than that latency, so a record-first consumer keeps line rate only on plain frames.
+    cycles), and more with a long inner IPv6 chain (2 cycles per inner extension header
+    within the 256-byte window).
 """
 from amaranth.hdl import *
 from amaranth.lib import fifo, stream, wiring
