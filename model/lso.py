@@ -55,11 +55,11 @@ Checks, in this order (the first failure drops the whole send; RTL reports the s
    ``parse.MAX_PARSE_BYTES`` that the RTL holds too (DESIGN 3: "The NIC segments every send
    whose headers, Ethernet through TCP options, end within 256 bytes ... A send past that is
    dropped with its reason"). At the default, headers past byte 256 have already stopped the
-   walk of step 4 (PAST_LIMIT) with this same code, and so has an IPv6 extension-header
-   chain over ``parse.MAX_HEADER_BYTES`` (128; EXT_TOO_LONG) even when the whole block ends
-   within 256. Every header block the parser accepts is 2 mod 4 bytes long (the 14-byte
+   walk of step 4 (PAST_LIMIT) with this same code, and so has an IPv6 extension header
+   that ends past byte 248 (``parse.MAX_EXT_END``, EXT_TOO_LONG: no TCP header could follow
+   it within 256). Every header block the parser accepts is 2 mod 4 bytes long (the 14-byte
    Ethernet header, everything else in 4-byte units), so the longest that is segmented is
-   254 bytes (LLC/SNAP behind two tags, IPv6 with 128 bytes of extension headers, 56 bytes
+   254 bytes (e.g. LLC/SNAP behind two tags, IPv6 with 160 bytes of extension headers, 24 bytes
    of TCP) and the shortest past the window 258.
 9. ``LSO_GUARANTEE``, the remaining transport guarantees (*LSO page*, DESIGN 3): URG, RST or
    SYN set; urgent pointer non-zero; LSOv1: IPv4 Total Length != the buffer length from the

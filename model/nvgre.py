@@ -35,7 +35,9 @@ What an NVGRE frame is (``follow``)
    (``INNER_UNPARSEABLE``, with the inner ``ParseError`` in ``inner.error_code``).
 4. Every header up to the end of the inner TCP/UDP header (the end of the inner IP headers
    for an inner fragment or another protocol) lies within the first
-   ``NVGRE_MAX_HEADER_BYTES`` = 256 bytes of the frame (``INNER_PAST_LIMIT``): DESIGN 3
+   ``NVGRE_MAX_HEADER_BYTES`` = 256 bytes of the frame (``INNER_PAST_LIMIT``; also when the
+   inner walk stops at an IPv6 extension header that ends past byte 248, EXT_TOO_LONG, since
+   no TCP/UDP header could then end within 256): DESIGN 3
    "Headers up to the inner TCP header's end: at most 256 bytes", the MaxHeaderSizeSupported
    we report, and the parse window the RTL holds.
 
@@ -86,6 +88,8 @@ GRE_C, GRE_K, GRE_S = 0x8000, 0x2000, 0x1000   # in the GRE header's first 16-bi
 _GRE_UNKNOWN_FLAGS = 0x4FF8  # R, s, Recur (RFC 1701) and the flag bits before the version
 _GRE_VERSION = 0x0007
 NVGRE_MAX_HEADER_BYTES = 256
+#: The inner walk's errors that mean "the headers do not end within NVGRE_MAX_HEADER_BYTES".
+_PAST_THE_WINDOW = (ParseError.PAST_LIMIT, ParseError.EXT_TOO_LONG)
 
 
 class NvgreError(enum.IntEnum):
@@ -233,7 +237,7 @@ def follow(frame: bytes | bytearray | memoryview, *, outer: Headers | None = Non
     inner = parse(inner_bytes, max_parse_bytes=NVGRE_MAX_HEADER_BYTES - at)
     fields["inner"] = _shift(inner, at)
     if not inner.ok:
-        code = (NvgreError.INNER_PAST_LIMIT if inner.error_code == ParseError.PAST_LIMIT
+        code = (NvgreError.INNER_PAST_LIMIT if inner.error_code in _PAST_THE_WINDOW
                 else NvgreError.INNER_UNPARSEABLE)
         return stop(code, f"inner frame at offset {at}: {inner.error}")
     headers_end = at + inner.l4_offset + inner.l4_header_len

@@ -33,15 +33,17 @@ Not followed
 
 Limits (the RTL holds the same)
 -------------------------------
-``MAX_HEADER_BYTES`` = 128
-    The IPv6 extension headers together, not counting the 40-byte fixed header, may take at
-    most 128 bytes: "IP Extension Header ... Required (128 bytes)" in
-    ``combining-types-of-task-offloads.md``. We read the 128 bytes as the extension headers
-    alone; an IPv6 header block is therefore at most 168 bytes.
 ``MAX_PARSE_BYTES`` = 256
     Every header the parser reads, up to the end of the TCP/UDP header, lies within the first
-    256 bytes of the frame. L2 is at most 30 bytes (two tags + LLC/SNAP) and IP at most 168,
-    so only a TCP header with options behind a long IPv6 chain can cross it.
+    256 bytes of the frame (DESIGN 3: the NIC segments every send whose headers end within
+    256 bytes). L2 is at most 30 bytes (two tags + LLC/SNAP) and an IPv4 header at most 60.
+``MAX_EXT_END`` = ``MAX_PARSE_BYTES - 8`` = 248
+    IPv6 extension headers may end at most at byte 248 of the frame: behind them the
+    shortest upper-layer header the walk follows (UDP, 8 bytes) must still end within the
+    256 bytes. No limit of its own holds the chain's length: "IP Extension Header ...
+    Required (128 bytes)" in ``combining-types-of-task-offloads.md`` is what NDIS requires
+    the NIC to handle at least, not what it may refuse above (DESIGN 3). A chain that ends
+    past byte 248 is EXT_TOO_LONG, whatever follows it.
 ``MAX_VLAN_TAGS`` = 2
 
 Fragments
@@ -79,8 +81,8 @@ extension and L4 headers. Exactly, in order:
    IPv6: 40 bytes fit (L3_TRUNCATED); version 6 (BAD_VERSION); 40 + Payload Length within
    the frame (BAD_IP_LENGTH).
 5. Each IPv6 extension header: Hop-by-Hop not first (EXT_UNFOLLOWABLE); 8 bytes fit
-   (EXT_TRUNCATED); its full length fits (EXT_TRUNCATED); the chain so far <= 128
-   (EXT_TOO_LONG); a second Routing header, or Segments Left > 0 with a type other than 2/4
+   (EXT_TRUNCATED); its full length fits (EXT_TRUNCATED); it ends by byte 248
+   (``MAX_EXT_END``, EXT_TOO_LONG); a second Routing header, or Segments Left > 0 with a type other than 2/4
    or a length < 24 (EXT_UNFOLLOWABLE). A Fragment header that makes a fragment ends the
    walk. ESP/253/254 as Next Header: EXT_UNFOLLOWABLE.
 6. Fragments and protocols other than TCP/UDP: done, no L4 checks.
@@ -98,13 +100,13 @@ import enum
 from .onesum import add, ones_sum
 
 __all__ = [
-    "MAX_HEADER_BYTES", "MAX_PARSE_BYTES", "MAX_VLAN_TAGS", "ParseError", "Headers", "parse",
+    "MAX_EXT_END", "MAX_PARSE_BYTES", "MAX_VLAN_TAGS", "ParseError", "Headers", "parse",
     "pseudo_header_sum", "with_buffer_length", "ETH_P_IPV4", "ETH_P_IPV6", "IPPROTO_TCP",
     "IPPROTO_UDP",
 ]
 
-MAX_HEADER_BYTES = 128   # IPv6 extension headers, total (combining-types-of-task-offloads.md)
 MAX_PARSE_BYTES = 256    # L2 + L3 + L4 headers lie within the first 256 bytes of the frame
+MAX_EXT_END = MAX_PARSE_BYTES - 8   # IPv6 extension headers end by here (a UDP header fits)
 MAX_VLAN_TAGS = 2
 
 ETH_HEADER_LEN = 14
@@ -123,9 +125,9 @@ _GENERIC_EXT = frozenset((_HOPOPT, _ROUTING, _DSTOPTS, 135, 139, 140))  # (len+1
 _UNFOLLOWABLE_EXT = frozenset((_ESP, 253, 254))
 _ROUTING_FINAL_DST_TYPES = (2, 4)   # address at offset 8 is the final destination
 
-# The longest L2 and L3 headers fit, so only the L4 header can cross MAX_PARSE_BYTES.
-assert (ETH_HEADER_LEN + MAX_VLAN_TAGS * VLAN_TAG_LEN + LLC_SNAP_LEN
-        + 40 + MAX_HEADER_BYTES) < MAX_PARSE_BYTES
+# The longest L2 header and IPv4 header fit, so only IPv6 extension headers (MAX_EXT_END)
+# and the L4 header can cross MAX_PARSE_BYTES.
+assert ETH_HEADER_LEN + MAX_VLAN_TAGS * VLAN_TAG_LEN + LLC_SNAP_LEN + 60 < MAX_EXT_END
 
 
 class ParseError(enum.IntEnum):
@@ -142,7 +144,7 @@ class ParseError(enum.IntEnum):
     BAD_IP_LENGTH = 10      # total length < header length, or the datagram runs past the frame
     EXT_TRUNCATED = 11      # an IPv6 extension header runs past the datagram
     EXT_UNFOLLOWABLE = 12   # ESP, 253/254, misplaced HBH, second Routing, unknown final dst
-    EXT_TOO_LONG = 13       # extension headers longer than MAX_HEADER_BYTES together
+    EXT_TOO_LONG = 13       # an extension header ends past MAX_EXT_END (byte 248)
     L4_TRUNCATED = 14       # TCP (20 or data offset*4) or UDP (8) header past the datagram
     BAD_TCP_OFFSET = 15     # TCP data offset < 5
     BAD_UDP_LENGTH = 16     # UDP length < 8 or longer than the datagram's payload
@@ -235,8 +237,8 @@ class Headers:
         return self.l4_end - self.l4_offset
 
 
-def parse(frame: bytes | bytearray | memoryview, *, max_parse_bytes: int = MAX_PARSE_BYTES,
-          max_ext_bytes: int = MAX_HEADER_BYTES) -> Headers:
+def parse(frame: bytes | bytearray | memoryview, *, max_parse_bytes: int = MAX_PARSE_BYTES
+          ) -> Headers:
     """Walk the L2, IP and TCP/UDP headers of an Ethernet frame.
 
     Parameters
@@ -244,9 +246,8 @@ def parse(frame: bytes | bytearray | memoryview, *, max_parse_bytes: int = MAX_P
     frame : bytes-like
         The frame from the destination MAC address on, without FCS.
     max_parse_bytes : int
-        The TCP/UDP header must end within this many bytes of the frame's start.
-    max_ext_bytes : int
-        The IPv6 extension headers may take at most this many bytes together.
+        The TCP/UDP header must end within this many bytes of the frame's start, IPv6
+        extension headers within ``max_parse_bytes - 8`` (``MAX_EXT_END`` for the default).
 
     Returns
     -------
@@ -263,7 +264,7 @@ def parse(frame: bytes | bytearray | memoryview, *, max_parse_bytes: int = MAX_P
         if etype == ETH_P_IPV4:
             proto, l4, ip_end, fragment = _walk_ipv4(b, n, l3, fields)
         else:
-            proto, l4, ip_end, fragment = _walk_ipv6(b, n, l3, fields, max_ext_bytes)
+            proto, l4, ip_end, fragment = _walk_ipv6(b, n, l3, fields, max_parse_bytes - 8)
         fields["l4_proto"] = proto
         fields["l4_offset"] = l4
         if fragment or (proto != IPPROTO_TCP and proto != IPPROTO_UDP):
@@ -371,7 +372,7 @@ def _walk_ipv4(b, n: int, l3: int, fields: dict) -> tuple[int, int, int, bool]:
     return proto, l4, ip_end, fragment
 
 
-def _walk_ipv6(b, n: int, l3: int, fields: dict, max_ext_bytes: int
+def _walk_ipv6(b, n: int, l3: int, fields: dict, max_ext_end: int
                ) -> tuple[int, int, int, bool]:
     """The IPv6 header and its extension headers: (the upper-layer protocol, its offset,
     the datagram's end, a fragment?)."""
@@ -388,7 +389,6 @@ def _walk_ipv6(b, n: int, l3: int, fields: dict, max_ext_bytes: int
     fields["pseudo_dst_offset"] = pseudo_dst
     proto = b[l3 + 6]
     l4 = l3 + 40
-    ext_total = 0
     routing_seen = False
     while True:
         if proto in _GENERIC_EXT or proto == _AH or proto == _FRAGMENT:
@@ -411,11 +411,11 @@ def _walk_ipv6(b, n: int, l3: int, fields: dict, max_ext_bytes: int
                 raise _Stop(ParseError.EXT_TRUNCATED,
                             f"{name} header of {hlen} bytes at offset {l4} ends at "
                             f"{l4 + hlen}, the datagram ends at {ip_end}")
-            ext_total += hlen
-            if ext_total > max_ext_bytes:
+            if l4 + hlen > max_ext_end:
                 raise _Stop(ParseError.EXT_TOO_LONG,
-                            f"extension headers reach {ext_total} bytes with the {name} "
-                            f"header at offset {l4}; at most {max_ext_bytes}")
+                            f"{name} header at offset {l4} ends at byte {l4 + hlen}, past "
+                            f"{max_ext_end}: no TCP/UDP header behind it could end within "
+                            f"{max_ext_end + 8}")
             if proto == _ROUTING:
                 if routing_seen:
                     raise _Stop(ParseError.EXT_UNFOLLOWABLE,

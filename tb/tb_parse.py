@@ -307,7 +307,8 @@ def _tcp(doff: int, payload: int = 16) -> bytes:
 
 def directed_ipv6(rng: random.Random) -> list[tuple[bytes, str]]:
     """The extension-header rules one by one: routing types and Segments Left, fragments,
-    AH, Hop-by-Hop placement, the 128-byte chain and the 256-byte window edges."""
+    AH, Hop-by-Hop placement, chains ending at or past byte 248 (``MAX_EXT_END``) and the
+    256-byte window edges."""
     udp = struct.pack(">HHHH", 1, 2, 12, 0) + bytes(4)
     cases = []
     for rtype in (0, 2, 3, 4):
@@ -333,13 +334,21 @@ def directed_ipv6(rng: random.Random) -> list[tuple[bytes, str]]:
         cases.append((v6_frame(rng, [(60, _generic(0, rng))], nh, rng.randbytes(30)),
                       f"Next Header {nh}"))
     for tags, snap in ((0, False), (2, False), (2, True)):
-        for ext in (120, 128, 136):
+        # (two tags and SNAP: the chain starts at 70, so 176 bytes end at 246, 184 at 254)
+        for ext in (120, 128, 136, 176, 184, 192, 200):
             chain = [(60, _generic(ext // 8 - 1, rng))]
             for doff in (5, 13, 14, 15):
                 cases.append((v6_frame(rng, chain, 6, _tcp(doff), tags=tags, snap=snap),
                               f"{tags} tags snap {snap} ext {ext} tcp doff {doff}"))
             cases.append((v6_frame(rng, chain, 17, udp, tags=tags, snap=snap),
                           f"{tags} tags snap {snap} ext {ext} udp"))
+    # A chain that ends at byte 246 (within MAX_EXT_END), then one more extension header of
+    # each length rule there: it ends past 248 (EXT_TOO_LONG).
+    fh = bytes([0]) + struct.pack(">H", 0) + rng.randbytes(4)
+    for name, last in (("generic", (60, _generic(0, rng))), ("fragment", (44, fh)),
+                       ("AH", (51, bytes([0]) + rng.randbytes(6)))):
+        chain = [(60, _generic(192 // 8 - 1, rng)), last]
+        cases.append((v6_frame(rng, chain, 17, udp), f"192-byte chain then {name} at 246"))
     return cases
 
 
@@ -765,8 +774,9 @@ async def latency(dut):
     results = {}
     cases = {"tcp4_1500": tcp4_frame(rng, 1500), "tcp6_2ext_1500": tcp6_frame(rng, 1500, 2),
              "tcp4_64": tcp4_frame(rng, 64), "runt": bytes(10),
-             # the longest walk: 16 extension headers of 8 bytes (128), 18 steps
-             "tcp6_16ext_1500": tcp6_frame(rng, 1500, 16)}
+             # the longest walk: 25 extension headers of 8 bytes (bytes 54..253; the last
+             # ends past MAX_EXT_END, EXT_TOO_LONG): 26 steps
+             "tcp6_25ext_1500": tcp6_frame(rng, 1500, 25)}
     for name, frame in cases.items():
         complete_beat = (min(len(frame), WINDOW_BYTES) - 1) // nb
         tb.send(frame, beat_users(rng, len(frame), width, tb.user_width))

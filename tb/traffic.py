@@ -15,7 +15,8 @@ Kinds
     Ethernet II / 802.1Q / QinQ (0x88A8+0x8100 or 0x8100+0x8100) / LLC-SNAP (also tagged),
     IPv4 with random options (NOP, EOL, Record Route, Timestamp, Router Alert) or IPv6 with a
     random extension chain (Hop-by-Hop, Destination Options, Routing type 0 and 2 and SRH,
-    atomic Fragment, AH) within 128 bytes, TCP with random options (MSS, WS, SACK-permitted,
+    atomic Fragment, AH) within 128 bytes, now and then a long Destination Options header
+    after them (chains up to 186 bytes: the headers still end within 256), TCP with random options (MSS, WS, SACK-permitted,
     SACK blocks, timestamps, NOP) or UDP; payloads 0..9000 bytes (mostly small); Ethernet
     padding (zeros or junk) for short frames, sometimes a trailer; adversarial values
     (all-ones or zero addresses and ports, 0xFF payloads whose sums fold many times, payloads
@@ -28,7 +29,7 @@ Kinds
     ARP or another EtherType.
 ``malformed``
     Runts, truncated headers, lying length fields, bad version/IHL/data offset, ESP, unknown
-    or misplaced extension headers, chains over 128 bytes, headers past byte 256.
+    or misplaced extension headers, chains that end past byte 248, headers past byte 256.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ from scapy.layers.inet6 import (IPv6, ICMPv6EchoRequest, IPv6ExtHdrDestOpt,
                                 fragment6)
 from scapy.layers.l2 import ARP, LLC, SNAP, Dot1Q, Dot3, Ether
 from scapy.packet import Raw
+
+from nicoffload.model import parse as model_parse
+
+MAX_PARSE_BYTES = model_parse.MAX_PARSE_BYTES
+#: Two VLAN tags and LLC/SNAP: the longest L2 header the parser follows.
+_LONGEST_L2 = (model_parse.ETH_HEADER_LEN + model_parse.MAX_VLAN_TAGS * model_parse.VLAN_TAG_LEN
+               + model_parse.LLC_SNAP_LEN)
 
 GOOD_KINDS = ("tcp4", "udp4", "tcp6", "udp6")
 OTHER_KINDS = ("frag4", "frag6", "icmp4", "icmp6", "nonip")
@@ -354,6 +362,15 @@ def _ip_packet(rng: random.Random, version: int, proto: str, limit: int, max_pay
         ip_hlen = 40 + ext_len
     l4_tmpl = _l4(rng, proto, b"")
     l4_hlen = len(l4_tmpl) if proto == "tcp" else 8
+    long_chain = MAX_PARSE_BYTES - _LONGEST_L2 - ip_hlen - l4_hlen    # (bytes to spare)
+    if version == 6 and long_chain >= 8 and rng.random() < 0.06:
+        # A Destination Options header that takes the chain past 128 bytes, as far as the
+        # headers still end within the parse window behind the longest L2 header.
+        shortest = min(max(8, 136 - ext_len), long_chain)
+        size = 8 * rng.randint(shortest // 8, long_chain // 8)
+        chain.append(IPv6ExtHdrDestOpt(options=[PadN(optdata=bytes(size - 4))]))
+        ext_len += size
+        ip_hlen += size
     room = limit - ip_hlen - l4_hlen        # keep the whole packet within the limit
     if len(payload) > room:
         payload = payload[:max(0, room)]
@@ -725,7 +742,9 @@ def _two_routing(rng, l4):
 
 @_malformed("ext_too_long")
 def _ext_too_long(rng, l4):
-    sizes = rng.choice([[136], [64, 72], [128, 8], [120, 16]])
+    # Behind a plain Ethernet header the chain starts at byte 54: 200 bytes end at 254, past
+    # model.parse.MAX_EXT_END (248).
+    sizes = rng.choice([[200], [96, 104], [128, 72], [192, 8], [64, 64, 72]])
     exts = [(60, _generic_ext(s)) for s in sizes]
     l3 = _v6_with_raw_ext(rng, exts, 6, bytes(TCP()) + rng.randbytes(10))
     return _eth(rng, l3, 0x86DD), f"extension headers {sum(sizes)} bytes", "EXT_TOO_LONG"

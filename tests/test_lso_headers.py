@@ -10,9 +10,9 @@ flags, and the payload of the segments put together is the send's.
 Two facts of the parser shape the edge. A header block is always 2 mod 4 bytes long (a
 14-byte Ethernet header, everything else in 4-byte units), so no send has headers of exactly
 255 or 256 bytes: 254 is the longest segmented and 258 the shortest past the window. And
-``parse`` holds the IPv6 extension headers to ``MAX_HEADER_BYTES`` (128) together, so a chain
-longer than that is refused even when the whole block ends within 256 bytes (an xfail below
-documents it; model/parse.py is not ours to change here).
+IPv6 extension headers may take more than the 128 bytes NDIS requires at least: ``parse``
+follows a chain that ends by byte 248 (``MAX_EXT_END``: a TCP header behind it could still
+end within 256) and refuses one that ends later (EXT_TOO_LONG).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lso_sends import (ACK, CWR, ECE, FIN, PSH, assert_dropped, build, check_sen
                        prepared, prepared_unchecked, run)
 from nicoffload.model.lso import LsoLimits, segment
 from nicoffload.model.nbl import TxStatus
-from nicoffload.model.parse import MAX_HEADER_BYTES, MAX_PARSE_BYTES, ParseError, parse
+from nicoffload.model.parse import MAX_PARSE_BYTES, ParseError, parse
 
 DEFAULT = LsoLimits()          # max_header_bytes 256: what the NIC does out of the box
 
@@ -167,10 +167,6 @@ def test_max_header_bytes_cannot_promise_past_the_window():
     assert dataclasses.replace(DEFAULT, max_header_bytes=200).max_header_bytes == 200
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "model.parse holds IPv6 extension headers to MAX_HEADER_BYTES (128) together "
-    "(EXT_TOO_LONG -> LSO_HEADERS_TOO_LONG), while DESIGN 3 segments every send whose headers "
-    "end within 256 bytes; model/parse.py is not changed by this branch"))
 @pytest.mark.parametrize("vlans,ext,tcp_options,hdr_end", [
     ([], [opts(IPv6ExtHdrHopByHop, 64), opts(IPv6ExtHdrDestOpt, 72)], [], 14 + 40 + 136 + 20),
     ([], [opts(IPv6ExtHdrHopByHop, 136)], [], 14 + 40 + 136 + 20),
@@ -178,11 +174,11 @@ def test_max_header_bytes_cannot_promise_past_the_window():
 ], ids=["hbh64+dst72", "hbh136", "2tags+dst160+tcpopts"])
 def test_extension_chain_over_128_within_256(vlans, ext, tcp_options, hdr_end):
     """Headers that end within 256 bytes whose IPv6 extension headers take more than 128:
-    DESIGN 3 says segmented; today the parser's chain limit drops them (EXT_TOO_LONG)."""
+    segmented (DESIGN 3)."""
     send = build(ipv6=True, vlans=vlans, ext=ext, tcp_options=tcp_options,
                  payload=random.Random(hdr_end).randbytes(5000))
     assert send.hdr_end == hdr_end <= MAX_PARSE_BYTES
-    assert send.l4 - send.l3 - 40 > MAX_HEADER_BYTES
+    assert send.l4 - send.l3 - 40 > 128
     frame, word = prepared_unchecked(send, 1000)
     check_segmented(send, segment(frame, word, DEFAULT), 1000, "v2")
 

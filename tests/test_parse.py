@@ -9,7 +9,7 @@ from scapy.layers.inet6 import in6_pseudoheader
 from scapy.layers.l2 import Ether
 from scapy.utils import checksum as scapy_checksum
 
-from nicoffload.model.parse import (MAX_HEADER_BYTES, MAX_PARSE_BYTES, Headers, ParseError,
+from nicoffload.model.parse import (MAX_EXT_END, MAX_PARSE_BYTES, Headers, ParseError,
                                     parse, pseudo_header_sum)
 
 from nicoffload.tb import traffic
@@ -196,12 +196,25 @@ def test_routing_too_short_for_an_address():
 
 
 def test_extension_chain_at_the_limit():
-    chain = ext(60, 64) + ext(6, MAX_HEADER_BYTES - 64)
-    h = parse(eth(ipv6(0, chain + tcp_header()), 0x86DD))
-    assert h.ok and h.ip_header_len == 40 + MAX_HEADER_BYTES
-    chain = ext(60, 64) + ext(6, MAX_HEADER_BYTES - 56)
-    h = parse(eth(ipv6(0, chain + tcp_header()), 0x86DD))
+    # Behind a plain Ethernet header the chain starts at byte 54: 192 bytes end at 246, the
+    # last end within MAX_EXT_END (248); a UDP header behind them ends at 254.
+    udp = (1).to_bytes(2, "big") + (2).to_bytes(2, "big") + (12).to_bytes(2, "big") + bytes(6)
+    chain = ext(60, 64) + ext(17, 192 - 64)
+    h = parse(eth(ipv6(0, chain + udp), 0x86DD))
+    assert h.ok and h.ip_header_len == 40 + 192 and h.l4_offset + 8 <= MAX_PARSE_BYTES
+    h = parse(eth(ipv6(0, ext(60, 64) + ext(6, 192 - 64) + tcp_header()), 0x86DD))
+    assert h.error_code is ParseError.PAST_LIMIT            # a TCP header there ends at 266
+    chain = ext(60, 64) + ext(17, 200 - 64)                 # ends at 254
+    h = parse(eth(ipv6(0, chain + udp), 0x86DD))
     assert h.error_code is ParseError.EXT_TOO_LONG
+    assert MAX_EXT_END == MAX_PARSE_BYTES - 8 == 248
+
+
+def test_extension_chains_longer_than_128_bytes_are_followed():
+    # The 128 bytes of combining-types-of-task-offloads.md are what the NIC must handle at
+    # least (DESIGN 3 segments every send whose headers end within 256 bytes).
+    h = parse(eth(ipv6(0, ext(60, 64) + ext(6, 96) + tcp_header()), 0x86DD))
+    assert h.ok and h.ip_header_len == 40 + 160 and h.l4_offset == 14 + 200
 
 
 def test_parse_limit_exactly():

@@ -54,8 +54,8 @@ Walk (a cycle per header, two per extension header; nothing but where the next h
     makes none of the model's checks: it follows the chain as the model does while the model
     finds no error, and so visits every header the model visits. It stops after L4, when the
     next protocol is neither an extension header nor TCP/UDP, after a fragment, after an
-    extension header at more than ``l3 + 160`` or whose end is past the window (the model
-    fails there or before: the chain passes 128 bytes). A frame whose L2 failed is one step.
+    extension header that ends past byte 248 (``model.MAX_EXT_END``: the model fails there or
+    before, EXT_TOO_LONG). A frame whose L2 failed is one step.
 Inner walk (NVGRE; ``inner.py``)
     When the outer IP headers lead to GRE (protocol 47, not a fragment) the walk starts the
     inner walk at the GRE header and waits for it, holding the window; the inner walk owns
@@ -76,8 +76,8 @@ Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
     window only with a place for its record in the record FIFO, so nothing behind the walk
     ever waits.
 
-Every variable read is therefore at offsets ``4k + 2`` only: 37 positions for extension
-headers, 42 for TCP/UDP. This is checked at elaboration from the model's constants. Bytes
+Every variable read is therefore at offsets ``4k + 2`` only: 49 positions for extension
+headers, 54 for TCP/UDP. This is checked at elaboration from the model's constants. Bytes
 past a frame's end are stale (in the memory and in the registers alike); no step whose
 result reaches the record reads them.
 
@@ -108,14 +108,13 @@ Throughput and latency
     W=512), and 64-byte frames at W=512 (F = 1) run at one frame per 2 cycles (IPv4 TCP).
     A record can be taken from ``m_headers`` S + 5 cycles after the window-completing beat was
     taken (hand-off, S walk steps, read, measure, judge, decide into the record FIFO) when the
-    walk was idle: 7 for IPv4 TCP, at most 39 (18 steps, 16 of them EXT: S = 34) for a
-    frame that is not GRE.
+    walk was idle: 7 for IPv4 TCP, at most 56 (26 steps, 25 of them EXT: the chain of
+    8-byte extension headers that reaches byte 254) for a frame that is not GRE.
     A GRE frame adds 3 cycles (start, hand back, the ``gre`` step) and 2 per header of the
     inner walk: S = 11 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
     of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
-    cycles), and at most about 45 with the longest inner IPv6 chain the
-    256-byte window allows; the default skid FIFO then holds the window plus fewer beats
-    than that latency, so a record-first consumer keeps line rate only on plain frames.
+    cycles), and more with a long inner IPv6 chain (2 cycles per inner extension header
+    within the 256-byte window).
 """
 from amaranth.hdl import *
 from amaranth.lib import fifo, stream, wiring
@@ -156,8 +155,8 @@ class FrameParser(wiring.Component):
         Depth of the skid FIFO in beats. It must hold at least a full window
         (``256 * 8 // W`` beats) or a consumer that waits for a frame's record before taking
         its beats deadlocks; the minimum is the window plus one. Default: the window plus
-        ``SKID_MARGIN`` beats, more than the record latency of the longest walk (18 steps, 39
-        cycles), so such a
+        ``SKID_MARGIN`` beats, at least the record latency of the longest walk (26 steps: 25
+        extension headers of 8 bytes, 56 cycles), so such a
         consumer keeps the input at line rate on frames of a window or more.
 
     Attributes
@@ -173,7 +172,7 @@ class FrameParser(wiring.Component):
 
     HEADER_FIFO_DEPTH = 8
     #: Beats the default skid FIFO holds past a window: at least the longest record latency.
-    SKID_MARGIN = 40
+    SKID_MARGIN = 56
 
     def __init__(self, width=64, user_width=0, *, lso_lengths=False, skid=None):
         self.width = check_width(width)
@@ -254,7 +253,6 @@ class FrameParser(wiring.Component):
             hand_off.l2_is_ipv4.eq(l2.is_ipv4),
             hand_off.l2_l3_select.eq(l2.l3_select),
             ext_steps.ext_fields.eq(hand_off.ext_fields),
-            ext_steps.l3_position.eq(hand_off.frame.l3[2:]),
             walk.window_waiting.eq(capture.full & credit),
             walk.l2_error.eq(l2.error),
             walk.frame_is_ipv4.eq(hand_off.frame.is4),

@@ -121,7 +121,7 @@ class Measure(wiring.Component):
             out.hbh_misplaced.eq(is_hopopt & (step.offset != step.l3_plus_40)),
             out.ext_short8.eq(remaining < 8),
             out.ext_short.eq(end > ip_end),
-            out.ext_long.eq(end > step.chain_limit),
+            out.ext_long.eq(end > model.MAX_EXT_END),
             out.routing_again.eq(is_routing & routing_seen),
             out.routing_unknown.eq(is_routing & (segments_left != 0) & ~final_dst_known),
             out.routing_final_dst.eq(is_routing & (segments_left != 0)),

@@ -157,7 +157,6 @@ class InnerWalk(wiring.Component):
         is4 = Signal()                  # the inner EtherType is IPv4
         proto = Signal(8)               # the protocol of the header at ``cursor`` (EXT, L4)
         routing_seen = Signal()
-        chain_limit = Signal(12)        # inner l3 + 40 + MAX_HEADER_BYTES
         lso = Signal()                  # an LSO send: inner IP length from the buffer
 
         m.d.comb += [self.done.eq(self.active & finished)]
@@ -178,11 +177,11 @@ class InnerWalk(wiring.Component):
         with m.Elif(self.active & ~finished):
             m.d.sync += deciding.eq(0)
             self._decide(m, step, cursor, got, gre, ip_end_outer, room, is4, proto,
-                         routing_seen, chain_limit, finished, lso)
+                         routing_seen, finished, lso)
         return m
 
     def _decide(self, m, step, cursor, got, gre, ip_end_outer, room, is4, proto, routing_seen,
-                chain_limit, finished, lso):
+                finished, lso):
         res = self.result
         limit = WINDOW_BYTES
 
@@ -229,10 +228,10 @@ class InnerWalk(wiring.Component):
         with m.Elif(step.l2):
             self._l2(m, b, room, is4, fail, go)
         with m.Elif(step.l3):
-            self._l3(m, b, cursor, ip_end_outer, is4, routing_seen, chain_limit, fail,
+            self._l3(m, b, cursor, ip_end_outer, is4, routing_seen, fail,
                      leave_ip, next_ipv6, lso)
         with m.Elif(step.ext):
-            self._ext(m, b, cursor, proto, routing_seen, chain_limit, fail, next_ipv6)
+            self._ext(m, b, cursor, proto, routing_seen, fail, next_ipv6)
         with m.Elif(step.l4):
             self._l4(m, b, cursor, proto, fail, finished)
 
@@ -292,7 +291,7 @@ class InnerWalk(wiring.Component):
             m.d.sync += [res.inner_l3.eq(l3), is4.eq(found4)]
             go("l3", l3)
 
-    def _l3(self, m, b, cursor, ip_end_outer, is4, routing_seen, chain_limit, fail, leave_ip,
+    def _l3(self, m, b, cursor, ip_end_outer, is4, routing_seen, fail, leave_ip,
             next_ipv6, lso):
         res = self.result
         version = b(0)[4:8]
@@ -340,11 +339,10 @@ class InnerWalk(wiring.Component):
                     res.inner_is_ipv6.eq(1),
                     res.inner_ip_end.eq(Mux(lso, ip_end_outer, cursor + 40 + payload_len)),
                     res.inner_pseudo_dst.eq(cursor + 24), routing_seen.eq(0),
-                    chain_limit.eq(cursor + 40 + model.MAX_HEADER_BYTES),
                 ]
                 next_ipv6(cursor + 40, C(0, 1), b(6))
 
-    def _ext(self, m, b, cursor, proto, routing_seen, chain_limit, fail, next_ipv6):
+    def _ext(self, m, b, cursor, proto, routing_seen, fail, next_ipv6):
         res = self.result
         ext_len = b(1)
         routing_type, segments_left = b(2), b(3)
@@ -365,7 +363,7 @@ class InnerWalk(wiring.Component):
         fragment = is_fragment & ((fragment_field[3:16] != 0) | fragment_field[0])
         misplaced = (proto == model._HOPOPT) & (cursor != res.inner_l3 + 40)
         truncated = (cursor + 8 > res.inner_ip_end) | (after > res.inner_ip_end)
-        too_long = after > chain_limit
+        too_long = after > model.MAX_EXT_END       # (absolute, as the inner parse's)
         bad = (misplaced | truncated | (cursor + 8 > WINDOW_BYTES) | too_long
                | (is_routing & routing_seen)
                | (is_routing & (segments_left != 0) & ~final_dst_known))

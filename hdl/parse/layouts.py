@@ -8,7 +8,7 @@ from nicoffload.model import parse as model
 
 __all__ = [
     "WINDOW_BYTES", "L3_OFFSETS", "PHASE", "POSITIONS", "EXT_POSITIONS", "L4_POSITIONS",
-    "EXT_STOP", "L2_ENDS", "HEAD_BYTES", "EXT_FIELDS_LAYOUT", "WALKED_EXT", "UNFOLLOWABLE_EXT",
+    "LAST_CHAIN_POSITION", "L2_ENDS", "HEAD_BYTES", "EXT_FIELDS_LAYOUT", "WALKED_EXT", "UNFOLLOWABLE_EXT",
     "L4_PROTOS", "NVGRE_LAYOUT",
     "HEADERS_LAYOUT", "STEP_FIELDS_LAYOUT", "capture_layout", "frame_layout", "EXT_STEP_LAYOUT",
     "L3_STEP_LAYOUT", "step_layout", "measured_layout", "judged_layout",
@@ -25,19 +25,20 @@ PHASE = L3_OFFSETS[0] % 4
 assert all(o % 4 == PHASE for o in L3_OFFSETS), "L3 offsets must share their phase mod 4"
 assert PHASE % 2 == 0
 
-# Extension headers start at l3 + 40 and, while the walk goes on, end within MAX_HEADER_BYTES.
-_EXT_OFFSETS = range(L3_OFFSETS[0] + 40, L3_OFFSETS[-1] + 40 + model.MAX_HEADER_BYTES + 1, 4)
-# TCP/UDP headers start at l3 + 20 (IPv4) .. l3 + 40 + MAX_HEADER_BYTES (IPv6).
-_L4_OFFSETS = range(L3_OFFSETS[0] + 20, L3_OFFSETS[-1] + 40 + model.MAX_HEADER_BYTES + 1, 4)
+# Extension headers start at l3 + 40 and, while the walk goes on, by model.MAX_EXT_END (248: the
+# walk goes on past a header that ends there, and the next one fails, EXT_TOO_LONG); TCP/UDP
+# headers start at l3 + 20 (IPv4) .. MAX_EXT_END (behind IPv6).
+_EXT_OFFSETS = range(L3_OFFSETS[0] + 40, model.MAX_EXT_END + 1, 4)
+_L4_OFFSETS = range(L3_OFFSETS[0] + 20, model.MAX_EXT_END + 1, 4)
 
 #: Walk positions: position ``j`` is offset ``4j + PHASE``.
 POSITIONS = WINDOW_BYTES // 4
 EXT_POSITIONS = range(_EXT_OFFSETS[0] // 4, _EXT_OFFSETS[-1] // 4 + 1)
 L4_POSITIONS = range(_L4_OFFSETS[0] // 4, _L4_OFFSETS[-1] // 4 + 1)
-#: The walk stops after an extension header at more than l3 + EXT_STOP: one more header of at
-#: least 8 bytes takes the chain past MAX_HEADER_BYTES (EXT_TOO_LONG, or an earlier error).
-EXT_STOP = 40 + model.MAX_HEADER_BYTES - 8
-assert EXT_STOP % 4 == 0
+#: The walk goes on after an extension header only to a position up to this one: a header
+#: that ends further on ends past MAX_EXT_END (EXT_TOO_LONG, or an earlier error).
+LAST_CHAIN_POSITION = L4_POSITIONS[-1]
+assert 4 * LAST_CHAIN_POSITION + PHASE <= model.MAX_EXT_END < 4 * (LAST_CHAIN_POSITION + 1) + PHASE
 
 #: The bytes of the window that an IP header at one of ``L3_OFFSETS`` spans in its first ten
 #: bytes: kept in registers (the walk reads them all at the L3 step).
@@ -228,7 +229,6 @@ def step_layout(user_width):
         "room": signed(11),     # L3: len - l3 (bytes of the frame from the IP header on)
         "room_past_ipv6": signed(11),   # L3: len - l3 - 40
         "l3_plus_40": 9,
-        "chain_limit": 9,       # l3 + 40 + MAX_HEADER_BYTES
         "tcp_data_offset": 4,   # byte 12, high nibble (L4)
         "frame": frame_layout(user_width),
         "inner": NVGRE_LAYOUT,  # GRE: what the inner walk found
@@ -256,7 +256,7 @@ def measured_layout(user_width):
         "hbh_misplaced": 1,
         "ext_short8": 1,    # off + 8 > ip_end
         "ext_short": 1,     # end > ip_end
-        "ext_long": 1,      # the chain passes MAX_HEADER_BYTES
+        "ext_long": 1,      # it ends past model.MAX_EXT_END
         "routing_again": 1,
         "routing_unknown": 1,   # Segments Left > 0 and no known final destination
         "routing_final_dst": 1,  # Segments Left > 0: the final destination is in it

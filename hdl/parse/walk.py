@@ -7,8 +7,9 @@ from amaranth.lib.wiring import In, Out
 from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
 
-from .layouts import (EXT_FIELDS_LAYOUT, EXT_POSITIONS, EXT_STEP_LAYOUT, EXT_STOP, HEAD_BYTES,
-                      L3_OFFSETS, L3_STEP_LAYOUT, L4_PROTOS, NVGRE_LAYOUT, PHASE, POSITIONS,
+from .layouts import (EXT_FIELDS_LAYOUT, EXT_POSITIONS, EXT_STEP_LAYOUT, HEAD_BYTES,
+                      L3_OFFSETS, L3_STEP_LAYOUT, L4_PROTOS, LAST_CHAIN_POSITION, NVGRE_LAYOUT,
+                      PHASE, POSITIONS,
                       WALKED_EXT, WINDOW_BYTES, big_endian, byte_of, capture_layout,
                       frame_layout, is_one_of, step_layout)
 from .window import WindowReadSignature
@@ -139,24 +140,21 @@ class ExtensionSteps(wiring.Component):
     the window every cycle (registered), so that the walk's own loop is a mux over these registers and a
     choice by the length rule, nothing else.
 
-    The walk stops after a header at more than l3 + ``EXT_STOP`` (one more header takes the
-    chain past MAX_HEADER_BYTES: the model fails there or before), after a fragment, and where
-    the next header would start past the window (the model fails there: EXT_TOO_LONG or
-    before). A table is valid the cycle after the hand-off, when the first extension header
-    can be at the earliest at the walk's second step.
+    The walk stops after a fragment and after a header that ends past position
+    ``LAST_CHAIN_POSITION`` (past ``model.MAX_EXT_END``, byte 248: the model fails there,
+    EXT_TOO_LONG, or before). Where it may go on depends only on the entry's own position and
+    fields, not on where the IP header is. A table is valid the cycle after the hand-off, when
+    the first extension header can be at the earliest at the walk's second step.
 
     Attributes
     ----------
     ext_fields : In(data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS)))
         The fields of an extension header at each position (from the hand-off).
-    l3_position : In(6)
-        The position of the frame's IP header (``l3 // 4``).
     table : Out(EXT_TABLE_LAYOUT)
         For each position of ``EXT_POSITIONS``, the step from an extension header there.
     """
 
     ext_fields: In(EXT_FIELDS_ARRAY)
-    l3_position: In(6)
     table: Out(EXT_TABLE_LAYOUT)
 
     def elaborate(self, platform):
@@ -165,10 +163,10 @@ class ExtensionSteps(wiring.Component):
             fields = self.ext_fields[entry]
             next_header, ext_len = fields.next_header, fields.length
             next_ah, next_generic = position + 2 + ext_len, position + 2 + 2 * ext_len
-            goes_on = self.l3_position + EXT_STOP // 4 >= position
-            on_frag = goes_on & ~fields.fragment_high & ~fields.fragment_low
-            on_ah = goes_on & (next_ah < POSITIONS)
-            on_generic = goes_on & (next_generic < POSITIONS)
+            on_frag = (position + 2 <= LAST_CHAIN_POSITION) & ~fields.fragment_high \
+                & ~fields.fragment_low
+            on_ah = next_ah <= LAST_CHAIN_POSITION
+            on_generic = next_generic <= LAST_CHAIN_POSITION
             to_ext, to_l4 = is_one_of(next_header, WALKED_EXT), is_one_of(next_header, L4_PROTOS)
             to_gre = next_header == model_nvgre.IPPROTO_GRE
             step = self.table.steps[entry]
@@ -212,10 +210,10 @@ class HeaderWalk(wiring.Component):
     UDP; always the last step). A frame whose L2 failed is one step. The walk makes none of
     the model's checks; it follows the chain as the model does while the model finds no
     error, and stops after L4, at a protocol it does not follow, after a fragment, or where
-    the chain passes 128 bytes or the window.
+    the chain ends past byte 248 (``model.MAX_EXT_END``).
 
     An L2, L3 or L4 step takes one cycle, an EXT step two: the first (``choosing``) chooses
-    the table's entry at the position into registers (the 37-way choice, nothing after it),
+    the table's entry at the position into registers (a 49-way choice, nothing after it),
     the second is the step as the read stage sees it (``kind.ext``) and works out the next
     position from those registers by the length rule. The position registers hold during
     the first cycle, so the read stage sees each step with the position of its header, and
@@ -483,6 +481,5 @@ class StepRead(wiring.Component):
             out.room.eq(frame.len - frame.l3),
             out.room_past_ipv6.eq(frame.len - frame.l3 - 40),
             out.l3_plus_40.eq(frame.l3 + 40),
-            out.chain_limit.eq(frame.l3 + 40 + model.MAX_HEADER_BYTES),
         ]
         return m
