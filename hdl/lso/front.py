@@ -283,6 +283,9 @@ _DECODED = data.StructLayout({
     "segments_less1": 16, "pseudo": 16, "hdr_end": 10, "snap": 1, "flags": 8, "urgent": 16,
     "csum": 16, "seq": 32, "ip_id": 16, "id_linux": 1, "total": 16,
     "encap": 1, "encap_on": 1, "l3": 8, "l4": 9, "ipv6": 1, "outer_snap": 1,
+    # SNAP_LIMIT plus the frame's (outer) and the segmented packet's IP header offset: check
+    # 12's bound is then one subtraction in the headers stage.
+    "snap_room_outer": 12, "snap_room": 12,
     # The supplemental word's offsets: checked (EncapsulatedPacketOffsetsValid), its fields
     # that agree with the record, and the record's relative offsets to compare it with.
     "offsets_checked": 1, "offsets_agree": 1, "inner_ip_rel": signed(9),
@@ -425,6 +428,8 @@ class SendChecks(wiring.Component):
             decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
             decoded.encap.eq(encap), decoded.encap_on.eq(self.encap),
             decoded.l3.eq(l3), decoded.l4.eq(tcp_side["l4"]),
+            decoded.snap_room_outer.eq(SNAP_LIMIT + rec.l3),
+            decoded.snap_room.eq(SNAP_LIMIT + l3),
             decoded.ipv6.eq(tcp_side["is_ipv6"]),
             decoded.offsets_checked.eq(supp.EncapsulatedPacketOffsetsValid),
             decoded.offsets_agree.eq(offsets_agree),
@@ -484,8 +489,9 @@ class SendChecks(wiring.Component):
         hdr_end = d.hdr_end[:9]
         length = r.user[LENGTH_WORD]
         # The longest segment the checksum stage and an 802.3 length allow (check 12): the
-        # outer 802.3 length is the tighter when both frames are LLC/SNAP.
-        snap_l3 = Mux(d.encap & d.outer_snap, r.l3, d.l3)
+        # outer 802.3 length is the tighter when both frames are LLC/SNAP
+        # (SNAP_LIMIT - (hdr_end - l3), the sum worked out in the decode stage).
+        snap_room = Mux(d.encap & d.outer_snap, d.snap_room_outer, d.snap_room)
         # The record the frame leaves with carries this decision of the encapsulated packet
         # task offload: ``is_nvgre`` only if it was on when the send was decoded, so the
         # checksum stage downstream treats every frame as its send was decided, whenever
@@ -501,7 +507,7 @@ class SendChecks(wiring.Component):
             desc.ipv6.eq(d.ipv6), desc.snap.eq(d.snap), desc.mss.eq(d.mss),
             desc.max_off.eq(d.max_off),
             desc.smax.eq(Mux(d.snap | (d.encap & d.outer_snap),
-                             SNAP_LIMIT - (hdr_end - snap_l3), TX_MAX_FRAME - hdr_end)),
+                             snap_room - hdr_end, TX_MAX_FRAME - hdr_end)),
             desc.length.eq(length), desc.payload.eq(length - hdr_end),
             desc.ip_length.eq(length - d.l3),
             desc.ip_base.eq(hdr_end - d.l3 - Mux(d.ipv6, 40, 0)),
