@@ -89,7 +89,7 @@ class SegmentAnalyzer(wiring.Component):
     frame_len : In(17)
     csum : In(32)
         The ChecksumRx word.
-    slot : In(1)
+    slot : In(range(LANDING_SLOTS))
         The landing slot the frame is in (passed into ``desc.slot``).
     desc : Out(DESC_LAYOUT)
         The descriptor.
@@ -98,7 +98,8 @@ class SegmentAnalyzer(wiring.Component):
     def __init__(self):
         super().__init__({
             "window": In(WINDOW * 8), "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17),
-            "csum": In(32), "slot": In(1), "desc": Out(DESC_LAYOUT),
+            "csum": In(32), "slot": In(range(LANDING_SLOTS)),
+            "desc": Out(DESC_LAYOUT),
         })
 
     def elaborate(self, platform):
@@ -219,7 +220,8 @@ class SegmentAnalyzer(wiring.Component):
 
 
 class RscIngress(wiring.Component):
-    """Frames into the landing RAM's two slots, each with its descriptor.
+    """Frames into the landing RAM's slots (``LANDING_SLOTS``, taken in turn), each with its
+    descriptor.
 
     Attributes
     ----------
@@ -229,7 +231,7 @@ class RscIngress(wiring.Component):
     m_desc : Out(stream.Signature(DESC_LAYOUT))
         One descriptor per frame, in order, pushed two cycles after the frame's last beat
         (the analyzer's two stages).
-    release : In(2)
+    release : In(LANDING_SLOTS)
         A bit per slot: the frame in that slot has been read out (copied or emitted).
     """
 
@@ -238,23 +240,23 @@ class RscIngress(wiring.Component):
         self.slot_beats = slot_beats
         super().__init__({
             "s": In(stream.Signature(RSC_IN_LAYOUT(width))),
-            "land_addr": Out(range(2 * slot_beats)), "land_data": Out(width),
+            "land_addr": Out(range(LANDING_SLOTS * slot_beats)), "land_data": Out(width),
             "land_en": Out(1),
             "m_desc": Out(stream.Signature(DESC_LAYOUT)),
-            "release": In(2),
+            "release": In(LANDING_SLOTS),
         })
 
     def elaborate(self, platform):
         m = Module()
         w, nb = self.width, self.width // 8
         m.submodules.analyzer = an = SegmentAnalyzer()
-        # Two slots: at most two descriptors wait. Depth 3, not 2: SyncFIFOBuffered(2) holds a
+        # A descriptor per slot at most waits. At least 3, not 2: SyncFIFOBuffered(2) holds a
         # SyncFIFO of depth 1, whose zero-width addresses Verilog writes as [-1:0] (ASCRANGE).
-        m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, 3)
+        m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, max(3, LANDING_SLOTS))
         window = Signal(WINDOW * 8)
         hdr = Signal(HEADERS_LAYOUT(0))
-        slot = Signal()
-        busy = Signal(2)
+        slot = Signal(range(LANDING_SLOTS))
+        busy = Signal(LANDING_SLOTS)
         beat_i = Signal(range(self.slot_beats + 1))
         frame_len = Signal(17)
         csum = Signal(32)
@@ -289,12 +291,13 @@ class RscIngress(wiring.Component):
             descs.s.payload.eq(an.desc),
             descs.s.valid.eq(push),
         ]
-        set_busy = Signal(2)
+        set_busy = Signal(LANDING_SLOTS)
         with m.If(analyze):
             m.d.sync += [analyze.eq(0), push.eq(1)]
         with m.If(push):
-            m.d.sync += [push.eq(0), slot.eq(~slot)]
-            m.d.comb += set_busy.eq(Mux(slot, 0b10, 0b01))
+            m.d.sync += [push.eq(0),
+                         slot.eq(Mux(slot == LANDING_SLOTS - 1, 0, slot + 1))]
+            m.d.comb += set_busy.eq(1 << slot)
         m.d.sync += busy.eq((busy | set_busy) & ~self.release)
         wiring.connect(m, descs.m, wiring.flipped(self.m_desc))
         return m
