@@ -12,9 +12,10 @@ from .common import CMD_LAYOUT, LANDING_SLOTS, TICKET_BITS
 
 class RscCopier(wiring.Component):
     """Copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of a context's region
-    (``COPY`` commands, ``dst_lo >= src_lo``), realigned by a byte rotation, one command after
-    another: a cycle to take the command, a cycle to work out the copy (and read the beat
-    before the first), then a beat a cycle. The slot is released with the last read.
+    (``COPY`` commands, ``dst_lo >= src_lo``), realigned by a byte rotation, one command
+    after another. The next command is worked out (its plan) while a copy runs; a copy reads
+    the beat before its first destination beat, then a beat a cycle, so back-to-back copies
+    cost their beats and one cycle each. The slot is released with the last read.
 
     Each context has a running one's-complement sum of its SCU's payload (16-bit words at
     their places in the region): the beats written are summed a few cycles behind the write
@@ -56,71 +57,81 @@ class RscCopier(wiring.Component):
         m = Module()
         w, nb = self.width, self.width // 8
         lg = (nb - 1).bit_length()
-        c = Signal(CMD_LAYOUT(self.contexts))
         beats = range(max(self.region_beats, self.slot_beats) + 2)
-        j, last_j, rd_j = Signal(beats), Signal(beats), Signal(beats)
-        issue, pre, last = Signal(), Signal(), Signal()
-        p_valid, p_pre, p_last = Signal(), Signal(), Signal()
-        d_beats, rot, dst_hi = Signal(beats), Signal(range(nb)), Signal(18)
-        # The payload bytes of the copy to sum, [pay_lo, pay_hi) of the region.
-        pay_lo, pay_hi = Signal(18), Signal(18)
-        restart = Signal()
-        prev = Signal(w)
-        m.d.comb += self.land_addr.eq(c.slot * self.slot_beats + rd_j)
-        m.d.sync += [p_valid.eq(issue), p_pre.eq(pre), p_last.eq(last), self.release.eq(0)]
-
-        idle, init, copy = Signal(init=1), Signal(), Signal()
-        m.d.comb += self.cmd.ready.eq(idle)
-        with m.If(idle & self.cmd.valid):
-            m.d.sync += [c.eq(self.cmd.payload), idle.eq(0), init.eq(1)]
-        with m.If(init):
-            # The copy worked out; the beat before the first destination beat read.
-            delta = Signal(18)
-            j0, r0 = Signal(beats), Signal(signed(20))
-            m.d.comb += [delta.eq(c.dst_lo - c.src_lo), j0.eq(c.dst_lo >> lg),
+        plan_layout = data.StructLayout({
+            "valid": 1, "slot": range(LANDING_SLOTS), "ctx": range(self.contexts),
+            "multi": 1, "dst_lo": 18, "dst_hi": 18, "pay_lo": 18, "pay_hi": 18,
+            "d_beats": beats, "rot": range(nb), "pre_j": beats, "first_j": beats,
+            "last_j": beats,
+        })
+        # The plan: the next command worked out while the current copy runs.
+        plan, cur = Signal(plan_layout), Signal(plan_layout)
+        cmd = self.cmd.payload
+        m.d.comb += self.cmd.ready.eq(~plan.valid)
+        with m.If(self.cmd.valid & ~plan.valid):
+            delta, j0, r0 = Signal(18), Signal(beats), Signal(signed(20))
+            m.d.comb += [delta.eq(cmd.dst_lo - cmd.src_lo), j0.eq(cmd.dst_lo >> lg),
                          r0.eq(j0 - (delta >> lg))]
-            m.d.sync += [d_beats.eq(delta >> lg), rot.eq(delta[:lg] if lg else 0),
-                         pay_lo.eq(Mux(c.multi, 0, c.hdr_len)),
-                         pay_hi.eq(Mux(c.multi, (1 << len(pay_hi)) - 1, c.hdr_len + c.plen)),
-                         dst_hi.eq(c.dst_lo + c.len - c.src_lo),
-                         j.eq(r0), restart.eq(~c.multi),
-                         last_j.eq(((c.dst_lo + c.len - c.src_lo - 1) >> lg) - (delta >> lg)),
-                         init.eq(0), copy.eq(1)]
-            m.d.comb += [rd_j.eq(Mux(r0 > 0, r0 - 1, 0)), issue.eq(1), pre.eq(1)]
+            m.d.sync += [
+                plan.valid.eq(1), plan.slot.eq(cmd.slot), plan.ctx.eq(cmd.ctx),
+                plan.multi.eq(cmd.multi), plan.dst_lo.eq(cmd.dst_lo),
+                plan.dst_hi.eq(cmd.dst_lo + cmd.len - cmd.src_lo),
+                plan.pay_lo.eq(Mux(cmd.multi, 0, cmd.hdr_len)),
+                plan.pay_hi.eq(Mux(cmd.multi, (1 << 18) - 1, cmd.hdr_len + cmd.plen)),
+                plan.d_beats.eq(delta >> lg), plan.rot.eq(delta[:lg] if lg else 0),
+                plan.pre_j.eq(Mux(r0 > 0, r0 - 1, 0)), plan.first_j.eq(r0),
+                plan.last_j.eq(((cmd.dst_lo + cmd.len - cmd.src_lo - 1) >> lg) - (delta >> lg)),
+            ]
+
+        # The copy: the beat before the first destination beat read (``pre``), then a beat a
+        # cycle; the next plan taken with the last read.
+        j, rd_j = Signal(beats), Signal(beats)
+        pre, copy, first = Signal(), Signal(), Signal()
+        issue, last = Signal(), Signal()
+        load = Signal()
+        m.d.comb += self.land_addr.eq(cur.slot * self.slot_beats + rd_j)
+        m.d.sync += self.release.eq(0)
+        with m.If(pre):
+            m.d.comb += [rd_j.eq(cur.pre_j), issue.eq(1)]
+            m.d.sync += [pre.eq(0), copy.eq(1), first.eq(1)]
         with m.If(copy):
-            m.d.comb += [rd_j.eq(j), issue.eq(1), last.eq(j == last_j)]
-            m.d.sync += j.eq(j + 1)
-            with m.If(j == last_j):
-                m.d.sync += [copy.eq(0), idle.eq(1),
-                             self.release.eq(1 << c.slot)]
+            m.d.comb += [rd_j.eq(j), issue.eq(1), last.eq(j == cur.last_j)]
+            m.d.sync += [j.eq(j + 1), first.eq(0)]
+            with m.If(last):
+                m.d.sync += [copy.eq(0), self.release.eq(1 << cur.slot)]
+        m.d.comb += load.eq(plan.valid & ((~pre & ~copy) | last))
+        with m.If(load):
+            m.d.sync += [cur.eq(plan), plan.valid.eq(0), j.eq(plan.first_j), pre.eq(1)]
 
         # The destination beat takes the top bytes of the previous source beat and the
-        # bottom bytes of this one. What depends on the destination beat's place is worked
-        # out a cycle ahead, beside the read.
+        # bottom bytes of this one. What the write needs is registered beside the read.
         dst_base = Signal(20)
-        m.d.comb += dst_base.eq((rd_j + d_beats) << lg)
-        wmask, s1 = range_mask(dst_base, c.dst_lo, dst_hi, nb)
-        pmask, s2 = range_mask(dst_base, pay_lo, pay_hi, nb)
+        m.d.comb += dst_base.eq((rd_j + cur.d_beats) << lg)
+        wmask, s1 = range_mask(dst_base, cur.dst_lo, cur.dst_hi, nb)
+        pmask, s2 = range_mask(dst_base, cur.pay_lo, cur.pay_hi, nb)
         m.d.comb += s1 + s2
-        wmask_q, pay_mask_q = Signal(nb), Signal(nb)
+        p_valid, p_pre, p_last, p_restart = Signal(), Signal(), Signal(), Signal()
+        wmask_q, pay_mask_q, rot_q = Signal(nb), Signal(nb), Signal(range(nb))
         wr_addr = Signal(range(self.contexts * self.region_beats))
         wr_ctx = Signal(range(self.contexts))
-        m.d.sync += [wmask_q.eq(wmask), pay_mask_q.eq(wmask & pmask), wr_ctx.eq(c.ctx),
-                     wr_addr.eq(c.ctx * self.region_beats + rd_j + d_beats)]
+        m.d.sync += [p_valid.eq(issue), p_pre.eq(pre), p_last.eq(last),
+                     p_restart.eq(copy & first & ~cur.multi),
+                     wmask_q.eq(wmask), pay_mask_q.eq(wmask & pmask), rot_q.eq(cur.rot),
+                     wr_ctx.eq(cur.ctx),
+                     wr_addr.eq(cur.ctx * self.region_beats + rd_j + cur.d_beats)]
+        prev = Signal(w)
         with m.If(p_valid):
             m.d.sync += prev.eq(self.land_data)
         shift = Signal(range(8 * nb + 1))
         write = Signal()
         m.d.comb += [
-            shift.eq((nb - rot) << 3),
+            shift.eq((nb - rot_q) << 3),
             write.eq(p_valid & ~p_pre),
             self.scu_addr.eq(wr_addr),
             self.scu_data.eq((Cat(prev, self.land_data) >> shift)[:w]),
             self.scu_en.eq(Mux(write, wmask_q, 0)),
         ]
-        with m.If(write):
-            m.d.sync += restart.eq(0)
-        self._payload_sums(m, write, p_last, restart, wr_ctx, self.scu_data, pay_mask_q)
+        self._payload_sums(m, write, p_last, p_restart, wr_ctx, self.scu_data, pay_mask_q)
         return m
 
     def _payload_sums(self, m, write, last, restart, ctx, wdata, pay_mask):
