@@ -80,9 +80,8 @@ class RscSequencer(wiring.Component):
         ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
         cmd = Signal(CMD_LAYOUT(n))
-        ret = Signal(3)
-        alone_next = Signal()
-        handed = Signal()       # the frame went to the mover (copied or sent)
+        # handed: the frame went to the mover (copied or sent), which releases its slot
+        ret, alone_next, handed = Signal(3), Signal(), Signal()
         open_ctr = Signal(32)
         state = Signal(range(len(_STATES)), name="state")
         st = {name: state == code for name, code in _STATES.items()}
@@ -110,17 +109,15 @@ class RscSequencer(wiring.Component):
         any_valid, old_idx = self._first(m, valid, opened_before, "old")
         any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
         any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
-        any_free = (~valid).any()
-        any_open, free_idx = self._first(m, ~valid & ~self.regions_busy,
-                                         lambda i, k: C(int(i < k), 1), "free")
+        any_free = (~valid).any()       # any_open: and its region not being emitted
+        any_open, free_idx = self._first(m, ~valid & ~self.regions_busy, _lower, "free")
         # LOOK registers the lookup of the descriptor against the contexts, RULE the rules
         # against the flow's context; SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
-        look = {name: Signal(like.shape(), name=f"look_{name}") for name, like in (
-            ("any_hit", any_hit), ("hit_idx", hit_idx), ("any_addr", any_addr),
-            ("addr_idx", addr_idx), ("any_free", any_free), ("any_open", any_open),
-            ("free_idx", free_idx),
-            ("old_idx", old_idx))}
+        found = {"any_hit": any_hit, "hit_idx": hit_idx, "any_addr": any_addr,
+                 "addr_idx": addr_idx, "any_free": any_free, "any_open": any_open,
+                 "free_idx": free_idx, "old_idx": old_idx}
+        look = {name: Signal(v.shape(), name=f"look_{name}") for name, v in found.items()}
 
         def at(idx, name):
             sel = Signal(CTX_LAYOUT(), name=name)
@@ -187,11 +184,7 @@ class RscSequencer(wiring.Component):
                 goto("POST")
         with m.Elif(st["LOOK"]):
             with m.If(self.desc.valid):
-                m.d.sync += [look["any_hit"].eq(any_hit), look["hit_idx"].eq(hit_idx),
-                             look["any_addr"].eq(any_addr), look["addr_idx"].eq(addr_idx),
-                             look["any_free"].eq(any_free), look["any_open"].eq(any_open),
-                             look["free_idx"].eq(free_idx),
-                             look["old_idx"].eq(old_idx)]
+                m.d.sync += [look[name].eq(v) for name, v in found.items()]
                 goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
@@ -318,6 +311,11 @@ class RscSequencer(wiring.Component):
             flush_cmd.plen.eq(f.len),
         ]
         return flush_cmd
+
+
+def _lower(i, k):
+    """Context ``i`` before ``k``: the lower index."""
+    return C(int(i < k), 1)
 
 
 def pure_of(d):
