@@ -22,9 +22,11 @@ bytes), round-robin across 1, 8 or 64 flows (the engine has 8 contexts), no idle
 output backpressure, one end-of-indication marker after the last segment
 (``tb_rxpath.line_rate``). The window is from the first input beat taken to the last output
 beat taken, fill and drain included (not a steady state); the figures are input bytes per
-cycle of that window over W/8 (the wire rate the path sustains) and output bytes per cycle
-over W/8 (fewer bytes: an SCU carries one set of headers), the SCUs (outputs of two segments
-or more) and the segments they coalesced. The bench sees only the unit's ports, so it
+cycle of that window over W/8 and output bytes per cycle over W/8 (fewer bytes: an SCU
+carries one set of headers); "in (arrival)", the input bytes per cycle over W/8 from the
+first input beat to the last (the wire rate the path sustains while the segments come: the
+window also holds the SCUs the marker ends, which the model indicates only after the last
+segment); the SCUs (outputs of two segments or more) and the segments they coalesced. The bench sees only the unit's ports, so it
 measures any RSC engine behind them. Beside it, the segments/s and Gb/s (of frame bytes in)
 of ``model.checksum.rx_validate`` then ``model.rsc.RscEngine`` on the same segments.
 
@@ -175,7 +177,8 @@ def rsc_tables(widths, sizes, rtl, console, flows_list=RSC_FLOWS):
     if rtl:
         table = Table(title="RX path with RSC: bytes per cycle / (W/8), back-to-back IPv4 TCP "
                             "segments, first input beat to last output beat")
-        for col in ("W", "frame", "flows", "in", "out", "SCUs", "coalesced", "outputs"):
+        for col in ("W", "frame", "flows", "in", "out", "in (arrival)", "SCUs", "coalesced",
+                    "outputs"):
             table.add_column(col, justify="right")
         rows = [(s, f) for s in sizes for f in flows_list]
         for width in widths:
@@ -183,7 +186,7 @@ def rsc_tables(widths, sizes, rtl, console, flows_list=RSC_FLOWS):
                 r = rsc_figures(width, size, flows)
                 table.add_row(str(width) if i == 0 else "", f"{size} B", str(flows),
                               f"{r['in_fraction']:.3f}", f"{r['out_fraction']:.3f}",
-                              str(r["scus"]), f"{r['coalesced']}/{r['segments']}",
+                              f"{r['in_arrival_fraction']:.3f}", str(r["scus"]), f"{r['coalesced']}/{r['segments']}",
                               str(r["outputs"]), end_section=i == len(rows) - 1)
         console.print(table)
     table = Table(title="RSC model throughput (rx_validate + RscEngine, one core)")

@@ -10,7 +10,8 @@ no idle timer, no idles at the input and no backpressure at the output, one
 end-of-indication marker after the last segment. It measures only at the unit's ports, so it
 holds whatever the RSC engine inside does: the window is from the cycle the first input beat
 is taken to the cycle the last output beat is taken (fill and drain included), and the
-figures are input bytes and output bytes per cycle of that window over W/8. Every output
+figures are input bytes and output bytes per cycle of that window over W/8, and input bytes
+per cycle over W/8 from the first input beat to the last (``in_arrival_fraction``). Every output
 frame and its RxUser are compared with the model's (``tb_rsc.replay``/``compare``, the
 arrival cycles recorded at ``s_axis_wire``), and the ``rsc_stats`` sums with its statistics.
 The figures go to ``NICOFFLOAD_BENCH_OUT`` (JSON).
@@ -66,6 +67,9 @@ async def line_rate(dut):
         "in_bytes": meter_in.bytes, "out_bytes": meter_out.bytes, "cycles": window,
         "in_fraction": meter_in.bytes / (window * width / 8),
         "out_fraction": meter_out.bytes / (window * width / 8),
+        # the input alone: its first beat to its last (the SCUs the marker ends come after)
+        "in_arrival_fraction": meter_in.bytes / ((meter_in.last - meter_in.first + 1)
+                                                 * width / 8),
         "outputs": len(users), "model_outputs": len(want),
         # from the RTL's RxUser words (each checked equal to the model's)
         "scus": sum(1 for c in counts if c > 1),

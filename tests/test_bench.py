@@ -54,7 +54,7 @@ def test_rx_path_rsc_bench_figures():
     segments, flows = 48, 8
     r = bench.rsc_figures(64, 1500, flows, segments=segments)
     assert r["segments"] == segments and r["in_bytes"] == segments * 1500
-    for name in ("in_fraction", "out_fraction"):
+    for name in ("in_fraction", "out_fraction", "in_arrival_fraction"):
         assert 0 < r[name] <= 1.01, f"{name} {r[name]:.3f} of W/8"
     assert r["out_fraction"] < r["in_fraction"]     # SCUs carry one set of headers
     assert r["outputs"] == r["model_outputs"] > 0     # each one compared with the model's

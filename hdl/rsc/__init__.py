@@ -8,16 +8,26 @@ docstring for every rule; this one says how the hardware does it).
 
 Structure::
 
-    s (beat + record) ─► RscIngress ─► landing RAM (2 frame slots)      RscEvents (arrival log)
+    s (beat + record) ─► RscIngress ─► landing RAM (3 frame slots)      RscEvents (arrival log)
                           │ 256-byte header window                          │ time, frame, eoi,
                           └► SegmentAnalyzer ─► descriptor FIFO ─┐          │ disable, enables
                                                                   ▼          ▼
                                             RscSequencer (flow contexts, CAM, rules, timer)
-                                                                  │ commands
+                                                                  │ commands, decision order
                                                                   ▼
-                            RscMover: copy landing ─► SCU RAM (realigned, payload summed),
-                            emit landing frame, emit SCU (sum the headers, then send it
-                            patched) ─► m (RxUser)
+      RscMover ─┬─ copy queue ─► RscCopier: landing ─► SCU RAM (realigned, payload summed)
+                └─ emit queue ─► RscEmitter: a landing frame, or an SCU (sum its headers,
+                   (+ ticket)    then send it patched) ─► m (RxUser)
+
+The stages overlap: a frame comes into one landing slot while the one before is analyzed and
+another is copied; the sequencer decides a frame and hands its commands over without waiting
+for them; the copier copies frame n while the emitter sends an SCU ended earlier. Outputs
+leave in decision order because every output (a frame alone or an SCU) goes through the one
+emit queue. What keeps the two engines apart (:class:`RscMover`): an SCU's emission waits
+until the copies dispatched before it are written and summed (its ticket); a region being
+emitted is not opened again until its last read (``regions_busy``: the sequencer picks
+another free context, or waits); a landing slot is released by the engine that reads the
+frame out.
 
 Time and the arrival log
     Every event the model sees is stamped, in order, into :class:`RscEvents`: a frame's last
@@ -41,12 +51,12 @@ SCU buffer: one region per context of ``max(max_scu_bytes, max_frame_bytes)`` by
 RAM (``amaranth.lib.memory``, byte write enables). The segment that opens an SCU is copied
 whole (padding too: a one-segment SCU is indicated unchanged); each joining segment's payload
 is copied behind the SCU's payload, realigned by a byte rotation. Beside each context the
-mover keeps a running one's-complement sum of the SCU's payload, taken from the beats the
+copier keeps a running one's-complement sum of the SCU's payload, taken from the beats the
 copies write (16-bit words at their places in the region; the opening copy restarts it with
 its own payload bytes, each joining copy adds its whole write), a few cycles behind the
-write. An SCU of more than one segment is emitted in two passes: the first reads only the
-beats that hold headers (up to the header length) and sums the rewritten IPv4 header, the
-pseudo-header addresses and the TCP header, then adds the stored payload sum (IPv4 header and
+write (the emitter reads it once the SCU's copies are counted done). An SCU of more than
+one segment is emitted in two passes: the first reads only the beats that hold headers (up
+to the header length) and sums the rewritten IPv4 header, the pseudo-header addresses and the TCP header, then adds the stored payload sum (IPv4 header and
 TCP checksums); the second sends the SCU with every field rewritten.
 
 Statistics: the sequencer registers one cycle's OID_TCP_RSC_STATISTICS increments
@@ -56,24 +66,37 @@ equal ``RscEngine.statistics`` (checked by ``tb/tb_rsc.py``, ``tb/tb_rxpath.py``
 RSC_* registers, ``tb/tb_nic.py``).
 
 Limits: frames up to ``max_frame_bytes`` (default 16,384: more than a 9,018-byte jumbo frame);
-a longer frame is cut at that length (not supported). Throughput is not line rate: the mover
-does one command at a time and the sequencer waits for each. A frame costs its beats once
-into the landing RAM (overlapped with the previous frame) and once out (copy or emit); an SCU
-of more than one segment costs its header beats and then its beats once more when indicated.
-So a coalesced segment's beats are read about twice (copy, then the SCU's emission), and each
-frame costs about ten cycles of decisions and command handshakes besides: back-to-back
-1,514-byte IPv4 segments (one flow, or eight taking turns) go through at 0.50 of W/8 bytes a
-cycle at W=64 and 0.41 at W=512 (0.34 and 0.30 when the summing pass read the whole SCU;
-``nicoffload bench --offload rsc`` measures the RX path, every frame cross-checked).
+a longer frame is cut at that length (not supported). Throughput: a frame costs its beats
+into the landing RAM (back to back: the next frame's first beat may come the cycle after a
+last beat), its copy's beats and one cycle in the copier (the next copy is worked out while
+one runs), and about eight cycles of decisions in the sequencer, all three overlapped; an SCU
+costs its beats once more in the emitter (and a few cycles for its header sums), alongside
+the copies. So coalesced traffic comes in at the rate of the slower of the ingress and the
+copier, as long as the emitter keeps up on average (an SCU's bytes are fewer than its
+segments'). Back-to-back 1,500-byte IPv4 segments (one flow, or eight taking turns) come
+in at 0.997 of W/8 at W=64 and 0.961 at W=512 (0.977 is the most at W=512: 24 beats for
+23.4 of bytes); ``nicoffload bench --offload rsc`` measures it ("in (arrival)", every frame
+cross-checked). Its "in" figure (first input beat to last output beat; W=64 / W=512: 0.85 /
+0.82 for one flow, 0.51 / 0.49 for eight) also holds the SCUs the final marker ends, indicated only after
+the last segment: for eight flows every SCU. It was 0.50 at W=64 and 0.41 at W=512 when
+one mover did one command at a time and the sequencer waited for each.
+What is left: a flow evicted for a new one (more flows than contexts) frees the one context
+the new SCU may take, and its region is being emitted, so the copy waits for the emission
+(64 flows: 0.49 / 0.38 of W/8 in; more regions than contexts would let them overlap); short
+frames pay the sequencer's cycles
+per frame (eight or so, more than a 64-byte frame's beats).
 """
 
 
 from .common import *  # noqa: F401,F403
 from .engine import Attach, RscEngine, RscUnit  # noqa: F401
 from .ingress import RscEvents, RscIngress, SegmentAnalyzer  # noqa: F401
+from .copier import RscCopier  # noqa: F401
+from .emitter import RscEmitter  # noqa: F401
 from .mover import RscMover  # noqa: F401
 from .sequencer import RscSequencer  # noqa: F401
 
 __all__ = ["RSC_IN_LAYOUT", "EVENT_LAYOUT", "RSC_STATS_LAYOUT", "DEFAULT_MAX_FRAME_BYTES", "RscEvents",
-           "RscIngress", "SegmentAnalyzer", "RscMover", "RscSequencer", "RscEngine",
+           "RscIngress", "SegmentAnalyzer", "RscMover", "RscCopier", "RscEmitter",
+           "RscSequencer", "RscEngine",
            "RscUnit", "Attach"]

@@ -18,6 +18,7 @@ from ..stream import RegisterSlice, StreamFIFO
 RXU = nbl.RxUser.width()
 DEFAULT_MAX_FRAME_BYTES = 16384
 WINDOW = 256                        # header bytes kept per frame (the parse window)
+LANDING_SLOTS = 3                   # frames the landing RAM holds (in, copied, decided)
 TIME_BITS = 32
 _PSH = 0x08
 
@@ -62,7 +63,7 @@ RSC_STATS_LAYOUT = data.StructLayout({
 })
 
 DESC_LAYOUT = data.StructLayout({
-    "slot": 1, "frame_len": 17, "csum": 32, "kind": 2,
+    "slot": range(LANDING_SLOTS), "frame_len": 17, "csum": 32, "kind": 2,
     "key": KEY_LAYOUT, "same": SAME_LAYOUT, "ecn": 4,
     "seq": 32, "ack": 32, "wnd": 16, "flags": 8, "tsval": 32, "tsecr": 32, "ts_off": 8,
     "hop": 8, "len": 17, "ip_end": 17, "l4": 8, "hdr_len": 8,
@@ -97,7 +98,7 @@ OP_EMIT_LAND, OP_EMIT_SCU, OP_COPY = range(3)
 def CMD_LAYOUT(contexts):
     """A command to :class:`RscMover`."""
     return data.StructLayout({
-        "op": 2, "slot": 1, "ctx": range(contexts),
+        "op": 2, "slot": range(LANDING_SLOTS), "ctx": range(contexts),
         "len": 17,          # bytes to emit; COPY: end of the source range
         "src_lo": 17, "dst_lo": 17,     # COPY: source start, destination start
         "user": RXU,        # EMIT: tuser of the last beat
@@ -109,6 +110,15 @@ def CMD_LAYOUT(contexts):
         "ack": 32, "wnd": 16, "flags": 8, "hop": 8, "tsval": 32, "tsecr": 32,
         "plen": 17,         # EMIT_SCU: the SCU's payload bytes; COPY: the segment's
     })
+
+
+def EMIT_LAYOUT(contexts):
+    """An entry of the emitter's queue: the command and its ticket, the copies dispatched
+    before it (an SCU is read once that many copies are written and summed)."""
+    return data.StructLayout({"cmd": CMD_LAYOUT(contexts), "ticket": TICKET_BITS})
+
+
+TICKET_BITS = 8     # copies counted modulo 256 (far more than can be in flight)
 
 
 def patch_lanes(base, nb, fields):

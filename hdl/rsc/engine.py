@@ -88,7 +88,8 @@ class RscEngine(wiring.Component):
         wiring.connect(m, mover.m, wiring.flipped(self.m))
         m.d.comb += [
             rules.now.eq(self.now), rules.idle_timeout.eq(self.idle_timeout),
-            rules.busy.eq(mover.busy), ingress.release.eq(rules.release),
+            rules.regions_busy.eq(mover.regions_busy),
+            ingress.release.eq(rules.release | mover.release),
             mover.land_addr.eq(ingress.land_addr), mover.land_data.eq(ingress.land_data),
             mover.land_en.eq(ingress.land_en), self.stats.eq(rules.stats),
         ]

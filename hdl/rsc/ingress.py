@@ -78,8 +78,10 @@ class RscEvents(wiring.Component):
 class SegmentAnalyzer(wiring.Component):
     """What RSC reads from a frame (``model.rsc._exception`` / ``_segment``) from the header
     window, the parse record, the frame length and the checksum word, in two stages: ``desc``
-    is valid the cycle after the inputs are set, which hold for both cycles (the IP and TCP
-    headers and the ports are picked out of the window into registers, then read).
+    is valid the cycle after the inputs are set, which need hold for that one cycle only (the
+    first stage registers the IP and TCP headers and the ports picked out of the window, the
+    window's first 30 bytes and the other inputs; the second reads only those registers), so
+    a frame can be analyzed every cycle.
 
     Attributes
     ----------
@@ -89,7 +91,7 @@ class SegmentAnalyzer(wiring.Component):
     frame_len : In(17)
     csum : In(32)
         The ChecksumRx word.
-    slot : In(1)
+    slot : In(range(LANDING_SLOTS))
         The landing slot the frame is in (passed into ``desc.slot``).
     desc : Out(DESC_LAYOUT)
         The descriptor.
@@ -98,27 +100,35 @@ class SegmentAnalyzer(wiring.Component):
     def __init__(self):
         super().__init__({
             "window": In(WINDOW * 8), "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17),
-            "csum": In(32), "slot": In(1), "desc": Out(DESC_LAYOUT),
+            "csum": In(32), "slot": In(range(LANDING_SLOTS)),
+            "desc": Out(DESC_LAYOUT),
         })
 
     def elaborate(self, platform):
         m = Module()
-        win, hdr, d = self.window, self.hdr, self.desc
+        win, d = self.window, self.desc
         ip = Signal(40 * 8)         # the IP fixed header
         tcp = Signal(60 * 8)        # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
         # One-hot selections (L3_OFFSETS; every even TCP offset in the window), 0 elsewhere,
         # registered: the first of the analyzer's two stages.
         m.d.sync += [
-            ip.eq(one_hot_select(hdr.l3, {l3: win[8 * l3:8 * (l3 + 40)]
+            ip.eq(one_hot_select(self.hdr.l3, {l3: win[8 * l3:8 * (l3 + 40)]
                                           for l3 in L3_OFFSETS})),
-            tcp.eq(one_hot_select(hdr.l3, {l3: Mux(hdr.is_ipv6,
+            tcp.eq(one_hot_select(self.hdr.l3, {l3: Mux(self.hdr.is_ipv6,
                                                    win[8 * (l3 + 40):8 * (l3 + 100)],
                                                    win[8 * (l3 + 20):8 * (l3 + 80)])
                                            for l3 in L3_OFFSETS})),
         ]
         ports = Signal(32)
         m.d.sync += ports.eq(one_hot_select(
-            hdr.l4, {l4: _be(win, l4, 4) for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2)}))
+            self.hdr.l4, {l4: _be(win, l4, 4) for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2)}))
+        # The rest of the first stage: the inputs the second reads.
+        hdr = Signal(HEADERS_LAYOUT(0))
+        head = Signal(30 * 8)       # the Ethernet header and VLAN tags (30 bytes at most)
+        frame_len, csum, slot = Signal(17), Signal(32), Signal(range(LANDING_SLOTS))
+        m.d.sync += [hdr.eq(self.hdr), head.eq(win[:30 * 8]), frame_len.eq(self.frame_len),
+                     csum.eq(self.csum), slot.eq(self.slot)]
+        win = head
         v6 = hdr.is_ipv6
         thl = hdr.l4_header_len
         l4 = Signal(8)
@@ -189,11 +199,11 @@ class SegmentAnalyzer(wiring.Component):
         ]
         # Kind: pass-through, fragment, exception (model order), eligible segment.
         cs = Signal(nbl.ChecksumRx.WIDTH)
-        m.d.comb += cs.eq(self.csum)
+        m.d.comb += cs.eq(csum)
         f = {name: cs[lsb] for name, (lsb, _) in nbl.ChecksumRx.offsets().items()}
         flags = _byte(tcp, 13)
         allowed = 0x10 | 0x08 | 0x40 | 0x80
-        passes = (effective_error(hdr, self.frame_len) != 0) | ~(hdr.is_ipv4 | v6) | \
+        passes = (effective_error(hdr, frame_len) != 0) | ~(hdr.is_ipv4 | v6) | \
             (hdr.l4_proto != IPPROTO_TCP)
         exc = f["TcpChecksumFailed"] | ~f["TcpChecksumSucceeded"] | \
             (~v6 & (f["IpChecksumFailed"] | ~f["IpChecksumSucceeded"])) | \
@@ -208,7 +218,7 @@ class SegmentAnalyzer(wiring.Component):
         with m.Else():
             m.d.comb += d.kind.eq(SEG_KIND_SEG)
         m.d.comb += [
-            d.slot.eq(self.slot), d.frame_len.eq(self.frame_len), d.csum.eq(self.csum),
+            d.slot.eq(slot), d.frame_len.eq(frame_len), d.csum.eq(csum),
             d.seq.eq(_be(tcp, 4, 4)), d.ack.eq(_be(tcp, 8, 4)), d.wnd.eq(_be(tcp, 14, 2)),
             d.flags.eq(flags), d.tsval.eq(Mux(ts, tsval, 0)), d.tsecr.eq(Mux(ts, tsecr, 0)),
             d.ts_off.eq(l4 + ts_rel),
@@ -219,7 +229,8 @@ class SegmentAnalyzer(wiring.Component):
 
 
 class RscIngress(wiring.Component):
-    """Frames into the landing RAM's two slots, each with its descriptor.
+    """Frames into the landing RAM's slots (``LANDING_SLOTS``, taken in turn), each with its
+    descriptor.
 
     Attributes
     ----------
@@ -229,7 +240,7 @@ class RscIngress(wiring.Component):
     m_desc : Out(stream.Signature(DESC_LAYOUT))
         One descriptor per frame, in order, pushed two cycles after the frame's last beat
         (the analyzer's two stages).
-    release : In(2)
+    release : In(LANDING_SLOTS)
         A bit per slot: the frame in that slot has been read out (copied or emitted).
     """
 
@@ -238,32 +249,37 @@ class RscIngress(wiring.Component):
         self.slot_beats = slot_beats
         super().__init__({
             "s": In(stream.Signature(RSC_IN_LAYOUT(width))),
-            "land_addr": Out(range(2 * slot_beats)), "land_data": Out(width),
+            "land_addr": Out(range(LANDING_SLOTS * slot_beats)), "land_data": Out(width),
             "land_en": Out(1),
             "m_desc": Out(stream.Signature(DESC_LAYOUT)),
-            "release": In(2),
+            "release": In(LANDING_SLOTS),
         })
 
     def elaborate(self, platform):
         m = Module()
         w, nb = self.width, self.width // 8
         m.submodules.analyzer = an = SegmentAnalyzer()
-        # Two slots: at most two descriptors wait. Depth 3, not 2: SyncFIFOBuffered(2) holds a
+        # A descriptor per slot at most waits. At least 3, not 2: SyncFIFOBuffered(2) holds a
         # SyncFIFO of depth 1, whose zero-width addresses Verilog writes as [-1:0] (ASCRANGE).
-        m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, 3)
+        m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, max(3, LANDING_SLOTS))
         window = Signal(WINDOW * 8)
         hdr = Signal(HEADERS_LAYOUT(0))
-        slot = Signal()
-        busy = Signal(2)
+        slot = Signal(range(LANDING_SLOTS))         # the slot being filled
+        frame_slot = Signal(range(LANDING_SLOTS))   # the slot of the frame analyzed
+        busy = Signal(LANDING_SLOTS)
         beat_i = Signal(range(self.slot_beats + 1))
         frame_len = Signal(17)
         csum = Signal(32)
-        analyze = Signal()          # the cycle after a last beat: the analyzer's first stage
-        push = Signal()             # the cycle after that: push the descriptor
+        # The cycle after a last beat: the analyzer's first stage (the next frame's beats may
+        # come in from that cycle on: the stage takes what it needs); the cycle after that:
+        # push the descriptor.
+        analyze = Signal()
+        push = Signal()
         p = self.s.payload
         take = Signal()
+        set_busy = Signal(LANDING_SLOTS)
         m.d.comb += [
-            self.s.ready.eq(~analyze & ~push & ~busy.bit_select(slot, 1) & descs.s.ready),
+            self.s.ready.eq(~busy.bit_select(slot, 1) & descs.s.ready),
             take.eq(self.s.valid & self.s.ready),
             self.land_addr.eq(slot * self.slot_beats
                               + Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)),
@@ -282,19 +298,16 @@ class RscIngress(wiring.Component):
             m.d.sync += frame_len.eq(Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)
                                      * nb + count)
             with m.If(p.beat.last):
-                m.d.sync += [csum.eq(p.beat.user[:32]), analyze.eq(1)]
+                m.d.sync += [csum.eq(p.beat.user[:32]), frame_slot.eq(slot),
+                             slot.eq(Mux(slot == LANDING_SLOTS - 1, 0, slot + 1))]
+                m.d.comb += set_busy.eq(1 << slot)
         m.d.comb += [
             an.window.eq(window), an.hdr.eq(hdr), an.frame_len.eq(frame_len),
-            an.csum.eq(csum), an.slot.eq(slot),
+            an.csum.eq(csum), an.slot.eq(frame_slot),
             descs.s.payload.eq(an.desc),
             descs.s.valid.eq(push),
         ]
-        set_busy = Signal(2)
-        with m.If(analyze):
-            m.d.sync += [analyze.eq(0), push.eq(1)]
-        with m.If(push):
-            m.d.sync += [push.eq(0), slot.eq(~slot)]
-            m.d.comb += set_busy.eq(Mux(slot, 0b10, 0b01))
+        m.d.sync += [analyze.eq(take & p.beat.last), push.eq(analyze)]
         m.d.sync += busy.eq((busy | set_busy) & ~self.release)
         wiring.connect(m, descs.m, wiring.flipped(self.m_desc))
         return m

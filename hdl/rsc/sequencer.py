@@ -24,7 +24,10 @@ class RscSequencer(wiring.Component):
 
     For each event it first ends the SCUs the idle timer has ended (``now``), then (``dis``)
     flushes every SCU, then decides the frame as ``model.rsc.RscEngine.receive`` does, then
-    (``eoi``) flushes every SCU; each step is one or more :class:`RscMover` commands.
+    (``eoi``) flushes every SCU; each step is one or more :class:`RscMover` commands, handed
+    over without waiting for them to be carried out (the mover keeps them apart). An SCU opens
+    in a free context whose region is not still being emitted (``regions_busy``); when every
+    free context's region is, the decision waits.
 
     Attributes
     ----------
@@ -34,10 +37,11 @@ class RscSequencer(wiring.Component):
         Cycles; 0: no timer.
     desc : In(stream.Signature(DESC_LAYOUT))
     cmd : Out(stream.Signature(CMD_LAYOUT(contexts)))
-    busy : In(1)
-        The mover is busy.
-    release : Out(2)
-        The frame in that landing slot has been dealt with.
+    regions_busy : In(contexts)
+        Regions the mover has still to read out for an emission.
+    release : Out(LANDING_SLOTS)
+        The frame in that landing slot has been dealt with without a command (a window
+        update); the mover releases the slots of the frames it copies or sends.
     stats : Out(RSC_STATS_LAYOUT)
         OID_TCP_RSC_STATISTICS increments (registered), counted where ``model.rsc`` counts
         them: a segment that starts or joins an SCU, an SCU finalized, an Abort.
@@ -52,8 +56,8 @@ class RscSequencer(wiring.Component):
         super().__init__({
             "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
             "idle_timeout": In(TIME_BITS), "desc": In(stream.Signature(DESC_LAYOUT)),
-            "cmd": Out(stream.Signature(CMD_LAYOUT(contexts))), "busy": In(1),
-            "release": Out(2), "stats": Out(RSC_STATS_LAYOUT),
+            "cmd": Out(stream.Signature(CMD_LAYOUT(contexts))), "regions_busy": In(contexts),
+            "release": Out(LANDING_SLOTS), "stats": Out(RSC_STATS_LAYOUT),
         })
 
     def _first(self, m, bits, before, name):
@@ -76,8 +80,8 @@ class RscSequencer(wiring.Component):
         ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
         cmd = Signal(CMD_LAYOUT(n))
-        ret = Signal(3)
-        alone_next = Signal()
+        # handed: the frame went to the mover (copied or sent), which releases its slot
+        ret, alone_next, handed = Signal(3), Signal(), Signal()
         open_ctr = Signal(32)
         state = Signal(range(len(_STATES)), name="state")
         st = {name: state == code for name, code in _STATES.items()}
@@ -105,14 +109,15 @@ class RscSequencer(wiring.Component):
         any_valid, old_idx = self._first(m, valid, opened_before, "old")
         any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
         any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
-        any_free, free_idx = self._first(m, ~valid, lambda i, k: C(int(i < k), 1), "free")
+        any_free = (~valid).any()       # any_open: and its region not being emitted
+        any_open, free_idx = self._first(m, ~valid & ~self.regions_busy, _lower, "free")
         # LOOK registers the lookup of the descriptor against the contexts, RULE the rules
         # against the flow's context; SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
-        look = {name: Signal(like.shape(), name=f"look_{name}") for name, like in (
-            ("any_hit", any_hit), ("hit_idx", hit_idx), ("any_addr", any_addr),
-            ("addr_idx", addr_idx), ("any_free", any_free), ("free_idx", free_idx),
-            ("old_idx", old_idx))}
+        found = {"any_hit": any_hit, "hit_idx": hit_idx, "any_addr": any_addr,
+                 "addr_idx": addr_idx, "any_free": any_free, "any_open": any_open,
+                 "free_idx": free_idx, "old_idx": old_idx}
+        look = {name: Signal(v.shape(), name=f"look_{name}") for name, v in found.items()}
 
         def at(idx, name):
             sel = Signal(CTX_LAYOUT(), name=name)
@@ -147,13 +152,14 @@ class RscSequencer(wiring.Component):
             goto("FLUSH")
 
         def alone():
-            m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0)]
+            m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0), handed.eq(1)]
             goto("ISSUE")
 
         def copy(idx, src_lo, dst_lo, end, join):   # join: the payload adds to the SCU's sum
             m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.ctx.eq(idx), cmd.len.eq(end),
                          cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), cmd.multi.eq(join),
-                         cmd.hdr_len.eq(d.hdr_len), cmd.plen.eq(d.len), ret.eq(R_RELEASE)]
+                         cmd.hdr_len.eq(d.hdr_len), cmd.plen.eq(d.len), ret.eq(R_RELEASE),
+                         handed.eq(1)]
             goto("ISSUE")
 
         h = at(look["hit_idx"], "hit_ctx")
@@ -178,10 +184,7 @@ class RscSequencer(wiring.Component):
                 goto("POST")
         with m.Elif(st["LOOK"]):
             with m.If(self.desc.valid):
-                m.d.sync += [look["any_hit"].eq(any_hit), look["hit_idx"].eq(hit_idx),
-                             look["any_addr"].eq(any_addr), look["addr_idx"].eq(addr_idx),
-                             look["any_free"].eq(any_free), look["free_idx"].eq(free_idx),
-                             look["old_idx"].eq(old_idx)]
+                m.d.sync += [look[name].eq(v) for name, v in found.items()]
                 goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
@@ -228,6 +231,8 @@ class RscSequencer(wiring.Component):
             with m.Elif(~look["any_free"]):
                 abort()
                 flush(look["old_idx"], R_SEG)
+            with m.Elif(~look["any_open"]):
+                goto("LOOK")        # a free context's region is still being emitted
             with m.Else():
                 coalesced()
                 write(look["free_idx"], lambda c: [
@@ -242,7 +247,8 @@ class RscSequencer(wiring.Component):
                 copy(look["free_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
-                         self.release.eq(Mux(d.slot, 0b10, 0b01))]
+                         self.release.eq(Mux(handed, 0, 1 << d.slot))]
+            m.d.sync += handed.eq(0)
             goto("POST")
         with m.Elif(st["POST"]):
             with m.If(ev.eoi & any_valid):
@@ -255,9 +261,6 @@ class RscSequencer(wiring.Component):
         with m.Elif(st["ISSUE"]):
             m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
             with m.If(self.cmd.ready):
-                goto("WAIT")
-        with m.Elif(st["WAIT"]):
-            with m.If(~self.busy):
                 with m.If(ret == R_IDLE):
                     goto("IDLE")
                 with m.Elif(ret == R_PRE):
@@ -310,12 +313,17 @@ class RscSequencer(wiring.Component):
         return flush_cmd
 
 
+def _lower(i, k):
+    """Context ``i`` before ``k``: the lower index."""
+    return C(int(i < k), 1)
+
+
 def pure_of(d):
     """A pure ACK: no TCP payload."""
     return d.len == 0
 
 
-# Where WAIT returns to after a command.
+# Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "PRE", "LOOK", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE", "WAIT"))}
+    ("IDLE", "PRE", "LOOK", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE"))}

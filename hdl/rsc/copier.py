@@ -1,0 +1,159 @@
+"""The RSC mover's copy engine: landing bytes into an SCU region, realigned, payload summed."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checksum import range_mask
+from ..onesum import add_tree, beat_words, group_sums
+
+from .common import CMD_LAYOUT, LANDING_SLOTS, TICKET_BITS
+
+
+class RscCopier(wiring.Component):
+    """Copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of a context's region
+    (``COPY`` commands, ``dst_lo >= src_lo``), realigned by a byte rotation, one command
+    after another. The next command is worked out (its plan) while a copy runs; a copy reads
+    the beat before its first destination beat, then a beat a cycle, so back-to-back copies
+    cost their beats and one cycle each. The slot is released with the last read.
+
+    Each context has a running one's-complement sum of its SCU's payload (16-bit words at
+    their places in the region): the beats written are summed a few cycles behind the write
+    (``_payload_sums``), the opening copy's (not ``multi``) payload bytes
+    ``[hdr_len, hdr_len + plen)`` restarting it, a joining copy's whole write adding to it.
+    ``done`` counts the copies whose last beat is written and summed.
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(CMD_LAYOUT(contexts)))
+    land_addr : Out, land_data : In
+        A read port of the landing RAM (data the cycle after the address).
+    scu_addr, scu_data, scu_en : Out
+        The SCU RAM's write port (a byte enable per lane).
+    release : Out(LANDING_SLOTS)
+        A slot read out (registered, one cycle).
+    sums : Out(data.ArrayLayout(32, contexts))
+        Each context's payload sum (under 2**32: a region holds < 2**16 words).
+    done : Out(TICKET_BITS)
+        Copies finished (written and summed), modulo ``2**TICKET_BITS``.
+    """
+
+    def __init__(self, width, contexts, region_beats, slot_beats):
+        self.width = width
+        self.contexts = contexts
+        self.region_beats = region_beats
+        self.slot_beats = slot_beats
+        super().__init__({
+            "cmd": In(stream.Signature(CMD_LAYOUT(contexts))),
+            "land_addr": Out(range(LANDING_SLOTS * slot_beats)), "land_data": In(width),
+            "scu_addr": Out(range(contexts * region_beats)), "scu_data": Out(width),
+            "scu_en": Out(width // 8),
+            "release": Out(LANDING_SLOTS),
+            "sums": Out(data.ArrayLayout(32, contexts)),
+            "done": Out(TICKET_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nb = self.width, self.width // 8
+        lg = (nb - 1).bit_length()
+        beats = range(max(self.region_beats, self.slot_beats) + 2)
+        plan_layout = data.StructLayout({
+            "valid": 1, "slot": range(LANDING_SLOTS), "ctx": range(self.contexts),
+            "multi": 1, "dst_lo": 18, "dst_hi": 18, "pay_lo": 18, "pay_hi": 18,
+            "d_beats": beats, "rot": range(nb), "pre_j": beats, "first_j": beats,
+            "last_j": beats,
+        })
+        # The plan: the next command worked out while the current copy runs.
+        plan, cur = Signal(plan_layout), Signal(plan_layout)
+        cmd = self.cmd.payload
+        m.d.comb += self.cmd.ready.eq(~plan.valid)
+        with m.If(self.cmd.valid & ~plan.valid):
+            delta, j0, r0 = Signal(18), Signal(beats), Signal(signed(20))
+            m.d.comb += [delta.eq(cmd.dst_lo - cmd.src_lo), j0.eq(cmd.dst_lo >> lg),
+                         r0.eq(j0 - (delta >> lg))]
+            m.d.sync += [
+                plan.valid.eq(1), plan.slot.eq(cmd.slot), plan.ctx.eq(cmd.ctx),
+                plan.multi.eq(cmd.multi), plan.dst_lo.eq(cmd.dst_lo),
+                plan.dst_hi.eq(cmd.dst_lo + cmd.len - cmd.src_lo),
+                plan.pay_lo.eq(Mux(cmd.multi, 0, cmd.hdr_len)),
+                plan.pay_hi.eq(Mux(cmd.multi, (1 << 18) - 1, cmd.hdr_len + cmd.plen)),
+                plan.d_beats.eq(delta >> lg), plan.rot.eq(delta[:lg] if lg else 0),
+                plan.pre_j.eq(Mux(r0 > 0, r0 - 1, 0)), plan.first_j.eq(r0),
+                plan.last_j.eq(((cmd.dst_lo + cmd.len - cmd.src_lo - 1) >> lg) - (delta >> lg)),
+            ]
+
+        # The copy: the beat before the first destination beat read (``pre``), then a beat a
+        # cycle; the next plan taken with the last read.
+        j, rd_j = Signal(beats), Signal(beats)
+        pre, copy, first = Signal(), Signal(), Signal()
+        issue, last = Signal(), Signal()
+        load = Signal()
+        m.d.comb += self.land_addr.eq(cur.slot * self.slot_beats + rd_j)
+        m.d.sync += self.release.eq(0)
+        with m.If(pre):
+            m.d.comb += [rd_j.eq(cur.pre_j), issue.eq(1)]
+            m.d.sync += [pre.eq(0), copy.eq(1), first.eq(1)]
+        with m.If(copy):
+            m.d.comb += [rd_j.eq(j), issue.eq(1), last.eq(j == cur.last_j)]
+            m.d.sync += [j.eq(j + 1), first.eq(0)]
+            with m.If(last):
+                m.d.sync += [copy.eq(0), self.release.eq(1 << cur.slot)]
+        m.d.comb += load.eq(plan.valid & ((~pre & ~copy) | last))
+        with m.If(load):
+            m.d.sync += [cur.eq(plan), plan.valid.eq(0), j.eq(plan.first_j), pre.eq(1)]
+
+        # The destination beat takes the top bytes of the previous source beat and the
+        # bottom bytes of this one. What the write needs is registered beside the read.
+        dst_base = Signal(20)
+        m.d.comb += dst_base.eq((rd_j + cur.d_beats) << lg)
+        wmask, s1 = range_mask(dst_base, cur.dst_lo, cur.dst_hi, nb)
+        pmask, s2 = range_mask(dst_base, cur.pay_lo, cur.pay_hi, nb)
+        m.d.comb += s1 + s2
+        p_valid, p_pre, p_last, p_restart = Signal(), Signal(), Signal(), Signal()
+        wmask_q, pay_mask_q, rot_q = Signal(nb), Signal(nb), Signal(range(nb))
+        wr_addr = Signal(range(self.contexts * self.region_beats))
+        wr_ctx = Signal(range(self.contexts))
+        m.d.sync += [p_valid.eq(issue), p_pre.eq(pre), p_last.eq(last),
+                     p_restart.eq(copy & first & ~cur.multi),
+                     wmask_q.eq(wmask), pay_mask_q.eq(wmask & pmask), rot_q.eq(cur.rot),
+                     wr_ctx.eq(cur.ctx),
+                     wr_addr.eq(cur.ctx * self.region_beats + rd_j + cur.d_beats)]
+        prev = Signal(w)
+        with m.If(p_valid):
+            m.d.sync += prev.eq(self.land_data)
+        shift = Signal(range(8 * nb + 1))
+        write = Signal()
+        m.d.comb += [
+            shift.eq((nb - rot_q) << 3),
+            write.eq(p_valid & ~p_pre),
+            self.scu_addr.eq(wr_addr),
+            self.scu_data.eq((Cat(prev, self.land_data) >> shift)[:w]),
+            self.scu_en.eq(Mux(write, wmask_q, 0)),
+        ]
+        self._payload_sums(m, write, p_last, p_restart, wr_ctx, self.scu_data, pay_mask_q)
+        return m
+
+    def _payload_sums(self, m, write, last, restart, ctx, wdata, pay_mask):
+        """Each context's payload sum (``sums``), from the beats written to its region: the
+        beat and its payload bytes registered, the words' group sums, their sum, then the
+        context's register (``restart``: the first beat of an opening copy replaces it);
+        ``done`` counts the copies whose last beat has been added."""
+        w = self.width
+        beat_q, mask_q = Signal(w), Signal(w // 8)
+        stages = [Signal(3 + len(ctx), name=f"sum_stage{k}") for k in range(3)]
+        m.d.sync += [stages[0].eq(Cat(write, restart, last, ctx)), beat_q.eq(wdata),
+                     mask_q.eq(pay_mask)]
+        groups = group_sums(beat_words(beat_q, mask_q, w))
+        groups_q = [Signal(len(g), name=f"sum_group{k}") for k, g in enumerate(groups)]
+        m.d.sync += [q.eq(g) for q, g in zip(groups_q, groups)]
+        beat_sum = Signal(len(add_tree(groups_q)))
+        m.d.sync += [stages[1].eq(stages[0]), stages[2].eq(stages[1]),
+                     beat_sum.eq(add_tree(groups_q))]
+        valid, first, ends, at = stages[2][0], stages[2][1], stages[2][2], stages[2][3:]
+        for i in range(self.contexts):
+            total = self.sums[i]
+            with m.If(valid & (at == i)):
+                m.d.sync += total.eq(Mux(first, 0, total) + beat_sum)
+        with m.If(valid & ends):
+            m.d.sync += self.done.eq(self.done + 1)

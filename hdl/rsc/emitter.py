@@ -1,0 +1,196 @@
+"""The RSC mover's emit engine: landing frames and SCUs out, an SCU's headers rewritten."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nicoffload.model.parse import IPPROTO_TCP
+
+from ..axis import AxisSignature, axis_layout
+from ..checksum import range_mask
+from ..onesum import add_tree, beat_words, fold16
+from ..stream import RegisterSlice, StreamFIFO
+
+from .common import (EMIT_LAYOUT, LANDING_SLOTS, OP_EMIT_SCU, RXU, TICKET_BITS,
+                     one_hot_select, patch_beat, patch_lanes)
+
+
+class RscEmitter(wiring.Component):
+    """Sends frames, one command after another, in the order the commands come.
+
+    ``EMIT_LAND`` sends a landing slot's frame unchanged and releases the slot with its last
+    read. ``EMIT_SCU`` waits until the copies dispatched before it (``ticket``) are written
+    and summed (``copies``), then sends a context's region: with ``multi`` after a summing
+    pass over its header beats (the rewritten IPv4 header, the pseudo-header addresses and
+    the TCP header, plus the context's payload sum from the copier) and with every SCU field
+    rewritten. ``region_done`` marks the context whose region has been read for the last
+    time (the sequencer may open it again).
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(EMIT_LAYOUT(contexts)))
+    land_addr : Out, land_data : In
+        A read port of the landing RAM.
+    scu_addr : Out, scu_data : In
+        A read port of the SCU RAM.
+    sums : In(data.ArrayLayout(32, contexts)), copies : In(TICKET_BITS)
+        The copier's payload sums and count of copies finished.
+    release : Out(LANDING_SLOTS)
+        A slot read out (registered, one cycle).
+    region_done : Out(contexts)
+        A region read out (registered, one cycle).
+    m : Out(AxisSignature(W, 96))
+        Indicated frames, ``nbl.RxUser`` on the last beat.
+    """
+
+    OUT_DEPTH = 8
+
+    def __init__(self, width, contexts, region_beats, slot_beats):
+        self.width = width
+        self.contexts = contexts
+        self.region_beats = region_beats
+        self.slot_beats = slot_beats
+        super().__init__({
+            "cmd": In(stream.Signature(EMIT_LAYOUT(contexts))),
+            "land_addr": Out(range(LANDING_SLOTS * slot_beats)), "land_data": In(width),
+            "scu_addr": Out(range(contexts * region_beats)), "scu_data": In(width),
+            "sums": In(data.ArrayLayout(32, contexts)), "copies": In(TICKET_BITS),
+            "release": Out(LANDING_SLOTS), "region_done": Out(contexts),
+            "m": Out(AxisSignature(width, RXU)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, nb = self.width, self.width // 8
+        lg = (nb - 1).bit_length()
+        m.submodules.outq = outq = StreamFIFO(axis_layout(w, RXU), self.OUT_DEPTH)
+        m.submodules.out = out = RegisterSlice(axis_layout(w, RXU))
+        wiring.connect(m, outq.m, out.s)
+        wiring.connect(m, out.m, wiring.flipped(self.m))
+
+        entry = Signal(EMIT_LAYOUT(self.contexts))
+        c = entry.cmd
+        beats = range(max(self.region_beats, self.slot_beats) + 2)
+        j, last_j, rd_j = Signal(beats), Signal(beats), Signal(beats)
+        issue = Signal()
+        src_scu, pass1, settled = Signal(), Signal(), Signal()
+        p_valid, p_last = Signal(), Signal()
+        ip_acc, l4_acc = Signal(40), Signal(40)
+        ip_csum, tcp_csum = Signal(16), Signal(16)
+        tcp_len = Signal(17)        # the SCU's TCP header and payload bytes, from the command
+        payload_sum = Signal(32)
+        m.d.comb += [
+            self.land_addr.eq(c.slot * self.slot_beats + rd_j),
+            self.scu_addr.eq(c.ctx * self.region_beats + rd_j),
+        ]
+        m.d.sync += [p_valid.eq(issue), p_last.eq(rd_j == last_j),
+                     self.release.eq(0), self.region_done.eq(0)]
+
+        state = Signal(range(len(_STATES)), name="state")
+        st = {name: state == code for name, code in _STATES.items()}
+
+        def goto(name):
+            m.d.sync += state.eq(_STATES[name])
+
+        with m.If(st["IDLE"]):
+            m.d.comb += self.cmd.ready.eq(1)
+            with m.If(self.cmd.valid):
+                p = self.cmd.payload.cmd
+                header_pass = (p.op == OP_EMIT_SCU) & p.multi
+                m.d.sync += [entry.eq(self.cmd.payload), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
+                             ip_csum.eq(0), tcp_csum.eq(0), settled.eq(0),
+                             last_j.eq(Mux(header_pass, (p.hdr_len - 1) >> lg,
+                                           (p.len - 1) >> lg)),
+                             tcp_len.eq(p.hdr_len - p.l4 + p.plen),
+                             src_scu.eq(p.op == OP_EMIT_SCU),
+                             pass1.eq(header_pass)]
+                with m.If(p.op == OP_EMIT_SCU):
+                    goto("COPIES")
+                with m.Else():
+                    goto("READ")
+        with m.Elif(st["COPIES"]):
+            # Every copy dispatched before the command written and summed (a register: the
+            # count only grows, so a cycle-old verdict is safe).
+            m.d.sync += settled.eq(~(self.copies - entry.ticket)[TICKET_BITS - 1])
+            with m.If(settled):
+                m.d.sync += payload_sum.eq(one_hot_select(
+                    c.ctx, [self.sums[i] for i in range(self.contexts)]))
+                goto("READ")
+        with m.Elif(st["READ"]):
+            m.d.comb += [rd_j.eq(j), issue.eq(pass1 | (outq.level < self.OUT_DEPTH - 2))]
+            with m.If(issue):
+                m.d.sync += j.eq(j + 1)
+                with m.If(j == last_j):
+                    with m.If(pass1):
+                        goto("DRAIN")   # the last header beat is summed there
+                    with m.Else():
+                        with m.If(src_scu):
+                            m.d.sync += self.region_done.eq(1 << c.ctx)
+                        with m.Else():
+                            m.d.sync += self.release.eq(1 << c.slot)
+                        goto("IDLE")
+        with m.Elif(st["DRAIN"]):
+            goto("CSUM")
+        with m.Elif(st["CSUM"]):
+            # The TCP length and protocol into the sum, then the payload sum, then the folds.
+            m.d.sync += l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len)
+            goto("PAY")
+        with m.Elif(st["PAY"]):
+            m.d.sync += l4_acc.eq(l4_acc + payload_sum)
+            goto("FOLD")
+        with m.Elif(st["FOLD"]):
+            m.d.sync += [ip_csum.eq(~fold16(ip_acc)), tcp_csum.eq(~fold16(l4_acc)),
+                         pass1.eq(0), j.eq(0), last_j.eq((c.len - 1) >> lg)]
+            goto("READ")
+
+        # The stage after a read: the beat is in the RAM's read register. What depends on
+        # the beat's place only is worked out from the read address a cycle ahead, into
+        # registers beside the read.
+        rdata = Mux(src_scu, self.scu_data, self.land_data)
+        rd_base = Signal(20)
+        m.d.comb += rd_base.eq(rd_j << lg)
+        fields = [
+            (~c.v6, c.l3 + 2, (tcp_len + 20)[:16], 2),
+            (c.v6, c.l3 + 4, tcp_len[:16], 2),
+            (C(1, 1), c.l3 + Mux(c.v6, 7, 8), c.hop, 1),
+            (~c.v6, c.l3 + 10, ip_csum, 2),
+            (C(1, 1), c.l4 + 8, c.ack, 4),
+            (C(1, 1), c.l4 + 13, c.flags, 1),
+            (C(1, 1), c.l4 + 14, c.wnd, 2),
+            (C(1, 1), c.l4 + 16, tcp_csum, 2),
+            (c.ts, c.ts_off + 2, Cat(c.tsecr, c.tsval), 8),
+        ]
+        lanes, stmts = patch_lanes(rd_base, nb, fields)
+        lanes_q = [Signal(len(at), name=f"patch_lanes{i}") for i, at in enumerate(lanes)]
+        m.d.comb += stmts
+        m.d.sync += [q.eq(at) for q, at in zip(lanes_q, lanes)]
+        patched = patch_beat(rdata, nb, fields, lanes_q)
+        beat = Signal(w)
+        m.d.comb += beat.eq(Mux(src_scu & c.multi, patched, rdata))
+        keep = Signal(nb)
+        m.d.sync += keep.eq(Cat(*[(rd_j != last_j) | (rd_base + k < c.len) for k in range(nb)]))
+        # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header (and options).
+        ip_mask, s1 = range_mask(rd_base, c.l3, c.l3 + Mux(c.v6, 0, 20), nb)
+        l4_mask, s2 = range_mask(rd_base, c.l4, c.hdr_len, nb)
+        ad_mask, s3 = range_mask(rd_base, c.l3 + Mux(c.v6, 8, 12), c.l3 + Mux(c.v6, 40, 20), nb)
+        m.d.comb += s1 + s2 + s3
+        ip_lanes, l4_lanes = Signal(nb), Signal(nb)
+        m.d.sync += [ip_lanes.eq(ip_mask), l4_lanes.eq(l4_mask | ad_mask)]
+        with m.If(p_valid & pass1):
+            m.d.sync += [
+                ip_acc.eq(ip_acc + add_tree(beat_words(beat, ip_lanes, w))),
+                l4_acc.eq(l4_acc + add_tree(beat_words(beat, l4_lanes & keep, w))),
+            ]
+        m.d.comb += [
+            outq.s.valid.eq(p_valid & ~pass1),
+            outq.s.payload.data.eq(beat), outq.s.payload.keep.eq(keep),
+            outq.s.payload.last.eq(p_last),
+            outq.s.payload.user.eq(Mux(p_last, c.user, 0)),
+        ]
+        return m
+
+
+# The state machine is a state register and ``If``/``Elif`` chains (``m.FSM`` becomes Verilog
+# ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
+_STATES = {name: code for code, name in enumerate(
+    ("IDLE", "COPIES", "READ", "DRAIN", "CSUM", "PAY", "FOLD"))}
