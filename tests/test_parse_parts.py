@@ -145,6 +145,7 @@ def test_capture_into_window_memory(width):
             for row in range(len(window[::nb])):
                 ctx.set(store.read.bank, bank)
                 ctx.set(store.read.row, row)
+                ctx.set(store.read.load, 1)
                 await ctx.tick()
                 got = ctx.get(store.read.data).to_bytes(len(store.read.data) // 8, "little")
                 want = window[row * nb:row * nb + len(got)]

@@ -59,7 +59,7 @@ Walk (a cycle per header, two per extension header; nothing but where the next h
 Inner walk (NVGRE; ``inner.py``)
     When the outer IP headers lead to GRE (protocol 47, not a fragment) the walk starts the
     inner walk at the GRE header and waits for it, holding the window; the inner walk owns
-    the window memory's read port meanwhile. It walks GRE, the inner L2, IP and extension
+    the window memory's read address meanwhile. It walks GRE, the inner L2, IP and extension
     headers and TCP/UDP, two cycles a header (a read, then every check of the model from
     registers), and answers whether the frame is NVGRE and where its inner headers are. The
     answer enters the pipeline below as the frame's last step (``gre``); the judge puts it in
@@ -67,6 +67,10 @@ Inner walk (NVGRE; ``inner.py``)
 Read, measure, judge, decide (a pipeline behind the walk, one header per cycle)
     Read registers the step's bytes (from the window memory, read at the row of the step's
     position, then a mux over the W / 32 positions of a row) and the sums the checks need.
+    The window memory reads from address registers of its own (one per copy), which the walk
+    (or the inner walk while it is on) loads a cycle ahead with the row it reads next, as
+    it loads its position registers: no logic and no choice between the walks lies between
+    a register and the memory's address pins.
     Measure makes every comparison of the model's checks for the step, each a single compare
     of registers (``ip_end`` and ``ip_end`` less the next header's offset come from the step
     before). Judge puts them in the model's order: the step's error, the record fields it sets,
@@ -277,11 +281,13 @@ class FrameParser(wiring.Component):
         ]
         m.d.sync += [reserved.eq(reserved_next), credit.eq(reserved_next < depth)]
         wiring.connect(m, capture.store, window.write)
-        # The window's read port: the walk's, or the inner walk's while it is on (the walk
-        # waits for it then).
+        # The window's read address, a cycle ahead (the window's address registers take it):
+        # the walk's, or the inner walk's from its start to its end (the walk waits for it
+        # then, and reads nothing in the cycle after its end).
         m.d.comb += [
             window.read.bank.eq(read.window.bank),
-            window.read.row.eq(Mux(inner.active, inner.row, read.window.row)),
+            window.read.row.eq(Mux(inner.owns_read, inner.next_row, read.window.row)),
+            window.read.load.eq(inner.owns_read | read.window.load),
             read.window.data.eq(window.read.data),
         ]
         wiring.connect(m, walk.step, read.walk)

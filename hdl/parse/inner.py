@@ -8,13 +8,15 @@ more step (``gre``).
 The walk is sequential, two cycles per header: a *read* cycle registers 18 bytes of the
 window at the header's offset (from the window memory's rows, then a mux over the 2-byte
 lanes of a row: every inner offset is even), and a *decide* cycle makes every check the model
-makes of that header, from registers, and sets where the next header is. Headers: GRE, the
-inner L2 header (its length/type fields at bytes 12..29 of the inner frame, decoded by the
-outer parser's own L2 description, ``capture._describe_l2``), the inner IP header, each IPv6
-extension header, the inner TCP/UDP header. The answer is only whether the frame is NVGRE
-(``Nvgre.ok``) and, when it is, where its headers are, so the checks need not be in the
-model's order: the walk fails at the first header where any of the model's checks fails. It
-follows the model's path while no check has failed, so it fails exactly when the model does.
+makes of that header, from registers, and sets where the next header is (which is also the
+row the window's address registers and the lane register take, for the next read cycle).
+Headers: GRE, the inner L2 header (its length/type fields at bytes 12..29 of the inner frame,
+decoded by the outer parser's own L2 description, ``capture._describe_l2``), the inner IP
+header, each IPv6 extension header, the inner TCP/UDP header. The answer is only whether the
+frame is NVGRE (``Nvgre.ok``) and, when it is, where its headers are, so the checks need not
+be in the model's order: the walk fails at the first header where any of the model's checks
+fails. It follows the model's path while no check has failed, so it fails exactly when the
+model does.
 
 Bytes past the 256-byte window are not there: a header whose bytes the walk uses would run
 past the window fails as well. The model fails such a frame too (``INNER_PAST_LIMIT`` or
@@ -88,12 +90,16 @@ class InnerWalk(wiring.Component):
     frame, head, l3_select : In
         The frame the outer walk holds, its bytes ``HEAD_BYTES`` and the one-hot offset of
         its IP header (from the hand-off): they give the outer datagram's end.
-    row : Out(range(window rows))
-        The row of the window to read (valid while ``active``).
+    next_row : Out(range(window rows))
+        The row of the window to read in the next cycle (for the window's address registers,
+        loaded with it while ``owns_read``).
     rows : In(W * read_rows(W))
-        The window's rows from ``row`` on, as the window memory reads them.
+        The window's rows from the row given the cycle before on, as the window memory reads
+        them.
+    owns_read : Out(1)
+        The walk is on or starts: it owns the window's read address.
     active : Out(1)
-        The walk is on: it owns the window's read port.
+        The walk is on.
     done : Out(1)
         ``result`` is valid (one cycle; the last of ``active``). It holds until ``start``.
     result : Out(NVGRE_LAYOUT)
@@ -111,8 +117,9 @@ class InnerWalk(wiring.Component):
             "frame": In(frame_layout(user_width)),
             "head": In(8 * len(HEAD_BYTES)),
             "l3_select": In(len(L3_OFFSETS)),
-            "row": Out(range(WINDOW_BYTES * 8 // width)),
+            "next_row": Out(range(WINDOW_BYTES * 8 // width)),
             "rows": In(width * self.rows_read),
+            "owns_read": Out(1),
             "active": Out(1),
             "done": Out(1),
             "result": Out(NVGRE_LAYOUT),
@@ -131,16 +138,20 @@ class InnerWalk(wiring.Component):
         m.d.sync += ip_end.eq(value)
         return ip_end
 
-    def _read(self, m, cursor):
-        """The read cycle's bytes: ``READ_BYTES`` at ``cursor`` (even), from the rows."""
+    def _read(self, m, cursor_next):
+        """The read cycle's bytes: ``READ_BYTES`` at the cursor (even), from the rows. The
+        window's address registers and the lane register here take where the cursor goes
+        (``cursor_next``), so that the read hangs on registers of its own."""
         nbytes = self.width // 8
         row_bits = (nbytes - 1).bit_length()
         lanes = nbytes // 2
-        m.d.comb += self.row.eq(cursor[row_bits:8])
+        m.d.comb += self.next_row.eq(cursor_next[row_bits:8])
         words = [self.rows[16 * lane:16 * lane + 8 * READ_BYTES] for lane in range(lanes)]
         if lanes == 1:
             return words[0]
-        return Cat(*words).word_select(cursor[1:row_bits], 8 * READ_BYTES)
+        lane = Signal(row_bits - 1, reset_less=True)
+        m.d.sync += lane.eq(cursor_next[1:row_bits])
+        return Cat(*words).word_select(lane, 8 * READ_BYTES)
 
     def elaborate(self, platform):
         m = Module()
@@ -151,6 +162,7 @@ class InnerWalk(wiring.Component):
         deciding = Signal()             # the read is done: this cycle decides
         finished = Signal()             # the answer is in ``result``: hand it back
         cursor = Signal(12)
+        cursor_next = Signal(12)        # ``cursor`` at the next cycle
         got = Signal(8 * READ_BYTES)    # the bytes read at ``cursor``
         gre = Signal(8)
         room = Signal(signed(18))       # the inner frame's length (outer ip_end - its offset)
@@ -159,12 +171,17 @@ class InnerWalk(wiring.Component):
         routing_seen = Signal()
         lso = Signal()                  # an LSO send: inner IP length from the buffer
 
-        m.d.comb += [self.done.eq(self.active & finished)]
-        read = self._read(m, cursor)
+        m.d.comb += [
+            self.done.eq(self.active & finished),
+            self.owns_read.eq(self.start | self.active),
+            cursor_next.eq(cursor),
+        ]
+        m.d.sync += cursor.eq(cursor_next)
+        read = self._read(m, cursor_next)
         with m.If(self.start):
+            m.d.comb += cursor_next.eq(Cat(C(PHASE, 2), self.gre_position))
             m.d.sync += [
                 self.active.eq(1), finished.eq(0), deciding.eq(0), step.eq(0), step.gre.eq(1),
-                cursor.eq(Cat(C(PHASE, 2), self.gre_position)),
                 gre.eq(Cat(C(PHASE, 2), self.gre_position)),
                 res.eq(0),
             ]
@@ -176,12 +193,12 @@ class InnerWalk(wiring.Component):
             m.d.sync += [got.eq(read), deciding.eq(1)]
         with m.Elif(self.active & ~finished):
             m.d.sync += deciding.eq(0)
-            self._decide(m, step, cursor, got, gre, ip_end_outer, room, is4, proto,
-                         routing_seen, finished, lso)
+            self._decide(m, step, cursor, cursor_next, got, gre, ip_end_outer, room, is4,
+                         proto, routing_seen, finished, lso)
         return m
 
-    def _decide(self, m, step, cursor, got, gre, ip_end_outer, room, is4, proto, routing_seen,
-                finished, lso):
+    def _decide(self, m, step, cursor, cursor_next, got, gre, ip_end_outer, room, is4, proto,
+                routing_seen, finished, lso):
         res = self.result
         limit = WINDOW_BYTES
 
@@ -195,7 +212,8 @@ class InnerWalk(wiring.Component):
                 m.d.sync += res.lso_refusal.eq(Mux(lso, refusal, 0))
 
         def go(kind, at):
-            m.d.sync += [step.eq(0), getattr(step, kind).eq(1), cursor.eq(at)]
+            m.d.sync += [step.eq(0), getattr(step, kind).eq(1)]
+            m.d.comb += cursor_next.eq(at)
 
         def done_at(end):
             """The walk ends without TCP/UDP: NVGRE if the headers end within the window."""

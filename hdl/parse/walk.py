@@ -198,6 +198,9 @@ WalkSignature = wiring.Signature({
     "position": Out(6),             # the same (another register): where the step before ended
     "end_past": Out(4),             # bits 6.. of the position past the header (past the
                                     # window); its bits 0..5 are ``position`` a cycle later
+    "next_position": Out(6),        # the position the registers above take at the clock edge
+    "moves": Out(1),                # ... when this is 1 (else they hold): for the window's
+                                    # address registers, a cycle ahead of the read
 })
 
 
@@ -387,6 +390,8 @@ class HeaderWalk(wiring.Component):
             self.step.far_position.eq(far_position),
             self.step.position.eq(end_position),
             self.step.end_past.eq(end_past),
+            self.step.next_position.eq(next_position),
+            self.step.moves.eq(~choosing),
             self.continues.eq(choosing | kind.ext | kind.l4 | gre_wait),
         ]
         return m
@@ -446,12 +451,14 @@ class StepRead(wiring.Component):
             start = offset - HEAD_BYTES[0]
             with m.If(self.l3_select[i]):
                 m.d.comb += ip.eq(self.head[8 * start:8 * (start + 10)])
-        # EXT and L4: the rows from the one that holds the header's position on.
+        # EXT and L4: the rows from the one that holds the header's position on (the window's
+        # address registers load the row with the walk's position registers).
         per_row = self.width // 32                  # positions in a row
         shift = per_row.bit_length() - 1
         m.d.comb += [
             self.window.bank.eq(self.window_bank),
-            self.window.row.eq(self.walk.read_position[shift:]),
+            self.window.row.eq(self.walk.next_position[shift:]),
+            self.window.load.eq(self.walk.moves),
         ]
         rows = self.window.data
 
