@@ -1,18 +1,12 @@
 """What the parts of the RSC engine share: sizes, layouts and small helpers."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, fifo, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from nicoffload.model import nbl
-from nicoffload.model import rsc as model
-from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
 
-from ..axis import AxisSignature, axis_layout, check_width
-from ..checksum import effective_error, range_mask
-from ..onesum import add_tree, beat_words, fold16
-from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
-from ..stream import RegisterSlice, StreamFIFO
+from ..axis import axis_layout
+from ..parse import HEADERS_LAYOUT
 
 
 RXU = nbl.RxUser.width()

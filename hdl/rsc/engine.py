@@ -1,27 +1,21 @@
 """The RSC engine put together, and the RSC stage as a unit of its own (with a parser)."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nicoffload.model import nbl
 from nicoffload.model import rsc as model
-from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
 
 from ..axis import AxisSignature, axis_layout, check_width
-from ..checksum import effective_error, range_mask
-from ..onesum import add_tree, beat_words, fold16
-from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
-from ..stream import RegisterSlice, StreamFIFO
+from ..parse import HEADERS_LAYOUT, FrameParser
+from ..stream import RegisterSlice
 
-
-from .common import *  # noqa: F401,F403
-from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte,  # noqa: F401
-                     _serial_ge)
-
-from .ingress import RscEvents, RscIngress, SegmentAnalyzer  # noqa: F401
+from .common import (DEFAULT_MAX_FRAME_BYTES, EVENT_LAYOUT, RSC_IN_LAYOUT, RSC_STATS_LAYOUT, RXU,
+                     TIME_BITS, WINDOW)
+from .ingress import RscEvents, RscIngress
 from .mover import RscMover
 from .sequencer import RscSequencer
+
 
 class RscEngine(wiring.Component):
     """The RSC coalescer: ingress, flow table and rules, data mover (module docstring).

@@ -1,23 +1,21 @@
 """The RSC engine's input side: the arrival log, the segment analyzer, frames taken in."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nbl
-from nicoffload.model import rsc as model
 from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
 
-from ..axis import AxisSignature, axis_layout, check_width
-from ..checksum import effective_error, range_mask
-from ..onesum import add_tree, beat_words, fold16
-from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
-from ..stream import RegisterSlice, StreamFIFO
+from ..checksum import effective_error
+from ..onesum import add_tree
+from ..parse import HEADERS_LAYOUT, L3_OFFSETS
+from ..stream import StreamFIFO
 
+from .common import (DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, RSC_IN_LAYOUT, SEG_KIND_EXC,
+                     SEG_KIND_FRAG, SEG_KIND_PASS, SEG_KIND_SEG, TIME_BITS, WINDOW, _be, _byte,
+                     one_hot_select, or_tree)
 
-from .common import *  # noqa: F401,F403
-from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte,  # noqa: F401
-                     _serial_ge)
 
 class RscEvents(wiring.Component):
     """The arrival log: every event the model sees, stamped with the cycle, in order.
@@ -312,7 +310,5 @@ class RscIngress(wiring.Component):
         wiring.connect(m, descs.m, wiring.flipped(self.m_desc))
         return m
 
-
-OP_EMIT_LAND, OP_EMIT_SCU, OP_COPY = range(3)
 
 

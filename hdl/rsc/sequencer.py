@@ -1,23 +1,16 @@
 """The RSC engine's sequencer: flow contexts, lookup, the coalescing rules, the idle timer."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nicoffload.model import nbl
 from nicoffload.model import rsc as model
-from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
 
-from ..axis import AxisSignature, axis_layout, check_width
-from ..checksum import effective_error, range_mask
-from ..onesum import add_tree, beat_words, fold16
-from ..parse import HEADERS_LAYOUT, L3_OFFSETS, FrameParser
-from ..stream import RegisterSlice, StreamFIFO
+from .common import (ADDR_BITS, CMD_LAYOUT, CTX_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS,
+                     OP_COPY, OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC,
+                     SEG_KIND_FRAG, SEG_KIND_PASS, TIME_BITS, _PSH, _SCU_CSUM4, _SCU_CSUM6,
+                     _serial_ge, one_hot_select)
 
-
-from .common import *  # noqa: F401,F403
-from .common import (_PSH, _SCU_CSUM4, _SCU_CSUM6, _be, _byte,  # noqa: F401
-                     _serial_ge)
 
 class RscSequencer(wiring.Component):
     """The flow table and the rules: one event (and its frame's descriptor) at a time.
