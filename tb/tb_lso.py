@@ -614,7 +614,7 @@ async def run_nvgre_random(dut, *, wire, count):
                dict(idle=True, backpressure=True)))
     hosts = []
     for limits, traffic_kind in rounds:
-        cases = [nvgre_lso.random_nvgre_send(rng, budget=8000) for _ in range(third)]
+        cases = [nvgre_lso.random_nvgre_send(rng, budget=4000) for _ in range(third)]
         hosts += await run_list(tb, cases, limits, **traffic_kind)
     sent = sum(not h.dropped for h in hosts)
     dut._log.info(f"{len(hosts)} NVGRE sends checked ({sent} sent, "
