@@ -24,7 +24,7 @@ import cocotb
 from cocotbext.axi import AxiStreamFrame
 
 from nicoffload.model import nbl
-from nicoffload.model.checksum import RX_ENABLE_NAMES, ChecksumEnables, rx_validate, tx_fill
+from nicoffload.model.checksum import ChecksumEnables, rx_validate, tx_fill
 from nicoffload.model.transport import prepare_checksum
 from nicoffload.model import transport_nvgre
 from nicoffload.model.nvgre import follow
@@ -120,7 +120,7 @@ NVGRE_ENABLE_SETS = [ChecksumEnables(encap=True),
 
 
 def set_enables(dut, enables):
-    """Drive the ``enables`` port: one bit per name, in RX_ENABLE_NAMES order from bit 0."""
+    """Drive the ``enables`` port: one bit per name, in ``model.checksum.RX_ENABLE_NAMES`` order from bit 0."""
     dut.enables.value = common.enables_value(enables)
 
 

@@ -16,7 +16,7 @@ from nicoffload.hdl.parse.layouts import EXT_POSITIONS, HEAD_BYTES, L2_ENDS, PHA
 from nicoffload.hdl.parse.window import WindowStore
 from nicoffload.model.parse import ParseError, parse
 from nicoffload.tb import traffic
-from nicoffload.tb.tb_parse import check_record, directed_ipv6, model_record, nvgre_case
+from nicoffload.tb.tb_parse import check_record, directed_ipv6, nvgre_case
 
 CLOCK = 1e-8
 
