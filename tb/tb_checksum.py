@@ -120,7 +120,8 @@ NVGRE_ENABLE_SETS = [ChecksumEnables(encap=True),
 
 
 def set_enables(dut, enables):
-    """Drive the ``enables`` port: one bit per name, in ``model.checksum.RX_ENABLE_NAMES`` order from bit 0."""
+    """Drive the ``enables`` port: one bit per name, in ``model.checksum.RX_ENABLE_NAMES``
+    order from bit 0."""
     dut.enables.value = common.enables_value(enables)
 
 
