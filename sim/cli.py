@@ -382,11 +382,16 @@ def verilog(unit, width, output, out_dir):
                    "per-module if flat fails.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the figures as JSON.")
-def synth(unit, width, mapping, json_path):
+@click.option("--rsc-scu-bytes", type=click.IntRange(min=1), default=None,
+              help="The RSC engine's SCU region in bytes, for units that hold it (rsc, "
+                   "rxpath, nic, rsc.engine). Default: the engine's (65,664 bytes, which "
+                   "the ECP5-85k's block RAM cannot hold for 8 contexts; 16,384 for the "
+                   "rsc.engine part).")
+def synth(unit, width, mapping, json_path, rsc_scu_bytes):
     """Synthesize a unit for ECP5-85k (yowasp): LUT4/FF/EBR/DSP counts, Fmax, critical path."""
     from nicoffload.sim import synth as synth_mod
     try:
-        result = synth_mod.run(unit, int(width), mapping=mapping)
+        result = synth_mod.run(unit, int(width), mapping=mapping, rsc_scu_bytes=rsc_scu_bytes)
     except (ValueError, RuntimeError) as e:
         raise CliError(str(e)) from None
     if json_path:

@@ -201,14 +201,59 @@ def _nextpnr(out: Path, netlist: Path, target_mhz: float) -> str:
     raise RuntimeError(f"nextpnr failed: {log.strip()[-500:]}")
 
 
+#: The ECP5-85k's block RAMs (DP16KD), and the words of up to 36 bits one holds (512 x 36).
+ECP5_85K_DP16KD, DP16KD_WORDS, DP16KD_BITS = 208, 512, 36
+
+
+def _dp16kd(words: int, bits: int) -> int:
+    """The DP16KD a ``words`` x ``bits`` RAM takes at the widest (512 x 36) configuration,
+    as Yosys maps the RSC engine's RAMs (the default engine at W=64: 284 by this count,
+    282 by Yosys')."""
+    return -(-words // DP16KD_WORDS) * -(-bits // DP16KD_BITS)
+
+
+def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) -> None:
+    """Refuses, before any tool runs, a unit whose RSC engine's landing and SCU RAMs alone
+    need more block RAM than the ECP5-85k has: nextpnr would stop only after Yosys' ten
+    minutes or more ("no BELs remaining" for DP16KD). The error names ``--rsc-scu-bytes``
+    and what it takes to fit. Units without the engine pass."""
+    if unit not in units.RSC_HOLDERS:
+        return
+    from nicoffload.hdl.rsc.common import LANDING_SLOTS
+    from nicoffload.hdl.rsc.engine import buffer_beats
+    from nicoffload.model.rsc import DEFAULT_CONTEXTS
+
+    def blocks(scu_bytes):
+        slot_beats, region_beats = buffer_beats(width, *(() if scu_bytes is None else (scu_bytes,)))
+        return (_dp16kd(DEFAULT_CONTEXTS * region_beats, width)
+                + _dp16kd(LANDING_SLOTS * slot_beats, width)), region_beats
+    if unit == "rsc.engine" and rsc_scu_bytes is None:
+        rsc_scu_bytes = 16384                           # the part's own (``units.PARTS``)
+    need, region_beats = blocks(rsc_scu_bytes)
+    if need <= ECP5_85K_DP16KD:
+        return
+    fits = next((b for b in (16384, 8192, 4096) if blocks(b)[0] <= ECP5_85K_DP16KD), None)
+    raise ValueError(
+        f"{unit} at W={width}: the RSC engine's SCU buffer ({DEFAULT_CONTEXTS} regions of "
+        f"{region_beats} beats) and landing slots need about {need} DP16KD, more than the "
+        f"ECP5-85k's {ECP5_85K_DP16KD}: it cannot be placed. Give a smaller SCU region, "
+        + (f"e.g. --rsc-scu-bytes {fits} ({blocks(fits)[0]} DP16KD; SCUs are then ended at "
+           f"that size, below the 65,535-byte limit)" if fits else "--rsc-scu-bytes N"))
+
+
 def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
-        mapping: str = "auto") -> dict:
+        mapping: str = "auto", rsc_scu_bytes: int | None = None) -> dict:
     """Synthesizes, places and routes ``unit`` at ``width``; the figures as a dict (what
     ``nicoffload synth --json`` writes): cell counts of the unit (harness flip-flops
     subtracted), Fmax, the critical path's nets, and with the per-module mapping each
-    unit's share."""
+    unit's share. ``rsc_scu_bytes``: the RSC engine's SCU region size (units that hold it:
+    ``units.RSC_HOLDERS``); a unit whose RSC RAMs cannot fit is refused first
+    (:func:`check_rsc_buffer`)."""
     from amaranth.back import rtlil
-    out = runner.BUILD_ROOT / "synth" / f"{unit}-w{width}"
+    check_rsc_buffer(unit, width, rsc_scu_bytes)
+    top_component = units.make(unit, width, parts=True, rsc_scu_bytes=rsc_scu_bytes)
+    out = runner.BUILD_ROOT / "synth" / (f"{unit}-w{width}" + (
+        f"-scu{rsc_scu_bytes}" if rsc_scu_bytes is not None else ""))
     out.mkdir(parents=True, exist_ok=True)
     top = unit.replace(".", "_")
     # RTLIL, not Verilog: Verilog writes a memory's initial contents a word a line, and Yosys'
@@ -216,7 +261,7 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     # 16 s; 16,384: over two minutes; the RSC engine's 65,672-word SCU RAM never got out of
     # read_verilog). RTLIL keeps the contents as one $meminit cell.
     vfile = out / f"{top}.il"
-    harness = Harness(units.make(unit, width, parts=True))
+    harness = Harness(top_component)
     vfile.write_text(rtlil.convert(harness, name=top, ports=[harness.sin, harness.sout],
                                    emit_src=False))
     netlist = out / f"{top}.json"
@@ -231,7 +276,8 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
         log = ""
     fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
     counts["ff"] -= harness.overhead_ff
-    result = {"unit": unit, "width": width, **counts, "mapping": mapping,
+    result = {"unit": unit, "width": width, "rsc_scu_bytes": rsc_scu_bytes, **counts,
+              "mapping": mapping,
               "harness_ff": harness.overhead_ff, "fmax_mhz": fmax[-1] if fmax else None,
               "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log)}
     hier = out / "hier.txt"

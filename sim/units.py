@@ -39,14 +39,14 @@ def _txpath(width):
     return AxiTop(TxPath(width))
 
 
-def _rsc(width):
+def _rsc(width, **rsc):
     from nicoffload.hdl.rsc import RscUnit
-    return AxiTop(RscUnit(width))
+    return AxiTop(RscUnit(width, **rsc))
 
 
-def _rxpath(width):
+def _rxpath(width, **rsc):
     from nicoffload.hdl.rxpath import RxPath
-    return AxiTop(RxPath(width))
+    return AxiTop(RxPath(width, **rsc))
 
 
 def _csr(width):
@@ -54,9 +54,9 @@ def _csr(width):
     return AxiTop(Csr(data_bytes=width // 8))
 
 
-def _nic(width):
+def _nic(width, **rsc):
     from nicoffload.hdl.nic import Nic
-    return AxiTop(Nic(width))
+    return AxiTop(Nic(width, **rsc))
 
 
 UNITS = {
@@ -107,18 +107,28 @@ PARTS = {
     # SCU regions of 16 KB, not the default 65,664 bytes: eight default regions (4.2 Mbit)
     # are more than the ECP5-85k's block RAM (208 DP16KD, 3.7 Mbit; Yosys maps them to 282),
     # so the default engine cannot be placed on it. The logic is the same but for address bits.
-    "rsc.engine": lambda w: _rsc_engine(w, max_scu_bytes=16384),
+    "rsc.engine": lambda w, max_scu_bytes=16384: _rsc_engine(w, max_scu_bytes=max_scu_bytes),
 }
 
+#: The units and parts that hold the RSC engine, so take its SCU region size
+#: (``make(..., rsc_scu_bytes=N)``: ``max_scu_bytes`` of ``hdl.rsc.RscEngine``).
+RSC_HOLDERS = ("rsc", "rxpath", "nic", "rsc.engine")
 
-def make(unit: str, width: int, *, parts: bool = False):
+
+def make(unit: str, width: int, *, parts: bool = False, rsc_scu_bytes: int | None = None):
     """The flat-named top of ``unit`` at ``width``; with ``parts``, also the names of
-    :data:`PARTS` (the part itself)."""
+    :data:`PARTS` (the part itself). ``rsc_scu_bytes``: the RSC engine's SCU region size
+    for a unit of :data:`RSC_HOLDERS` (default: the engine's own)."""
     known = {**UNITS, **(PARTS if parts else {})}
     if unit not in known:
         raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted(known))}")
     check_width(width)
-    return known[unit](width)
+    if rsc_scu_bytes is None:
+        return known[unit](width)
+    if unit not in RSC_HOLDERS:
+        raise ValueError(f"{unit!r} holds no RSC engine: an SCU size applies to "
+                         f"{', '.join(RSC_HOLDERS)}")
+    return known[unit](width, max_scu_bytes=rsc_scu_bytes)
 
 
 def verilog_text(unit: str, width: int) -> str:

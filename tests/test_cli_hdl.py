@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from nicoffload.sim import units
+from nicoffload.model.rsc import DEFAULT_MAX_SCU_BYTES
+from nicoffload.sim import synth, units
 
 CLI = [sys.executable, "-m", "nicoffload.sim.cli"]
 
@@ -58,6 +59,11 @@ def test_verilog_into_a_folder_writes_the_file_and_its_filelist(tmp_path):
     (("verilog", "--unit", "onesum", "-o", "/nonexistent/dir/x.v"), "cannot write"),
     (("synth", "--unit", "nosuch"), "unknown unit"),
     (("verilog", "--unit", "lso.sequencer"), "unknown unit"),     # parts are for synth only
+    # The RSC engine's default SCU buffer is more block RAM than the ECP5-85k has: refused
+    # before Yosys runs, with the option that makes it fit.
+    (("synth", "--unit", "nic"), "--rsc-scu-bytes 16384"),
+    (("synth", "--unit", "rxpath", "--width", "512"), "more than the ECP5-85k's 208"),
+    (("synth", "--unit", "parse", "--rsc-scu-bytes", "4096"), "holds no RSC engine"),
 ])
 def test_hdl_errors_are_one_line(args, message):
     r = cli(*args)
@@ -91,3 +97,15 @@ def test_synth_places_a_part_and_names_its_critical_path(tmp_path):
     assert detail["from"] and detail["to"] and detail["logic_ns"] > 0
     assert detail["logic_ns"] + detail["routing_ns"] == pytest.approx(1000 / figures["fmax_mhz"],
                                                                       abs=0.2)
+
+
+@pytest.mark.parametrize("unit, attribute", [("rsc", "engine_kw"), ("rxpath", "engine_kw"),
+                                             ("nic", "rx_kw")])
+def test_synth_sizes_the_rsc_engine_it_is_told(unit, attribute):
+    def kw(**size):
+        top = units.make(unit, 64, **size)
+        top._MustUse__used = top._unit._MustUse__used = True    # built, not elaborated
+        return getattr(top._unit, attribute)
+    assert kw(rsc_scu_bytes=16384)["max_scu_bytes"] == 16384
+    assert kw().get("max_scu_bytes", DEFAULT_MAX_SCU_BYTES) > 65535
+    synth.check_rsc_buffer(unit, 64, 16384)             # fits: no error

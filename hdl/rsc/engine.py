@@ -17,6 +17,14 @@ from .mover import RscMover
 from .sequencer import RscSequencer
 
 
+def buffer_beats(width, max_scu_bytes=model.DEFAULT_MAX_SCU_BYTES,
+                 max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
+    """The beats of a landing slot and of an SCU region at ``width``: the largest frame or
+    SCU, and one beat more (a realigned copy may spill into it)."""
+    nb = width // 8
+    return -(-max_frame_bytes // nb) + 1, -(-max(max_scu_bytes, max_frame_bytes) // nb) + 1
+
+
 class RscEngine(wiring.Component):
     """The RSC coalescer: ingress, flow table and rules, data mover (module docstring).
 
@@ -58,9 +66,7 @@ class RscEngine(wiring.Component):
         self.contexts = contexts
         self.max_scu_bytes = max_scu_bytes
         self.max_frame_bytes = max_frame_bytes
-        nb = width // 8
-        self.slot_beats = -(-max_frame_bytes // nb) + 1
-        self.region_beats = -(-max(max_scu_bytes, max_frame_bytes) // nb) + 1
+        self.slot_beats, self.region_beats = buffer_beats(width, max_scu_bytes, max_frame_bytes)
         super().__init__({
             "s": In(stream.Signature(RSC_IN_LAYOUT(width))),
             "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
