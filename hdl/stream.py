@@ -9,15 +9,16 @@ registered read port) and ``ready`` leaves from a flip-flop.
     A two-entry skid buffer: full throughput (a beat every cycle), one cycle of latency, and
     ``s.ready`` is a register, so the producer never sees the consumer's ``ready``.
 :class:`StreamFIFO`
-    ``amaranth.lib.fifo.SyncFIFOBuffered`` with stream ports of a payload shape, for the
-    boundaries that need depth (a frame's beats, records that wait for their frame).
+    A FIFO with stream ports of a payload shape (LUT RAM in banks, an output register), for
+    the boundaries that need depth (a frame's beats, records that wait for their frame).
 :func:`stage_layout`
     A pipeline stage register described by a ``data.StructLayout`` with a ``valid`` bit,
     for stages that are not streams (a stage register moves when the stage behind it moves).
 """
 
 from amaranth.hdl import *
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["RegisterSlice", "StreamFIFO", "stage_layout"]
@@ -80,7 +81,7 @@ class RegisterSlice(wiring.Component):
 
 
 class StreamFIFO(wiring.Component):
-    """A synchronous FIFO with stream ports (``SyncFIFOBuffered``: the read port is a register).
+    """A synchronous FIFO with stream ports: entries in LUT RAM, the read side a register.
 
     Parameters
     ----------
@@ -93,18 +94,27 @@ class StreamFIFO(wiring.Component):
     ----------
     s : In(stream.Signature(shape))
         Write side; ``s.ready`` is a flip-flop: "not full", worked out a cycle ahead from
-        the level and this cycle's write and read (the FIFO's own ``w_rdy`` is a comparison
-        of its level registers, which would put logic in front of every producer's
-        decisions).
+        the level and this cycle's write and read (not a comparison of level registers,
+        which would put logic in front of every producer's decisions).
     m : Out(stream.Signature(shape))
-        Read side; ``m.valid`` and ``m.payload`` come from the FIFO's output register.
+        Read side; ``m.valid`` and ``m.payload`` are flip-flops (the output register).
     level : Out(range(depth + 1))
         Entries held.
 
     Throughput and latency
         An entry taken on ``s`` is on ``m`` two cycles later; from depth 3 an entry can go in
         and one out every cycle (a 2-deep FIFO takes two in three cycles).
+
+    Wide payloads
+        The RAM is cut into banks of at most :attr:`BANK_BITS` bits, each with read and write
+        address registers of its own, so no address net fans out to the whole width: the
+        LSO segmenter's FIFO of 848-bit descriptors, one RAM behind one read address, had
+        that address net (13.8 ns, the RAM's cells spread over the chip) as its critical
+        path. Each bank keeps its addresses XOR a key of its own (its rows are stored
+        there), since synthesis merges flip-flops of the same input and initial value.
     """
+
+    BANK_BITS = 64
 
     def __init__(self, shape, depth):
         if not isinstance(depth, int) or depth < 1:
@@ -119,26 +129,46 @@ class StreamFIFO(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width = Shape.cast(self.shape).width
-        # One entry more than ``depth`` inside: ``not_full`` counts to ``depth``, and the
-        # buffered FIFO's own ``w_rdy`` can drop for a cycle while its output register
-        # refills; with the spare entry it never does while ``not_full`` is set.
-        m.submodules.queue = storage = fifo.SyncFIFOBuffered(width=width, depth=self.depth + 1)
-        # The level the FIFO will have next cycle, and from it whether it will have room.
+        # Entries held (the RAM's and the output register's), and from the level next cycle
+        # whether there will be room. The RAM never holds more than ``depth``.
         held = Signal(range(self.depth + 1))
         not_full = Signal(init=1)
         written = self.s.valid & not_full
-        read = self.m.valid & self.m.ready
-        held_next = held + written - read
+        taken = self.m.valid & self.m.ready
+        held_next = held + written - taken
         m.d.sync += [held.eq(held_next), not_full.eq(held_next != self.depth)]
-        m.d.comb += [
-            storage.w_data.eq(self.s.payload.as_value() if hasattr(self.s.payload, "as_value")
-                              else self.s.payload),
-            storage.w_en.eq(written),
-            self.s.ready.eq(not_full),
-            self.m.payload.eq(storage.r_data),
-            self.m.valid.eq(storage.r_rdy),
-            storage.r_en.eq(self.m.ready),
-            self.level.eq(storage.level),
-        ]
+        # Entries in the RAM; the oldest moves to the output register while that is empty
+        # or being emptied.
+        stored = Signal(range(self.depth + 1))
+        moved = (stored != 0) & (~self.m.valid | self.m.ready)
+        m.d.sync += stored.eq(stored + written - moved)
+        with m.If(moved):
+            m.d.sync += self.m.valid.eq(1)
+        with m.Elif(self.m.ready):
+            m.d.sync += self.m.valid.eq(0)
+        m.d.comb += [self.s.ready.eq(not_full), self.level.eq(held)]
+        self._banks(m, written, moved)
         return m
+
+    def _banks(self, m, written, moved):
+        """The RAM banks, their address registers and the output register's bits."""
+        width = Shape.cast(self.shape).width
+        address_bits = max(1, (self.depth - 1).bit_length())
+        rows = 1 << address_bits                # the addresses run round all the rows
+        bank_bits = max(self.BANK_BITS, -(-width // rows))      # no more banks than keys
+        data_in, data_out = Value.cast(self.s.payload), Signal(width)
+        m.d.comb += self.m.payload.eq(data_out)
+        for bank, low in enumerate(range(0, width, bank_bits)):
+            high = min(width, low + bank_bits)
+            key = Const(bank, address_bits)
+            write_at = Signal(address_bits, init=bank, name=f"write_at{bank}")
+            read_at = Signal(address_bits, init=bank, name=f"read_at{bank}")
+            m.submodules[f"bank{bank}"] = memory = Memory(shape=high - low, depth=rows, init=[])
+            write, read = memory.write_port(), memory.read_port(domain="comb")
+            m.d.comb += [write.addr.eq(write_at), write.data.eq(data_in[low:high]),
+                         write.en.eq(written), read.addr.eq(read_at)]
+            with m.If(written):
+                m.d.sync += write_at.eq(((write_at ^ key) + 1) ^ key)
+            with m.If(moved):
+                m.d.sync += [read_at.eq(((read_at ^ key) + 1) ^ key),
+                             data_out[low:high].eq(read.data)]
