@@ -156,7 +156,7 @@ def CTX_LAYOUT():
         "nxt": 32, "ack": 32, "wnd": 16, "tsval": 32, "tsecr": 32, "ts0": 32,
         "flags": 8, "psh": 1, "hop": 8, "count": 17, "multi": 1, "len": 17,
         "hdr_len": 8, "l4": 8, "ts_off": 8, "frame_len": 17, "csum": 32,
-        "opened": 32, "lj": TIME_BITS,
+        "lj": TIME_BITS,
     })
 
 

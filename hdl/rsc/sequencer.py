@@ -66,6 +66,22 @@ class RscSequencer(wiring.Component):
                 m.d.comb += idx.eq(i)
         return bits.any(), idx
 
+    def _order(self, m, name, newest):
+        """An order of the contexts as flip-flops, one per pair: ``before(i, k)`` is set when
+        context ``i`` became the newest (``newest``, one-hot, at most one bit a cycle) before
+        ``k`` did. Only the contexts' relative order is kept, so no time or counter is
+        compared (the model's ``opened`` and ``last_join`` order the same way: each is the
+        newest when it is set); pairs with a context not open are not read."""
+        n = self.contexts
+        bits = {(i, k): Signal(name=f"{name}_{i}_{k}") for i in range(n) for k in range(n)
+                if i != k}
+        for (i, k), bit in bits.items():
+            with m.If(newest[k]):
+                m.d.sync += bit.eq(1)
+            with m.Elif(newest[i]):
+                m.d.sync += bit.eq(0)
+        return lambda i, k: bits[(i, k)]
+
     def elaborate(self, platform):
         m = Module()
         n = self.contexts
@@ -75,7 +91,7 @@ class RscSequencer(wiring.Component):
         cmd = Signal(CMD_LAYOUT(n))
         # handed: the frame went to the mover (copied or sent), which releases its slot
         ret, alone_next, handed = Signal(3), Signal(), Signal()
-        open_ctr = Signal(32)
+        opening, joining = Signal(n), Signal(n)     # this cycle's SCU opened / joined
         state = Signal(range(len(_STATES)), name="state")
         st = {name: state == code for name, code in _STATES.items()}
 
@@ -83,9 +99,10 @@ class RscSequencer(wiring.Component):
             m.d.sync += state.eq(_STATES[name])
 
         valid = Cat(*[c.valid for c in ctx])
-        hit = Cat(*[c.valid & (c.key.as_value() == d.key.as_value()) for c in ctx])
+        # The flow key against every context (the CAM): the addresses once, the ports beside.
         addr_hit = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
                          for c in ctx])
+        hit = Cat(*[addr_hit[i] & (c.key.ports == d.key.ports) for i, c in enumerate(ctx)])
         # Each SCU's age, a cycle old: IDLE reads it only when the oldest event (or, with none,
         # the cycle) is what it was a cycle earlier, or the ages are of a cycle before an event
         # can be in the log (an event stamped t is in the log from t + 1), so the SCUs ended are
@@ -95,10 +112,9 @@ class RscSequencer(wiring.Component):
         expired = Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
                         for a, c in zip(ages, ctx)])
 
-        def opened_before(i, k):
-            return (ctx[i].opened - ctx[k].opened)[31]
-        any_exp, exp_idx = self._first(m, expired, lambda i, k: (ages[i] > ages[k]) |
-                                       ((ages[i] == ages[k]) & C(int(i < k), 1)), "exp")
+        opened_before = self._order(m, "opened_before", opening)
+        joined_before = self._order(m, "joined_before", opening | joining)
+        any_exp, exp_idx = self._first(m, expired, joined_before, "exp")
         any_valid, old_idx = self._first(m, valid, opened_before, "old")
         any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
         any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
@@ -201,6 +217,7 @@ class RscSequencer(wiring.Component):
             with m.Elif(look["any_hit"]):
                 with m.If(rule["join"]):
                     coalesced()
+                    m.d.comb += joining.eq(1 << look["hit_idx"])
                     write(look["hit_idx"], lambda c: [
                         c.len.eq(c.len + d.len), c.nxt.eq(c.nxt + d.len),
                         c.count.eq(c.count + (d.len != 0)), c.ack.eq(d.ack),
@@ -235,8 +252,8 @@ class RscSequencer(wiring.Component):
                     c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
                     c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
                     c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
-                    c.csum.eq(d.csum), c.opened.eq(open_ctr), c.lj.eq(ev.time)])
-                m.d.sync += open_ctr.eq(open_ctr + 1)
+                    c.csum.eq(d.csum), c.lj.eq(ev.time)])
+                m.d.comb += opening.eq(1 << look["free_idx"])
                 copy(look["free_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
