@@ -1,15 +1,15 @@
 """The RSC engine's sequencer: flow contexts, lookup, the coalescing rules, the idle timer."""
 
 from amaranth.hdl import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import rsc as model
 
-from .common import (ADDR_BITS, CMD_LAYOUT, CTX_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS,
-                     OP_COPY, OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC,
-                     SEG_KIND_FRAG, SEG_KIND_PASS, TIME_BITS, _PSH, _SCU_CSUM4, _SCU_CSUM6,
-                     _serial_ge, one_hot_select)
+from .common import (ADDR_BITS, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, OP_COPY,
+                     OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC, SEG_KIND_FRAG,
+                     SEG_KIND_PASS, STATE_LAYOUT, TAG_LAYOUT, TIME_BITS, _PSH, _SCU_CSUM4,
+                     _SCU_CSUM6, _serial_ge)
 
 
 class RscSequencer(wiring.Component):
@@ -85,7 +85,16 @@ class RscSequencer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.contexts
-        ctx = [Signal(CTX_LAYOUT(), name=f"ctx{i}") for i in range(n)]
+        ctx = [Signal(TAG_LAYOUT, name=f"ctx{i}") for i in range(n)]
+        # The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at ``rd_idx``,
+        # a register loaded with the context LOOK finds or a flush picks (RULE, SEG and FLUSH
+        # read it; its data is that of the cycles before, as the flip-flops were), written by
+        # SEG when an SCU opens or is joined (the whole entry).
+        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=n, init=[])
+        rd_idx = Signal(range(n))
+        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
+        m.d.comb += state_rd.addr.eq(rd_idx)
+        sel = state_rd.data
         ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
         cmd = Signal(CMD_LAYOUT(n))
@@ -128,11 +137,6 @@ class RscSequencer(wiring.Component):
                  "free_idx": free_idx, "old_idx": old_idx}
         look = {name: Signal(v.shape(), name=f"look_{name}") for name, v in found.items()}
 
-        def at(idx, name):
-            sel = Signal(CTX_LAYOUT(), name=name)
-            m.d.comb += sel.eq(one_hot_select(idx, ctx))
-            return sel
-
         def write(idx, fn):
             for i in range(n):
                 with m.If(idx == i):
@@ -140,7 +144,7 @@ class RscSequencer(wiring.Component):
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
         fl_idx = Signal(range(n))      # the context flushed: FLUSH builds its command
-        flush_cmd = self._flush_cmd(m, at(fl_idx, "flushed"), fl_idx)
+        flush_cmd = self._flush_cmd(m, sel, fl_idx)
         alone_cmd = Signal(CMD_LAYOUT(n))
         m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
                      alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
@@ -156,7 +160,8 @@ class RscSequencer(wiring.Component):
             m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
 
         def flush(idx, back):
-            m.d.sync += [fl_idx.eq(idx), ret.eq(back), stats.coalesce_events.eq(1)]
+            m.d.sync += [fl_idx.eq(idx), rd_idx.eq(idx), ret.eq(back),
+                         stats.coalesce_events.eq(1)]
             write(idx, lambda c: c.valid.eq(0))
             goto("FLUSH")
 
@@ -171,7 +176,7 @@ class RscSequencer(wiring.Component):
                          handed.eq(1)]
             goto("ISSUE")
 
-        h = at(look["hit_idx"], "hit_ctx")
+        h = sel         # the flow's context (rd_idx = LOOK's hit_idx) in RULE and SEG
         # RULE registers the rules' verdicts on the flow's context (LOOK's hit_idx).
         rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         verdicts = self._rules(m, d, h)
@@ -194,6 +199,7 @@ class RscSequencer(wiring.Component):
         with m.Elif(st["LOOK"]):
             with m.If(self.desc.valid):
                 m.d.sync += [look[name].eq(v) for name, v in found.items()]
+                m.d.sync += rd_idx.eq(hit_idx)
                 goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
@@ -218,14 +224,16 @@ class RscSequencer(wiring.Component):
                 with m.If(rule["join"]):
                     coalesced()
                     m.d.comb += joining.eq(1 << look["hit_idx"])
-                    write(look["hit_idx"], lambda c: [
-                        c.len.eq(c.len + d.len), c.nxt.eq(c.nxt + d.len),
-                        c.count.eq(c.count + (d.len != 0)), c.ack.eq(d.ack),
-                        c.wnd.eq(d.wnd), c.psh.eq(c.psh | d.flags[3]),
-                        c.hop.eq(Mux(d.hop < c.hop, d.hop, c.hop)), c.multi.eq(1),
-                        c.lj.eq(ev.time),
-                        c.tsval.eq(Mux(d.same.ts, d.tsval, c.tsval)),
-                        c.tsecr.eq(Mux(d.same.ts, d.tsecr, c.tsecr))])
+                    write(look["hit_idx"], lambda c: c.lj.eq(ev.time))
+                    c = state_wr.data
+                    m.d.comb += [
+                        state_wr.en.eq(1), state_wr.addr.eq(look["hit_idx"]), c.eq(h),
+                        c.len.eq(h.len + d.len), c.nxt.eq(h.nxt + d.len),
+                        c.count.eq(h.count + (d.len != 0)), c.ack.eq(d.ack),
+                        c.wnd.eq(d.wnd), c.psh.eq(h.psh | d.flags[3]),
+                        c.hop.eq(Mux(d.hop < h.hop, d.hop, h.hop)), c.multi.eq(1),
+                        c.tsval.eq(Mux(d.same.ts, d.tsval, h.tsval)),
+                        c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr))]
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
@@ -246,13 +254,17 @@ class RscSequencer(wiring.Component):
             with m.Else():
                 coalesced()
                 write(look["free_idx"], lambda c: [
-                    c.valid.eq(1), c.key.eq(d.key), c.same.eq(d.same), c.ecn.eq(d.ecn),
+                    c.valid.eq(1), c.key.eq(d.key), c.lj.eq(ev.time)])
+                c = state_wr.data
+                m.d.comb += [
+                    state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
+                    c.v6.eq(d.key.v6), c.same.eq(d.same), c.ecn.eq(d.ecn),
                     c.nxt.eq(d.seq + d.len), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
                     c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr), c.ts0.eq(d.tsval),
                     c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
                     c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
                     c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
-                    c.csum.eq(d.csum), c.lj.eq(ev.time)])
+                    c.csum.eq(d.csum)]
                 m.d.comb += opening.eq(1 << look["free_idx"])
                 copy(look["free_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
@@ -292,7 +304,7 @@ class RscSequencer(wiring.Component):
         in_seq = d.seq == h.nxt
         pure = pure_of(d)
         dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
-        ip_len = Mux(h.key.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
+        ip_len = Mux(h.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
         data_ok = same & in_seq & (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok
         ip_ok = ip_len + d.len <= model.IP_DATAGRAM_MAX
         join = Signal(name="join")
@@ -307,13 +319,13 @@ class RscSequencer(wiring.Component):
     def _flush_cmd(self, m, f, fl_idx):
         """The EMIT_SCU command for context ``f`` (index ``fl_idx``)."""
         flush_cmd = Signal(CMD_LAYOUT(self.contexts))
-        csum_word = Mux(f.multi, Mux(f.key.v6, _SCU_CSUM6, _SCU_CSUM4), f.csum)
+        csum_word = Mux(f.multi, Mux(f.v6, _SCU_CSUM6, _SCU_CSUM4), f.csum)
         count = Mux(f.count > 0xFFFF, 0xFFFF, f.count)
         m.d.comb += [
             flush_cmd.op.eq(OP_EMIT_SCU), flush_cmd.ctx.eq(fl_idx),
             flush_cmd.len.eq(Mux(f.multi, f.hdr_len + f.len, f.frame_len)),
             flush_cmd.user.eq(Cat(csum_word[:32], count[:16], C(0, 16), (f.tsval - f.ts0)[:32])),
-            flush_cmd.multi.eq(f.multi), flush_cmd.v6.eq(f.key.v6), flush_cmd.l3.eq(f.same.l3),
+            flush_cmd.multi.eq(f.multi), flush_cmd.v6.eq(f.v6), flush_cmd.l3.eq(f.same.l3),
             flush_cmd.l4.eq(f.l4), flush_cmd.hdr_len.eq(f.hdr_len), flush_cmd.ts.eq(f.same.ts),
             flush_cmd.ts_off.eq(f.ts_off), flush_cmd.ack.eq(f.ack), flush_cmd.wnd.eq(f.wnd),
             flush_cmd.flags.eq((f.flags & ~_PSH & 0xFF) | Mux(f.psh, _PSH, 0)),
