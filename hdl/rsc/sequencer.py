@@ -82,19 +82,30 @@ class RscSequencer(wiring.Component):
                 m.d.sync += bit.eq(0)
         return lambda i, k: bits[(i, k)]
 
+    def _expired(self, m, ctx):
+        """The contexts the idle timer has ended, from each SCU's age a cycle old: IDLE reads
+        them only when the oldest event (or, with none, the cycle) is what it was a cycle
+        earlier, or the ages are of a cycle before an event can be in the log (an event
+        stamped t is in the log from t + 1), so the SCUs ended are those the current "now"
+        ends."""
+        ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(self.contexts)]
+        m.d.sync += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
+        return Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
+                     for a, c in zip(ages, ctx)])
+
     def elaborate(self, platform):
         m = Module()
         n = self.contexts
         ctx = [Signal(TAG_LAYOUT, name=f"ctx{i}") for i in range(n)]
         # The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at ``rd_idx``,
-        # a register loaded with the context LOOK finds or a flush picks (RULE, SEG and FLUSH
+        # a register loaded with the context FIND finds or a flush picks (RULE, SEG and FLUSH
         # read it; its data is that of the cycles before, as the flip-flops were), written by
         # SEG when an SCU opens or is joined (the whole entry).
         m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=n, init=[])
         rd_idx = Signal(range(n))
         state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
         m.d.comb += state_rd.addr.eq(rd_idx)
-        sel = state_rd.data
+        h = state_rd.data   # the flow's context (FIND's hit_idx) in RULE and SEG, FLUSH's
         ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
         cmd = Signal(CMD_LAYOUT(n))
@@ -108,19 +119,13 @@ class RscSequencer(wiring.Component):
             m.d.sync += state.eq(_STATES[name])
 
         valid = Cat(*[c.valid for c in ctx])
-        # The flow key against every context (the CAM): the addresses once, the ports beside.
-        addr_hit = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
-                         for c in ctx])
-        hit = Cat(*[addr_hit[i] & (c.key.ports == d.key.ports) for i, c in enumerate(ctx)])
-        # Each SCU's age, a cycle old: IDLE reads it only when the oldest event (or, with none,
-        # the cycle) is what it was a cycle earlier, or the ages are of a cycle before an event
-        # can be in the log (an event stamped t is in the log from t + 1), so the SCUs ended are
-        # those the current "now" ends.
-        ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(n)]
-        m.d.sync += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
-        expired = Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
-                        for a, c in zip(ages, ctx)])
-
+        # The flow key against every context (the CAM): the addresses once, the ports beside,
+        # registered in LOOK (a bit per context); FIND picks the contexts from those bits.
+        addr_eq = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
+                        for c in ctx])
+        hit_eq = Cat(*[addr_eq[i] & (c.key.ports == d.key.ports) for i, c in enumerate(ctx)])
+        addr_hit, hit = Signal(n), Signal(n)
+        expired = self._expired(m, ctx)
         opened_before = self._order(m, "opened_before", opening)
         joined_before = self._order(m, "joined_before", opening | joining)
         any_exp, exp_idx = self._first(m, expired, joined_before, "exp")
@@ -129,7 +134,7 @@ class RscSequencer(wiring.Component):
         any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
         any_free = (~valid).any()       # any_open: and its region not being emitted
         any_open, free_idx = self._first(m, ~valid & ~self.regions_busy, _lower, "free")
-        # LOOK registers the lookup of the descriptor against the contexts, RULE the rules
+        # LOOK registers the key compares, FIND the lookup (which contexts), RULE the rules
         # against the flow's context; SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
         found = {"any_hit": any_hit, "hit_idx": hit_idx, "any_addr": any_addr,
@@ -144,7 +149,7 @@ class RscSequencer(wiring.Component):
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
         fl_idx = Signal(range(n))      # the context flushed: FLUSH builds its command
-        flush_cmd = self._flush_cmd(m, sel, fl_idx)
+        flush_cmd = self._flush_cmd(m, h, fl_idx)
         alone_cmd = Signal(CMD_LAYOUT(n))
         m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
                      alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
@@ -176,8 +181,7 @@ class RscSequencer(wiring.Component):
                          handed.eq(1)]
             goto("ISSUE")
 
-        h = sel         # the flow's context (rd_idx = LOOK's hit_idx) in RULE and SEG
-        # RULE registers the rules' verdicts on the flow's context (LOOK's hit_idx).
+        # RULE registers the rules' verdicts on the flow's context (FIND's hit_idx).
         rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         verdicts = self._rules(m, d, h)
         kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
@@ -198,9 +202,12 @@ class RscSequencer(wiring.Component):
                 goto("POST")
         with m.Elif(st["LOOK"]):
             with m.If(self.desc.valid):
-                m.d.sync += [look[name].eq(v) for name, v in found.items()]
-                m.d.sync += rd_idx.eq(hit_idx)
-                goto("RULE")
+                m.d.sync += [hit.eq(hit_eq), addr_hit.eq(addr_eq)]
+                goto("FIND")
+        with m.Elif(st["FIND"]):
+            m.d.sync += [look[name].eq(v) for name, v in found.items()]
+            m.d.sync += rd_idx.eq(hit_idx)
+            goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
                                                             verdicts)]
@@ -225,15 +232,8 @@ class RscSequencer(wiring.Component):
                     coalesced()
                     m.d.comb += joining.eq(1 << look["hit_idx"])
                     write(look["hit_idx"], lambda c: c.lj.eq(ev.time))
-                    c = state_wr.data
-                    m.d.comb += [
-                        state_wr.en.eq(1), state_wr.addr.eq(look["hit_idx"]), c.eq(h),
-                        c.len.eq(h.len + d.len), c.nxt.eq(h.nxt + d.len),
-                        c.count.eq(h.count + (d.len != 0)), c.ack.eq(d.ack),
-                        c.wnd.eq(d.wnd), c.psh.eq(h.psh | d.flags[3]),
-                        c.hop.eq(Mux(d.hop < h.hop, d.hop, h.hop)), c.multi.eq(1),
-                        c.tsval.eq(Mux(d.same.ts, d.tsval, h.tsval)),
-                        c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr))]
+                    m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["hit_idx"]),
+                                 *_joined(state_wr.data, h, d)]
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
@@ -255,16 +255,8 @@ class RscSequencer(wiring.Component):
                 coalesced()
                 write(look["free_idx"], lambda c: [
                     c.valid.eq(1), c.key.eq(d.key), c.lj.eq(ev.time)])
-                c = state_wr.data
-                m.d.comb += [
-                    state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
-                    c.v6.eq(d.key.v6), c.same.eq(d.same), c.ecn.eq(d.ecn),
-                    c.nxt.eq(d.seq + d.len), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
-                    c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr), c.ts0.eq(d.tsval),
-                    c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
-                    c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
-                    c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
-                    c.csum.eq(d.csum)]
+                m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
+                             *_opened(state_wr.data, d)]
                 m.d.comb += opening.eq(1 << look["free_idx"])
                 copy(look["free_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
@@ -335,6 +327,25 @@ class RscSequencer(wiring.Component):
         return flush_cmd
 
 
+def _joined(c, h, d):
+    """Context state ``c`` (STATE_LAYOUT): ``h`` joined by descriptor ``d``."""
+    return [c.eq(h), c.len.eq(h.len + d.len), c.nxt.eq(h.nxt + d.len),
+            c.count.eq(h.count + (d.len != 0)), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
+            c.psh.eq(h.psh | d.flags[3]), c.hop.eq(Mux(d.hop < h.hop, d.hop, h.hop)),
+            c.multi.eq(1), c.tsval.eq(Mux(d.same.ts, d.tsval, h.tsval)),
+            c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr))]
+
+
+def _opened(c, d):
+    """Context state ``c`` (STATE_LAYOUT) of an SCU that descriptor ``d`` opens."""
+    return [c.v6.eq(d.key.v6), c.same.eq(d.same), c.ecn.eq(d.ecn), c.nxt.eq(d.seq + d.len),
+            c.ack.eq(d.ack), c.wnd.eq(d.wnd), c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr),
+            c.ts0.eq(d.tsval), c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
+            c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
+            c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
+            c.csum.eq(d.csum)]
+
+
 def _lower(i, k):
     """Context ``i`` before ``k``: the lower index."""
     return C(int(i < k), 1)
@@ -348,4 +359,4 @@ def pure_of(d):
 # Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "PRE", "LOOK", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE"))}
+    ("IDLE", "PRE", "LOOK", "FIND", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE"))}
