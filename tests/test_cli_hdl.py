@@ -91,3 +91,16 @@ def test_synth_places_a_part_and_names_its_critical_path(tmp_path):
     assert detail["from"] and detail["to"] and detail["logic_ns"] > 0
     assert detail["logic_ns"] + detail["routing_ns"] == pytest.approx(1000 / figures["fmax_mhz"],
                                                                       abs=0.2)
+
+
+@pytest.mark.parametrize("part", sorted(p for p in units.PARTS
+                                        if p.startswith("rsc.") and p != "rsc.engine"))
+def test_rsc_parts_build_in_the_synth_harness(part):
+    """The RSC engine's parts (``--unit rsc.sequencer`` ...) build inside the synthesis
+    harness (RTLIL only, no Yosys): their stream, array and struct ports are flattened."""
+    from amaranth.back import rtlil
+    from nicoffload.sim.synth import Harness
+    harness = Harness(units.make(part, 64, parts=True))
+    text = rtlil.convert(harness, name=part.replace(".", "_"),
+                         ports=[harness.sin, harness.sout], emit_src=False)
+    assert "module" in text and harness.overhead_ff > 0
