@@ -207,8 +207,8 @@ ECP5_85K_DP16KD, DP16KD_WORDS, DP16KD_BITS = 208, 512, 36
 
 def _dp16kd(words: int, bits: int) -> int:
     """The DP16KD a ``words`` x ``bits`` RAM takes at the widest (512 x 36) configuration,
-    as Yosys maps the RSC engine's RAMs (the default engine at W=64: 284 by this count,
-    282 by Yosys')."""
+    as Yosys maps the RSC engine's RAMs (the engine with 16 KB regions at W=64: 118 by this
+    count, 120 by Yosys')."""
     return -(-words // DP16KD_WORDS) * -(-bits // DP16KD_BITS)
 
 
@@ -225,8 +225,10 @@ def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) ->
 
     def blocks(scu_bytes):
         slot_beats, region_beats = buffer_beats(width, *(() if scu_bytes is None else (scu_bytes,)))
+        # The landing RAM has two read ports (the copier's and the emitter's): Yosys keeps a
+        # copy of it per read port.
         return (_dp16kd(DEFAULT_CONTEXTS * region_beats, width)
-                + _dp16kd(LANDING_SLOTS * slot_beats, width)), region_beats
+                + 2 * _dp16kd(LANDING_SLOTS * slot_beats, width)), region_beats
     if unit == "rsc.engine" and rsc_scu_bytes is None:
         rsc_scu_bytes = 16384                           # the part's own (``units.PARTS``)
     need, region_beats = blocks(rsc_scu_bytes)

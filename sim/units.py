@@ -87,6 +87,24 @@ def _rsc_engine(width, **kw):
     return RscEngine(width, **kw)
 
 
+def _rsc_part(name, *, frame_bytes=16384, region_bytes=16384, contexts=8):
+    """A factory of the RSC engine's part ``name`` with the engine's sizes for ``frame_bytes``
+    landing slots and ``region_bytes`` SCU regions (``RscEngine``'s arithmetic)."""
+    def build(w):
+        from nicoffload.hdl import rsc
+        cls, nb = getattr(rsc, name), w // 8
+        slot_beats = -(-frame_bytes // nb) + 1
+        region_beats = -(-max(region_bytes, frame_bytes) // nb) + 1
+        if name == "RscSequencer":
+            return cls(contexts, region_bytes)
+        if name == "SegmentAnalyzer":
+            return cls()
+        if name == "RscIngress":
+            return cls(w, slot_beats)
+        return cls(w, contexts, region_beats, slot_beats)
+    return build
+
+
 def _txu():
     from nicoffload.model.nbl import TxUser
     return TxUser.width()
@@ -108,6 +126,14 @@ PARTS = {
     # are more than the ECP5-85k's block RAM (208 DP16KD, 3.7 Mbit; Yosys maps them to 282),
     # so the default engine cannot be placed on it. The logic is the same but for address bits.
     "rsc.engine": lambda w, max_scu_bytes=16384: _rsc_engine(w, max_scu_bytes=max_scu_bytes),
+    # The engine's parts (``hdl/rsc``), with the sizes of that ``rsc.engine``; the mover holds
+    # both RAMs, so it is built with 2 KB slots and regions (the logic but for address bits).
+    "rsc.sequencer": _rsc_part("RscSequencer"),
+    "rsc.analyzer": _rsc_part("SegmentAnalyzer"),
+    "rsc.ingress": _rsc_part("RscIngress"),
+    "rsc.copier": _rsc_part("RscCopier"),
+    "rsc.emitter": _rsc_part("RscEmitter"),
+    "rsc.mover": _rsc_part("RscMover", frame_bytes=2048, region_bytes=2048),
 }
 
 #: The units and parts that hold the RSC engine, so take its SCU region size

@@ -109,3 +109,16 @@ def test_synth_sizes_the_rsc_engine_it_is_told(unit, attribute):
     assert kw(rsc_scu_bytes=16384)["max_scu_bytes"] == 16384
     assert kw().get("max_scu_bytes", DEFAULT_MAX_SCU_BYTES) > 65535
     synth.check_rsc_buffer(unit, 64, 16384)             # fits: no error
+
+
+@pytest.mark.parametrize("part", sorted(p for p in units.PARTS
+                                        if p.startswith("rsc.") and p != "rsc.engine"))
+def test_rsc_parts_build_in_the_synth_harness(part):
+    """The RSC engine's parts (``--unit rsc.sequencer`` ...) build inside the synthesis
+    harness (RTLIL only, no Yosys): their stream, array and struct ports are flattened."""
+    from amaranth.back import rtlil
+    from nicoffload.sim.synth import Harness
+    harness = Harness(units.make(part, 64, parts=True))
+    text = rtlil.convert(harness, name=part.replace(".", "_"),
+                         ports=[harness.sin, harness.sout], emit_src=False)
+    assert "module" in text and harness.overhead_ff > 0

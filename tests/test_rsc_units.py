@@ -51,8 +51,36 @@ def record_of(frame):
 
 def test_segment_analyzer_against_model():
     rng = random.Random(5)
-    frames = [f for kind, *rest in rsc_traffic.events(rng, 250, jumbo=False)
-              if kind == "frame" for f in rest]
+    check_analyzer([f for kind, *rest in rsc_traffic.events(rng, 250, jumbo=False)
+                    if kind == "frame" for f in rest])
+
+
+#: TCP options (scapy's names; (8, 6 bytes): kind 8 with a length that is not 10) and their
+#: bytes.
+OPTIONS = [(("NOP", None), 1), (("EOL", None), 1), (("Timestamp", (0x01020304, 7)), 10),
+           (("MSS", 1460), 4), (("WScale", 3), 3), (("SAckOK", b""), 2),
+           ((8, b"\0" * 6), 8)]
+
+
+def test_segment_analyzer_tcp_options():
+    """The option walk (NOPs, EOL, timestamps at every place, others) against the model."""
+    rng = random.Random(9)
+    frames = []
+    for _ in range(300):
+        flow = rsc_traffic.Flow(rng, 1, rng.choice((4, 6)), False)
+        opts, size = [], 0
+        while rng.random() < 0.9:
+            (opt, n), = rng.choices(OPTIONS, weights=(8, 1, 2, 1, 1, 1, 1))
+            if size + n > 40:
+                break
+            opts.append(opt)
+            size += n
+        frames.append(flow.data(rng.choice((0, 20)), options=opts))
+    check_analyzer(frames)
+
+
+def check_analyzer(frames):
+    """The analyzer's descriptor of each frame against the model's reading."""
     dut = SegmentAnalyzer()
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -41,11 +41,17 @@ Time and the arrival log
     path's input, calls ``expire(t)`` before ``end_indication()`` / ``set_enables()`` at the
     marker's cycle ``t``, and gets the same output, bit for bit.
 
-Flow contexts (``contexts``, default 8) are registers: the flow key (VLAN tags, IP version,
-addresses, ports), the fields that must be equal, H.NXT/ACK/WND/TSval/TSecr, PSH OR, TTL min,
-counts, opening order and last-join time. Lookup compares the descriptor's key with every
-context at once (a CAM). The opening order picks the SCU to evict and the flush order; the
-last-join time picks the next SCU the idle timer ends.
+Flow contexts (``contexts``, default 8) are split by how they are read. What every context
+shows at once is in flip-flops (``TAG_LAYOUT``): ``valid``, the flow key (VLAN tags, IP
+version, addresses, ports) and the last-join time (the idle timer's ages). Lookup compares the
+descriptor's key with every context at once (a CAM; LOOK registers a hit bit per context,
+FIND picks the contexts from them). The rest (``STATE_LAYOUT``: the fields that must be equal,
+H.NXT/ACK/WND/TSval/TSecr, PSH OR, TTL min, counts, lengths, the first segment's RxUser word)
+is one entry of a small RAM (LUT RAM), read at one address register once the lookup or a
+flush has chosen the context, and written whole when an SCU opens or is joined. The opening
+order and the last-join order are a flip-flop per pair of contexts (set when a context becomes
+the newest): the opening order picks the SCU to evict and the flush order, the last-join order
+the next SCU the idle timer ends (of those its ages have ended).
 
 SCU buffer: one region per context of ``max(max_scu_bytes, max_frame_bytes)`` bytes in one
 RAM (``amaranth.lib.memory``, byte write enables). The segment that opens an SCU is copied
@@ -69,7 +75,7 @@ Limits: frames up to ``max_frame_bytes`` (default 16,384: more than a 9,018-byte
 a longer frame is cut at that length (not supported). Throughput: a frame costs its beats
 into the landing RAM (back to back: the next frame's first beat may come the cycle after a
 last beat), its copy's beats and one cycle in the copier (the next copy is worked out while
-one runs), and about eight cycles of decisions in the sequencer, all three overlapped; an SCU
+one runs), and about nine cycles of decisions in the sequencer, all three overlapped; an SCU
 costs its beats once more in the emitter (and a few cycles for its header sums), alongside
 the copies. So coalesced traffic comes in at the rate of the slower of the ingress and the
 copier, as long as the emitter keeps up on average (an SCU's bytes are fewer than its
@@ -84,7 +90,7 @@ What is left: a flow evicted for a new one (more flows than contexts) frees the 
 the new SCU may take, and its region is being emitted, so the copy waits for the emission
 (64 flows: 0.49 / 0.38 of W/8 in; more regions than contexts would let them overlap); short
 frames pay the sequencer's cycles
-per frame (eight or so, more than a 64-byte frame's beats).
+per frame (nine or so, more than a 64-byte frame's beats).
 """
 
 

@@ -149,15 +149,18 @@ def or_tree(terms):
     return terms[0]
 
 
-def CTX_LAYOUT():
-    """One flow context: the open SCU's H.* state (``model.rsc._Scu``)."""
-    return data.StructLayout({
-        "valid": 1, "key": KEY_LAYOUT, "same": SAME_LAYOUT, "ecn": 4,
-        "nxt": 32, "ack": 32, "wnd": 16, "tsval": 32, "tsecr": 32, "ts0": 32,
-        "flags": 8, "psh": 1, "hop": 8, "count": 17, "multi": 1, "len": 17,
-        "hdr_len": 8, "l4": 8, "ts_off": 8, "frame_len": 17, "csum": 32,
-        "opened": 32, "lj": TIME_BITS,
-    })
+#: What a flow context keeps in flip-flops, each context's beside the others': what the
+#: lookup compares all at once (the key), the idle timer's last-join time, and ``valid``.
+TAG_LAYOUT = data.StructLayout({"valid": 1, "key": KEY_LAYOUT, "lj": TIME_BITS})
+
+#: The rest of a flow context, the open SCU's H.* state (``model.rsc._Scu``): one entry of the
+#: sequencer's context RAM, read once the lookup has chosen the context.
+STATE_LAYOUT = data.StructLayout({
+    "v6": 1, "same": SAME_LAYOUT, "ecn": 4,
+    "nxt": 32, "ack": 32, "wnd": 16, "tsval": 32, "tsecr": 32, "ts0": 32,
+    "flags": 8, "psh": 1, "hop": 8, "count": 17, "multi": 1, "len": 17,
+    "hdr_len": 8, "l4": 8, "ts_off": 8, "frame_len": 17, "csum": 32,
+})
 
 
 _SCU_CSUM4 = nbl.ChecksumRx(IpChecksumSucceeded=1, TcpChecksumSucceeded=1).to_int()

@@ -63,6 +63,9 @@ class RscCopier(wiring.Component):
             "multi": 1, "dst_lo": 18, "dst_hi": 18, "pay_lo": 18, "pay_hi": 18,
             "d_beats": beats, "rot": range(nb), "pre_j": beats, "first_j": beats,
             "last_j": beats,
+            # the RAM addresses' bases (a multiplication each), worked out with the plan
+            "land_base": range(LANDING_SLOTS * self.slot_beats),
+            "scu_base": range(self.contexts * self.region_beats + 1),
         })
         # The plan: the next command worked out while the current copy runs.
         plan, cur = Signal(plan_layout), Signal(plan_layout)
@@ -70,15 +73,18 @@ class RscCopier(wiring.Component):
         m.d.comb += self.cmd.ready.eq(~plan.valid)
         with m.If(self.cmd.valid & ~plan.valid):
             delta, j0, r0 = Signal(18), Signal(beats), Signal(signed(20))
+            d_beats = Signal(beats)
             m.d.comb += [delta.eq(cmd.dst_lo - cmd.src_lo), j0.eq(cmd.dst_lo >> lg),
-                         r0.eq(j0 - (delta >> lg))]
+                         r0.eq(j0 - (delta >> lg)), d_beats.eq(delta >> lg)]
             m.d.sync += [
                 plan.valid.eq(1), plan.slot.eq(cmd.slot), plan.ctx.eq(cmd.ctx),
                 plan.multi.eq(cmd.multi), plan.dst_lo.eq(cmd.dst_lo),
                 plan.dst_hi.eq(cmd.dst_lo + cmd.len - cmd.src_lo),
                 plan.pay_lo.eq(Mux(cmd.multi, 0, cmd.hdr_len)),
                 plan.pay_hi.eq(Mux(cmd.multi, (1 << 18) - 1, cmd.hdr_len + cmd.plen)),
-                plan.d_beats.eq(delta >> lg), plan.rot.eq(delta[:lg] if lg else 0),
+                plan.d_beats.eq(d_beats), plan.rot.eq(delta[:lg] if lg else 0),
+                plan.land_base.eq(cmd.slot * self.slot_beats),
+                plan.scu_base.eq(cmd.ctx * self.region_beats + d_beats),
                 plan.pre_j.eq(Mux(r0 > 0, r0 - 1, 0)), plan.first_j.eq(r0),
                 plan.last_j.eq(((cmd.dst_lo + cmd.len - cmd.src_lo - 1) >> lg) - (delta >> lg)),
             ]
@@ -89,7 +95,7 @@ class RscCopier(wiring.Component):
         pre, copy, first = Signal(), Signal(), Signal()
         issue, last = Signal(), Signal()
         load = Signal()
-        m.d.comb += self.land_addr.eq(cur.slot * self.slot_beats + rd_j)
+        m.d.comb += self.land_addr.eq(cur.land_base + rd_j)
         m.d.sync += self.release.eq(0)
         with m.If(pre):
             m.d.comb += [rd_j.eq(cur.pre_j), issue.eq(1)]
@@ -118,7 +124,7 @@ class RscCopier(wiring.Component):
                      p_restart.eq(copy & first & ~cur.multi),
                      wmask_q.eq(wmask), pay_mask_q.eq(wmask & pmask), rot_q.eq(cur.rot),
                      wr_ctx.eq(cur.ctx),
-                     wr_addr.eq(cur.ctx * self.region_beats + rd_j + cur.d_beats)]
+                     wr_addr.eq(cur.scu_base + rd_j)]
         prev = Signal(w)
         with m.If(p_valid):
             m.d.sync += prev.eq(self.land_data)

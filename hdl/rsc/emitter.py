@@ -79,9 +79,12 @@ class RscEmitter(wiring.Component):
         ip_csum, tcp_csum = Signal(16), Signal(16)
         tcp_len = Signal(17)        # the SCU's TCP header and payload bytes, from the command
         payload_sum = Signal(32)
+        # The RAM addresses' bases (a multiplication each), registered with the command.
+        land_base = Signal(range(LANDING_SLOTS * self.slot_beats))
+        scu_base = Signal(range(self.contexts * self.region_beats))
         m.d.comb += [
-            self.land_addr.eq(c.slot * self.slot_beats + rd_j),
-            self.scu_addr.eq(c.ctx * self.region_beats + rd_j),
+            self.land_addr.eq(land_base + rd_j),
+            self.scu_addr.eq(scu_base + rd_j),
         ]
         m.d.sync += [p_valid.eq(issue), p_last.eq(rd_j == last_j),
                      self.release.eq(0), self.region_done.eq(0)]
@@ -97,6 +100,8 @@ class RscEmitter(wiring.Component):
             with m.If(self.cmd.valid):
                 p = self.cmd.payload.cmd
                 header_pass = (p.op == OP_EMIT_SCU) & p.multi
+                m.d.sync += [land_base.eq(p.slot * self.slot_beats),
+                             scu_base.eq(p.ctx * self.region_beats)]
                 m.d.sync += [entry.eq(self.cmd.payload), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
                              ip_csum.eq(0), tcp_csum.eq(0), settled.eq(0),
                              last_j.eq(Mux(header_pass, (p.hdr_len - 1) >> lg,
@@ -122,7 +127,7 @@ class RscEmitter(wiring.Component):
                 m.d.sync += j.eq(j + 1)
                 with m.If(j == last_j):
                     with m.If(pass1):
-                        goto("DRAIN")   # the last header beat is summed there
+                        goto("DRAIN")   # the last header beat is read out there
                     with m.Else():
                         with m.If(src_scu):
                             m.d.sync += self.region_done.eq(1 << c.ctx)
@@ -130,7 +135,9 @@ class RscEmitter(wiring.Component):
                             m.d.sync += self.release.eq(1 << c.slot)
                         goto("IDLE")
         with m.Elif(st["DRAIN"]):
-            goto("CSUM")
+            goto("SUM")
+        with m.Elif(st["SUM"]):
+            goto("CSUM")        # the last header beat is added to the sums there
         with m.Elif(st["CSUM"]):
             # The TCP length and protocol into the sum, then the payload sum, then the folds.
             m.d.sync += l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len)
@@ -176,10 +183,16 @@ class RscEmitter(wiring.Component):
         m.d.comb += s1 + s2 + s3
         ip_lanes, l4_lanes = Signal(nb), Signal(nb)
         m.d.sync += [ip_lanes.eq(ip_mask), l4_lanes.eq(l4_mask | ad_mask)]
-        with m.If(p_valid & pass1):
+        # The summing pass adds each beat a cycle after it is read: the beat (patched) and its
+        # lanes registered, so no RAM read or patch lies before the adders.
+        sum_valid, sum_beat = Signal(), Signal(w)
+        sum_ip_lanes, sum_l4_lanes = Signal(nb), Signal(nb)
+        m.d.sync += [sum_valid.eq(p_valid & pass1), sum_beat.eq(beat),
+                     sum_ip_lanes.eq(ip_lanes), sum_l4_lanes.eq(l4_lanes & keep)]
+        with m.If(sum_valid):
             m.d.sync += [
-                ip_acc.eq(ip_acc + add_tree(beat_words(beat, ip_lanes, w))),
-                l4_acc.eq(l4_acc + add_tree(beat_words(beat, l4_lanes & keep, w))),
+                ip_acc.eq(ip_acc + add_tree(beat_words(sum_beat, sum_ip_lanes, w))),
+                l4_acc.eq(l4_acc + add_tree(beat_words(sum_beat, sum_l4_lanes, w))),
             ]
         m.d.comb += [
             outq.s.valid.eq(p_valid & ~pass1),
@@ -193,4 +206,4 @@ class RscEmitter(wiring.Component):
 # The state machine is a state register and ``If``/``Elif`` chains (``m.FSM`` becomes Verilog
 # ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "COPIES", "READ", "DRAIN", "CSUM", "PAY", "FOLD"))}
+    ("IDLE", "COPIES", "READ", "DRAIN", "SUM", "CSUM", "PAY", "FOLD"))}

@@ -17,6 +17,9 @@ from .common import (DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, RSC_IN_LAYOUT, SE
                      one_hot_select, or_tree)
 
 
+OPTION_BYTES = 40                   # TCP option bytes at most (a 60-byte TCP header)
+
+
 class RscEvents(wiring.Component):
     """The arrival log: every event the model sees, stamped with the cycle, in order.
 
@@ -77,9 +80,10 @@ class SegmentAnalyzer(wiring.Component):
     """What RSC reads from a frame (``model.rsc._exception`` / ``_segment``) from the header
     window, the parse record, the frame length and the checksum word, in two stages: ``desc``
     is valid the cycle after the inputs are set, which need hold for that one cycle only (the
-    first stage registers the IP and TCP headers and the ports picked out of the window, the
-    window's first 30 bytes and the other inputs; the second reads only those registers), so
-    a frame can be analyzed every cycle.
+    first stage registers the IP and TCP headers and the ports picked out of the window, what
+    the option walk needs of each option byte, the window's first 30 bytes and the other
+    inputs; the second reads only those registers and walks the options as two carry
+    chains), so a frame can be analyzed every cycle.
 
     Attributes
     ----------
@@ -102,21 +106,72 @@ class SegmentAnalyzer(wiring.Component):
             "desc": Out(DESC_LAYOUT),
         })
 
+    @staticmethod
+    def _option_bytes(m, tcp, thl):
+        """What the option walk (model._timestamp_option) needs of each option byte i, worked
+        out in the first stage and registered: ``step`` (in the options and a NOP: the walk
+        goes on), ``ts`` (a timestamp option fits there: kind 8, length 10, ten bytes in the
+        options) and ``other`` (in the options, neither EOL nor NOP: a walk that reaches it
+        without a timestamp there fails)."""
+        nopt = Signal(7)
+        m.d.comb += nopt.eq(thl - 20)
+        opt = [_byte(tcp, 20 + i) for i in range(OPTION_BYTES)]
+        step, ts, other = (Signal(OPTION_BYTES, name=f"opt_{name}")
+                           for name in ("step", "ts", "other"))
+        for i in range(OPTION_BYTES):
+            inr = nopt > i
+            nop = opt[i] == 1
+            m.d.sync += [
+                step[i].eq(inr & nop),
+                ts[i].eq(inr & (opt[i] == 8) & (nopt >= i + 10) &
+                         ((opt[i + 1] == 10) if i + 1 < OPTION_BYTES else 0)),
+                other[i].eq(inr & (opt[i] != 0) & ~nop),
+            ]
+        return step, ts, other
+
+    @staticmethod
+    def _option_walk(m, step, ts, other):
+        """The walk over the registered option bytes: (acceptable, a timestamp found, the
+        one-hot position of the timestamp). The walk reaches byte i without a timestamp
+        (``reach0``) when every byte before is a ``step``; with one (``reach1``) when a
+        timestamp ten bytes earlier was hit, or byte i - 1 was reached so and is a ``step``.
+        Both are carry chains (an adder's carries: ``reach0`` of ``step + 1``, ``reach1`` of
+        ``(hit | step) + hit``), so a walk of 40 bytes is a carry chain, not 40 logic levels."""
+        n = OPTION_BYTES
+        sum0 = Signal(n + 1)
+        m.d.comb += sum0.eq(step + 1)
+        reach0 = Signal(n)
+        m.d.comb += reach0.eq(sum0[:n] ^ step)      # a sum bit less its addends: the carry in
+        hit = Signal(n, name="opt_hit")
+        m.d.comb += hit.eq(reach0 & ts)
+        # Into byte k + 1 the walk comes with a timestamp from the hit at k - 9.
+        gen = Signal(n)
+        m.d.comb += gen.eq(Cat(C(0, 9), hit[:n - 9]))
+        sum1 = Signal(n + 1)
+        m.d.comb += sum1.eq((gen | step) + gen)
+        reach1 = Signal(n)
+        m.d.comb += reach1.eq(sum1[:n] ^ (gen | step) ^ gen)
+        bad = (reach0 | reach1) & other & ~hit
+        return ~bad.any(), hit.any(), hit
+
     def elaborate(self, platform):
         m = Module()
         win, d = self.window, self.desc
         ip = Signal(40 * 8)         # the IP fixed header
         tcp = Signal(60 * 8)        # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
+        tcp_in = Signal(60 * 8)
         # One-hot selections (L3_OFFSETS; every even TCP offset in the window), 0 elsewhere,
         # registered: the first of the analyzer's two stages.
+        m.d.comb += tcp_in.eq(one_hot_select(self.hdr.l3, {l3: Mux(self.hdr.is_ipv6,
+                                                          win[8 * (l3 + 40):8 * (l3 + 100)],
+                                                          win[8 * (l3 + 20):8 * (l3 + 80)])
+                                                  for l3 in L3_OFFSETS}))
         m.d.sync += [
             ip.eq(one_hot_select(self.hdr.l3, {l3: win[8 * l3:8 * (l3 + 40)]
                                           for l3 in L3_OFFSETS})),
-            tcp.eq(one_hot_select(self.hdr.l3, {l3: Mux(self.hdr.is_ipv6,
-                                                   win[8 * (l3 + 40):8 * (l3 + 100)],
-                                                   win[8 * (l3 + 20):8 * (l3 + 80)])
-                                           for l3 in L3_OFFSETS})),
+            tcp.eq(tcp_in),
         ]
+        walk = self._option_bytes(m, tcp_in, self.hdr.l4_header_len)
         ports = Signal(32)
         m.d.sync += ports.eq(one_hot_select(
             self.hdr.l4, {l4: _be(win, l4, 4) for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2)}))
@@ -131,38 +186,12 @@ class SegmentAnalyzer(wiring.Component):
         thl = hdr.l4_header_len
         l4 = Signal(8)
         m.d.comb += l4.eq(hdr.l3 + Mux(v6, 40, 20))
-
-        # TCP options (model._timestamp_option): reach states without / with a timestamp.
-        nopt = Signal(7)
-        m.d.comb += nopt.eq(thl - 20)
-        opt = [_byte(tcp, 20 + i) for i in range(40)]
-        reach0 = [[] for _ in range(41)]
-        reach1 = [[] for _ in range(41)]
-        reach0[0].append(C(1, 1))
-        bad, ts_hits = [], []
-        for i in range(40):
-            r0 = Signal(name=f"opt_r0_{i}")
-            r1 = Signal(name=f"opt_r1_{i}")
-            m.d.comb += [r0.eq(Cat(*reach0[i]).any() if reach0[i] else 0),
-                         r1.eq(Cat(*reach1[i]).any() if reach1[i] else 0)]
-            inr = nopt > i
-            nop = opt[i] == 1
-            ts_ok = (opt[i] == 8) & (nopt >= i + 10) & ((opt[i + 1] == 10) if i + 1 < 40 else 0)
-            hit = Signal(name=f"opt_ts_{i}")
-            m.d.comb += hit.eq(r0 & inr & ts_ok)
-            ts_hits.append((i, hit))
-            reach0[i + 1].append(r0 & inr & nop)
-            reach1[i + 1].append(r1 & inr & nop)
-            if i + 10 <= 40:
-                reach1[i + 10].append(hit)
-            bad.append((r0 | r1) & inr & (opt[i] != 0) & ~nop & ~hit)
-        opt_ok = ~Cat(*bad).any()
-        ts = Cat(*[h for _, h in ts_hits]).any()
+        opt_ok, ts, hits = self._option_walk(m, *walk)
         # At most one position is a hit (the walk without a timestamp ends there): an OR of
         # the hit positions' fields, not a chain of priority choices.
         tsval, tsecr, ts_rel = Signal(32), Signal(32), Signal(8)
-        found = [(h, Cat(_be(tcp, 20 + i + 6, 4), _be(tcp, 20 + i + 2, 4), C(20 + i, 8)))
-                 for i, h in ts_hits if i + 10 <= 40]
+        found = [(hits[i], Cat(_be(tcp, 20 + i + 6, 4), _be(tcp, 20 + i + 2, 4), C(20 + i, 8)))
+                 for i in range(OPTION_BYTES) if i + 10 <= OPTION_BYTES]
         m.d.comb += Cat(tsecr, tsval, ts_rel).eq(
             or_tree([Mux(h, fields, 0) for h, fields in found]))
 

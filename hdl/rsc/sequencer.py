@@ -1,15 +1,15 @@
 """The RSC engine's sequencer: flow contexts, lookup, the coalescing rules, the idle timer."""
 
 from amaranth.hdl import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import rsc as model
 
-from .common import (ADDR_BITS, CMD_LAYOUT, CTX_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS,
-                     OP_COPY, OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC,
-                     SEG_KIND_FRAG, SEG_KIND_PASS, TIME_BITS, _PSH, _SCU_CSUM4, _SCU_CSUM6,
-                     _serial_ge, one_hot_select)
+from .common import (ADDR_BITS, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, OP_COPY,
+                     OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC, SEG_KIND_FRAG,
+                     SEG_KIND_PASS, STATE_LAYOUT, TAG_LAYOUT, TIME_BITS, _PSH, _SCU_CSUM4,
+                     _SCU_CSUM6, _serial_ge)
 
 
 class RscSequencer(wiring.Component):
@@ -66,16 +66,52 @@ class RscSequencer(wiring.Component):
                 m.d.comb += idx.eq(i)
         return bits.any(), idx
 
+    def _order(self, m, name, newest):
+        """An order of the contexts as flip-flops, one per pair: ``before(i, k)`` is set when
+        context ``i`` became the newest (``newest``, one-hot, at most one bit a cycle) before
+        ``k`` did. Only the contexts' relative order is kept, so no time or counter is
+        compared (the model's ``opened`` and ``last_join`` order the same way: each is the
+        newest when it is set); pairs with a context not open are not read."""
+        n = self.contexts
+        bits = {(i, k): Signal(name=f"{name}_{i}_{k}") for i in range(n) for k in range(n)
+                if i != k}
+        for (i, k), bit in bits.items():
+            with m.If(newest[k]):
+                m.d.sync += bit.eq(1)
+            with m.Elif(newest[i]):
+                m.d.sync += bit.eq(0)
+        return lambda i, k: bits[(i, k)]
+
+    def _expired(self, m, ctx):
+        """The contexts the idle timer has ended, from each SCU's age a cycle old: IDLE reads
+        them only when the oldest event (or, with none, the cycle) is what it was a cycle
+        earlier, or the ages are of a cycle before an event can be in the log (an event
+        stamped t is in the log from t + 1), so the SCUs ended are those the current "now"
+        ends."""
+        ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(self.contexts)]
+        m.d.sync += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
+        return Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
+                     for a, c in zip(ages, ctx)])
+
     def elaborate(self, platform):
         m = Module()
         n = self.contexts
-        ctx = [Signal(CTX_LAYOUT(), name=f"ctx{i}") for i in range(n)]
+        ctx = [Signal(TAG_LAYOUT, name=f"ctx{i}") for i in range(n)]
+        # The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at ``rd_idx``,
+        # a register loaded with the context FIND finds or a flush picks (RULE, SEG and FLUSH
+        # read it; its data is that of the cycles before, as the flip-flops were), written by
+        # SEG when an SCU opens or is joined (the whole entry).
+        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=n, init=[])
+        rd_idx = Signal(range(n))
+        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
+        m.d.comb += state_rd.addr.eq(rd_idx)
+        h = state_rd.data   # the flow's context (FIND's hit_idx) in RULE and SEG, FLUSH's
         ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
         cmd = Signal(CMD_LAYOUT(n))
         # handed: the frame went to the mover (copied or sent), which releases its slot
         ret, alone_next, handed = Signal(3), Signal(), Signal()
-        open_ctr = Signal(32)
+        opening, joining = Signal(n), Signal(n)     # this cycle's SCU opened / joined
         state = Signal(range(len(_STATES)), name="state")
         st = {name: state == code for name, code in _STATES.items()}
 
@@ -83,39 +119,28 @@ class RscSequencer(wiring.Component):
             m.d.sync += state.eq(_STATES[name])
 
         valid = Cat(*[c.valid for c in ctx])
-        hit = Cat(*[c.valid & (c.key.as_value() == d.key.as_value()) for c in ctx])
-        addr_hit = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
-                         for c in ctx])
-        # Each SCU's age, a cycle old: IDLE reads it only when the oldest event (or, with none,
-        # the cycle) is what it was a cycle earlier, or the ages are of a cycle before an event
-        # can be in the log (an event stamped t is in the log from t + 1), so the SCUs ended are
-        # those the current "now" ends.
-        ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(n)]
-        m.d.sync += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
-        expired = Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
-                        for a, c in zip(ages, ctx)])
-
-        def opened_before(i, k):
-            return (ctx[i].opened - ctx[k].opened)[31]
-        any_exp, exp_idx = self._first(m, expired, lambda i, k: (ages[i] > ages[k]) |
-                                       ((ages[i] == ages[k]) & C(int(i < k), 1)), "exp")
+        # The flow key against every context (the CAM): the addresses once, the ports beside,
+        # registered in LOOK (a bit per context); FIND picks the contexts from those bits.
+        addr_eq = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
+                        for c in ctx])
+        hit_eq = Cat(*[addr_eq[i] & (c.key.ports == d.key.ports) for i, c in enumerate(ctx)])
+        addr_hit, hit = Signal(n), Signal(n)
+        expired = self._expired(m, ctx)
+        opened_before = self._order(m, "opened_before", opening)
+        joined_before = self._order(m, "joined_before", opening | joining)
+        any_exp, exp_idx = self._first(m, expired, joined_before, "exp")
         any_valid, old_idx = self._first(m, valid, opened_before, "old")
         any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
         any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
         any_free = (~valid).any()       # any_open: and its region not being emitted
         any_open, free_idx = self._first(m, ~valid & ~self.regions_busy, _lower, "free")
-        # LOOK registers the lookup of the descriptor against the contexts, RULE the rules
+        # LOOK registers the key compares, FIND the lookup (which contexts), RULE the rules
         # against the flow's context; SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
         found = {"any_hit": any_hit, "hit_idx": hit_idx, "any_addr": any_addr,
                  "addr_idx": addr_idx, "any_free": any_free, "any_open": any_open,
                  "free_idx": free_idx, "old_idx": old_idx}
         look = {name: Signal(v.shape(), name=f"look_{name}") for name, v in found.items()}
-
-        def at(idx, name):
-            sel = Signal(CTX_LAYOUT(), name=name)
-            m.d.comb += sel.eq(one_hot_select(idx, ctx))
-            return sel
 
         def write(idx, fn):
             for i in range(n):
@@ -124,7 +149,7 @@ class RscSequencer(wiring.Component):
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
         fl_idx = Signal(range(n))      # the context flushed: FLUSH builds its command
-        flush_cmd = self._flush_cmd(m, at(fl_idx, "flushed"), fl_idx)
+        flush_cmd = self._flush_cmd(m, h, fl_idx)
         alone_cmd = Signal(CMD_LAYOUT(n))
         m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
                      alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
@@ -140,7 +165,8 @@ class RscSequencer(wiring.Component):
             m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
 
         def flush(idx, back):
-            m.d.sync += [fl_idx.eq(idx), ret.eq(back), stats.coalesce_events.eq(1)]
+            m.d.sync += [fl_idx.eq(idx), rd_idx.eq(idx), ret.eq(back),
+                         stats.coalesce_events.eq(1)]
             write(idx, lambda c: c.valid.eq(0))
             goto("FLUSH")
 
@@ -155,8 +181,7 @@ class RscSequencer(wiring.Component):
                          handed.eq(1)]
             goto("ISSUE")
 
-        h = at(look["hit_idx"], "hit_ctx")
-        # RULE registers the rules' verdicts on the flow's context (LOOK's hit_idx).
+        # RULE registers the rules' verdicts on the flow's context (FIND's hit_idx).
         rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         verdicts = self._rules(m, d, h)
         kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
@@ -177,8 +202,12 @@ class RscSequencer(wiring.Component):
                 goto("POST")
         with m.Elif(st["LOOK"]):
             with m.If(self.desc.valid):
-                m.d.sync += [look[name].eq(v) for name, v in found.items()]
-                goto("RULE")
+                m.d.sync += [hit.eq(hit_eq), addr_hit.eq(addr_eq)]
+                goto("FIND")
+        with m.Elif(st["FIND"]):
+            m.d.sync += [look[name].eq(v) for name, v in found.items()]
+            m.d.sync += rd_idx.eq(hit_idx)
+            goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
                                                             verdicts)]
@@ -201,14 +230,10 @@ class RscSequencer(wiring.Component):
             with m.Elif(look["any_hit"]):
                 with m.If(rule["join"]):
                     coalesced()
-                    write(look["hit_idx"], lambda c: [
-                        c.len.eq(c.len + d.len), c.nxt.eq(c.nxt + d.len),
-                        c.count.eq(c.count + (d.len != 0)), c.ack.eq(d.ack),
-                        c.wnd.eq(d.wnd), c.psh.eq(c.psh | d.flags[3]),
-                        c.hop.eq(Mux(d.hop < c.hop, d.hop, c.hop)), c.multi.eq(1),
-                        c.lj.eq(ev.time),
-                        c.tsval.eq(Mux(d.same.ts, d.tsval, c.tsval)),
-                        c.tsecr.eq(Mux(d.same.ts, d.tsecr, c.tsecr))])
+                    m.d.comb += joining.eq(1 << look["hit_idx"])
+                    write(look["hit_idx"], lambda c: c.lj.eq(ev.time))
+                    m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["hit_idx"]),
+                                 *_joined(state_wr.data, h, d)]
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
@@ -229,14 +254,10 @@ class RscSequencer(wiring.Component):
             with m.Else():
                 coalesced()
                 write(look["free_idx"], lambda c: [
-                    c.valid.eq(1), c.key.eq(d.key), c.same.eq(d.same), c.ecn.eq(d.ecn),
-                    c.nxt.eq(d.seq + d.len), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
-                    c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr), c.ts0.eq(d.tsval),
-                    c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
-                    c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
-                    c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
-                    c.csum.eq(d.csum), c.opened.eq(open_ctr), c.lj.eq(ev.time)])
-                m.d.sync += open_ctr.eq(open_ctr + 1)
+                    c.valid.eq(1), c.key.eq(d.key), c.lj.eq(ev.time)])
+                m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
+                             *_opened(state_wr.data, d)]
+                m.d.comb += opening.eq(1 << look["free_idx"])
                 copy(look["free_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
@@ -275,7 +296,7 @@ class RscSequencer(wiring.Component):
         in_seq = d.seq == h.nxt
         pure = pure_of(d)
         dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
-        ip_len = Mux(h.key.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
+        ip_len = Mux(h.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
         data_ok = same & in_seq & (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok
         ip_ok = ip_len + d.len <= model.IP_DATAGRAM_MAX
         join = Signal(name="join")
@@ -290,13 +311,13 @@ class RscSequencer(wiring.Component):
     def _flush_cmd(self, m, f, fl_idx):
         """The EMIT_SCU command for context ``f`` (index ``fl_idx``)."""
         flush_cmd = Signal(CMD_LAYOUT(self.contexts))
-        csum_word = Mux(f.multi, Mux(f.key.v6, _SCU_CSUM6, _SCU_CSUM4), f.csum)
+        csum_word = Mux(f.multi, Mux(f.v6, _SCU_CSUM6, _SCU_CSUM4), f.csum)
         count = Mux(f.count > 0xFFFF, 0xFFFF, f.count)
         m.d.comb += [
             flush_cmd.op.eq(OP_EMIT_SCU), flush_cmd.ctx.eq(fl_idx),
             flush_cmd.len.eq(Mux(f.multi, f.hdr_len + f.len, f.frame_len)),
             flush_cmd.user.eq(Cat(csum_word[:32], count[:16], C(0, 16), (f.tsval - f.ts0)[:32])),
-            flush_cmd.multi.eq(f.multi), flush_cmd.v6.eq(f.key.v6), flush_cmd.l3.eq(f.same.l3),
+            flush_cmd.multi.eq(f.multi), flush_cmd.v6.eq(f.v6), flush_cmd.l3.eq(f.same.l3),
             flush_cmd.l4.eq(f.l4), flush_cmd.hdr_len.eq(f.hdr_len), flush_cmd.ts.eq(f.same.ts),
             flush_cmd.ts_off.eq(f.ts_off), flush_cmd.ack.eq(f.ack), flush_cmd.wnd.eq(f.wnd),
             flush_cmd.flags.eq((f.flags & ~_PSH & 0xFF) | Mux(f.psh, _PSH, 0)),
@@ -304,6 +325,25 @@ class RscSequencer(wiring.Component):
             flush_cmd.plen.eq(f.len),
         ]
         return flush_cmd
+
+
+def _joined(c, h, d):
+    """Context state ``c`` (STATE_LAYOUT): ``h`` joined by descriptor ``d``."""
+    return [c.eq(h), c.len.eq(h.len + d.len), c.nxt.eq(h.nxt + d.len),
+            c.count.eq(h.count + (d.len != 0)), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
+            c.psh.eq(h.psh | d.flags[3]), c.hop.eq(Mux(d.hop < h.hop, d.hop, h.hop)),
+            c.multi.eq(1), c.tsval.eq(Mux(d.same.ts, d.tsval, h.tsval)),
+            c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr))]
+
+
+def _opened(c, d):
+    """Context state ``c`` (STATE_LAYOUT) of an SCU that descriptor ``d`` opens."""
+    return [c.v6.eq(d.key.v6), c.same.eq(d.same), c.ecn.eq(d.ecn), c.nxt.eq(d.seq + d.len),
+            c.ack.eq(d.ack), c.wnd.eq(d.wnd), c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr),
+            c.ts0.eq(d.tsval), c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
+            c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
+            c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
+            c.csum.eq(d.csum)]
 
 
 def _lower(i, k):
@@ -319,4 +359,4 @@ def pure_of(d):
 # Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "PRE", "LOOK", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE"))}
+    ("IDLE", "PRE", "LOOK", "FIND", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE"))}
