@@ -61,8 +61,9 @@ from nicoffload.model import parse as model
 from nicoffload.model.nbl import TxStatus
 
 from .capture import _describe_l2
-from .layouts import (HEAD_BYTES, L2_ENDS, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE, UNFOLLOWABLE_EXT,
-                      WALKED_EXT, WINDOW_BYTES, big_endian, byte_of, frame_layout, is_one_of)
+from .layouts import (HEAD_BYTES, L2_ENDS, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE,
+                      UNFOLLOWABLE_EXT, WALKED_EXT, WINDOW_BYTES, big_endian, byte_of,
+                      frame_layout, is_one_of)
 from .window import read_rows
 
 __all__ = ["InnerWalk", "READ_BYTES"]
