@@ -114,8 +114,9 @@ Throughput and latency
     taken (hand-off, S walk steps, read, measure, judge, decide into the record FIFO) when the
     walk was idle: 7 for IPv4 TCP, at most 56 (26 steps, 25 of them EXT: the chain of
     8-byte extension headers that reaches byte 254) for a frame that is not GRE.
-    A GRE frame adds 3 cycles (start, hand back, the ``gre`` step) and 2 per header of the
-    inner walk: S = 11 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
+    A GRE frame adds 4 cycles (start, hand back, the ``gre`` step, and the next window is
+    taken a cycle after it, so that the take does not wait on the inner walk) and 2 per header
+    of the inner walk: S = 12 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
     of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
     cycles), and more with a long inner IPv6 chain (2 cycles per inner extension header
     within the 256-byte window).

@@ -10,6 +10,13 @@ window at the header's offset (from the window memory's rows, then a mux over th
 lanes of a row: every inner offset is even), and a *decide* cycle makes every check the model
 makes of that header, from registers, and sets where the next header is (which is also the
 row the window's address registers and the lane register take, for the next read cycle).
+What the decide cycle needs of the cursor alone (its sums with constants and with the ends
+of the outer datagram, the inner one and the window, and their comparisons; the candidate
+next positions) is worked out in the read cycle, a cycle ahead, into registers
+(``InnerWalk._ahead``), so the decide cycle adds and compares only the bytes it read; where
+the cursor goes depends on the header's kind and bytes, not on its checks (a walk that fails
+reads no more), and each header writes its fields whether or not they pass (``result`` is
+read only when ``is_nvgre``), so only the answer waits on the checks.
 Headers: GRE, the inner L2 header (its length/type fields at bytes 12..29 of the inner frame,
 decoded by the outer parser's own L2 description, ``capture._describe_l2``), the inner IP
 header, each IPv6 extension header, the inner TCP/UDP header. The answer is only whether the
@@ -43,6 +50,8 @@ Timing: GRE, L2, L3 (and the extension headers), L4: 2 cycles each, plus one to 
 to hand the answer back. An inner IPv4/TCP frame takes 10 cycles.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import *
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -52,8 +61,9 @@ from nicoffload.model import parse as model
 from nicoffload.model.nbl import TxStatus
 
 from .capture import _describe_l2
-from .layouts import (HEAD_BYTES, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE, UNFOLLOWABLE_EXT,
-                      WALKED_EXT, WINDOW_BYTES, big_endian, byte_of, frame_layout, is_one_of)
+from .layouts import (HEAD_BYTES, L2_ENDS, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE,
+                      UNFOLLOWABLE_EXT, WALKED_EXT, WINDOW_BYTES, big_endian, byte_of,
+                      frame_layout, is_one_of)
 from .window import read_rows
 
 __all__ = ["InnerWalk", "READ_BYTES"]
@@ -153,279 +163,364 @@ class InnerWalk(wiring.Component):
         m.d.sync += lane.eq(cursor_next[1:row_bits])
         return Cat(*words).word_select(lane, 8 * READ_BYTES)
 
+    def _ahead(self, m, cursor, ip_end_outer, room, proto):
+        """What the decide cycle needs of the cursor and of registers alone: its sums with
+        them and their comparisons, worked out in the read cycle (registered every cycle; the
+        decide cycle reads them, the cursor and those registers unchanged since), so that the
+        decide cycle adds and compares only what it reads. ``room`` is the inner frame's
+        length (from the GRE step); ``outer``/``inner``: the outer datagram's end, the inner
+        one's (``result.inner_ip_end``, from the L3 step)."""
+        res = self.result
+        ahead = SimpleNamespace()
+
+        def registered(name, value, shape=1):
+            reg = Signal(shape, name=f"ahead_{name}", reset_less=True)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        # "cursor + k runs past the end": the IP lengths, the 256-byte window.
+        ahead.outer_short = {k: registered(f"outer_short{k}", cursor + k > ip_end_outer)
+                             for k in (4, 8, 12, 16, 20, 40)}
+        ahead.inner_short = {k: registered(f"inner_short{k}", cursor + k > res.inner_ip_end)
+                             for k in (8, 20)}
+        ahead.window_short = {k: registered(f"window_short{k}", cursor + k > WINDOW_BYTES)
+                              for k in (8, 20, 40)
+                              + tuple(4 + 4 * n + _L2_FIRST + READ_BYTES for n in range(4))}
+        # What is left up to each end from the cursor (signed: the cursor may be past it).
+        at = Cat(cursor, C(0, 1)).as_signed()
+        ahead.outer_room = registered("outer_room", ip_end_outer - at, signed(19))
+        ahead.outer_room40 = registered("outer_room40", ip_end_outer - (at + 40), signed(19))
+        ahead.inner_room = registered("inner_room", res.inner_ip_end - at, signed(19))
+        ahead.inner_room8 = registered("inner_room8", res.inner_ip_end - (at + 8), signed(19))
+        ahead.window_room = registered("window_room", WINDOW_BYTES - at, signed(14))
+        ahead.window_room8 = registered("window_room8", WINDOW_BYTES - (at + 8), signed(14))
+        ahead.ext_limit_room8 = registered("ext_limit_room8", model.MAX_EXT_END - (at + 8),
+                                           signed(14))
+        # Where headers start: GRE's fields and the inner frame (4 + 4 * (C + K + S) on),
+        # the next L2 read (12 bytes into the inner frame), the inner IP header at each
+        # offset the L2 decode can find, behind an IPv6 header, behind an extension header.
+        ahead.gre_after = [registered(f"gre_after{n}", cursor + 4 + 4 * n, 9) for n in range(4)]
+        ahead.l2_read = [registered(f"l2_read{n}", cursor + 4 + 4 * n + _L2_FIRST, 12)
+                         for n in range(4)]
+        ahead.l3_at = {offset: registered(f"l3_at{offset}", res.inner_offset + offset, 9)
+                       for offset in L3_OFFSETS}
+        ahead.after40 = registered("after40", cursor + 40, 12)
+        ahead.after8 = registered("after8", cursor + 8, 12)
+        ahead.ext_header_len8 = registered("ext_header_len8", cursor + 8 - res.inner_l3, 8)
+        ahead.misplaced = registered("misplaced", cursor != res.inner_l3 + 40)
+        # The L2 decode's "the inner frame ends before byte e".
+        ahead.l2_short = {end: registered(f"l2_short{end}", room < end) for end in L2_ENDS}
+        # The extension header's kind.
+        ahead.proto_is = {name: registered(f"proto_is_{name}", proto == value)
+                          for name, value in (("hopopt", model._HOPOPT), ("ah", model._AH),
+                                              ("routing", model._ROUTING),
+                                              ("fragment", model._FRAGMENT),
+                                              ("tcp", model.IPPROTO_TCP))}
+        return ahead
+
     def elaborate(self, platform):
         m = Module()
         res = self.result
         ip_end_outer = self._outer_ip_end(m)
 
-        step = Signal(_STEP)            # the header at ``cursor``
-        deciding = Signal()             # the read is done: this cycle decides
-        finished = Signal()             # the answer is in ``result``: hand it back
-        cursor = Signal(12)
+        walk = SimpleNamespace(
+            step=Signal(_STEP, name="step"),            # the header at ``cursor``
+            finished=Signal(name="finished"),   # the answer is in ``result``: hand it back
+            cursor=Signal(12, name="cursor"),
+            got=Signal(8 * READ_BYTES, name="got"),     # the bytes read at ``cursor``
+            # The inner frame's length (outer ip_end - its offset).
+            room=Signal(signed(18), name="room"),
+            is4=Signal(name="is4"),                     # the inner EtherType is IPv4
+            # The protocol of the header at ``cursor`` (EXT, L4).
+            proto=Signal(8, name="proto"),
+            routing_seen=Signal(name="routing_seen"),
+            # An LSO send: inner IP length from the buffer.
+            lso=Signal(name="lso"),
+            ip_end_outer=ip_end_outer,
+        )
+        walk.ahead = self._ahead(m, walk.cursor, ip_end_outer, walk.room, walk.proto)
+        walk.l2 = self._l2_decode(m, walk)
+        # The read is done: this cycle decides (only ever set while the walk is on and not
+        # finished, so never with ``start`` or ``done``).
+        deciding = Signal()
         cursor_next = Signal(12)        # ``cursor`` at the next cycle
-        got = Signal(8 * READ_BYTES)    # the bytes read at ``cursor``
-        gre = Signal(8)
-        room = Signal(signed(18))       # the inner frame's length (outer ip_end - its offset)
-        is4 = Signal()                  # the inner EtherType is IPv4
-        proto = Signal(8)               # the protocol of the header at ``cursor`` (EXT, L4)
-        routing_seen = Signal()
-        lso = Signal()                  # an LSO send: inner IP length from the buffer
+        next_at = Signal(12)            # where the cursor goes from a decide cycle
 
         m.d.comb += [
-            self.done.eq(self.active & finished),
+            self.done.eq(self.active & walk.finished),
             self.owns_read.eq(self.start | self.active),
-            cursor_next.eq(cursor),
         ]
-        m.d.sync += cursor.eq(cursor_next)
-        read = self._read(m, cursor_next)
+        # Where the cursor goes: at the start, the GRE header; from a decide cycle, where
+        # that header's kind says the next one is, whatever its checks say (a walk that
+        # fails reads no more).
         with m.If(self.start):
             m.d.comb += cursor_next.eq(Cat(C(PHASE, 2), self.gre_position))
+        with m.Elif(deciding):
+            m.d.comb += cursor_next.eq(next_at)
+        with m.Else():
+            m.d.comb += cursor_next.eq(walk.cursor)
+        m.d.sync += walk.cursor.eq(cursor_next)
+        read = self._read(m, cursor_next)
+        next_by_kind = {}
+        with m.If(self.start):
             m.d.sync += [
-                self.active.eq(1), finished.eq(0), deciding.eq(0), step.eq(0), step.gre.eq(1),
-                gre.eq(Cat(C(PHASE, 2), self.gre_position)),
-                res.eq(0),
+                self.active.eq(1), walk.finished.eq(0), deciding.eq(0), walk.step.eq(0),
+                walk.step.gre.eq(1), res.eq(0),
             ]
             if self.lso_lengths:
-                m.d.sync += lso.eq(self.frame.user[32:64] != 0)
+                m.d.sync += walk.lso.eq(self.frame.user[32:64] != 0)
         with m.Elif(self.done):
             m.d.sync += self.active.eq(0)
-        with m.Elif(self.active & ~finished & ~deciding):
-            m.d.sync += [got.eq(read), deciding.eq(1)]
-        with m.Elif(self.active & ~finished):
+        with m.Elif(deciding):
             m.d.sync += deciding.eq(0)
-            self._decide(m, step, cursor, cursor_next, got, gre, ip_end_outer, room, is4,
-                         proto, routing_seen, finished, lso)
+            next_by_kind = self._decide(m, walk)
+        with m.Elif(self.active & ~walk.finished):
+            m.d.sync += [walk.got.eq(read), deciding.eq(1)]
+        # ``step`` is one-hot: an AND-OR of the kinds' next positions.
+        m.d.comb += next_at.eq(_one_hot_or(
+            [(getattr(walk.step, kind), at) for kind, at in next_by_kind.items()], 12))
         return m
 
-    def _decide(self, m, step, cursor, cursor_next, got, gre, ip_end_outer, room, is4, proto,
-                routing_seen, finished, lso):
+    def _decide(self, m, walk):
+        """The decide cycle's writes; returns where the next header is, by the kind of this
+        one (an expression of ``got`` and registers, valid while ``step`` is that kind)."""
         res = self.result
-        limit = WINDOW_BYTES
+        step = walk.step
 
         def b(i):
-            return byte_of(got, i)
+            return byte_of(walk.got, i)
 
         def fail(refusal=TxStatus.LSO_NOT_TCP):
             """The walk fails; an LSO send is refused with ``refusal`` (a TxStatus)."""
-            m.d.sync += [finished.eq(1), res.is_nvgre.eq(0)]
+            m.d.sync += [walk.finished.eq(1), res.is_nvgre.eq(0)]
             if self.lso_lengths:
-                m.d.sync += res.lso_refusal.eq(Mux(lso, refusal, 0))
+                m.d.sync += res.lso_refusal.eq(Mux(walk.lso, refusal, 0))
 
-        def go(kind, at):
+        def go(kind):
             m.d.sync += [step.eq(0), getattr(step, kind).eq(1)]
-            m.d.comb += cursor_next.eq(at)
 
-        def done_at(end):
-            """The walk ends without TCP/UDP: NVGRE if the headers end within the window."""
-            with m.If(end <= limit):
-                m.d.sync += [finished.eq(1), res.is_nvgre.eq(1)]
+        def leave_ip(header_len, at, fits, fragment, next_header):
+            """The inner IP headers end at ``at`` (``header_len`` bytes from ``inner_l3``;
+            ``fits``: ``at`` is within the window): the L4 fields, then TCP/UDP or the end
+            (NVGRE if the headers end within the window)."""
+            m.d.sync += [res.inner_ip_header_len.eq(header_len), res.inner_l4.eq(at),
+                         res.inner_l4_proto.eq(next_header), walk.proto.eq(next_header)]
+            with m.If(~fragment & is_one_of(next_header, L4_PROTOS)):
+                go("l4")
+            with m.Elif(fits):
+                m.d.sync += [walk.finished.eq(1), res.is_nvgre.eq(1)]
             with m.Else():
                 fail(TxStatus.LSO_HEADERS_TOO_LONG)
 
-        def leave_ip(at, fragment, next_header):
-            """The inner IP headers end at ``at``: the L4 fields, then TCP/UDP or the end."""
-            m.d.sync += [res.inner_ip_header_len.eq(at - res.inner_l3), res.inner_l4.eq(at),
-                         res.inner_l4_proto.eq(next_header), proto.eq(next_header)]
-            with m.If(~fragment & is_one_of(next_header, L4_PROTOS)):
-                go("l4", at)
-            with m.Else():
-                done_at(at)
-
-        def next_ipv6(at, fragment, next_header):
+        def next_ipv6(header_len, at, fits, fragment, next_header):
             """After the IPv6 header or an extension header: the model's loop condition."""
             with m.If(~fragment & is_one_of(next_header, WALKED_EXT)):
-                m.d.sync += proto.eq(next_header)
-                go("ext", at)
+                m.d.sync += walk.proto.eq(next_header)
+                go("ext")
             with m.Elif(~fragment & is_one_of(next_header, UNFOLLOWABLE_EXT)):
                 fail(TxStatus.LSO_NOT_TCP)
             with m.Else():
-                leave_ip(at, fragment, next_header)
+                leave_ip(header_len, at, fits, fragment, next_header)
 
+        # Each kind of header writes what it finds and goes on whether or not its checks
+        # pass (a failed walk's fields are never read: ``is_nvgre`` is 0), then fails if
+        # they do not: only ``finished``, ``is_nvgre`` and ``lso_refusal`` wait on them.
+        next_by_kind = {}
         with m.If(step.gre):
-            self._gre(m, b, gre, ip_end_outer, room, fail, go)
+            next_by_kind["gre"] = self._gre(m, b, walk, fail, go)
         with m.Elif(step.l2):
-            self._l2(m, b, room, is4, fail, go)
+            next_by_kind["l2"] = self._l2(m, walk, fail, go)
         with m.Elif(step.l3):
-            self._l3(m, b, cursor, ip_end_outer, is4, routing_seen, fail,
-                     leave_ip, next_ipv6, lso)
+            next_by_kind["l3"] = self._l3(m, b, walk, fail, leave_ip, next_ipv6)
         with m.Elif(step.ext):
-            self._ext(m, b, cursor, proto, routing_seen, fail, next_ipv6)
+            next_by_kind["ext"] = self._ext(m, b, walk, fail, next_ipv6)
         with m.Elif(step.l4):
-            self._l4(m, b, cursor, proto, fail, finished)
+            self._l4(m, b, walk, fail)
+        return next_by_kind
 
-    def _gre(self, m, b, gre, ip_end_outer, room, fail, go):
-        res = self.result
+    def _gre(self, m, b, walk, fail, go):
+        """The GRE header; returns where the next read is (the inner L2 bytes 12..29)."""
+        res, ahead = self.result, walk.ahead
         flags_high, flags_low = b(0), b(1)
         word = Cat(flags_low, flags_high)
         c, k, s = (word & model_nvgre.GRE_C) != 0, (word & model_nvgre.GRE_K) != 0, \
             (word & model_nvgre.GRE_S) != 0
-        length = Signal(5)
-        inner = Signal(9)
-        m.d.comb += [length.eq(4 + 4 * (c + k + s)), inner.eq(gre + length)]
-        truncated = gre + 4 > ip_end_outer
+        words = c + k + s               # optional 4-byte words
+
+        def by_words(values, index=words):
+            return Cat(*values).word_select(index, len(values[0]))
+
+        truncated = ahead.outer_short[4]
         not_nvgre = (((word & _GRE_VERSION) != 0) | ((word & _GRE_UNKNOWN) != 0)
                      | (big_endian(Cat(b(2), b(3)), 0, 2) != model_nvgre.ETH_P_TEB))
-        options_truncated = inner > ip_end_outer
-        bad = (truncated | not_nvgre | options_truncated
-               | (inner + _L2_FIRST + READ_BYTES > WINDOW_BYTES))
-        with m.If(bad):
+        options_truncated = by_words([ahead.outer_short[4 + 4 * n] for n in range(4)])
+        too_long = by_words([ahead.window_short[4 + 4 * n + _L2_FIRST + READ_BYTES]
+                             for n in range(4)])
+        length = Cat(C(0, 2), words + 1)
+        m.d.sync += [
+            res.gre_header_len.eq(length),
+            res.gre_checksum_offset.eq(Mux(c, ahead.gre_after[0], 0)),
+            res.gre_key_offset.eq(Mux(k, by_words(ahead.gre_after[:2], c), 0)),
+            res.gre_seq_offset.eq(Mux(s, by_words(ahead.gre_after[:3] + [C(0, 9)], c + k), 0)),
+            res.inner_offset.eq(by_words(ahead.gre_after)),
+            walk.room.eq(ahead.outer_room - length),
+        ]
+        go("l2")
+        with m.If(truncated | not_nvgre | options_truncated | too_long):
             fail(Mux(truncated, TxStatus.MALFORMED,
                      Mux(not_nvgre, TxStatus.LSO_NOT_NVGRE,
                          Mux(options_truncated, TxStatus.MALFORMED,
                              TxStatus.LSO_HEADERS_TOO_LONG))))
-        with m.Else():
-            m.d.sync += [
-                res.gre_header_len.eq(length),
-                res.gre_checksum_offset.eq(Mux(c, gre + 4, 0)),
-                res.gre_key_offset.eq(Mux(k, gre + 4 + 4 * c, 0)),
-                res.gre_seq_offset.eq(Mux(s, gre + 4 + 4 * c + 4 * k, 0)),
-                res.inner_offset.eq(inner),
-                room.eq(ip_end_outer - inner),
-            ]
-            go("l2", inner + _L2_FIRST)
+        return by_words(ahead.l2_read)
 
-    def _l2(self, m, b, room, is4, fail, go):
-        """The inner L2 header, as ``parse`` walks it, from its bytes 12..29."""
-        res = self.result
+    def _l2_decode(self, m, walk):
+        """The inner L2 header, as ``parse`` walks it, from its bytes 12..29 (``got``, valid
+        in an L2 step's decide cycle): whether it fails and why, where the IP header is."""
+        ahead = walk.ahead
         compare = {"eq": lambda x, v: x == v, "lt": lambda x, v: x < v,
                    "le": lambda x, v: x <= v}
-        failed = Signal()
-        refusal = Signal(4)
-        l3 = Signal(9)
-        found4 = Signal()
+        decoded = SimpleNamespace(failed=Signal(name="l2_failed"),
+                                  refusal=Signal(4, name="l2_refusal"),
+                                  l3=Signal(9, name="l2_l3"), is4=Signal(name="l2_is4"))
 
         def ip_at(offset, is_ipv4):
-            m.d.comb += [l3.eq(res.inner_offset + offset), found4.eq(int(is_ipv4))]
+            m.d.comb += [decoded.l3.eq(ahead.l3_at[offset]), decoded.is4.eq(int(is_ipv4))]
 
         def failed_with(code):
-            m.d.comb += [failed.eq(1), refusal.eq(
+            m.d.comb += [decoded.failed.eq(1), decoded.refusal.eq(
                 TxStatus.MALFORMED if code in _L2_MALFORMED else TxStatus.LSO_NOT_TCP)]
 
-        _describe_l2(m, lambda at, op, value: compare[op](b(at - _L2_FIRST), value),
-                     lambda end: room < end, failed_with, ip_at)
-        with m.If(failed):
-            fail(refusal)
-        with m.Else():
-            m.d.sync += [res.inner_l3.eq(l3), is4.eq(found4)]
-            go("l3", l3)
+        _describe_l2(m, lambda at, op, value: compare[op](byte_of(walk.got, at - _L2_FIRST),
+                                                          value),
+                     lambda end: ahead.l2_short[end], failed_with, ip_at)
+        return decoded
 
-    def _l3(self, m, b, cursor, ip_end_outer, is4, routing_seen, fail, leave_ip,
-            next_ipv6, lso):
-        res = self.result
+    def _l2(self, m, walk, fail, go):
+        """Takes the L2 decode; returns where the inner IP header is."""
+        decoded = walk.l2
+        m.d.sync += [self.result.inner_l3.eq(decoded.l3), walk.is4.eq(decoded.is4)]
+        go("l3")
+        with m.If(decoded.failed):
+            fail(decoded.refusal)
+        return decoded.l3
+
+    def _l3(self, m, b, walk, fail, leave_ip, next_ipv6):
+        """The inner IP header (at ``inner_l3``); returns where the header after it is."""
+        res, ahead, cursor, lso = self.result, walk.ahead, walk.cursor, walk.lso
         version = b(0)[4:8]
         hlen = Cat(C(0, 2), b(0)[0:4])
         total = big_endian(Cat(b(2), b(3)), 0, 2)
         payload_len = big_endian(Cat(b(4), b(5)), 0, 2)
         fragment_field = big_endian(Cat(b(6), b(7)), 0, 2)
         fragment = fragment_field[13] | (fragment_field[0:13] != 0)
+        after4 = cursor + hlen
         # The model's order of the checks (``parse._walk_ipv4``, ``_walk_ipv6``), then the
-        # window the model checks at the TCP/UDP header only.
-        with m.If(is4):
-            short = cursor + 20 > ip_end_outer
+        # window the model checks at the TCP/UDP header only. ``x > room``: the header's
+        # cursor + x runs past that end.
+        with m.If(walk.is4):
+            short = ahead.outer_short[20]
             bad_version = version != 4
-            malformed = ((hlen < 20) | (cursor + hlen > ip_end_outer)
-                         | (~lso & ((total < hlen) | (cursor + total > ip_end_outer))))
-            bad = short | (cursor + 20 > WINDOW_BYTES) | bad_version | malformed
-            with m.If(bad):
+            malformed = ((hlen < 20) | (hlen > ahead.outer_room)
+                         | (~lso & ((total < hlen) | (total > ahead.outer_room))))
+            m.d.sync += [
+                res.inner_is_ipv4.eq(1),
+                res.inner_ip_end.eq(Mux(lso, walk.ip_end_outer, cursor + total)),
+                res.inner_is_fragment.eq(fragment), res.inner_pseudo_dst.eq(cursor + 16),
+            ]
+            leave_ip(hlen, after4, hlen <= ahead.window_room, fragment, b(9))
+            with m.If(short | ahead.window_short[20] | bad_version | malformed):
                 fail(Mux(short, TxStatus.MALFORMED,
                          Mux(bad_version, TxStatus.LSO_NOT_TCP,
                              Mux(malformed, TxStatus.MALFORMED,
                                  TxStatus.LSO_HEADERS_TOO_LONG))))
-            with m.Else():
-                m.d.sync += [
-                    res.inner_is_ipv4.eq(1),
-                    res.inner_ip_end.eq(Mux(lso, ip_end_outer, cursor + total)),
-                    res.inner_is_fragment.eq(fragment), res.inner_pseudo_dst.eq(cursor + 16),
-                ]
-                leave_ip(cursor + hlen, fragment, b(9))
         with m.Else():
-            short = cursor + 40 > ip_end_outer
+            short = ahead.outer_short[40]
             bad_version = version != 6
-            malformed = ~lso & (cursor + 40 + payload_len > ip_end_outer)
-            bad = short | (cursor + 40 > WINDOW_BYTES) | bad_version | malformed
+            malformed = ~lso & (payload_len > ahead.outer_room40)
+            m.d.sync += [
+                res.inner_is_ipv6.eq(1),
+                res.inner_ip_end.eq(Mux(lso, walk.ip_end_outer, ahead.after40 + payload_len)),
+                res.inner_pseudo_dst.eq(cursor + 24), walk.routing_seen.eq(0),
+            ]
+            next_ipv6(40, ahead.after40, ~ahead.window_short[40], C(0, 1), b(6))
             # Past the window, the model's next step fails at once on an unfollowable Next
             # Header (byte 6 is inside the window); what it makes of any other is taken to
             # end past byte 256.
-            with m.If(bad):
+            with m.If(short | ahead.window_short[40] | bad_version | malformed):
                 fail(Mux(short, TxStatus.MALFORMED,
                          Mux(bad_version, TxStatus.LSO_NOT_TCP,
                              Mux(malformed, TxStatus.MALFORMED,
                                  Mux(is_one_of(b(6), UNFOLLOWABLE_EXT), TxStatus.LSO_NOT_TCP,
                                      TxStatus.LSO_HEADERS_TOO_LONG)))))
-            with m.Else():
-                m.d.sync += [
-                    res.inner_is_ipv6.eq(1),
-                    res.inner_ip_end.eq(Mux(lso, ip_end_outer, cursor + 40 + payload_len)),
-                    res.inner_pseudo_dst.eq(cursor + 24), routing_seen.eq(0),
-                ]
-                next_ipv6(cursor + 40, C(0, 1), b(6))
+        return Mux(walk.is4, after4, ahead.after40)
 
-    def _ext(self, m, b, cursor, proto, routing_seen, fail, next_ipv6):
-        res = self.result
+    def _ext(self, m, b, walk, fail, next_ipv6):
+        """An IPv6 extension header; returns where the header after it is."""
+        res, ahead, cursor = self.result, walk.ahead, walk.cursor
+        is_ = ahead.proto_is
         ext_len = b(1)
         routing_type, segments_left = b(2), b(3)
-        is_routing = proto == model._ROUTING
-        is_fragment = proto == model._FRAGMENT
-        length = Signal(12)
-        with m.If(is_fragment):
-            m.d.comb += length.eq(8)
-        with m.Elif(proto == model._AH):
-            m.d.comb += length.eq((ext_len + 2) * 4)
-        with m.Else():
-            m.d.comb += length.eq((ext_len + 1) * 8)
+        # Its length is 8 + ``beyond``: Fragment 8, AH (len + 2) * 4, else (len + 1) * 8.
+        beyond = Mux(is_["fragment"], 0, Mux(is_["ah"], ext_len << 2, ext_len << 3))
         after = Signal(12)
-        m.d.comb += after.eq(cursor + length)
+        m.d.comb += after.eq(ahead.after8 + beyond)
         final_dst_known = is_one_of(routing_type, model._ROUTING_FINAL_DST_TYPES) & \
             (ext_len >= 2)
         fragment_field = Cat(segments_left, routing_type)      # offset:13, res:2, M:1
-        fragment = is_fragment & ((fragment_field[3:16] != 0) | fragment_field[0])
-        misplaced = (proto == model._HOPOPT) & (cursor != res.inner_l3 + 40)
-        truncated = (cursor + 8 > res.inner_ip_end) | (after > res.inner_ip_end)
-        too_long = after > model.MAX_EXT_END       # (absolute, as the inner parse's)
-        bad = (misplaced | truncated | (cursor + 8 > WINDOW_BYTES) | too_long
-               | (is_routing & routing_seen)
-               | (is_routing & (segments_left != 0) & ~final_dst_known))
+        fragment = is_["fragment"] & ((fragment_field[3:16] != 0) | fragment_field[0])
+        misplaced = is_["hopopt"] & ahead.misplaced
+        truncated = ahead.inner_short[8] | (beyond > ahead.inner_room8)
+        too_long = beyond > ahead.ext_limit_room8   # (absolute, as the inner parse's)
+        with m.If(is_["routing"]):
+            m.d.sync += walk.routing_seen.eq(1)
+            with m.If(segments_left != 0):
+                m.d.sync += res.inner_pseudo_dst.eq(cursor + 8)
+        with m.If(fragment):
+            m.d.sync += res.inner_is_fragment.eq(1)
+        next_ipv6(ahead.ext_header_len8 + beyond, after, beyond <= ahead.window_room8, fragment,
+                  b(0))
+        bad = (misplaced | truncated | ahead.window_short[8] | too_long
+               | (is_["routing"] & walk.routing_seen)
+               | (is_["routing"] & (segments_left != 0) & ~final_dst_known))
         with m.If(bad):
             fail(Mux(misplaced, TxStatus.LSO_NOT_TCP,
                      Mux(truncated, TxStatus.MALFORMED,
                          Mux(too_long, TxStatus.LSO_HEADERS_TOO_LONG,
-                             Mux(cursor + 8 > WINDOW_BYTES, TxStatus.LSO_HEADERS_TOO_LONG,
+                             Mux(ahead.window_short[8], TxStatus.LSO_HEADERS_TOO_LONG,
                                  TxStatus.LSO_NOT_TCP)))))
-        with m.Else():
-            with m.If(is_routing):
-                m.d.sync += routing_seen.eq(1)
-                with m.If(segments_left != 0):
-                    m.d.sync += res.inner_pseudo_dst.eq(cursor + 8)
-            with m.If(fragment):
-                m.d.sync += res.inner_is_fragment.eq(1)
-            next_ipv6(after, fragment, b(0))
+        return after
 
-    def _l4(self, m, b, cursor, proto, fail, finished):
-        res = self.result
+    def _l4(self, m, b, walk, fail):
+        res, ahead, cursor = self.result, walk.ahead, walk.cursor
         ip_end = res.inner_ip_end
-        with m.If(proto == model.IPPROTO_TCP):
+        with m.If(ahead.proto_is["tcp"]):
             hlen = Cat(C(0, 2), b(12)[4:8])
-            truncated = cursor + 20 > ip_end
-            bad = (truncated | (cursor + 20 > WINDOW_BYTES) | (hlen < 20)
-                   | (cursor + hlen > ip_end) | (cursor + hlen > WINDOW_BYTES))
-            with m.If(bad):
+            truncated = ahead.inner_short[20]
+            past_window = ahead.window_short[20]
+            malformed = (hlen < 20) | (hlen > ahead.inner_room)
+            m.d.sync += [res.inner_l4_header_len.eq(hlen), res.inner_l4_end.eq(ip_end),
+                         res.is_nvgre.eq(1)]
+            with m.If(truncated | past_window | malformed | (hlen > ahead.window_room)):
                 fail(Mux(truncated, TxStatus.MALFORMED,
-                         Mux(cursor + 20 > WINDOW_BYTES, TxStatus.LSO_HEADERS_TOO_LONG,
-                             Mux((hlen < 20) | (cursor + hlen > ip_end), TxStatus.MALFORMED,
+                         Mux(past_window, TxStatus.LSO_HEADERS_TOO_LONG,
+                             Mux(malformed, TxStatus.MALFORMED,
                                  TxStatus.LSO_HEADERS_TOO_LONG))))
-            with m.Else():
-                m.d.sync += [res.inner_l4_header_len.eq(hlen), res.inner_l4_end.eq(ip_end),
-                             res.is_nvgre.eq(1)]
         with m.Else():
             udp_len = big_endian(Cat(b(4), b(5)), 0, 2)
-            truncated = cursor + 8 > ip_end
-            bad = (truncated | (cursor + 8 > WINDOW_BYTES) | (udp_len < 8)
-                   | (cursor + udp_len > ip_end))
-            with m.If(bad):
+            truncated = ahead.inner_short[8]
+            past_window = ahead.window_short[8]
+            m.d.sync += [res.inner_l4_header_len.eq(8),
+                         res.inner_l4_end.eq(cursor + udp_len), res.is_nvgre.eq(1)]
+            with m.If(truncated | past_window | (udp_len < 8) | (udp_len > ahead.inner_room)):
                 fail(Mux(truncated, TxStatus.MALFORMED,
-                         Mux(cursor + 8 > WINDOW_BYTES, TxStatus.LSO_HEADERS_TOO_LONG,
+                         Mux(past_window, TxStatus.LSO_HEADERS_TOO_LONG,
                              TxStatus.LSO_NOT_TCP)))
-            with m.Else():
-                m.d.sync += [res.inner_l4_header_len.eq(8),
-                             res.inner_l4_end.eq(cursor + udp_len), res.is_nvgre.eq(1)]
-        m.d.sync += finished.eq(1)
+        m.d.sync += walk.finished.eq(1)
+
+
+def _one_hot_or(choices, width):
+    """The value of the one ``(select, value)`` whose select is 1 (0 if none): an AND-OR."""
+    result = C(0, width)
+    for select, value in choices:
+        result = result | Mux(select, value, 0)
+    return result

@@ -60,10 +60,11 @@ assert model_nvgre.NVGRE_MAX_HEADER_BYTES == WINDOW_BYTES, \
     "the inner walk reads the same 256-byte window as the outer one"
 
 #: What the inner walk (``inner.InnerWalk``) finds of an NVGRE frame: ``model.nvgre.follow``
-#: in bits. Every field is 0 unless ``is_nvgre`` (the model's ``Nvgre.ok``); within, the
-#: fields the model leaves ``None`` are 0 (a GRE field that is absent, the inner L4 fields of
-#: an inner fragment or another protocol). Offsets count from the outer frame's first byte.
-#: The exception is ``lso_refusal``, set only when ``is_nvgre`` is 0 (TX LSO sends).
+#: in bits. The fields hold only when ``is_nvgre`` (the model's ``Nvgre.ok``; the record takes
+#: them only then, as 0 otherwise: ``checks.Decide``); within, the fields the model leaves
+#: ``None`` are 0 (a GRE field that is absent, the inner L4 fields of an inner fragment or
+#: another protocol). Offsets count from the outer frame's first byte. The exception is
+#: ``lso_refusal``, set only when ``is_nvgre`` is 0 (TX LSO sends).
 NVGRE_LAYOUT = data.StructLayout({
     "is_nvgre": 1,
     "gre_header_len": 5,

@@ -245,7 +245,8 @@ class HeaderWalk(wiring.Component):
     gre_start : Out(1)
         The IP headers lead to GRE (not a fragment): the inner walk starts at the GRE header
         at ``gre_position``. The walk then waits, holding the window, until ``inner_done``,
-        and that cycle's step is ``gre`` (the frame's last).
+        and that cycle's step is ``gre`` (the frame's last); it takes the next window a
+        cycle later at the earliest.
     gre_position : Out(6)
         The position of the GRE header, valid with ``gre_start``.
     inner_done : In(1)
@@ -353,9 +354,10 @@ class HeaderWalk(wiring.Component):
             m.d.sync += gre_wait.eq(0)
         # Take the next window when this step is known to be the last from registers alone
         # (so ``next_ext``, ``next_l4`` and ``next_gre`` are 0 whenever the walk takes a
-        # window).
-        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | choosing | kind.ext)
-                                 & ~(gre_wait & ~self.inner_done))
+        # window). After GRE, a cycle after the ``gre`` step (``gre_wait`` is 0 again): the
+        # take, which loads the hand-off and lets the capture go on, does not wait on the
+        # inner walk's registers, far from them on the chip.
+        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | choosing | kind.ext | gre_wait))
         m.d.sync += [
             kind.l2_failed.eq(self.take & (self.l2_error != 0)),
             kind.l3.eq(self.take & (self.l2_error == 0)),
