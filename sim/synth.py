@@ -230,7 +230,7 @@ def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) ->
         return (_dp16kd(DEFAULT_CONTEXTS * region_beats, width)
                 + 2 * _dp16kd(LANDING_SLOTS * slot_beats, width)), region_beats
     if unit == "rsc.engine" and rsc_scu_bytes is None:
-        rsc_scu_bytes = 16384                           # the part's own (``units.PARTS``)
+        rsc_scu_bytes = units.PART_SCU_BYTES            # the part's own (``units.PARTS``)
     need, region_beats = blocks(rsc_scu_bytes)
     if need <= ECP5_85K_DP16KD:
         return

@@ -87,21 +87,27 @@ def _rsc_engine(width, **kw):
     return RscEngine(width, **kw)
 
 
-def _rsc_part(name, *, frame_bytes=16384, region_bytes=16384, contexts=8):
+#: The SCU region (and landing slot) size of the ``rsc.engine`` part and the engine's parts:
+#: 16 KB, since the default engine's block RAM does not fit the ECP5-85k (``PARTS``).
+PART_SCU_BYTES = 16384
+
+
+def _rsc_part(name, *, frame_bytes=PART_SCU_BYTES, region_bytes=PART_SCU_BYTES):
     """A factory of the RSC engine's part ``name`` with the engine's sizes for ``frame_bytes``
-    landing slots and ``region_bytes`` SCU regions (``RscEngine``'s arithmetic)."""
+    landing slots and ``region_bytes`` SCU regions (``hdl.rsc.engine.buffer_beats``)."""
     def build(w):
         from nicoffload.hdl import rsc
-        cls, nb = getattr(rsc, name), w // 8
-        slot_beats = -(-frame_bytes // nb) + 1
-        region_beats = -(-max(region_bytes, frame_bytes) // nb) + 1
+        from nicoffload.hdl.rsc.engine import buffer_beats
+        from nicoffload.model.rsc import DEFAULT_CONTEXTS
+        cls = getattr(rsc, name)
+        slot_beats, region_beats = buffer_beats(w, region_bytes, frame_bytes)
         if name == "RscSequencer":
-            return cls(contexts, region_bytes)
+            return cls(DEFAULT_CONTEXTS, region_bytes)
         if name == "SegmentAnalyzer":
             return cls()
         if name == "RscIngress":
             return cls(w, slot_beats)
-        return cls(w, contexts, region_beats, slot_beats)
+        return cls(w, DEFAULT_CONTEXTS, region_beats, slot_beats)
     return build
 
 
@@ -125,7 +131,8 @@ PARTS = {
     # SCU regions of 16 KB, not the default 65,664 bytes: eight default regions (4.2 Mbit)
     # are more than the ECP5-85k's block RAM (208 DP16KD, 3.7 Mbit; Yosys maps them to 282),
     # so the default engine cannot be placed on it. The logic is the same but for address bits.
-    "rsc.engine": lambda w, max_scu_bytes=16384: _rsc_engine(w, max_scu_bytes=max_scu_bytes),
+    "rsc.engine": lambda w, max_scu_bytes=PART_SCU_BYTES: _rsc_engine(
+        w, max_scu_bytes=max_scu_bytes),
     # The engine's parts (``hdl/rsc``), with the sizes of that ``rsc.engine``; the mover holds
     # both RAMs, so it is built with 2 KB slots and regions (the logic but for address bits).
     "rsc.sequencer": _rsc_part("RscSequencer"),
