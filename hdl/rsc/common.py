@@ -1,7 +1,8 @@
 """What the parts of the RSC engine share: sizes, layouts and small helpers."""
 
 from amaranth.hdl import *
-from amaranth.lib import data
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nbl
 
@@ -172,3 +173,19 @@ def _serial_ge(a, b):
     return ~(a - b)[31]
 
 
+
+
+class BufferPart(wiring.Component):
+    """A part of the engine that addresses the landing RAM (``LANDING_SLOTS`` slots of
+    ``slot_beats``) and the SCU RAM (``contexts`` regions of ``region_beats``), W bits a
+    beat: the geometry kept once for the copier, the emitter and the mover."""
+
+    def __init__(self, width, contexts, region_beats, slot_beats, members):
+        self.width, self.contexts = width, contexts
+        self.region_beats, self.slot_beats = region_beats, slot_beats
+        super().__init__(members)
+
+    @staticmethod
+    def landing_reader(width, slot_beats):
+        """The landing RAM's read port as a part that reads it sees it."""
+        return {"land_addr": Out(range(LANDING_SLOTS * slot_beats)), "land_data": In(width)}

@@ -1,16 +1,16 @@
 """The RSC mover's copy engine: landing bytes into an SCU region, realigned, payload summed."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..checksum import range_mask
 from ..onesum import add_tree, beat_words, group_sums
 
-from .common import CMD_LAYOUT, LANDING_SLOTS, TICKET_BITS
+from .common import CMD_LAYOUT, LANDING_SLOTS, TICKET_BITS, BufferPart
 
 
-class RscCopier(wiring.Component):
+class RscCopier(BufferPart):
     """Copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of a context's region
     (``COPY`` commands, ``dst_lo >= src_lo``), realigned by a byte rotation, one command
     after another. The next command is worked out (its plan) while a copy runs; a copy reads
@@ -39,13 +39,9 @@ class RscCopier(wiring.Component):
     """
 
     def __init__(self, width, contexts, region_beats, slot_beats):
-        self.width = width
-        self.contexts = contexts
-        self.region_beats = region_beats
-        self.slot_beats = slot_beats
-        super().__init__({
+        super().__init__(width, contexts, region_beats, slot_beats, {
             "cmd": In(stream.Signature(CMD_LAYOUT(contexts))),
-            "land_addr": Out(range(LANDING_SLOTS * slot_beats)), "land_data": In(width),
+            **self.landing_reader(width, slot_beats),
             "scu_addr": Out(range(contexts * region_beats)), "scu_data": Out(width),
             "scu_en": Out(width // 8),
             "release": Out(LANDING_SLOTS),

@@ -11,11 +11,11 @@ from ..checksum import range_mask
 from ..onesum import add_tree, beat_words, fold16
 from ..stream import RegisterSlice, StreamFIFO
 
-from .common import (EMIT_LAYOUT, LANDING_SLOTS, OP_EMIT_SCU, RXU, TICKET_BITS,
+from .common import (EMIT_LAYOUT, BufferPart, LANDING_SLOTS, OP_EMIT_SCU, RXU, TICKET_BITS,
                      one_hot_select, patch_beat, patch_lanes)
 
 
-class RscEmitter(wiring.Component):
+class RscEmitter(BufferPart):
     """Sends frames, one command after another, in the order the commands come.
 
     ``EMIT_LAND`` sends a landing slot's frame unchanged and releases the slot with its last
@@ -46,13 +46,9 @@ class RscEmitter(wiring.Component):
     OUT_DEPTH = 8
 
     def __init__(self, width, contexts, region_beats, slot_beats):
-        self.width = width
-        self.contexts = contexts
-        self.region_beats = region_beats
-        self.slot_beats = slot_beats
-        super().__init__({
+        super().__init__(width, contexts, region_beats, slot_beats, {
             "cmd": In(stream.Signature(EMIT_LAYOUT(contexts))),
-            "land_addr": Out(range(LANDING_SLOTS * slot_beats)), "land_data": In(width),
+            **self.landing_reader(width, slot_beats),
             "scu_addr": Out(range(contexts * region_beats)), "scu_data": In(width),
             "sums": In(data.ArrayLayout(32, contexts)), "copies": In(TICKET_BITS),
             "release": Out(LANDING_SLOTS), "region_done": Out(contexts),

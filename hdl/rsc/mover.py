@@ -7,12 +7,12 @@ from amaranth.lib.wiring import In, Out
 from ..axis import AxisSignature
 from ..stream import StreamFIFO
 
-from .common import CMD_LAYOUT, EMIT_LAYOUT, LANDING_SLOTS, OP_COPY, OP_EMIT_SCU, RXU, TICKET_BITS
+from .common import CMD_LAYOUT, EMIT_LAYOUT, LANDING_SLOTS, BufferPart, OP_COPY, OP_EMIT_SCU, RXU, TICKET_BITS
 from .copier import RscCopier
 from .emitter import RscEmitter
 
 
-class RscMover(wiring.Component):
+class RscMover(BufferPart):
     """The data mover: landing RAM, SCU RAM, copies and emissions side by side.
 
     Commands (``CMD_LAYOUT``) come in the sequencer's order and go to one of two queues:
@@ -48,11 +48,7 @@ class RscMover(wiring.Component):
     EMIT_DEPTH = 8
 
     def __init__(self, width, contexts, region_beats, slot_beats):
-        self.width = width
-        self.contexts = contexts
-        self.region_beats = region_beats
-        self.slot_beats = slot_beats
-        super().__init__({
+        super().__init__(width, contexts, region_beats, slot_beats, {
             "cmd": In(stream.Signature(CMD_LAYOUT(contexts))),
             "regions_busy": Out(contexts), "release": Out(LANDING_SLOTS),
             "land_addr": In(range(LANDING_SLOTS * slot_beats)), "land_data": In(width),
