@@ -68,6 +68,11 @@ class RegisterSlice(wiring.Component):
             self.s.ready.eq(~skid_full),
             taken.eq(self.s.valid & ~skid_full),
         ]
+        # The skid register takes the input every cycle it is empty, whether a beat is
+        # offered or not, so the producer's ``valid`` (often the end of its decisions) drives
+        # no enable of the payload's width: only ``skid_full``, a flip-flop, does.
+        with m.If(~skid_full):
+            m.d.sync += skid.eq(self.s.payload)
         with m.If(~self.m.valid | self.m.ready):
             # The output register is free this cycle: the skid beat goes first.
             m.d.sync += [
@@ -76,7 +81,7 @@ class RegisterSlice(wiring.Component):
                 skid_full.eq(0),
             ]
         with m.Elif(taken):
-            m.d.sync += [skid.eq(self.s.payload), skid_full.eq(1)]
+            m.d.sync += skid_full.eq(1)
         return m
 
 
