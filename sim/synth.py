@@ -207,8 +207,8 @@ ECP5_85K_DP16KD, DP16KD_WORDS, DP16KD_BITS = 208, 512, 36
 
 def _dp16kd(words: int, bits: int) -> int:
     """The DP16KD a ``words`` x ``bits`` RAM takes at the widest (512 x 36) configuration,
-    as Yosys maps the RSC engine's RAMs (the engine with 16 KB regions at W=64: 118 by this
-    count, 120 by Yosys')."""
+    as Yosys maps the RSC engine's RAMs (stop 19's engine, eight 16 KB regions at W=64: 118
+    by this count, 120 by Yosys')."""
     return -(-words // DP16KD_WORDS) * -(-bits // DP16KD_BITS)
 
 
@@ -219,7 +219,7 @@ def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) ->
     and what it takes to fit. Units without the engine pass."""
     if unit not in units.RSC_HOLDERS:
         return
-    from nicoffload.hdl.rsc.common import LANDING_SLOTS
+    from nicoffload.hdl.rsc.common import LANDING_SLOTS, default_regions
     from nicoffload.hdl.rsc.engine import buffer_beats
     from nicoffload.model.rsc import DEFAULT_CONTEXTS
 
@@ -227,8 +227,9 @@ def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) ->
         slot_beats, region_beats = buffer_beats(width, *(() if scu_bytes is None else (scu_bytes,)))
         # The landing RAM has two read ports (the copier's and the emitter's): Yosys keeps a
         # copy of it per read port.
-        return (_dp16kd(DEFAULT_CONTEXTS * region_beats, width)
+        return (_dp16kd(regions * region_beats, width)
                 + 2 * _dp16kd(LANDING_SLOTS * slot_beats, width)), region_beats
+    regions = default_regions(DEFAULT_CONTEXTS)
     if unit == "rsc.engine" and rsc_scu_bytes is None:
         rsc_scu_bytes = units.PART_SCU_BYTES            # the part's own (``units.PARTS``)
     need, region_beats = blocks(rsc_scu_bytes)
@@ -236,7 +237,7 @@ def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) ->
         return
     fits = next((b for b in (16384, 8192, 4096) if blocks(b)[0] <= ECP5_85K_DP16KD), None)
     raise ValueError(
-        f"{unit} at W={width}: the RSC engine's SCU buffer ({DEFAULT_CONTEXTS} regions of "
+        f"{unit} at W={width}: the RSC engine's SCU buffer ({regions} regions of "
         f"{region_beats} beats) and landing slots need about {need} DP16KD, more than the "
         f"ECP5-85k's {ECP5_85K_DP16KD}: it cannot be placed. Give a smaller SCU region, "
         + (f"e.g. --rsc-scu-bytes {fits} ({blocks(fits)[0]} DP16KD; SCUs are then ended at "

@@ -97,6 +97,7 @@ def _rsc_part(name, *, frame_bytes=PART_SCU_BYTES, region_bytes=PART_SCU_BYTES):
     landing slots and ``region_bytes`` SCU regions (``hdl.rsc.engine.buffer_beats``)."""
     def build(w):
         from nicoffload.hdl import rsc
+        from nicoffload.hdl.rsc.common import default_regions
         from nicoffload.hdl.rsc.engine import buffer_beats
         from nicoffload.model.rsc import DEFAULT_CONTEXTS
         cls = getattr(rsc, name)
@@ -107,7 +108,7 @@ def _rsc_part(name, *, frame_bytes=PART_SCU_BYTES, region_bytes=PART_SCU_BYTES):
             return cls()
         if name == "RscIngress":
             return cls(w, slot_beats)
-        return cls(w, DEFAULT_CONTEXTS, region_beats, slot_beats)
+        return cls(w, default_regions(DEFAULT_CONTEXTS), region_beats, slot_beats)
     return build
 
 

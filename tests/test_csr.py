@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hdl/csr.py in Amaranth's own simulator, against the model's bus view (model.regmap).
 
 A bus master that puts AW before W, W before AW or both at once, with random gaps, and

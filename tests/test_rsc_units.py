@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The RSC engine (hdl/rsc.py) in Amaranth's own simulator, against model/rsc.py.
 
 Small, fast cases: the segment analyzer alone (every field and kind against the model's
@@ -15,7 +16,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from nicoffload.hdl.rsc import RscUnit, SegmentAnalyzer, SEG_KIND_EXC, SEG_KIND_FRAG, \
+from nicoffload.hdl.rsc import RscEngine, RscUnit, SegmentAnalyzer, SEG_KIND_EXC, SEG_KIND_FRAG, \
     SEG_KIND_PASS, SEG_KIND_SEG
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
@@ -114,11 +115,11 @@ def check_analyzer(frames):
     sim.run()
 
 
-def run_unit(items, *, width=64, contexts=4, max_scu_bytes=6000, max_frame_bytes=2048,
-             timeout=0, backpressure=False, seed=1):
+def run_unit(items, *, width=64, contexts=4, regions=None, max_scu_bytes=6000,
+             max_frame_bytes=2048, timeout=0, backpressure=False, seed=1):
     """Drive RscUnit with ``items`` (rsc_traffic events); return (RTL frames, model frames)."""
     rng = random.Random(seed)
-    dut = RscUnit(width, contexts=contexts, max_scu_bytes=max_scu_bytes,
+    dut = RscUnit(width, contexts=contexts, regions=regions, max_scu_bytes=max_scu_bytes,
                   max_frame_bytes=max_frame_bytes)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -240,6 +241,23 @@ def test_unit_short_traffic(width):
     items = rsc_traffic.events(rng, 30, flows=6, jumbo=False, gap_rate=0, enables_rate=0.05)
     items = [it for it in items if it[0] != "frame" or len(it[1]) <= 2048]
     compare(*run_unit(items, width=width))
+
+
+@pytest.mark.parametrize("regions", [2, 4])
+def test_unit_more_flows_than_contexts(regions):
+    """Seven flows over two contexts, the output stalled at random: nearly every segment evicts
+    an SCU. With no spare region (2) an opening SCU waits for the evicted one's emission; with
+    spares (4) it opens in one while that is emitted, and a spare is taken only once its own
+    emission has read it out. Either way the output is the model's."""
+    rng = random.Random(23 + regions)
+    items = rsc_traffic.events(rng, 24, flows=7, jumbo=False, gap_rate=0, enables_rate=0)
+    items = [it for it in items if it[0] != "frame" or len(it[1]) <= 2048]
+    compare(*run_unit(items, contexts=2, regions=regions, backpressure=True))
+
+
+def test_engine_needs_a_region_per_context():
+    with pytest.raises(ValueError, match="regions"):
+        RscEngine(64, contexts=4, regions=3)
 
 
 @pytest.mark.slow

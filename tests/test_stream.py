@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hdl/stream.py in Amaranth's own simulator: order, no loss, full rate, registered ready."""
 
 import random

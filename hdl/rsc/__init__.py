@@ -26,7 +26,7 @@ leave in decision order because every output (a frame alone or an SCU) goes thro
 emit queue. What keeps the two engines apart (:class:`RscMover`): an SCU's emission waits
 until the copies dispatched before it are written and summed (its ticket); a region being
 emitted is not opened again until its last read (``regions_busy``: the sequencer picks
-another free context, or waits); a landing slot is released by the engine that reads the
+another free region, or waits); a landing slot is released by the engine that reads the
 frame out.
 
 Time and the arrival log
@@ -53,10 +53,14 @@ order and the last-join order are a flip-flop per pair of contexts (set when a c
 the newest): the opening order picks the SCU to evict and the flush order, the last-join order
 the next SCU the idle timer ends (of those its ages have ended).
 
-SCU buffer: one region per context of ``max(max_scu_bytes, max_frame_bytes)`` bytes in one
-RAM (``amaranth.lib.memory``, byte write enables). The segment that opens an SCU is copied
+SCU buffer: regions of ``max(max_scu_bytes, max_frame_bytes)`` bytes in one RAM
+(``amaranth.lib.memory``, byte write enables), one per context and one more
+(``default_regions``): a context holds the region its SCU opened in (a small RAM beside its
+state), and an SCU opens in a free context and a region that no open SCU holds and that is
+not being emitted. So when a new flow evicts an SCU (more flows than contexts), its segment
+is copied into the spare region while the evicted SCU is emitted from its own. The segment that opens an SCU is copied
 whole (padding too: a one-segment SCU is indicated unchanged); each joining segment's payload
-is copied behind the SCU's payload, realigned by a byte rotation. Beside each context the
+is copied behind the SCU's payload, realigned by a byte rotation. Beside each region the
 copier keeps a running one's-complement sum of the SCU's payload, taken from the beats the
 copies write (16-bit words at their places in the region; the opening copy restarts it with
 its own payload bytes, each joining copy adds its whole write), a few cycles behind the

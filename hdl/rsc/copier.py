@@ -11,13 +11,13 @@ from .common import CMD_LAYOUT, LANDING_SLOTS, TICKET_BITS, BufferPart
 
 
 class RscCopier(BufferPart):
-    """Copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of a context's region
+    """Copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of an SCU region
     (``COPY`` commands, ``dst_lo >= src_lo``), realigned by a byte rotation, one command
     after another. The next command is worked out (its plan) while a copy runs; a copy reads
     the beat before its first destination beat, then a beat a cycle, so back-to-back copies
     cost their beats and one cycle each. The slot is released with the last read.
 
-    Each context has a running one's-complement sum of its SCU's payload (16-bit words at
+    Each region has a running one's-complement sum of its SCU's payload (16-bit words at
     their places in the region): the beats written are summed a few cycles behind the write
     (``_payload_sums``), the opening copy's (not ``multi``) payload bytes
     ``[hdr_len, hdr_len + plen)`` restarting it, a joining copy's whole write adding to it.
@@ -25,27 +25,27 @@ class RscCopier(BufferPart):
 
     Attributes
     ----------
-    cmd : In(stream.Signature(CMD_LAYOUT(contexts)))
+    cmd : In(stream.Signature(CMD_LAYOUT(regions)))
     land_addr : Out, land_data : In
         A read port of the landing RAM (data the cycle after the address).
     scu_addr, scu_data, scu_en : Out
         The SCU RAM's write port (a byte enable per lane).
     release : Out(LANDING_SLOTS)
         A slot read out (registered, one cycle).
-    sums : Out(data.ArrayLayout(32, contexts))
-        Each context's payload sum (under 2**32: a region holds < 2**16 words).
+    sums : Out(data.ArrayLayout(32, regions))
+        Each region's payload sum (under 2**32: a region holds < 2**16 words).
     done : Out(TICKET_BITS)
         Copies finished (written and summed), modulo ``2**TICKET_BITS``.
     """
 
-    def __init__(self, width, contexts, region_beats, slot_beats):
-        super().__init__(width, contexts, region_beats, slot_beats, {
-            "cmd": In(stream.Signature(CMD_LAYOUT(contexts))),
+    def __init__(self, width, regions, region_beats, slot_beats):
+        super().__init__(width, regions, region_beats, slot_beats, {
+            "cmd": In(stream.Signature(CMD_LAYOUT(regions))),
             **self.landing_reader(width, slot_beats),
-            "scu_addr": Out(range(contexts * region_beats)), "scu_data": Out(width),
+            "scu_addr": Out(range(regions * region_beats)), "scu_data": Out(width),
             "scu_en": Out(width // 8),
             "release": Out(LANDING_SLOTS),
-            "sums": Out(data.ArrayLayout(32, contexts)),
+            "sums": Out(data.ArrayLayout(32, regions)),
             "done": Out(TICKET_BITS),
         })
 
@@ -55,13 +55,13 @@ class RscCopier(BufferPart):
         lg = (nb - 1).bit_length()
         beats = range(max(self.region_beats, self.slot_beats) + 2)
         plan_layout = data.StructLayout({
-            "valid": 1, "slot": range(LANDING_SLOTS), "ctx": range(self.contexts),
+            "valid": 1, "slot": range(LANDING_SLOTS), "region": range(self.regions),
             "multi": 1, "dst_lo": 18, "dst_hi": 18, "pay_lo": 18, "pay_hi": 18,
             "d_beats": beats, "rot": range(nb), "pre_j": beats, "first_j": beats,
             "last_j": beats,
             # the RAM addresses' bases (a multiplication each), worked out with the plan
             "land_base": range(LANDING_SLOTS * self.slot_beats),
-            "scu_base": range(self.contexts * self.region_beats + 1),
+            "scu_base": range(self.regions * self.region_beats + 1),
         })
         # The plan: the next command worked out while the current copy runs.
         plan, cur = Signal(plan_layout), Signal(plan_layout)
@@ -73,14 +73,14 @@ class RscCopier(BufferPart):
             m.d.comb += [delta.eq(cmd.dst_lo - cmd.src_lo), j0.eq(cmd.dst_lo >> lg),
                          r0.eq(j0 - (delta >> lg)), d_beats.eq(delta >> lg)]
             m.d.sync += [
-                plan.valid.eq(1), plan.slot.eq(cmd.slot), plan.ctx.eq(cmd.ctx),
+                plan.valid.eq(1), plan.slot.eq(cmd.slot), plan.region.eq(cmd.region),
                 plan.multi.eq(cmd.multi), plan.dst_lo.eq(cmd.dst_lo),
                 plan.dst_hi.eq(cmd.dst_lo + cmd.len - cmd.src_lo),
                 plan.pay_lo.eq(Mux(cmd.multi, 0, cmd.hdr_len)),
                 plan.pay_hi.eq(Mux(cmd.multi, (1 << 18) - 1, cmd.hdr_len + cmd.plen)),
                 plan.d_beats.eq(d_beats), plan.rot.eq(delta[:lg] if lg else 0),
                 plan.land_base.eq(cmd.slot * self.slot_beats),
-                plan.scu_base.eq(cmd.ctx * self.region_beats + d_beats),
+                plan.scu_base.eq(cmd.region * self.region_beats + d_beats),
                 plan.pre_j.eq(Mux(r0 > 0, r0 - 1, 0)), plan.first_j.eq(r0),
                 plan.last_j.eq(((cmd.dst_lo + cmd.len - cmd.src_lo - 1) >> lg) - (delta >> lg)),
             ]
@@ -114,12 +114,12 @@ class RscCopier(BufferPart):
         m.d.comb += s1 + s2
         p_valid, p_pre, p_last, p_restart = Signal(), Signal(), Signal(), Signal()
         wmask_q, pay_mask_q, rot_q = Signal(nb), Signal(nb), Signal(range(nb))
-        wr_addr = Signal(range(self.contexts * self.region_beats))
-        wr_ctx = Signal(range(self.contexts))
+        wr_addr = Signal(range(self.regions * self.region_beats))
+        wr_region = Signal(range(self.regions))
         m.d.sync += [p_valid.eq(issue), p_pre.eq(pre), p_last.eq(last),
                      p_restart.eq(copy & first & ~cur.multi),
                      wmask_q.eq(wmask), pay_mask_q.eq(wmask & pmask), rot_q.eq(cur.rot),
-                     wr_ctx.eq(cur.ctx),
+                     wr_region.eq(cur.region),
                      wr_addr.eq(cur.scu_base + rd_j)]
         prev = Signal(w)
         with m.If(p_valid):
@@ -133,18 +133,18 @@ class RscCopier(BufferPart):
             self.scu_data.eq((Cat(prev, self.land_data) >> shift)[:w]),
             self.scu_en.eq(Mux(write, wmask_q, 0)),
         ]
-        self._payload_sums(m, write, p_last, p_restart, wr_ctx, self.scu_data, pay_mask_q)
+        self._payload_sums(m, write, p_last, p_restart, wr_region, self.scu_data, pay_mask_q)
         return m
 
-    def _payload_sums(self, m, write, last, restart, ctx, wdata, pay_mask):
-        """Each context's payload sum (``sums``), from the beats written to its region: the
+    def _payload_sums(self, m, write, last, restart, region, wdata, pay_mask):
+        """Each region's payload sum (``sums``), from the beats written to its region: the
         beat and its payload bytes registered, the words' group sums, their sum, then the
-        context's register (``restart``: the first beat of an opening copy replaces it);
+        region's register (``restart``: the first beat of an opening copy replaces it);
         ``done`` counts the copies whose last beat has been added."""
         w = self.width
         beat_q, mask_q = Signal(w), Signal(w // 8)
-        stages = [Signal(3 + len(ctx), name=f"sum_stage{k}") for k in range(3)]
-        m.d.sync += [stages[0].eq(Cat(write, restart, last, ctx)), beat_q.eq(wdata),
+        stages = [Signal(3 + len(region), name=f"sum_stage{k}") for k in range(3)]
+        m.d.sync += [stages[0].eq(Cat(write, restart, last, region)), beat_q.eq(wdata),
                      mask_q.eq(pay_mask)]
         groups = group_sums(beat_words(beat_q, mask_q, w))
         groups_q = [Signal(len(g), name=f"sum_group{k}") for k, g in enumerate(groups)]
@@ -153,7 +153,7 @@ class RscCopier(BufferPart):
         m.d.sync += [stages[1].eq(stages[0]), stages[2].eq(stages[1]),
                      beat_sum.eq(add_tree(groups_q))]
         valid, first, ends, at = stages[2][0], stages[2][1], stages[2][2], stages[2][3:]
-        for i in range(self.contexts):
+        for i in range(self.regions):
             total = self.sums[i]
             with m.If(valid & (at == i)):
                 m.d.sync += total.eq(Mux(first, 0, total) + beat_sum)

@@ -20,24 +20,24 @@ class RscEmitter(BufferPart):
 
     ``EMIT_LAND`` sends a landing slot's frame unchanged and releases the slot with its last
     read. ``EMIT_SCU`` waits until the copies dispatched before it (``ticket``) are written
-    and summed (``copies``), then sends a context's region: with ``multi`` after a summing
+    and summed (``copies``), then sends an SCU's region: with ``multi`` after a summing
     pass over its header beats (the rewritten IPv4 header, the pseudo-header addresses and
-    the TCP header, plus the context's payload sum from the copier) and with every SCU field
-    rewritten. ``region_done`` marks the context whose region has been read for the last
-    time (the sequencer may open it again).
+    the TCP header, plus the region's payload sum from the copier) and with every SCU field
+    rewritten. ``region_done`` marks the region that has been read for the last time (the
+    sequencer may open an SCU in it again).
 
     Attributes
     ----------
-    cmd : In(stream.Signature(EMIT_LAYOUT(contexts)))
+    cmd : In(stream.Signature(EMIT_LAYOUT(regions)))
     land_addr : Out, land_data : In
         A read port of the landing RAM.
     scu_addr : Out, scu_data : In
         A read port of the SCU RAM.
-    sums : In(data.ArrayLayout(32, contexts)), copies : In(TICKET_BITS)
+    sums : In(data.ArrayLayout(32, regions)), copies : In(TICKET_BITS)
         The copier's payload sums and count of copies finished.
     release : Out(LANDING_SLOTS)
         A slot read out (registered, one cycle).
-    region_done : Out(contexts)
+    region_done : Out(regions)
         A region read out (registered, one cycle).
     m : Out(AxisSignature(W, 96))
         Indicated frames, ``nbl.RxUser`` on the last beat.
@@ -45,13 +45,13 @@ class RscEmitter(BufferPart):
 
     OUT_DEPTH = 8
 
-    def __init__(self, width, contexts, region_beats, slot_beats):
-        super().__init__(width, contexts, region_beats, slot_beats, {
-            "cmd": In(stream.Signature(EMIT_LAYOUT(contexts))),
+    def __init__(self, width, regions, region_beats, slot_beats):
+        super().__init__(width, regions, region_beats, slot_beats, {
+            "cmd": In(stream.Signature(EMIT_LAYOUT(regions))),
             **self.landing_reader(width, slot_beats),
-            "scu_addr": Out(range(contexts * region_beats)), "scu_data": In(width),
-            "sums": In(data.ArrayLayout(32, contexts)), "copies": In(TICKET_BITS),
-            "release": Out(LANDING_SLOTS), "region_done": Out(contexts),
+            "scu_addr": Out(range(regions * region_beats)), "scu_data": In(width),
+            "sums": In(data.ArrayLayout(32, regions)), "copies": In(TICKET_BITS),
+            "release": Out(LANDING_SLOTS), "region_done": Out(regions),
             "m": Out(AxisSignature(width, RXU)),
         })
 
@@ -64,7 +64,7 @@ class RscEmitter(BufferPart):
         wiring.connect(m, outq.m, out.s)
         wiring.connect(m, out.m, wiring.flipped(self.m))
 
-        entry = Signal(EMIT_LAYOUT(self.contexts))
+        entry = Signal(EMIT_LAYOUT(self.regions))
         c = entry.cmd
         beats = range(max(self.region_beats, self.slot_beats) + 2)
         j, last_j, rd_j = Signal(beats), Signal(beats), Signal(beats)
@@ -77,7 +77,7 @@ class RscEmitter(BufferPart):
         payload_sum = Signal(32)
         # The RAM addresses' bases (a multiplication each), registered with the command.
         land_base = Signal(range(LANDING_SLOTS * self.slot_beats))
-        scu_base = Signal(range(self.contexts * self.region_beats))
+        scu_base = Signal(range(self.regions * self.region_beats))
         m.d.comb += [
             self.land_addr.eq(land_base + rd_j),
             self.scu_addr.eq(scu_base + rd_j),
@@ -97,7 +97,7 @@ class RscEmitter(BufferPart):
                 p = self.cmd.payload.cmd
                 header_pass = (p.op == OP_EMIT_SCU) & p.multi
                 m.d.sync += [land_base.eq(p.slot * self.slot_beats),
-                             scu_base.eq(p.ctx * self.region_beats)]
+                             scu_base.eq(p.region * self.region_beats)]
                 m.d.sync += [entry.eq(self.cmd.payload), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
                              ip_csum.eq(0), tcp_csum.eq(0), settled.eq(0),
                              last_j.eq(Mux(header_pass, (p.hdr_len - 1) >> lg,
@@ -115,7 +115,7 @@ class RscEmitter(BufferPart):
             m.d.sync += settled.eq(~(self.copies - entry.ticket)[TICKET_BITS - 1])
             with m.If(settled):
                 m.d.sync += payload_sum.eq(one_hot_select(
-                    c.ctx, [self.sums[i] for i in range(self.contexts)]))
+                    c.region, [self.sums[i] for i in range(self.regions)]))
                 goto("READ")
         with m.Elif(st["READ"]):
             m.d.comb += [rd_j.eq(j), issue.eq(pass1 | (outq.level < self.OUT_DEPTH - 2))]
@@ -126,7 +126,7 @@ class RscEmitter(BufferPart):
                         goto("DRAIN")   # the last header beat is read out there
                     with m.Else():
                         with m.If(src_scu):
-                            m.d.sync += self.region_done.eq(1 << c.ctx)
+                            m.d.sync += self.region_done.eq(1 << c.region)
                         with m.Else():
                             m.d.sync += self.release.eq(1 << c.slot)
                         goto("IDLE")

@@ -10,7 +10,7 @@ from ..axis import AxisSignature, axis_layout, check_width
 from ..parse import HEADERS_LAYOUT, FrameParser
 from ..stream import RegisterSlice
 
-from .common import (DEFAULT_MAX_FRAME_BYTES, EVENT_LAYOUT, RSC_IN_LAYOUT, RSC_STATS_LAYOUT, RXU,
+from .common import (DEFAULT_MAX_FRAME_BYTES, default_regions, EVENT_LAYOUT, RSC_IN_LAYOUT, RSC_STATS_LAYOUT, RXU,
                      TIME_BITS, WINDOW)
 from .ingress import RscEvents, RscIngress
 from .mover import RscMover
@@ -34,6 +34,9 @@ class RscEngine(wiring.Component):
         Data width W: 64, 128, 256 or 512.
     contexts : int
         Flow contexts (``model.rsc.RscEngine(contexts=...)``); default 8.
+    regions : int
+        SCU regions in the SCU RAM, at least ``contexts``; default
+        :func:`~.common.default_regions` (one more than the contexts).
     max_scu_bytes : int
         Largest SCU frame (``model.rsc.RscEngine(max_scu_bytes=...)``); default the model's.
     max_frame_bytes : int
@@ -53,7 +56,7 @@ class RscEngine(wiring.Component):
         OID_TCP_RSC_STATISTICS increments, registered (``RscSequencer.stats``).
     """
 
-    def __init__(self, width=64, *, contexts=model.DEFAULT_CONTEXTS,
+    def __init__(self, width=64, *, contexts=model.DEFAULT_CONTEXTS, regions=None,
                  max_scu_bytes=model.DEFAULT_MAX_SCU_BYTES,
                  max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
         self.width = check_width(width)
@@ -63,7 +66,11 @@ class RscEngine(wiring.Component):
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         if max_frame_bytes < WINDOW or max_frame_bytes > 65535:
             raise ValueError(f"max_frame_bytes must be in {WINDOW}..65535")
-        self.contexts = contexts
+        regions = default_regions(contexts) if regions is None else regions
+        if not isinstance(regions, int) or regions < contexts:
+            raise ValueError(f"regions must be an integer of at least contexts ({contexts}), "
+                             f"not {regions!r}")
+        self.contexts, self.regions = contexts, regions
         self.max_scu_bytes = max_scu_bytes
         self.max_frame_bytes = max_frame_bytes
         self.slot_beats, self.region_beats = buffer_beats(width, max_scu_bytes, max_frame_bytes)
@@ -78,8 +85,8 @@ class RscEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.ingress = ingress = RscIngress(self.width, self.slot_beats)
-        m.submodules.rules = rules = RscSequencer(self.contexts, self.max_scu_bytes)
-        m.submodules.mover = mover = RscMover(self.width, self.contexts, self.region_beats,
+        m.submodules.rules = rules = RscSequencer(self.contexts, self.max_scu_bytes, self.regions)
+        m.submodules.mover = mover = RscMover(self.width, self.regions, self.region_beats,
                                               self.slot_beats)
         wiring.connect(m, wiring.flipped(self.s), ingress.s)
         wiring.connect(m, ingress.m_desc, rules.desc)

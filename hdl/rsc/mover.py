@@ -16,14 +16,14 @@ class RscMover(BufferPart):
     """The data mover: landing RAM, SCU RAM, copies and emissions side by side.
 
     Commands (``CMD_LAYOUT``) come in the sequencer's order and go to one of two queues:
-    ``COPY`` to the copier (:class:`RscCopier`: landing bytes into a context's region,
+    ``COPY`` to the copier (:class:`RscCopier`: landing bytes into an SCU region,
     realigned, payload summed), ``EMIT_LAND`` and ``EMIT_SCU`` to the emitter
     (:class:`RscEmitter`), which sends them in their order: every output leaves in the order
     the sequencer decided it. The two run at once; what keeps them apart:
 
     - an ``EMIT_SCU`` carries a ticket, the copies dispatched before it, and the emitter reads
       the region only once that many copies are written and summed;
-    - ``regions_busy`` has a bit per context from the dispatch of its ``EMIT_SCU`` until the
+    - ``regions_busy`` has a bit per region from the dispatch of its ``EMIT_SCU`` until the
       emitter has read the region for the last time; the sequencer opens no SCU in it;
     - a landing slot is released by whoever reads the frame out (the copier, or the emitter
       for a frame sent alone), with the last read.
@@ -33,8 +33,8 @@ class RscMover(BufferPart):
 
     Attributes
     ----------
-    cmd : In(stream.Signature(CMD_LAYOUT(contexts)))
-    regions_busy : Out(contexts)
+    cmd : In(stream.Signature(CMD_LAYOUT(regions)))
+    regions_busy : Out(regions)
         Regions with an emission dispatched and not yet read out.
     release : Out(LANDING_SLOTS)
         Slots read out (registered, one cycle).
@@ -47,10 +47,10 @@ class RscMover(BufferPart):
     COPY_DEPTH = LANDING_SLOTS      # a copy holds a slot: no more can wait
     EMIT_DEPTH = 8
 
-    def __init__(self, width, contexts, region_beats, slot_beats):
-        super().__init__(width, contexts, region_beats, slot_beats, {
-            "cmd": In(stream.Signature(CMD_LAYOUT(contexts))),
-            "regions_busy": Out(contexts), "release": Out(LANDING_SLOTS),
+    def __init__(self, width, regions, region_beats, slot_beats):
+        super().__init__(width, regions, region_beats, slot_beats, {
+            "cmd": In(stream.Signature(CMD_LAYOUT(regions))),
+            "regions_busy": Out(regions), "release": Out(LANDING_SLOTS),
             "land_addr": In(range(LANDING_SLOTS * slot_beats)), "land_data": In(width),
             "land_en": In(1),
             "m": Out(AxisSignature(width, RXU)),
@@ -58,7 +58,7 @@ class RscMover(BufferPart):
 
     def elaborate(self, platform):
         m = Module()
-        w, n = self.width, self.contexts
+        w, n = self.width, self.regions
         sizes = (w, n, self.region_beats, self.slot_beats)
         m.submodules.copier = copier = RscCopier(*sizes)
         m.submodules.emitter = emitter = RscEmitter(*sizes)
@@ -99,6 +99,6 @@ class RscMover(BufferPart):
         with m.If(taken & is_copy):
             m.d.sync += dispatched.eq(dispatched + 1)
         with m.If(taken & (p.op == OP_EMIT_SCU)):
-            m.d.comb += opened.eq(1 << p.ctx)
+            m.d.comb += opened.eq(1 << p.region)
         m.d.sync += self.regions_busy.eq((self.regions_busy | opened) & ~emitter.region_done)
         return m

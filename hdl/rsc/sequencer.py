@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import rsc as model
 
-from .common import (ADDR_BITS, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, OP_COPY,
+from .common import (ADDR_BITS, default_regions, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, OP_COPY,
                      OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC, SEG_KIND_FRAG,
                      SEG_KIND_PASS, STATE_LAYOUT, TAG_LAYOUT, TIME_BITS, _PSH, _SCU_CSUM4,
                      _SCU_CSUM6, _serial_ge)
@@ -19,8 +19,20 @@ class RscSequencer(wiring.Component):
     flushes every SCU, then decides the frame as ``model.rsc.RscEngine.receive`` does, then
     (``eoi``) flushes every SCU; each step is one or more :class:`RscMover` commands, handed
     over without waiting for them to be carried out (the mover keeps them apart). An SCU opens
-    in a free context whose region is not still being emitted (``regions_busy``); when every
-    free context's region is, the decision waits.
+    in a free context and a free SCU region: one that no open SCU holds and that is not still
+    being emitted (``regions_busy``). There are more regions than contexts (``regions``), so
+    the SCU that opens as another is evicted for it (more flows than contexts) need not wait
+    for the evicted one's emission; when no region is free, the decision waits.
+
+    Parameters
+    ----------
+    contexts : int
+        Flow contexts.
+    max_scu_bytes : int
+        Largest SCU.
+    regions : int
+        SCU regions of the mover (at least ``contexts``); default
+        :func:`~.common.default_regions`.
 
     Attributes
     ----------
@@ -29,8 +41,8 @@ class RscSequencer(wiring.Component):
     idle_timeout : In(TIME_BITS)
         Cycles; 0: no timer.
     desc : In(stream.Signature(DESC_LAYOUT))
-    cmd : Out(stream.Signature(CMD_LAYOUT(contexts)))
-    regions_busy : In(contexts)
+    cmd : Out(stream.Signature(CMD_LAYOUT(regions)))
+    regions_busy : In(regions)
         Regions the mover has still to read out for an emission.
     release : Out(LANDING_SLOTS)
         The frame in that landing slot has been dealt with without a command (a window
@@ -43,13 +55,16 @@ class RscSequencer(wiring.Component):
     Amaranth writes as ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
     """
 
-    def __init__(self, contexts, max_scu_bytes):
-        self.contexts = contexts
+    def __init__(self, contexts, max_scu_bytes, regions=None):
+        regions = default_regions(contexts) if regions is None else regions
+        if regions < contexts:
+            raise ValueError(f"regions ({regions}) must be at least contexts ({contexts})")
+        self.contexts, self.regions = contexts, regions
         self.max_scu_bytes = max_scu_bytes
         super().__init__({
             "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
             "idle_timeout": In(TIME_BITS), "desc": In(stream.Signature(DESC_LAYOUT)),
-            "cmd": Out(stream.Signature(CMD_LAYOUT(contexts))), "regions_busy": In(contexts),
+            "cmd": Out(stream.Signature(CMD_LAYOUT(regions))), "regions_busy": In(regions),
             "release": Out(LANDING_SLOTS), "stats": Out(RSC_STATS_LAYOUT),
         })
 
@@ -105,10 +120,11 @@ class RscSequencer(wiring.Component):
         rd_idx = Signal(range(n))
         state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
         m.d.comb += state_rd.addr.eq(rd_idx)
+        region_rd, region_wr, held, any_region, region_idx = self._regions(m, rd_idx)
         h = state_rd.data   # the flow's context (FIND's hit_idx) in RULE and SEG, FLUSH's
         ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
-        cmd = Signal(CMD_LAYOUT(n))
+        cmd = Signal(CMD_LAYOUT(self.regions))
         # handed: the frame went to the mover (copied or sent), which releases its slot
         ret, alone_next, handed = Signal(3), Signal(), Signal()
         opening, joining = Signal(n), Signal(n)     # this cycle's SCU opened / joined
@@ -132,14 +148,13 @@ class RscSequencer(wiring.Component):
         any_valid, old_idx = self._first(m, valid, opened_before, "old")
         any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
         any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
-        any_free = (~valid).any()       # any_open: and its region not being emitted
-        any_open, free_idx = self._first(m, ~valid & ~self.regions_busy, _lower, "free")
+        any_free, free_idx = self._first(m, ~valid, _lower, "free")
         # LOOK registers the key compares, FIND the lookup (which contexts), RULE the rules
         # against the flow's context; SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
         found = {"any_hit": any_hit, "hit_idx": hit_idx, "any_addr": any_addr,
-                 "addr_idx": addr_idx, "any_free": any_free, "any_open": any_open,
-                 "free_idx": free_idx, "old_idx": old_idx}
+                 "addr_idx": addr_idx, "any_free": any_free, "any_region": any_region,
+                 "free_idx": free_idx, "region_idx": region_idx, "old_idx": old_idx}
         look = {name: Signal(v.shape(), name=f"look_{name}") for name, v in found.items()}
 
         def write(idx, fn):
@@ -148,9 +163,8 @@ class RscSequencer(wiring.Component):
                     m.d.sync += fn(ctx[i])
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
-        fl_idx = Signal(range(n))      # the context flushed: FLUSH builds its command
-        flush_cmd = self._flush_cmd(m, h, fl_idx)
-        alone_cmd = Signal(CMD_LAYOUT(n))
+        flush_cmd = self._flush_cmd(m, h, region_rd.data)
+        alone_cmd = Signal(CMD_LAYOUT(self.regions))
         m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
                      alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
 
@@ -165,7 +179,7 @@ class RscSequencer(wiring.Component):
             m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
 
         def flush(idx, back):
-            m.d.sync += [fl_idx.eq(idx), rd_idx.eq(idx), ret.eq(back),
+            m.d.sync += [rd_idx.eq(idx), ret.eq(back),
                          stats.coalesce_events.eq(1)]
             write(idx, lambda c: c.valid.eq(0))
             goto("FLUSH")
@@ -174,8 +188,9 @@ class RscSequencer(wiring.Component):
             m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0), handed.eq(1)]
             goto("ISSUE")
 
-        def copy(idx, src_lo, dst_lo, end, join):   # join: the payload adds to the SCU's sum
-            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.ctx.eq(idx), cmd.len.eq(end),
+        def copy(region, src_lo, dst_lo, end, join):    # join: the payload adds to the SCU's sum
+            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.region.eq(region),
+                         cmd.len.eq(end),
                          cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), cmd.multi.eq(join),
                          cmd.hdr_len.eq(d.hdr_len), cmd.plen.eq(d.len), ret.eq(R_RELEASE),
                          handed.eq(1)]
@@ -237,7 +252,7 @@ class RscSequencer(wiring.Component):
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
-                        copy(look["hit_idx"], d.hdr_len, h.hdr_len + h.len, d.ip_end, 1)
+                        copy(region_rd.data, d.hdr_len, h.hdr_len + h.len, d.ip_end, 1)
                 with m.Else():
                     with m.If(~rule["ip_length"]):
                         abort()
@@ -249,16 +264,19 @@ class RscSequencer(wiring.Component):
             with m.Elif(~look["any_free"]):
                 abort()
                 flush(look["old_idx"], R_SEG)
-            with m.Elif(~look["any_open"]):
-                goto("LOOK")        # a free context's region is still being emitted
+            with m.Elif(~look["any_region"]):
+                goto("LOOK")        # every region free of an SCU is still being emitted
             with m.Else():
                 coalesced()
                 write(look["free_idx"], lambda c: [
                     c.valid.eq(1), c.key.eq(d.key), c.lj.eq(ev.time)])
                 m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
                              *_opened(state_wr.data, d)]
-                m.d.comb += opening.eq(1 << look["free_idx"])
-                copy(look["free_idx"], 0, 0, d.frame_len, 0)
+                m.d.comb += [opening.eq(1 << look["free_idx"]), region_wr.en.eq(1),
+                             region_wr.addr.eq(look["free_idx"]),
+                             region_wr.data.eq(look["region_idx"])]
+                m.d.sync += held.eq(held | (1 << look["region_idx"]))
+                copy(look["region_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(handed, 0, 1 << d.slot))]
@@ -275,6 +293,8 @@ class RscSequencer(wiring.Component):
         with m.Elif(st["ISSUE"]):
             m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
             with m.If(self.cmd.ready):
+                with m.If(cmd.op == OP_EMIT_SCU):
+                    m.d.sync += held.eq(held & ~(1 << cmd.region))
                 with m.If(ret == R_IDLE):
                     goto("IDLE")
                 with m.Elif(ret == R_PRE):
@@ -286,6 +306,19 @@ class RscSequencer(wiring.Component):
                 with m.Else():
                     goto("POST")
         return m
+
+    def _regions(self, m, rd_idx):
+        """Each context's SCU region, in a LUT RAM beside the states (read at the same
+        address), and ``held``, the regions an open SCU holds: set as it opens, cleared as
+        its EMIT_SCU goes to the mover, whose ``regions_busy`` holds the region from then
+        until it is read out. Also whether a region is free of both, and the lowest such."""
+        m.submodules.region_of = region_of = memory.Memory(
+            shape=range(self.regions), depth=self.contexts, init=[])
+        region_rd, region_wr = region_of.read_port(domain="comb"), region_of.write_port()
+        m.d.comb += region_rd.addr.eq(rd_idx)
+        held = Signal(self.regions)
+        any_region, region_idx = _lowest(m, ~held & ~self.regions_busy, "region")
+        return region_rd, region_wr, held, any_region, region_idx
 
     def _rules(self, m, d, h):
         """The rules (``model.rsc.RscEngine._refusal``) of descriptor ``d`` against the flow's
@@ -308,13 +341,13 @@ class RscSequencer(wiring.Component):
         ]
         return join, dup, ip_length
 
-    def _flush_cmd(self, m, f, fl_idx):
-        """The EMIT_SCU command for context ``f`` (index ``fl_idx``)."""
-        flush_cmd = Signal(CMD_LAYOUT(self.contexts))
+    def _flush_cmd(self, m, f, region):
+        """The EMIT_SCU command for context state ``f``, whose SCU is in ``region``."""
+        flush_cmd = Signal(CMD_LAYOUT(self.regions))
         csum_word = Mux(f.multi, Mux(f.v6, _SCU_CSUM6, _SCU_CSUM4), f.csum)
         count = Mux(f.count > 0xFFFF, 0xFFFF, f.count)
         m.d.comb += [
-            flush_cmd.op.eq(OP_EMIT_SCU), flush_cmd.ctx.eq(fl_idx),
+            flush_cmd.op.eq(OP_EMIT_SCU), flush_cmd.region.eq(region),
             flush_cmd.len.eq(Mux(f.multi, f.hdr_len + f.len, f.frame_len)),
             flush_cmd.user.eq(Cat(csum_word[:32], count[:16], C(0, 16), (f.tsval - f.ts0)[:32])),
             flush_cmd.multi.eq(f.multi), flush_cmd.v6.eq(f.v6), flush_cmd.l3.eq(f.same.l3),
@@ -344,6 +377,15 @@ def _opened(c, d):
             c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
             c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
             c.csum.eq(d.csum)]
+
+
+def _lowest(m, bits, name):
+    """Whether any bit of ``bits`` is set, and the lowest one set."""
+    idx = Signal(range(len(bits)), name=f"{name}_idx")
+    for i in reversed(range(len(bits))):
+        with m.If(bits[i]):
+            m.d.comb += idx.eq(i)
+    return bits.any(), idx
 
 
 def _lower(i, k):
