@@ -205,9 +205,16 @@ class RscSequencer(wiring.Component):
             with m.If(any_exp):
                 flush(exp_idx, R_IDLE)
             with m.Elif(self.events.valid):
+                # PRE only when RSC was switched off (its flushes); a frame goes to its lookup.
+                taken = self.events.payload
                 m.d.comb += self.events.ready.eq(1)
-                m.d.sync += ev.eq(self.events.payload)
-                goto("PRE")
+                m.d.sync += ev.eq(taken)
+                with m.If(taken.dis):
+                    goto("PRE")
+                with m.Elif(taken.frame):
+                    goto("LOOK")
+                with m.Else():
+                    goto("POST")
         with m.Elif(st["PRE"]):
             with m.If(ev.dis & any_valid):
                 flush(old_idx, R_PRE)
@@ -295,16 +302,9 @@ class RscSequencer(wiring.Component):
             with m.If(self.cmd.ready):
                 with m.If(cmd.op == OP_EMIT_SCU):
                     m.d.sync += held.eq(held & ~(1 << cmd.region))
-                with m.If(ret == R_IDLE):
-                    goto("IDLE")
-                with m.Elif(ret == R_PRE):
-                    goto("PRE")
-                with m.Elif(ret == R_SEG):
-                    goto("LOOK")
-                with m.Elif(ret == R_RELEASE):
-                    goto("RELEASE")
-                with m.Else():
-                    goto("POST")
+                for back, name in _RETURN_TO.items():
+                    with m.If(ret == back):
+                        goto(name)
         return m
 
     def _regions(self, m, rd_idx):
@@ -400,5 +400,7 @@ def pure_of(d):
 
 # Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
+_RETURN_TO = {R_IDLE: "IDLE", R_PRE: "PRE", R_SEG: "LOOK", R_RELEASE: "RELEASE",
+              R_POST: "POST"}
 _STATES = {name: code for code, name in enumerate(
     ("IDLE", "PRE", "LOOK", "FIND", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE"))}
