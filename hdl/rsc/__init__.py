@@ -79,22 +79,21 @@ Limits: frames up to ``max_frame_bytes`` (default 16,384: more than a 9,018-byte
 a longer frame is cut at that length (not supported). Throughput: a frame costs its beats
 into the landing RAM (back to back: the next frame's first beat may come the cycle after a
 last beat), its copy's beats and one cycle in the copier (the next copy is worked out while
-one runs), and about nine cycles of decisions in the sequencer, all three overlapped; an SCU
+one runs), and about seven cycles of decisions in the sequencer, all three overlapped; an SCU
 costs its beats once more in the emitter (and a few cycles for its header sums), alongside
 the copies. So coalesced traffic comes in at the rate of the slower of the ingress and the
 copier, as long as the emitter keeps up on average (an SCU's bytes are fewer than its
 segments'). Back-to-back 1,500-byte IPv4 segments (one flow, or eight taking turns) come
-in at 0.997 of W/8 at W=64 and 0.961 at W=512 (0.977 is the most at W=512: 24 beats for
-23.4 of bytes); ``nicoffload bench --offload rsc`` measures it ("in (arrival)", every frame
+in at 0.997 of W/8 at W=64 and 0.964 at W=512 (0.977 is the most at W=512: 24 beats for
+23.4 of bytes); sixty-four flows taking turns over the eight contexts, each segment evicting
+an SCU, at 0.990 and 0.882 (the spare regions); ``nicoffload bench --offload rsc`` measures it ("in (arrival)", every frame
 cross-checked). Its "in" figure (first input beat to last output beat; W=64 / W=512: 0.85 /
 0.82 for one flow, 0.51 / 0.49 for eight) also holds the SCUs the final marker ends, indicated only after
 the last segment: for eight flows every SCU. It was 0.50 at W=64 and 0.41 at W=512 when
 one mover did one command at a time and the sequencer waited for each.
-What is left: a flow evicted for a new one (more flows than contexts) frees the one context
-the new SCU may take, and its region is being emitted, so the copy waits for the emission
-(64 flows: 0.49 / 0.38 of W/8 in; more regions than contexts would let them overlap); short
-frames pay the sequencer's cycles
-per frame (nine or so, more than a 64-byte frame's beats).
+What is left: short frames pay the sequencer's cycles per frame (about seven: a 64-byte
+frame is eight beats at W=64, one at W=512), and 64 flows at W=256 and 512 stay below 0.95
+for a reason not yet found (more spare regions do not help).
 """
 
 
