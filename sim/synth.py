@@ -219,26 +219,20 @@ def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) ->
     and what it takes to fit. Units without the engine pass."""
     if unit not in units.RSC_HOLDERS:
         return
-    from nicoffload.hdl.rsc.common import LANDING_SLOTS, default_regions
-    from nicoffload.hdl.rsc.engine import buffer_beats
-    from nicoffload.model.rsc import DEFAULT_CONTEXTS
+    from nicoffload.hdl.rsc.engine import buffer_rams
 
     def blocks(scu_bytes):
-        slot_beats, region_beats = buffer_beats(width, *(() if scu_bytes is None else (scu_bytes,)))
-        # The landing RAM has two read ports (the copier's and the emitter's): Yosys keeps a
-        # copy of it per read port.
-        return (_dp16kd(regions * region_beats, width)
-                + 2 * _dp16kd(LANDING_SLOTS * slot_beats, width)), region_beats
-    regions = default_regions(DEFAULT_CONTEXTS)
+        rams = buffer_rams(width, **({} if scu_bytes is None else {"max_scu_bytes": scu_bytes}))
+        return sum(ports * _dp16kd(words, bits) for _, words, bits, ports in rams), rams[0][1]
     if unit == "rsc.engine" and rsc_scu_bytes is None:
         rsc_scu_bytes = units.PART_SCU_BYTES            # the part's own (``units.PARTS``)
-    need, region_beats = blocks(rsc_scu_bytes)
+    need, scu_words = blocks(rsc_scu_bytes)
     if need <= ECP5_85K_DP16KD:
         return
     fits = next((b for b in (16384, 8192, 4096) if blocks(b)[0] <= ECP5_85K_DP16KD), None)
     raise ValueError(
-        f"{unit} at W={width}: the RSC engine's SCU buffer ({regions} regions of "
-        f"{region_beats} beats) and landing slots need about {need} DP16KD, more than the "
+        f"{unit} at W={width}: the RSC engine's SCU RAM ({scu_words} words of {width} bits) "
+        f"and landing RAM need about {need} DP16KD, more than the "
         f"ECP5-85k's {ECP5_85K_DP16KD}: it cannot be placed. Give a smaller SCU region, "
         + (f"e.g. --rsc-scu-bytes {fits} ({blocks(fits)[0]} DP16KD; SCUs are then ended at "
            f"that size, below the 65,535-byte limit)" if fits else "--rsc-scu-bytes N"))

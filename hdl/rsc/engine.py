@@ -10,7 +10,7 @@ from ..axis import AxisSignature, axis_layout, check_width
 from ..parse import HEADERS_LAYOUT, FrameParser
 from ..stream import RegisterSlice
 
-from .common import (DEFAULT_MAX_FRAME_BYTES, default_regions, EVENT_LAYOUT, RSC_IN_LAYOUT, RSC_STATS_LAYOUT, RXU,
+from .common import (DEFAULT_MAX_FRAME_BYTES, LANDING_SLOTS, default_regions, EVENT_LAYOUT, RSC_IN_LAYOUT, RSC_STATS_LAYOUT, RXU,
                      TIME_BITS, WINDOW)
 from .ingress import RscEvents, RscIngress
 from .mover import RscMover
@@ -23,6 +23,17 @@ def buffer_beats(width, max_scu_bytes=model.DEFAULT_MAX_SCU_BYTES,
     SCU, and one beat more (a realigned copy may spill into it)."""
     nb = width // 8
     return -(-max_frame_bytes // nb) + 1, -(-max(max_scu_bytes, max_frame_bytes) // nb) + 1
+
+
+def buffer_rams(width, contexts=model.DEFAULT_CONTEXTS, max_scu_bytes=model.DEFAULT_MAX_SCU_BYTES,
+                max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
+    """The engine's large RAMs as ``(name, words, bits, read ports)``: the SCU RAM (the
+    regions, read by the emitter) and the landing RAM (its slots, read by the copier and the
+    emitter). What block RAM they take is the target's business (``sim/synth.py`` counts the
+    ECP5's DP16KD from them, a copy per read port as Yosys maps them)."""
+    slot_beats, region_beats = buffer_beats(width, max_scu_bytes, max_frame_bytes)
+    return [("scu", default_regions(contexts) * region_beats, width, 1),
+            ("landing", LANDING_SLOTS * slot_beats, width, 2)]
 
 
 class RscEngine(wiring.Component):
