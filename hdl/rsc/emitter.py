@@ -105,7 +105,10 @@ class RscEmitter(BufferPart):
                              tcp_len.eq(p.hdr_len - p.l4 + p.plen),
                              src_scu.eq(p.op == OP_EMIT_SCU),
                              pass1.eq(header_pass)]
-                with m.If(p.op == OP_EMIT_SCU):
+                # An SCU without a header pass whose copies are all done already (its ticket
+                # met: the common case) is read at once; the others wait in COPIES.
+                copies_done = ~(self.copies - self.cmd.payload.ticket)[TICKET_BITS - 1]
+                with m.If((p.op == OP_EMIT_SCU) & (header_pass | ~copies_done)):
                     goto("COPIES")
                 with m.Else():
                     goto("READ")
