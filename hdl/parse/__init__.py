@@ -120,7 +120,8 @@ Throughput and latency
     8-byte extension headers that reaches byte 254) for a frame that is not GRE.
     A GRE frame adds 4 cycles (start, hand back, the ``gre`` step, and the next window is
     taken a cycle after it, so that the take does not wait on the inner walk) and 2 per header
-    of the inner walk: S = 12 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
+    of the inner walk, 3 for the inner L2 header: S = 13 for IPv4 in GRE with inner IPv4/TCP
+    (16 beats at W=64, so such frames
     of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
     cycles), and more with a long inner IPv6 chain (2 cycles per inner extension header
     within the 256-byte window).

@@ -5,8 +5,8 @@ outer IP header is GRE (47) and the datagram is not a fragment; it waits, holdin
 window, until this walk is done, and then takes the result into the record pipeline as one
 more step (``gre``).
 
-The walk is sequential, two cycles per header: a *read* cycle registers 18 bytes of the
-window at the header's offset (from the window memory's rows, then a mux over the 2-byte
+The walk is sequential, two cycles per header (three for the inner L2 header: see Timing):
+a *read* cycle registers 18 bytes of the window at the header's offset (from the window memory's rows, then a mux over the 2-byte
 lanes of a row: every inner offset is even), and a *decide* cycle makes every check the model
 makes of that header, from registers, and sets where the next header is (which is also the
 row the window's address registers and the lane register take, for the next read cycle).
@@ -46,8 +46,9 @@ and fail for another reason (an IPv6 extension header past byte 256 that is unfo
 truncated), the RTL says LSO_HEADERS_TOO_LONG; an unfollowable Next Header in an inner IPv6
 header that crosses byte 256 is read (LSO_NOT_TCP, as the model).
 
-Timing: GRE, L2, L3 (and the extension headers), L4: 2 cycles each, plus one to start and one
-to hand the answer back. An inner IPv4/TCP frame takes 10 cycles.
+Timing: GRE, L3 (and the extension headers), L4: 2 cycles each, the inner L2 header 3 (its
+decode of the bytes read is registered before the decide cycle uses it), plus one to start
+and one to hand the answer back. An inner IPv4/TCP frame takes 11 cycles.
 """
 
 from types import SimpleNamespace
@@ -262,6 +263,11 @@ class InnerWalk(wiring.Component):
         # The read is done: this cycle decides (only ever set while the walk is on and not
         # finished, so never with ``start`` or ``done``).
         deciding = Signal()
+        # An L2 step decides a cycle later: its first decide cycle registers the L2 decode of
+        # ``got`` (``walk.l2``), the cursor holding; ``l2_decoded``: that cycle is past.
+        l2_decoded = Signal()
+        l2_decoding = Signal()
+        m.d.comb += l2_decoding.eq(deciding & walk.step.l2 & ~l2_decoded)
         cursor_next = Signal(12)        # ``cursor`` at the next cycle
         next_at = Signal(12)            # where the cursor goes from a decide cycle
 
@@ -274,7 +280,7 @@ class InnerWalk(wiring.Component):
         # fails reads no more).
         with m.If(self.start):
             m.d.comb += cursor_next.eq(Cat(C(PHASE, 2), self.gre_position))
-        with m.Elif(deciding):
+        with m.Elif(deciding & ~l2_decoding):
             m.d.comb += cursor_next.eq(next_at)
         with m.Else():
             m.d.comb += cursor_next.eq(walk.cursor)
@@ -284,14 +290,16 @@ class InnerWalk(wiring.Component):
         with m.If(self.start):
             m.d.sync += [
                 self.active.eq(1), walk.finished.eq(0), deciding.eq(0), walk.step.eq(0),
-                walk.step.gre.eq(1), res.eq(0),
+                walk.step.gre.eq(1), res.eq(0), l2_decoded.eq(0),
             ]
             if self.lso_lengths:
                 m.d.sync += walk.lso.eq(self.frame.user[32:64] != 0)
         with m.Elif(self.done):
             m.d.sync += self.active.eq(0)
+        with m.Elif(l2_decoding):
+            m.d.sync += l2_decoded.eq(1)            # ``deciding`` stays
         with m.Elif(deciding):
-            m.d.sync += deciding.eq(0)
+            m.d.sync += [deciding.eq(0), l2_decoded.eq(0)]
             next_by_kind = self._decide(m, walk)
         with m.Elif(self.active & ~walk.finished):
             m.d.sync += [walk.got.eq(read), deciding.eq(1)]
@@ -394,7 +402,8 @@ class InnerWalk(wiring.Component):
 
     def _l2_decode(self, m, walk):
         """The inner L2 header, as ``parse`` walks it, from its bytes 12..29 (``got``, valid
-        in an L2 step's decide cycle): whether it fails and why, where the IP header is."""
+        in an L2 step's decide cycles): whether it fails and why, where the IP header is,
+        registered (valid in the L2 step's second decide cycle)."""
         ahead = walk.ahead
         compare = {"eq": lambda x, v: x == v, "lt": lambda x, v: x < v,
                    "le": lambda x, v: x <= v}
@@ -416,7 +425,14 @@ class InnerWalk(wiring.Component):
         _describe_l2(m, lambda at, op, value: compare[op](byte_of(walk.got, at - _L2_FIRST),
                                                           value),
                      lambda end: ahead.l2_short[end], failed_with, ip_at)
-        return decoded
+        # Registered every cycle: read in the L2 step's second decide cycle (``got`` and the
+        # ``ahead`` registers it reads hold from the first).
+        registered = SimpleNamespace()
+        for name, value in vars(decoded).items():
+            registered.__dict__[name] = Signal.like(value, name=f"{value.name}_registered",
+                                                    reset_less=True)
+            m.d.sync += registered.__dict__[name].eq(value)
+        return registered
 
     def _l2(self, m, walk, fail, go):
         """Takes the L2 decode; returns where the inner IP header is."""
