@@ -150,7 +150,12 @@ def test_capture_into_window_memory(width):
                 got = ctx.get(store.read.data).to_bytes(len(store.read.data) // 8, "little")
                 want = window[row * nb:row * nb + len(got)]
                 assert got[:len(want)] == want, f"frame {number}: row {row} differs"
+            assert ctx.get(capture.free) == 0       # full: nothing is captured
+            ctx.set(capture.take_allowed_next, 1)   # the walk can take it next cycle
+            await ctx.tick()
+            ctx.set(capture.take_allowed_next, 0)
             ctx.set(capture.take, 1)                # the walk takes the window
+            assert ctx.get(capture.free) == 1
             await ctx.tick()
             ctx.set(capture.take, 0)
             assert not ctx.get(capture.full)

@@ -39,7 +39,11 @@ Hand-off (one cycle)
     header (fixed offsets: up to two tags and LLC/SNAP in bytes 12..29) is decoded from the
     flags, giving the error code or the IP header offset ``l3``, one of five; and the step
     from an IP header at each of the five offsets (where an IPv4 header ends, what follows
-    IPv4 or IPv6) is worked out from the captured bytes 14..39.
+    IPv4 or IPv6) is worked out from the captured bytes 14..39. The hand-off's registers
+    load in every cycle the walk's frame needs them no more (a flip-flop of the walk's, 1
+    whenever it takes), and the capture's write enables and the input's ``ready`` hang on a
+    flip-flop ``free`` (``~full | take``, worked out a cycle ahead): the walk's ``take``
+    itself drives a few registers only.
 Walk (a cycle per header, two per extension header; nothing but where the next header is)
     Every header offset the model can reach is ``2 mod 4`` (the Ethernet header is 14 bytes,
     tags 4, LLC/SNAP 8, and IPv4/IPv6/extension header lengths are multiples of 4), so the walk
@@ -116,7 +120,8 @@ Throughput and latency
     8-byte extension headers that reaches byte 254) for a frame that is not GRE.
     A GRE frame adds 4 cycles (start, hand back, the ``gre`` step, and the next window is
     taken a cycle after it, so that the take does not wait on the inner walk) and 2 per header
-    of the inner walk: S = 12 for IPv4 in GRE with inner IPv4/TCP (16 beats at W=64, so such frames
+    of the inner walk, 3 for the inner L2 header: S = 13 for IPv4 in GRE with inner IPv4/TCP
+    (16 beats at W=64, so such frames
     of 128 bytes or more stall nothing at W=64; at W=512 small NVGRE frames run at one per S
     cycles), and more with a long inner IPv6 chain (2 cycles per inner extension header
     within the 256-byte window).
@@ -241,15 +246,16 @@ class FrameParser(wiring.Component):
         accept = Signal()
         pop = self.m_headers.valid & self.m_headers.ready
         m.d.comb += [
-            self.s_axis.ready.eq(skid.w_rdy & (capture.past | ~capture.full | walk.take)),
+            self.s_axis.ready.eq(skid.w_rdy & (capture.past | capture.free)),
             accept.eq(self.s_axis.valid & self.s_axis.ready),
             skid.w_en.eq(accept),
             reserved_next.eq(reserved + walk.take - pop),
             capture.beat.eq(beat),
             capture.accept.eq(accept),
             capture.take.eq(walk.take),
+            capture.take_allowed_next.eq(walk.hand_off_load_next & (reserved_next < depth)),
             l2.flags.eq(capture.flags),
-            hand_off.take.eq(walk.take),
+            hand_off.load.eq(walk.hand_off_load),
             hand_off.capture_info.eq(capture.info),
             hand_off.captured_head.eq(capture.head),
             hand_off.captured_ext_fields.eq(capture.ext_fields),

@@ -134,11 +134,17 @@ class CaptureWindow(wiring.Component):
         ``full`` or ``take``.
     take : In(1)
         The walk takes the complete window this cycle (only while ``full``).
+    take_allowed_next : In(1)
+        The walk can take a window in the next cycle, if one waits there (the walk's and the
+        record FIFO's part of ``take`` a cycle ahead): for ``free``.
     full : Out(1)
         A complete window waits for the walk; ``info``, ``flags``, ``head`` and
         ``ext_fields`` are valid.
     past : Out(1)
         The frame on the input is past the window: its beats are not captured.
+    free : Out(1)
+        A flip-flop: the window is not full, or the walk takes it this cycle (``~full |
+        take``): a beat can be captured.
     store : Out(WindowWriteSignature(W, window_beats))
         The writes into the window memory, registered: a beat's write is one cycle after it.
     walk_bank : Out(1)
@@ -163,8 +169,10 @@ class CaptureWindow(wiring.Component):
             "beat": In(axis_layout(width, user_width)),
             "accept": In(1),
             "take": In(1),
+            "take_allowed_next": In(1),
             "full": Out(1),
             "past": Out(1),
+            "free": Out(1, init=1),
             "store": Out(WindowWriteSignature(width, self.window_beats)),
             "walk_bank": Out(1),
             "info": Out(capture_layout(user_width, lso_lengths)),
@@ -232,7 +240,10 @@ class CaptureWindow(wiring.Component):
         # cycle's write already goes to the bank the walk leaves. The write into the memory is
         # registered (it lands a cycle later, before the walk's first read of the window at
         # the second cycle after taking it), so that ``take`` drives no memory directly.
-        free = ~self.full | self.take
+        # ``free`` (``~full | take``) is a flip-flop worked out a cycle ahead, so that the
+        # wide write enables hang on it and the index, not on the walk's ``take``.
+        free = self.free
+        full_next = Signal()
         m.d.sync += [
             self.store.bank.eq(capture_bank ^ self.take),
             self.store.row.eq(index),
@@ -256,8 +267,9 @@ class CaptureWindow(wiring.Component):
                     if at // nbytes == slot:
                         m.d.sync += register.eq(keep(beat.data[8 * (at % nbytes):][:8]))
 
-        with m.If(self.take):
-            m.d.sync += self.full.eq(0)
+        m.d.sync += [self.full.eq(full_next),
+                     free.eq(~full_next | self.take_allowed_next)]
+        m.d.comb += full_next.eq(self.full & ~self.take)
         with m.If(self.accept):
             with m.If(beat.last):
                 m.d.sync += index.eq(0)
@@ -270,8 +282,9 @@ class CaptureWindow(wiring.Component):
             length = Signal(range(WINDOW_BYTES + 1))
             m.d.comb += length.eq(index * nbytes + count)
             with m.If(~self.past & (beat.last | (index == window_beats - 1))):
+                m.d.comb += full_next.eq(1)
                 m.d.sync += [
-                    self.full.eq(1), self.info.length.eq(length),
+                    self.info.length.eq(length),
                     self.info.ended.eq(beat.last),
                     *[getattr(self.flags, _short_name(end)).eq(beat.last & (length < end))
                       for end in L2_ENDS],

@@ -5,8 +5,8 @@ outer IP header is GRE (47) and the datagram is not a fragment; it waits, holdin
 window, until this walk is done, and then takes the result into the record pipeline as one
 more step (``gre``).
 
-The walk is sequential, two cycles per header: a *read* cycle registers 18 bytes of the
-window at the header's offset (from the window memory's rows, then a mux over the 2-byte
+The walk is sequential, two cycles per header (three for the inner L2 header: see Timing):
+a *read* cycle registers 18 bytes of the window at the header's offset (from the window memory's rows, then a mux over the 2-byte
 lanes of a row: every inner offset is even), and a *decide* cycle makes every check the model
 makes of that header, from registers, and sets where the next header is (which is also the
 row the window's address registers and the lane register take, for the next read cycle).
@@ -46,8 +46,9 @@ and fail for another reason (an IPv6 extension header past byte 256 that is unfo
 truncated), the RTL says LSO_HEADERS_TOO_LONG; an unfollowable Next Header in an inner IPv6
 header that crosses byte 256 is read (LSO_NOT_TCP, as the model).
 
-Timing: GRE, L2, L3 (and the extension headers), L4: 2 cycles each, plus one to start and one
-to hand the answer back. An inner IPv4/TCP frame takes 10 cycles.
+Timing: GRE, L3 (and the extension headers), L4: 2 cycles each, the inner L2 header 3 (its
+decode of the bytes read is registered before the decide cycle uses it), plus one to start
+and one to hand the answer back. An inner IPv4/TCP frame takes 11 cycles.
 """
 
 from types import SimpleNamespace
@@ -136,17 +137,23 @@ class InnerWalk(wiring.Component):
         })
 
     def _outer_ip_end(self, m):
-        """The outer datagram's end, registered (valid from the cycle after the hand-off)."""
-        ip_end = Signal(17)
-        value = Signal(17)
-        for i, offset in enumerate(L3_OFFSETS):
-            start = offset - HEAD_BYTES[0]
-            ip = self.head[8 * start:8 * (start + 10)]
-            with m.If(self.l3_select[i]):
-                m.d.comb += value.eq(Mux(self.frame.is4, offset + big_endian(ip, 2, 2),
-                                         offset + 40 + big_endian(ip, 4, 2)))
-        m.d.sync += ip_end.eq(value)
-        return ip_end
+        """The outer datagram's end, registered (valid from the cycle after the hand-off),
+        and the same less 8 and less 40 (signed), each one adder from the head bytes."""
+        ends = {}
+        for less in (0, 8, 40):
+            ip_end = Signal(signed(18) if less else 17, name=f"ip_end_outer_less{less}"
+                            if less else "ip_end_outer")
+            value = Signal.like(ip_end, name=f"{ip_end.name}_value")
+            for i, offset in enumerate(L3_OFFSETS):
+                start = offset - HEAD_BYTES[0]
+                ip = self.head[8 * start:8 * (start + 10)]
+                with m.If(self.l3_select[i]):
+                    m.d.comb += value.eq(Mux(
+                        self.frame.is4, C(offset - less, signed(8)) + big_endian(ip, 2, 2),
+                        C(offset + 40 - less, signed(8)) + big_endian(ip, 4, 2)))
+            m.d.sync += ip_end.eq(value)
+            ends[less] = ip_end
+        return ends
 
     def _read(self, m, cursor_next):
         """The read cycle's bytes: ``READ_BYTES`` at the cursor (even), from the rows. The
@@ -163,14 +170,16 @@ class InnerWalk(wiring.Component):
         m.d.sync += lane.eq(cursor_next[1:row_bits])
         return Cat(*words).word_select(lane, 8 * READ_BYTES)
 
-    def _ahead(self, m, cursor, ip_end_outer, room, proto):
+    def _ahead(self, m, walk):
         """What the decide cycle needs of the cursor and of registers alone: its sums with
         them and their comparisons, worked out in the read cycle (registered every cycle; the
         decide cycle reads them, the cursor and those registers unchanged since), so that the
-        decide cycle adds and compares only what it reads. ``room`` is the inner frame's
-        length (from the GRE step); ``outer``/``inner``: the outer datagram's end, the inner
-        one's (``result.inner_ip_end``, from the L3 step)."""
-        res = self.result
+        decide cycle adds and compares only what it reads. Each is one adder or subtractor
+        (a carry chain) and at most a comparison with a constant: "cursor + k runs past the
+        end" is "the room left to the end is less than k", sums with two constants are one.
+        ``outer``/``inner``: the outer datagram's end, the inner one's (from the L3 step);
+        ``room`` the inner frame's length (from the GRE step)."""
+        res, cursor = self.result, walk.cursor
         ahead = SimpleNamespace()
 
         def registered(name, value, shape=1):
@@ -178,40 +187,46 @@ class InnerWalk(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        # "cursor + k runs past the end": the IP lengths, the 256-byte window.
-        ahead.outer_short = {k: registered(f"outer_short{k}", cursor + k > ip_end_outer)
-                             for k in (4, 8, 12, 16, 20, 40)}
-        ahead.inner_short = {k: registered(f"inner_short{k}", cursor + k > res.inner_ip_end)
-                             for k in (8, 20)}
-        ahead.window_short = {k: registered(f"window_short{k}", cursor + k > WINDOW_BYTES)
-                              for k in (8, 20, 40)
-                              + tuple(4 + 4 * n + _L2_FIRST + READ_BYTES for n in range(4))}
         # What is left up to each end from the cursor (signed: the cursor may be past it).
         at = Cat(cursor, C(0, 1)).as_signed()
-        ahead.outer_room = registered("outer_room", ip_end_outer - at, signed(19))
-        ahead.outer_room40 = registered("outer_room40", ip_end_outer - (at + 40), signed(19))
-        ahead.inner_room = registered("inner_room", res.inner_ip_end - at, signed(19))
-        ahead.inner_room8 = registered("inner_room8", res.inner_ip_end - (at + 8), signed(19))
+        outer_room = walk.ip_end_outer - at
+        inner_room = res.inner_ip_end - at
+        ahead.outer_room = registered("outer_room", outer_room, signed(19))
+        ahead.outer_room40 = registered("outer_room40", walk.ip_end_outer_less[40] - at,
+                                        signed(19))
+        ahead.inner_room = registered("inner_room", inner_room, signed(19))
+        ahead.inner_room8 = registered("inner_room8", walk.inner_end_less8 - at, signed(19))
         ahead.window_room = registered("window_room", WINDOW_BYTES - at, signed(14))
-        ahead.window_room8 = registered("window_room8", WINDOW_BYTES - (at + 8), signed(14))
-        ahead.ext_limit_room8 = registered("ext_limit_room8", model.MAX_EXT_END - (at + 8),
+        ahead.window_room8 = registered("window_room8", (WINDOW_BYTES - 8) - at, signed(14))
+        ahead.ext_limit_room8 = registered("ext_limit_room8", (model.MAX_EXT_END - 8) - at,
                                            signed(14))
+        # "cursor + k runs past the end": the IP lengths, the 256-byte window.
+        ahead.outer_short = {k: registered(f"outer_short{k}", outer_room < k)
+                             for k in (4, 8, 12, 16, 20, 40)}
+        ahead.inner_short = {k: registered(f"inner_short{k}", inner_room < k) for k in (8, 20)}
+        ahead.window_short = {k: registered(f"window_short{k}", cursor > WINDOW_BYTES - k)
+                              for k in (8, 20, 40)
+                              + tuple(4 + 4 * n + _L2_FIRST + READ_BYTES for n in range(4))}
         # Where headers start: GRE's fields and the inner frame (4 + 4 * (C + K + S) on),
         # the next L2 read (12 bytes into the inner frame), the inner IP header at each
         # offset the L2 decode can find, behind an IPv6 header, behind an extension header.
-        ahead.gre_after = [registered(f"gre_after{n}", cursor + 4 + 4 * n, 9) for n in range(4)]
-        ahead.l2_read = [registered(f"l2_read{n}", cursor + 4 + 4 * n + _L2_FIRST, 12)
+        ahead.gre_after = [registered(f"gre_after{n}", cursor + (4 + 4 * n), 9)
+                           for n in range(4)]
+        ahead.l2_read = [registered(f"l2_read{n}", cursor + (4 + 4 * n + _L2_FIRST), 12)
                          for n in range(4)]
-        ahead.l3_at = {offset: registered(f"l3_at{offset}", res.inner_offset + offset, 9)
-                       for offset in L3_OFFSETS}
+        ahead.l3_at = {offset: SimpleNamespace(**{
+            name: registered(f"l3_at{offset}_{name}", res.inner_offset + (offset + k), 10)
+            for name, k in (("l3", 0), ("less8", -8), ("plus40", 40))}) for offset in L3_OFFSETS}
         ahead.after40 = registered("after40", cursor + 40, 12)
+        ahead.after32 = registered("after32", cursor + 32, 12)
         ahead.after8 = registered("after8", cursor + 8, 12)
-        ahead.ext_header_len8 = registered("ext_header_len8", cursor + 8 - res.inner_l3, 8)
-        ahead.misplaced = registered("misplaced", cursor != res.inner_l3 + 40)
+        ahead.less8 = registered("less8", at - 8, signed(14))
+        ahead.ext_header_len8 = registered("ext_header_len8", cursor - walk.l3_less8, 8)
+        ahead.misplaced = registered("misplaced", cursor != walk.l3_plus40)
         # The L2 decode's "the inner frame ends before byte e".
-        ahead.l2_short = {end: registered(f"l2_short{end}", room < end) for end in L2_ENDS}
+        ahead.l2_short = {end: registered(f"l2_short{end}", walk.room < end) for end in L2_ENDS}
         # The extension header's kind.
-        ahead.proto_is = {name: registered(f"proto_is_{name}", proto == value)
+        ahead.proto_is = {name: registered(f"proto_is_{name}", walk.proto == value)
                           for name, value in (("hopopt", model._HOPOPT), ("ah", model._AH),
                                               ("routing", model._ROUTING),
                                               ("fragment", model._FRAGMENT),
@@ -236,13 +251,23 @@ class InnerWalk(wiring.Component):
             routing_seen=Signal(name="routing_seen"),
             # An LSO send: inner IP length from the buffer.
             lso=Signal(name="lso"),
-            ip_end_outer=ip_end_outer,
+            ip_end_outer=ip_end_outer[0],
+            ip_end_outer_less=ip_end_outer,
+            # ``inner_l3`` less 8 and plus 40, and ``inner_ip_end`` less 8 (for the extension
+            # headers' sums).
+            l3_less8=Signal(10, name="l3_less8"), l3_plus40=Signal(10, name="l3_plus40"),
+            inner_end_less8=Signal(signed(19), name="inner_end_less8"),
         )
-        walk.ahead = self._ahead(m, walk.cursor, ip_end_outer, walk.room, walk.proto)
+        walk.ahead = self._ahead(m, walk)
         walk.l2 = self._l2_decode(m, walk)
         # The read is done: this cycle decides (only ever set while the walk is on and not
         # finished, so never with ``start`` or ``done``).
         deciding = Signal()
+        # An L2 step decides a cycle later: its first decide cycle registers the L2 decode of
+        # ``got`` (``walk.l2``), the cursor holding; ``l2_decoded``: that cycle is past.
+        l2_decoded = Signal()
+        l2_decoding = Signal()
+        m.d.comb += l2_decoding.eq(deciding & walk.step.l2 & ~l2_decoded)
         cursor_next = Signal(12)        # ``cursor`` at the next cycle
         next_at = Signal(12)            # where the cursor goes from a decide cycle
 
@@ -255,7 +280,7 @@ class InnerWalk(wiring.Component):
         # fails reads no more).
         with m.If(self.start):
             m.d.comb += cursor_next.eq(Cat(C(PHASE, 2), self.gre_position))
-        with m.Elif(deciding):
+        with m.Elif(deciding & ~l2_decoding):
             m.d.comb += cursor_next.eq(next_at)
         with m.Else():
             m.d.comb += cursor_next.eq(walk.cursor)
@@ -265,14 +290,16 @@ class InnerWalk(wiring.Component):
         with m.If(self.start):
             m.d.sync += [
                 self.active.eq(1), walk.finished.eq(0), deciding.eq(0), walk.step.eq(0),
-                walk.step.gre.eq(1), res.eq(0),
+                walk.step.gre.eq(1), res.eq(0), l2_decoded.eq(0),
             ]
             if self.lso_lengths:
                 m.d.sync += walk.lso.eq(self.frame.user[32:64] != 0)
         with m.Elif(self.done):
             m.d.sync += self.active.eq(0)
+        with m.Elif(l2_decoding):
+            m.d.sync += l2_decoded.eq(1)            # ``deciding`` stays
         with m.Elif(deciding):
-            m.d.sync += deciding.eq(0)
+            m.d.sync += [deciding.eq(0), l2_decoded.eq(0)]
             next_by_kind = self._decide(m, walk)
         with m.Elif(self.active & ~walk.finished):
             m.d.sync += [walk.got.eq(read), deciding.eq(1)]
@@ -375,16 +402,21 @@ class InnerWalk(wiring.Component):
 
     def _l2_decode(self, m, walk):
         """The inner L2 header, as ``parse`` walks it, from its bytes 12..29 (``got``, valid
-        in an L2 step's decide cycle): whether it fails and why, where the IP header is."""
+        in an L2 step's decide cycles): whether it fails and why, where the IP header is,
+        registered (valid in the L2 step's second decide cycle)."""
         ahead = walk.ahead
         compare = {"eq": lambda x, v: x == v, "lt": lambda x, v: x < v,
                    "le": lambda x, v: x <= v}
         decoded = SimpleNamespace(failed=Signal(name="l2_failed"),
                                   refusal=Signal(4, name="l2_refusal"),
-                                  l3=Signal(9, name="l2_l3"), is4=Signal(name="l2_is4"))
+                                  l3=Signal(9, name="l2_l3"), is4=Signal(name="l2_is4"),
+                                  l3_less8=Signal(10, name="l2_l3_less8"),
+                                  l3_plus40=Signal(10, name="l2_l3_plus40"))
 
         def ip_at(offset, is_ipv4):
-            m.d.comb += [decoded.l3.eq(ahead.l3_at[offset]), decoded.is4.eq(int(is_ipv4))]
+            at = ahead.l3_at[offset]
+            m.d.comb += [decoded.l3.eq(at.l3), decoded.l3_less8.eq(at.less8),
+                         decoded.l3_plus40.eq(at.plus40), decoded.is4.eq(int(is_ipv4))]
 
         def failed_with(code):
             m.d.comb += [decoded.failed.eq(1), decoded.refusal.eq(
@@ -393,12 +425,20 @@ class InnerWalk(wiring.Component):
         _describe_l2(m, lambda at, op, value: compare[op](byte_of(walk.got, at - _L2_FIRST),
                                                           value),
                      lambda end: ahead.l2_short[end], failed_with, ip_at)
-        return decoded
+        # Registered every cycle: read in the L2 step's second decide cycle (``got`` and the
+        # ``ahead`` registers it reads hold from the first).
+        registered = SimpleNamespace()
+        for name, value in vars(decoded).items():
+            registered.__dict__[name] = Signal.like(value, name=f"{value.name}_registered",
+                                                    reset_less=True)
+            m.d.sync += registered.__dict__[name].eq(value)
+        return registered
 
     def _l2(self, m, walk, fail, go):
         """Takes the L2 decode; returns where the inner IP header is."""
         decoded = walk.l2
-        m.d.sync += [self.result.inner_l3.eq(decoded.l3), walk.is4.eq(decoded.is4)]
+        m.d.sync += [self.result.inner_l3.eq(decoded.l3), walk.is4.eq(decoded.is4),
+                     walk.l3_less8.eq(decoded.l3_less8), walk.l3_plus40.eq(decoded.l3_plus40)]
         go("l3")
         with m.If(decoded.failed):
             fail(decoded.refusal)
@@ -425,6 +465,8 @@ class InnerWalk(wiring.Component):
             m.d.sync += [
                 res.inner_is_ipv4.eq(1),
                 res.inner_ip_end.eq(Mux(lso, walk.ip_end_outer, cursor + total)),
+                walk.inner_end_less8.eq(Mux(lso, walk.ip_end_outer_less[8],
+                                            ahead.less8 + total)),
                 res.inner_is_fragment.eq(fragment), res.inner_pseudo_dst.eq(cursor + 16),
             ]
             leave_ip(hlen, after4, hlen <= ahead.window_room, fragment, b(9))
@@ -440,6 +482,8 @@ class InnerWalk(wiring.Component):
             m.d.sync += [
                 res.inner_is_ipv6.eq(1),
                 res.inner_ip_end.eq(Mux(lso, walk.ip_end_outer, ahead.after40 + payload_len)),
+                walk.inner_end_less8.eq(Mux(lso, walk.ip_end_outer_less[8],
+                                            ahead.after32 + payload_len)),
                 res.inner_pseudo_dst.eq(cursor + 24), walk.routing_seen.eq(0),
             ]
             next_ipv6(40, ahead.after40, ~ahead.window_short[40], C(0, 1), b(6))

@@ -42,10 +42,15 @@ class HandOff(wiring.Component):
     decode found of it for the walk (so the next frame captures while this one is walked), and
     works out the step from an IP header at each of its offsets.
 
+    Its registers load whenever the walk's frame needs them no more (``load``, a flip-flop of
+    the walk's, 1 in every cycle the walk takes a window and in others too: what they load
+    then is never read), not on the walk's ``take``: so no logic lies between a register and
+    the clock enables of these 1,300 flip-flops.
+
     Attributes
     ----------
-    take : In(1)
-        The walk takes the capture window this cycle.
+    load : In(1)
+        Load what the capture holds (:attr:`HeaderWalk.hand_off_load`).
     capture_info, captured_head, captured_ext_fields : In
         What the capture kept of the window (:class:`CaptureWindow`).
     l2_error, l2_l3, l2_is_ipv4, l2_l3_select : In
@@ -72,7 +77,7 @@ class HandOff(wiring.Component):
         self.user_width = user_width
         self.lso_lengths = lso_lengths
         super().__init__({
-            "take": In(1),
+            "load": In(1),
             "capture_info": In(capture_layout(user_width, lso_lengths)),
             "captured_head": In(8 * len(HEAD_BYTES)),
             "captured_ext_fields": In(EXT_FIELDS_ARRAY),
@@ -89,7 +94,7 @@ class HandOff(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        with m.If(self.take):
+        with m.If(self.load):
             m.d.sync += [
                 self.head.eq(self.captured_head),
                 self.ext_fields.eq(self.captured_ext_fields),
@@ -128,7 +133,7 @@ class HandOff(wiring.Component):
         for i, offset in enumerate(L3_OFFSETS):
             entry = info.substitutes[i]
             at4, at6 = offset + 2 - HEAD_BYTES[0], offset + 4 - HEAD_BYTES[0]
-            with m.If(self.take & info.lso & (self.l2_error == 0) & self.l2_l3_select[i]):
+            with m.If(self.load & info.lso & (self.l2_error == 0) & self.l2_l3_select[i]):
                 with m.If(self.l2_is_ipv4 & entry.holds4):
                     m.d.sync += self.head[8 * at4:8 * at4 + 16].eq(entry.ipv4)
                 with m.Elif(~self.l2_is_ipv4 & entry.holds6):
@@ -229,6 +234,12 @@ class HeaderWalk(wiring.Component):
     take : Out(1)
         The walk takes the capture window this cycle: when the step it is on is known to be
         the frame's last from registers alone.
+    hand_off_load : Out(1)
+        A flip-flop: the walk's frame needs the hand-off's registers no more (the step it is
+        on is its last, or the walk is idle); 1 whenever ``take`` is.
+    hand_off_load_next : Out(1)
+        ``hand_off_load`` a cycle ahead (combinational): the walk can take a window in the
+        next cycle, if one waits then.
     l2_error : In(5)
         The L2 decode of the capture window (read when taking it).
     frame_is_ipv4, l3_position : In
@@ -257,6 +268,8 @@ class HeaderWalk(wiring.Component):
         super().__init__({
             "window_waiting": In(1),
             "take": Out(1),
+            "hand_off_load": Out(1, init=1),
+            "hand_off_load_next": Out(1),
             "l2_error": In(5),
             "frame_is_ipv4": In(1),
             "l3_position": In(6),
@@ -355,9 +368,18 @@ class HeaderWalk(wiring.Component):
         # Take the next window when this step is known to be the last from registers alone
         # (so ``next_ext``, ``next_l4`` and ``next_gre`` are 0 whenever the walk takes a
         # window). After GRE, a cycle after the ``gre`` step (``gre_wait`` is 0 again): the
-        # take, which loads the hand-off and lets the capture go on, does not wait on the
-        # inner walk's registers, far from them on the chip.
-        m.d.comb += self.take.eq(self.window_waiting & ~(kind.l3 | choosing | kind.ext | gre_wait))
+        # take, which lets the capture go on, does not wait on the inner walk's registers,
+        # far from them on the chip. ``holds``: the walk's frame needs the hand-off's
+        # registers in a later cycle (``kind.l3 | choosing | kind.ext | gre_wait``), one
+        # flip-flop worked out a cycle ahead; the hand-off loads whenever it is 0, from
+        # another flip-flop (its inverse), so that the take and the hand-off's 1,300 clock
+        # enables do not share a net, and no logic lies before the latter.
+        holds, holds_next = Signal(), Signal()
+        m.d.comb += holds_next.eq((self.take & (self.l2_error == 0)) | next_ext | choosing
+                                  | next_gre | (gre_wait & ~self.inner_done))
+        m.d.comb += self.hand_off_load_next.eq(~holds_next)
+        m.d.sync += [holds.eq(holds_next), self.hand_off_load.eq(~holds_next)]
+        m.d.comb += self.take.eq(self.window_waiting & ~holds)
         m.d.sync += [
             kind.l2_failed.eq(self.take & (self.l2_error != 0)),
             kind.l3.eq(self.take & (self.l2_error == 0)),
