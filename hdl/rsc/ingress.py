@@ -139,14 +139,40 @@ class SegmentAnalyzer(wiring.Component):
             ]
         return step, ts, other
 
+    def _kind_inputs(self, m, tcp):
+        """What the kind hangs on but the option walk, worked out in the first stage from the
+        inputs and registered: (passes through, an exception but the options' one)."""
+        hdr = self.hdr
+        v6 = hdr.is_ipv6
+        cs = Signal(nbl.ChecksumRx.WIDTH)
+        m.d.comb += cs.eq(self.csum)
+        f = {name: cs[lsb] for name, (lsb, _) in nbl.ChecksumRx.offsets().items()}
+        flags = _byte(tcp, 13)
+        allowed = 0x10 | 0x08 | 0x40 | 0x80
+        passes, exc = Signal(), Signal(name="exc_but_options")
+        m.d.sync += [
+            passes.eq((effective_error(hdr, self.frame_len) != 0) | ~(hdr.is_ipv4 | v6) |
+                      (hdr.l4_proto != IPPROTO_TCP)),
+            exc.eq(f["TcpChecksumFailed"] | ~f["TcpChecksumSucceeded"] |
+                   (~v6 & (f["IpChecksumFailed"] | ~f["IpChecksumSucceeded"])) |
+                   (hdr.ip_header_len != Mux(v6, 40, 20)) | (_byte(tcp, 12)[:4] != 0) |
+                   ((flags & ~allowed & 0xFF) != 0) | ~flags[4]),
+        ]
+        return passes, exc
+
     @staticmethod
     def _option_walk(m, step, ts, other):
         """The walk over the registered option bytes: (acceptable, a timestamp found, the
-        one-hot position of the timestamp). The walk reaches byte i without a timestamp
-        (``reach0``) when every byte before is a ``step``; with one (``reach1``) when a
-        timestamp ten bytes earlier was hit, or byte i - 1 was reached so and is a ``step``.
-        Both are carry chains (an adder's carries: ``reach0`` of ``step + 1``, ``reach1`` of
-        ``(hit | step) + hit``), so a walk of 40 bytes is a carry chain, not 40 logic levels."""
+        one-hot position of the timestamp), from two carry chains side by side, not one after
+        the other. The walk reaches byte i without a timestamp (``reach0``) when every byte
+        before is a ``step``: the carries of ``step + 1``. A walk that resumes at byte p (ten
+        bytes past a timestamp) fails (``fail_from[p]``) when the first byte from p on that is
+        not a ``step`` is an ``other``: a carry chain run from the last byte down
+        (``fail_from[p] = other[p] | step[p] & fail_from[p + 1]``: generate ``other``,
+        propagate ``step``), worked out for every p before the hit is known. The walk fails
+        at a byte it reaches without a timestamp that is an ``other`` and no timestamp, or a
+        timestamp from whose end the walk fails; so only one carry chain lies before the
+        result, not two."""
         n = OPTION_BYTES
         sum0 = Signal(n + 1)
         m.d.comb += sum0.eq(step + 1)
@@ -154,15 +180,19 @@ class SegmentAnalyzer(wiring.Component):
         m.d.comb += reach0.eq(sum0[:n] ^ step)      # a sum bit less its addends: the carry in
         hit = Signal(n, name="opt_hit")
         m.d.comb += hit.eq(reach0 & ts)
-        # Into byte k + 1 the walk comes with a timestamp from the hit at k - 9.
-        gen = Signal(n)
-        m.d.comb += gen.eq(Cat(C(0, 9), hit[:n - 9]))
-        sum1 = Signal(n + 1)
-        m.d.comb += sum1.eq((gen | step) + gen)
-        reach1 = Signal(n)
-        m.d.comb += reach1.eq(sum1[:n] ^ (gen | step) ^ gen)
-        bad = (reach0 | reach1) & other & ~hit
-        return ~bad.any(), hit.any(), hit
+        # The chain from byte n - 1 down: bit k of the reversed vectors is byte n - 1 - k.
+        gen_rev, prop_rev = Cat(*reversed(list(other))), Cat(*reversed(list(step)))
+        sum_rev = Signal(n + 1)
+        m.d.comb += sum_rev.eq((gen_rev | prop_rev) + gen_rev)
+        carries = Signal(n + 1)     # carry into reversed bit k: fail_from[n - k]
+        m.d.comb += carries.eq(sum_rev ^ (gen_rev | prop_rev) ^ gen_rev)
+        fail_from = Signal(n + 1, name="opt_fail_from")     # fail_from[n]: past the options
+        m.d.comb += fail_from.eq(Cat(*[carries[n - p] for p in range(n)], C(0, 1)))
+        bad_at = Signal(n)
+        m.d.comb += bad_at.eq(Cat(*[
+            reach0[i] & Mux(ts[i], fail_from[i + 10] if i + 10 <= n else 0, other[i])
+            for i in range(n)]))
+        return ~bad_at.any(), hit.any(), hit
 
     def elaborate(self, platform):
         m = Module()
@@ -185,8 +215,10 @@ class SegmentAnalyzer(wiring.Component):
                      csum.eq(self.csum), slot.eq(self.slot)]
         v6 = hdr.is_ipv6
         thl = hdr.l4_header_len
-        l4 = Signal(8)
-        m.d.comb += l4.eq(hdr.l3 + Mux(v6, 40, 20))
+        l4, end_less_thl = Signal(8), Signal(17)
+        m.d.sync += [l4.eq(self.hdr.l3 + Mux(self.hdr.is_ipv6, 40, 20)),
+                     end_less_thl.eq(self.hdr.ip_end - self.hdr.l4_header_len)]
+        passes, exc_but_options = self._kind_inputs(m, tcp_in)
         opt_ok, ts, hits = self._option_walk(m, *walk)
         # At most one position is a hit (the walk without a timestamp ends there): an OR of
         # the hit positions' fields, not a chain of priority choices.
@@ -226,17 +258,8 @@ class SegmentAnalyzer(wiring.Component):
             d.hop.eq(Mux(v6, _byte(ip, 7), _byte(ip, 8))),
         ]
         # Kind: pass-through, fragment, exception (model order), eligible segment.
-        cs = Signal(nbl.ChecksumRx.WIDTH)
-        m.d.comb += cs.eq(csum)
-        f = {name: cs[lsb] for name, (lsb, _) in nbl.ChecksumRx.offsets().items()}
         flags = _byte(tcp, 13)
-        allowed = 0x10 | 0x08 | 0x40 | 0x80
-        passes = (effective_error(hdr, frame_len) != 0) | ~(hdr.is_ipv4 | v6) | \
-            (hdr.l4_proto != IPPROTO_TCP)
-        exc = f["TcpChecksumFailed"] | ~f["TcpChecksumSucceeded"] | \
-            (~v6 & (f["IpChecksumFailed"] | ~f["IpChecksumSucceeded"])) | \
-            (hdr.ip_header_len != Mux(v6, 40, 20)) | (_byte(tcp, 12)[:4] != 0) | \
-            ((flags & ~allowed & 0xFF) != 0) | ~flags[4] | ~opt_ok
+        exc = exc_but_options | ~opt_ok
         with m.If(passes):
             m.d.comb += d.kind.eq(SEG_KIND_PASS)
         with m.Elif(hdr.is_fragment):
@@ -248,9 +271,9 @@ class SegmentAnalyzer(wiring.Component):
         m.d.comb += [
             d.slot.eq(slot), d.frame_len.eq(frame_len), d.csum.eq(csum),
             d.seq.eq(_be(tcp, 4, 4)), d.ack.eq(_be(tcp, 8, 4)), d.wnd.eq(_be(tcp, 14, 2)),
-            d.flags.eq(flags), d.tsval.eq(Mux(ts, tsval, 0)), d.tsecr.eq(Mux(ts, tsecr, 0)),
+            d.flags.eq(flags), d.tsval.eq(tsval), d.tsecr.eq(tsecr),    # 0 without a hit
             d.ts_off.eq(l4 + ts_rel),
-            d.len.eq(hdr.ip_end - l4 - thl), d.ip_end.eq(hdr.ip_end), d.l4.eq(l4),
+            d.len.eq(end_less_thl - l4), d.ip_end.eq(hdr.ip_end), d.l4.eq(l4),
             d.hdr_len.eq(l4 + thl),
         ]
         return m
