@@ -121,15 +121,9 @@ class RscSequencer(wiring.Component):
         valid = Cat(*[c.valid for c in ctx])
         # The flow key against every context (the CAM): the addresses once, the ports beside,
         # registered in LOOK (a bit per context); FIND picks the contexts from those bits.
-        # LOOK compares a copy of the descriptor's key taken here every cycle (``key``;
-        # ``key_held``: the descriptor on ``desc`` was there a cycle ago and not taken, so
-        # ``key`` is its key), not the key straight from the descriptor FIFO's output, which
-        # is spread over every context's compare.
-        key, key_held = Signal(d.key.shape(), name="look_key"), Signal(name="look_key_held")
-        m.d.sync += [key.eq(d.key), key_held.eq(self.desc.valid & ~self.desc.ready)]
-        addr_eq = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == key.as_value()[:ADDR_BITS])
+        addr_eq = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
                         for c in ctx])
-        hit_eq = Cat(*[addr_eq[i] & (c.key.ports == key.ports) for i, c in enumerate(ctx)])
+        hit_eq = Cat(*[addr_eq[i] & (c.key.ports == d.key.ports) for i, c in enumerate(ctx)])
         addr_hit, hit = Signal(n), Signal(n)
         expired = self._expired(m, ctx)
         opened_before = self._order(m, "opened_before", opening)
@@ -207,7 +201,7 @@ class RscSequencer(wiring.Component):
             with m.Else():
                 goto("POST")
         with m.Elif(st["LOOK"]):
-            with m.If(key_held):
+            with m.If(self.desc.valid):
                 m.d.sync += [hit.eq(hit_eq), addr_hit.eq(addr_eq)]
                 goto("FIND")
         with m.Elif(st["FIND"]):
@@ -260,7 +254,7 @@ class RscSequencer(wiring.Component):
             with m.Else():
                 coalesced()
                 write(look["free_idx"], lambda c: [
-                    c.valid.eq(1), c.key.eq(key), c.lj.eq(ev.time)])
+                    c.valid.eq(1), c.key.eq(d.key), c.lj.eq(ev.time)])
                 m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
                              *_opened(state_wr.data, d)]
                 m.d.comb += opening.eq(1 << look["free_idx"])
