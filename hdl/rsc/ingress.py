@@ -307,22 +307,27 @@ class RscIngress(wiring.Component):
             "release": In(LANDING_SLOTS),
         })
 
-    def _capture(self, m, take, beat_i, beat, hdr):
+    def _capture(self, m, take, last, beat_i, beat, hdr):
         """The header bytes the analyzer reads, picked out of each beat taken as it goes by
         (``hdr``: the frame's parse record, valid on every beat): the first ``HEAD_BYTES``,
         ``AT_L3_BYTES`` from l3 and ``PORT_BYTES`` from l4. Byte j from l3 is window byte
         l3 + j, so it comes on one beat and lane per l3 of ``L3_OFFSETS``: a register per
         byte loaded from one of a few lanes (two at W=64), not a choice among offsets of a
-        256-byte window after the frame."""
+        256-byte window after the frame. Which of the first beats is taken is a one-hot
+        register beside ``beat_i`` (``beat_at``), not ``beat_i`` compared with each number."""
         nb = self.width // 8
         shift = exact_log2(nb)
         head, at_l3, at_l4 = (Signal(n * 8, name=name) for n, name in
                               ((HEAD_BYTES, "head"), (AT_L3_BYTES, "at_l3"),
                                (PORT_BYTES, "at_l4")))
         beats = -(-(max(L3_OFFSETS) + AT_L3_BYTES) // nb)
-        beat_is = Signal(beats)
+        # Bit k: beat k is the next taken (k < beats); bit ``beats``: a later one.
+        beat_at = Signal(beats + 1, init=1)
+        with m.If(take):
+            m.d.sync += beat_at.eq(Mux(last, 1, Cat(C(0, 1), beat_at[:beats - 1],
+                                                    beat_at[beats - 1:].any())))
+        beat_is = beat_at[:beats]
         l3_is = Signal(len(L3_OFFSETS))
-        m.d.comb += [beat_is[k].eq(beat_i == k) for k in range(beats)]
         m.d.comb += [l3_is[i].eq(hdr.l3 == v) for i, v in enumerate(L3_OFFSETS)]
         with m.If(take):
             for k in range(-(-HEAD_BYTES // nb)):
@@ -385,7 +390,7 @@ class RscIngress(wiring.Component):
                 m.d.sync += [csum.eq(p.beat.user[:32]), frame_slot.eq(slot),
                              slot.eq(Mux(slot == LANDING_SLOTS - 1, 0, slot + 1))]
                 m.d.comb += set_busy.eq(1 << slot)
-        head, at_l3, at_l4 = self._capture(m, take, beat_i, p.beat.data, p.hdr)
+        head, at_l3, at_l4 = self._capture(m, take, p.beat.last, beat_i, p.beat.data, p.hdr)
         m.d.comb += [
             an.head.eq(head), an.at_l3.eq(at_l3), an.at_l4.eq(at_l4), an.hdr.eq(hdr),
             an.frame_len.eq(frame_len), an.csum.eq(csum), an.slot.eq(frame_slot),
