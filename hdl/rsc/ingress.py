@@ -289,9 +289,8 @@ class RscIngress(wiring.Component):
     land_addr, land_data, land_en : Out
         The landing RAM's write port (``land_en`` a write this cycle).
     m_desc : Out(stream.Signature(DESC_LAYOUT))
-        One descriptor per frame, in order, pushed three cycles after the frame's last beat
-        (the analyzer's two stages, then a register: the descriptor FIFO's RAM is written from
-        flip-flops, not from the analyzer's logic).
+        One descriptor per frame, in order, pushed two cycles after the frame's last beat
+        (the analyzer's two stages).
     release : In(LANDING_SLOTS)
         A bit per slot: the frame in that slot has been read out (copied or emitted).
     """
@@ -364,9 +363,9 @@ class RscIngress(wiring.Component):
         csum = Signal(32)
         # The cycle after a last beat: the analyzer's first stage (the next frame's beats may
         # come in from that cycle on: the stage takes what it needs); the cycle after that:
-        # its second, into ``desc``; then push ``desc``.
-        analyze, analyzed, push = Signal(), Signal(), Signal()
-        desc = Signal(DESC_LAYOUT)
+        # push the descriptor.
+        analyze = Signal()
+        push = Signal()
         p = self.s.payload
         take = Signal()
         set_busy = Signal(LANDING_SLOTS)
@@ -392,13 +391,12 @@ class RscIngress(wiring.Component):
                 m.d.comb += set_busy.eq(1 << slot)
         head, at_l3, at_l4 = self._capture(m, take, p.beat.last, beat_i, p.beat.data, p.hdr)
         m.d.comb += [
-            an.head.eq(head), an.at_l3.eq(at_l3), an.at_l4.eq(at_l4), an.hdr.eq(hdr),
-            an.frame_len.eq(frame_len), an.csum.eq(csum), an.slot.eq(frame_slot),
-            descs.s.payload.eq(desc),
+            an.head.eq(head), an.at_l3.eq(at_l3), an.at_l4.eq(at_l4), an.hdr.eq(hdr), an.frame_len.eq(frame_len),
+            an.csum.eq(csum), an.slot.eq(frame_slot),
+            descs.s.payload.eq(an.desc),
             descs.s.valid.eq(push),
         ]
-        m.d.sync += [analyze.eq(take & p.beat.last), analyzed.eq(analyze), push.eq(analyzed),
-                     desc.eq(an.desc)]
+        m.d.sync += [analyze.eq(take & p.beat.last), push.eq(analyze)]
         m.d.sync += busy.eq((busy | set_busy) & ~self.release)
         wiring.connect(m, descs.m, wiring.flipped(self.m_desc))
         return m
