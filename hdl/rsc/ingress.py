@@ -391,8 +391,8 @@ class RscIngress(wiring.Component):
                 m.d.comb += set_busy.eq(1 << slot)
         head, at_l3, at_l4 = self._capture(m, take, p.beat.last, beat_i, p.beat.data, p.hdr)
         m.d.comb += [
-            an.head.eq(head), an.at_l3.eq(at_l3), an.at_l4.eq(at_l4), an.hdr.eq(hdr), an.frame_len.eq(frame_len),
-            an.csum.eq(csum), an.slot.eq(frame_slot),
+            an.head.eq(head), an.at_l3.eq(at_l3), an.at_l4.eq(at_l4), an.hdr.eq(hdr),
+            an.frame_len.eq(frame_len), an.csum.eq(csum), an.slot.eq(frame_slot),
             descs.s.payload.eq(an.desc),
             descs.s.valid.eq(push),
         ]
