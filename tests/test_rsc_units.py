@@ -18,6 +18,7 @@ from amaranth.sim import Simulator
 
 from nicoffload.hdl.rsc import RscEngine, RscUnit, SegmentAnalyzer, SEG_KIND_EXC, SEG_KIND_FRAG, \
     SEG_KIND_PASS, SEG_KIND_SEG
+from nicoffload.hdl.rsc.ingress import AT_L3_BYTES, HEAD_BYTES, PORT_BYTES
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
 from nicoffload.model.checksum import rx_validate
@@ -89,9 +90,12 @@ def check_analyzer(frames):
     async def bench(ctx):
         for frame in frames:
             word = rx_validate(frame)
-            window = frame[:256].ljust(256, b"\0")
-            ctx.set(dut.window, int.from_bytes(window, "little"))
-            for name, value in record_of(frame).items():
+            record = record_of(frame)
+            for port, start, n in ((dut.head, 0, HEAD_BYTES),
+                                   (dut.at_l3, record["l3"], AT_L3_BYTES),
+                                   (dut.at_l4, record["l4"], PORT_BYTES)):
+                ctx.set(port, int.from_bytes(frame[start:start + n].ljust(n, b"\0"), "little"))
+            for name, value in record.items():
                 ctx.set(getattr(dut.hdr, name), int(value))
             ctx.set(dut.frame_len, len(frame))
             ctx.set(dut.csum, word.to_int())

@@ -9,7 +9,7 @@ docstring for every rule; this one says how the hardware does it).
 Structure::
 
     s (beat + record) ─► RscIngress ─► landing RAM (3 frame slots)      RscEvents (arrival log)
-                          │ 256-byte header window                          │ time, frame, eoi,
+                          │ header bytes (at 0, l3, l4)                     │ time, frame, eoi,
                           └► SegmentAnalyzer ─► descriptor FIFO ─┐          │ disable, enables
                                                                   ▼          ▼
                                             RscSequencer (flow contexts, CAM, rules, timer)

@@ -3,6 +3,7 @@
 from amaranth.hdl import *
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from nicoffload.model import nbl
 from nicoffload.model.parse import IPPROTO_TCP, VLAN_TPIDS
@@ -13,11 +14,14 @@ from ..parse import HEADERS_LAYOUT, L3_OFFSETS
 from ..stream import StreamFIFO
 
 from .common import (DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, RSC_IN_LAYOUT, SEG_KIND_EXC,
-                     SEG_KIND_FRAG, SEG_KIND_PASS, SEG_KIND_SEG, TIME_BITS, WINDOW, _be, _byte,
-                     one_hot_select, or_tree)
+                     SEG_KIND_FRAG, SEG_KIND_PASS, SEG_KIND_SEG, TIME_BITS, _be, _byte,
+                     or_tree)
 
 
 OPTION_BYTES = 40                   # TCP option bytes at most (a 60-byte TCP header)
+HEAD_BYTES = 30                     # the Ethernet header and VLAN tags at most (l3 <= 30)
+AT_L3_BYTES = 40 + 60               # from l3: an IPv6 fixed header and the longest TCP header
+PORT_BYTES = 4                      # from l4: the TCP ports
 
 
 class RscEvents(wiring.Component):
@@ -78,17 +82,22 @@ class RscEvents(wiring.Component):
 
 class SegmentAnalyzer(wiring.Component):
     """What RSC reads from a frame (``model.rsc._exception`` / ``_segment``) from the header
-    window, the parse record, the frame length and the checksum word, in two stages: ``desc``
-    is valid the cycle after the inputs are set, which need hold for that one cycle only (the
-    first stage registers the IP and TCP headers and the ports picked out of the window, what
-    the option walk needs of each option byte, the window's first 30 bytes and the other
-    inputs; the second reads only those registers and walks the options as two carry
-    chains), so a frame can be analyzed every cycle.
+    bytes the ingress keeps (the frame's first bytes, the bytes from l3 and from l4, each
+    picked as the beats go by: no choice among offsets here), the parse record, the frame
+    length and the checksum word, in two stages: ``desc`` is valid the cycle after the inputs
+    are set, which need hold for that one cycle only (the first stage registers the IP and
+    TCP headers, what the option walk needs of each option byte and the other inputs; the
+    second reads only those registers and walks the options as two carry chains), so a frame
+    can be analyzed every cycle.
 
     Attributes
     ----------
-    window : In(WINDOW * 8)
-        The frame's first 256 bytes, byte 0 in bits 0..7 (bytes past the frame: anything).
+    head : In(HEAD_BYTES * 8)
+        The frame's first bytes, byte 0 in bits 0..7.
+    at_l3 : In(AT_L3_BYTES * 8)
+        The frame's bytes from ``hdr.l3`` on, in order (bytes past the frame: anything).
+    at_l4 : In(PORT_BYTES * 8)
+        The frame's bytes from ``hdr.l4`` on, in order (the TCP ports).
     hdr : In(HEADERS_LAYOUT(0))
     frame_len : In(17)
     csum : In(32)
@@ -101,7 +110,8 @@ class SegmentAnalyzer(wiring.Component):
 
     def __init__(self):
         super().__init__({
-            "window": In(WINDOW * 8), "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17),
+            "head": In(HEAD_BYTES * 8), "at_l3": In(AT_L3_BYTES * 8),
+            "at_l4": In(PORT_BYTES * 8), "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17),
             "csum": In(32), "slot": In(range(LANDING_SLOTS)),
             "desc": Out(DESC_LAYOUT),
         })
@@ -129,14 +139,40 @@ class SegmentAnalyzer(wiring.Component):
             ]
         return step, ts, other
 
+    def _kind_inputs(self, m, tcp):
+        """What the kind hangs on but the option walk, worked out in the first stage from the
+        inputs and registered: (passes through, an exception but the options' one)."""
+        hdr = self.hdr
+        v6 = hdr.is_ipv6
+        cs = Signal(nbl.ChecksumRx.WIDTH)
+        m.d.comb += cs.eq(self.csum)
+        f = {name: cs[lsb] for name, (lsb, _) in nbl.ChecksumRx.offsets().items()}
+        flags = _byte(tcp, 13)
+        allowed = 0x10 | 0x08 | 0x40 | 0x80
+        passes, exc = Signal(), Signal(name="exc_but_options")
+        m.d.sync += [
+            passes.eq((effective_error(hdr, self.frame_len) != 0) | ~(hdr.is_ipv4 | v6) |
+                      (hdr.l4_proto != IPPROTO_TCP)),
+            exc.eq(f["TcpChecksumFailed"] | ~f["TcpChecksumSucceeded"] |
+                   (~v6 & (f["IpChecksumFailed"] | ~f["IpChecksumSucceeded"])) |
+                   (hdr.ip_header_len != Mux(v6, 40, 20)) | (_byte(tcp, 12)[:4] != 0) |
+                   ((flags & ~allowed & 0xFF) != 0) | ~flags[4]),
+        ]
+        return passes, exc
+
     @staticmethod
     def _option_walk(m, step, ts, other):
         """The walk over the registered option bytes: (acceptable, a timestamp found, the
-        one-hot position of the timestamp). The walk reaches byte i without a timestamp
-        (``reach0``) when every byte before is a ``step``; with one (``reach1``) when a
-        timestamp ten bytes earlier was hit, or byte i - 1 was reached so and is a ``step``.
-        Both are carry chains (an adder's carries: ``reach0`` of ``step + 1``, ``reach1`` of
-        ``(hit | step) + hit``), so a walk of 40 bytes is a carry chain, not 40 logic levels."""
+        one-hot position of the timestamp), from two carry chains side by side, not one after
+        the other. The walk reaches byte i without a timestamp (``reach0``) when every byte
+        before is a ``step``: the carries of ``step + 1``. A walk that resumes at byte p (ten
+        bytes past a timestamp) fails (``fail_from[p]``) when the first byte from p on that is
+        not a ``step`` is an ``other``: a carry chain run from the last byte down
+        (``fail_from[p] = other[p] | step[p] & fail_from[p + 1]``: generate ``other``,
+        propagate ``step``), worked out for every p before the hit is known. The walk fails
+        at a byte it reaches without a timestamp that is an ``other`` and no timestamp, or a
+        timestamp from whose end the walk fails; so only one carry chain lies before the
+        result, not two."""
         n = OPTION_BYTES
         sum0 = Signal(n + 1)
         m.d.comb += sum0.eq(step + 1)
@@ -144,48 +180,45 @@ class SegmentAnalyzer(wiring.Component):
         m.d.comb += reach0.eq(sum0[:n] ^ step)      # a sum bit less its addends: the carry in
         hit = Signal(n, name="opt_hit")
         m.d.comb += hit.eq(reach0 & ts)
-        # Into byte k + 1 the walk comes with a timestamp from the hit at k - 9.
-        gen = Signal(n)
-        m.d.comb += gen.eq(Cat(C(0, 9), hit[:n - 9]))
-        sum1 = Signal(n + 1)
-        m.d.comb += sum1.eq((gen | step) + gen)
-        reach1 = Signal(n)
-        m.d.comb += reach1.eq(sum1[:n] ^ (gen | step) ^ gen)
-        bad = (reach0 | reach1) & other & ~hit
-        return ~bad.any(), hit.any(), hit
+        # The chain from byte n - 1 down: bit k of the reversed vectors is byte n - 1 - k.
+        gen_rev, prop_rev = Cat(*reversed(list(other))), Cat(*reversed(list(step)))
+        sum_rev = Signal(n + 1)
+        m.d.comb += sum_rev.eq((gen_rev | prop_rev) + gen_rev)
+        carries = Signal(n + 1)     # carry into reversed bit k: fail_from[n - k]
+        m.d.comb += carries.eq(sum_rev ^ (gen_rev | prop_rev) ^ gen_rev)
+        fail_from = Signal(n + 1, name="opt_fail_from")     # fail_from[n]: past the options
+        m.d.comb += fail_from.eq(Cat(*[carries[n - p] for p in range(n)], C(0, 1)))
+        bad_at = Signal(n)
+        m.d.comb += bad_at.eq(Cat(*[
+            reach0[i] & Mux(ts[i], fail_from[i + 10] if i + 10 <= n else 0, other[i])
+            for i in range(n)]))
+        return ~bad_at.any(), hit.any(), hit
 
     def elaborate(self, platform):
         m = Module()
-        win, d = self.window, self.desc
+        d = self.desc
         ip = Signal(40 * 8)         # the IP fixed header
         tcp = Signal(60 * 8)        # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
         tcp_in = Signal(60 * 8)
-        # One-hot selections (L3_OFFSETS; every even TCP offset in the window), 0 elsewhere,
-        # registered: the first of the analyzer's two stages.
-        m.d.comb += tcp_in.eq(one_hot_select(self.hdr.l3, {l3: Mux(self.hdr.is_ipv6,
-                                                          win[8 * (l3 + 40):8 * (l3 + 100)],
-                                                          win[8 * (l3 + 20):8 * (l3 + 80)])
-                                                  for l3 in L3_OFFSETS}))
-        m.d.sync += [
-            ip.eq(one_hot_select(self.hdr.l3, {l3: win[8 * l3:8 * (l3 + 40)]
-                                          for l3 in L3_OFFSETS})),
-            tcp.eq(tcp_in),
-        ]
+        # The first of the analyzer's two stages: registers.
+        m.d.comb += tcp_in.eq(Mux(self.hdr.is_ipv6, self.at_l3[8 * 40:8 * 100],
+                                  self.at_l3[8 * 20:8 * 80]))
+        m.d.sync += [ip.eq(self.at_l3[:40 * 8]), tcp.eq(tcp_in)]
         walk = self._option_bytes(m, tcp_in, self.hdr.l4_header_len)
         ports = Signal(32)
-        m.d.sync += ports.eq(one_hot_select(
-            self.hdr.l4, {l4: _be(win, l4, 4) for l4 in range(L3_OFFSETS[0] + 20, WINDOW - 3, 2)}))
+        m.d.sync += ports.eq(_be(self.at_l4, 0, 4))
         # The rest of the first stage: the inputs the second reads.
         hdr = Signal(HEADERS_LAYOUT(0))
-        head = Signal(30 * 8)       # the Ethernet header and VLAN tags (30 bytes at most)
+        head = Signal(HEAD_BYTES * 8)   # the Ethernet header and VLAN tags
         frame_len, csum, slot = Signal(17), Signal(32), Signal(range(LANDING_SLOTS))
-        m.d.sync += [hdr.eq(self.hdr), head.eq(win[:30 * 8]), frame_len.eq(self.frame_len),
+        m.d.sync += [hdr.eq(self.hdr), head.eq(self.head), frame_len.eq(self.frame_len),
                      csum.eq(self.csum), slot.eq(self.slot)]
-        win = head
         v6 = hdr.is_ipv6
         thl = hdr.l4_header_len
-        l4 = Signal(8)
-        m.d.comb += l4.eq(hdr.l3 + Mux(v6, 40, 20))
+        l4, end_less_thl = Signal(8), Signal(17)
+        m.d.sync += [l4.eq(self.hdr.l3 + Mux(self.hdr.is_ipv6, 40, 20)),
+                     end_less_thl.eq(self.hdr.ip_end - self.hdr.l4_header_len)]
+        passes, exc_but_options = self._kind_inputs(m, tcp_in)
         opt_ok, ts, hits = self._option_walk(m, *walk)
         # At most one position is a hit (the walk without a timestamp ends there): an OR of
         # the hit positions' fields, not a chain of priority choices.
@@ -197,8 +230,8 @@ class SegmentAnalyzer(wiring.Component):
 
         # The flow key.
         def tag(at):
-            tpid = _be(win, at, 2)
-            return tpid, Cat(_be(win, at + 2, 2)[:12], tpid, C(1, 1))
+            tpid = _be(head, at, 2)
+            return tpid, Cat(_be(head, at + 2, 2)[:12], tpid, C(1, 1))
         tpid0, tag0 = tag(12)
         tpid1, tag1 = tag(16)
         is_tpid0 = Cat(*[tpid0 == t for t in VLAN_TPIDS]).any()
@@ -217,7 +250,7 @@ class SegmentAnalyzer(wiring.Component):
         same = d.same
         m.d.comb += [
             same.l3.eq(hdr.l3),
-            same.l2.eq(Cat(*[Mux(hdr.l3 > i, _byte(win, i), 0) for i in range(30)])),
+            same.l2.eq(Cat(*[Mux(hdr.l3 > i, _byte(head, i), 0) for i in range(30)])),
             same.ip.eq(Mux(v6, Cat(word6[:20], word6[22:28]),
                            Cat(_byte(ip, 6)[6], C(0, 19), _byte(ip, 1)[2:8]))),
             same.thl.eq(thl), same.ts.eq(ts),
@@ -225,17 +258,8 @@ class SegmentAnalyzer(wiring.Component):
             d.hop.eq(Mux(v6, _byte(ip, 7), _byte(ip, 8))),
         ]
         # Kind: pass-through, fragment, exception (model order), eligible segment.
-        cs = Signal(nbl.ChecksumRx.WIDTH)
-        m.d.comb += cs.eq(csum)
-        f = {name: cs[lsb] for name, (lsb, _) in nbl.ChecksumRx.offsets().items()}
         flags = _byte(tcp, 13)
-        allowed = 0x10 | 0x08 | 0x40 | 0x80
-        passes = (effective_error(hdr, frame_len) != 0) | ~(hdr.is_ipv4 | v6) | \
-            (hdr.l4_proto != IPPROTO_TCP)
-        exc = f["TcpChecksumFailed"] | ~f["TcpChecksumSucceeded"] | \
-            (~v6 & (f["IpChecksumFailed"] | ~f["IpChecksumSucceeded"])) | \
-            (hdr.ip_header_len != Mux(v6, 40, 20)) | (_byte(tcp, 12)[:4] != 0) | \
-            ((flags & ~allowed & 0xFF) != 0) | ~flags[4] | ~opt_ok
+        exc = exc_but_options | ~opt_ok
         with m.If(passes):
             m.d.comb += d.kind.eq(SEG_KIND_PASS)
         with m.Elif(hdr.is_fragment):
@@ -247,9 +271,9 @@ class SegmentAnalyzer(wiring.Component):
         m.d.comb += [
             d.slot.eq(slot), d.frame_len.eq(frame_len), d.csum.eq(csum),
             d.seq.eq(_be(tcp, 4, 4)), d.ack.eq(_be(tcp, 8, 4)), d.wnd.eq(_be(tcp, 14, 2)),
-            d.flags.eq(flags), d.tsval.eq(Mux(ts, tsval, 0)), d.tsecr.eq(Mux(ts, tsecr, 0)),
+            d.flags.eq(flags), d.tsval.eq(tsval), d.tsecr.eq(tsecr),    # 0 without a hit
             d.ts_off.eq(l4 + ts_rel),
-            d.len.eq(hdr.ip_end - l4 - thl), d.ip_end.eq(hdr.ip_end), d.l4.eq(l4),
+            d.len.eq(end_less_thl - l4), d.ip_end.eq(hdr.ip_end), d.l4.eq(l4),
             d.hdr_len.eq(l4 + thl),
         ]
         return m
@@ -282,14 +306,54 @@ class RscIngress(wiring.Component):
             "release": In(LANDING_SLOTS),
         })
 
+    def _capture(self, m, take, last, beat_i, beat, hdr):
+        """The header bytes the analyzer reads, picked out of each beat taken as it goes by
+        (``hdr``: the frame's parse record, valid on every beat): the first ``HEAD_BYTES``,
+        ``AT_L3_BYTES`` from l3 and ``PORT_BYTES`` from l4. Byte j from l3 is window byte
+        l3 + j, so it comes on one beat and lane per l3 of ``L3_OFFSETS``: a register per
+        byte loaded from one of a few lanes (two at W=64), not a choice among offsets of a
+        256-byte window after the frame. Which of the first beats is taken is a one-hot
+        register beside ``beat_i`` (``beat_at``), not ``beat_i`` compared with each number."""
+        nb = self.width // 8
+        shift = exact_log2(nb)
+        head, at_l3, at_l4 = (Signal(n * 8, name=name) for n, name in
+                              ((HEAD_BYTES, "head"), (AT_L3_BYTES, "at_l3"),
+                               (PORT_BYTES, "at_l4")))
+        beats = -(-(max(L3_OFFSETS) + AT_L3_BYTES) // nb)
+        # Bit k: beat k is the next taken (k < beats); bit ``beats``: a later one.
+        beat_at = Signal(beats + 1, init=1)
+        with m.If(take):
+            m.d.sync += beat_at.eq(Mux(last, 1, Cat(C(0, 1), beat_at[:beats - 1],
+                                                    beat_at[beats - 1:].any())))
+        beat_is = beat_at[:beats]
+        l3_is = Signal(len(L3_OFFSETS))
+        m.d.comb += [l3_is[i].eq(hdr.l3 == v) for i, v in enumerate(L3_OFFSETS)]
+        with m.If(take):
+            for k in range(-(-HEAD_BYTES // nb)):
+                with m.If(beat_is[k]):
+                    m.d.sync += [_byte(head, j).eq(_byte(beat, j - k * nb))
+                                 for j in range(k * nb, min(HEAD_BYTES, (k + 1) * nb))]
+            for j in range(AT_L3_BYTES):
+                where = [(i, *divmod(v + j, nb)) for i, v in enumerate(L3_OFFSETS)]
+                lanes = sorted({lane for _i, _k, lane in where})
+                value = or_tree([Mux(Cat(*[l3_is[i] for i, _k, at in where if at == lane]).any(),
+                                     _byte(beat, lane), 0) for lane in lanes])
+                with m.If(Cat(*[l3_is[i] & beat_is[k] for i, k, _lane in where]).any()):
+                    m.d.sync += _byte(at_l3, j).eq(value)
+            for j in range(PORT_BYTES):
+                at = Signal(10, name=f"at_l4_pos{j}")
+                m.d.comb += at.eq(hdr.l4 + j)
+                with m.If(at[shift:] == beat_i):
+                    m.d.sync += _byte(at_l4, j).eq(beat.word_select(at[:shift], 8))
+        return head, at_l3, at_l4
+
     def elaborate(self, platform):
         m = Module()
-        w, nb = self.width, self.width // 8
+        nb = self.width // 8
         m.submodules.analyzer = an = SegmentAnalyzer()
         # A descriptor per slot at most waits. At least 3, not 2: SyncFIFOBuffered(2) holds a
         # SyncFIFO of depth 1, whose zero-width addresses Verilog writes as [-1:0] (ASCRANGE).
         m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, max(3, LANDING_SLOTS))
-        window = Signal(WINDOW * 8)
         hdr = Signal(HEADERS_LAYOUT(0))
         slot = Signal(range(LANDING_SLOTS))         # the slot being filled
         frame_slot = Signal(range(LANDING_SLOTS))   # the slot of the frame analyzed
@@ -318,9 +382,6 @@ class RscIngress(wiring.Component):
                                                           beat_i)))
             with m.If(beat_i == 0):
                 m.d.sync += hdr.eq(p.hdr)
-            for i in range(WINDOW * 8 // w):
-                with m.If(beat_i == i):
-                    m.d.sync += window[i * w:(i + 1) * w].eq(p.beat.data)
             count = add_tree([p.beat.keep[i] for i in range(nb)])
             m.d.sync += frame_len.eq(Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)
                                      * nb + count)
@@ -328,9 +389,10 @@ class RscIngress(wiring.Component):
                 m.d.sync += [csum.eq(p.beat.user[:32]), frame_slot.eq(slot),
                              slot.eq(Mux(slot == LANDING_SLOTS - 1, 0, slot + 1))]
                 m.d.comb += set_busy.eq(1 << slot)
+        head, at_l3, at_l4 = self._capture(m, take, p.beat.last, beat_i, p.beat.data, p.hdr)
         m.d.comb += [
-            an.window.eq(window), an.hdr.eq(hdr), an.frame_len.eq(frame_len),
-            an.csum.eq(csum), an.slot.eq(frame_slot),
+            an.head.eq(head), an.at_l3.eq(at_l3), an.at_l4.eq(at_l4), an.hdr.eq(hdr),
+            an.frame_len.eq(frame_len), an.csum.eq(csum), an.slot.eq(frame_slot),
             descs.s.payload.eq(an.desc),
             descs.s.valid.eq(push),
         ]
