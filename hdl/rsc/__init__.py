@@ -58,8 +58,8 @@ SCU buffer: regions of ``max(max_scu_bytes, max_frame_bytes)`` bytes in one RAM
 (``default_regions``): a context holds the region its SCU opened in (a small RAM beside its
 state), and an SCU opens in a free context and a region that no open SCU holds and that is
 not being emitted. So when a new flow evicts an SCU (more flows than contexts), its segment
-is copied into the spare region while the evicted SCU is emitted from its own. The segment that opens an SCU is copied
-whole (padding too: a one-segment SCU is indicated unchanged); each joining segment's payload
+is copied into a spare region while the evicted SCU is emitted from its own. The segment
+that opens an SCU is copied whole (padding too: a one-segment SCU is indicated unchanged); each joining segment's payload
 is copied behind the SCU's payload, realigned by a byte rotation. Beside each region the
 copier keeps a running one's-complement sum of the SCU's payload, taken from the beats the
 copies write (16-bit words at their places in the region; the opening copy restarts it with

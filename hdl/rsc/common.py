@@ -29,6 +29,16 @@ def default_regions(contexts):
     return contexts + SPARE_REGIONS
 
 
+def resolve_regions(contexts, regions=None):
+    """``regions`` (``None``: :func:`default_regions`), refused below ``contexts``: every
+    context must be able to hold an SCU of its own."""
+    regions = default_regions(contexts) if regions is None else regions
+    if not isinstance(regions, int) or regions < contexts:
+        raise ValueError(f"regions must be an integer of at least contexts ({contexts}), "
+                         f"not {regions!r}")
+    return regions
+
+
 def RSC_IN_LAYOUT(width):
     """A beat into the engine: the AXI beat (``user`` = RxUser on the last) and the frame's
     parse record (valid on every beat of the frame)."""

@@ -107,7 +107,7 @@ class RscEmitter(BufferPart):
                              pass1.eq(header_pass)]
                 # An SCU without a header pass whose copies are all done already (its ticket
                 # met: the common case) is read at once; the others wait in COPIES.
-                copies_done = ~(self.copies - self.cmd.payload.ticket)[TICKET_BITS - 1]
+                copies_done = _ticket_met(self.copies, self.cmd.payload.ticket)
                 with m.If((p.op == OP_EMIT_SCU) & (header_pass | ~copies_done)):
                     goto("COPIES")
                 with m.Else():
@@ -115,7 +115,7 @@ class RscEmitter(BufferPart):
         with m.Elif(st["COPIES"]):
             # Every copy dispatched before the command written and summed (a register: the
             # count only grows, so a cycle-old verdict is safe).
-            m.d.sync += settled.eq(~(self.copies - entry.ticket)[TICKET_BITS - 1])
+            m.d.sync += settled.eq(_ticket_met(self.copies, entry.ticket))
             with m.If(settled):
                 m.d.sync += payload_sum.eq(one_hot_select(
                     c.region, [self.sums[i] for i in range(self.regions)]))
@@ -206,3 +206,9 @@ class RscEmitter(BufferPart):
 # ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
 _STATES = {name: code for code, name in enumerate(
     ("IDLE", "COPIES", "READ", "DRAIN", "SUM", "CSUM", "PAY", "FOLD"))}
+
+
+def _ticket_met(copies, ticket):
+    """The copies dispatched before an emission (its ``ticket``) are all done: ``copies``
+    has reached it, counted modulo ``2**TICKET_BITS``."""
+    return ~(copies - ticket)[TICKET_BITS - 1]

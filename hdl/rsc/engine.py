@@ -10,7 +10,8 @@ from ..axis import AxisSignature, axis_layout, check_width
 from ..parse import HEADERS_LAYOUT, FrameParser
 from ..stream import RegisterSlice
 
-from .common import (DEFAULT_MAX_FRAME_BYTES, LANDING_SLOTS, default_regions, EVENT_LAYOUT, RSC_IN_LAYOUT, RSC_STATS_LAYOUT, RXU,
+from .common import (DEFAULT_MAX_FRAME_BYTES, LANDING_SLOTS, default_regions, resolve_regions,
+                     EVENT_LAYOUT, RSC_IN_LAYOUT, RSC_STATS_LAYOUT, RXU,
                      TIME_BITS, WINDOW)
 from .ingress import RscEvents, RscIngress
 from .mover import RscMover
@@ -47,7 +48,7 @@ class RscEngine(wiring.Component):
         Flow contexts (``model.rsc.RscEngine(contexts=...)``); default 8.
     regions : int
         SCU regions in the SCU RAM, at least ``contexts``; default
-        :func:`~.common.default_regions` (one more than the contexts).
+        :func:`~.common.default_regions` (two more than the contexts).
     max_scu_bytes : int
         Largest SCU frame (``model.rsc.RscEngine(max_scu_bytes=...)``); default the model's.
     max_frame_bytes : int
@@ -77,11 +78,7 @@ class RscEngine(wiring.Component):
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         if max_frame_bytes < WINDOW or max_frame_bytes > 65535:
             raise ValueError(f"max_frame_bytes must be in {WINDOW}..65535")
-        regions = default_regions(contexts) if regions is None else regions
-        if not isinstance(regions, int) or regions < contexts:
-            raise ValueError(f"regions must be an integer of at least contexts ({contexts}), "
-                             f"not {regions!r}")
-        self.contexts, self.regions = contexts, regions
+        self.contexts, self.regions = contexts, resolve_regions(contexts, regions)
         self.max_scu_bytes = max_scu_bytes
         self.max_frame_bytes = max_frame_bytes
         self.slot_beats, self.region_beats = buffer_beats(width, max_scu_bytes, max_frame_bytes)

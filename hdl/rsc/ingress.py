@@ -351,8 +351,7 @@ class RscIngress(wiring.Component):
         m = Module()
         nb = self.width // 8
         m.submodules.analyzer = an = SegmentAnalyzer()
-        # A descriptor per slot at most waits. At least 3, not 2: SyncFIFOBuffered(2) holds a
-        # SyncFIFO of depth 1, whose zero-width addresses Verilog writes as [-1:0] (ASCRANGE).
+        # A descriptor per slot at most waits (from depth 3 a StreamFIFO takes one a cycle).
         m.submodules.descs = descs = StreamFIFO(DESC_LAYOUT, max(3, LANDING_SLOTS))
         hdr = Signal(HEADERS_LAYOUT(0))
         slot = Signal(range(LANDING_SLOTS))         # the slot being filled

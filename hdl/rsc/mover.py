@@ -7,7 +7,8 @@ from amaranth.lib.wiring import In, Out
 from ..axis import AxisSignature
 from ..stream import StreamFIFO
 
-from .common import CMD_LAYOUT, EMIT_LAYOUT, LANDING_SLOTS, BufferPart, OP_COPY, OP_EMIT_SCU, RXU, TICKET_BITS
+from .common import (CMD_LAYOUT, EMIT_LAYOUT, LANDING_SLOTS, BufferPart, OP_COPY, OP_EMIT_SCU,
+                     RXU, TICKET_BITS)
 from .copier import RscCopier
 from .emitter import RscEmitter
 

@@ -6,7 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import rsc as model
 
-from .common import (ADDR_BITS, default_regions, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, OP_COPY,
+from .common import (ADDR_BITS, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, OP_COPY,
+                     resolve_regions,
                      OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC, SEG_KIND_FRAG,
                      SEG_KIND_PASS, STATE_LAYOUT, TAG_LAYOUT, TIME_BITS, _PSH, _SCU_CSUM4,
                      _SCU_CSUM6, _serial_ge)
@@ -56,10 +57,7 @@ class RscSequencer(wiring.Component):
     """
 
     def __init__(self, contexts, max_scu_bytes, regions=None):
-        regions = default_regions(contexts) if regions is None else regions
-        if regions < contexts:
-            raise ValueError(f"regions ({regions}) must be at least contexts ({contexts})")
-        self.contexts, self.regions = contexts, regions
+        self.contexts, self.regions = contexts, resolve_regions(contexts, regions)
         self.max_scu_bytes = max_scu_bytes
         super().__init__({
             "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
