@@ -57,7 +57,8 @@ class RscSequencer(wiring.Component):
     """
 
     def __init__(self, contexts, max_scu_bytes, regions=None):
-        self.contexts, self.regions = contexts, resolve_regions(contexts, regions)
+        self.contexts = contexts
+        self.regions = regions = resolve_regions(contexts, regions)
         self.max_scu_bytes = max_scu_bytes
         super().__init__({
             "events": In(stream.Signature(EVENT_LAYOUT)), "now": In(TIME_BITS),
