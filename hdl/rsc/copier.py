@@ -14,8 +14,9 @@ class RscCopier(BufferPart):
     """Copies landing bytes ``[src_lo, len)`` of a slot to ``dst_lo`` of an SCU region
     (``COPY`` commands, ``dst_lo >= src_lo``), realigned by a byte rotation, one command
     after another. The next command is worked out (its plan) while a copy runs; a copy reads
-    the beat before its first destination beat, then a beat a cycle, so back-to-back copies
-    cost their beats and one cycle each. The slot is released with the last read.
+    the beat before its first destination beat (unless the rotation is 0: an opening copy),
+    then a beat a cycle, so back-to-back copies cost their beats and at most one cycle each.
+    The slot is released with the last read.
 
     Each region has a running one's-complement sum of its SCU's payload (16-bit words at
     their places in the region): the beats written are summed a few cycles behind the write
@@ -103,7 +104,12 @@ class RscCopier(BufferPart):
                 m.d.sync += [copy.eq(0), self.release.eq(1 << cur.slot)]
         m.d.comb += load.eq(plan.valid & ((~pre & ~copy) | last))
         with m.If(load):
-            m.d.sync += [cur.eq(plan), plan.valid.eq(0), j.eq(plan.first_j), pre.eq(1)]
+            m.d.sync += [cur.eq(plan), plan.valid.eq(0), j.eq(plan.first_j)]
+            # Without a rotation a destination beat is one source beat: no ``pre`` read.
+            with m.If(plan.rot == 0):
+                m.d.sync += [pre.eq(0), copy.eq(1), first.eq(1)]
+            with m.Else():
+                m.d.sync += pre.eq(1)
 
         # The destination beat takes the top bytes of the previous source beat and the
         # bottom bytes of this one. What the write needs is registered beside the read.

@@ -91,7 +91,9 @@ class RscEmitter(BufferPart):
         def goto(name):
             m.d.sync += state.eq(_STATES[name])
 
-        with m.If(st["IDLE"]):
+        def take_command():
+            """The next command into ``entry``; to READ, or to COPIES to wait for its copies
+            (an SCU with a header pass, or one whose ticket is not met yet)."""
             m.d.comb += self.cmd.ready.eq(1)
             with m.If(self.cmd.valid):
                 p = self.cmd.payload.cmd
@@ -105,13 +107,16 @@ class RscEmitter(BufferPart):
                              tcp_len.eq(p.hdr_len - p.l4 + p.plen),
                              src_scu.eq(p.op == OP_EMIT_SCU),
                              pass1.eq(header_pass)]
-                # An SCU without a header pass whose copies are all done already (its ticket
-                # met: the common case) is read at once; the others wait in COPIES.
                 copies_done = _ticket_met(self.copies, self.cmd.payload.ticket)
                 with m.If((p.op == OP_EMIT_SCU) & (header_pass | ~copies_done)):
                     goto("COPIES")
                 with m.Else():
                     goto("READ")
+            with m.Else():
+                goto("IDLE")
+
+        with m.If(st["IDLE"]):
+            take_command()
         with m.Elif(st["COPIES"]):
             # Every copy dispatched before the command written and summed (a register: the
             # count only grows, so a cycle-old verdict is safe).
@@ -132,7 +137,10 @@ class RscEmitter(BufferPart):
                             m.d.sync += self.region_done.eq(1 << c.region)
                         with m.Else():
                             m.d.sync += self.release.eq(1 << c.slot)
-                        goto("IDLE")
+                        # The next command is taken with the last read, not a cycle later
+                        # in IDLE: the stage after the read works from its own copy of
+                        # the command's fields (``out_*`` below).
+                        take_command()
         with m.Elif(st["DRAIN"]):
             goto("SUM")
         with m.Elif(st["SUM"]):
@@ -151,28 +159,25 @@ class RscEmitter(BufferPart):
 
         # The stage after a read: the beat is in the RAM's read register. What depends on
         # the beat's place only is worked out from the read address a cycle ahead, into
-        # registers beside the read.
-        rdata = Mux(src_scu, self.scu_data, self.land_data)
+        # registers beside the read. The values written come from copies of the command's
+        # fields a cycle old (the command may change with its last read).
+        out_cmd, out_src_scu, out_pass1 = Signal.like(c), Signal(), Signal()
+        out_tcp_len, out_ip_csum, out_tcp_csum = (Signal.like(tcp_len), Signal.like(ip_csum),
+                                                  Signal.like(tcp_csum))
+        m.d.sync += [out_cmd.eq(c), out_src_scu.eq(src_scu), out_pass1.eq(pass1),
+                     out_tcp_len.eq(tcp_len), out_ip_csum.eq(ip_csum),
+                     out_tcp_csum.eq(tcp_csum)]
+        rdata = Mux(out_src_scu, self.scu_data, self.land_data)
         rd_base = Signal(20)
         m.d.comb += rd_base.eq(rd_j << lg)
-        fields = [
-            (~c.v6, c.l3 + 2, (tcp_len + 20)[:16], 2),
-            (c.v6, c.l3 + 4, tcp_len[:16], 2),
-            (C(1, 1), c.l3 + Mux(c.v6, 7, 8), c.hop, 1),
-            (~c.v6, c.l3 + 10, ip_csum, 2),
-            (C(1, 1), c.l4 + 8, c.ack, 4),
-            (C(1, 1), c.l4 + 13, c.flags, 1),
-            (C(1, 1), c.l4 + 14, c.wnd, 2),
-            (C(1, 1), c.l4 + 16, tcp_csum, 2),
-            (c.ts, c.ts_off + 2, Cat(c.tsecr, c.tsval), 8),
-        ]
-        lanes, stmts = patch_lanes(rd_base, nb, fields)
+        lanes, stmts = patch_lanes(rd_base, nb, _patched_fields(c, tcp_len, ip_csum, tcp_csum))
         lanes_q = [Signal(len(at), name=f"patch_lanes{i}") for i, at in enumerate(lanes)]
         m.d.comb += stmts
         m.d.sync += [q.eq(at) for q, at in zip(lanes_q, lanes)]
-        patched = patch_beat(rdata, nb, fields, lanes_q)
+        patched = patch_beat(rdata, nb, _patched_fields(out_cmd, out_tcp_len, out_ip_csum,
+                                                        out_tcp_csum), lanes_q)
         beat = Signal(w)
-        m.d.comb += beat.eq(Mux(src_scu & c.multi, patched, rdata))
+        m.d.comb += beat.eq(Mux(out_src_scu & out_cmd.multi, patched, rdata))
         keep = Signal(nb)
         m.d.sync += keep.eq(Cat(*[(rd_j != last_j) | (rd_base + k < c.len) for k in range(nb)]))
         # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header (and options).
@@ -186,7 +191,7 @@ class RscEmitter(BufferPart):
         # lanes registered, so no RAM read or patch lies before the adders.
         sum_valid, sum_beat = Signal(), Signal(w)
         sum_ip_lanes, sum_l4_lanes = Signal(nb), Signal(nb)
-        m.d.sync += [sum_valid.eq(p_valid & pass1), sum_beat.eq(beat),
+        m.d.sync += [sum_valid.eq(p_valid & out_pass1), sum_beat.eq(beat),
                      sum_ip_lanes.eq(ip_lanes), sum_l4_lanes.eq(l4_lanes & keep)]
         with m.If(sum_valid):
             m.d.sync += [
@@ -194,10 +199,10 @@ class RscEmitter(BufferPart):
                 l4_acc.eq(l4_acc + add_tree(beat_words(sum_beat, sum_l4_lanes, w))),
             ]
         m.d.comb += [
-            outq.s.valid.eq(p_valid & ~pass1),
+            outq.s.valid.eq(p_valid & ~out_pass1),
             outq.s.payload.data.eq(beat), outq.s.payload.keep.eq(keep),
             outq.s.payload.last.eq(p_last),
-            outq.s.payload.user.eq(Mux(p_last, c.user, 0)),
+            outq.s.payload.user.eq(Mux(p_last, out_cmd.user, 0)),
         ]
         return m
 
@@ -206,6 +211,22 @@ class RscEmitter(BufferPart):
 # ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
 _STATES = {name: code for code, name in enumerate(
     ("IDLE", "COPIES", "READ", "DRAIN", "SUM", "CSUM", "PAY", "FOLD"))}
+
+
+def _patched_fields(c, tcp_len, ip_csum, tcp_csum):
+    """The fields an SCU's rewritten headers take: ``(enable, offset, value, bytes)`` for
+    :func:`patch_lanes` and :func:`patch_beat`."""
+    return [
+        (~c.v6, c.l3 + 2, (tcp_len + 20)[:16], 2),
+        (c.v6, c.l3 + 4, tcp_len[:16], 2),
+        (C(1, 1), c.l3 + Mux(c.v6, 7, 8), c.hop, 1),
+        (~c.v6, c.l3 + 10, ip_csum, 2),
+        (C(1, 1), c.l4 + 8, c.ack, 4),
+        (C(1, 1), c.l4 + 13, c.flags, 1),
+        (C(1, 1), c.l4 + 14, c.wnd, 2),
+        (C(1, 1), c.l4 + 16, tcp_csum, 2),
+        (c.ts, c.ts_off + 2, Cat(c.tsecr, c.tsval), 8),
+    ]
 
 
 def _ticket_met(copies, ticket):
