@@ -137,8 +137,8 @@ Encapsulation
 -------------
 A send whose supplemental word has IsEncapsulatedPacket set is an NVGRE large send:
 ``nvgre_lso.segment_encapsulated`` checks and cuts it (its docstring has the rules, DESIGN 3
-"NVGRE"), with the same drop reasons, ID rule (``ip_id``) and flag rule (``segment_flags``)
-as here, and ``limits.max_encapsulated_header_bytes`` in the place of ``max_header_bytes``.
+"NVGRE"), with the same drop reasons, ID rule (``ip_id``, always mode "ndis" there) and flag
+rule (``segment_flags``) as here, and ``limits.max_encapsulated_header_bytes`` in the place of ``max_header_bytes``.
 """
 
 from __future__ import annotations
@@ -356,7 +356,8 @@ def segment(frame: bytes | bytearray | memoryview, lso_word: int,
     limits : LsoLimits
         Enables, MaxOffLoadSize, MinSegmentCount and header limit of the adapter.
     id_mode : {"ndis", "linux"}, optional
-        How the IPv4 ID advances; default ``limits.id_mode``.
+        How the IPv4 ID advances; default ``limits.id_mode``. An NVGRE send's IDs always
+        advance by the "ndis" rule (DESIGN 3 "NVGRE").
     supplemental : SendSupplemental or int
         NDIS_TCP_SEND_OFFLOADS_SUPPLEMENTAL_NET_BUFFER_LIST_INFO; with IsEncapsulatedPacket
         the send is an NVGRE large send (``nvgre_lso.segment_encapsulated``).
@@ -381,7 +382,7 @@ def segment(frame: bytes | bytearray | memoryview, lso_word: int,
     frame = bytes(frame)
     if supplemental.IsEncapsulatedPacket:
         from .nvgre_lso import segment_encapsulated   # it builds on this module
-        return segment_encapsulated(frame, word, supplemental, limits, mode)
+        return segment_encapsulated(frame, word, supplemental, limits)
     return _segment(frame, word, limits, mode)
 
 

@@ -46,7 +46,9 @@ every header up to the end of the inner TCP header, with:
 
 - outer and inner: IPv4 Total Length / IPv6 Payload Length of the segment; 802.3 length of
   an LLC/SNAP frame; IPv4 Identification by ``lso.ip_id`` (the page: "The first packet must
-  use the IP ID in the original" header, both headers advance; ``id_mode`` for both);
+  use the IP ID in the original" header, both headers advance) by the "ndis" rule,
+  whatever the configured ``id_mode`` (DESIGN 3 "NVGRE": it names the rule; "linux" mode
+  exists to match Linux's segmentation of plain TCP sends);
 - GRE sequence number, when present: s0 + k (mod 2**32), since an RFC 2890 receiver
   discards copies; the GRE key and every other byte copied;
 - inner TCP: sequence number + k*MSS, flags by ``lso.segment_flags``;
@@ -80,7 +82,7 @@ _NOT_NVGRE = frozenset((NvgreError.NOT_GRE, NvgreError.GRE_VERSION, NvgreError.G
 
 
 def segment_encapsulated(frame: bytes, word, supplemental: SendSupplemental,
-                         limits: LsoLimits, id_mode: str) -> LsoResult:
+                         limits: LsoLimits) -> LsoResult:
     """Check and cut one NVGRE large send (module docstring).
 
     Parameters
@@ -92,7 +94,7 @@ def segment_encapsulated(frame: bytes, word, supplemental: SendSupplemental,
     supplemental : SendSupplemental
         The supplemental word, IsEncapsulatedPacket set.
     limits : lso.LsoLimits
-    id_mode : {"ndis", "linux"}
+        Its ``id_mode`` does not apply (module docstring, "Segments").
 
     Returns
     -------
@@ -139,7 +141,7 @@ def segment_encapsulated(frame: bytes, word, supplemental: SendSupplemental,
     too_long = _segment_too_long(nv, hdr_end + min(mss, payload), limits.max_segment_bytes)
     if too_long:
         return drop(TxStatus.LSO_BAD_MSS, too_long)
-    return LsoResult(cut(frame, nv, mss, -(-payload // mss), id_mode),
+    return LsoResult(cut(frame, nv, mss, -(-payload // mss)),
                      _completion(True, payload, TxStatus.SENT))
 
 
@@ -208,8 +210,7 @@ def _segment_too_long(nv: Nvgre, largest: int, max_segment_bytes: int) -> str | 
     return None
 
 
-def cut(frame: bytes | bytearray, nv: Nvgre, mss: int, count: int, id_mode: str
-        ) -> tuple[bytes, ...]:
+def cut(frame: bytes | bytearray, nv: Nvgre, mss: int, count: int) -> tuple[bytes, ...]:
     """The ``count`` segments of a checked NVGRE send (module docstring, "Segments").
 
     ``frame`` is the send as the transport hands it over: the inner TCP checksum field holds
@@ -238,7 +239,7 @@ def cut(frame: bytes | bytearray, nv: Nvgre, mss: int, count: int, id_mode: str
             l3 = h.l3_offset
             if h.ip_version == 4:
                 _U16.pack_into(seg, l3 + 2, n - l3)
-                _U16.pack_into(seg, l3 + 4, ip_id(id0, k, id_mode))
+                _U16.pack_into(seg, l3 + 4, ip_id(id0, k, "ndis"))
             else:
                 _U16.pack_into(seg, l3 + 4, n - l3 - 40)
         if nv.seq_offset is not None:

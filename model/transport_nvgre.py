@@ -162,18 +162,15 @@ def prepare_large_send(frame: bytes | bytearray, nv: Nvgre, mss: int
     return bytes(out), word.to_int(), _checksum_word(nv, True), supplemental_for(nv)
 
 
-def segment_in_software(frame: bytes | bytearray, nv: Nvgre, mss: int, *,
-                        id_mode: str = "ndis") -> list[bytes]:
+def segment_in_software(frame: bytes | bytearray, nv: Nvgre, mss: int) -> list[bytes]:
     """Cut an NVGRE frame's inner TCP payload into MSS-sized segments as the NIC would
     (``nvgre_lso.cut``), every checksum filled; one segment when the payload fits the MSS.
 
     Raises
     ------
     ValueError
-        As ``prepare_large_send``; a bad ``id_mode``.
+        As ``prepare_large_send``.
     """
-    if id_mode not in ("ndis", "linux"):
-        raise ValueError(f"id_mode {id_mode!r}: must be 'ndis' or 'linux'")
     inner = nv.inner
     if not inner.is_tcp or inner.is_fragment:
         raise ValueError("only an inner TCP segment can be cut into segments")
@@ -181,7 +178,7 @@ def segment_in_software(frame: bytes | bytearray, nv: Nvgre, mss: int, *,
         raise ValueError(f"mss {mss!r}: must be an int >= 1")
     out = _large_form(frame, nv)
     payload = len(out) - nv.headers_end
-    return list(cut(out, nv, mss, max(1, -(-payload // mss)), id_mode))
+    return list(cut(out, nv, mss, max(1, -(-payload // mss))))
 
 
 def _checksums_enabled(nv: Nvgre, datapath) -> bool:
@@ -224,7 +221,7 @@ def _prepare_one(frame: bytes, datapath, max_frame: int | None
 
 
 def prepare_send(frame: bytes | bytearray, datapath, *, mss: int | None = None,
-                 max_frame: int | None = None, id_mode: str = "ndis"
+                 max_frame: int | None = None
                  ) -> list[tuple[bytes, ChecksumTx, int, int]] | None:
     """What the host hands the miniport for one frame if it is an NVGRE frame (module
     docstring), as ``(frame, checksum word, LSO word, supplemental word)`` per host frame;
@@ -241,8 +238,6 @@ def prepare_send(frame: bytes | bytearray, datapath, *, mss: int | None = None,
         Inner TCP payloads over it are large sends.
     max_frame : int, optional
         The NIC's largest frame; longer frames and segments are not offloaded.
-    id_mode : {"ndis", "linux"}
-        IPv4 ID rule of software segmentation.
     """
     frame = bytes(frame)
     nv = nvgre_of(frame)
@@ -259,7 +254,7 @@ def prepare_send(frame: bytes | bytearray, datapath, *, mss: int | None = None,
                 prepared, word, checksum, supplemental = prepare_large_send(frame, nv, mss)
                 return [(prepared, checksum, word, supplemental.to_int())]
             return [_prepare_one(segment, datapath, max_frame)
-                    for segment in segment_in_software(frame, nv, mss, id_mode=id_mode)]
+                    for segment in segment_in_software(frame, nv, mss)]
         except ValueError:      # a send the transport never segments (URG, SYN, ...)
             pass
     return [_prepare_one(frame, datapath, max_frame)]

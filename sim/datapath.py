@@ -88,8 +88,7 @@ def prepare_send(frame, datapath, *, mss: int | None = None, lso: str = "v2", ho
     An NVGRE frame is prepared by ``transport_nvgre.prepare_send`` (encapsulated offloads
     when ``datapath.encap`` is on, the inner work in software when not). Every request
     carries ``host``."""
-    encapsulated = transport_nvgre.prepare_send(frame, datapath, mss=mss, max_frame=max_frame,
-                                                id_mode=id_mode)
+    encapsulated = transport_nvgre.prepare_send(frame, datapath, mss=mss, max_frame=max_frame)
     if encapsulated is not None:
         return [TxRequest(*request, host=host) for request in encapsulated]
     head, extra = (split_captured_send(frame) if mss is not None else None) or (frame, b"")

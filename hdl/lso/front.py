@@ -425,7 +425,10 @@ class SendChecks(wiring.Component):
             decoded.outer_snap.eq(snap(rec.l3, f.l2type)),
             decoded.flags.eq(f.offset_flags[0:8]), decoded.urgent.eq(f.urgent),
             decoded.csum.eq(f.csum), decoded.seq.eq(f.seq), decoded.ip_id.eq(f.ip_id),
-            decoded.id_linux.eq(cfg.id_linux), decoded.total.eq(f.total),
+            decoded.total.eq(f.total),
+            # An NVGRE send's IDs advance by the "ndis" rule whatever the mode (DESIGN 3
+            # "NVGRE", ``model.nvgre_lso``).
+            decoded.id_linux.eq(cfg.id_linux & ~encap),
             decoded.encap.eq(encap), decoded.encap_on.eq(self.encap),
             decoded.l3.eq(l3), decoded.l4.eq(tcp_side["l4"]),
             decoded.snap_room_outer.eq(SNAP_LIMIT + rec.l3),
