@@ -171,9 +171,11 @@ def or_tree(terms):
     return terms[0]
 
 
-#: What a flow context keeps in flip-flops, each context's beside the others': what the
-#: lookup compares all at once (the key), the idle timer's last-join time, and ``valid``.
-TAG_LAYOUT = data.StructLayout({"valid": 1, "key": KEY_LAYOUT, "lj": TIME_BITS})
+def TAG_LAYOUT(tag_bits):
+    """What a flow context keeps in flip-flops, each context's beside the others': what the
+    lookup compares all at once (a ``tag_bits``-bit hash of the key's addresses and the
+    ports), the idle timer's last-join time, and ``valid``."""
+    return data.StructLayout({"valid": 1, "addr_tag": tag_bits, "ports": 32, "lj": TIME_BITS})
 
 #: The rest of a flow context, the open SCU's H.* state (``model.rsc._Scu``): one entry of the
 #: sequencer's context RAM, read once the lookup has chosen the context.

@@ -54,7 +54,19 @@ class RscSequencer(wiring.Component):
 
     The state machine is a state register and ``If``/``Elif`` chains (not ``m.FSM``, which
     Amaranth writes as ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
+
+    The lookup compares short tags, not the flow key: each context keeps in flip-flops a
+    ``TAG_BITS``-bit hash of its key's addresses (:func:`addr_tag`) and its ports; LOOK
+    registers the candidates (the contexts whose tag, and ports unless the frame is a
+    fragment, equal the descriptor's), FIND picks the oldest opened, RULE compares its whole
+    address key (a LUT RAM beside the states) with the descriptor's, and SEG takes it as the
+    hit only when they are equal; when they are not and another candidate is left (two tags
+    alike), SEG drops it and goes back to FIND. So the hit is the model's exact match, and
+    the descriptor's key goes to one compare, not one per context.
     """
+
+    #: Bits of a context's address tag (a class attribute so a test can make tags collide).
+    TAG_BITS = 16
 
     def __init__(self, contexts, max_scu_bytes, regions=None):
         self.contexts = contexts
@@ -110,7 +122,7 @@ class RscSequencer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.contexts
-        ctx = [Signal(TAG_LAYOUT, name=f"ctx{i}") for i in range(n)]
+        ctx = [Signal(TAG_LAYOUT(self.TAG_BITS), name=f"ctx{i}") for i in range(n)]
         # The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at ``rd_idx``,
         # a register loaded with the context FIND finds or a flush picks (RULE, SEG and FLUSH
         # read it; its data is that of the cycles before, as the flip-flops were), written by
@@ -119,8 +131,13 @@ class RscSequencer(wiring.Component):
         rd_idx = Signal(range(n))
         state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
         m.d.comb += state_rd.addr.eq(rd_idx)
+        # Each context's address key (all of the key but the ports), in LUT RAM beside: RULE
+        # compares the candidate's with the descriptor's; written as the SCU opens.
+        m.submodules.keys = keys = memory.Memory(shape=ADDR_BITS, depth=n, init=[])
+        key_rd, key_wr = keys.read_port(domain="comb"), keys.write_port()
+        m.d.comb += key_rd.addr.eq(rd_idx)
         region_rd, region_wr, held, any_region, region_idx = self._regions(m, rd_idx)
-        h = state_rd.data   # the flow's context (FIND's hit_idx) in RULE and SEG, FLUSH's
+        h = state_rd.data   # the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
         ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
         cmd = Signal(CMD_LAYOUT(self.regions))
@@ -134,27 +151,39 @@ class RscSequencer(wiring.Component):
             m.d.sync += state.eq(_STATES[name])
 
         valid = Cat(*[c.valid for c in ctx])
-        # The flow key against every context (the CAM): the addresses once, the ports beside,
-        # registered in LOOK (a bit per context); FIND picks the contexts from those bits.
-        addr_eq = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
+        kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
+        # The candidates (the class docstring): the address tags and the ports against every
+        # context, registered in LOOK; a fragment's are those of its addresses.
+        d_addr = d.key.as_value()[:ADDR_BITS]
+        d_tag = Signal(self.TAG_BITS, name="d_addr_tag")
+        m.d.comb += d_tag.eq(addr_tag(d_addr, self.TAG_BITS))
+        frag = kind == SEG_KIND_FRAG
+        cand_eq = Cat(*[c.valid & (c.addr_tag == d_tag) & (frag | (c.ports == d.key.ports))
                         for c in ctx])
-        hit_eq = Cat(*[addr_eq[i] & (c.key.ports == d.key.ports) for i, c in enumerate(ctx)])
-        addr_hit, hit = Signal(n), Signal(n)
+        cand = Signal(n)
         expired = self._expired(m, ctx)
         opened_before = self._order(m, "opened_before", opening)
         joined_before = self._order(m, "joined_before", opening | joining)
         any_exp, exp_idx = self._first(m, expired, joined_before, "exp")
         any_valid, old_idx = self._first(m, valid, opened_before, "old")
-        any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
-        any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
+        any_cand, cand_idx = self._first(m, cand, opened_before, "cand")
         any_free, free_idx = self._first(m, ~valid, _lower, "free")
-        # LOOK registers the key compares, FIND the lookup (which contexts), RULE the rules
-        # against the flow's context; SEG decides on them.
+        # LOOK registers the candidates, FIND the lookup (which contexts), RULE the rules
+        # against the candidate's context and whether its address key is the descriptor's;
+        # SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
-        found = {"any_hit": any_hit, "hit_idx": hit_idx, "any_addr": any_addr,
-                 "addr_idx": addr_idx, "any_free": any_free, "any_region": any_region,
+        found = {"any_cand": any_cand, "cand_idx": cand_idx,
+                 "more_cands": (cand & (cand - 1)) != 0,
+                 "any_free": any_free, "any_region": any_region,
                  "free_idx": free_idx, "region_idx": region_idx, "old_idx": old_idx}
-        look = {name: Signal(v.shape(), name=f"look_{name}") for name, v in found.items()}
+        look = {name: Signal(Value.cast(v).shape(), name=f"look_{name}")
+                for name, v in found.items()}
+        key_match = Signal()
+        # The hit: the candidate's address key is the descriptor's (its ports were compared
+        # in LOOK; a fragment's candidate has the fragment's addresses). Not the hit, and
+        # another candidate left: that one next.
+        hit = look["any_cand"] & key_match
+        retry = look["any_cand"] & ~key_match & look["more_cands"]
 
         def write(idx, fn):
             for i in range(n):
@@ -198,7 +227,6 @@ class RscSequencer(wiring.Component):
         # RULE registers the rules' verdicts on the flow's context (FIND's hit_idx).
         rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         verdicts = self._rules(m, d, h)
-        kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
 
         with m.If(st["IDLE"]):
             with m.If(any_exp):
@@ -223,37 +251,41 @@ class RscSequencer(wiring.Component):
                 goto("POST")
         with m.Elif(st["LOOK"]):
             with m.If(self.desc.valid):
-                m.d.sync += [hit.eq(hit_eq), addr_hit.eq(addr_eq)]
+                m.d.sync += cand.eq(cand_eq)
                 goto("FIND")
         with m.Elif(st["FIND"]):
             m.d.sync += [look[name].eq(v) for name, v in found.items()]
-            m.d.sync += rd_idx.eq(hit_idx)
+            m.d.sync += rd_idx.eq(cand_idx)
             goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
                                                             verdicts)]
+            m.d.sync += key_match.eq(key_rd.data == d_addr)
             goto("SEG")
         with m.Elif(st["SEG"]):
             with m.If(alone_next | (kind == SEG_KIND_PASS)):
                 alone()
+            with m.Elif(retry):
+                m.d.sync += cand.eq(cand & ~(1 << look["cand_idx"]))
+                goto("FIND")
             with m.Elif(kind == SEG_KIND_FRAG):
-                with m.If(look["any_addr"]):
-                    flush(look["addr_idx"], R_SEG)
+                with m.If(hit):
+                    flush(look["cand_idx"], R_SEG)
                 with m.Else():
                     abort()
                     alone()
             with m.Elif(kind == SEG_KIND_EXC):
-                with m.If(look["any_hit"]):
-                    flush(look["hit_idx"], R_SEG)
+                with m.If(hit):
+                    flush(look["cand_idx"], R_SEG)
                 with m.Else():
                     abort()
                     alone()
-            with m.Elif(look["any_hit"]):
+            with m.Elif(hit):
                 with m.If(rule["join"]):
                     coalesced()
-                    m.d.comb += joining.eq(1 << look["hit_idx"])
-                    write(look["hit_idx"], lambda c: c.lj.eq(ev.time))
-                    m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["hit_idx"]),
+                    m.d.comb += joining.eq(1 << look["cand_idx"])
+                    write(look["cand_idx"], lambda c: c.lj.eq(ev.time))
+                    m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["cand_idx"]),
                                  *_joined(state_wr.data, h, d)]
                     with m.If(pure_of(d)):
                         goto("RELEASE")
@@ -263,7 +295,7 @@ class RscSequencer(wiring.Component):
                     with m.If(~rule["ip_length"]):
                         abort()
                     m.d.sync += alone_next.eq(rule["dup"])
-                    flush(look["hit_idx"], R_SEG)
+                    flush(look["cand_idx"], R_SEG)
             with m.Elif(d.ip_end > self.max_scu_bytes):
                 abort()
                 alone()
@@ -275,7 +307,10 @@ class RscSequencer(wiring.Component):
             with m.Else():
                 coalesced()
                 write(look["free_idx"], lambda c: [
-                    c.valid.eq(1), c.key.eq(d.key), c.lj.eq(ev.time)])
+                    c.valid.eq(1), c.addr_tag.eq(d_tag), c.ports.eq(d.key.ports),
+                    c.lj.eq(ev.time)])
+                m.d.comb += [key_wr.en.eq(1), key_wr.addr.eq(look["free_idx"]),
+                             key_wr.data.eq(d_addr)]
                 m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
                              *_opened(state_wr.data, d)]
                 m.d.comb += [opening.eq(1 << look["free_idx"]), region_wr.en.eq(1),
@@ -376,6 +411,23 @@ def _opened(c, d):
             c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
             c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
             c.csum.eq(d.csum)]
+
+
+def addr_tag(addr, bits):
+    """A ``bits``-bit hash of address key ``addr``: its ``bits``-bit words XORed, word ``w``
+    rotated left by ``w`` (so a flow's reverse, its addresses swapped, has a tag of its own)."""
+    words = [addr[k:k + bits] for k in range(0, len(addr), bits)]
+    words = [Cat(word, C(0, bits - len(word))).rotate_left(w % bits)
+             for w, word in enumerate(words)]
+    return xor_tree(words)
+
+
+def xor_tree(terms):
+    """The XOR of ``terms`` as a balanced tree."""
+    while len(terms) > 1:
+        terms = [terms[k] ^ terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def _lowest(m, bits, name):
