@@ -1,7 +1,7 @@
 """The RSC engine's sequencer: flow contexts, lookup, the coalescing rules, the idle timer."""
 
 from amaranth.hdl import *
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import rsc as model
@@ -123,23 +123,12 @@ class RscSequencer(wiring.Component):
         m = Module()
         n = self.contexts
         ctx = [Signal(TAG_LAYOUT(self.TAG_BITS), name=f"ctx{i}") for i in range(n)]
-        # The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at ``rd_idx``,
-        # a register loaded with the context FIND finds or a flush picks (RULE, SEG and FLUSH
-        # read it; its data is that of the cycles before, as the flip-flops were), written by
-        # SEG when an SCU opens or is joined (the whole entry).
-        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=n, init=[])
         rd_idx = Signal(range(n))
-        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
-        m.d.comb += state_rd.addr.eq(rd_idx)
-        # Each context's address key (all of the key but the ports), in LUT RAM beside: RULE
-        # compares the candidate's with the descriptor's; written as the SCU opens.
-        m.submodules.keys = keys = memory.Memory(shape=ADDR_BITS, depth=n, init=[])
-        key_rd, key_wr = keys.read_port(domain="comb"), keys.write_port()
-        m.d.comb += key_rd.addr.eq(rd_idx)
+        d = self.desc.payload
+        state_rd, later = self._states(m, rd_idx, d)
         region_rd, region_wr, held, any_region, region_idx = self._regions(m, rd_idx)
         h = state_rd.data   # the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
         ev = Signal(EVENT_LAYOUT)
-        d = self.desc.payload
         cmd = Signal(CMD_LAYOUT(self.regions))
         # handed: the frame went to the mover (copied or sent), which releases its slot
         ret, alone_next, handed = Signal(3), Signal(), Signal()
@@ -152,14 +141,7 @@ class RscSequencer(wiring.Component):
 
         valid = Cat(*[c.valid for c in ctx])
         kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
-        # The candidates (the class docstring): the address tags and the ports against every
-        # context, registered in LOOK; a fragment's are those of its addresses.
-        d_addr = d.key.as_value()[:ADDR_BITS]
-        d_tag = Signal(self.TAG_BITS, name="d_addr_tag")
-        m.d.comb += d_tag.eq(addr_tag(d_addr, self.TAG_BITS))
-        frag = kind == SEG_KIND_FRAG
-        cand_eq = Cat(*[c.valid & (c.addr_tag == d_tag) & (frag | (c.ports == d.key.ports))
-                        for c in ctx])
+        cand_eq, d_addr, d_tag = self._candidates(m, ctx, d, kind == SEG_KIND_FRAG)
         cand = Signal(n)
         expired = self._expired(m, ctx)
         opened_before = self._order(m, "opened_before", opening)
@@ -179,6 +161,10 @@ class RscSequencer(wiring.Component):
         look = {name: Signal(Value.cast(v).shape(), name=f"look_{name}")
                 for name, v in found.items()}
         key_match = Signal()
+        key_eq = self._key_eq(m, st["FIND"], cand_idx, later.write & later.opened, later.at,
+                              d_addr)
+        m.d.comb += [region_wr.en.eq(later.write & later.opened), region_wr.addr.eq(later.at),
+                     region_wr.data.eq(look["region_idx"])]
         # The hit: the candidate's address key is the descriptor's (its ports were compared
         # in LOOK; a fragment's candidate has the fragment's addresses). Not the hit, and
         # another candidate left: that one next.
@@ -260,7 +246,7 @@ class RscSequencer(wiring.Component):
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
                                                             verdicts)]
-            m.d.sync += key_match.eq(key_rd.data == d_addr)
+            m.d.sync += key_match.eq(key_eq)
             goto("SEG")
         with m.Elif(st["SEG"]):
             with m.If(alone_next | (kind == SEG_KIND_PASS)):
@@ -268,14 +254,8 @@ class RscSequencer(wiring.Component):
             with m.Elif(retry):
                 m.d.sync += cand.eq(cand & ~(1 << look["cand_idx"]))
                 goto("FIND")
-            with m.Elif(kind == SEG_KIND_FRAG):
-                with m.If(hit):
-                    flush(look["cand_idx"], R_SEG)
-                with m.Else():
-                    abort()
-                    alone()
-            with m.Elif(kind == SEG_KIND_EXC):
-                with m.If(hit):
+            with m.Elif((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC)):
+                with m.If(hit):     # a fragment's: its addresses' SCUs, oldest first
                     flush(look["cand_idx"], R_SEG)
                 with m.Else():
                     abort()
@@ -285,8 +265,8 @@ class RscSequencer(wiring.Component):
                     coalesced()
                     m.d.comb += joining.eq(1 << look["cand_idx"])
                     write(look["cand_idx"], lambda c: c.lj.eq(ev.time))
-                    m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["cand_idx"]),
-                                 *_joined(state_wr.data, h, d)]
+                    m.d.sync += [later.write.eq(1), later.at.eq(look["cand_idx"]),
+                                 later.opened.eq(0)]
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
@@ -309,13 +289,9 @@ class RscSequencer(wiring.Component):
                 write(look["free_idx"], lambda c: [
                     c.valid.eq(1), c.addr_tag.eq(d_tag), c.ports.eq(d.key.ports),
                     c.lj.eq(ev.time)])
-                m.d.comb += [key_wr.en.eq(1), key_wr.addr.eq(look["free_idx"]),
-                             key_wr.data.eq(d_addr)]
-                m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
-                             *_opened(state_wr.data, d)]
-                m.d.comb += [opening.eq(1 << look["free_idx"]), region_wr.en.eq(1),
-                             region_wr.addr.eq(look["free_idx"]),
-                             region_wr.data.eq(look["region_idx"])]
+                m.d.sync += [later.write.eq(1), later.at.eq(look["free_idx"]),
+                             later.opened.eq(1)]
+                m.d.comb += opening.eq(1 << look["free_idx"])
                 m.d.sync += held.eq(held | (1 << look["region_idx"]))
                 copy(look["region_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
@@ -340,6 +316,60 @@ class RscSequencer(wiring.Component):
                     with m.If(ret == back):
                         goto(name)
         return m
+
+    def _states(self, m, rd_idx, d):
+        """The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at
+        ``rd_idx``, a register loaded with the context FIND finds or a flush picks (RULE, SEG
+        and FLUSH read it; its data is that of the cycles before, as the flip-flops were).
+        An SCU opened (by descriptor ``d``) or joined in SEG is written whole the cycle after
+        (``later``, registers SEG sets: the RAMs' write enables and address come from
+        flip-flops, not from SEG's decisions), when ``rd_idx`` and ``d`` are still those SEG
+        saw (SEG goes to ISSUE or RELEASE, which change neither); the region and key RAMs
+        likewise."""
+        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=self.contexts,
+                                                     init=[])
+        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
+        m.d.comb += state_rd.addr.eq(rd_idx)
+        later = Signal(data.StructLayout({"write": 1, "opened": 1, "at": range(self.contexts)}),
+                       name="later")
+        m.d.sync += later.write.eq(0)
+        joined, opened = Signal(STATE_LAYOUT), Signal(STATE_LAYOUT)
+        m.d.comb += [*_joined(joined, state_rd.data, d), *_opened(opened, d),
+                     state_wr.en.eq(later.write), state_wr.addr.eq(later.at),
+                     state_wr.data.eq(Mux(later.opened, opened, joined))]
+        return state_rd, later
+
+    def _candidates(self, m, ctx, d, frag):
+        """The candidates (the class docstring), a bit per context: its address tag and,
+        unless ``frag``, its ports are those of descriptor ``d``. Also ``d``'s address key
+        and its tag."""
+        d_addr = d.key.as_value()[:ADDR_BITS]
+        d_tag = Signal(self.TAG_BITS, name="d_addr_tag")
+        m.d.comb += d_tag.eq(addr_tag(d_addr, self.TAG_BITS))
+        return Cat(*[c.valid & (c.addr_tag == d_tag) & (frag | (c.ports == d.key.ports))
+                     for c in ctx]), d_addr, d_tag
+
+    def _key_eq(self, m, load, idx, write, write_idx, d_addr):
+        """Whether the address key (all of the key but the ports) of context ``idx``, loaded
+        as ``load`` and read a cycle later, is ``d_addr``; ``write`` stores ``d_addr`` as
+        context ``write_idx``'s. The keys are in LUT RAM banks of ``KEY_BANK_BITS``, each
+        with a read address register of its own (its rows at context XOR bank, so synthesis
+        does not merge the registers): no one address net fans out to every bank."""
+        address_bits = max(1, (self.contexts - 1).bit_length())
+        eqs = []
+        for bank, low in enumerate(range(0, ADDR_BITS, KEY_BANK_BITS)):
+            high = min(ADDR_BITS, low + KEY_BANK_BITS)
+            swizzle = bank % (1 << address_bits)
+            m.submodules[f"keys{bank}"] = keys = memory.Memory(
+                shape=high - low, depth=1 << address_bits, init=[])
+            key_rd, key_wr = keys.read_port(domain="comb"), keys.write_port()
+            read_at = Signal(address_bits, name=f"key_at{bank}")
+            with m.If(load):
+                m.d.sync += read_at.eq(idx ^ swizzle)
+            m.d.comb += [key_rd.addr.eq(read_at), key_wr.en.eq(write),
+                         key_wr.addr.eq(write_idx ^ swizzle), key_wr.data.eq(d_addr[low:high])]
+            eqs.append(key_rd.data == d_addr[low:high])
+        return Cat(*eqs).all()
 
     def _regions(self, m, rd_idx):
         """Each context's SCU region, in a LUT RAM beside the states (read at the same
@@ -448,6 +478,8 @@ def pure_of(d):
     """A pure ACK: no TCP payload."""
     return d.len == 0
 
+
+KEY_BANK_BITS = 64      # bits of a bank of the address keys' LUT RAM (one read address each)
 
 # Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
