@@ -184,6 +184,9 @@ STATE_LAYOUT = data.StructLayout({
     "nxt": 32, "ack": 32, "wnd": 16, "tsval": 32, "tsecr": 32, "ts0": 32,
     "flags": 8, "psh": 1, "hop": 8, "count": 17, "multi": 1, "len": 17,
     "hdr_len": 8, "l4": 8, "ts_off": 8, "frame_len": 17, "csum": 32,
+    # What the SCU leaves of the 65,535-byte IP length and of the SCU bytes (the rules compare
+    # the segment's payload with them: no sums on the way from the RAM to the rules).
+    "ip_room": signed(20), "scu_room": signed(20),
 })
 
 

@@ -334,7 +334,8 @@ class RscSequencer(wiring.Component):
                        name="later")
         m.d.sync += later.write.eq(0)
         joined, opened = Signal(STATE_LAYOUT), Signal(STATE_LAYOUT)
-        m.d.comb += [*_joined(joined, state_rd.data, d), *_opened(opened, d),
+        m.d.comb += [*_joined(joined, state_rd.data, d),
+                     *_opened(opened, d, self.max_scu_bytes),
                      state_wr.en.eq(later.write), state_wr.addr.eq(later.at),
                      state_wr.data.eq(Mux(later.opened, opened, joined))]
         return state_rd, later
@@ -393,14 +394,13 @@ class RscSequencer(wiring.Component):
         in_seq = d.seq == h.nxt
         pure = pure_of(d)
         dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
-        ip_len = Mux(h.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
         data_ok = same & in_seq & (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok
-        ip_ok = ip_len + d.len <= model.IP_DATAGRAM_MAX
+        ip_ok = d.len <= h.ip_room
         join = Signal(name="join")
         ip_length = Signal(name="ip_length_refusal")
         m.d.comb += [
             join.eq(Mux(pure, same & in_seq & (d.ack == h.ack) & (d.wnd != h.wnd) & ts_ok,
-                        data_ok & ip_ok & (h.hdr_len + h.len + d.len <= self.max_scu_bytes))),
+                        data_ok & ip_ok & (d.len <= h.scu_room))),
             ip_length.eq(~pure & data_ok & ~ip_ok),
         ]
         return join, dup, ip_length
@@ -430,17 +430,21 @@ def _joined(c, h, d):
             c.count.eq(h.count + (d.len != 0)), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
             c.psh.eq(h.psh | d.flags[3]), c.hop.eq(Mux(d.hop < h.hop, d.hop, h.hop)),
             c.multi.eq(1), c.tsval.eq(Mux(d.same.ts, d.tsval, h.tsval)),
-            c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr))]
+            c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr)),
+            c.ip_room.eq(h.ip_room - d.len), c.scu_room.eq(h.scu_room - d.len)]
 
 
-def _opened(c, d):
-    """Context state ``c`` (STATE_LAYOUT) of an SCU that descriptor ``d`` opens."""
+def _opened(c, d, max_scu_bytes):
+    """Context state ``c`` (STATE_LAYOUT) of an SCU that descriptor ``d`` opens (in an
+    engine of SCUs of at most ``max_scu_bytes``)."""
+    ip_len = Mux(d.key.v6, 0, 20) + (d.hdr_len - d.l4) + d.len    # IPv4 total, IPv6 payload
     return [c.v6.eq(d.key.v6), c.same.eq(d.same), c.ecn.eq(d.ecn), c.nxt.eq(d.seq + d.len),
             c.ack.eq(d.ack), c.wnd.eq(d.wnd), c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr),
             c.ts0.eq(d.tsval), c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
             c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
             c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
-            c.csum.eq(d.csum)]
+            c.csum.eq(d.csum), c.ip_room.eq(model.IP_DATAGRAM_MAX - ip_len),
+            c.scu_room.eq(max_scu_bytes - (d.hdr_len + d.len))]
 
 
 def addr_tag(addr, bits):
