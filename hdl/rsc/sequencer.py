@@ -113,11 +113,15 @@ class RscSequencer(wiring.Component):
         them only when the oldest event (or, with none, the cycle) is what it was a cycle
         earlier, or the ages are of a cycle before an event can be in the log (an event
         stamped t is in the log from t + 1), so the SCUs ended are those the current "now"
-        ends."""
-        ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(self.contexts)]
-        m.d.sync += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
-        return Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
-                     for a, c in zip(ages, ctx)])
+        ends. The age is compared with the timeout before the register (with the timeout of
+        that cycle: a register the driver sets, not while the engine runs), only ``valid``
+        after."""
+        idle = [Signal(name=f"idle{i}") for i in range(self.contexts)]
+        m.d.sync += [
+            late.eq((self.idle_timeout != 0)
+                    & ((self.now - c.lj)[:TIME_BITS] >= self.idle_timeout))
+            for late, c in zip(idle, ctx)]
+        return Cat(*[c.valid & late for late, c in zip(idle, ctx)])
 
     def elaborate(self, platform):
         m = Module()
@@ -160,16 +164,15 @@ class RscSequencer(wiring.Component):
                  "free_idx": free_idx, "region_idx": region_idx, "old_idx": old_idx}
         look = {name: Signal(Value.cast(v).shape(), name=f"look_{name}")
                 for name, v in found.items()}
-        key_match = Signal()
         key_eq = self._key_eq(m, st["FIND"], cand_idx, later.write & later.opened, later.at,
                               d_addr)
         m.d.comb += [region_wr.en.eq(later.write & later.opened), region_wr.addr.eq(later.at),
                      region_wr.data.eq(look["region_idx"])]
         # The hit: the candidate's address key is the descriptor's (its ports were compared
         # in LOOK; a fragment's candidate has the fragment's addresses). Not the hit, and
-        # another candidate left: that one next.
-        hit = look["any_cand"] & key_match
-        retry = look["any_cand"] & ~key_match & look["more_cands"]
+        # another candidate left: that one next. RULE registers them for SEG, and whether the
+        # frame is too long for an SCU.
+        hit, retry, too_long = Signal(), Signal(), Signal()
 
         def write(idx, fn):
             for i in range(n):
@@ -246,7 +249,9 @@ class RscSequencer(wiring.Component):
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
                                                             verdicts)]
-            m.d.sync += key_match.eq(key_eq)
+            m.d.sync += [hit.eq(look["any_cand"] & key_eq),
+                         retry.eq(look["any_cand"] & ~key_eq & look["more_cands"]),
+                         too_long.eq(d.ip_end > self.max_scu_bytes)]
             goto("SEG")
         with m.Elif(st["SEG"]):
             with m.If(alone_next | (kind == SEG_KIND_PASS)):
@@ -276,7 +281,7 @@ class RscSequencer(wiring.Component):
                         abort()
                     m.d.sync += alone_next.eq(rule["dup"])
                     flush(look["cand_idx"], R_SEG)
-            with m.Elif(d.ip_end > self.max_scu_bytes):
+            with m.Elif(too_long):
                 abort()
                 alone()
             with m.Elif(~look["any_free"]):
