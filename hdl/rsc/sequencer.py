@@ -168,11 +168,11 @@ class RscSequencer(wiring.Component):
                               d_addr)
         m.d.comb += [region_wr.en.eq(later.write & later.opened), region_wr.addr.eq(later.at),
                      region_wr.data.eq(look["region_idx"])]
-        # The hit: the candidate's address key is the descriptor's (its ports were compared
-        # in LOOK; a fragment's candidate has the fragment's addresses). Not the hit, and
-        # another candidate left: that one next. RULE registers them for SEG, and whether the
-        # frame is too long for an SCU.
+        # RULE registers for SEG: the hit (the candidate's address key is the descriptor's; its
+        # ports were compared in LOOK, a fragment's candidate has its addresses), whether to
+        # try the next candidate, whether the frame is too long, goes alone or ends SCUs.
         hit, retry, too_long = Signal(), Signal(), Signal()
+        goes_alone, ends_scus = Signal(), Signal()
 
         def write(idx, fn):
             for i in range(n):
@@ -251,15 +251,17 @@ class RscSequencer(wiring.Component):
                                                             verdicts)]
             m.d.sync += [hit.eq(look["any_cand"] & key_eq),
                          retry.eq(look["any_cand"] & ~key_eq & look["more_cands"]),
-                         too_long.eq(d.ip_end > self.max_scu_bytes)]
+                         too_long.eq(d.ip_end > self.max_scu_bytes),
+                         goes_alone.eq(alone_next | (kind == SEG_KIND_PASS)),
+                         ends_scus.eq((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC))]
             goto("SEG")
         with m.Elif(st["SEG"]):
-            with m.If(alone_next | (kind == SEG_KIND_PASS)):
+            with m.If(goes_alone):
                 alone()
             with m.Elif(retry):
                 m.d.sync += cand.eq(cand & ~(1 << look["cand_idx"]))
                 goto("FIND")
-            with m.Elif((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC)):
+            with m.Elif(ends_scus):
                 with m.If(hit):     # a fragment's: its addresses' SCUs, oldest first
                     flush(look["cand_idx"], R_SEG)
                 with m.Else():
