@@ -19,6 +19,7 @@ from amaranth.sim import Simulator
 from nicoffload.hdl.rsc import RscEngine, RscUnit, SegmentAnalyzer, SEG_KIND_EXC, SEG_KIND_FRAG, \
     SEG_KIND_PASS, SEG_KIND_SEG
 from nicoffload.hdl.rsc.ingress import AT_L3_BYTES, HEAD_BYTES, PORT_BYTES
+from nicoffload.hdl.rsc.sequencer import RscSequencer
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
 from nicoffload.model.checksum import rx_validate
@@ -283,3 +284,19 @@ def test_unit_scu_bytes_bound_and_too_long():
     compare(got, want, stats)
     assert len(want) >= 3
     assert stats[1]["Aborts"] > 0
+
+
+def test_unit_address_tags_alike(monkeypatch):
+    """One-bit address tags (about half of the open contexts a candidate for any frame) and
+    flows with the same ports, so only the whole address key tells them apart: SEG drops a
+    candidate whose key differs and tries the next (segments, exceptions, fragments), and the
+    output is still the model's."""
+    monkeypatch.setattr(RscSequencer, "TAG_BITS", 1)
+    rng = random.Random(5)
+    flows = [rsc_traffic.Flow(rng, k, 4 if k % 3 else 6, False) for k in range(6)]
+    for flow in flows:
+        flow.sport, flow.dport = 20000, 80
+    items = []
+    while len(items) < 40:
+        items += [("frame", f) for f in rng.choice(flows).next() if len(f) <= 2048]
+    compare(*run_unit(items + [("eoi",)], contexts=4))

@@ -12,7 +12,7 @@ Structure::
                           │ header bytes (at 0, l3, l4)                     │ time, frame, eoi,
                           └► SegmentAnalyzer ─► descriptor FIFO ─┐          │ disable, enables
                                                                   ▼          ▼
-                                            RscSequencer (flow contexts, CAM, rules, timer)
+                                            RscSequencer (flow contexts, lookup, rules, timer)
                                                                   │ commands, decision order
                                                                   ▼
       RscMover ─┬─ copy queue ─► RscCopier: landing ─► SCU RAM (realigned, payload summed)
@@ -42,12 +42,15 @@ Time and the arrival log
     marker's cycle ``t``, and gets the same output, bit for bit.
 
 Flow contexts (``contexts``, default 8) are split by how they are read. What every context
-shows at once is in flip-flops (``TAG_LAYOUT``): ``valid``, the flow key (VLAN tags, IP
-version, addresses, ports) and the last-join time (the idle timer's ages). Lookup compares the
-descriptor's key with every context at once (a CAM; LOOK registers a hit bit per context,
-FIND picks the contexts from them). The rest (``STATE_LAYOUT``: the fields that must be equal,
-H.NXT/ACK/WND/TSval/TSecr, PSH OR, TTL min, counts, lengths, the first segment's RxUser word)
-is one entry of a small RAM (LUT RAM), read at one address register once the lookup or a
+shows at once is in flip-flops (``TAG_LAYOUT``): ``valid``, a 16-bit hash of the flow key's
+VLAN tags, IP version and addresses (the address tag), the ports, and the last-join time (the
+idle timer's ages). Lookup compares the descriptor's tag and ports with every context at once
+(LOOK registers a candidate bit per context), FIND picks the oldest candidate, RULE compares
+its whole address key (a LUT RAM beside its state) with the descriptor's, and a candidate
+whose key differs (tags alike) is dropped for the next: the hit is the exact match, and the
+347-bit key goes to one compare, not one per context. The rest (``STATE_LAYOUT``: the
+fields that must be equal, H.NXT/ACK/WND/TSval/TSecr, PSH OR, TTL min, counts, lengths, the
+first segment's RxUser word) is one entry of a small RAM (LUT RAM), read at one address register once the lookup or a
 flush has chosen the context, and written whole when an SCU opens or is joined. The opening
 order and the last-join order are a flip-flop per pair of contexts (set when a context becomes
 the newest): the opening order picks the SCU to evict and the flush order, the last-join order

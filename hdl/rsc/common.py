@@ -171,9 +171,11 @@ def or_tree(terms):
     return terms[0]
 
 
-#: What a flow context keeps in flip-flops, each context's beside the others': what the
-#: lookup compares all at once (the key), the idle timer's last-join time, and ``valid``.
-TAG_LAYOUT = data.StructLayout({"valid": 1, "key": KEY_LAYOUT, "lj": TIME_BITS})
+def TAG_LAYOUT(tag_bits):
+    """What a flow context keeps in flip-flops, each context's beside the others': what the
+    lookup compares all at once (a ``tag_bits``-bit hash of the key's addresses and the
+    ports), the idle timer's last-join time, and ``valid``."""
+    return data.StructLayout({"valid": 1, "addr_tag": tag_bits, "ports": 32, "lj": TIME_BITS})
 
 #: The rest of a flow context, the open SCU's H.* state (``model.rsc._Scu``): one entry of the
 #: sequencer's context RAM, read once the lookup has chosen the context.
@@ -182,6 +184,9 @@ STATE_LAYOUT = data.StructLayout({
     "nxt": 32, "ack": 32, "wnd": 16, "tsval": 32, "tsecr": 32, "ts0": 32,
     "flags": 8, "psh": 1, "hop": 8, "count": 17, "multi": 1, "len": 17,
     "hdr_len": 8, "l4": 8, "ts_off": 8, "frame_len": 17, "csum": 32,
+    # What the SCU leaves of the 65,535-byte IP length and of the SCU bytes (the rules compare
+    # the segment's payload with them: no sums on the way from the RAM to the rules).
+    "ip_room": signed(20), "scu_room": signed(20),
 })
 
 

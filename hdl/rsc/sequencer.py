@@ -1,7 +1,7 @@
 """The RSC engine's sequencer: flow contexts, lookup, the coalescing rules, the idle timer."""
 
 from amaranth.hdl import *
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import rsc as model
@@ -54,7 +54,19 @@ class RscSequencer(wiring.Component):
 
     The state machine is a state register and ``If``/``Elif`` chains (not ``m.FSM``, which
     Amaranth writes as ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
+
+    The lookup compares short tags, not the flow key: each context keeps in flip-flops a
+    ``TAG_BITS``-bit hash of its key's addresses (:func:`addr_tag`) and its ports; LOOK
+    registers the candidates (the contexts whose tag, and ports unless the frame is a
+    fragment, equal the descriptor's), FIND picks the oldest opened, RULE compares its whole
+    address key (a LUT RAM beside the states) with the descriptor's, and SEG takes it as the
+    hit only when they are equal; when they are not and another candidate is left (two tags
+    alike), SEG drops it and goes back to FIND. So the hit is the model's exact match, and
+    the descriptor's key goes to one compare, not one per context.
     """
+
+    #: Bits of a context's address tag (a class attribute so a test can make tags collide).
+    TAG_BITS = 16
 
     def __init__(self, contexts, max_scu_bytes, regions=None):
         self.contexts = contexts
@@ -101,28 +113,26 @@ class RscSequencer(wiring.Component):
         them only when the oldest event (or, with none, the cycle) is what it was a cycle
         earlier, or the ages are of a cycle before an event can be in the log (an event
         stamped t is in the log from t + 1), so the SCUs ended are those the current "now"
-        ends."""
-        ages = [Signal(TIME_BITS, name=f"age{i}") for i in range(self.contexts)]
-        m.d.sync += [a.eq(self.now - c.lj) for a, c in zip(ages, ctx)]
-        return Cat(*[c.valid & (self.idle_timeout != 0) & (a >= self.idle_timeout)
-                     for a, c in zip(ages, ctx)])
+        ends. The age is compared with the timeout before the register (with the timeout of
+        that cycle: a register the driver sets, not while the engine runs), only ``valid``
+        after."""
+        idle = [Signal(name=f"idle{i}") for i in range(self.contexts)]
+        m.d.sync += [
+            late.eq((self.idle_timeout != 0)
+                    & ((self.now - c.lj)[:TIME_BITS] >= self.idle_timeout))
+            for late, c in zip(idle, ctx)]
+        return Cat(*[c.valid & late for late, c in zip(idle, ctx)])
 
     def elaborate(self, platform):
         m = Module()
         n = self.contexts
-        ctx = [Signal(TAG_LAYOUT, name=f"ctx{i}") for i in range(n)]
-        # The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at ``rd_idx``,
-        # a register loaded with the context FIND finds or a flush picks (RULE, SEG and FLUSH
-        # read it; its data is that of the cycles before, as the flip-flops were), written by
-        # SEG when an SCU opens or is joined (the whole entry).
-        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=n, init=[])
+        ctx = [Signal(TAG_LAYOUT(self.TAG_BITS), name=f"ctx{i}") for i in range(n)]
         rd_idx = Signal(range(n))
-        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
-        m.d.comb += state_rd.addr.eq(rd_idx)
-        region_rd, region_wr, held, any_region, region_idx = self._regions(m, rd_idx)
-        h = state_rd.data   # the flow's context (FIND's hit_idx) in RULE and SEG, FLUSH's
-        ev = Signal(EVENT_LAYOUT)
         d = self.desc.payload
+        state_rd, later = self._states(m, rd_idx, d)
+        region_rd, region_wr, held, any_region, region_idx = self._regions(m, rd_idx)
+        h = state_rd.data   # the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
+        ev = Signal(EVENT_LAYOUT)
         cmd = Signal(CMD_LAYOUT(self.regions))
         # handed: the frame went to the mover (copied or sent), which releases its slot
         ret, alone_next, handed = Signal(3), Signal(), Signal()
@@ -134,27 +144,35 @@ class RscSequencer(wiring.Component):
             m.d.sync += state.eq(_STATES[name])
 
         valid = Cat(*[c.valid for c in ctx])
-        # The flow key against every context (the CAM): the addresses once, the ports beside,
-        # registered in LOOK (a bit per context); FIND picks the contexts from those bits.
-        addr_eq = Cat(*[c.valid & (c.key.as_value()[:ADDR_BITS] == d.key.as_value()[:ADDR_BITS])
-                        for c in ctx])
-        hit_eq = Cat(*[addr_eq[i] & (c.key.ports == d.key.ports) for i, c in enumerate(ctx)])
-        addr_hit, hit = Signal(n), Signal(n)
+        kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
+        cand_eq, d_addr, d_tag = self._candidates(m, ctx, d, kind == SEG_KIND_FRAG)
+        cand = Signal(n)
         expired = self._expired(m, ctx)
         opened_before = self._order(m, "opened_before", opening)
         joined_before = self._order(m, "joined_before", opening | joining)
         any_exp, exp_idx = self._first(m, expired, joined_before, "exp")
         any_valid, old_idx = self._first(m, valid, opened_before, "old")
-        any_addr, addr_idx = self._first(m, addr_hit, opened_before, "addr")
-        any_hit, hit_idx = self._first(m, hit, lambda i, k: C(1, 1), "hit")
+        any_cand, cand_idx = self._first(m, cand, opened_before, "cand")
         any_free, free_idx = self._first(m, ~valid, _lower, "free")
-        # LOOK registers the key compares, FIND the lookup (which contexts), RULE the rules
-        # against the flow's context; SEG decides on them.
+        # LOOK registers the candidates, FIND the lookup (which contexts), RULE the rules
+        # against the candidate's context and whether its address key is the descriptor's;
+        # SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
-        found = {"any_hit": any_hit, "hit_idx": hit_idx, "any_addr": any_addr,
-                 "addr_idx": addr_idx, "any_free": any_free, "any_region": any_region,
+        found = {"any_cand": any_cand, "cand_idx": cand_idx,
+                 "more_cands": (cand & (cand - 1)) != 0,
+                 "any_free": any_free, "any_region": any_region,
                  "free_idx": free_idx, "region_idx": region_idx, "old_idx": old_idx}
-        look = {name: Signal(v.shape(), name=f"look_{name}") for name, v in found.items()}
+        look = {name: Signal(Value.cast(v).shape(), name=f"look_{name}")
+                for name, v in found.items()}
+        key_eq = self._key_eq(m, st["FIND"], cand_idx, later.write & later.opened, later.at,
+                              d_addr)
+        m.d.comb += [region_wr.en.eq(later.write & later.opened), region_wr.addr.eq(later.at),
+                     region_wr.data.eq(look["region_idx"])]
+        # RULE registers for SEG: the hit (the candidate's address key is the descriptor's; its
+        # ports were compared in LOOK, a fragment's candidate has its addresses), whether to
+        # try the next candidate, whether the frame is too long, goes alone or ends SCUs.
+        hit, retry, too_long = Signal(), Signal(), Signal()
+        goes_alone, ends_scus = Signal(), Signal()
 
         def write(idx, fn):
             for i in range(n):
@@ -198,7 +216,6 @@ class RscSequencer(wiring.Component):
         # RULE registers the rules' verdicts on the flow's context (FIND's hit_idx).
         rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         verdicts = self._rules(m, d, h)
-        kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
 
         with m.If(st["IDLE"]):
             with m.If(any_exp):
@@ -223,38 +240,40 @@ class RscSequencer(wiring.Component):
                 goto("POST")
         with m.Elif(st["LOOK"]):
             with m.If(self.desc.valid):
-                m.d.sync += [hit.eq(hit_eq), addr_hit.eq(addr_eq)]
+                m.d.sync += cand.eq(cand_eq)
                 goto("FIND")
         with m.Elif(st["FIND"]):
             m.d.sync += [look[name].eq(v) for name, v in found.items()]
-            m.d.sync += rd_idx.eq(hit_idx)
+            m.d.sync += rd_idx.eq(cand_idx)
             goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
                                                             verdicts)]
+            m.d.sync += [hit.eq(look["any_cand"] & key_eq),
+                         retry.eq(look["any_cand"] & ~key_eq & look["more_cands"]),
+                         too_long.eq(d.ip_end > self.max_scu_bytes),
+                         goes_alone.eq(alone_next | (kind == SEG_KIND_PASS)),
+                         ends_scus.eq((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC))]
             goto("SEG")
         with m.Elif(st["SEG"]):
-            with m.If(alone_next | (kind == SEG_KIND_PASS)):
+            with m.If(goes_alone):
                 alone()
-            with m.Elif(kind == SEG_KIND_FRAG):
-                with m.If(look["any_addr"]):
-                    flush(look["addr_idx"], R_SEG)
+            with m.Elif(retry):
+                m.d.sync += cand.eq(cand & ~(1 << look["cand_idx"]))
+                goto("FIND")
+            with m.Elif(ends_scus):
+                with m.If(hit):     # a fragment's: its addresses' SCUs, oldest first
+                    flush(look["cand_idx"], R_SEG)
                 with m.Else():
                     abort()
                     alone()
-            with m.Elif(kind == SEG_KIND_EXC):
-                with m.If(look["any_hit"]):
-                    flush(look["hit_idx"], R_SEG)
-                with m.Else():
-                    abort()
-                    alone()
-            with m.Elif(look["any_hit"]):
+            with m.Elif(hit):
                 with m.If(rule["join"]):
                     coalesced()
-                    m.d.comb += joining.eq(1 << look["hit_idx"])
-                    write(look["hit_idx"], lambda c: c.lj.eq(ev.time))
-                    m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["hit_idx"]),
-                                 *_joined(state_wr.data, h, d)]
+                    m.d.comb += joining.eq(1 << look["cand_idx"])
+                    write(look["cand_idx"], lambda c: c.lj.eq(ev.time))
+                    m.d.sync += [later.write.eq(1), later.at.eq(look["cand_idx"]),
+                                 later.opened.eq(0)]
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
@@ -263,8 +282,8 @@ class RscSequencer(wiring.Component):
                     with m.If(~rule["ip_length"]):
                         abort()
                     m.d.sync += alone_next.eq(rule["dup"])
-                    flush(look["hit_idx"], R_SEG)
-            with m.Elif(d.ip_end > self.max_scu_bytes):
+                    flush(look["cand_idx"], R_SEG)
+            with m.Elif(too_long):
                 abort()
                 alone()
             with m.Elif(~look["any_free"]):
@@ -275,12 +294,11 @@ class RscSequencer(wiring.Component):
             with m.Else():
                 coalesced()
                 write(look["free_idx"], lambda c: [
-                    c.valid.eq(1), c.key.eq(d.key), c.lj.eq(ev.time)])
-                m.d.comb += [state_wr.en.eq(1), state_wr.addr.eq(look["free_idx"]),
-                             *_opened(state_wr.data, d)]
-                m.d.comb += [opening.eq(1 << look["free_idx"]), region_wr.en.eq(1),
-                             region_wr.addr.eq(look["free_idx"]),
-                             region_wr.data.eq(look["region_idx"])]
+                    c.valid.eq(1), c.addr_tag.eq(d_tag), c.ports.eq(d.key.ports),
+                    c.lj.eq(ev.time)])
+                m.d.sync += [later.write.eq(1), later.at.eq(look["free_idx"]),
+                             later.opened.eq(1)]
+                m.d.comb += opening.eq(1 << look["free_idx"])
                 m.d.sync += held.eq(held | (1 << look["region_idx"]))
                 copy(look["region_idx"], 0, 0, d.frame_len, 0)
         with m.Elif(st["RELEASE"]):
@@ -306,6 +324,61 @@ class RscSequencer(wiring.Component):
                         goto(name)
         return m
 
+    def _states(self, m, rd_idx, d):
+        """The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at
+        ``rd_idx``, a register loaded with the context FIND finds or a flush picks (RULE, SEG
+        and FLUSH read it; its data is that of the cycles before, as the flip-flops were).
+        An SCU opened (by descriptor ``d``) or joined in SEG is written whole the cycle after
+        (``later``, registers SEG sets: the RAMs' write enables and address come from
+        flip-flops, not from SEG's decisions), when ``rd_idx`` and ``d`` are still those SEG
+        saw (SEG goes to ISSUE or RELEASE, which change neither); the region and key RAMs
+        likewise."""
+        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=self.contexts,
+                                                     init=[])
+        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
+        m.d.comb += state_rd.addr.eq(rd_idx)
+        later = Signal(data.StructLayout({"write": 1, "opened": 1, "at": range(self.contexts)}),
+                       name="later")
+        m.d.sync += later.write.eq(0)
+        joined, opened = Signal(STATE_LAYOUT), Signal(STATE_LAYOUT)
+        m.d.comb += [*_joined(joined, state_rd.data, d),
+                     *_opened(opened, d, self.max_scu_bytes),
+                     state_wr.en.eq(later.write), state_wr.addr.eq(later.at),
+                     state_wr.data.eq(Mux(later.opened, opened, joined))]
+        return state_rd, later
+
+    def _candidates(self, m, ctx, d, frag):
+        """The candidates (the class docstring), a bit per context: its address tag and,
+        unless ``frag``, its ports are those of descriptor ``d``. Also ``d``'s address key
+        and its tag."""
+        d_addr = d.key.as_value()[:ADDR_BITS]
+        d_tag = Signal(self.TAG_BITS, name="d_addr_tag")
+        m.d.comb += d_tag.eq(addr_tag(d_addr, self.TAG_BITS))
+        return Cat(*[c.valid & (c.addr_tag == d_tag) & (frag | (c.ports == d.key.ports))
+                     for c in ctx]), d_addr, d_tag
+
+    def _key_eq(self, m, load, idx, write, write_idx, d_addr):
+        """Whether the address key (all of the key but the ports) of context ``idx``, loaded
+        as ``load`` and read a cycle later, is ``d_addr``; ``write`` stores ``d_addr`` as
+        context ``write_idx``'s. The keys are in LUT RAM banks of ``KEY_BANK_BITS``, each
+        with a read address register of its own (its rows at context XOR bank, so synthesis
+        does not merge the registers): no one address net fans out to every bank."""
+        address_bits = max(1, (self.contexts - 1).bit_length())
+        eqs = []
+        for bank, low in enumerate(range(0, ADDR_BITS, KEY_BANK_BITS)):
+            high = min(ADDR_BITS, low + KEY_BANK_BITS)
+            swizzle = bank % (1 << address_bits)
+            m.submodules[f"keys{bank}"] = keys = memory.Memory(
+                shape=high - low, depth=1 << address_bits, init=[])
+            key_rd, key_wr = keys.read_port(domain="comb"), keys.write_port()
+            read_at = Signal(address_bits, name=f"key_at{bank}")
+            with m.If(load):
+                m.d.sync += read_at.eq(idx ^ swizzle)
+            m.d.comb += [key_rd.addr.eq(read_at), key_wr.en.eq(write),
+                         key_wr.addr.eq(write_idx ^ swizzle), key_wr.data.eq(d_addr[low:high])]
+            eqs.append(key_rd.data == d_addr[low:high])
+        return Cat(*eqs).all()
+
     def _regions(self, m, rd_idx):
         """Each context's SCU region, in a LUT RAM beside the states (read at the same
         address), and ``held``, the regions an open SCU holds: set as it opens, cleared as
@@ -328,14 +401,13 @@ class RscSequencer(wiring.Component):
         in_seq = d.seq == h.nxt
         pure = pure_of(d)
         dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
-        ip_len = Mux(h.v6, 0, 20) + (h.hdr_len - h.l4) + h.len
         data_ok = same & in_seq & (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok
-        ip_ok = ip_len + d.len <= model.IP_DATAGRAM_MAX
+        ip_ok = d.len <= h.ip_room
         join = Signal(name="join")
         ip_length = Signal(name="ip_length_refusal")
         m.d.comb += [
             join.eq(Mux(pure, same & in_seq & (d.ack == h.ack) & (d.wnd != h.wnd) & ts_ok,
-                        data_ok & ip_ok & (h.hdr_len + h.len + d.len <= self.max_scu_bytes))),
+                        data_ok & ip_ok & (d.len <= h.scu_room))),
             ip_length.eq(~pure & data_ok & ~ip_ok),
         ]
         return join, dup, ip_length
@@ -365,17 +437,38 @@ def _joined(c, h, d):
             c.count.eq(h.count + (d.len != 0)), c.ack.eq(d.ack), c.wnd.eq(d.wnd),
             c.psh.eq(h.psh | d.flags[3]), c.hop.eq(Mux(d.hop < h.hop, d.hop, h.hop)),
             c.multi.eq(1), c.tsval.eq(Mux(d.same.ts, d.tsval, h.tsval)),
-            c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr))]
+            c.tsecr.eq(Mux(d.same.ts, d.tsecr, h.tsecr)),
+            c.ip_room.eq(h.ip_room - d.len), c.scu_room.eq(h.scu_room - d.len)]
 
 
-def _opened(c, d):
-    """Context state ``c`` (STATE_LAYOUT) of an SCU that descriptor ``d`` opens."""
+def _opened(c, d, max_scu_bytes):
+    """Context state ``c`` (STATE_LAYOUT) of an SCU that descriptor ``d`` opens (in an
+    engine of SCUs of at most ``max_scu_bytes``)."""
+    ip_len = Mux(d.key.v6, 0, 20) + (d.hdr_len - d.l4) + d.len    # IPv4 total, IPv6 payload
     return [c.v6.eq(d.key.v6), c.same.eq(d.same), c.ecn.eq(d.ecn), c.nxt.eq(d.seq + d.len),
             c.ack.eq(d.ack), c.wnd.eq(d.wnd), c.tsval.eq(d.tsval), c.tsecr.eq(d.tsecr),
             c.ts0.eq(d.tsval), c.flags.eq(d.flags), c.psh.eq(d.flags[3]), c.hop.eq(d.hop),
             c.count.eq(1), c.multi.eq(0), c.len.eq(d.len), c.hdr_len.eq(d.hdr_len),
             c.l4.eq(d.l4), c.ts_off.eq(d.ts_off), c.frame_len.eq(d.frame_len),
-            c.csum.eq(d.csum)]
+            c.csum.eq(d.csum), c.ip_room.eq(model.IP_DATAGRAM_MAX - ip_len),
+            c.scu_room.eq(max_scu_bytes - (d.hdr_len + d.len))]
+
+
+def addr_tag(addr, bits):
+    """A ``bits``-bit hash of address key ``addr``: its ``bits``-bit words XORed, word ``w``
+    rotated left by ``w`` (so a flow's reverse, its addresses swapped, has a tag of its own)."""
+    words = [addr[k:k + bits] for k in range(0, len(addr), bits)]
+    words = [Cat(word, C(0, bits - len(word))).rotate_left(w % bits)
+             for w, word in enumerate(words)]
+    return xor_tree(words)
+
+
+def xor_tree(terms):
+    """The XOR of ``terms`` as a balanced tree."""
+    while len(terms) > 1:
+        terms = [terms[k] ^ terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def _lowest(m, bits, name):
@@ -396,6 +489,8 @@ def pure_of(d):
     """A pure ACK: no TCP payload."""
     return d.len == 0
 
+
+KEY_BANK_BITS = 64      # bits of a bank of the address keys' LUT RAM (one read address each)
 
 # Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
