@@ -16,13 +16,15 @@ None of the adders ever turns a non-zero total into 0, so the result is 0 only w
 is 0 and is 0xFFFF for any other total that is 0 mod 0xFFFF, exactly as ``model.onesum``.
 """
 
+import operator
+
 from amaranth.hdl import *
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .axis import AxisSignature, check_width
 
-__all__ = ["beat_words", "add_tree", "fold16", "swap16", "group_sums", "OnesSum"]
+__all__ = ["beat_words", "balanced_tree", "add_tree", "fold16", "swap16", "group_sums", "OnesSum"]
 
 
 def beat_words(beat_data, byte_mask, width):
@@ -39,17 +41,22 @@ def beat_words(beat_data, byte_mask, width):
     return words
 
 
-def add_tree(values):
-    """A balanced tree of adders; the result is wide enough never to overflow."""
+def balanced_tree(values, op):
+    """``op`` (a two-operand function) over ``values`` as a balanced tree: neighbours
+    paired, an odd last one carried up a level. ``values`` must not be empty."""
     values = list(values)
-    if not values:
-        return C(0, 1)
     while len(values) > 1:
-        paired = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        paired = [op(values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
         if len(values) & 1:
             paired.append(values[-1])
         values = paired
     return values[0]
+
+
+def add_tree(values):
+    """A balanced tree of adders; the result is wide enough never to overflow."""
+    values = list(values)
+    return balanced_tree(values, operator.add) if values else C(0, 1)
 
 
 def group_sums(words, group=8):

@@ -1,5 +1,7 @@
 """What the parts of the RSC engine share: sizes, layouts and small helpers."""
 
+import operator
+
 from amaranth.hdl import *
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -7,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from nicoffload.model import nbl
 
 from ..axis import axis_layout
+from ..onesum import balanced_tree
 from ..parse import HEADERS_LAYOUT
 
 
@@ -92,10 +95,7 @@ def one_hot_select(idx, values):
     Verilog ``case`` without ``default`` (Verilator's CASEINCOMPLETE)."""
     items = values.items() if isinstance(values, dict) else enumerate(values)
     terms = [Mux(idx == i, Value.cast(v), 0) for i, v in items]
-    while len(terms) > 1:
-        terms = [terms[k] | terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-    return terms[0]
+    return or_tree(terms)
 
 
 def _byte(value, i):
@@ -165,10 +165,7 @@ def patch_beat(data_in, nb, fields, lanes):
 
 def or_tree(terms):
     """The OR of ``terms`` as a balanced tree."""
-    while len(terms) > 1:
-        terms = [terms[k] | terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-    return terms[0]
+    return balanced_tree(terms, operator.or_)
 
 
 def TAG_LAYOUT(tag_bits):

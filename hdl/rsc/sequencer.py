@@ -1,10 +1,14 @@
 """The RSC engine's sequencer: flow contexts, lookup, the coalescing rules, the idle timer."""
 
+import operator
+
 from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import rsc as model
+
+from ..onesum import balanced_tree
 
 from .common import (ADDR_BITS, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, OP_COPY,
                      resolve_regions,
@@ -460,15 +464,7 @@ def addr_tag(addr, bits):
     words = [addr[k:k + bits] for k in range(0, len(addr), bits)]
     words = [Cat(word, C(0, bits - len(word))).rotate_left(w % bits)
              for w, word in enumerate(words)]
-    return xor_tree(words)
-
-
-def xor_tree(terms):
-    """The XOR of ``terms`` as a balanced tree."""
-    while len(terms) > 1:
-        terms = [terms[k] ^ terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-    return terms[0]
+    return balanced_tree(words, operator.xor)
 
 
 def _lowest(m, bits, name):
