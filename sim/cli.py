@@ -387,11 +387,23 @@ def verilog(unit, width, output, out_dir):
                    "rxpath, nic, rsc.engine). Default: the engine's (65,664 bytes, which "
                    "the ECP5-85k's block RAM cannot hold for 8 contexts; 16,384 for the "
                    "rsc.engine part).")
-def synth(unit, width, mapping, json_path, rsc_scu_bytes):
+@click.option("--seeds", default="1", show_default=True,
+              help="nextpnr placement seeds, comma-separated (e.g. 1,2,3): one place and "
+                   "route each after one Yosys run; Fmax and the critical path are the "
+                   "median run's, every seed's Fmax is printed. One seed's figure can be a "
+                   "fifth off another's for the same netlist.")
+def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds):
     """Synthesize a unit for ECP5-85k (yowasp): LUT4/FF/EBR/DSP counts, Fmax, critical path."""
     from nicoffload.sim import synth as synth_mod
     try:
-        result = synth_mod.run(unit, int(width), mapping=mapping, rsc_scu_bytes=rsc_scu_bytes)
+        seed_list = [int(seed) for seed in seeds.split(",")]
+    except ValueError:
+        raise CliError(f"--seeds: {seeds!r} is not a comma-separated list of integers") from None
+    if len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
+        raise CliError(f"--seeds: {seeds!r}: give each seed once, each 0 or more")
+    try:
+        result = synth_mod.run(unit, int(width), mapping=mapping, rsc_scu_bytes=rsc_scu_bytes,
+                               seeds=seed_list)
     except (ValueError, RuntimeError) as e:
         raise CliError(str(e)) from None
     if json_path:

