@@ -817,7 +817,8 @@ def parse_corner_cases(rng):
     """LSOv2 IPv6 frames whose verdict hangs on where the frame ends, past the parser's
     256-byte window: an extension header of 2048 bytes (MALFORMED while it runs past the
     frame, LSO_HEADERS_TOO_LONG once it fits), a 60-byte TCP header ending at byte 258
-    (MALFORMED / LSO_HEADERS_TOO_LONG), around the 2304-byte hold of BufferLengthPatch."""
+    (MALFORMED / LSO_HEADERS_TOO_LONG). The lengths around 2,304 bytes were the edge of the
+    hold of ``BufferLengthPatch``, gone since the length word came in ``tuser``; they stay."""
     cases = []
     mac = bytes(range(12))
     eth = mac + b"\x86\xdd"
