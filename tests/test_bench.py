@@ -3,9 +3,9 @@
 These count output bytes per clock cycle, not seconds: they hold on any machine. The figures
 are the issues' targets (>= 0.95 of W/8 for 1500-byte frames, for 64 KB sends at MSS 1460 and
 for 64 KB sends over NVGRE at MSS 1400, that one at W=512 only) at the narrowest and the
-widest W; ``nicoffload bench`` prints the whole tables. The RX path with RSC is not line rate
-yet (issue 9's 0.95 is not met): its test holds the bench's figures to be consistent and
-every output to match the model, not to a target.
+widest W; ``nicoffload bench`` prints the whole tables. The RX path with RSC takes 1500-byte
+segments at >= 0.95 of W/8 (issue 9's figure) with as many flows as contexts at W=64 and
+with eight times more at W=512; short segments are not at line rate (README "Line rate").
 """
 
 import re
@@ -45,25 +45,29 @@ def test_tx_path_keeps_line_rate_on_nvgre_large_sends(width):
 
 
 @pytest.mark.rtl
-def test_rx_path_rsc_bench_figures():
-    """``nicoffload bench --offload rsc``'s run, small: 1500-byte segments of 8 flows (as many
-    as the contexts: every flow coalesces) at W=64, on the build the RX path tests use. The
-    RX path is not line rate with RSC (README "Line rate"), so this holds the figures to be
-    measurements, not to a target: a fraction of W/8 in (0, 1.01], fewer bytes out than in,
-    every output checked against the model, and the counts adding up to the segments."""
-    segments, flows = 48, 8
-    r = bench.rsc_figures(64, 1500, flows, segments=segments)
+@pytest.mark.parametrize("width, flows, segments", [(64, 8, 48), (512, 64, 256)])
+def test_rx_path_rsc_keeps_line_rate_on_1500_byte_segments(width, flows, segments):
+    """``nicoffload bench --offload rsc``'s run, small: back-to-back 1500-byte segments round
+    robin over 8 flows (as many as the contexts: every flow coalesces) at W=64, and over 64
+    flows at W=512 (every segment past the eighth evicts an SCU: the case with the least
+    margin, 0.977 in the bench; 0.947 before the copier's cut of 8424bb5, which these 256
+    segments catch and 96 did not: the first eight segments evict nothing). Issue 9's figure: the input taken at >= 0.95 of W/8 while
+    segments come ("in (arrival)", README "Line rate"). Every output checked against the
+    model, and the counts adding up to the segments."""
+    r = bench.rsc_figures(width, 1500, flows, segments=segments)
     assert r["segments"] == segments and r["in_bytes"] == segments * 1500
     for name in ("in_fraction", "out_fraction", "in_arrival_fraction"):
         assert 0 < r[name] <= 1.01, f"{name} {r[name]:.3f} of W/8"
-    assert r["out_fraction"] < r["in_fraction"]     # SCUs carry one set of headers
+    assert 0.95 <= r["in_arrival_fraction"], f"W={width}: {r['in_arrival_fraction']:.3f} of W/8"
+    assert r["out_fraction"] <= r["in_fraction"]    # SCUs carry one set of headers
     assert r["outputs"] == r["model_outputs"] > 0     # each one compared with the model's
     assert r["segments_out"] == segments            # none lost, none counted twice
     assert r["coalesced"] + r["alone"] == segments
-    # round-robin over as many flows as contexts, one marker at the end: every flow's
-    # segments make one SCU
-    assert r["scus"] == flows and r["outputs"] == flows
-    assert r["stats"]["CoalescedPkts"] == segments
+    if flows <= 8:
+        # one marker at the end: every flow's segments make one SCU
+        assert r["scus"] == flows and r["outputs"] == flows
+        assert r["stats"]["CoalescedPkts"] == segments
+        assert r["out_fraction"] < r["in_fraction"]
 
 
 def test_bench_command_prints_the_model_tables():
