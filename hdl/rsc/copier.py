@@ -59,7 +59,7 @@ class RscCopier(BufferPart):
             "multi": 1, "dst_al": 18, "pay_lo": 18, "pay_hi": 18,
             "rot": range(nb), "lo_lane": range(nb), "hi_lane": range(nb),
             "pre_j": beats, "first_j": beats, "last_j": beats,
-            # the RAM addresses' bases (a multiplication each), worked out with the plan
+            # the RAM addresses' bases, worked out with the plan
             "land_base": range(LANDING_SLOTS * self.slot_beats),
             "scu_base": range(self.regions * self.region_beats + 1),
         })
@@ -82,8 +82,8 @@ class RscCopier(BufferPart):
                 plan.pay_hi.eq(Mux(cmd.multi, (1 << 18) - 1, cmd.hdr_len + cmd.plen)),
                 plan.rot.eq(rot), plan.lo_lane.eq(cmd.dst_lo[:lg]),
                 plan.hi_lane.eq(cmd.dst_lo[:lg] + cmd.len[:lg] - cmd.src_lo[:lg] - 1),
-                plan.land_base.eq(cmd.slot * self.slot_beats),
-                plan.scu_base.eq(cmd.region * self.region_beats
+                plan.land_base.eq(self.slot_base(cmd.slot)),
+                plan.scu_base.eq(self.region_base(cmd.region)
                                  + ((cmd.dst_lo - cmd.src_lo) >> lg)),
                 plan.pre_j.eq(Mux(wraps, src_j, Mux(src_j == 0, 0, src_j - 1))),
                 plan.first_j.eq(src_j + wraps),
