@@ -29,7 +29,7 @@ class RscCopier(BufferPart):
     land_addr : Out, land_data : In
         A read port of the landing RAM (data the cycle after the address).
     scu_addr, scu_data, scu_en : Out
-        The SCU RAM's write port (a byte enable per lane).
+        The SCU RAM's write port (a byte enable per lane), registered.
     release : Out(LANDING_SLOTS)
         A slot read out (registered, one cycle).
     sums : Out(data.ArrayLayout(32, regions))
@@ -149,9 +149,11 @@ class RscCopier(BufferPart):
             m.d.sync += prev.eq(self.land_data)
         shift = Signal(range(8 * nb + 1))
         write = Signal()
-        m.d.comb += [
-            shift.eq((nb - rot_q) << 3),
-            write.eq(p_valid & ~p_pre),
+        m.d.comb += [shift.eq((nb - rot_q) << 3), write.eq(p_valid & ~p_pre)]
+        # The write port is driven from registers (the realigning shift is before them): the
+        # payload sums take the registered beat as their first stage, so the sums and
+        # ``done`` come when they did, the write a cycle later (still before ``done``).
+        m.d.sync += [
             self.scu_addr.eq(wr_addr),
             self.scu_data.eq((Cat(prev, self.land_data) >> shift)[:w]),
             self.scu_en.eq(Mux(write, wmask_q, 0)),
@@ -159,16 +161,16 @@ class RscCopier(BufferPart):
         self._payload_sums(m, write, p_last, p_restart, wr_region, self.scu_data, pay_mask_q)
         return m
 
-    def _payload_sums(self, m, write, last, restart, region, wdata, pay_mask):
+    def _payload_sums(self, m, write, last, restart, region, beat_q, pay_mask):
         """Each region's payload sum (``sums``), from the beats written to its region: the
-        beat and its payload bytes registered, the words' group sums, their sum, then the
-        region's register (``restart``: the first beat of an opening copy replaces it);
+        beat (``beat_q``, the write port's register, loaded as ``write`` and the others
+        are given) and its payload bytes registered, the words' group sums, their sum, then
+        the region's register (``restart``: the first beat of an opening copy replaces it);
         ``done`` counts the copies whose last beat has been added."""
         w = self.width
-        beat_q, mask_q = Signal(w), Signal(w // 8)
+        mask_q = Signal(w // 8)
         stages = [Signal(3 + len(region), name=f"sum_stage{k}") for k in range(3)]
-        m.d.sync += [stages[0].eq(Cat(write, restart, last, region)), beat_q.eq(wdata),
-                     mask_q.eq(pay_mask)]
+        m.d.sync += [stages[0].eq(Cat(write, restart, last, region)), mask_q.eq(pay_mask)]
         groups = group_sums(beat_words(beat_q, mask_q, w))
         groups_q = [Signal(len(g), name=f"sum_group{k}") for k, g in enumerate(groups)]
         m.d.sync += [q.eq(g) for q, g in zip(groups_q, groups)]
