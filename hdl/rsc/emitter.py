@@ -130,7 +130,7 @@ class RscEmitter(BufferPart):
                     c.region, [self.sums[i] for i in range(self.regions)]))
                 goto("READ")
         with m.Elif(st["READ"]):
-            m.d.comb += issue.eq(pass1 | (outq.level < self.OUT_DEPTH - 2))
+            m.d.comb += issue.eq(pass1 | (outq.level < self.OUT_DEPTH - OUT_AHEAD))
             with m.If(issue):
                 m.d.sync += [j.eq(j + 1), at_last.eq(j + 1 == last_j)]
                 with m.If(at_last):
@@ -206,14 +206,21 @@ class RscEmitter(BufferPart):
                 ip_acc.eq(ip_acc + add_tree(beat_words(sum_beat, sum_ip_lanes, w))),
                 l4_acc.eq(l4_acc + add_tree(beat_words(sum_beat, sum_l4_lanes, w))),
             ]
-        m.d.comb += [
-            outq.s.valid.eq(p_valid & ~out_pass1),
-            outq.s.payload.data.eq(beat), outq.s.payload.keep.eq(keep),
-            outq.s.payload.last.eq(p_last),
-            outq.s.payload.user.eq(Mux(p_last, out_cmd.user, 0)),
+        # The beat (patched) registered before the output queue: the patch lies between
+        # registers, and the queue's LUT RAM is one net from them.
+        q_valid, q_beat = Signal(), Signal(axis_layout(w, RXU))
+        m.d.sync += [
+            q_valid.eq(p_valid & ~out_pass1),
+            q_beat.data.eq(beat), q_beat.keep.eq(keep), q_beat.last.eq(p_last),
+            q_beat.user.eq(Mux(p_last, out_cmd.user, 0)),
         ]
+        m.d.comb += [outq.s.valid.eq(q_valid), outq.s.payload.eq(q_beat)]
         return m
 
+
+# Beats a read may still put into the output queue after it (the read's stage and the
+# register before the queue): a read is issued only while the queue has room for them.
+OUT_AHEAD = 3
 
 # The state machine is a state register and ``If``/``Elif`` chains (``m.FSM`` becomes Verilog
 # ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
