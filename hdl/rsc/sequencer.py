@@ -14,7 +14,7 @@ from .common import (ADDR_BITS, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_S
                      resolve_regions,
                      OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC, SEG_KIND_FRAG,
                      SEG_KIND_PASS, STATE_LAYOUT, TAG_LAYOUT, TIME_BITS, _PSH, _SCU_CSUM4,
-                     _SCU_CSUM6, _serial_ge)
+                     _SCU_CSUM6, _serial_ge, or_tree)
 
 
 class RscSequencer(wiring.Component):
@@ -84,16 +84,19 @@ class RscSequencer(wiring.Component):
         })
 
     def _first(self, m, bits, before, name):
-        """The index i of ``bits`` set that is ``before(i, j)`` every other j set."""
+        """The index i of ``bits`` set that is ``before(i, j)`` every other j set. ``before``
+        orders the contexts of ``bits`` (one wins when any is set), so the index is the OR
+        of the winners' (a LUT level after the one-hot winners, no priority chain)."""
         n = self.contexts
         idx = Signal(range(n), name=f"{name}_idx")
-        for i in reversed(range(n)):
-            wins = bits[i]
+        wins = []
+        for i in range(n):
+            win = bits[i]
             for k in range(n):
                 if k != i:
-                    wins = wins & (~bits[k] | before(i, k))
-            with m.If(wins):
-                m.d.comb += idx.eq(i)
+                    win = win & (~bits[k] | before(i, k))
+            wins.append(win)
+        m.d.comb += idx.eq(or_tree([Mux(win, i, 0) for i, win in enumerate(wins)]))
         return bits.any(), idx
 
     def _order(self, m, name, newest):
@@ -132,10 +135,13 @@ class RscSequencer(wiring.Component):
         n = self.contexts
         ctx = [Signal(TAG_LAYOUT(self.TAG_BITS), name=f"ctx{i}") for i in range(n)]
         rd_idx = Signal(range(n))
+        rd_load, rd_next = Signal(), Signal(range(n))   # rd_idx loaded, with what
+        with m.If(rd_load):
+            m.d.sync += rd_idx.eq(rd_next)
         d = self.desc.payload
-        state_rd, later = self._states(m, rd_idx, d)
+        # h: the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
+        h, later = self._states(m, rd_load, rd_next, d)
         region_rd, region_wr, held, any_region, region_idx = self._regions(m, rd_idx)
-        h = state_rd.data   # the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
         ev = Signal(EVENT_LAYOUT)
         cmd = Signal(CMD_LAYOUT(self.regions))
         # handed: the frame went to the mover (copied or sent), which releases its slot
@@ -200,7 +206,8 @@ class RscSequencer(wiring.Component):
             m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
 
         def flush(idx, back):
-            m.d.sync += [rd_idx.eq(idx), ret.eq(back),
+            m.d.comb += [rd_load.eq(1), rd_next.eq(idx)]
+            m.d.sync += [ret.eq(back),
                          stats.coalesce_events.eq(1)]
             write(idx, lambda c: c.valid.eq(0))
             goto("FLUSH")
@@ -248,7 +255,7 @@ class RscSequencer(wiring.Component):
                 goto("FIND")
         with m.Elif(st["FIND"]):
             m.d.sync += [look[name].eq(v) for name, v in found.items()]
-            m.d.sync += rd_idx.eq(cand_idx)
+            m.d.comb += [rd_load.eq(1), rd_next.eq(cand_idx)]
             goto("RULE")
         with m.Elif(st["RULE"]):
             m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
@@ -328,28 +335,27 @@ class RscSequencer(wiring.Component):
                         goto(name)
         return m
 
-    def _states(self, m, rd_idx, d):
+    def _states(self, m, rd_load, rd_next, d):
         """The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at
-        ``rd_idx``, a register loaded with the context FIND finds or a flush picks (RULE, SEG
-        and FLUSH read it; its data is that of the cycles before, as the flip-flops were).
+        ``rd_idx``, loaded (``rd_load``) with the context FIND finds or a flush picks
+        (``rd_next``; RULE, SEG and FLUSH read it; its data is that of the cycles before, as
+        the flip-flops were). The RAM is in banks of ``STATE_BANK_BITS``, each with a copy
+        of ``rd_idx`` of its own (:func:`_banked_lut_ram`).
         An SCU opened (by descriptor ``d``) or joined in SEG is written whole the cycle after
         (``later``, registers SEG sets: the RAMs' write enables and address come from
         flip-flops, not from SEG's decisions), when ``rd_idx`` and ``d`` are still those SEG
         saw (SEG goes to ISSUE or RELEASE, which change neither); the region and key RAMs
         likewise."""
-        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=self.contexts,
-                                                     init=[])
-        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
-        m.d.comb += state_rd.addr.eq(rd_idx)
         later = Signal(data.StructLayout({"write": 1, "opened": 1, "at": range(self.contexts)}),
                        name="later")
         m.d.sync += later.write.eq(0)
-        joined, opened = Signal(STATE_LAYOUT), Signal(STATE_LAYOUT)
-        m.d.comb += [*_joined(joined, state_rd.data, d),
-                     *_opened(opened, d, self.max_scu_bytes),
-                     state_wr.en.eq(later.write), state_wr.addr.eq(later.at),
-                     state_wr.data.eq(Mux(later.opened, opened, joined))]
-        return state_rd, later
+        h, joined, opened = Signal(STATE_LAYOUT), Signal(STATE_LAYOUT), Signal(STATE_LAYOUT)
+        m.d.comb += [
+            h.eq(_banked_lut_ram(m, "states", self.contexts, STATE_LAYOUT.size,
+                                 STATE_BANK_BITS, rd_load, rd_next, later.write, later.at,
+                                 Mux(later.opened, opened, joined))),
+            *_joined(joined, h, d), *_opened(opened, d, self.max_scu_bytes)]
+        return h, later
 
     def _candidates(self, m, ctx, d, frag):
         """The candidates (the class docstring), a bit per context: its address tag and,
@@ -367,21 +373,10 @@ class RscSequencer(wiring.Component):
         context ``write_idx``'s. The keys are in LUT RAM banks of ``KEY_BANK_BITS``, each
         with a read address register of its own (its rows at context XOR bank, so synthesis
         does not merge the registers): no one address net fans out to every bank."""
-        address_bits = max(1, (self.contexts - 1).bit_length())
-        eqs = []
-        for bank, low in enumerate(range(0, ADDR_BITS, KEY_BANK_BITS)):
-            high = min(ADDR_BITS, low + KEY_BANK_BITS)
-            swizzle = bank % (1 << address_bits)
-            m.submodules[f"keys{bank}"] = keys = memory.Memory(
-                shape=high - low, depth=1 << address_bits, init=[])
-            key_rd, key_wr = keys.read_port(domain="comb"), keys.write_port()
-            read_at = Signal(address_bits, name=f"key_at{bank}")
-            with m.If(load):
-                m.d.sync += read_at.eq(idx ^ swizzle)
-            m.d.comb += [key_rd.addr.eq(read_at), key_wr.en.eq(write),
-                         key_wr.addr.eq(write_idx ^ swizzle), key_wr.data.eq(d_addr[low:high])]
-            eqs.append(key_rd.data == d_addr[low:high])
-        return Cat(*eqs).all()
+        keys = _banked_lut_ram(m, "keys", self.contexts, ADDR_BITS, KEY_BANK_BITS, load, idx,
+                               write, write_idx, d_addr)
+        return Cat(*[keys[low:low + KEY_BANK_BITS] == d_addr[low:low + KEY_BANK_BITS]
+                     for low in range(0, ADDR_BITS, KEY_BANK_BITS)]).all()
 
     def _regions(self, m, rd_idx):
         """Each context's SCU region, in a LUT RAM beside the states (read at the same
@@ -467,6 +462,29 @@ def addr_tag(addr, bits):
     return balanced_tree(words, operator.xor)
 
 
+def _banked_lut_ram(m, name, depth, width, bank_bits, load, idx, write, write_idx, wdata):
+    """A RAM of ``depth`` words of ``width`` bits (LUT RAM), the word at ``idx`` read a
+    cycle after ``load`` (its data until the next ``load``); ``write`` stores ``wdata`` as
+    word ``write_idx``. The RAM is in banks of ``bank_bits``, each with a read address
+    register of its own (its rows at index XOR bank, so synthesis does not merge the
+    registers): no one address net fans out to every bank. Returns the word read."""
+    address_bits = max(1, (depth - 1).bit_length())
+    words = []
+    for bank, low in enumerate(range(0, width, bank_bits)):
+        high = min(width, low + bank_bits)
+        swizzle = bank % (1 << address_bits)
+        m.submodules[f"{name}{bank}"] = ram = memory.Memory(
+            shape=high - low, depth=1 << address_bits, init=[])
+        rd, wr = ram.read_port(domain="comb"), ram.write_port()
+        read_at = Signal(address_bits, name=f"{name}_at{bank}")
+        with m.If(load):
+            m.d.sync += read_at.eq(idx ^ swizzle)
+        m.d.comb += [rd.addr.eq(read_at), wr.en.eq(write), wr.addr.eq(write_idx ^ swizzle),
+                     wr.data.eq(Value.cast(wdata)[low:high])]
+        words.append(rd.data)
+    return Cat(*words)
+
+
 def _lowest(m, bits, name):
     """Whether any bit of ``bits`` is set, and the lowest one set."""
     idx = Signal(range(len(bits)), name=f"{name}_idx")
@@ -487,6 +505,7 @@ def pure_of(d):
 
 
 KEY_BANK_BITS = 64      # bits of a bank of the address keys' LUT RAM (one read address each)
+STATE_BANK_BITS = 80    # and of the context states' (8 banks: 8 distinct address copies)
 
 # Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
