@@ -224,9 +224,9 @@ class RscSequencer(wiring.Component):
                          handed.eq(1)]
             goto("ISSUE")
 
-        # RULE registers the rules' verdicts on the flow's context (FIND's hit_idx).
-        rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
-        verdicts = self._rules(m, d, h)
+        # RULE registers the rules' compares on the flow's context (FIND's hit_idx); SEG
+        # combines them into its verdicts.
+        rule = self._rules(m, d, h, st["RULE"])
 
         with m.If(st["IDLE"]):
             with m.If(any_exp):
@@ -258,8 +258,6 @@ class RscSequencer(wiring.Component):
             m.d.comb += [rd_load.eq(1), rd_next.eq(cand_idx)]
             goto("RULE")
         with m.Elif(st["RULE"]):
-            m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
-                                                            verdicts)]
             m.d.sync += [hit.eq(look["any_cand"] & key_eq),
                          retry.eq(look["any_cand"] & ~key_eq & look["more_cands"]),
                          too_long.eq(d.ip_end > self.max_scu_bytes),
@@ -391,25 +389,33 @@ class RscSequencer(wiring.Component):
         any_region, region_idx = _lowest(m, ~held & ~self.regions_busy, "region")
         return region_rd, region_wr, held, any_region, region_idx
 
-    def _rules(self, m, d, h):
+    def _rules(self, m, d, h, load):
         """The rules (``model.rsc.RscEngine._refusal``) of descriptor ``d`` against the flow's
-        context ``h``: (joins, is a duplicate ACK, refused only by the 65,535-byte limit: the
-        one refusal that is not an Abort)."""
-        same = (d.ecn == h.ecn) & (d.same.as_value() == h.same.as_value())
-        ts_ok = ~d.same.ts | _serial_ge(d.tsval, h.tsval)
-        in_seq = d.seq == h.nxt
-        pure = pure_of(d)
-        dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
-        data_ok = same & in_seq & (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok
-        ip_ok = d.len <= h.ip_room
-        join = Signal(name="join")
-        ip_length = Signal(name="ip_length_refusal")
+        context ``h``: {"join": joins, "dup": is a duplicate ACK, "ip_length": refused only
+        by the 65,535-byte limit, the one refusal that is not an Abort}. Each compare of
+        ``d`` with ``h`` is registered on its own as ``load`` (no AND of them after the
+        RAM's read); the verdicts are a LUT or two after those registers."""
+        compares = {
+            "same": (d.ecn == h.ecn) & (d.same.as_value() == h.same.as_value()),
+            "ts_ok": ~d.same.ts | _serial_ge(d.tsval, h.tsval),
+            "in_seq": d.seq == h.nxt, "pure": pure_of(d),
+            "ack_eq": d.ack == h.ack, "wnd_eq": d.wnd == h.wnd,
+            "ack_ge": _serial_ge(d.ack, h.ack), "open_len": h.len != 0,
+            "ip_ok": d.len <= h.ip_room, "scu_ok": d.len <= h.scu_room,
+        }
+        r = {name: Signal(name=f"rule_{name}") for name in compares}
+        with m.If(load):
+            m.d.sync += [r[name].eq(v) for name, v in compares.items()]
+        data_ok = r["same"] & r["in_seq"] & r["open_len"] & r["ack_ge"] & r["ts_ok"]
+        verdicts = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         m.d.comb += [
-            join.eq(Mux(pure, same & in_seq & (d.ack == h.ack) & (d.wnd != h.wnd) & ts_ok,
-                        data_ok & ip_ok & (d.len <= h.scu_room))),
-            ip_length.eq(~pure & data_ok & ~ip_ok),
+            verdicts["join"].eq(Mux(r["pure"], r["same"] & r["in_seq"] & r["ack_eq"]
+                                    & ~r["wnd_eq"] & r["ts_ok"],
+                                    data_ok & r["ip_ok"] & r["scu_ok"])),
+            verdicts["dup"].eq(r["same"] & r["pure"] & r["in_seq"] & r["ack_eq"] & r["wnd_eq"]),
+            verdicts["ip_length"].eq(~r["pure"] & data_ok & ~r["ip_ok"]),
         ]
-        return join, dup, ip_length
+        return verdicts
 
     def _flush_cmd(self, m, f, region):
         """The EMIT_SCU command for context state ``f``, whose SCU is in ``region``."""
