@@ -181,7 +181,10 @@ class RscSequencer(wiring.Component):
         # RULE registers for SEG: the hit (the candidate's address key is the descriptor's; its
         # ports were compared in LOOK, a fragment's candidate has its addresses), whether to
         # try the next candidate, whether the frame is too long, goes alone or ends SCUs.
-        hit, retry, too_long = Signal(), Signal(), Signal()
+        # hit and retry are a LUT or two after RULE's register of the key banks' compares.
+        key_eq_q, hit, retry, too_long = Signal.like(key_eq), Signal(), Signal(), Signal()
+        m.d.comb += [hit.eq(look["any_cand"] & key_eq_q.all()),
+                     retry.eq(look["any_cand"] & ~key_eq_q.all() & look["more_cands"])]
         goes_alone, ends_scus = Signal(), Signal()
 
         def write(idx, fn):
@@ -258,8 +261,7 @@ class RscSequencer(wiring.Component):
             m.d.comb += [rd_load.eq(1), rd_next.eq(cand_idx)]
             goto("RULE")
         with m.Elif(st["RULE"]):
-            m.d.sync += [hit.eq(look["any_cand"] & key_eq),
-                         retry.eq(look["any_cand"] & ~key_eq & look["more_cands"]),
+            m.d.sync += [key_eq_q.eq(key_eq),
                          too_long.eq(d.ip_end > self.max_scu_bytes),
                          goes_alone.eq(alone_next | (kind == SEG_KIND_PASS)),
                          ends_scus.eq((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC))]
@@ -367,14 +369,15 @@ class RscSequencer(wiring.Component):
 
     def _key_eq(self, m, load, idx, write, write_idx, d_addr):
         """Whether the address key (all of the key but the ports) of context ``idx``, loaded
-        as ``load`` and read a cycle later, is ``d_addr``; ``write`` stores ``d_addr`` as
+        as ``load`` and read a cycle later, is ``d_addr``: a bit per bank, set when the
+        bank's bits are equal; ``write`` stores ``d_addr`` as
         context ``write_idx``'s. The keys are in LUT RAM banks of ``KEY_BANK_BITS``, each
         with a read address register of its own (its rows at context XOR bank, so synthesis
         does not merge the registers): no one address net fans out to every bank."""
         keys = _banked_lut_ram(m, "keys", self.contexts, ADDR_BITS, KEY_BANK_BITS, load, idx,
                                write, write_idx, d_addr)
         return Cat(*[keys[low:low + KEY_BANK_BITS] == d_addr[low:low + KEY_BANK_BITS]
-                     for low in range(0, ADDR_BITS, KEY_BANK_BITS)]).all()
+                     for low in range(0, ADDR_BITS, KEY_BANK_BITS)])
 
     def _regions(self, m, rd_idx):
         """Each context's SCU region, in a LUT RAM beside the states (read at the same
@@ -395,8 +398,12 @@ class RscSequencer(wiring.Component):
         by the 65,535-byte limit, the one refusal that is not an Abort}. Each compare of
         ``d`` with ``h`` is registered on its own as ``load`` (no AND of them after the
         RAM's read); the verdicts are a LUT or two after those registers."""
+        d_same, h_same = d.same.as_value(), h.same.as_value()
         compares = {
-            "same": (d.ecn == h.ecn) & (d.same.as_value() == h.same.as_value()),
+            # the 282 bits of ``same`` a compare per 64 (each read from a bank or two)
+            **{f"same{k}": d_same[low:low + 64] == h_same[low:low + 64]
+               for k, low in enumerate(range(0, len(d_same), 64))},
+            "ecn_eq": d.ecn == h.ecn,
             "ts_ok": ~d.same.ts | _serial_ge(d.tsval, h.tsval),
             "in_seq": d.seq == h.nxt, "pure": pure_of(d),
             "ack_eq": d.ack == h.ack, "wnd_eq": d.wnd == h.wnd,
@@ -406,6 +413,8 @@ class RscSequencer(wiring.Component):
         r = {name: Signal(name=f"rule_{name}") for name in compares}
         with m.If(load):
             m.d.sync += [r[name].eq(v) for name, v in compares.items()]
+        r["same"] = Cat(*[v for name, v in r.items() if name.startswith("same")]).all() \
+            & r["ecn_eq"]
         data_ok = r["same"] & r["in_seq"] & r["open_len"] & r["ack_ge"] & r["ts_ok"]
         verdicts = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         m.d.comb += [
