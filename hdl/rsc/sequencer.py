@@ -482,7 +482,8 @@ def _banked_lut_ram(m, name, depth, width, bank_bits, load, idx, write, write_id
     cycle after ``load`` (its data until the next ``load``); ``write`` stores ``wdata`` as
     word ``write_idx``. The RAM is in banks of ``bank_bits``, each with a read address
     register of its own (its rows at index XOR bank, so synthesis does not merge the
-    registers): no one address net fans out to every bank. Returns the word read."""
+    registers, bit by bit only as far as their resets differ): no one address net fans out
+    to every bank. Returns the word read."""
     address_bits = max(1, (depth - 1).bit_length())
     words = []
     for bank, low in enumerate(range(0, width, bank_bits)):
@@ -491,7 +492,12 @@ def _banked_lut_ram(m, name, depth, width, bank_bits, load, idx, write, write_id
         m.submodules[f"{name}{bank}"] = ram = memory.Memory(
             shape=high - low, depth=1 << address_bits, init=[])
         rd, wr = ram.read_port(domain="comb"), ram.write_port()
-        read_at = Signal(address_bits, name=f"{name}_at{bank}")
+        # Its reset value (never read: a word is read only after a ``load``) is the swizzle
+        # rotated by a bit, so two banks whose bit k is the same function of ``idx`` have
+        # flip-flops of different resets (not merged) when bit k + 1 of their swizzles differ.
+        read_at = Signal(address_bits, name=f"{name}_at{bank}",
+                         init=((swizzle >> 1) | (swizzle << (address_bits - 1)))
+                         & ((1 << address_bits) - 1))
         with m.If(load):
             m.d.sync += read_at.eq(idx ^ swizzle)
         m.d.comb += [rd.addr.eq(read_at), wr.en.eq(write), wr.addr.eq(write_idx ^ swizzle),
