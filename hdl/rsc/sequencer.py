@@ -194,9 +194,20 @@ class RscSequencer(wiring.Component):
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
         flush_cmd = self._flush_cmd(m, h, region_rd.data)
-        alone_cmd = Signal(CMD_LAYOUT(self.regions))
-        m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
-                     alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
+        # SEG loads the command register whatever it decides (a state's enable, not its
+        # decisions', on every bit): the command is the frame sent alone, or with
+        # ``seg_copy`` a copy, joining the hit's SCU (``joins``) or opening one. Only ISSUE
+        # reads the register, and SEG's other ways reach ISSUE through FLUSH, which loads it.
+        seg_cmd, seg_copy, joins = Signal(CMD_LAYOUT(self.regions)), Signal(), Signal()
+        m.d.comb += [
+            joins.eq(hit & ~goes_alone),
+            seg_cmd.op.eq(Mux(seg_copy, OP_COPY, OP_EMIT_LAND)), seg_cmd.slot.eq(d.slot),
+            seg_cmd.region.eq(Mux(joins, region_rd.data, look["region_idx"])),
+            seg_cmd.len.eq(Mux(joins, d.ip_end, d.frame_len)), seg_cmd.user.eq(d.csum),
+            seg_cmd.src_lo.eq(Mux(joins, d.hdr_len, 0)),
+            seg_cmd.dst_lo.eq(Mux(joins, h.hdr_len + h.len, 0)), seg_cmd.multi.eq(joins),
+            seg_cmd.hdr_len.eq(d.hdr_len), seg_cmd.plen.eq(d.len),
+        ]
 
         # Statistics (model.rsc.RscEngine._stats): strobes registered, zero by default.
         stats = self.stats
@@ -215,16 +226,13 @@ class RscSequencer(wiring.Component):
             write(idx, lambda c: c.valid.eq(0))
             goto("FLUSH")
 
-        def alone():
-            m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0), handed.eq(1)]
+        def alone():    # seg_cmd: the frame sent alone
+            m.d.sync += [ret.eq(R_RELEASE), alone_next.eq(0), handed.eq(1)]
             goto("ISSUE")
 
-        def copy(region, src_lo, dst_lo, end, join):    # join: the payload adds to the SCU's sum
-            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.region.eq(region),
-                         cmd.len.eq(end),
-                         cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), cmd.multi.eq(join),
-                         cmd.hdr_len.eq(d.hdr_len), cmd.plen.eq(d.len), ret.eq(R_RELEASE),
-                         handed.eq(1)]
+        def copy():     # seg_cmd: the copy (a join's payload adds to the SCU's sum)
+            m.d.comb += seg_copy.eq(1)
+            m.d.sync += [ret.eq(R_RELEASE), handed.eq(1)]
             goto("ISSUE")
 
         # RULE registers the rules' compares on the flow's context (FIND's hit_idx); SEG
@@ -267,6 +275,7 @@ class RscSequencer(wiring.Component):
                          ends_scus.eq((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC))]
             goto("SEG")
         with m.Elif(st["SEG"]):
+            m.d.sync += cmd.eq(seg_cmd)
             with m.If(goes_alone):
                 alone()
             with m.Elif(retry):
@@ -288,7 +297,7 @@ class RscSequencer(wiring.Component):
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
-                        copy(region_rd.data, d.hdr_len, h.hdr_len + h.len, d.ip_end, 1)
+                        copy()      # joins
                 with m.Else():
                     with m.If(~rule["ip_length"]):
                         abort()
@@ -311,7 +320,7 @@ class RscSequencer(wiring.Component):
                              later.opened.eq(1)]
                 m.d.comb += opening.eq(1 << look["free_idx"])
                 m.d.sync += held.eq(held | (1 << look["region_idx"]))
-                copy(look["region_idx"], 0, 0, d.frame_len, 0)
+                copy()      # opens
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(handed, 0, 1 << d.slot))]
