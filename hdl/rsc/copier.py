@@ -132,8 +132,8 @@ class RscCopier(BufferPart):
         # bottom bytes of this one. What the write needs is registered beside the read: the
         # bytes written are the beat's lanes from ``lo_lane`` on the copy's first beat and
         # up to ``hi_lane`` on its last (a copy's beats lie between the two).
-        wmask = Cat(*[(~first | (i >= cur.lo_lane)) & (~last | (i <= cur.hi_lane))
-                      for i in range(nb)])
+        wmask = Cat(*[(~first | _lane_at_most(cur.lo_lane, i, nb))
+                      & (~last | ~_lane_at_most(cur.hi_lane, i - 1, nb)) for i in range(nb)])
         pmask = Cat(*[_lane_at_or_after(pay_lo_rel, i, lg) & ~_lane_at_or_after(pay_hi_rel, i, lg)
                       for i in range(nb)])
         p_valid, p_pre, p_last, p_restart = Signal(), Signal(), Signal(), Signal()
@@ -191,4 +191,11 @@ def _lane_at_or_after(rel, i, lg):
     (``rel <= i``, ``rel`` signed): the sign, a NOR of the high bits and a small compare,
     no carry chain."""
     high = rel[lg:-1]
-    return rel[-1] | ((high == 0) & (rel[:lg] <= i))
+    return rel[-1] | ((high == 0) & _lane_at_most(rel[:lg], i, 1 << lg))
+
+
+def _lane_at_most(lane, i, nb):
+    """``lane <= i`` for a lane (``range(nb)``), without a compare that is constant."""
+    if i < 0:
+        return C(0, 1)
+    return C(1, 1) if i >= nb - 1 else lane <= i

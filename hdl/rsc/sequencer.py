@@ -134,10 +134,7 @@ class RscSequencer(wiring.Component):
         m = Module()
         n = self.contexts
         ctx = [Signal(TAG_LAYOUT(self.TAG_BITS), name=f"ctx{i}") for i in range(n)]
-        rd_idx = Signal(range(n))
-        rd_load, rd_next = Signal(), Signal(range(n))   # rd_idx loaded, with what
-        with m.If(rd_load):
-            m.d.sync += rd_idx.eq(rd_next)
+        rd_idx, rd_load, rd_next = self._read_index(m)
         d = self.desc.payload
         # h: the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
         h, later = self._states(m, rd_load, rd_next, d)
@@ -194,20 +191,9 @@ class RscSequencer(wiring.Component):
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
         flush_cmd = self._flush_cmd(m, h, region_rd.data)
-        # SEG loads the command register whatever it decides (a state's enable, not its
-        # decisions', on every bit): the command is the frame sent alone, or with
-        # ``seg_copy`` a copy, joining the hit's SCU (``joins``) or opening one. Only ISSUE
-        # reads the register, and SEG's other ways reach ISSUE through FLUSH, which loads it.
-        seg_cmd, seg_copy, joins = Signal(CMD_LAYOUT(self.regions)), Signal(), Signal()
-        m.d.comb += [
-            joins.eq(hit & ~goes_alone),
-            seg_cmd.op.eq(Mux(seg_copy, OP_COPY, OP_EMIT_LAND)), seg_cmd.slot.eq(d.slot),
-            seg_cmd.region.eq(Mux(joins, region_rd.data, look["region_idx"])),
-            seg_cmd.len.eq(Mux(joins, d.ip_end, d.frame_len)), seg_cmd.user.eq(d.csum),
-            seg_cmd.src_lo.eq(Mux(joins, d.hdr_len, 0)),
-            seg_cmd.dst_lo.eq(Mux(joins, h.hdr_len + h.len, 0)), seg_cmd.multi.eq(joins),
-            seg_cmd.hdr_len.eq(d.hdr_len), seg_cmd.plen.eq(d.len),
-        ]
+        seg_copy = Signal()
+        seg_cmd = self._seg_cmd(m, d, h, seg_copy, hit & ~goes_alone, region_rd.data,
+                                look["region_idx"])
 
         # Statistics (model.rsc.RscEngine._stats): strobes registered, zero by default.
         stats = self.stats
@@ -344,6 +330,15 @@ class RscSequencer(wiring.Component):
                         goto(name)
         return m
 
+    def _read_index(self, m):
+        """``rd_idx``, the context the RAMs beside the contexts are read at, loaded as
+        ``rd_load`` with ``rd_next`` (the banks of :meth:`_states` keep copies of it)."""
+        rd_idx, rd_next = Signal(range(self.contexts)), Signal(range(self.contexts))
+        rd_load = Signal()
+        with m.If(rd_load):
+            m.d.sync += rd_idx.eq(rd_next)
+        return rd_idx, rd_load, rd_next
+
     def _states(self, m, rd_load, rd_next, d):
         """The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at
         ``rd_idx``, loaded (``rd_load``) with the context FIND finds or a flush picks
@@ -434,6 +429,24 @@ class RscSequencer(wiring.Component):
             verdicts["ip_length"].eq(~r["pure"] & data_ok & ~r["ip_ok"]),
         ]
         return verdicts
+
+    def _seg_cmd(self, m, d, h, copy, joins, join_region, free_region):
+        """The command SEG loads whatever it decides (the register's enable is the state's,
+        not its decisions', on every bit): descriptor ``d``'s frame sent alone, or with
+        ``copy`` a copy, joining context ``h``'s SCU (``joins``: in ``join_region``) or
+        opening one (in ``free_region``). Only ISSUE reads the register, and SEG's other
+        ways reach ISSUE through FLUSH, which loads it; fields a command does not use are
+        don't-care for the mover."""
+        seg_cmd = Signal(CMD_LAYOUT(self.regions))
+        m.d.comb += [
+            seg_cmd.op.eq(Mux(copy, OP_COPY, OP_EMIT_LAND)), seg_cmd.slot.eq(d.slot),
+            seg_cmd.region.eq(Mux(joins, join_region, free_region)),
+            seg_cmd.len.eq(Mux(joins, d.ip_end, d.frame_len)), seg_cmd.user.eq(d.csum),
+            seg_cmd.src_lo.eq(Mux(joins, d.hdr_len, 0)),
+            seg_cmd.dst_lo.eq(Mux(joins, h.hdr_len + h.len, 0)), seg_cmd.multi.eq(joins),
+            seg_cmd.hdr_len.eq(d.hdr_len), seg_cmd.plen.eq(d.len),
+        ]
+        return seg_cmd
 
     def _flush_cmd(self, m, f, region):
         """The EMIT_SCU command for context state ``f``, whose SCU is in ``region``."""
