@@ -208,6 +208,15 @@ class BufferPart(wiring.Component):
         self.region_beats, self.slot_beats = region_beats, slot_beats
         super().__init__(members)
 
+    def slot_base(self, slot):
+        """The landing RAM's address of beat 0 of ``slot``: ``slot * slot_beats`` as a table
+        of constants (a LUT an address bit), not a multiplier (a DSP block on the ECP5)."""
+        return one_hot_select(slot, [i * self.slot_beats for i in range(LANDING_SLOTS)])
+
+    def region_base(self, region):
+        """The SCU RAM's address of beat 0 of ``region``, as :meth:`slot_base`."""
+        return one_hot_select(region, [i * self.region_beats for i in range(self.regions)])
+
     @staticmethod
     def landing_reader(width, slot_beats):
         """The landing RAM's read port as a part that reads it sees it."""

@@ -67,7 +67,11 @@ class RscEmitter(BufferPart):
         entry = Signal(EMIT_LAYOUT(self.regions))
         c = entry.cmd
         beats = range(max(self.region_beats, self.slot_beats) + 2)
-        j, last_j, rd_j = Signal(beats), Signal(beats), Signal(beats)
+        j, last_j = Signal(beats), Signal(beats)
+        rd_j = j    # the address read (the read's stage ignores it when nothing is read)
+        # ``j == last_j``, kept as a register beside them (the read's last beat takes the next
+        # command: that decision enables every bit of ``entry``, so no compare lies before it)
+        at_last = Signal()
         issue = Signal()
         src_scu, pass1, settled = Signal(), Signal(), Signal()
         p_valid, p_last = Signal(), Signal()
@@ -75,14 +79,14 @@ class RscEmitter(BufferPart):
         ip_csum, tcp_csum = Signal(16), Signal(16)
         tcp_len = Signal(17)        # the SCU's TCP header and payload bytes, from the command
         payload_sum = Signal(32)
-        # The RAM addresses' bases (a multiplication each), registered with the command.
+        # The RAM addresses' bases (a table each), registered with the command.
         land_base = Signal(range(LANDING_SLOTS * self.slot_beats))
         scu_base = Signal(range(self.regions * self.region_beats))
         m.d.comb += [
             self.land_addr.eq(land_base + rd_j),
             self.scu_addr.eq(scu_base + rd_j),
         ]
-        m.d.sync += [p_valid.eq(issue), p_last.eq(rd_j == last_j),
+        m.d.sync += [p_valid.eq(issue), p_last.eq(at_last),
                      self.release.eq(0), self.region_done.eq(0)]
 
         state = Signal(range(len(_STATES)), name="state")
@@ -98,12 +102,12 @@ class RscEmitter(BufferPart):
             with m.If(self.cmd.valid):
                 p = self.cmd.payload.cmd
                 header_pass = (p.op == OP_EMIT_SCU) & p.multi
-                m.d.sync += [land_base.eq(p.slot * self.slot_beats),
-                             scu_base.eq(p.region * self.region_beats)]
+                m.d.sync += [land_base.eq(self.slot_base(p.slot)),
+                             scu_base.eq(self.region_base(p.region))]
+                first_last_j = Mux(header_pass, (p.hdr_len - 1) >> lg, (p.len - 1) >> lg)
                 m.d.sync += [entry.eq(self.cmd.payload), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
                              ip_csum.eq(0), tcp_csum.eq(0), settled.eq(0),
-                             last_j.eq(Mux(header_pass, (p.hdr_len - 1) >> lg,
-                                           (p.len - 1) >> lg)),
+                             last_j.eq(first_last_j), at_last.eq(first_last_j == 0),
                              tcp_len.eq(p.hdr_len - p.l4 + p.plen),
                              src_scu.eq(p.op == OP_EMIT_SCU),
                              pass1.eq(header_pass)]
@@ -126,10 +130,10 @@ class RscEmitter(BufferPart):
                     c.region, [self.sums[i] for i in range(self.regions)]))
                 goto("READ")
         with m.Elif(st["READ"]):
-            m.d.comb += [rd_j.eq(j), issue.eq(pass1 | (outq.level < self.OUT_DEPTH - 2))]
+            m.d.comb += issue.eq(pass1 | (outq.level < self.OUT_DEPTH - OUT_AHEAD))
             with m.If(issue):
-                m.d.sync += j.eq(j + 1)
-                with m.If(j == last_j):
+                m.d.sync += [j.eq(j + 1), at_last.eq(j + 1 == last_j)]
+                with m.If(at_last):
                     with m.If(pass1):
                         goto("DRAIN")   # the last header beat is read out there
                     with m.Else():
@@ -153,8 +157,10 @@ class RscEmitter(BufferPart):
             m.d.sync += l4_acc.eq(l4_acc + payload_sum)
             goto("FOLD")
         with m.Elif(st["FOLD"]):
+            scu_last_j = (c.len - 1) >> lg
             m.d.sync += [ip_csum.eq(~fold16(ip_acc)), tcp_csum.eq(~fold16(l4_acc)),
-                         pass1.eq(0), j.eq(0), last_j.eq((c.len - 1) >> lg)]
+                         pass1.eq(0), j.eq(0), last_j.eq(scu_last_j),
+                         at_last.eq(scu_last_j == 0)]
             goto("READ")
 
         # The stage after a read: the beat is in the RAM's read register. What depends on
@@ -164,22 +170,24 @@ class RscEmitter(BufferPart):
         out_cmd, out_src_scu, out_pass1 = Signal.like(c), Signal(), Signal()
         out_tcp_len, out_ip_csum, out_tcp_csum = (Signal.like(tcp_len), Signal.like(ip_csum),
                                                   Signal.like(tcp_csum))
+        out_ip4_len = Signal(16)    # the IPv4 total length, added before the register
         m.d.sync += [out_cmd.eq(c), out_src_scu.eq(src_scu), out_pass1.eq(pass1),
                      out_tcp_len.eq(tcp_len), out_ip_csum.eq(ip_csum),
-                     out_tcp_csum.eq(tcp_csum)]
+                     out_tcp_csum.eq(tcp_csum), out_ip4_len.eq(tcp_len + 20)]
         rdata = Mux(out_src_scu, self.scu_data, self.land_data)
         rd_base = Signal(20)
         m.d.comb += rd_base.eq(rd_j << lg)
-        lanes, stmts = patch_lanes(rd_base, nb, _patched_fields(c, tcp_len, ip_csum, tcp_csum))
+        lanes, stmts = patch_lanes(rd_base, nb, _patched_fields(c, tcp_len, tcp_len + 20, ip_csum,
+                                                                tcp_csum))
         lanes_q = [Signal(len(at), name=f"patch_lanes{i}") for i, at in enumerate(lanes)]
         m.d.comb += stmts
         m.d.sync += [q.eq(at) for q, at in zip(lanes_q, lanes)]
-        patched = patch_beat(rdata, nb, _patched_fields(out_cmd, out_tcp_len, out_ip_csum,
-                                                        out_tcp_csum), lanes_q)
+        patched = patch_beat(rdata, nb, _patched_fields(out_cmd, out_tcp_len, out_ip4_len,
+                                                        out_ip_csum, out_tcp_csum), lanes_q)
         beat = Signal(w)
         m.d.comb += beat.eq(Mux(out_src_scu & out_cmd.multi, patched, rdata))
         keep = Signal(nb)
-        m.d.sync += keep.eq(Cat(*[(rd_j != last_j) | (rd_base + k < c.len) for k in range(nb)]))
+        m.d.sync += keep.eq(Cat(*[~at_last | (rd_base + k < c.len) for k in range(nb)]))
         # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header (and options).
         ip_mask, s1 = range_mask(rd_base, c.l3, c.l3 + Mux(c.v6, 0, 20), nb)
         l4_mask, s2 = range_mask(rd_base, c.l4, c.hdr_len, nb)
@@ -198,14 +206,21 @@ class RscEmitter(BufferPart):
                 ip_acc.eq(ip_acc + add_tree(beat_words(sum_beat, sum_ip_lanes, w))),
                 l4_acc.eq(l4_acc + add_tree(beat_words(sum_beat, sum_l4_lanes, w))),
             ]
-        m.d.comb += [
-            outq.s.valid.eq(p_valid & ~out_pass1),
-            outq.s.payload.data.eq(beat), outq.s.payload.keep.eq(keep),
-            outq.s.payload.last.eq(p_last),
-            outq.s.payload.user.eq(Mux(p_last, out_cmd.user, 0)),
+        # The beat (patched) registered before the output queue: the patch lies between
+        # registers, and the queue's LUT RAM is one net from them.
+        q_valid, q_beat = Signal(), Signal(axis_layout(w, RXU))
+        m.d.sync += [
+            q_valid.eq(p_valid & ~out_pass1),
+            q_beat.data.eq(beat), q_beat.keep.eq(keep), q_beat.last.eq(p_last),
+            q_beat.user.eq(Mux(p_last, out_cmd.user, 0)),
         ]
+        m.d.comb += [outq.s.valid.eq(q_valid), outq.s.payload.eq(q_beat)]
         return m
 
+
+# Beats a read may still put into the output queue after it (the read's stage and the
+# register before the queue): a read is issued only while the queue has room for them.
+OUT_AHEAD = 3
 
 # The state machine is a state register and ``If``/``Elif`` chains (``m.FSM`` becomes Verilog
 # ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
@@ -213,11 +228,11 @@ _STATES = {name: code for code, name in enumerate(
     ("IDLE", "COPIES", "READ", "DRAIN", "SUM", "CSUM", "PAY", "FOLD"))}
 
 
-def _patched_fields(c, tcp_len, ip_csum, tcp_csum):
+def _patched_fields(c, tcp_len, ip4_len, ip_csum, tcp_csum):
     """The fields an SCU's rewritten headers take: ``(enable, offset, value, bytes)`` for
-    :func:`patch_lanes` and :func:`patch_beat`."""
+    :func:`patch_lanes` and :func:`patch_beat` (``ip4_len``: ``tcp_len + 20``)."""
     return [
-        (~c.v6, c.l3 + 2, (tcp_len + 20)[:16], 2),
+        (~c.v6, c.l3 + 2, ip4_len[:16], 2),
         (c.v6, c.l3 + 4, tcp_len[:16], 2),
         (C(1, 1), c.l3 + Mux(c.v6, 7, 8), c.hop, 1),
         (~c.v6, c.l3 + 10, ip_csum, 2),

@@ -14,7 +14,7 @@ from .common import (ADDR_BITS, CMD_LAYOUT, DESC_LAYOUT, EVENT_LAYOUT, LANDING_S
                      resolve_regions,
                      OP_EMIT_LAND, OP_EMIT_SCU, RSC_STATS_LAYOUT, SEG_KIND_EXC, SEG_KIND_FRAG,
                      SEG_KIND_PASS, STATE_LAYOUT, TAG_LAYOUT, TIME_BITS, _PSH, _SCU_CSUM4,
-                     _SCU_CSUM6, _serial_ge)
+                     _SCU_CSUM6, _serial_ge, or_tree)
 
 
 class RscSequencer(wiring.Component):
@@ -84,16 +84,19 @@ class RscSequencer(wiring.Component):
         })
 
     def _first(self, m, bits, before, name):
-        """The index i of ``bits`` set that is ``before(i, j)`` every other j set."""
+        """The index i of ``bits`` set that is ``before(i, j)`` every other j set. ``before``
+        orders the contexts of ``bits`` (one wins when any is set), so the index is the OR
+        of the winners' (a LUT level after the one-hot winners, no priority chain)."""
         n = self.contexts
         idx = Signal(range(n), name=f"{name}_idx")
-        for i in reversed(range(n)):
-            wins = bits[i]
+        wins = []
+        for i in range(n):
+            win = bits[i]
             for k in range(n):
                 if k != i:
-                    wins = wins & (~bits[k] | before(i, k))
-            with m.If(wins):
-                m.d.comb += idx.eq(i)
+                    win = win & (~bits[k] | before(i, k))
+            wins.append(win)
+        m.d.comb += idx.eq(or_tree([Mux(win, i, 0) for i, win in enumerate(wins)]))
         return bits.any(), idx
 
     def _order(self, m, name, newest):
@@ -131,11 +134,11 @@ class RscSequencer(wiring.Component):
         m = Module()
         n = self.contexts
         ctx = [Signal(TAG_LAYOUT(self.TAG_BITS), name=f"ctx{i}") for i in range(n)]
-        rd_idx = Signal(range(n))
+        rd_idx, rd_load, rd_next = self._read_index(m)
         d = self.desc.payload
-        state_rd, later = self._states(m, rd_idx, d)
+        # h: the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
+        h, later = self._states(m, rd_load, rd_next, d)
         region_rd, region_wr, held, any_region, region_idx = self._regions(m, rd_idx)
-        h = state_rd.data   # the candidate's context (FIND's cand_idx) in RULE and SEG, FLUSH's
         ev = Signal(EVENT_LAYOUT)
         cmd = Signal(CMD_LAYOUT(self.regions))
         # handed: the frame went to the mover (copied or sent), which releases its slot
@@ -175,7 +178,10 @@ class RscSequencer(wiring.Component):
         # RULE registers for SEG: the hit (the candidate's address key is the descriptor's; its
         # ports were compared in LOOK, a fragment's candidate has its addresses), whether to
         # try the next candidate, whether the frame is too long, goes alone or ends SCUs.
-        hit, retry, too_long = Signal(), Signal(), Signal()
+        # hit and retry are a LUT or two after RULE's register of the key banks' compares.
+        key_eq_q, hit, retry, too_long = Signal.like(key_eq), Signal(), Signal(), Signal()
+        m.d.comb += [hit.eq(look["any_cand"] & key_eq_q.all()),
+                     retry.eq(look["any_cand"] & ~key_eq_q.all() & look["more_cands"])]
         goes_alone, ends_scus = Signal(), Signal()
 
         def write(idx, fn):
@@ -185,9 +191,9 @@ class RscSequencer(wiring.Component):
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
         flush_cmd = self._flush_cmd(m, h, region_rd.data)
-        alone_cmd = Signal(CMD_LAYOUT(self.regions))
-        m.d.comb += [alone_cmd.op.eq(OP_EMIT_LAND), alone_cmd.slot.eq(d.slot),
-                     alone_cmd.len.eq(d.frame_len), alone_cmd.user.eq(d.csum)]
+        seg_copy = Signal()
+        seg_cmd = self._seg_cmd(m, d, h, seg_copy, hit & ~goes_alone, region_rd.data,
+                                look["region_idx"])
 
         # Statistics (model.rsc.RscEngine._stats): strobes registered, zero by default.
         stats = self.stats
@@ -200,26 +206,24 @@ class RscSequencer(wiring.Component):
             m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
 
         def flush(idx, back):
-            m.d.sync += [rd_idx.eq(idx), ret.eq(back),
+            m.d.comb += [rd_load.eq(1), rd_next.eq(idx)]
+            m.d.sync += [ret.eq(back),
                          stats.coalesce_events.eq(1)]
             write(idx, lambda c: c.valid.eq(0))
             goto("FLUSH")
 
-        def alone():
-            m.d.sync += [cmd.eq(alone_cmd), ret.eq(R_RELEASE), alone_next.eq(0), handed.eq(1)]
+        def alone():    # seg_cmd: the frame sent alone
+            m.d.sync += [ret.eq(R_RELEASE), alone_next.eq(0), handed.eq(1)]
             goto("ISSUE")
 
-        def copy(region, src_lo, dst_lo, end, join):    # join: the payload adds to the SCU's sum
-            m.d.sync += [cmd.op.eq(OP_COPY), cmd.slot.eq(d.slot), cmd.region.eq(region),
-                         cmd.len.eq(end),
-                         cmd.src_lo.eq(src_lo), cmd.dst_lo.eq(dst_lo), cmd.multi.eq(join),
-                         cmd.hdr_len.eq(d.hdr_len), cmd.plen.eq(d.len), ret.eq(R_RELEASE),
-                         handed.eq(1)]
+        def copy():     # seg_cmd: the copy (a join's payload adds to the SCU's sum)
+            m.d.comb += seg_copy.eq(1)
+            m.d.sync += [ret.eq(R_RELEASE), handed.eq(1)]
             goto("ISSUE")
 
-        # RULE registers the rules' verdicts on the flow's context (FIND's hit_idx).
-        rule = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
-        verdicts = self._rules(m, d, h)
+        # RULE registers the rules' compares on the flow's context (FIND's hit_idx); SEG
+        # combines them into its verdicts.
+        rule = self._rules(m, d, h, st["RULE"])
 
         with m.If(st["IDLE"]):
             with m.If(any_exp):
@@ -248,18 +252,16 @@ class RscSequencer(wiring.Component):
                 goto("FIND")
         with m.Elif(st["FIND"]):
             m.d.sync += [look[name].eq(v) for name, v in found.items()]
-            m.d.sync += rd_idx.eq(cand_idx)
+            m.d.comb += [rd_load.eq(1), rd_next.eq(cand_idx)]
             goto("RULE")
         with m.Elif(st["RULE"]):
-            m.d.sync += [rule[name].eq(v) for name, v in zip(("join", "dup", "ip_length"),
-                                                            verdicts)]
-            m.d.sync += [hit.eq(look["any_cand"] & key_eq),
-                         retry.eq(look["any_cand"] & ~key_eq & look["more_cands"]),
+            m.d.sync += [key_eq_q.eq(key_eq),
                          too_long.eq(d.ip_end > self.max_scu_bytes),
                          goes_alone.eq(alone_next | (kind == SEG_KIND_PASS)),
                          ends_scus.eq((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC))]
             goto("SEG")
         with m.Elif(st["SEG"]):
+            m.d.sync += cmd.eq(seg_cmd)
             with m.If(goes_alone):
                 alone()
             with m.Elif(retry):
@@ -281,7 +283,7 @@ class RscSequencer(wiring.Component):
                     with m.If(pure_of(d)):
                         goto("RELEASE")
                     with m.Else():
-                        copy(region_rd.data, d.hdr_len, h.hdr_len + h.len, d.ip_end, 1)
+                        copy()      # joins
                 with m.Else():
                     with m.If(~rule["ip_length"]):
                         abort()
@@ -304,7 +306,7 @@ class RscSequencer(wiring.Component):
                              later.opened.eq(1)]
                 m.d.comb += opening.eq(1 << look["free_idx"])
                 m.d.sync += held.eq(held | (1 << look["region_idx"]))
-                copy(look["region_idx"], 0, 0, d.frame_len, 0)
+                copy()      # opens
         with m.Elif(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(handed, 0, 1 << d.slot))]
@@ -328,28 +330,36 @@ class RscSequencer(wiring.Component):
                         goto(name)
         return m
 
-    def _states(self, m, rd_idx, d):
+    def _read_index(self, m):
+        """``rd_idx``, the context the RAMs beside the contexts are read at, loaded as
+        ``rd_load`` with ``rd_next`` (the banks of :meth:`_states` keep copies of it)."""
+        rd_idx, rd_next = Signal(range(self.contexts)), Signal(range(self.contexts))
+        rd_load = Signal()
+        with m.If(rd_load):
+            m.d.sync += rd_idx.eq(rd_next)
+        return rd_idx, rd_load, rd_next
+
+    def _states(self, m, rd_load, rd_next, d):
         """The rest of each context (STATE_LAYOUT) in a small RAM (LUT RAM): read at
-        ``rd_idx``, a register loaded with the context FIND finds or a flush picks (RULE, SEG
-        and FLUSH read it; its data is that of the cycles before, as the flip-flops were).
+        ``rd_idx``, loaded (``rd_load``) with the context FIND finds or a flush picks
+        (``rd_next``; RULE, SEG and FLUSH read it; its data is that of the cycles before, as
+        the flip-flops were). The RAM is in banks of ``STATE_BANK_BITS``, each with a copy
+        of ``rd_idx`` of its own (:func:`_banked_lut_ram`).
         An SCU opened (by descriptor ``d``) or joined in SEG is written whole the cycle after
         (``later``, registers SEG sets: the RAMs' write enables and address come from
         flip-flops, not from SEG's decisions), when ``rd_idx`` and ``d`` are still those SEG
         saw (SEG goes to ISSUE or RELEASE, which change neither); the region and key RAMs
         likewise."""
-        m.submodules.states = states = memory.Memory(shape=STATE_LAYOUT, depth=self.contexts,
-                                                     init=[])
-        state_rd, state_wr = states.read_port(domain="comb"), states.write_port()
-        m.d.comb += state_rd.addr.eq(rd_idx)
         later = Signal(data.StructLayout({"write": 1, "opened": 1, "at": range(self.contexts)}),
                        name="later")
         m.d.sync += later.write.eq(0)
-        joined, opened = Signal(STATE_LAYOUT), Signal(STATE_LAYOUT)
-        m.d.comb += [*_joined(joined, state_rd.data, d),
-                     *_opened(opened, d, self.max_scu_bytes),
-                     state_wr.en.eq(later.write), state_wr.addr.eq(later.at),
-                     state_wr.data.eq(Mux(later.opened, opened, joined))]
-        return state_rd, later
+        h, joined, opened = Signal(STATE_LAYOUT), Signal(STATE_LAYOUT), Signal(STATE_LAYOUT)
+        m.d.comb += [
+            h.eq(_banked_lut_ram(m, "states", self.contexts, STATE_LAYOUT.size,
+                                 STATE_BANK_BITS, rd_load, rd_next, later.write, later.at,
+                                 Mux(later.opened, opened, joined))),
+            *_joined(joined, h, d), *_opened(opened, d, self.max_scu_bytes)]
+        return h, later
 
     def _candidates(self, m, ctx, d, frag):
         """The candidates (the class docstring), a bit per context: its address tag and,
@@ -363,25 +373,15 @@ class RscSequencer(wiring.Component):
 
     def _key_eq(self, m, load, idx, write, write_idx, d_addr):
         """Whether the address key (all of the key but the ports) of context ``idx``, loaded
-        as ``load`` and read a cycle later, is ``d_addr``; ``write`` stores ``d_addr`` as
+        as ``load`` and read a cycle later, is ``d_addr``: a bit per bank, set when the
+        bank's bits are equal; ``write`` stores ``d_addr`` as
         context ``write_idx``'s. The keys are in LUT RAM banks of ``KEY_BANK_BITS``, each
         with a read address register of its own (its rows at context XOR bank, so synthesis
         does not merge the registers): no one address net fans out to every bank."""
-        address_bits = max(1, (self.contexts - 1).bit_length())
-        eqs = []
-        for bank, low in enumerate(range(0, ADDR_BITS, KEY_BANK_BITS)):
-            high = min(ADDR_BITS, low + KEY_BANK_BITS)
-            swizzle = bank % (1 << address_bits)
-            m.submodules[f"keys{bank}"] = keys = memory.Memory(
-                shape=high - low, depth=1 << address_bits, init=[])
-            key_rd, key_wr = keys.read_port(domain="comb"), keys.write_port()
-            read_at = Signal(address_bits, name=f"key_at{bank}")
-            with m.If(load):
-                m.d.sync += read_at.eq(idx ^ swizzle)
-            m.d.comb += [key_rd.addr.eq(read_at), key_wr.en.eq(write),
-                         key_wr.addr.eq(write_idx ^ swizzle), key_wr.data.eq(d_addr[low:high])]
-            eqs.append(key_rd.data == d_addr[low:high])
-        return Cat(*eqs).all()
+        keys = _banked_lut_ram(m, "keys", self.contexts, ADDR_BITS, KEY_BANK_BITS, load, idx,
+                               write, write_idx, d_addr)
+        return Cat(*[keys[low:low + KEY_BANK_BITS] == d_addr[low:low + KEY_BANK_BITS]
+                     for low in range(0, ADDR_BITS, KEY_BANK_BITS)])
 
     def _regions(self, m, rd_idx):
         """Each context's SCU region, in a LUT RAM beside the states (read at the same
@@ -396,25 +396,57 @@ class RscSequencer(wiring.Component):
         any_region, region_idx = _lowest(m, ~held & ~self.regions_busy, "region")
         return region_rd, region_wr, held, any_region, region_idx
 
-    def _rules(self, m, d, h):
+    def _rules(self, m, d, h, load):
         """The rules (``model.rsc.RscEngine._refusal``) of descriptor ``d`` against the flow's
-        context ``h``: (joins, is a duplicate ACK, refused only by the 65,535-byte limit: the
-        one refusal that is not an Abort)."""
-        same = (d.ecn == h.ecn) & (d.same.as_value() == h.same.as_value())
-        ts_ok = ~d.same.ts | _serial_ge(d.tsval, h.tsval)
-        in_seq = d.seq == h.nxt
-        pure = pure_of(d)
-        dup = same & pure & in_seq & (d.ack == h.ack) & (d.wnd == h.wnd)
-        data_ok = same & in_seq & (h.len != 0) & _serial_ge(d.ack, h.ack) & ts_ok
-        ip_ok = d.len <= h.ip_room
-        join = Signal(name="join")
-        ip_length = Signal(name="ip_length_refusal")
+        context ``h``: {"join": joins, "dup": is a duplicate ACK, "ip_length": refused only
+        by the 65,535-byte limit, the one refusal that is not an Abort}. Each compare of
+        ``d`` with ``h`` is registered on its own as ``load`` (no AND of them after the
+        RAM's read); the verdicts are a LUT or two after those registers."""
+        d_same, h_same = d.same.as_value(), h.same.as_value()
+        compares = {
+            # the 282 bits of ``same`` a compare per 64 (each read from a bank or two)
+            **{f"same{k}": d_same[low:low + 64] == h_same[low:low + 64]
+               for k, low in enumerate(range(0, len(d_same), 64))},
+            "ecn_eq": d.ecn == h.ecn,
+            "ts_ok": ~d.same.ts | _serial_ge(d.tsval, h.tsval),
+            "in_seq": d.seq == h.nxt, "pure": pure_of(d),
+            "ack_eq": d.ack == h.ack, "wnd_eq": d.wnd == h.wnd,
+            "ack_ge": _serial_ge(d.ack, h.ack), "open_len": h.len != 0,
+            "ip_ok": d.len <= h.ip_room, "scu_ok": d.len <= h.scu_room,
+        }
+        r = {name: Signal(name=f"rule_{name}") for name in compares}
+        with m.If(load):
+            m.d.sync += [r[name].eq(v) for name, v in compares.items()]
+        r["same"] = Cat(*[v for name, v in r.items() if name.startswith("same")]).all() \
+            & r["ecn_eq"]
+        data_ok = r["same"] & r["in_seq"] & r["open_len"] & r["ack_ge"] & r["ts_ok"]
+        verdicts = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
         m.d.comb += [
-            join.eq(Mux(pure, same & in_seq & (d.ack == h.ack) & (d.wnd != h.wnd) & ts_ok,
-                        data_ok & ip_ok & (d.len <= h.scu_room))),
-            ip_length.eq(~pure & data_ok & ~ip_ok),
+            verdicts["join"].eq(Mux(r["pure"], r["same"] & r["in_seq"] & r["ack_eq"]
+                                    & ~r["wnd_eq"] & r["ts_ok"],
+                                    data_ok & r["ip_ok"] & r["scu_ok"])),
+            verdicts["dup"].eq(r["same"] & r["pure"] & r["in_seq"] & r["ack_eq"] & r["wnd_eq"]),
+            verdicts["ip_length"].eq(~r["pure"] & data_ok & ~r["ip_ok"]),
         ]
-        return join, dup, ip_length
+        return verdicts
+
+    def _seg_cmd(self, m, d, h, copy, joins, join_region, free_region):
+        """The command SEG loads whatever it decides (the register's enable is the state's,
+        not its decisions', on every bit): descriptor ``d``'s frame sent alone, or with
+        ``copy`` a copy, joining context ``h``'s SCU (``joins``: in ``join_region``) or
+        opening one (in ``free_region``). Only ISSUE reads the register, and SEG's other
+        ways reach ISSUE through FLUSH, which loads it; fields a command does not use are
+        don't-care for the mover."""
+        seg_cmd = Signal(CMD_LAYOUT(self.regions))
+        m.d.comb += [
+            seg_cmd.op.eq(Mux(copy, OP_COPY, OP_EMIT_LAND)), seg_cmd.slot.eq(d.slot),
+            seg_cmd.region.eq(Mux(joins, join_region, free_region)),
+            seg_cmd.len.eq(Mux(joins, d.ip_end, d.frame_len)), seg_cmd.user.eq(d.csum),
+            seg_cmd.src_lo.eq(Mux(joins, d.hdr_len, 0)),
+            seg_cmd.dst_lo.eq(Mux(joins, h.hdr_len + h.len, 0)), seg_cmd.multi.eq(joins),
+            seg_cmd.hdr_len.eq(d.hdr_len), seg_cmd.plen.eq(d.len),
+        ]
+        return seg_cmd
 
     def _flush_cmd(self, m, f, region):
         """The EMIT_SCU command for context state ``f``, whose SCU is in ``region``."""
@@ -467,6 +499,35 @@ def addr_tag(addr, bits):
     return balanced_tree(words, operator.xor)
 
 
+def _banked_lut_ram(m, name, depth, width, bank_bits, load, idx, write, write_idx, wdata):
+    """A RAM of ``depth`` words of ``width`` bits (LUT RAM), the word at ``idx`` read a
+    cycle after ``load`` (its data until the next ``load``); ``write`` stores ``wdata`` as
+    word ``write_idx``. The RAM is in banks of ``bank_bits``, each with a read address
+    register of its own (its rows at index XOR bank, so synthesis does not merge the
+    registers, bit by bit only as far as their resets differ): no one address net fans out
+    to every bank. Returns the word read."""
+    address_bits = max(1, (depth - 1).bit_length())
+    words = []
+    for bank, low in enumerate(range(0, width, bank_bits)):
+        high = min(width, low + bank_bits)
+        swizzle = bank % (1 << address_bits)
+        m.submodules[f"{name}{bank}"] = ram = memory.Memory(
+            shape=high - low, depth=1 << address_bits, init=[])
+        rd, wr = ram.read_port(domain="comb"), ram.write_port()
+        # Its reset value (never read: a word is read only after a ``load``) is the swizzle
+        # rotated by a bit, so two banks whose bit k is the same function of ``idx`` have
+        # flip-flops of different resets (not merged) when bit k + 1 of their swizzles differ.
+        read_at = Signal(address_bits, name=f"{name}_at{bank}",
+                         init=((swizzle >> 1) | (swizzle << (address_bits - 1)))
+                         & ((1 << address_bits) - 1))
+        with m.If(load):
+            m.d.sync += read_at.eq(idx ^ swizzle)
+        m.d.comb += [rd.addr.eq(read_at), wr.en.eq(write), wr.addr.eq(write_idx ^ swizzle),
+                     wr.data.eq(Value.cast(wdata)[low:high])]
+        words.append(rd.data)
+    return Cat(*words)
+
+
 def _lowest(m, bits, name):
     """Whether any bit of ``bits`` is set, and the lowest one set."""
     idx = Signal(range(len(bits)), name=f"{name}_idx")
@@ -487,6 +548,7 @@ def pure_of(d):
 
 
 KEY_BANK_BITS = 64      # bits of a bank of the address keys' LUT RAM (one read address each)
+STATE_BANK_BITS = 80    # and of the context states' (8 banks: 8 distinct address copies)
 
 # Where ISSUE returns to after a command.
 R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
