@@ -62,7 +62,7 @@ from nicoffload.model import parse as model
 from nicoffload.model.nbl import TxStatus
 
 from .capture import _describe_l2
-from .layouts import (HEAD_BYTES, L2_ENDS, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE,
+from .layouts import (L2_ENDS, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE,
                       UNFOLLOWABLE_EXT, WALKED_EXT, WINDOW_BYTES, big_endian, byte_of,
                       frame_layout, is_one_of)
 from .window import read_rows
@@ -98,9 +98,10 @@ class InnerWalk(wiring.Component):
     start : In(1)
         Begin at the GRE header at position ``gre_position`` (offset ``4k + PHASE``).
     gre_position : In(6)
-    frame, head, l3_select : In
-        The frame the outer walk holds, its bytes ``HEAD_BYTES`` and the one-hot offset of
-        its IP header (from the hand-off): they give the outer datagram's end.
+    frame, l3_headers, l3_select : In
+        The frame the outer walk holds, an IP header's first ten bytes at each offset and the
+        one-hot offset of its IP header (from the hand-off): they give the outer datagram's
+        end.
     next_row : Out(range(window rows))
         The row of the window to read in the next cycle (for the window's address registers,
         loaded with it while ``owns_read``).
@@ -126,7 +127,7 @@ class InnerWalk(wiring.Component):
             "start": In(1),
             "gre_position": In(6),
             "frame": In(frame_layout(user_width)),
-            "head": In(8 * len(HEAD_BYTES)),
+            "l3_headers": In(data.ArrayLayout(80, len(L3_OFFSETS))),
             "l3_select": In(len(L3_OFFSETS)),
             "next_row": Out(range(WINDOW_BYTES * 8 // width)),
             "rows": In(width * self.rows_read),
@@ -145,8 +146,7 @@ class InnerWalk(wiring.Component):
                             if less else "ip_end_outer")
             value = Signal.like(ip_end, name=f"{ip_end.name}_value")
             for i, offset in enumerate(L3_OFFSETS):
-                start = offset - HEAD_BYTES[0]
-                ip = self.head[8 * start:8 * (start + 10)]
+                ip = self.l3_headers[i]
                 with m.If(self.l3_select[i]):
                     m.d.comb += value.eq(Mux(
                         self.frame.is4, C(offset - less, signed(8)) + big_endian(ip, 2, 2),

@@ -58,7 +58,10 @@ class HandOff(wiring.Component):
     frame : Out(frame_layout(user_width))
         What the hand-off knows of the frame being walked.
     head : Out(8 * len(HEAD_BYTES))
-        Its bytes ``HEAD_BYTES``.
+        Its bytes ``HEAD_BYTES``, as captured.
+    l3_headers : Out(data.ArrayLayout(80, len(L3_OFFSETS)))
+        Combinational: the first ten bytes of an IP header at each offset of ``L3_OFFSETS``
+        (from ``head``), with an LSO send's length substitute (below) over its length field.
     ext_fields : Out(data.ArrayLayout(EXT_FIELDS_LAYOUT, len(EXT_POSITIONS)))
         The fields of an extension header at each position.
     l3_select : Out(len(L3_OFFSETS))
@@ -68,9 +71,12 @@ class HandOff(wiring.Component):
 
     With ``lso_lengths`` (TX: ``tuser`` is ``nbl.TxUser``), a frame with a non-zero LSO word
     is walked with its IPv4 Total Length / IPv6 Payload Length standing for the length word
-    of its ``tuser``, as ``model.lso`` check 4 walks it: the hand-off writes the substitute
-    the capture worked out (``CaptureWindow._lso_substitutes``) over the field in ``head``
-    when the frame holds the field.
+    of its ``tuser``, as ``model.lso`` check 4 walks it: the hand-off keeps the substitutes
+    the capture worked out (``CaptureWindow._lso_substitutes``) for an IP header at each
+    offset, and ``l3_headers`` shows them over the field when the frame holds it. They load
+    as the rest does, whatever the L2 decode finds (only the IP header's offset is read
+    later, through ``l3_select``), so the L2 decode drives none of the ``head`` registers'
+    enables or inputs.
     """
 
     def __init__(self, user_width, lso_lengths=False):
@@ -87,6 +93,7 @@ class HandOff(wiring.Component):
             "l2_l3_select": In(len(L3_OFFSETS)),
             "frame": Out(frame_layout(user_width)),
             "head": Out(8 * len(HEAD_BYTES)),
+            "l3_headers": Out(data.ArrayLayout(80, len(L3_OFFSETS))),
             "ext_fields": Out(EXT_FIELDS_ARRAY),
             "l3_select": Out(len(L3_OFFSETS)),
             "l3_steps": Out(data.ArrayLayout(L3_STEP_LAYOUT, len(L3_OFFSETS))),
@@ -124,20 +131,34 @@ class HandOff(wiring.Component):
                     step.gre4.eq((byte_of(head, 9) == model_nvgre.IPPROTO_GRE) & ~fragment),
                     step.gre6.eq(next_header == model_nvgre.IPPROTO_GRE),
                 ]
+        for i, offset in enumerate(L3_OFFSETS):
+            start = offset - HEAD_BYTES[0]
+            m.d.comb += self.l3_headers[i].eq(self.head[8 * start:8 * (start + 10)])
         if self.lso_lengths:
             self._substitute_lengths(m)
         return m
 
     def _substitute_lengths(self, m):
+        """Keeps the LSO substitutes at the hand-off (``holds4`` and ``holds6`` only for an
+        LSO send) and shows them in ``l3_headers``: bytes 2..3 of an IPv4 header, 4..5 of an
+        IPv6 one."""
         info = self.capture_info
+        kept = Signal.like(info.substitutes, name="lso_substitutes")
+        with m.If(self.load):
+            m.d.sync += kept.eq(info.substitutes)
+            for i in range(len(L3_OFFSETS)):
+                m.d.sync += [kept[i].holds4.eq(info.lso & info.substitutes[i].holds4),
+                             kept[i].holds6.eq(info.lso & info.substitutes[i].holds6)]
+        is4 = self.frame.is4
         for i, offset in enumerate(L3_OFFSETS):
-            entry = info.substitutes[i]
-            at4, at6 = offset + 2 - HEAD_BYTES[0], offset + 4 - HEAD_BYTES[0]
-            with m.If(self.load & info.lso & (self.l2_error == 0) & self.l2_l3_select[i]):
-                with m.If(self.l2_is_ipv4 & entry.holds4):
-                    m.d.sync += self.head[8 * at4:8 * at4 + 16].eq(entry.ipv4)
-                with m.Elif(~self.l2_is_ipv4 & entry.holds6):
-                    m.d.sync += self.head[8 * at6:8 * at6 + 16].eq(entry.ipv6)
+            start = offset - HEAD_BYTES[0]
+            header = self.head[8 * start:8 * (start + 10)]
+            entry = kept[i]
+            m.d.comb += self.l3_headers[i].eq(Cat(
+                header[0:16],
+                Mux(is4 & entry.holds4, entry.ipv4, header[16:32]),
+                Mux(~is4 & entry.holds6, entry.ipv6, header[32:48]),
+                header[48:80]))
 
 
 class ExtensionSteps(wiring.Component):
@@ -433,9 +454,9 @@ class StepRead(wiring.Component):
     ----------
     walk : In(WalkSignature)
         The walk's step.
-    frame, head, l3_select : In
-        The frame being walked, its bytes ``HEAD_BYTES`` and its IP header's offset, one-hot
-        (from the hand-off).
+    frame, l3_headers, l3_select : In
+        The frame being walked, an IP header's first ten bytes at each offset and its IP
+        header's offset, one-hot (from the hand-off).
     window_bank : In(1)
         The bank of the window memory that holds the frame being walked.
     window : Out(WindowReadSignature(W, window_beats))
@@ -455,7 +476,7 @@ class StepRead(wiring.Component):
         super().__init__({
             "walk": In(WalkSignature),
             "frame": In(frame_layout(user_width)),
-            "head": In(8 * len(HEAD_BYTES)),
+            "l3_headers": In(data.ArrayLayout(80, len(L3_OFFSETS))),
             "l3_select": In(len(L3_OFFSETS)),
             "window_bank": In(1),
             "window": Out(WindowReadSignature(width, WINDOW_BYTES * 8 // width)),
@@ -471,10 +492,9 @@ class StepRead(wiring.Component):
                                          self.step.payload.end_past))
         # L3: ten bytes at l3, one of five offsets.
         ip = Signal(80)
-        for i, offset in enumerate(L3_OFFSETS):
-            start = offset - HEAD_BYTES[0]
+        for i in range(len(L3_OFFSETS)):
             with m.If(self.l3_select[i]):
-                m.d.comb += ip.eq(self.head[8 * start:8 * (start + 10)])
+                m.d.comb += ip.eq(self.l3_headers[i])
         # EXT and L4: the rows from the one that holds the header's position on (the window's
         # address registers load the row with the walk's position registers).
         per_row = self.width // 32                  # positions in a row
