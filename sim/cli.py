@@ -392,7 +392,11 @@ def verilog(unit, width, output, out_dir):
                    "route each after one Yosys run; Fmax and the critical path are the "
                    "median run's, every seed's Fmax is printed. One seed's figure can be a "
                    "fifth off another's for the same netlist.")
-def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds):
+@click.option("--pnr-timeout", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="Stop a seed's place and route after this many seconds (a router that "
+                   "does not converge can run for hours); that seed gets no figure and "
+                   "counts as the slowest. Default: no limit.")
+def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds, pnr_timeout):
     """Synthesize a unit for ECP5-85k (yowasp): LUT4/FF/EBR/DSP counts, Fmax, critical path."""
     from nicoffload.sim import synth as synth_mod
     try:
@@ -403,7 +407,7 @@ def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds):
         raise CliError(f"--seeds: {seeds!r}: give each seed once, each 0 or more")
     try:
         result = synth_mod.run(unit, int(width), mapping=mapping, rsc_scu_bytes=rsc_scu_bytes,
-                               seeds=seed_list)
+                               seeds=seed_list, pnr_timeout=pnr_timeout)
     except (ValueError, RuntimeError) as e:
         raise CliError(str(e)) from None
     if json_path:

