@@ -23,17 +23,11 @@ def _rxcsum(width):
     return AxiTop(RxChecksum(width))
 
 
-def _parse(width):
+def _parse(width, lso_lengths=False):
+    """The parser; with ``lso_lengths`` as the TX path holds it (an LSO send's lengths)."""
     from nicoffload.hdl.parse import FrameParser
     from nicoffload.model.nbl import TxUser
-    return AxiTop(FrameParser(width, TxUser.width()))
-
-
-def _parse_tx(width):
-    """The parser as the TX path holds it (``lso_lengths``: an LSO send's lengths)."""
-    from nicoffload.hdl.parse import FrameParser
-    from nicoffload.model.nbl import TxUser
-    return AxiTop(FrameParser(width, TxUser.width(), lso_lengths=True))
+    return AxiTop(FrameParser(width, TxUser.width(), lso_lengths=lso_lengths))
 
 
 def _lso(width):
@@ -136,7 +130,7 @@ PARTS = {
     "txcsum.insert": _part("checksum", "TxChecksumInsert"),
     "parse.capture": lambda w: _part("parse.capture", "CaptureWindow", _txu())(w),
     "parse.walk": _part("parse.walk", "HeaderWalk", with_width=False),
-    "parse.tx": _parse_tx,
+    "parse.tx": lambda w: _parse(w, lso_lengths=True),
     # SCU regions of 16 KB, not the default 65,664 bytes: eight default regions (4.2 Mbit)
     # are more than the ECP5-85k's block RAM (208 DP16KD, 3.7 Mbit; Yosys maps them to 282),
     # so the default engine cannot be placed on it. The logic is the same but for address bits.

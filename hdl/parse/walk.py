@@ -115,8 +115,7 @@ class HandOff(wiring.Component):
             if self.user_width:
                 m.d.sync += self.frame.user.eq(self.capture_info.user)
             for i, offset in enumerate(L3_OFFSETS):
-                start = offset - HEAD_BYTES[0]
-                head = self.captured_head[8 * start:8 * (start + 10)]
+                head = _ip_header_at(self.captured_head, offset)
                 fragment_field = big_endian(head, 6, 2)
                 fragment = fragment_field[13] | (fragment_field[0:13] != 0)
                 next_header = byte_of(head, 6)
@@ -131,11 +130,11 @@ class HandOff(wiring.Component):
                     step.gre4.eq((byte_of(head, 9) == model_nvgre.IPPROTO_GRE) & ~fragment),
                     step.gre6.eq(next_header == model_nvgre.IPPROTO_GRE),
                 ]
-        for i, offset in enumerate(L3_OFFSETS):
-            start = offset - HEAD_BYTES[0]
-            m.d.comb += self.l3_headers[i].eq(self.head[8 * start:8 * (start + 10)])
         if self.lso_lengths:
             self._substitute_lengths(m)
+        else:
+            m.d.comb += [self.l3_headers[i].eq(_ip_header_at(self.head, offset))
+                         for i, offset in enumerate(L3_OFFSETS)]
         return m
 
     def _substitute_lengths(self, m):
@@ -151,14 +150,20 @@ class HandOff(wiring.Component):
                              kept[i].holds6.eq(info.lso & info.substitutes[i].holds6)]
         is4 = self.frame.is4
         for i, offset in enumerate(L3_OFFSETS):
-            start = offset - HEAD_BYTES[0]
-            header = self.head[8 * start:8 * (start + 10)]
+            header = _ip_header_at(self.head, offset)
             entry = kept[i]
             m.d.comb += self.l3_headers[i].eq(Cat(
                 header[0:16],
                 Mux(is4 & entry.holds4, entry.ipv4, header[16:32]),
                 Mux(~is4 & entry.holds6, entry.ipv6, header[32:48]),
                 header[48:80]))
+
+
+def _ip_header_at(head, offset):
+    """The first ten bytes of an IP header at frame offset ``offset`` (one of
+    ``L3_OFFSETS``) in ``head``, the frame's bytes ``HEAD_BYTES``."""
+    start = offset - HEAD_BYTES[0]
+    return head[8 * start:8 * (start + 10)]
 
 
 class ExtensionSteps(wiring.Component):
