@@ -139,23 +139,29 @@ class SegmentAnalyzer(wiring.Component):
         at a byte it reaches without a timestamp that is an ``other`` and no timestamp, or a
         timestamp from whose end the walk fails. The second stage ORs the registered bits."""
         n = OPTION_BYTES
-        nopt = Signal(7)
-        m.d.comb += nopt.eq(thl - 20)
+        # Byte k is in the options (k < thl - 20, 7 bits as the record's), from thl's bits
+        # (thl - 20 <= k exactly when 20 <= thl <= 20 + k): LUTs, no carry chain before the
+        # walk's.
+        in_opts = Signal(n + 10, name="opt_in")
+        m.d.comb += [in_opts[k].eq(~_above(thl, 19) | _above(thl, 20 + k))
+                     for k in range(n + 10)]
         opt = [_byte(tcp, 20 + i) for i in range(n)]
-        step, ts, other = (Signal(n, name=f"opt_{name}") for name in ("step", "ts", "other"))
+        nop, step, ts, other = (Signal(n, name=f"opt_{name}")
+                                for name in ("nop", "step", "ts", "other"))
         for i in range(n):
-            inr = nopt > i
-            nop = opt[i] == 1
             m.d.comb += [
-                step[i].eq(inr & nop),
-                ts[i].eq(inr & (opt[i] == 8) & (nopt >= i + 10) &
+                nop[i].eq(opt[i] == 1),
+                step[i].eq(in_opts[i] & nop[i]),
+                ts[i].eq(in_opts[i + 9] & (opt[i] == 8) &
                          ((opt[i + 1] == 10) if i + 1 < n else 0)),
-                other[i].eq(inr & (opt[i] != 0) & ~nop),
+                other[i].eq(in_opts[i] & (opt[i] != 0) & ~nop[i]),
             ]
+        # The bytes before i are all in the options when byte i - 1 is (a prefix), so the
+        # chain of ``step + 1`` is that of the NOPs alone, the options' end ANDed after it.
         sum0 = Signal(n + 1)
-        m.d.comb += sum0.eq(step + 1)
+        m.d.comb += sum0.eq(nop + 1)
         reach0 = Signal(n)
-        m.d.comb += reach0.eq(sum0[:n] ^ step)      # a sum bit less its addends: the carry in
+        m.d.comb += reach0.eq((sum0[:n] ^ nop) & Cat(C(1, 1), in_opts[:n - 1]))
         # The chain from byte n - 1 down: bit k of the reversed vectors is byte n - 1 - k.
         gen_rev, prop_rev = Cat(*reversed(list(other))), Cat(*reversed(list(step)))
         sum_rev = Signal(n + 1)
@@ -273,6 +279,15 @@ class SegmentAnalyzer(wiring.Component):
             d.hdr_len.eq(l4 + thl),
         ]
         return m
+
+
+def _above(x, c):
+    """``x > c`` for a constant ``c`` from ``x``'s bits, low to high (LUTs, no carry chain)."""
+    assert 0 <= c < 1 << len(x)
+    above = C(0, 1)
+    for k in range(len(x)):
+        above = (x[k] & above) if (c >> k) & 1 else (x[k] | above)
+    return above
 
 
 class RscIngress(wiring.Component):
