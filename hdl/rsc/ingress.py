@@ -326,7 +326,11 @@ class RscIngress(wiring.Component):
         header): a register per byte loaded from one of a few lanes (two at W=64), not a
         choice among offsets of a 256-byte window after the frame, nor a choice between the
         versions' TCP headers after it. Which of the first beats is taken is a one-hot
-        register beside ``beat_i`` (``beat_at``), not ``beat_i`` compared with each number."""
+        register beside ``beat_i`` (``beat_at``), not ``beat_i`` compared with each number.
+        Which start (l3, and version) is the frame's is decoded from the record on its first
+        beat and from a register loaded with each beat taken on later beats (the record is
+        the frame's on every beat), so no decode of the record lies before the enables of
+        bytes that come after the first beat (at W=64, all of them)."""
         nb = self.width // 8
         shift = exact_log2(nb)
         head, at_l3, at_tcp, at_l4 = (Signal(n * 8, name=name) for n, name in
@@ -339,19 +343,25 @@ class RscIngress(wiring.Component):
             m.d.sync += beat_at.eq(Mux(last, 1, Cat(C(0, 1), beat_at[:beats - 1],
                                                     beat_at[beats - 1:].any())))
         beat_is = beat_at[:beats]
-        l3_is = Signal(len(L3_OFFSETS))
+        n3 = len(L3_OFFSETS)
+        l3_is, tcp_is = Signal(n3), Signal(2 * n3)  # the l3 offsets; IPv4's then IPv6's
         m.d.comb += [l3_is[i].eq(hdr.l3 == v) for i, v in enumerate(L3_OFFSETS)]
-        v6 = hdr.is_ipv6
+        m.d.comb += tcp_is.eq(Cat(l3_is & ~hdr.is_ipv6.replicate(n3),
+                                  l3_is & hdr.is_ipv6.replicate(n3)))
+        l3_q, tcp_q = Signal.like(l3_is), Signal.like(tcp_is)
+        with m.If(take):
+            m.d.sync += [l3_q.eq(l3_is), tcp_q.eq(tcp_is)]
         with m.If(take):
             for k in range(-(-HEAD_BYTES // nb)):
                 with m.If(beat_is[k]):
                     m.d.sync += [_byte(head, j).eq(_byte(beat, j - k * nb))
                                  for j in range(k * nb, min(HEAD_BYTES, (k + 1) * nb))]
             self._pick(m, beat, beat_is, at_l3,
-                       [(l3_is[i], v) for i, v in enumerate(L3_OFFSETS)])
+                       [(l3_is[i], l3_q[i], v) for i, v in enumerate(L3_OFFSETS)])
             self._pick(m, beat, beat_is, at_tcp,
-                       [(l3_is[i] & ~v6, v + 20) for i, v in enumerate(L3_OFFSETS)] +
-                       [(l3_is[i] & v6, v + 40) for i, v in enumerate(L3_OFFSETS)])
+                       [(tcp_is[i], tcp_q[i], v + 20) for i, v in enumerate(L3_OFFSETS)] +
+                       [(tcp_is[n3 + i], tcp_q[n3 + i], v + 40)
+                        for i, v in enumerate(L3_OFFSETS)])
             for j in range(PORT_BYTES):
                 at = Signal(10, name=f"at_l4_pos{j}")
                 m.d.comb += at.eq(hdr.l4 + j)
@@ -361,14 +371,16 @@ class RscIngress(wiring.Component):
 
     def _pick(self, m, beat, beat_is, dest, starts):
         """Load byte j of ``dest`` with window byte s + j from the beat it comes on, for the
-        one start s of ``starts`` (pairs of a select and an offset) whose select is set."""
+        one start s of ``starts`` (a select on the first beat, one on later beats, the
+        offset) whose select is set."""
         nb = self.width // 8
         for j in range(len(dest) // 8):
-            where = [(sel, *divmod(at + j, nb)) for sel, at in starts]
-            lanes = sorted({lane for _sel, _k, lane in where})
-            value = or_tree([Mux(Cat(*[sel for sel, _k, at in where if at == lane]).any(),
+            where = [((first if k == 0 else later) & beat_is[k], lane)
+                     for first, later, at in starts for k, lane in [divmod(at + j, nb)]]
+            lanes = sorted({lane for _on, lane in where})
+            value = or_tree([Mux(Cat(*[on for on, at in where if at == lane]).any(),
                                  _byte(beat, lane), 0) for lane in lanes])
-            with m.If(Cat(*[sel & beat_is[k] for sel, k, _lane in where]).any()):
+            with m.If(Cat(*[on for on, _lane in where]).any()):
                 m.d.sync += _byte(dest, j).eq(value)
 
     def elaborate(self, platform):
