@@ -227,21 +227,22 @@ class SegmentAnalyzer(wiring.Component):
                      hdr_len.eq(l4_in + self.hdr.l4_header_len)]
         passes, exc_but_options = self._kind_inputs(m, self.at_tcp)
         # At most one position is a hit (the walk without a timestamp ends there): an OR of
-        # the hit positions' fields, not a chain of priority choices. The hit is registered
-        # three times (copies of different resets, never read before a frame's first stage:
-        # synthesis keeps them apart), for TSval, TSecr, and the offset and whether there
-        # is one: each copy drives a third of the choices.
-        fits = [i for i in range(OPTION_BYTES) if i + 10 <= OPTION_BYTES]
+        # the hit positions' fields, not a chain of priority choices. Whether there is one
+        # and its offset are worked out before the register; the hit is registered twice
+        # for the second stage's choices of TSval and TSecr (copies of different resets,
+        # never read before a frame's first stage: synthesis keeps them apart, so each
+        # drives half the fields).
+        at = [i for i in range(OPTION_BYTES) if i + 10 <= OPTION_BYTES]
+        ts, ts_rel = Signal(), Signal(8)
         hit_val, hit_ecr = (Signal(OPTION_BYTES, name=f"opt_hit_{name}", init=init)
                             for name, init in (("tsval", 0), ("tsecr", (1 << OPTION_BYTES) - 1)))
-        hit_at = Signal(OPTION_BYTES, name="opt_hit_off", reset_less=True)
-        m.d.sync += [hit_val.eq(hits), hit_ecr.eq(hits), hit_at.eq(hits)]
-        ts, ts_rel = hit_at.any(), or_tree([Mux(hit_at[i], 20 + i, 0) for i in fits])
+        m.d.sync += [ts.eq(hits.any()), hit_val.eq(hits), hit_ecr.eq(hits),
+                     ts_rel.eq(or_tree([Mux(hits[i], 20 + i, 0) for i in at]))]
         opt_ok = ~opt_bad.any()
         tsval, tsecr = Signal(32), Signal(32)
         m.d.comb += [
-            tsval.eq(or_tree([Mux(hit_val[i], _be(tcp, 20 + i + 2, 4), 0) for i in fits])),
-            tsecr.eq(or_tree([Mux(hit_ecr[i], _be(tcp, 20 + i + 6, 4), 0) for i in fits])),
+            tsval.eq(or_tree([Mux(hit_val[i], _be(tcp, 20 + i + 2, 4), 0) for i in at])),
+            tsecr.eq(or_tree([Mux(hit_ecr[i], _be(tcp, 20 + i + 6, 4), 0) for i in at])),
         ]
 
         # The flow key.
