@@ -124,13 +124,12 @@ class SegmentAnalyzer(wiring.Component):
     @staticmethod
     def _option_walk(m, tcp, thl):
         """The option walk (model._timestamp_option) in the first stage, its verdict at each
-        option byte: (``opt_bad``: the walk fails at byte i, registered; ``opt_hit_at``: the
-        walk finds a timestamp at byte i, not registered: at most one hit, where the walk
-        without a timestamp ends). Of each option byte i: ``step`` (in the options and a NOP:
-        the walk goes on), ``ts`` (a timestamp option fits there: kind 8, length 10, ten bytes
-        in the options) and ``other`` (in the options, neither EOL nor NOP: a walk that
-        reaches it without a timestamp there fails). Then two carry chains side by side, not
-        one after the other.
+        option byte registered: (``opt_bad``: the walk fails at byte i, ``opt_hit``: the walk
+        finds a timestamp at byte i; at most one hit, where the walk without a timestamp
+        ends). Of each option byte i: ``step`` (in the options and a NOP: the walk goes on),
+        ``ts`` (a timestamp option fits there: kind 8, length 10, ten bytes in the options)
+        and ``other`` (in the options, neither EOL nor NOP: a walk that reaches it without a
+        timestamp there fails). Then two carry chains side by side, not one after the other.
         The walk reaches byte i without a timestamp (``reach0``) when every byte before is a
         ``step``: the carries of ``step + 1``. A walk that resumes at byte p (ten bytes past
         a timestamp) fails (``fail_from[p]``) when the first byte from p on that is not a
@@ -171,9 +170,9 @@ class SegmentAnalyzer(wiring.Component):
         m.d.comb += carries.eq(sum_rev ^ (gen_rev | prop_rev) ^ gen_rev)
         fail_from = Signal(n + 1, name="opt_fail_from")     # fail_from[n]: past the options
         m.d.comb += fail_from.eq(Cat(*[carries[n - p] for p in range(n)], C(0, 1)))
-        bad, hit = Signal(n, name="opt_bad"), Signal(n, name="opt_hit_at")
-        m.d.comb += hit.eq(reach0 & ts)
+        bad, hit = Signal(n, name="opt_bad"), Signal(n, name="opt_hit")
         m.d.sync += [
+            hit.eq(reach0 & ts),
             bad.eq(Cat(*[reach0[i] & Mux(ts[i], fail_from[i + 10] if i + 10 <= n else 0,
                                          other[i]) for i in range(n)])),
         ]
@@ -218,32 +217,18 @@ class SegmentAnalyzer(wiring.Component):
                      csum.eq(self.csum), slot.eq(self.slot)]
         v6 = hdr.is_ipv6
         thl = hdr.l4_header_len
-        # The lengths and offsets from the record, added in the first stage.
-        l4, seg_len, hdr_len = Signal(8), Signal(17), Signal(8)
-        l4_in = Signal(8)
-        m.d.comb += l4_in.eq(self.hdr.l3 + Mux(self.hdr.is_ipv6, 40, 20))
-        m.d.sync += [l4.eq(l4_in),
-                     seg_len.eq(self.hdr.ip_end - self.hdr.l4_header_len - l4_in),
-                     hdr_len.eq(l4_in + self.hdr.l4_header_len)]
+        l4, end_less_thl = Signal(8), Signal(17)
+        m.d.sync += [l4.eq(self.hdr.l3 + Mux(self.hdr.is_ipv6, 40, 20)),
+                     end_less_thl.eq(self.hdr.ip_end - self.hdr.l4_header_len)]
         passes, exc_but_options = self._kind_inputs(m, self.at_tcp)
+        opt_ok, ts = ~opt_bad.any(), hits.any()
         # At most one position is a hit (the walk without a timestamp ends there): an OR of
-        # the hit positions' fields, not a chain of priority choices. Whether there is one
-        # and its offset are worked out before the register; the hit is registered twice
-        # for the second stage's choices of TSval and TSecr (copies of different resets,
-        # never read before a frame's first stage: synthesis keeps them apart, so each
-        # drives half the fields).
-        at = [i for i in range(OPTION_BYTES) if i + 10 <= OPTION_BYTES]
-        ts, ts_rel = Signal(), Signal(8)
-        hit_val, hit_ecr = (Signal(OPTION_BYTES, name=f"opt_hit_{name}", init=init)
-                            for name, init in (("tsval", 0), ("tsecr", (1 << OPTION_BYTES) - 1)))
-        m.d.sync += [ts.eq(hits.any()), hit_val.eq(hits), hit_ecr.eq(hits),
-                     ts_rel.eq(or_tree([Mux(hits[i], 20 + i, 0) for i in at]))]
-        opt_ok = ~opt_bad.any()
-        tsval, tsecr = Signal(32), Signal(32)
-        m.d.comb += [
-            tsval.eq(or_tree([Mux(hit_val[i], _be(tcp, 20 + i + 2, 4), 0) for i in at])),
-            tsecr.eq(or_tree([Mux(hit_ecr[i], _be(tcp, 20 + i + 6, 4), 0) for i in at])),
-        ]
+        # the hit positions' fields, not a chain of priority choices.
+        tsval, tsecr, ts_rel = Signal(32), Signal(32), Signal(8)
+        found = [(hits[i], Cat(_be(tcp, 20 + i + 6, 4), _be(tcp, 20 + i + 2, 4), C(20 + i, 8)))
+                 for i in range(OPTION_BYTES) if i + 10 <= OPTION_BYTES]
+        m.d.comb += Cat(tsecr, tsval, ts_rel).eq(
+            or_tree([Mux(h, fields, 0) for h, fields in found]))
 
         # The flow key.
         def tag(at):
@@ -290,8 +275,8 @@ class SegmentAnalyzer(wiring.Component):
             d.seq.eq(_be(tcp, 4, 4)), d.ack.eq(_be(tcp, 8, 4)), d.wnd.eq(_be(tcp, 14, 2)),
             d.flags.eq(flags), d.tsval.eq(tsval), d.tsecr.eq(tsecr),    # 0 without a hit
             d.ts_off.eq(l4 + ts_rel),
-            d.len.eq(seg_len), d.ip_end.eq(hdr.ip_end), d.l4.eq(l4),
-            d.hdr_len.eq(hdr_len),
+            d.len.eq(end_less_thl - l4), d.ip_end.eq(hdr.ip_end), d.l4.eq(l4),
+            d.hdr_len.eq(l4 + thl),
         ]
         return m
 
