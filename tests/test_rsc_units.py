@@ -18,7 +18,7 @@ from amaranth.sim import Simulator
 
 from nicoffload.hdl.rsc import RscEngine, RscUnit, SegmentAnalyzer, SEG_KIND_EXC, SEG_KIND_FRAG, \
     SEG_KIND_PASS, SEG_KIND_SEG
-from nicoffload.hdl.rsc.ingress import AT_L3_BYTES, HEAD_BYTES, PORT_BYTES
+from nicoffload.hdl.rsc.ingress import AT_L3_BYTES, HEAD_BYTES, PORT_BYTES, TCP_BYTES
 from nicoffload.hdl.rsc.sequencer import RscSequencer
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
@@ -94,6 +94,8 @@ def check_analyzer(frames):
             record = record_of(frame)
             for port, start, n in ((dut.head, 0, HEAD_BYTES),
                                    (dut.at_l3, record["l3"], AT_L3_BYTES),
+                                   (dut.at_tcp, record["l3"] + (40 if record["is_ipv6"] else 20),
+                                    TCP_BYTES),
                                    (dut.at_l4, record["l4"], PORT_BYTES)):
                 ctx.set(port, int.from_bytes(frame[start:start + n].ljust(n, b"\0"), "little"))
             for name, value in record.items():

@@ -179,13 +179,14 @@ class RscEmitter(BufferPart):
         m.d.comb += rd_base.eq(rd_j << lg)
         lanes, stmts = patch_lanes(rd_base, nb, _patched_fields(c, tcp_len, tcp_len + 20, ip_csum,
                                                                 tcp_csum))
+        # The lanes registered only for an SCU's beats with headers to rewrite, so the patch
+        # is the beat's last choice (no choice of the patched beat or the RAM's after it).
         lanes_q = [Signal(len(at), name=f"patch_lanes{i}") for i, at in enumerate(lanes)]
         m.d.comb += stmts
-        m.d.sync += [q.eq(at) for q, at in zip(lanes_q, lanes)]
-        patched = patch_beat(rdata, nb, _patched_fields(out_cmd, out_tcp_len, out_ip4_len,
-                                                        out_ip_csum, out_tcp_csum), lanes_q)
+        m.d.sync += [q.eq(Mux(src_scu & c.multi, at, 0)) for q, at in zip(lanes_q, lanes)]
         beat = Signal(w)
-        m.d.comb += beat.eq(Mux(out_src_scu & out_cmd.multi, patched, rdata))
+        m.d.comb += beat.eq(patch_beat(rdata, nb, _patched_fields(
+            out_cmd, out_tcp_len, out_ip4_len, out_ip_csum, out_tcp_csum), lanes_q))
         keep = Signal(nb)
         m.d.sync += keep.eq(Cat(*[~at_last | (rd_base + k < c.len) for k in range(nb)]))
         # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header (and options).

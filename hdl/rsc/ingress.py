@@ -20,7 +20,8 @@ from .common import (DESC_LAYOUT, EVENT_LAYOUT, LANDING_SLOTS, RSC_IN_LAYOUT, SE
 
 OPTION_BYTES = 40                   # TCP option bytes at most (a 60-byte TCP header)
 HEAD_BYTES = 30                     # the Ethernet header and VLAN tags at most (l3 <= 30)
-AT_L3_BYTES = 40 + 60               # from l3: an IPv6 fixed header and the longest TCP header
+AT_L3_BYTES = 40                    # from l3: an IPv6 fixed header (an IPv4 header's 20 first)
+TCP_BYTES = 60                      # from l3 + 20 (IPv4) / l3 + 40 (IPv6): the longest TCP header
 PORT_BYTES = 4                      # from l4: the TCP ports
 
 
@@ -82,13 +83,13 @@ class RscEvents(wiring.Component):
 
 class SegmentAnalyzer(wiring.Component):
     """What RSC reads from a frame (``model.rsc._exception`` / ``_segment``) from the header
-    bytes the ingress keeps (the frame's first bytes, the bytes from l3 and from l4, each
-    picked as the beats go by: no choice among offsets here), the parse record, the frame
-    length and the checksum word, in two stages: ``desc`` is valid the cycle after the inputs
-    are set, which need hold for that one cycle only (the first stage registers the IP and
-    TCP headers, what the option walk needs of each option byte and the other inputs; the
-    second reads only those registers and walks the options as two carry chains), so a frame
-    can be analyzed every cycle.
+    bytes the ingress keeps (the frame's first bytes, the IP header from l3, the TCP header
+    from l3 + 20 or + 40 by the record's IP version and the ports from l4, each picked as the
+    beats go by: no choice among offsets here), the parse record, the frame length and the
+    checksum word, in two stages: ``desc`` is valid the cycle after the inputs are set, which
+    need hold for that one cycle only (the first stage registers the IP and TCP headers, the
+    option walk's verdict at each option byte and the other inputs; the second reads only
+    those registers), so a frame can be analyzed every cycle.
 
     Attributes
     ----------
@@ -96,6 +97,9 @@ class SegmentAnalyzer(wiring.Component):
         The frame's first bytes, byte 0 in bits 0..7.
     at_l3 : In(AT_L3_BYTES * 8)
         The frame's bytes from ``hdr.l3`` on, in order (bytes past the frame: anything).
+    at_tcp : In(TCP_BYTES * 8)
+        The frame's bytes from ``hdr.l3`` + 20 (IPv4; also when neither version) or + 40
+        (IPv6) on, in order (bytes past the frame: anything).
     at_l4 : In(PORT_BYTES * 8)
         The frame's bytes from ``hdr.l4`` on, in order (the TCP ports).
     hdr : In(HEADERS_LAYOUT(0))
@@ -111,33 +115,68 @@ class SegmentAnalyzer(wiring.Component):
     def __init__(self):
         super().__init__({
             "head": In(HEAD_BYTES * 8), "at_l3": In(AT_L3_BYTES * 8),
-            "at_l4": In(PORT_BYTES * 8), "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17),
-            "csum": In(32), "slot": In(range(LANDING_SLOTS)),
+            "at_tcp": In(TCP_BYTES * 8), "at_l4": In(PORT_BYTES * 8),
+            "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17), "csum": In(32),
+            "slot": In(range(LANDING_SLOTS)),
             "desc": Out(DESC_LAYOUT),
         })
 
     @staticmethod
-    def _option_bytes(m, tcp, thl):
-        """What the option walk (model._timestamp_option) needs of each option byte i, worked
-        out in the first stage and registered: ``step`` (in the options and a NOP: the walk
-        goes on), ``ts`` (a timestamp option fits there: kind 8, length 10, ten bytes in the
-        options) and ``other`` (in the options, neither EOL nor NOP: a walk that reaches it
-        without a timestamp there fails)."""
-        nopt = Signal(7)
-        m.d.comb += nopt.eq(thl - 20)
-        opt = [_byte(tcp, 20 + i) for i in range(OPTION_BYTES)]
-        step, ts, other = (Signal(OPTION_BYTES, name=f"opt_{name}")
-                           for name in ("step", "ts", "other"))
-        for i in range(OPTION_BYTES):
-            inr = nopt > i
-            nop = opt[i] == 1
-            m.d.sync += [
-                step[i].eq(inr & nop),
-                ts[i].eq(inr & (opt[i] == 8) & (nopt >= i + 10) &
-                         ((opt[i + 1] == 10) if i + 1 < OPTION_BYTES else 0)),
-                other[i].eq(inr & (opt[i] != 0) & ~nop),
+    def _option_walk(m, tcp, thl):
+        """The option walk (model._timestamp_option) in the first stage, its verdict at each
+        option byte registered: (``opt_bad``: the walk fails at byte i, ``opt_hit``: the walk
+        finds a timestamp at byte i; at most one hit, where the walk without a timestamp
+        ends). Of each option byte i: ``step`` (in the options and a NOP: the walk goes on),
+        ``ts`` (a timestamp option fits there: kind 8, length 10, ten bytes in the options)
+        and ``other`` (in the options, neither EOL nor NOP: a walk that reaches it without a
+        timestamp there fails). Then two carry chains side by side, not one after the other.
+        The walk reaches byte i without a timestamp (``reach0``) when every byte before is a
+        ``step``: the carries of ``step + 1``. A walk that resumes at byte p (ten bytes past
+        a timestamp) fails (``fail_from[p]``) when the first byte from p on that is not a
+        ``step`` is an ``other``: a carry chain run from the last byte down
+        (``fail_from[p] = other[p] | step[p] & fail_from[p + 1]``: generate ``other``,
+        propagate ``step``), worked out for every p before the hit is known. The walk fails
+        at a byte it reaches without a timestamp that is an ``other`` and no timestamp, or a
+        timestamp from whose end the walk fails. The second stage ORs the registered bits."""
+        n = OPTION_BYTES
+        # Byte k is in the options (k < thl - 20, 7 bits as the record's), from thl's bits
+        # (thl - 20 <= k exactly when 20 <= thl <= 20 + k): LUTs, no carry chain before the
+        # walk's.
+        in_opts = Signal(n + 10, name="opt_in")
+        m.d.comb += [in_opts[k].eq(~_above(thl, 19) | _above(thl, 20 + k))
+                     for k in range(n + 10)]
+        opt = [_byte(tcp, 20 + i) for i in range(n)]
+        nop, step, ts, other = (Signal(n, name=f"opt_{name}")
+                                for name in ("nop", "step", "ts", "other"))
+        for i in range(n):
+            m.d.comb += [
+                nop[i].eq(opt[i] == 1),
+                step[i].eq(in_opts[i] & nop[i]),
+                ts[i].eq(in_opts[i + 9] & (opt[i] == 8) &
+                         ((opt[i + 1] == 10) if i + 1 < n else 0)),
+                other[i].eq(in_opts[i] & (opt[i] != 0) & ~nop[i]),
             ]
-        return step, ts, other
+        # The bytes before i are all in the options when byte i - 1 is (a prefix), so the
+        # chain of ``step + 1`` is that of the NOPs alone, the options' end ANDed after it.
+        sum0 = Signal(n + 1)
+        m.d.comb += sum0.eq(nop + 1)
+        reach0 = Signal(n)
+        m.d.comb += reach0.eq((sum0[:n] ^ nop) & Cat(C(1, 1), in_opts[:n - 1]))
+        # The chain from byte n - 1 down: bit k of the reversed vectors is byte n - 1 - k.
+        gen_rev, prop_rev = Cat(*reversed(list(other))), Cat(*reversed(list(step)))
+        sum_rev = Signal(n + 1)
+        m.d.comb += sum_rev.eq((gen_rev | prop_rev) + gen_rev)
+        carries = Signal(n + 1)     # carry into reversed bit k: fail_from[n - k]
+        m.d.comb += carries.eq(sum_rev ^ (gen_rev | prop_rev) ^ gen_rev)
+        fail_from = Signal(n + 1, name="opt_fail_from")     # fail_from[n]: past the options
+        m.d.comb += fail_from.eq(Cat(*[carries[n - p] for p in range(n)], C(0, 1)))
+        bad, hit = Signal(n, name="opt_bad"), Signal(n, name="opt_hit")
+        m.d.sync += [
+            hit.eq(reach0 & ts),
+            bad.eq(Cat(*[reach0[i] & Mux(ts[i], fail_from[i + 10] if i + 10 <= n else 0,
+                                         other[i]) for i in range(n)])),
+        ]
+        return bad, hit
 
     def _kind_inputs(self, m, tcp):
         """What the kind hangs on but the option walk, worked out in the first stage from the
@@ -160,51 +199,14 @@ class SegmentAnalyzer(wiring.Component):
         ]
         return passes, exc
 
-    @staticmethod
-    def _option_walk(m, step, ts, other):
-        """The walk over the registered option bytes: (acceptable, a timestamp found, the
-        one-hot position of the timestamp), from two carry chains side by side, not one after
-        the other. The walk reaches byte i without a timestamp (``reach0``) when every byte
-        before is a ``step``: the carries of ``step + 1``. A walk that resumes at byte p (ten
-        bytes past a timestamp) fails (``fail_from[p]``) when the first byte from p on that is
-        not a ``step`` is an ``other``: a carry chain run from the last byte down
-        (``fail_from[p] = other[p] | step[p] & fail_from[p + 1]``: generate ``other``,
-        propagate ``step``), worked out for every p before the hit is known. The walk fails
-        at a byte it reaches without a timestamp that is an ``other`` and no timestamp, or a
-        timestamp from whose end the walk fails; so only one carry chain lies before the
-        result, not two."""
-        n = OPTION_BYTES
-        sum0 = Signal(n + 1)
-        m.d.comb += sum0.eq(step + 1)
-        reach0 = Signal(n)
-        m.d.comb += reach0.eq(sum0[:n] ^ step)      # a sum bit less its addends: the carry in
-        hit = Signal(n, name="opt_hit")
-        m.d.comb += hit.eq(reach0 & ts)
-        # The chain from byte n - 1 down: bit k of the reversed vectors is byte n - 1 - k.
-        gen_rev, prop_rev = Cat(*reversed(list(other))), Cat(*reversed(list(step)))
-        sum_rev = Signal(n + 1)
-        m.d.comb += sum_rev.eq((gen_rev | prop_rev) + gen_rev)
-        carries = Signal(n + 1)     # carry into reversed bit k: fail_from[n - k]
-        m.d.comb += carries.eq(sum_rev ^ (gen_rev | prop_rev) ^ gen_rev)
-        fail_from = Signal(n + 1, name="opt_fail_from")     # fail_from[n]: past the options
-        m.d.comb += fail_from.eq(Cat(*[carries[n - p] for p in range(n)], C(0, 1)))
-        bad_at = Signal(n)
-        m.d.comb += bad_at.eq(Cat(*[
-            reach0[i] & Mux(ts[i], fail_from[i + 10] if i + 10 <= n else 0, other[i])
-            for i in range(n)]))
-        return ~bad_at.any(), hit.any(), hit
-
     def elaborate(self, platform):
         m = Module()
         d = self.desc
-        ip = Signal(40 * 8)         # the IP fixed header
-        tcp = Signal(60 * 8)        # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
-        tcp_in = Signal(60 * 8)
+        ip = Signal(AT_L3_BYTES * 8)    # the IP fixed header
+        tcp = Signal(TCP_BYTES * 8)     # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
         # The first of the analyzer's two stages: registers.
-        m.d.comb += tcp_in.eq(Mux(self.hdr.is_ipv6, self.at_l3[8 * 40:8 * 100],
-                                  self.at_l3[8 * 20:8 * 80]))
-        m.d.sync += [ip.eq(self.at_l3[:40 * 8]), tcp.eq(tcp_in)]
-        walk = self._option_bytes(m, tcp_in, self.hdr.l4_header_len)
+        m.d.sync += [ip.eq(self.at_l3), tcp.eq(self.at_tcp)]
+        opt_bad, hits = self._option_walk(m, self.at_tcp, self.hdr.l4_header_len)
         ports = Signal(32)
         m.d.sync += ports.eq(_be(self.at_l4, 0, 4))
         # The rest of the first stage: the inputs the second reads.
@@ -218,8 +220,8 @@ class SegmentAnalyzer(wiring.Component):
         l4, end_less_thl = Signal(8), Signal(17)
         m.d.sync += [l4.eq(self.hdr.l3 + Mux(self.hdr.is_ipv6, 40, 20)),
                      end_less_thl.eq(self.hdr.ip_end - self.hdr.l4_header_len)]
-        passes, exc_but_options = self._kind_inputs(m, tcp_in)
-        opt_ok, ts, hits = self._option_walk(m, *walk)
+        passes, exc_but_options = self._kind_inputs(m, self.at_tcp)
+        opt_ok, ts = ~opt_bad.any(), hits.any()
         # At most one position is a hit (the walk without a timestamp ends there): an OR of
         # the hit positions' fields, not a chain of priority choices.
         tsval, tsecr, ts_rel = Signal(32), Signal(32), Signal(8)
@@ -279,6 +281,15 @@ class SegmentAnalyzer(wiring.Component):
         return m
 
 
+def _above(x, c):
+    """``x > c`` for a constant ``c`` from ``x``'s bits, low to high (LUTs, no carry chain)."""
+    assert 0 <= c < 1 << len(x)
+    above = C(0, 1)
+    for k in range(len(x)):
+        above = (x[k] & above) if (c >> k) & 1 else (x[k] | above)
+    return above
+
+
 class RscIngress(wiring.Component):
     """Frames into the landing RAM's slots (``LANDING_SLOTS``, taken in turn), each with its
     descriptor.
@@ -309,43 +320,68 @@ class RscIngress(wiring.Component):
     def _capture(self, m, take, last, beat_i, beat, hdr):
         """The header bytes the analyzer reads, picked out of each beat taken as it goes by
         (``hdr``: the frame's parse record, valid on every beat): the first ``HEAD_BYTES``,
-        ``AT_L3_BYTES`` from l3 and ``PORT_BYTES`` from l4. Byte j from l3 is window byte
-        l3 + j, so it comes on one beat and lane per l3 of ``L3_OFFSETS``: a register per
-        byte loaded from one of a few lanes (two at W=64), not a choice among offsets of a
-        256-byte window after the frame. Which of the first beats is taken is a one-hot
-        register beside ``beat_i`` (``beat_at``), not ``beat_i`` compared with each number."""
+        ``AT_L3_BYTES`` from l3, ``TCP_BYTES`` from l3 + 20 or + 40 (by the record's IP
+        version) and ``PORT_BYTES`` from l4. Byte j from l3 is window byte l3 + j, so it
+        comes on one beat and lane per l3 of ``L3_OFFSETS`` (and per version for the TCP
+        header): a register per byte loaded from one of a few lanes (two at W=64), not a
+        choice among offsets of a 256-byte window after the frame, nor a choice between the
+        versions' TCP headers after it. Which of the first beats is taken is a one-hot
+        register beside ``beat_i`` (``beat_at``), not ``beat_i`` compared with each number.
+        Which start (l3, and version) is the frame's is decoded from the record on its first
+        beat and from a register loaded with each beat taken on later beats (the record is
+        the frame's on every beat), so no decode of the record lies before the enables of
+        bytes that come after the first beat (at W=64, all of them)."""
         nb = self.width // 8
         shift = exact_log2(nb)
-        head, at_l3, at_l4 = (Signal(n * 8, name=name) for n, name in
-                              ((HEAD_BYTES, "head"), (AT_L3_BYTES, "at_l3"),
-                               (PORT_BYTES, "at_l4")))
-        beats = -(-(max(L3_OFFSETS) + AT_L3_BYTES) // nb)
+        head, at_l3, at_tcp, at_l4 = (Signal(n * 8, name=name) for n, name in
+                                      ((HEAD_BYTES, "head"), (AT_L3_BYTES, "at_l3"),
+                                       (TCP_BYTES, "at_tcp"), (PORT_BYTES, "at_l4")))
+        beats = -(-(max(L3_OFFSETS) + 40 + TCP_BYTES) // nb)
         # Bit k: beat k is the next taken (k < beats); bit ``beats``: a later one.
         beat_at = Signal(beats + 1, init=1)
         with m.If(take):
             m.d.sync += beat_at.eq(Mux(last, 1, Cat(C(0, 1), beat_at[:beats - 1],
                                                     beat_at[beats - 1:].any())))
         beat_is = beat_at[:beats]
-        l3_is = Signal(len(L3_OFFSETS))
+        n3 = len(L3_OFFSETS)
+        l3_is, tcp_is = Signal(n3), Signal(2 * n3)  # the l3 offsets; IPv4's then IPv6's
         m.d.comb += [l3_is[i].eq(hdr.l3 == v) for i, v in enumerate(L3_OFFSETS)]
+        m.d.comb += tcp_is.eq(Cat(l3_is & ~hdr.is_ipv6.replicate(n3),
+                                  l3_is & hdr.is_ipv6.replicate(n3)))
+        l3_q, tcp_q = Signal.like(l3_is), Signal.like(tcp_is)
+        with m.If(take):
+            m.d.sync += [l3_q.eq(l3_is), tcp_q.eq(tcp_is)]
         with m.If(take):
             for k in range(-(-HEAD_BYTES // nb)):
                 with m.If(beat_is[k]):
                     m.d.sync += [_byte(head, j).eq(_byte(beat, j - k * nb))
                                  for j in range(k * nb, min(HEAD_BYTES, (k + 1) * nb))]
-            for j in range(AT_L3_BYTES):
-                where = [(i, *divmod(v + j, nb)) for i, v in enumerate(L3_OFFSETS)]
-                lanes = sorted({lane for _i, _k, lane in where})
-                value = or_tree([Mux(Cat(*[l3_is[i] for i, _k, at in where if at == lane]).any(),
-                                     _byte(beat, lane), 0) for lane in lanes])
-                with m.If(Cat(*[l3_is[i] & beat_is[k] for i, k, _lane in where]).any()):
-                    m.d.sync += _byte(at_l3, j).eq(value)
+            self._pick(m, beat, beat_is, at_l3,
+                       [(l3_is[i], l3_q[i], v) for i, v in enumerate(L3_OFFSETS)])
+            self._pick(m, beat, beat_is, at_tcp,
+                       [(tcp_is[i], tcp_q[i], v + 20) for i, v in enumerate(L3_OFFSETS)] +
+                       [(tcp_is[n3 + i], tcp_q[n3 + i], v + 40)
+                        for i, v in enumerate(L3_OFFSETS)])
             for j in range(PORT_BYTES):
                 at = Signal(10, name=f"at_l4_pos{j}")
                 m.d.comb += at.eq(hdr.l4 + j)
                 with m.If(at[shift:] == beat_i):
                     m.d.sync += _byte(at_l4, j).eq(beat.word_select(at[:shift], 8))
-        return head, at_l3, at_l4
+        return head, at_l3, at_tcp, at_l4
+
+    def _pick(self, m, beat, beat_is, dest, starts):
+        """Load byte j of ``dest`` with window byte s + j from the beat it comes on, for the
+        one start s of ``starts`` (a select on the first beat, one on later beats, the
+        offset) whose select is set."""
+        nb = self.width // 8
+        for j in range(len(dest) // 8):
+            where = [((first if k == 0 else later) & beat_is[k], lane)
+                     for first, later, at in starts for k, lane in [divmod(at + j, nb)]]
+            lanes = sorted({lane for _on, lane in where})
+            value = or_tree([Mux(Cat(*[on for on, at in where if at == lane]).any(),
+                                 _byte(beat, lane), 0) for lane in lanes])
+            with m.If(Cat(*[on for on, _lane in where]).any()):
+                m.d.sync += _byte(dest, j).eq(value)
 
     def elaborate(self, platform):
         m = Module()
@@ -388,9 +424,11 @@ class RscIngress(wiring.Component):
                 m.d.sync += [csum.eq(p.beat.user[:32]), frame_slot.eq(slot),
                              slot.eq(Mux(slot == LANDING_SLOTS - 1, 0, slot + 1))]
                 m.d.comb += set_busy.eq(1 << slot)
-        head, at_l3, at_l4 = self._capture(m, take, p.beat.last, beat_i, p.beat.data, p.hdr)
+        head, at_l3, at_tcp, at_l4 = self._capture(m, take, p.beat.last, beat_i, p.beat.data,
+                                                   p.hdr)
         m.d.comb += [
-            an.head.eq(head), an.at_l3.eq(at_l3), an.at_l4.eq(at_l4), an.hdr.eq(hdr),
+            an.head.eq(head), an.at_l3.eq(at_l3), an.at_tcp.eq(at_tcp), an.at_l4.eq(at_l4),
+            an.hdr.eq(hdr),
             an.frame_len.eq(frame_len), an.csum.eq(csum), an.slot.eq(frame_slot),
             descs.s.payload.eq(an.desc),
             descs.s.valid.eq(push),

@@ -184,11 +184,6 @@ class RscSequencer(wiring.Component):
                      retry.eq(look["any_cand"] & ~key_eq_q.all() & look["more_cands"])]
         goes_alone, ends_scus = Signal(), Signal()
 
-        def write(idx, fn):
-            for i in range(n):
-                with m.If(idx == i):
-                    m.d.sync += fn(ctx[i])
-
         # The command that indicates a context's SCU, and the one that sends a frame alone.
         flush_cmd = self._flush_cmd(m, h, region_rd.data)
         seg_copy = Signal()
@@ -205,11 +200,10 @@ class RscSequencer(wiring.Component):
         def coalesced():
             m.d.sync += [stats.coalesced_pkts.eq(1), stats.coalesced_octets.eq(d.len)]
 
-        def flush(idx, back):
+        def flush(idx, back):     # FLUSH frees the context (``rd_idx`` is ``idx`` there)
             m.d.comb += [rd_load.eq(1), rd_next.eq(idx)]
             m.d.sync += [ret.eq(back),
                          stats.coalesce_events.eq(1)]
-            write(idx, lambda c: c.valid.eq(0))
             goto("FLUSH")
 
         def alone():    # seg_cmd: the frame sent alone
@@ -276,8 +270,6 @@ class RscSequencer(wiring.Component):
             with m.Elif(hit):
                 with m.If(rule["join"]):
                     coalesced()
-                    m.d.comb += joining.eq(1 << look["cand_idx"])
-                    write(look["cand_idx"], lambda c: c.lj.eq(ev.time))
                     m.d.sync += [later.write.eq(1), later.at.eq(look["cand_idx"]),
                                  later.opened.eq(0)]
                     with m.If(pure_of(d)):
@@ -299,12 +291,8 @@ class RscSequencer(wiring.Component):
                 goto("LOOK")        # every region free of an SCU is still being emitted
             with m.Else():
                 coalesced()
-                write(look["free_idx"], lambda c: [
-                    c.valid.eq(1), c.addr_tag.eq(d_tag), c.ports.eq(d.key.ports),
-                    c.lj.eq(ev.time)])
                 m.d.sync += [later.write.eq(1), later.at.eq(look["free_idx"]),
                              later.opened.eq(1)]
-                m.d.comb += opening.eq(1 << look["free_idx"])
                 m.d.sync += held.eq(held | (1 << look["region_idx"]))
                 copy()      # opens
         with m.Elif(st["RELEASE"]):
@@ -319,6 +307,9 @@ class RscSequencer(wiring.Component):
                 goto("IDLE")
         with m.Elif(st["FLUSH"]):
             m.d.sync += cmd.eq(flush_cmd)
+            for i in range(n):
+                with m.If(rd_idx == i):
+                    m.d.sync += ctx[i].valid.eq(0)
             goto("ISSUE")
         with m.Elif(st["ISSUE"]):
             m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
@@ -328,7 +319,23 @@ class RscSequencer(wiring.Component):
                 for back, name in _RETURN_TO.items():
                     with m.If(ret == back):
                         goto(name)
+        self._later_contexts(m, ctx, later, ev.time, d_tag, d.key.ports, opening, joining)
         return m
+
+    def _later_contexts(self, m, ctx, later, time, tag, ports, opening, joining):
+        """An SCU opened or joined in SEG changes its context's flip-flops (and the orders,
+        ``opening`` and ``joining``) the cycle after, as the RAMs are written (``later``):
+        their enables come from registers, not from SEG's decisions. Nothing reads them in
+        that cycle (ISSUE or RELEASE), and ``time``, ``tag`` and ``ports`` (the event's and
+        the descriptor's) are still those SEG saw."""
+        at = Signal(self.contexts, name="later_at_one_hot")
+        m.d.comb += at.eq(Mux(later.write, 1 << later.at, 0))
+        m.d.comb += [opening.eq(Mux(later.opened, at, 0)), joining.eq(Mux(later.opened, 0, at))]
+        for i, c in enumerate(ctx):
+            with m.If(at[i]):
+                m.d.sync += c.lj.eq(time)
+                with m.If(later.opened):
+                    m.d.sync += [c.valid.eq(1), c.addr_tag.eq(tag), c.ports.eq(ports)]
 
     def _read_index(self, m):
         """``rd_idx``, the context the RAMs beside the contexts are read at, loaded as
