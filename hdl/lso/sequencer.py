@@ -25,7 +25,10 @@ Timing
     on ``go``, a register worked out from registers only (``moved`` holds it back for the
     cycle after a move), and copies registers worked out every cycle from the pending
     segment (``upcoming``, ``pend_after``); the emitting segment's fields that are the
-    frame's are read from its descriptor rather than copied.
+    frame's are read from its descriptor rather than copied. The pending segment's wide
+    registers are loaded a cycle after the decision, their enable a flip-flop, so segments
+    start at least three cycles apart (only a segment of one or two beats, 128 bytes or less
+    at W=512, is shorter).
     Nothing the decisions drive leaves the sequencer: the descriptors FIFO is read a cycle
     after its frame starts and the lengths FIFO while the two end registers are not full,
     both flip-flops. So consecutive frames start at least two cycles apart (a one-beat frame,
@@ -151,6 +154,7 @@ class SegmentSequencer(wiring.Component):
         self._completion(m)
         self._segment_command(m)
         self._upcoming(m)
+        self._pending_load(m)
         # The state is the current frame's mode, or IDLE (no frame). An if-chain rather than
         # a switch: the Verilog then has no case statement that leaves values uncovered.
         self.state = Signal(range(4), init=_IDLE)
@@ -322,12 +326,6 @@ class SegmentSequencer(wiring.Component):
             m.d.comb += self.start.eq(1)
             m.d.sync += [self.emitting.eq(0), self.final.eq(0),
                          self.pass_row.eq(nxt.base), self.pass_first.eq(1)]
-            m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
-                         self.pend.last.eq(nxt.single), self.pend.row.eq(0),
-                         self.pend.rho.eq(0), self.pend.seq.eq(nxt.seq),
-                         self.pend.ip_id.eq(nxt.ip_id), self.pend.first.eq(1),
-                         self.pend.outer_ip_id.eq(nxt.outer_ip_id),
-                         self.pend.gre_seq.eq(nxt.gre_seq)]
             m.d.sync += self.state.eq(nxt.mode)
         with m.Else():
             m.d.sync += self.state.eq(_IDLE)
@@ -395,16 +393,18 @@ class SegmentSequencer(wiring.Component):
         only grows), and ``go``, the send is being segmented and its pending segment is a
         middle one whose bytes are in or the last one of a frame that ended as its length
         word said. Both are worked out from registers only (one comparison into each), not
-        from the decisions: in the cycle after the pending segment moves on (or the frame
-        starts, ends or is cut) they may still speak of the one before, so ``moved`` (that
-        cycle) holds the load back, and ``mid_ready`` may hold a cut back by a cycle."""
+        from the decisions: the pending segment's registers change in the cycle after it
+        moves on (or the frame starts, ``_pending_load``), so for two cycles after such a
+        decision (or the frame's end or cut) they may still speak of the one before:
+        ``moved`` (the first cycle) holds the load back, and ``go`` is worked out without
+        it in that cycle (the second); ``mid_ready`` may hold a cut back by a cycle."""
         pend = self.pend
         m.d.sync += self.moved.eq(self.start | self.segment_load | self.finish | self.abort)
         mid_next = ~pend.last & (self.avail >= pend.end)
         last_next = self.ended & pend.last & (self.n == self.cur.length)
         m.d.sync += [
             self.mid_ready.eq(mid_next),
-            self.go.eq((self.state == LSO) & ~self.final & ~self.starting &
+            self.go.eq((self.state == LSO) & ~self.final & ~self.starting & ~self.moved &
                        (mid_next | last_next)),
         ]
 
@@ -413,8 +413,8 @@ class SegmentSequencer(wiring.Component):
         segment's counters and fields, and ``fp``) and the pending segment after it
         (``pend_after``), worked out every cycle from the pending segment and the frame's
         descriptor: what a load copies, with no adder between the decision and the segment
-        registers. They are a cycle behind ``pend`` and ``cur``: ``moved`` holds the load back
-        in the cycle after either changes."""
+        registers. They are a cycle behind ``pend`` and ``cur``: ``go`` is 0 in the cycle
+        after either changes."""
         nb, lognb, pend, cur = self.width // 8, self.lognb, self.pend, self.cur
         last = pend.last
         self.upcoming = up = Signal(data.StructLayout({
@@ -461,8 +461,24 @@ class SegmentSequencer(wiring.Component):
         """The pending segment starts; the pending one moves on by one MSS."""
         m.d.comb += self.segment_load.eq(1)
         m.d.sync += [self.emitting.eq(1), self.final.eq(self.pend.last),
-                     self.emit.eq(self.upcoming.emit), self.fp.eq(self.upcoming.fp),
-                     self.pend.eq(self.pend_after)]
+                     self.emit.eq(self.upcoming.emit), self.fp.eq(self.upcoming.fp)]
+
+    def _pending_load(self, m):
+        """The pending segment's registers are loaded in the cycle after the decision that
+        moves them (their enable a flip-flop, not the decision): the first segment's from
+        the descriptor as the frame's first cycle reads it from the FIFO's output
+        (``starting``), the next one's from ``pend_after`` the cycle after a segment starts
+        (``pend_after`` still speaks of the segment that started: ``moved`` held it)."""
+        nxt, pend = self.descriptors.payload, self.pend
+        self.segment_loaded = Signal(name="segment_loaded")
+        m.d.sync += self.segment_loaded.eq(self.segment_load)
+        with m.If(self.starting):
+            m.d.sync += [pend.end.eq(nxt.mss), pend.remaining.eq(nxt.payload),
+                         pend.last.eq(nxt.single), pend.row.eq(0), pend.rho.eq(0),
+                         pend.seq.eq(nxt.seq), pend.ip_id.eq(nxt.ip_id), pend.first.eq(1),
+                         pend.outer_ip_id.eq(nxt.outer_ip_id), pend.gre_seq.eq(nxt.gre_seq)]
+        with m.Elif(self.segment_loaded):
+            m.d.sync += pend.eq(self.pend_after)
 
     def _drain(self, m):
         """A dropped (or cut) send: its rows are freed as they arrive; then its completion."""
