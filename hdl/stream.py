@@ -117,6 +117,11 @@ class StreamFIFO(wiring.Component):
         that address net (13.8 ns, the RAM's cells spread over the chip) as its critical
         path. Each bank keeps its addresses XOR a key of its own (its rows are stored
         there), since synthesis merges flip-flops of the same input and initial value.
+        Each bank also has its own count of the entries in the RAM and its own copy of the
+        output's ``valid`` (the count XOR the key), so "the oldest moves to the output", the
+        enable of the bank's output bits and read address, is worked out beside the bank:
+        one such net for all banks (the descriptors FIFO's 848 bits) had become the LSO
+        segmenter's critical path. ``m.valid`` is the first bank's copy.
     """
 
     BANK_BITS = 64
@@ -142,20 +147,29 @@ class StreamFIFO(wiring.Component):
         taken = self.m.valid & self.m.ready
         held_next = held + written - taken
         m.d.sync += [held.eq(held_next), not_full.eq(held_next != self.depth)]
-        # Entries in the RAM; the oldest moves to the output register while that is empty
-        # or being emptied.
-        stored = Signal(range(self.depth + 1))
-        moved = (stored != 0) & (~self.m.valid | self.m.ready)
-        m.d.sync += stored.eq(stored + written - moved)
-        with m.If(moved):
-            m.d.sync += self.m.valid.eq(1)
-        with m.Elif(self.m.ready):
-            m.d.sync += self.m.valid.eq(0)
         m.d.comb += [self.s.ready.eq(not_full), self.level.eq(held)]
-        self._banks(m, written, moved)
+        self._banks(m, written)
         return m
 
-    def _banks(self, m, written, moved):
+    def _bank_moves(self, m, bank, written):
+        """A bank's count of the entries in the RAM (XOR its key) and its copy of the
+        output's ``valid``; whether the oldest entry moves to the output register (while
+        that is empty or being emptied)."""
+        key = Const(bank, range(self.depth + 1))
+        stored_keyed = Signal(range(self.depth + 1), init=key.value, name=f"stored{bank}")
+        output_valid = Signal(name=f"output_valid{bank}")
+        moved = Signal(name=f"moved{bank}")
+        m.d.comb += moved.eq((stored_keyed != key) & (~output_valid | self.m.ready))
+        m.d.sync += stored_keyed.eq(((stored_keyed ^ key) + written - moved) ^ key)
+        with m.If(moved):
+            m.d.sync += output_valid.eq(1)
+        with m.Elif(self.m.ready):
+            m.d.sync += output_valid.eq(0)
+        if bank == 0:
+            m.d.comb += self.m.valid.eq(output_valid)
+        return moved
+
+    def _banks(self, m, written):
         """The RAM banks, their address registers and the output register's bits."""
         width = Shape.cast(self.shape).width
         address_bits = max(1, (self.depth - 1).bit_length())
@@ -165,6 +179,7 @@ class StreamFIFO(wiring.Component):
         m.d.comb += self.m.payload.eq(data_out)
         for bank, low in enumerate(range(0, width, bank_bits)):
             high = min(width, low + bank_bits)
+            moved = self._bank_moves(m, bank, written)
             key = Const(bank, address_bits)
             write_at = Signal(address_bits, init=bank, name=f"write_at{bank}")
             read_at = Signal(address_bits, init=bank, name=f"read_at{bank}")

@@ -113,7 +113,7 @@ class SegmentAssembler(wiring.Component):
         taken = Signal()
         m.d.comb += [
             self.commands.ready.eq(room), taken.eq(self.commands.valid & room),
-            self.ring_addr_even.eq((cmd.row + 1) >> 1), self.ring_addr_odd.eq(cmd.row >> 1),
+            self.ring_addr_even.eq(cmd.ring_at.even), self.ring_addr_odd.eq(cmd.ring_at.odd),
             self.template_addr.eq(cmd.tpl), self.read_en.eq(1),
         ]
         # Read stage: the memories are read; the command is registered, with where each

@@ -16,7 +16,8 @@ from ..parse import HEADERS_LAYOUT, WINDOW_BYTES
 __all__ = ["TXU", "LENGTH_WORD", "MAX_HEADER", "RING_BYTES", "NSLOT", "ROW_BITS", "SNAP_LIMIT",
            "FIN", "SYN", "RST", "PSH", "URG", "CWR", "MALFORMED_ERRORS", "TOO_LONG_ERRORS",
            "PASS", "LSO", "DROP", "LSO_CONFIG", "config_fields", "config_value", "big_endian",
-           "beat_bytes", "LENGTH_FLAGS", "length_flags", "end_reason", "DESCRIPTOR", "SEGMENT", "PATCH", "command_layout"]
+           "beat_bytes", "LENGTH_FLAGS", "length_flags", "end_reason", "DESCRIPTOR", "SEGMENT", "PATCH", "command_layout",
+           "ring_address_layout"]
 
 TXU = nbl.TxUser.width()        # 128: checksum, LSO, supplemental and length words
 LENGTH_WORD = slice(96, 128)    # the frame's length in TxUser (DESIGN 2)
@@ -182,13 +183,22 @@ PATCH = data.StructLayout({
 })
 
 
+def ring_address_layout(width):
+    """Where a ring row and the row after it are in the ring's two banks (even rows, odd
+    rows): ``even`` = (row + 1) / 2, ``odd`` = row / 2, rounded down."""
+    bank_rows = RING_BYTES // (width // 8) // 2
+    return data.StructLayout({"even": range(bank_rows), "odd": range(bank_rows)})
+
+
 def command_layout(width):
     """One output beat, as the sequencer orders it from the assembler: the ring row and
-    rotation of its payload bytes, its template row, how many leading bytes are header, its
-    byte count, ``last``, ``user``, its beat index in the frame and the header patch."""
+    rotation of its payload bytes (and the row's addresses in the ring's banks, from the
+    sequencer's registers), its template row, how many leading bytes are header, its byte
+    count, ``last``, ``user``, its beat index in the frame and the header patch."""
     nb = width // 8
     lognb = (nb - 1).bit_length()
     hb = MAX_HEADER // nb
     return data.StructLayout({
-        "row": ROW_BITS, "rho": max(1, lognb), "tpl": range(NSLOT * hb), "hdr": range(nb + 1),
-        "keep": range(nb + 1), "last": 1, "user": TXU, "j": range(hb + 1), "patch": PATCH})
+        "row": ROW_BITS, "ring_at": ring_address_layout(width), "rho": max(1, lognb),
+        "tpl": range(NSLOT * hb), "hdr": range(nb + 1), "keep": range(nb + 1), "last": 1,
+        "user": TXU, "j": range(hb + 1), "patch": PATCH})

@@ -25,7 +25,11 @@ Timing
     on ``go``, a register worked out from registers only (``moved`` holds it back for the
     cycle after a move), and copies registers worked out every cycle from the pending
     segment (``upcoming``, ``pend_after``); the emitting segment's fields that are the
-    frame's are read from its descriptor rather than copied.
+    frame's are read from its descriptor rather than copied. The pending segment's
+    registers and the emitting segment's fields are loaded a cycle after the decision,
+    their enable a flip-flop (the command reads the fields from ``upcoming`` in that
+    cycle), so segments start at least three cycles apart (only a segment of one or two
+    beats, 128 bytes or less at W=512, is shorter).
     Nothing the decisions drive leaves the sequencer: the descriptors FIFO is read a cycle
     after its frame starts and the lengths FIFO while the two end registers are not full,
     both flip-flops. So consecutive frames start at least two cycles apart (a one-beat frame,
@@ -43,7 +47,8 @@ from nicoffload.model.nbl import TxStatus
 from ..layouts import word_layout
 from ..parse import HEADERS_LAYOUT
 from .common import (CWR, DESCRIPTOR, DROP, FIN, FRAME_END, LSO, MAX_HEADER, PASS, PSH,
-                     RING_BYTES, ROW_BITS, SEGMENT, TXU, command_layout)
+                     RING_BYTES, ROW_BITS, SEGMENT, TXU, command_layout,
+                     ring_address_layout)
 
 __all__ = ["SegmentSequencer"]
 
@@ -124,10 +129,14 @@ class SegmentSequencer(wiring.Component):
         self.emit = Signal(_emitting_layout(rho_bits, self.hb))
         self.emitting, self.final = Signal(), Signal()
         self.pass_row, self.pass_first = Signal(ROW_BITS), Signal()
+        # The next command's row in the ring's banks, kept beside ``pass_row`` and
+        # ``emit.row`` (whichever the state uses), so the ring's block RAMs are addressed
+        # from flip-flops: no choice by the state nor addition in front of them.
+        self.ring_at = Signal(ring_address_layout(self.width), name="ring_at")
         self.pass_arrived, self.pass_last, self.pass_advance = Signal(), Signal(), Signal()
         self.segment_load, self.abort = Signal(name="segment_load"), Signal(name="abort")
         self.mid_ready, self.go = Signal(name="mid_ready"), Signal(name="go")
-        self.moved = Signal(name="moved")
+        self.moved, self.segment_loaded = Signal(name="moved"), Signal(name="segment_loaded")
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
         # The next frame starts (``start``, its descriptor loaded from the FIFO's output);
         # the FIFO is read in the cycle after, so its read and level logic hang on a
@@ -149,8 +158,9 @@ class SegmentSequencer(wiring.Component):
         self._frame_ends(m)
         self._arrival(m)
         self._completion(m)
-        self._segment_command(m)
         self._upcoming(m)
+        self._segment_command(m)
+        self._pending_load(m)
         # The state is the current frame's mode, or IDLE (no frame). An if-chain rather than
         # a switch: the Verilog then has no case statement that leaves values uncovered.
         self.state = Signal(range(4), init=_IDLE)
@@ -282,14 +292,18 @@ class SegmentSequencer(wiring.Component):
                        C(0, 32))
         self.emit_last_beat = emit.last_beat
         m.d.comb += [
-            cmd.row.eq(emit.row), cmd.rho.eq(emit.rho),
-            cmd.tpl.eq(cur.slot * hb + Mux(emit.j >= hb, hb - 1, emit.j)),
+            cmd.row.eq(emit.row), cmd.ring_at.eq(self.ring_at), cmd.rho.eq(emit.rho),
+            cmd.tpl.eq(Cat(Mux(emit.j >= hb, hb - 1, emit.j)[:(hb - 1).bit_length()],
+                           cur.slot)),      # slot * hb + the beat's template row
             cmd.hdr.eq(Mux(emit.header_left > nb, nb, emit.header_left)),
             cmd.keep.eq(Mux(self.emit_last_beat, emit.left, nb)),
             cmd.last.eq(self.emit_last_beat),
             cmd.user.eq(Mux(emit.j == 0, seg_user, 0)), cmd.j.eq(emit.j),
         ]
-        sg, patch = emit.seg, cmd.patch
+        # The segment's fields: in its first cycle (``segment_loaded``) still those that
+        # ``upcoming`` holds, ``emit.seg`` being loaded from them in that cycle.
+        sg, patch = Signal(SEGMENT), cmd.patch
+        m.d.comb += sg.eq(Mux(self.segment_loaded, self.upcoming.emit.seg, emit.seg))
         m.d.comb += [
             patch.l3.eq(cur.l3), patch.l4.eq(cur.l4), patch.ipv6.eq(cur.ipv6),
             patch.snap.eq(cur.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
@@ -321,13 +335,8 @@ class SegmentSequencer(wiring.Component):
         with m.If(self.descriptors.valid & ~self.descriptors.ready):
             m.d.comb += self.start.eq(1)
             m.d.sync += [self.emitting.eq(0), self.final.eq(0),
-                         self.pass_row.eq(nxt.base), self.pass_first.eq(1)]
-            m.d.sync += [self.pend.end.eq(nxt.mss), self.pend.remaining.eq(nxt.payload),
-                         self.pend.last.eq(nxt.single), self.pend.row.eq(0),
-                         self.pend.rho.eq(0), self.pend.seq.eq(nxt.seq),
-                         self.pend.ip_id.eq(nxt.ip_id), self.pend.first.eq(1),
-                         self.pend.outer_ip_id.eq(nxt.outer_ip_id),
-                         self.pend.gre_seq.eq(nxt.gre_seq)]
+                         self.pass_row.eq(nxt.base), self.pass_first.eq(1),
+                         self.ring_at.eq(self._ring_address(nxt.base))]
             m.d.sync += self.state.eq(nxt.mode)
         with m.Else():
             m.d.sync += self.state.eq(_IDLE)
@@ -351,6 +360,7 @@ class SegmentSequencer(wiring.Component):
         with m.If(can):
             m.d.sync += [self.pass_row.eq(self.pass_row + 1),
                          self.pass_first.eq(0), self.fp.eq(self.pass_row)]
+            self._ring_advance(m)
             with m.If(is_last):
                 m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT)]
                 self._start_next(m)
@@ -370,6 +380,7 @@ class SegmentSequencer(wiring.Component):
                          emit.header_left.eq(Mux(emit.header_left > nb,
                                                  emit.header_left - nb, 0)),
                          emit.left.eq(emit.left - nb), emit.last_beat.eq(emit.left <= 2 * nb)]
+            self._ring_advance(m)
             with m.If(self.emit_last_beat):
                 m.d.sync += self.emitting.eq(0)
         # The pending segment starts when ``go`` says it may (a register, ``_segment_ready``)
@@ -395,16 +406,18 @@ class SegmentSequencer(wiring.Component):
         only grows), and ``go``, the send is being segmented and its pending segment is a
         middle one whose bytes are in or the last one of a frame that ended as its length
         word said. Both are worked out from registers only (one comparison into each), not
-        from the decisions: in the cycle after the pending segment moves on (or the frame
-        starts, ends or is cut) they may still speak of the one before, so ``moved`` (that
-        cycle) holds the load back, and ``mid_ready`` may hold a cut back by a cycle."""
+        from the decisions: the pending segment's registers change in the cycle after it
+        moves on (or the frame starts, ``_pending_load``), so for two cycles after such a
+        decision (or the frame's end or cut) they may still speak of the one before:
+        ``moved`` (the first cycle) holds the load back, and ``go`` is worked out without
+        it in that cycle (the second); ``mid_ready`` may hold a cut back by a cycle."""
         pend = self.pend
         m.d.sync += self.moved.eq(self.start | self.segment_load | self.finish | self.abort)
         mid_next = ~pend.last & (self.avail >= pend.end)
         last_next = self.ended & pend.last & (self.n == self.cur.length)
         m.d.sync += [
             self.mid_ready.eq(mid_next),
-            self.go.eq((self.state == LSO) & ~self.final & ~self.starting &
+            self.go.eq((self.state == LSO) & ~self.final & ~self.starting & ~self.moved &
                        (mid_next | last_next)),
         ]
 
@@ -413,12 +426,12 @@ class SegmentSequencer(wiring.Component):
         segment's counters and fields, and ``fp``) and the pending segment after it
         (``pend_after``), worked out every cycle from the pending segment and the frame's
         descriptor: what a load copies, with no adder between the decision and the segment
-        registers. They are a cycle behind ``pend`` and ``cur``: ``moved`` holds the load back
-        in the cycle after either changes."""
+        registers. They are a cycle behind ``pend`` and ``cur``: ``go`` is 0 in the cycle
+        after either changes."""
         nb, lognb, pend, cur = self.width // 8, self.lognb, self.pend, self.cur
         last = pend.last
         self.upcoming = up = Signal(data.StructLayout({
-            "emit": self.emit.shape(), "fp": ROW_BITS}))
+            "emit": self.emit.shape(), "ring_at": self.ring_at.shape(), "fp": ROW_BITS}))
         self.pend_after = after = Signal.like(pend)
         size = Signal(16)
         m.d.comb += size.eq(Mux(last, pend.remaining, cur.mss))
@@ -443,6 +456,7 @@ class SegmentSequencer(wiring.Component):
             sg.outer.iplen.eq(cur.outer_ip_base + size), sg.outer.ipid.eq(pend.outer_ip_id),
             sg.outer.gre_seq.eq(pend.gre_seq),
             up.fp.eq(cur.base + pend.row + ((hdr + pend.rho) >> lognb)),
+            up.ring_at.eq(self._ring_address(cur.base + pend.row)),
         ]
         rho_sum = pend.rho + cur.mss[:lognb]
         def next_id(ip_id):     # ``model.lso.ip_id``: "ndis" keeps bit 15, "linux" wraps
@@ -461,8 +475,40 @@ class SegmentSequencer(wiring.Component):
         """The pending segment starts; the pending one moves on by one MSS."""
         m.d.comb += self.segment_load.eq(1)
         m.d.sync += [self.emitting.eq(1), self.final.eq(self.pend.last),
-                     self.emit.eq(self.upcoming.emit), self.fp.eq(self.upcoming.fp),
-                     self.pend.eq(self.pend_after)]
+                     self.fp.eq(self.upcoming.fp), self.ring_at.eq(self.upcoming.ring_at)]
+        for name in ("row", "rho", "j", "first_beat", "header_left", "left", "last_beat"):
+            m.d.sync += self.emit[name].eq(self.upcoming.emit[name])
+
+    def _ring_address(self, row):
+        """``row``'s and the next row's addresses in the ring's banks."""
+        bits = Shape.cast(self.ring_at.even.shape()).width
+        low = row[:bits + 1]
+        return Cat((low + 1)[1:bits + 1], low[1:bits + 1])     # even, odd
+
+    def _ring_advance(self, m):
+        """The next command's row is the row after: the even bank's address is the odd
+        bank's plus one, the odd bank's the even bank's."""
+        m.d.sync += [self.ring_at.even.eq(self.ring_at.odd + 1),
+                     self.ring_at.odd.eq(self.ring_at.even)]
+
+    def _pending_load(self, m):
+        """The pending segment's registers are loaded in the cycle after the decision that
+        moves them (their enable a flip-flop, not the decision): the first segment's from
+        the descriptor as the frame's first cycle reads it from the FIFO's output
+        (``starting``), the next one's from ``pend_after`` the cycle after a segment starts
+        (``pend_after`` still speaks of the segment that started: ``moved`` held it). The
+        emitting segment's fields (``emit.seg``) are loaded in that cycle too."""
+        nxt, pend = self.descriptors.payload, self.pend
+        m.d.sync += self.segment_loaded.eq(self.segment_load)
+        with m.If(self.segment_loaded):
+            m.d.sync += self.emit.seg.eq(self.upcoming.emit.seg)
+        with m.If(self.starting):
+            m.d.sync += [pend.end.eq(nxt.mss), pend.remaining.eq(nxt.payload),
+                         pend.last.eq(nxt.single), pend.row.eq(0), pend.rho.eq(0),
+                         pend.seq.eq(nxt.seq), pend.ip_id.eq(nxt.ip_id), pend.first.eq(1),
+                         pend.outer_ip_id.eq(nxt.outer_ip_id), pend.gre_seq.eq(nxt.gre_seq)]
+        with m.Elif(self.segment_loaded):
+            m.d.sync += pend.eq(self.pend_after)
 
     def _drain(self, m):
         """A dropped (or cut) send: its rows are freed as they arrive; then its completion."""
