@@ -270,25 +270,30 @@ class CaptureWindow(wiring.Component):
         m.d.sync += [self.full.eq(full_next),
                      free.eq(~full_next | self.take_allowed_next)]
         m.d.comb += full_next.eq(self.full & ~self.take)
+        # The window is complete on the frame's last beat or its last beat of the window;
+        # the bytes so far are the beat's index and its count (one adder, not a choice among
+        # the window's beats). The L2 decode's length comparisons are made here, one cycle
+        # early. Like the bytes, they are written whenever the window is free, taken or not
+        # (so their enables do not wait for ``valid`` and ``ready``): a beat not taken writes
+        # them again when it is, and the last write before the window is full is the
+        # completing beat's; while the window is full and not taken (``free`` is 0) they hold.
+        completes = ~self.past & (beat.last | (index == window_beats - 1))
+        length = Signal(range(WINDOW_BYTES + 1))
+        m.d.comb += length.eq(index * nbytes + count)
+        with m.If(free & completes):
+            m.d.sync += [
+                self.info.length.eq(length),
+                self.info.ended.eq(beat.last),
+                *[getattr(self.flags, _short_name(end)).eq(beat.last & (length < end))
+                  for end in L2_ENDS],
+            ]
         with m.If(self.accept):
             with m.If(beat.last):
                 m.d.sync += index.eq(0)
             with m.Elif(~self.past):
                 m.d.sync += index.eq(index + 1)
-            # The window is complete on the frame's last beat or its last beat of the window;
-            # the bytes so far are the beat's index and its count (one adder, not a choice
-            # among the window's beats). The L2 decode's length comparisons are made here,
-            # one cycle early.
-            length = Signal(range(WINDOW_BYTES + 1))
-            m.d.comb += length.eq(index * nbytes + count)
-            with m.If(~self.past & (beat.last | (index == window_beats - 1))):
+            with m.If(completes):
                 m.d.comb += full_next.eq(1)
-                m.d.sync += [
-                    self.info.length.eq(length),
-                    self.info.ended.eq(beat.last),
-                    *[getattr(self.flags, _short_name(end)).eq(beat.last & (length < end))
-                      for end in L2_ENDS],
-                ]
         return m
 
 
