@@ -205,12 +205,15 @@ class CaptureWindow(wiring.Component):
         beat arrives, so that the hand-off only chooses."""
         length = user[96:128]
         m.d.sync += self.info.lso.eq(user[32:64] != 0)
+        # Each bound is a comparison of the length word with a constant, beside the
+        # subtraction (not a comparison of its result): one carry chain deep.
         for i, offset in enumerate(L3_OFFSETS):
-            rest4 = Signal(33, name=f"lso_rest4_at{offset}")
-            rest6 = Signal(signed(34), name=f"lso_rest6_at{offset}")
+            rest4 = Signal(16, name=f"lso_rest4_at{offset}")
+            rest6 = Signal(16, name=f"lso_rest6_at{offset}")
             m.d.comb += [rest4.eq(length - offset), rest6.eq(length - (offset + 40))]
-            value4 = Mux(rest4 > 0xFFFF, 0xFFFF, rest4[:16])
-            value6 = Mux(rest6 < 0, 0, Mux(rest6 > 0xFFFF, 0xFFFF, rest6[:16]))
+            value4 = Mux(length > offset + 0xFFFF, 0xFFFF, rest4)
+            value6 = Mux(length < offset + 40, 0,
+                         Mux(length > offset + 40 + 0xFFFF, 0xFFFF, rest6))
             entry = self.info.substitutes[i]
             m.d.sync += [
                 entry.ipv4.eq(Cat(value4[8:16], value4[0:8])),
