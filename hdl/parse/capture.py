@@ -206,7 +206,8 @@ class CaptureWindow(wiring.Component):
         length = user[96:128]
         m.d.sync += self.info.lso.eq(user[32:64] != 0)
         # Each bound is a comparison of the length word with a constant, beside the
-        # subtraction (not a comparison of its result): one carry chain deep.
+        # subtraction (not a comparison of its result): one carry chain deep. An IPv4
+        # value below ``offset + 4`` is never used (``holds4`` is 0 there).
         for i, offset in enumerate(L3_OFFSETS):
             rest4 = Signal(16, name=f"lso_rest4_at{offset}")
             rest6 = Signal(16, name=f"lso_rest6_at{offset}")
