@@ -205,12 +205,16 @@ class CaptureWindow(wiring.Component):
         beat arrives, so that the hand-off only chooses."""
         length = user[96:128]
         m.d.sync += self.info.lso.eq(user[32:64] != 0)
+        # Each bound is a comparison of the length word with a constant, beside the
+        # subtraction (not a comparison of its result): one carry chain deep. An IPv4
+        # value below ``offset + 4`` is never used (``holds4`` is 0 there).
         for i, offset in enumerate(L3_OFFSETS):
-            rest4 = Signal(33, name=f"lso_rest4_at{offset}")
-            rest6 = Signal(signed(34), name=f"lso_rest6_at{offset}")
+            rest4 = Signal(16, name=f"lso_rest4_at{offset}")
+            rest6 = Signal(16, name=f"lso_rest6_at{offset}")
             m.d.comb += [rest4.eq(length - offset), rest6.eq(length - (offset + 40))]
-            value4 = Mux(rest4 > 0xFFFF, 0xFFFF, rest4[:16])
-            value6 = Mux(rest6 < 0, 0, Mux(rest6 > 0xFFFF, 0xFFFF, rest6[:16]))
+            value4 = Mux(length > offset + 0xFFFF, 0xFFFF, rest4)
+            value6 = Mux(length < offset + 40, 0,
+                         Mux(length > offset + 40 + 0xFFFF, 0xFFFF, rest6))
             entry = self.info.substitutes[i]
             m.d.sync += [
                 entry.ipv4.eq(Cat(value4[8:16], value4[0:8])),
@@ -270,25 +274,30 @@ class CaptureWindow(wiring.Component):
         m.d.sync += [self.full.eq(full_next),
                      free.eq(~full_next | self.take_allowed_next)]
         m.d.comb += full_next.eq(self.full & ~self.take)
+        # The window is complete on the frame's last beat or its last beat of the window;
+        # the bytes so far are the beat's index and its count (one adder, not a choice among
+        # the window's beats). The L2 decode's length comparisons are made here, one cycle
+        # early. Like the bytes, they are written whenever the window is free, taken or not
+        # (so their enables do not wait for ``valid`` and ``ready``): a beat not taken writes
+        # them again when it is, and the last write before the window is full is the
+        # completing beat's; while the window is full and not taken (``free`` is 0) they hold.
+        completes = ~self.past & (beat.last | (index == window_beats - 1))
+        length = Signal(range(WINDOW_BYTES + 1))
+        m.d.comb += length.eq(index * nbytes + count)
+        with m.If(free & completes):
+            m.d.sync += [
+                self.info.length.eq(length),
+                self.info.ended.eq(beat.last),
+                *[getattr(self.flags, _short_name(end)).eq(beat.last & (length < end))
+                  for end in L2_ENDS],
+            ]
         with m.If(self.accept):
             with m.If(beat.last):
                 m.d.sync += index.eq(0)
             with m.Elif(~self.past):
                 m.d.sync += index.eq(index + 1)
-            # The window is complete on the frame's last beat or its last beat of the window;
-            # the bytes so far are the beat's index and its count (one adder, not a choice
-            # among the window's beats). The L2 decode's length comparisons are made here,
-            # one cycle early.
-            length = Signal(range(WINDOW_BYTES + 1))
-            m.d.comb += length.eq(index * nbytes + count)
-            with m.If(~self.past & (beat.last | (index == window_beats - 1))):
+            with m.If(completes):
                 m.d.comb += full_next.eq(1)
-                m.d.sync += [
-                    self.info.length.eq(length),
-                    self.info.ended.eq(beat.last),
-                    *[getattr(self.flags, _short_name(end)).eq(beat.last & (length < end))
-                      for end in L2_ENDS],
-                ]
         return m
 
 

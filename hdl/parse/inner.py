@@ -138,20 +138,27 @@ class InnerWalk(wiring.Component):
         })
 
     def _outer_ip_end(self, m):
-        """The outer datagram's end, registered (valid from the cycle after the hand-off),
-        and the same less 8 and less 40 (signed), each one adder from the head bytes."""
+        """The outer datagram's end, and the same less 8 and less 40 (signed), in two
+        registered stages: the IP header's length field and offset chosen (by ``l3_select``
+        and the version), then one adder each. The hand-off's registers load in a take's
+        cycle t; the ends are valid from t + 3, the cycle the inner walk reads at the
+        earliest (the outer walk's L3 step at t + 1 starts it, ``start`` at t + 2, its first
+        read at t + 3 works out ``_ahead``'s sums with them)."""
+        field = Signal(16, name="ip_length_field_outer")
+        bases = {less: Signal(signed(8), name=f"ip_payload_at_outer_less{less}")
+                 for less in (0, 8, 40)}
+        for i, offset in enumerate(L3_OFFSETS):
+            ip = self.l3_headers[i]
+            with m.If(self.l3_select[i]):
+                m.d.sync += field.eq(Mux(self.frame.is4, big_endian(ip, 2, 2),
+                                         big_endian(ip, 4, 2)))
+                m.d.sync += [base.eq(Mux(self.frame.is4, offset - less, offset + 40 - less))
+                             for less, base in bases.items()]
         ends = {}
-        for less in (0, 8, 40):
+        for less, base in bases.items():
             ip_end = Signal(signed(18) if less else 17, name=f"ip_end_outer_less{less}"
                             if less else "ip_end_outer")
-            value = Signal.like(ip_end, name=f"{ip_end.name}_value")
-            for i, offset in enumerate(L3_OFFSETS):
-                ip = self.l3_headers[i]
-                with m.If(self.l3_select[i]):
-                    m.d.comb += value.eq(Mux(
-                        self.frame.is4, C(offset - less, signed(8)) + big_endian(ip, 2, 2),
-                        C(offset + 40 - less, signed(8)) + big_endian(ip, 4, 2)))
-            m.d.sync += ip_end.eq(value)
+            m.d.sync += ip_end.eq(base + field)
             ends[less] = ip_end
         return ends
 
