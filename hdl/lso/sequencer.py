@@ -123,6 +123,7 @@ class SegmentSequencer(wiring.Component):
         nb = self.width // 8
         self.lognb = lognb = (nb - 1).bit_length()
         self.hb = MAX_HEADER // nb
+        assert self.hb & (self.hb - 1) == 0, "a slot's template rows: slot * hb is a shift"
         rho_bits = max(1, lognb)
         self.cur = Signal(DESCRIPTOR)
         self.pend = Signal(_pending_layout(rho_bits))
