@@ -22,6 +22,11 @@ testbench at all, and its build four times as long. The builds here turn that of
 the few inner signals a testbench reads (:data:`PEEKED`): 4.2 µs per cycle for the same
 design (measured 2026-12-03 with a cocotb test that only clocked it).
 
+Verilator's run-time library (``verilated*.cpp``: 15 s of g++ per build, the whole build of a
+small unit) is compiled once per flags and Verilator version: the first build leaves its
+objects in ``build/sim/_runtime-<hash>/`` and the next ones copy them in before ``make``, which
+finds them newer than their sources and links them as they are.
+
 Waveforms: ``run(..., waves=True)`` (or ``WAVES=1`` in the environment) builds with tracing and
 writes ``dump.vcd`` in the test directory it returns. (VCD, not FST: Verilator's FST writer
 needs the lz4 headers, which a fresh machine does not have.)
@@ -49,7 +54,13 @@ BUILD_ROOT = Path(os.environ.get("NICOFFLOAD_BUILD", ROOT / "build"))
 # Amaranth's Verilog trips Verilator's width and unused-signal lints; none of them are errors.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-O3", "--x-assign", "fast",
-                  "--x-initial", "fast"]
+                  # Every variable starts at zero: the memories' all-zero contents come from
+                  # here, not from `initial` blocks (export(..., zero_memories=False)).
+                  "--x-initial", "0",
+                  # Verilator puts a big design's clocked logic in one C++ function (30,000
+                  # lines for the NIC), which g++ takes a minute over; split, the NIC's build
+                  # went from 113 s to 41 s at W=64.
+                  "--output-split-cfuncs", "3000"]
 
 #: Signals below the top that a testbench reads, per unit (``public.vlt``; everything else
 #: inside the design is invisible to cocotb).
@@ -102,10 +113,38 @@ def verilator_env() -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "VERILATOR_ROOT": str(root)}
 
 
-def export(component, name: str) -> str:
-    """Verilog text of ``component`` as top module ``name``."""
+def export(component, name: str, *, zero_memories: bool = True) -> str:
+    """Verilog text of ``component`` as top module ``name``.
+
+    ``zero_memories=False`` leaves out the `initial` blocks of memories whose contents start
+    all zero (the Verilator builds, which start every variable at zero: ``--x-initial 0``).
+    Amaranth writes one bit per memory bit for them: the RSC engine's SCU region alone is
+    5.2 Mbit, and its zeros were half of the NIC's export time (39 s to 15 s at W=64).
+    ``nicoffload verilog`` keeps them: a synthesis tool or another simulator needs no flag.
+    """
     from amaranth.back import verilog
-    return verilog.convert(component, name=name, emit_src=False)
+    if zero_memories:
+        return verilog.convert(component, name=name, emit_src=False)
+    with _zero_memories_left_out():
+        return verilog.convert(component, name=name, emit_src=False)
+
+
+@contextlib.contextmanager
+def _zero_memories_left_out():
+    """Amaranth 0.5's RTLIL writer with no ``$meminit_v2`` cell for an all-zero memory.
+    ``emit_memory`` writes nothing but that cell (the memory itself is declared elsewhere)."""
+    from amaranth.back import rtlil
+    emit = rtlil.ModuleEmitter.emit_memory
+
+    def emit_nonzero(self, cell_idx, cell):
+        if any(cell.init):
+            emit(self, cell_idx, cell)
+
+    rtlil.ModuleEmitter.emit_memory = emit_nonzero
+    try:
+        yield
+    finally:
+        rtlil.ModuleEmitter.emit_memory = emit
 
 
 def _key(params: dict) -> str:
@@ -131,6 +170,57 @@ def _sources_key(unit: str, params: dict, recipe: str) -> str:
     return h.hexdigest()
 
 
+def _runtime_dir(waves: bool) -> Path:
+    """Where the run-time library's objects for these flags are kept (module docstring)."""
+    import importlib.metadata
+    key = json.dumps([importlib.metadata.version("verilator"), os.environ["VERILATOR_ROOT"],
+                      MAKE_VARS, waves])
+    return BUILD_ROOT / "sim" / f"_runtime-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _runtime_objects(folder: Path) -> list[Path]:
+    return sorted(folder.glob("verilated*.o"))
+
+
+@contextlib.contextmanager
+def _cached_runtime(waves: bool):
+    """Link the cached run-time objects instead of compiling them, when they are there: make
+    variables (through MAKEFLAGS, as :func:`verilator_env` passes its own) empty
+    ``VM_GLOBAL_FAST``/``VM_GLOBAL_SLOW``, verilated.mk's list of the library's objects to
+    build, and hand the cached ones to the link in ``LOADLIBES``. (Copying the objects in does
+    not do: verilated.mk makes them depend on the ``Vtop.mk`` that Verilator has just written.)
+    """
+    objects = _runtime_objects(_runtime_dir(waves))
+    if not objects:
+        yield
+        return
+    flags = os.environ.get("MAKEFLAGS", "")
+    joined = "\\ ".join(str(obj) for obj in objects)      # spaces escaped, as make writes them
+    os.environ["MAKEFLAGS"] = f"{flags} VM_GLOBAL_FAST= VM_GLOBAL_SLOW= LOADLIBES={joined}"
+    try:
+        yield
+    finally:
+        os.environ["MAKEFLAGS"] = flags
+
+
+def _keep_runtime(build_dir: Path, waves: bool) -> None:
+    """After a build: store its run-time objects if none are stored for these flags."""
+    cache = _runtime_dir(waves)
+    objects = _runtime_objects(build_dir)
+    if cache.exists() or not objects:
+        return
+    staging = cache.with_name(f"{cache.name}.{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for obj in objects:
+        for path in (obj, obj.with_suffix(".d")):
+            shutil.copy2(path, staging / path.name)
+    try:
+        staging.rename(cache)       # atomic: a parallel build sees all of them or none
+    except OSError:                 # another worker stored them first
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def build(unit: str, params: dict, make_component, *, waves: bool = False,
           by_sources: bool = False) -> Path:
     """Export and Verilate ``make_component()`` (an Amaranth component) once per parameters.
@@ -154,7 +244,7 @@ def build(unit: str, params: dict, make_component, *, waves: bool = False,
             if sources_file.exists() and sources_file.read_text() == sources and \
                     (build_dir / "stamp").exists() and binary.exists():
                 return build_dir
-    text = export(make_component(), unit)
+    text = export(make_component(), unit, zero_memories=False)
     vfile = build_dir / f"{unit}.v"
     stamp = hashlib.sha256((text + recipe).encode()).hexdigest()
     stamp_file = build_dir / "stamp"
@@ -169,13 +259,15 @@ def build(unit: str, params: dict, make_component, *, waves: bool = False,
             runner = get_runner("verilator")
             log = build_dir / "build.log"
             try:
-                runner.build(sources=[vfile], hdl_toplevel=unit, build_dir=build_dir,
-                             build_args=VERILATOR_ARGS + ["--no-public-flat-rw", str(vlt)],
-                             waves=waves, always=True, timescale=("1ns", "1ps"),
-                             log_file=log)
+                with _cached_runtime(waves):
+                    runner.build(sources=[vfile], hdl_toplevel=unit, build_dir=build_dir,
+                                 build_args=VERILATOR_ARGS + ["--no-public-flat-rw", str(vlt)],
+                                 waves=waves, always=True, timescale=("1ns", "1ps"),
+                                 log_file=log)
             except subprocess.CalledProcessError as e:
                 raise RuntimeError(f"Verilator build of {unit} failed (exit {e.returncode}); "
                                    f"see {log}") from None
+            _keep_runtime(build_dir, waves)
             stamp_file.write_text(stamp)
         if sources is not None:
             sources_file.write_text(sources)
