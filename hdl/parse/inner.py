@@ -240,6 +240,18 @@ class InnerWalk(wiring.Component):
                                               ("tcp", model.IPPROTO_TCP))}
         return ahead
 
+    def _ext_beyond(self, m, walk, read):
+        """An extension header's length less 8 (Fragment 0, AH ``(len + 2) * 4 - 8``, any
+        other ``(len + 1) * 8 - 8``), worked out in the read cycle from the bytes read and
+        the header's kind (``proto``, set by the header before), registered every cycle: the
+        decide cycle adds and compares it, not a choice over ``got`` (that choice in front
+        of the room compares was the TX path's critical path at one seed)."""
+        beyond = Signal(11, name="ext_beyond", reset_less=True)
+        ext_len = byte_of(read, 1)
+        m.d.sync += beyond.eq(Mux(walk.proto == model._FRAGMENT, 0,
+                                  Mux(walk.proto == model._AH, ext_len << 2, ext_len << 3)))
+        return beyond
+
     def elaborate(self, platform):
         m = Module()
         res = self.result
@@ -293,6 +305,7 @@ class InnerWalk(wiring.Component):
             m.d.comb += cursor_next.eq(walk.cursor)
         m.d.sync += walk.cursor.eq(cursor_next)
         read = self._read(m, cursor_next)
+        walk.beyond = self._ext_beyond(m, walk, read)
         next_by_kind = {}
         with m.If(self.start):
             m.d.sync += [
@@ -511,8 +524,7 @@ class InnerWalk(wiring.Component):
         is_ = ahead.proto_is
         ext_len = b(1)
         routing_type, segments_left = b(2), b(3)
-        # Its length is 8 + ``beyond``: Fragment 8, AH (len + 2) * 4, else (len + 1) * 8.
-        beyond = Mux(is_["fragment"], 0, Mux(is_["ah"], ext_len << 2, ext_len << 3))
+        beyond = walk.beyond            # its length is 8 + ``beyond``
         after = Signal(12)
         m.d.comb += after.eq(ahead.after8 + beyond)
         final_dst_known = is_one_of(routing_type, model._ROUTING_FINAL_DST_TYPES) & \
