@@ -121,12 +121,16 @@ class StreamFIFO(wiring.Component):
         output's ``valid`` (the count XOR the key), so "the oldest moves to the output", the
         enable of the bank's output bits and read address, is worked out beside the bank:
         one such net for all banks (the descriptors FIFO's 848 bits) had become the LSO
-        segmenter's critical path. ``m.valid`` is the first bank's copy. Likewise each
-        bank keeps its own count of the entries held and "not full", and so its own write
-        enable; ``s.ready`` and ``level`` are the first bank's.
+        segmenter's critical path. ``m.valid`` is the first bank's copy. Likewise each group
+        of :attr:`FILL_GROUP` banks (256 bits) keeps its own count of the entries held and
+        "not full", and so its own write enable; ``s.ready`` and ``level`` are the first
+        group's. (One per bank cost the TX path 500 LUT4 over its 30-odd banks.)
     """
 
     BANK_BITS = 64
+    #: Banks that share one count of entries held, "not full" and write enable (the first
+    #: bank's of the group).
+    FILL_GROUP = 4
 
     def __init__(self, shape, depth):
         if not isinstance(depth, int) or depth < 1:
@@ -144,32 +148,36 @@ class StreamFIFO(wiring.Component):
         self._banks(m)
         return m
 
-    def _bank_fill(self, m, bank, output_valid):
-        """A bank's copy of the entries held (the RAM's and the output register's, XOR the
-        bank's key) and of "not full" (from the level next cycle: the RAM never holds more
-        than ``depth``); whether an entry is written this cycle. Each bank works out its own
-        write enable beside its RAM, so no one net reaches the whole width (the descriptors
+    def _group_fill(self, m, group, output_valid):
+        """A group's copy of the entries held (the RAM's and the output register's, XOR the
+        group's key) and of "not full" (from the level next cycle: the RAM never holds more
+        than ``depth``); whether an entry is written this cycle. Each group works out its own
+        write enable beside its RAMs, so no one net reaches the whole width (the descriptors
         FIFO's shared "written" was the TX path's critical path: 8.4 ns of one net)."""
-        key = Const(bank, range(self.depth + 1))
-        held_keyed = Signal(range(self.depth + 1), init=key.value, name=f"held{bank}")
-        not_full = Signal(init=1, name=f"not_full{bank}")
-        written = Signal(name=f"written{bank}")
+        key = Const(group, range(self.depth + 1))
+        held_keyed = Signal(range(self.depth + 1), init=key.value, name=f"held{group}")
+        not_full = Signal(init=1, name=f"not_full{group}")
+        written = Signal(name=f"written{group}")
         held_next = (held_keyed ^ key) + written - (output_valid & self.m.ready)
         m.d.comb += written.eq(self.s.valid & not_full)
         m.d.sync += [held_keyed.eq(held_next ^ key), not_full.eq(held_next != self.depth)]
-        if bank == 0:
+        if group == 0:
             m.d.comb += [self.s.ready.eq(not_full), self.level.eq(held_keyed ^ key)]
         return written
 
-    def _bank_moves(self, m, bank):
+    def _bank_moves(self, m, bank, group_written):
         """A bank's count of the entries in the RAM (XOR its key), its copy of the output's
         ``valid``, whether the oldest entry moves to the output register (while that is empty
-        or being emptied), and its write enable (:meth:`_bank_fill`)."""
+        or being emptied), and its write enable (its group's: :meth:`_group_fill`; the
+        first bank of a group makes it, into ``group_written``)."""
         key = Const(bank, range(self.depth + 1))
         stored_keyed = Signal(range(self.depth + 1), init=key.value, name=f"stored{bank}")
         output_valid = Signal(name=f"output_valid{bank}")
         moved = Signal(name=f"moved{bank}")
-        written = self._bank_fill(m, bank, output_valid)
+        group = bank // self.FILL_GROUP
+        if bank % self.FILL_GROUP == 0:
+            group_written[group] = self._group_fill(m, group, output_valid)
+        written = group_written[group]
         m.d.comb += moved.eq((stored_keyed != key) & (~output_valid | self.m.ready))
         m.d.sync += stored_keyed.eq(((stored_keyed ^ key) + written - moved) ^ key)
         with m.If(moved):
@@ -188,9 +196,10 @@ class StreamFIFO(wiring.Component):
         bank_bits = max(self.BANK_BITS, -(-width // rows))      # no more banks than keys
         data_in, data_out = Value.cast(self.s.payload), Signal(width)
         m.d.comb += self.m.payload.eq(data_out)
+        group_written = {}
         for bank, low in enumerate(range(0, width, bank_bits)):
             high = min(width, low + bank_bits)
-            moved, written = self._bank_moves(m, bank)
+            moved, written = self._bank_moves(m, bank, group_written)
             key = Const(bank, address_bits)
             write_at = Signal(address_bits, init=bank, name=f"write_at{bank}")
             read_at = Signal(address_bits, init=bank, name=f"read_at{bank}")
