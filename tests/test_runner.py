@@ -26,6 +26,66 @@ def test_waves_write_a_vcd():
     assert "s_axis_tdata" in dump.read_text(errors="replace")[:200000]
 
 
+def _two_memories():
+    """A component with an all-zero memory and one with contents."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.memory import Memory
+    from amaranth.lib.wiring import In, Out
+
+    class TwoMemories(wiring.Component):
+        addr: In(2)
+        zero_data: Out(8)
+        table_data: Out(8)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.zeros = zeros = Memory(shape=8, depth=4, init=[])
+            m.submodules.table = table = Memory(shape=8, depth=4, init=[0x5A, 0xC3, 0, 0x7E])
+            for memory, out in ((zeros, self.zero_data), (table, self.table_data)):
+                port = memory.read_port(domain="comb")
+                m.d.comb += [port.addr.eq(self.addr), out.eq(port.data)]
+            return m
+    return TwoMemories()
+
+
+def test_simulation_export_leaves_out_only_all_zero_memory_contents():
+    """The Verilator builds' export (``zero_memories=False``) writes no `initial` rows for
+    a memory that starts all zero (``--x-initial 0`` zeroes it), and every row of one with
+    contents; ``nicoffload verilog``'s export writes both."""
+    import re
+
+    def rows(text, memory):
+        return re.findall(rf"{memory}\s*\[(\d)\] = 8'h([0-9a-f]+);", text)
+
+    full = runner.export(_two_memories(), "two")
+    simulated = runner.export(_two_memories(), "two", zero_memories=False)
+    table = [("0", "5a"), ("1", "c3"), ("2", "00"), ("3", "7e")]
+    assert rows(full, "table") == rows(simulated, "table") == table
+    assert rows(full, "zeros") == [(str(i), "00") for i in range(4)]
+    assert rows(simulated, "zeros") == []
+    assert "--x-initial" in runner.VERILATOR_ARGS
+    assert runner.VERILATOR_ARGS[runner.VERILATOR_ARGS.index("--x-initial") + 1] == "0"
+    # the writer is put back: a later plain export has the zeros again
+    assert rows(runner.export(_two_memories(), "two"), "zeros") == rows(full, "zeros")
+
+
+@pytest.mark.rtl
+def test_builds_link_the_runtime_library_compiled_once(tmp_path, monkeypatch):
+    """The first build compiles Verilator's run-time library and stores it; the next one
+    (another unit width) compiles none of it and links the stored objects."""
+    monkeypatch.setattr(runner, "BUILD_ROOT", tmp_path)
+    first = runner.build("onesum", {"width": 64}, lambda: units.make("onesum", 64))
+    stored = runner._runtime_objects(runner._runtime_dir(False))
+    assert {o.name for o in stored} >= {"verilated.o", "verilated_vpi.o"}
+    assert "-o verilated.o" in (first / "build.log").read_text()
+    second = runner.build("onesum", {"width": 128}, lambda: units.make("onesum", 128))
+    log = (second / "build.log").read_text()
+    assert "-o verilated" not in log
+    assert str(runner._runtime_dir(False) / "verilated_vpi.o") in log
+    assert (second / "onesum").exists()
+
+
 def test_unknown_unit_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown unit"):
         units.make("nosuch", 64)
