@@ -466,10 +466,12 @@ async def check(tb: TB, hosts: list[Host]):
                                    f"{at['completion']}")
 
 
-def big_sends(rng, count, width):
-    """Large sends: the largest LSOv1 send, 64-256 KB LSOv2 (up to 70 KB at W=64)."""
+def big_sends(rng, count, width, first=0):
+    """Large sends: the largest LSOv1 send, 64-256 KB LSOv2 (up to 70 KB at W=64). The k-th
+    of a run (from ``first``) is LSOv1 when k is a multiple of 3, else LSOv2 over IPv6 when
+    k is odd and over IPv4 when even: runs of one send each cover all three by ``first``."""
     out = []
-    for k in range(count):
+    for k in range(first, first + count):
         version = "v1" if k % 3 == 0 else "v2"
         ipv6 = version == "v2" and k % 2 == 1
         mss = rng.choice([536, 1448, 1460, 8960])
@@ -512,7 +514,9 @@ async def run_random(dut, idle, backpressure, *, wire, count, big=0, salt=0):
         items = [random_host_frame(rng, limits, budget=40000 if width >= 256 else 20000)
                  for _ in range(per_phase)]
         if p == 0 and big:
-            items += big_sends(rng, big, width)
+            # The four traffic variants start at different sends of the cycle, so that a
+            # run with one large send per variant has LSOv1 and LSOv2 over both versions.
+            items += big_sends(rng, big, width, first=idle * 2 + backpressure)
             rng.shuffle(items)
         hosts = [host_of(frame, user, limits, desc, wire=wire) for frame, user, desc in items]
         for host in hosts:
