@@ -24,8 +24,8 @@ design (measured 2026-12-03 with a cocotb test that only clocked it).
 
 Verilator's run-time library (``verilated*.cpp``: 15 s of g++ per build, the whole build of a
 small unit) is compiled once per flags and Verilator version: the first build leaves its
-objects in ``build/sim/_runtime-<hash>/`` and the next ones copy them in before ``make``, which
-finds them newer than their sources and links them as they are.
+objects in ``build/sim/_runtime-<hash>/`` and the next ones link them from there
+(:func:`_cached_runtime`).
 
 Waveforms: ``run(..., waves=True)`` (or ``WAVES=1`` in the environment) builds with tracing and
 writes ``dump.vcd`` in the test directory it returns. (VCD, not FST: Verilator's FST writer
@@ -217,8 +217,7 @@ def _keep_runtime(build_dir: Path, waves: bool) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for obj in objects:
-        for path in (obj, obj.with_suffix(".d")):
-            shutil.copy2(path, staging / path.name)
+        shutil.copy2(obj, staging / obj.name)
     try:
         staging.rename(cache)       # atomic: a parallel build sees all of them or none
     except OSError:                 # another worker stored them first
