@@ -58,8 +58,9 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNU
                   # here, not from `initial` blocks (export(..., zero_memories=False)).
                   "--x-initial", "0",
                   # Verilator puts a big design's clocked logic in one C++ function (30,000
-                  # lines for the NIC), which g++ takes a minute over; split, the NIC's build
-                  # went from 113 s to 41 s at W=64.
+                  # lines for the NIC), which g++ took 54 s over; split, the NIC's g++ step
+                  # at W=64 took 41 s (alone on two cores) against 113 s before (beside
+                  # another build).
                   "--output-split-cfuncs", "3000"]
 
 #: Signals below the top that a testbench reads, per unit (``public.vlt``; everything else
