@@ -7,8 +7,8 @@ from amaranth.lib.wiring import In, Out
 from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
 
-from .layouts import (HEADERS_LAYOUT, L4_PROTOS, NVGRE_LAYOUT, RECORD_GROUPS,
-                      STEP_FIELDS_LAYOUT, UNFOLLOWABLE_EXT,
+from .layouts import (HEADERS_LAYOUT, L4_PROTOS, NVGRE_LAYOUT, STEP_FIELDS_LAYOUT,
+                      UNFOLLOWABLE_EXT,
                       WALKED_EXT, WINDOW_BYTES, big_endian, byte_of, is_one_of,
                       judged_layout, measured_layout, step_layout)
 
@@ -192,13 +192,6 @@ class Judge(wiring.Component):
             out.last.eq(step.last), out.frame.eq(step.frame),
             out.fields.eq(fields), out.sets.eq(sets), out.stop.eq(stop),
         ]
-        for group in range(RECORD_GROUPS):
-            parity = group & 1
-            takes = Signal(init=parity, name=f"takes{group}")
-            ends = Signal(init=parity, name=f"ends{group}")
-            m.d.sync += [takes.eq(self.measured.valid ^ parity),
-                         ends.eq((self.measured.valid & step.last) ^ parity)]
-            m.d.comb += [out.takes[group].eq(takes), out.ends[group].eq(ends)]
 
         def put(field, value):
             m.d.comb += [getattr(fields, field).eq(value), getattr(sets, field).eq(1)]
@@ -380,25 +373,9 @@ class Decide(wiring.Component):
             with m.If(~base_stopped & getattr(step.sets, name)):
                 m.d.comb += getattr(merged, name).eq(getattr(step.fields, name))
         with m.If(valid & step.last):
-            m.d.sync += stopped.eq(0)
+            m.d.sync += [record.eq(0), stopped.eq(0)]
         with m.Elif(valid):
-            m.d.sync += stopped.eq(base_stopped | step.stop)
-        # The fields in groups of about equal bits, each loaded and cleared by its own copy
-        # of ``valid`` and ``valid & last``.
-        names = sorted((name for name, _ in STEP_FIELDS_LAYOUT),
-                       key=lambda name: -len(Value.cast(getattr(record, name))))
-        groups = [[] for _ in range(RECORD_GROUPS)]
-        for name in names:
-            min(groups, key=lambda g: sum(len(Value.cast(getattr(record, n))) for n in g)
-                ).append(name)
-        for group, members in enumerate(groups):
-            parity = group & 1
-            takes, ends = step.takes[group] ^ parity, step.ends[group] ^ parity
-            with m.If(ends):
-                m.d.sync += [getattr(record, name).eq(0) for name in members]
-            with m.Elif(takes):
-                m.d.sync += [getattr(record, name).eq(getattr(merged, name))
-                             for name in members]
+            m.d.sync += [record.eq(merged), stopped.eq(base_stopped | step.stop)]
         m.d.comb += [
             self.records.valid.eq(valid & step.last),
             self.records.payload.eq(merged),

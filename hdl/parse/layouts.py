@@ -11,7 +11,7 @@ __all__ = [
     "LAST_CHAIN_POSITION", "L2_ENDS", "HEAD_BYTES", "EXT_FIELDS_LAYOUT", "WALKED_EXT", "UNFOLLOWABLE_EXT",
     "L4_PROTOS", "NVGRE_LAYOUT",
     "HEADERS_LAYOUT", "STEP_FIELDS_LAYOUT", "capture_layout", "frame_layout", "EXT_STEP_LAYOUT",
-    "L3_STEP_LAYOUT", "step_layout", "measured_layout", "judged_layout", "RECORD_GROUPS",
+    "L3_STEP_LAYOUT", "step_layout", "measured_layout", "judged_layout",
     "byte_of", "big_endian", "is_one_of",
 ]
 
@@ -278,24 +278,13 @@ def measured_layout(user_width):
     })
 
 
-#: Copies of a judged step's ``valid`` and ``valid & last`` (``judged_layout``), each for
-#: one group of the record's fields: the clock enable and clear of a few dozen flip-flops
-#: each, not of the whole record.
-RECORD_GROUPS = 8
-
-
 def judged_layout(user_width):
     """What a step does to its frame's record if the walk gets to it: the fields it sets
-    (``fields``, where ``sets``), and whether the walk ends with it (``stop``). ``takes``
-    and ``ends``: per group of the record's fields, the step is valid / valid and the
-    frame's last, each a flip-flop of its own XOR its group's parity (``Judge``), so that
-    synthesis keeps the copies apart."""
+    (``fields``, where ``sets``), and whether the walk ends with it (``stop``)."""
     return data.StructLayout({
         "first": 1,         # the frame's first step (L2 failed, or its IP header)
         "l2_failed": 1,     # ... and L2 failed
         "last": 1,          # the frame's last step
-        "takes": RECORD_GROUPS,
-        "ends": RECORD_GROUPS,
         "frame": frame_layout(user_width),
         "fields": STEP_FIELDS_LAYOUT,
         "sets": data.StructLayout({name: 1 for name, _ in STEP_FIELDS_LAYOUT}),
