@@ -375,11 +375,14 @@ def verilog(unit, width, output, out_dir):
                    "its own to measure its paths quickly).")
 @click.option("--width", type=click.Choice(["64", "128", "256", "512"]), default="64",
               show_default=True)
-@click.option("--mapping", type=click.Choice(["auto", "flat", "per-module"]), default="auto",
-              show_default=True,
-              help="flat: the design in one piece (the quoted figures); per-module: each "
+@click.option("--mapping", type=click.Choice(["auto", "flat", "partitioned", "per-module"]),
+              default="auto", show_default=True,
+              help="flat: the design in one piece (the quoted figures); partitioned: each "
+                   "module two levels below the unit (the NIC's parser, LSO, RSC engine, ...) "
+                   "in one piece, then flattened (gives each one's share); per-module: each "
                    "module on its own, then flattened (gives each unit's share); auto: flat, "
-                   "per-module if flat fails.")
+                   "then partitioned, then per-module, each if the one before fails "
+                   "(partitioned first for the NIC).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the figures as JSON.")
 @click.option("--rsc-scu-bytes", type=click.IntRange(min=1), default=None,

