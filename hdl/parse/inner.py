@@ -287,10 +287,6 @@ class InnerWalk(wiring.Component):
         l2_decoded = Signal()
         l2_decoding = Signal()
         m.d.comb += l2_decoding.eq(deciding & walk.step.l2 & ~l2_decoded)
-        # This cycle decides and moves the cursor (``deciding & ~l2_decoding``), a register
-        # set with the cycle before: the cursor's choice, which feeds the window's address
-        # registers, waits on no gate of ``deciding`` and ``l2_decoded``.
-        moves_cursor = Signal()
         cursor_next = Signal(12)        # ``cursor`` at the next cycle
         next_at = Signal(12)            # where the cursor goes from a decide cycle
 
@@ -303,7 +299,7 @@ class InnerWalk(wiring.Component):
         # fails reads no more).
         with m.If(self.start):
             m.d.comb += cursor_next.eq(Cat(C(PHASE, 2), self.gre_position))
-        with m.Elif(moves_cursor):
+        with m.Elif(deciding & ~l2_decoding):
             m.d.comb += cursor_next.eq(next_at)
         with m.Else():
             m.d.comb += cursor_next.eq(walk.cursor)
@@ -311,7 +307,6 @@ class InnerWalk(wiring.Component):
         read = self._read(m, cursor_next)
         walk.beyond = self._ext_beyond(m, walk, read)
         next_by_kind = {}
-        m.d.sync += moves_cursor.eq(0)
         with m.If(self.start):
             m.d.sync += [
                 self.active.eq(1), walk.finished.eq(0), deciding.eq(0), walk.step.eq(0),
@@ -322,12 +317,12 @@ class InnerWalk(wiring.Component):
         with m.Elif(self.done):
             m.d.sync += self.active.eq(0)
         with m.Elif(l2_decoding):
-            m.d.sync += [l2_decoded.eq(1), moves_cursor.eq(1)]     # ``deciding`` stays
+            m.d.sync += l2_decoded.eq(1)            # ``deciding`` stays
         with m.Elif(deciding):
             m.d.sync += [deciding.eq(0), l2_decoded.eq(0)]
             next_by_kind = self._decide(m, walk)
         with m.Elif(self.active & ~walk.finished):
-            m.d.sync += [walk.got.eq(read), deciding.eq(1), moves_cursor.eq(~walk.step.l2)]
+            m.d.sync += [walk.got.eq(read), deciding.eq(1)]
         # ``step`` is one-hot: an AND-OR of the kinds' next positions.
         m.d.comb += next_at.eq(_one_hot_or(
             [(getattr(walk.step, kind), at) for kind, at in next_by_kind.items()], 12))
