@@ -242,15 +242,10 @@ class Judge(wiring.Component):
         with m.Elif(step.gre):
             m.d.comb += stop.eq(1)
             with m.If(step.inner.is_nvgre):
-                m.d.comb += [getattr(sets, name).eq(1) for name, _ in NVGRE_LAYOUT]
+                for name, _ in NVGRE_LAYOUT:
+                    put(name, getattr(step.inner, name))
             with m.Else():
-                m.d.comb += sets.lso_refusal.eq(1)
-        # Only the GRE step sets the inner walk's fields, so they are its answer whatever
-        # the step (``sets`` says whether the record takes them): not 0 when it does not
-        # take them, a clear that synthesis made a reset net over all of them, one of the
-        # TX path parser's longest.
-        m.d.comb += [getattr(fields, name).eq(getattr(step.inner, name))
-                     for name, _ in NVGRE_LAYOUT]
+                put("lso_refusal", step.inner.lso_refusal)
         return m
 
     @staticmethod
@@ -348,33 +343,27 @@ class Decide(wiring.Component):
         m = Module()
         layout = HEADERS_LAYOUT(self.user_width)
         step, valid = self.judged.payload, self.judged.valid
-        # The record so far and whether the model's walk has ended (an error, or done):
-        # both cleared with a frame's last step, so a first step finds them zero and only
-        # the L2 error hangs on ``first`` (not a choice of the whole record: ``first``
-        # reaching every bit of it was a critical path of the TX path's parser).
-        record = Signal(layout)
-        stopped = Signal()
+        record = Signal(layout)         # the record so far
+        stopped = Signal()              # the model's walk has ended (an error, or done)
         base = Signal(layout)
         base_stopped = Signal()
-        m.d.comb += [
-            base.eq(record),
-            # The frame's own fields, the same at each of its steps.
-            base.l3.eq(step.frame.l3),
-            base.ip_end_unchecked.eq(~step.frame.ended),
-            base_stopped.eq(stopped | (step.first & step.l2_failed)),
-        ]
-        if self.user_width:
-            m.d.comb += base.user.eq(step.frame.user)
         with m.If(step.first):
-            m.d.comb += base.error.eq(step.frame.l2_error)
+            m.d.comb += [
+                base.error.eq(step.frame.l2_error),
+                base.l3.eq(step.frame.l3),
+                base.ip_end_unchecked.eq(~step.frame.ended),
+                base_stopped.eq(step.l2_failed),
+            ]
+            if self.user_width:
+                m.d.comb += base.user.eq(step.frame.user)
+        with m.Else():
+            m.d.comb += [base.eq(record), base_stopped.eq(stopped)]
         merged = Signal(layout)         # the record after this step
         m.d.comb += merged.eq(base)
         for name, _ in STEP_FIELDS_LAYOUT:
             with m.If(~base_stopped & getattr(step.sets, name)):
                 m.d.comb += getattr(merged, name).eq(getattr(step.fields, name))
-        with m.If(valid & step.last):
-            m.d.sync += [record.eq(0), stopped.eq(0)]
-        with m.Elif(valid):
+        with m.If(valid):
             m.d.sync += [record.eq(merged), stopped.eq(base_stopped | step.stop)]
         m.d.comb += [
             self.records.valid.eq(valid & step.last),
