@@ -245,6 +245,40 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:] or 'status 1, no message'}")
 
 
+def high_fanout(netlist: dict, top: str, count: int = 10) -> list[dict]:
+    """The ``count`` nets of the unit in the mapped netlist (Yosys JSON) with the most cell
+    inputs on them, the clock and reset pins' and the harness's left out: each as its name (the shortest visible one, with the bit's index
+    when the name has several bits), its loads and the type of the cell driving it. A net of
+    a few hundred loads spreads its sinks over the chip, and a register's such net is where
+    a copy per group of loads helps (the TX path's critical paths have been such nets)."""
+    module = netlist["modules"][top]
+    loads, drivers = {}, {}
+    for cell in module["cells"].values():
+        for port, bits in cell["connections"].items():
+            output = cell["port_directions"].get(port) == "output"
+            for bit in bits:
+                if isinstance(bit, int):
+                    if output:
+                        drivers[bit] = cell["type"]
+                    elif port != "CLK":
+                        loads[bit] = loads.get(bit, 0) + 1
+    names = {}
+    for name, net in module["netnames"].items():
+        if net.get("hide_name"):
+            continue
+        for index, bit in enumerate(net["bits"]):
+            label = name if len(net["bits"]) == 1 else f"{name}[{index}]"
+            if isinstance(bit, int) and (bit not in names or len(label) < len(names[bit])):
+                names[bit] = label
+    # The unit's own nets: not the pins' (clock, reset, the harness's input) nor the
+    # harness's registers and reduction.
+    ranked = sorted((bit for bit in loads if bit in drivers
+                     and names.get(bit, "").startswith("unit.")),
+                    key=lambda bit: (-loads[bit], bit))[:count]
+    return [{"net": names[bit], "loads": loads[bit], "driver": drivers[bit]}
+            for bit in ranked]
+
+
 def _per_partition(stat: str, top: str) -> dict:
     """Cell counts of each module the ``partitioned`` mapping kept (its section in ``stat``
     holds everything below it), by its path below the unit (``tx.parser``)."""
@@ -388,12 +422,15 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     seed = median_seed(by_seed)
     log = logs[seed]
     counts["ff"] -= harness.overhead_ff
+    import json
+    fanout = high_fanout(json.loads(netlist.read_text()), top)
     result = {"unit": unit, "width": width, "rsc_scu_bytes": rsc_scu_bytes, **counts,
               "mapping": mapping,
               "harness_ff": harness.overhead_ff, "fmax_mhz": by_seed[seed],
               "fmax_by_seed": {str(s): f for s, f in by_seed.items()}, "seed": seed,
               "unrouted_seeds": unrouted,
-              "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log)}
+              "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log),
+              "high_fanout": fanout}
     hier = out / "hier.txt"
     if hier.exists():
         result["units"] = (_per_partition(hier.read_text(), top) if mapping == "partitioned"
@@ -412,6 +449,8 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     for name, share in result.get("units", {}).items():
         echo(f"  {name}: {share['lut4']} LUT4, {share['ff']} FF, {share['dp16kd']} DP16KD, "
              f"{share['mult18x18d']} MULT18X18D, {share['dpr16x4']} DPR16X4")
+    echo("  most loads: " + ", ".join(f"{n['net']} {n['loads']} ({n['driver']})"
+                                      for n in fanout[:5]))
     if result["critical_path"]:
         echo("  critical path: " + " -> ".join(result["critical_path"]))
         detail = result["critical_path_detail"]

@@ -93,6 +93,11 @@ def test_synth_reports_counts_and_fmax(tmp_path):
     assert sorted(by_seed) == ["1", "2", "3"] and all(by_seed.values())
     assert fmax == figures["fmax_mhz"] == sorted(by_seed.values())[1] == by_seed[str(figures["seed"])]
     assert "Fmax by seed: 3: " in r.stdout
+    # The unit's nets with the most loads, most first, each named and with its driver.
+    fanout = figures["high_fanout"]
+    assert fanout and all(n["net"].startswith("unit.") and n["driver"] for n in fanout)
+    assert [n["loads"] for n in fanout] == sorted((n["loads"] for n in fanout), reverse=True)
+    assert "most loads: unit." in r.stdout
     assert (tmp_path / "synth" / "onesum-w64" / "pnr-seed2.log").exists()
 
 
