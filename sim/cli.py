@@ -378,11 +378,11 @@ def verilog(unit, width, output, out_dir):
 @click.option("--mapping", type=click.Choice(["auto", "flat", "partitioned", "per-module"]),
               default="auto", show_default=True,
               help="flat: the design in one piece (the quoted figures); partitioned: each "
-                   "module two levels below the unit (the NIC's parser, LSO, RSC engine, ...) "
-                   "in one piece, then flattened (gives each one's share); per-module: each "
-                   "module on its own, then flattened (gives each unit's share); auto: flat, "
-                   "then partitioned, then per-module, each if the one before fails "
-                   "(partitioned first for the NIC).")
+                   "large piece of the unit (a module of 1/32 to 1/4 of it: the NIC's parsers, "
+                   "LSO, RSC parts, ...) in one piece, then flattened (gives each one's "
+                   "share); per-module: each module on its own, then flattened (gives each "
+                   "unit's share); auto: flat, then partitioned, then per-module, each if the "
+                   "one before fails (partitioned first for the NIC).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the figures as JSON.")
 @click.option("--rsc-scu-bytes", type=click.IntRange(min=1), default=None,

