@@ -92,12 +92,17 @@ def _cell_counts(section: str) -> dict:
     return counts
 
 
+def _stat_sections(stat: str) -> dict:
+    """Yosys ``stat`` of an unflattened design, by module: each module's own section."""
+    return dict(re.findall(r"^=== (\S+) ===\n(.*?)(?=^=== |\Z)", stat, re.M | re.S))
+
+
 def _per_unit(stat: str, top: str) -> dict:
     """Cell counts of each unit inside ``top`` (the modules one level below the unit under
     test, each with everything below it), from a ``stat`` of the unflattened design. The
     Verilog names every module by its path in the design, so a unit's modules are those whose
     names start with its own."""
-    sections = dict(re.findall(r"^=== (\S+) ===\n(.*?)(?=^=== |\Z)", stat, re.M | re.S))
+    sections = _stat_sections(stat)
     inside = f"{top}.unit.unit."
     units = sorted({name[len(inside):].split(".")[0] for name in sections
                     if name.startswith(inside)})
@@ -285,7 +290,7 @@ def high_fanout(netlist: dict, top: str, count: int = 10) -> list[dict]:
 def _per_partition(stat: str, top: str) -> dict:
     """Cell counts of each module the ``partitioned`` mapping kept (its section in ``stat``
     holds everything below it), by its path below the unit (``tx.parser``)."""
-    sections = dict(re.findall(r"^=== (\S+) ===\n(.*?)(?=^=== |\Z)", stat, re.M | re.S))
+    sections = _stat_sections(stat)
     inside = f"{top}.unit.unit."
     return {name[len(inside):]: _cell_counts(section) for name, section in sections.items()
             if name.startswith(inside)}
