@@ -399,8 +399,12 @@ def verilog(unit, width, output, out_dir):
               help="Stop a seed's place and route after this many seconds (a router that "
                    "does not converge can run for hours); that seed gets no figure and "
                    "counts as the slowest. Default: no limit.")
-def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds, pnr_timeout):
-    """Synthesize a unit for ECP5-85k (yowasp): LUT4/FF/EBR/DSP counts, Fmax, critical path."""
+@click.option("--no-place", is_flag=True,
+              help="Yosys only: the counts, the nets with the most loads and the logic "
+                   "levels, in minutes, no Fmax (the levels do not change with the seed).")
+def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds, pnr_timeout, no_place):
+    """Synthesize a unit for ECP5-85k (yowasp): LUT4/FF/EBR/DSP counts, logic levels, Fmax,
+    critical path."""
     from nicoffload.sim import synth as synth_mod
     try:
         seed_list = [int(seed) for seed in seeds.split(",")]
@@ -408,6 +412,8 @@ def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds, pnr_timeout):
         raise CliError(f"--seeds: {seeds!r} is not a comma-separated list of integers") from None
     if len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
         raise CliError(f"--seeds: {seeds!r}: give each seed once, each 0 or more")
+    if no_place:
+        seed_list = []
     try:
         result = synth_mod.run(unit, int(width), mapping=mapping, rsc_scu_bytes=rsc_scu_bytes,
                                seeds=seed_list, pnr_timeout=pnr_timeout)

@@ -287,6 +287,112 @@ def high_fanout(netlist: dict, top: str, count: int = 10) -> list[dict]:
             for bit in ranked]
 
 
+#: How a mapped cell's outputs depend on its inputs, for :func:`logic_levels`: for each
+#: combinational cell type, its inputs and whether each arrives over the fabric's routing (1)
+#: or inside the slice (0: a PFUMX or L6MUX21 from the LUTs beside it, a carry chain).
+#: Other cells (flip-flops, block RAM, multipliers) start and end paths; the LUT RAM's read
+#: (``DO`` from ``RAD``) is combinational, its write ports end paths.
+COMBINATIONAL = {
+    "LUT4": {port: 1 for port in "ABCD"},
+    "PFUMX": {"ALUT": 0, "BLUT": 0, "C0": 1},
+    "L6MUX21": {"D0": 0, "D1": 0, "SD": 1},
+    "CCU2C": {**{f"{pin}{i}": 1 for pin in "ABCD" for i in (0, 1)}, "CIN": 0},
+    "TRELLIS_DPR16X4": {"RAD": 1},
+}
+
+#: The levels a register-to-register path can have at about 125 MHz on the ECP5-85k: in the
+#: routed TX path each level has cost a LUT's 0.24 to 0.45 ns and a net's 0.4 to 2 ns, so a
+#: path of four fits in 8 ns and one of six has taken 12.
+LEVELS_AT_125_MHZ = 4
+
+
+def logic_levels(netlist: dict, top: str, count: int = 12) -> dict:
+    """The logic levels of every path in the mapped netlist (Yosys JSON), a figure that needs
+    no place and route and does not change with the seed: the number of nets through the
+    fabric's routing from a register's output (or a RAM's, a multiplier's, a pin) to a
+    register's input, each LUT on the way adding one (:data:`COMBINATIONAL`). Returns the
+    number of path ends (register input bits) at each level, how many are over
+    :data:`LEVELS_AT_125_MHZ`, and the ``count`` deepest registers of the unit, each with
+    its levels and where its deepest path starts."""
+    module = netlist["modules"][top]
+    cells = module["cells"]
+    driver = {}
+    for name, cell in cells.items():
+        for port, bits in cell["connections"].items():
+            if cell["port_directions"].get(port) == "output":
+                for bit in bits:
+                    if isinstance(bit, int):
+                        driver[bit] = name
+    names = {}
+    for name, net in module["netnames"].items():
+        if net.get("hide_name"):
+            continue
+        for bit in net["bits"]:
+            if isinstance(bit, int) and (bit not in names or len(name) < len(names[bit])):
+                names[bit] = name
+    depth = {}      # bit -> (levels up to it, the bit its deepest path starts from)
+
+    def arrivals(bit):
+        """The bits a combinational output is computed from, each with its own cost."""
+        cell = cells[driver[bit]]
+        pins = COMBINATIONAL.get(cell["type"])
+        if pins is None or (cell["type"] == "TRELLIS_DPR16X4"
+                            and bit not in cell["connections"].get("DO", [])):
+            return []
+        return [(source, hop) for port, hop in pins.items()
+                for source in cell["connections"].get(port, []) if isinstance(source, int)]
+
+    def levels_at(bit):
+        # Iterative post-order walk: carry chains are hundreds of cells long. A source still
+        # on the walk's path is a combinational loop, which starts a path there.
+        stack, on_path = [(bit, False)], set()
+        while stack:
+            at, expanded = stack.pop()
+            if at in depth:
+                continue
+            sources = arrivals(at) if at in driver else []
+            if not sources:
+                depth[at] = (0, at)
+            elif not expanded:
+                stack.append((at, True))
+                on_path.add(at)
+                stack.extend((source, False) for source, _ in sources
+                             if source not in depth and source not in on_path)
+            else:
+                on_path.discard(at)
+                depth[at] = max(((depth[source][0] + hop, depth[source][1])
+                                 if source in depth else (hop, source)
+                                 for source, hop in sources), key=lambda d: d[0])
+        return depth[bit]
+
+    ends = {}
+    histogram = {}
+    for name, cell in cells.items():
+        if cell["type"] in COMBINATIONAL and cell["type"] != "TRELLIS_DPR16X4":
+            continue
+        inputs = [port for port, direction in cell["port_directions"].items()
+                  if direction == "input" and port not in ("CLK", "WCK", "CLKA", "CLKB")
+                  and (cell["type"] != "TRELLIS_DPR16X4" or port != "RAD")]
+        q = [bit for bit in cell["connections"].get("Q", []) if isinstance(bit, int)]
+        label = names.get(q[0], name) if q else name
+        label = re.sub(r"\[\d+\]$", "", label)
+        for port in inputs:
+            for bit in cell["connections"].get(port, []):
+                if not isinstance(bit, int):
+                    continue
+                levels, start = levels_at(bit)
+                levels += 1                         # the net into the register
+                histogram[levels] = histogram.get(levels, 0) + 1
+                if label.startswith("unit.") and levels > ends.get(label, (0,))[0]:
+                    ends[label] = (levels, names.get(start, "?"))
+    deepest = sorted(ends.items(), key=lambda item: (-item[1][0], item[0]))[:count]
+    return {"histogram": {str(k): histogram[k] for k in sorted(histogram)},
+            "limit": LEVELS_AT_125_MHZ,
+            "over_limit": sum(n for k, n in histogram.items() if k > LEVELS_AT_125_MHZ),
+            "deepest": [{"register": label, "levels": levels, "from": start}
+                        for label, (levels, start) in deepest]}
+
+
 def _per_partition(stat: str, top: str) -> dict:
     """Cell counts of each module the ``partitioned`` mapping kept (its section in ``stat``
     holds everything below it), by its path below the unit (``tx.parser``)."""
@@ -390,11 +496,10 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     seed's nextpnr may take; one stopped there has no figure (``unrouted_seeds``) and counts
     as the slowest run (a router that does not converge would otherwise run for hours). ``rsc_scu_bytes``: the RSC engine's SCU region size (units that hold it:
     ``units.RSC_HOLDERS``); a unit whose RSC RAMs cannot fit is refused first
-    (:func:`check_rsc_buffer`)."""
+    (:func:`check_rsc_buffer`). No seeds: Yosys only (counts, fan-out, logic levels; no
+    Fmax)."""
     from amaranth.back import rtlil
     seeds = tuple(seeds)
-    if not seeds:
-        raise ValueError("no placement seed given")
     check_rsc_buffer(unit, width, rsc_scu_bytes)
     top_component = units.make(unit, width, parts=True, rsc_scu_bytes=rsc_scu_bytes)
     out = runner.BUILD_ROOT / "synth" / (f"{unit}-w{width}" + (
@@ -427,17 +532,19 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
             echo(f"{unit}: {e}; the counts only")
             logs[seed] = ""
     by_seed = {seed: _fmax(log) for seed, log in logs.items()}
-    seed = median_seed(by_seed)
-    log = logs[seed]
+    seed = median_seed(by_seed) if seeds else None
+    log = logs.get(seed, "")
     counts["ff"] -= harness.overhead_ff
-    fanout = high_fanout(json.loads(netlist.read_text()), top)
+    mapped = json.loads(netlist.read_text())
+    fanout = high_fanout(mapped, top)
+    levels = logic_levels(mapped, top)
     result = {"unit": unit, "width": width, "rsc_scu_bytes": rsc_scu_bytes, **counts,
               "mapping": mapping,
-              "harness_ff": harness.overhead_ff, "fmax_mhz": by_seed[seed],
+              "harness_ff": harness.overhead_ff, "fmax_mhz": by_seed.get(seed),
               "fmax_by_seed": {str(s): f for s, f in by_seed.items()}, "seed": seed,
               "unrouted_seeds": unrouted,
               "critical_path": _critical_path(log), "critical_path_detail": _path_summary(log),
-              "high_fanout": fanout}
+              "high_fanout": fanout, "logic_levels": levels}
     hier = out / "hier.txt"
     if hier.exists():
         result["units"] = (_per_partition(hier.read_text(), top) if mapping == "partitioned"
@@ -445,8 +552,9 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     echo(f"{unit} W={width}: {counts['lut4']} LUT4, {counts['ccu2c']} CCU2C (2-bit adder "
          f"cells), {counts['dpr16x4']} TRELLIS_DPR16X4 (LUT RAM), {counts['dp16kd']} DP16KD, "
          f"{counts['mult18x18d']} MULT18X18D, {counts['ff']} FF (+{harness.overhead_ff} "
-         f"harness FF), Fmax {result['fmax_mhz'] or '?'} MHz (ECP5-85k, nextpnr"
-         f"{', ' + mapping + ' mapping' if mapping != 'flat' else ''}"
+         + (f"harness FF), Fmax {result['fmax_mhz'] or '?'} MHz (ECP5-85k, nextpnr"
+            if seeds else "harness FF), not placed (ECP5-85k, Yosys")
+         + f"{', ' + mapping + ' mapping' if mapping != 'flat' else ''}"
          f"{', seed ' + str(seed) if len(seeds) == 1 else ''})")
     if len(seeds) > 1:
         echo("  Fmax by seed: " + ", ".join(
@@ -458,6 +566,11 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
              f"{share['mult18x18d']} MULT18X18D, {share['dpr16x4']} DPR16X4")
     echo("  most loads: " + ", ".join(f"{n['net']} {n['loads']} ({n['driver']})"
                                       for n in fanout[:5]))
+    echo("  logic levels (path ends at each): " + ", ".join(
+        f"{k}: {n}" for k, n in levels["histogram"].items())
+         + f"; {levels['over_limit']} over {levels['limit']} (about 125 MHz); deepest: "
+         + ", ".join(f"{d['register']} {d['levels']} (from {d['from']})"
+                     for d in levels["deepest"][:5]))
     if result["critical_path"]:
         echo("  critical path: " + " -> ".join(result["critical_path"]))
         detail = result["critical_path_detail"]

@@ -197,3 +197,54 @@ def test_synth_maps_a_unit_in_partitions(tmp_path):
     pieces = figures["units"]
     assert pieces and all(share["lut4"] > 0 for share in pieces.values())
     assert sum(share["lut4"] for share in pieces.values()) < figures["lut4"]
+
+
+def _cell(kind, **ports):
+    """One mapped cell of a stand-in Yosys netlist: ``ports`` are (direction, bits)."""
+    return {"type": kind, "port_directions": {p: d for p, (d, _) in ports.items()},
+            "connections": {p: bits for p, (_, bits) in ports.items()}}
+
+
+def test_logic_levels_count_the_nets_through_the_fabric():
+    """A register to a register through two LUTs, a PFUMX beside the second and an adder's
+    carry chain: four nets through the routing (into each LUT, the adder and the register);
+    the slice's mux and the carry add none; a LUT RAM's read is a level, its write an end."""
+    i, o = "input", "output"
+    cells = {
+        "a": _cell("TRELLIS_FF", CLK=(i, [1]), DI=(i, [9]), Q=(o, [2])),
+        "l1": _cell("LUT4", A=(i, [2]), B=(i, ["0"]), C=(i, ["0"]), D=(i, ["0"]), Z=(o, [3])),
+        "l2": _cell("LUT4", A=(i, [3]), B=(i, [2]), C=(i, ["0"]), D=(i, ["0"]), Z=(o, [4])),
+        "l3": _cell("LUT4", A=(i, [2]), B=(i, ["0"]), C=(i, ["0"]), D=(i, ["0"]), Z=(o, [5])),
+        "mux": _cell("PFUMX", ALUT=(i, [4]), BLUT=(i, [5]), C0=(i, [2]), Z=(o, [6])),
+        "add0": _cell("CCU2C", A0=(i, [2]), CIN=(i, ["0"]), COUT=(o, [7]), S0=(o, [10])),
+        "add1": _cell("CCU2C", A0=(i, [6]), CIN=(i, [7]), COUT=(o, [11]), S0=(o, [8])),
+        "b": _cell("TRELLIS_FF", CLK=(i, [1]), DI=(i, [8]), Q=(o, [9])),
+        "ram": _cell("TRELLIS_DPR16X4", RAD=(i, [9]), WAD=(i, [2]), DI=(i, [2]),
+                     WRE=(i, [2]), WCK=(i, [1]), DO=(o, [12])),
+        "c": _cell("TRELLIS_FF", CLK=(i, [1]), DI=(i, [12]), Q=(o, [13])),
+    }
+    netlist = {"modules": {"top": {"cells": cells, "netnames": {
+        "clk": {"bits": [1]}, "unit.a": {"bits": [2]}, "unit.b": {"bits": [9]},
+        "unit.c": {"bits": [13]}, "unit.mid": {"bits": [3], "hide_name": 1}}}}}
+    levels = synth.logic_levels(netlist, "top")
+    deepest = {d["register"]: (d["levels"], d["from"]) for d in levels["deepest"]}
+    assert deepest["unit.b"] == (4, "unit.a")      # a -> l1 -> l2 -> mux -> add1 -> b
+    assert deepest["unit.c"] == (2, "unit.b")      # b -> the RAM's read -> c
+    assert deepest["unit.a"] == (1, "unit.b")
+    # Ends: a, b, c's DI; the RAM's WAD, DI and WRE (one net each from a).
+    assert levels["histogram"] == {"1": 4, "2": 1, "4": 1} and levels["over_limit"] == 0
+
+
+def test_synth_without_place_and_route(tmp_path):
+    """``--no-place``: Yosys' counts and the logic levels, no Fmax and no nextpnr run."""
+    out = tmp_path / "onesum.json"
+    r = cli("synth", "--unit", "onesum", "--no-place", "--json", out,
+            env={**os.environ, "NICOFFLOAD_BUILD": str(tmp_path)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "not placed" in r.stdout and "logic levels (path ends at each): 1: " in r.stdout
+    figures = json.loads(out.read_text())
+    assert figures["fmax_mhz"] is None and figures["fmax_by_seed"] == {}
+    levels = figures["logic_levels"]
+    assert sum(levels["histogram"].values()) >= figures["ff"]
+    assert levels["deepest"][0]["register"].startswith("unit.")
+    assert not list((tmp_path / "synth" / "onesum-w64").glob("pnr-*.log"))
