@@ -210,10 +210,17 @@ class FrameParser(wiring.Component):
         user_width = self.user_width
         layout = HEADERS_LAYOUT(user_width)
 
-        # Skid FIFO: every beat, unchanged.
+        # Skid FIFO: every beat, unchanged. Whether it has room is a flip-flop (``room``),
+        # worked out a cycle ahead from a count of the beats it holds, so that the input's
+        # ``ready`` is an AND of flip-flops: the FIFO's own ``w_rdy`` compares its level in
+        # the cycle, which put two levels of logic in front of every input decision. The
+        # FIFO is one deeper than ``skid``, so ``room`` (at most ``skid`` held) implies its
+        # ``w_rdy`` (its memory's entries, the output register's left out, below ``skid``).
         beat = self.s_axis.payload
         m.submodules.skid = skid = fifo.SyncFIFOBuffered(width=len(beat.as_value()),
-                                                         depth=self.skid)
+                                                         depth=self.skid + 1)
+        held = Signal(range(self.skid + 1))
+        room = Signal(init=1)
         m.d.comb += [
             self.m_axis.payload.eq(skid.r_data),
             self.m_axis.valid.eq(skid.r_rdy),
@@ -245,8 +252,11 @@ class FrameParser(wiring.Component):
 
         accept = Signal()
         pop = self.m_headers.valid & self.m_headers.ready
+        held_next = Signal.like(held)
+        m.d.comb += held_next.eq(held + accept - (self.m_axis.valid & self.m_axis.ready))
+        m.d.sync += [held.eq(held_next), room.eq(held_next < self.skid)]
         m.d.comb += [
-            self.s_axis.ready.eq(skid.w_rdy & (capture.past | capture.free)),
+            self.s_axis.ready.eq(room & (capture.past | capture.free)),
             accept.eq(self.s_axis.valid & self.s_axis.ready),
             skid.w_en.eq(accept),
             reserved_next.eq(reserved + walk.take - pop),

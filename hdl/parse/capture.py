@@ -228,8 +228,13 @@ class CaptureWindow(wiring.Component):
         beat = self.beat
         index = Signal(range(window_beats + 1))     # beat index in the frame; past the window
         capture_bank = Signal()
+        # ``at_beat`` is the index one-hot (``at_beat[k]`` is ``index == k``), shifted with
+        # it: the input's ``ready`` (``past``, bit ``window_beats``) and the enables of the
+        # registers each beat writes hang on one flip-flop each, not on a comparison of the
+        # index (two more levels of logic in front of them).
+        at_beat = Signal(window_beats + 1, init=1)
         m.d.comb += [
-            self.past.eq(index == window_beats),
+            self.past.eq(at_beat[window_beats]),
             self.walk_bank.eq(~capture_bank),
         ]
 
@@ -257,7 +262,7 @@ class CaptureWindow(wiring.Component):
         with m.If(self.take):
             m.d.sync += capture_bank.eq(~capture_bank)
         if self.user_width:
-            with m.If((index == 0) & free):
+            with m.If(at_beat[0] & free):
                 m.d.sync += self.info.user.eq(beat.user)
                 if self.lso_lengths:
                     self._lso_substitutes(m, beat.user)
@@ -266,7 +271,7 @@ class CaptureWindow(wiring.Component):
             kept.append((at, getattr(self.flags, _flag_name(at, op, value)),
                          lambda byte, op=op, value=value: _COMPARE[op](byte, value)))
         for slot in range(window_beats):
-            with m.If((index == slot) & free):
+            with m.If(at_beat[slot] & free):
                 for at, register, keep in kept:
                     if at // nbytes == slot:
                         m.d.sync += register.eq(keep(beat.data[8 * (at % nbytes):][:8]))
@@ -281,7 +286,7 @@ class CaptureWindow(wiring.Component):
         # (so their enables do not wait for ``valid`` and ``ready``): a beat not taken writes
         # them again when it is, and the last write before the window is full is the
         # completing beat's; while the window is full and not taken (``free`` is 0) they hold.
-        completes = ~self.past & (beat.last | (index == window_beats - 1))
+        completes = ~self.past & (beat.last | at_beat[window_beats - 1])
         length = Signal(range(WINDOW_BYTES + 1))
         m.d.comb += length.eq(index * nbytes + count)
         with m.If(free & completes):
@@ -293,9 +298,9 @@ class CaptureWindow(wiring.Component):
             ]
         with m.If(self.accept):
             with m.If(beat.last):
-                m.d.sync += index.eq(0)
+                m.d.sync += [index.eq(0), at_beat.eq(1)]
             with m.Elif(~self.past):
-                m.d.sync += index.eq(index + 1)
+                m.d.sync += [index.eq(index + 1), at_beat.eq(at_beat << 1)]
             with m.If(completes):
                 m.d.comb += full_next.eq(1)
         return m
