@@ -46,9 +46,11 @@ and fail for another reason (an IPv6 extension header past byte 256 that is unfo
 truncated), the RTL says LSO_HEADERS_TOO_LONG; an unfollowable Next Header in an inner IPv6
 header that crosses byte 256 is read (LSO_NOT_TCP, as the model).
 
-Timing: GRE, L3 (and the extension headers), L4: 2 cycles each, the inner L2 header 3 (its
-decode of the bytes read is registered before the decide cycle uses it), plus one to start
-and one to hand the answer back. An inner IPv4/TCP frame takes 11 cycles.
+Timing: GRE, L3 (and the extension headers), L4: 2 cycles each, the inner L2 header 4 (the
+comparisons of its bytes with constants are registered, then their decode, before the decide
+cycle uses it: the comparisons and the decode in one cycle were nine levels of logic, the
+deepest paths of the TX parser), plus one to start and one to hand the answer back. An inner
+IPv4/TCP frame takes 12 cycles.
 """
 
 from types import SimpleNamespace
@@ -61,7 +63,7 @@ from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
 from nicoffload.model.nbl import TxStatus
 
-from .capture import _describe_l2
+from .capture import _COMPARE, L2_COMPARISONS, _describe_l2
 from .layouts import (L2_ENDS, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE,
                       UNFOLLOWABLE_EXT, WALKED_EXT, WINDOW_BYTES, big_endian, byte_of,
                       frame_layout, is_one_of)
@@ -282,9 +284,10 @@ class InnerWalk(wiring.Component):
         # The read is done: this cycle decides (only ever set while the walk is on and not
         # finished, so never with ``start`` or ``done``).
         deciding = Signal()
-        # An L2 step decides a cycle later: its first decide cycle registers the L2 decode of
-        # ``got`` (``walk.l2``), the cursor holding; ``l2_decoded``: that cycle is past.
-        l2_decoded = Signal()
+        # An L2 step decides two cycles later: its first decide cycle registers the byte
+        # comparisons of ``got``, its second their decode (``walk.l2``), the cursor holding;
+        # ``l2_compared`` and ``l2_decoded``: those cycles are past.
+        l2_compared, l2_decoded = Signal(), Signal()
         l2_decoding = Signal()
         m.d.comb += l2_decoding.eq(deciding & walk.step.l2 & ~l2_decoded)
         cursor_next = Signal(12)        # ``cursor`` at the next cycle
@@ -310,16 +313,16 @@ class InnerWalk(wiring.Component):
         with m.If(self.start):
             m.d.sync += [
                 self.active.eq(1), walk.finished.eq(0), deciding.eq(0), walk.step.eq(0),
-                walk.step.gre.eq(1), res.eq(0), l2_decoded.eq(0),
+                walk.step.gre.eq(1), res.eq(0), l2_compared.eq(0), l2_decoded.eq(0),
             ]
             if self.lso_lengths:
                 m.d.sync += walk.lso.eq(self.frame.user[32:64] != 0)
         with m.Elif(self.done):
             m.d.sync += self.active.eq(0)
-        with m.Elif(l2_decoding):
-            m.d.sync += l2_decoded.eq(1)            # ``deciding`` stays
+        with m.Elif(l2_decoding):                   # ``deciding`` stays
+            m.d.sync += [l2_compared.eq(1), l2_decoded.eq(l2_compared)]
         with m.Elif(deciding):
-            m.d.sync += [deciding.eq(0), l2_decoded.eq(0)]
+            m.d.sync += [deciding.eq(0), l2_compared.eq(0), l2_decoded.eq(0)]
             next_by_kind = self._decide(m, walk)
         with m.Elif(self.active & ~walk.finished):
             m.d.sync += [walk.got.eq(read), deciding.eq(1)]
@@ -423,10 +426,9 @@ class InnerWalk(wiring.Component):
     def _l2_decode(self, m, walk):
         """The inner L2 header, as ``parse`` walks it, from its bytes 12..29 (``got``, valid
         in an L2 step's decide cycles): whether it fails and why, where the IP header is,
-        registered (valid in the L2 step's second decide cycle)."""
+        registered (valid in the L2 step's third decide cycle). The byte comparisons with
+        constants are registered a cycle before (valid from the second)."""
         ahead = walk.ahead
-        compare = {"eq": lambda x, v: x == v, "lt": lambda x, v: x < v,
-                   "le": lambda x, v: x <= v}
         decoded = SimpleNamespace(failed=Signal(name="l2_failed"),
                                   refusal=Signal(4, name="l2_refusal"),
                                   l3=Signal(9, name="l2_l3"), is4=Signal(name="l2_is4"),
@@ -442,10 +444,14 @@ class InnerWalk(wiring.Component):
             m.d.comb += [decoded.failed.eq(1), decoded.refusal.eq(
                 TxStatus.MALFORMED if code in _L2_MALFORMED else TxStatus.LSO_NOT_TCP)]
 
-        _describe_l2(m, lambda at, op, value: compare[op](byte_of(walk.got, at - _L2_FIRST),
-                                                          value),
+        compared = {}
+        for at, op, value in L2_COMPARISONS:
+            flag = Signal(name=f"l2_byte{at}_{op}_{value:#04x}", reset_less=True)
+            m.d.sync += flag.eq(_COMPARE[op](byte_of(walk.got, at - _L2_FIRST), value))
+            compared[at, op, value] = flag
+        _describe_l2(m, lambda at, op, value: compared[at, op, value],
                      lambda end: ahead.l2_short[end], failed_with, ip_at)
-        # Registered every cycle: read in the L2 step's second decide cycle (``got`` and the
+        # Registered every cycle: read in the L2 step's third decide cycle (``got`` and the
         # ``ahead`` registers it reads hold from the first).
         registered = SimpleNamespace()
         for name, value in vars(decoded).items():
