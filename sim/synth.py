@@ -498,13 +498,23 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     ``units.RSC_HOLDERS``); a unit whose RSC RAMs cannot fit is refused first
     (:func:`check_rsc_buffer`). No seeds: Yosys only (counts, fan-out, logic levels; no
     Fmax)."""
-    from amaranth.back import rtlil
     seeds = tuple(seeds)
     check_rsc_buffer(unit, width, rsc_scu_bytes)
     top_component = units.make(unit, width, parts=True, rsc_scu_bytes=rsc_scu_bytes)
     out = runner.BUILD_ROOT / "synth" / (f"{unit}-w{width}" + (
         f"-scu{rsc_scu_bytes}" if rsc_scu_bytes is not None else ""))
     out.mkdir(parents=True, exist_ok=True)
+    # One run at a time per build folder: a second run of the same unit overwrote the netlist
+    # while the first one's later seeds were still to read it (2026-12-05).
+    with runner.locked(out / "run.lock"):
+        return _run_in(out, unit, width, top_component, target_mhz, echo, mapping,
+                       rsc_scu_bytes, seeds, pnr_timeout)
+
+
+def _run_in(out, unit, width, top_component, target_mhz, echo, mapping, rsc_scu_bytes, seeds,
+            pnr_timeout):
+    """:func:`run`'s work, in its build folder ``out`` (held)."""
+    from amaranth.back import rtlil
     top = unit.replace(".", "_")
     # RTLIL, not Verilog: Verilog writes a memory's initial contents a word a line, and Yosys'
     # Verilog frontend takes time that grows faster than the words (4,096 words of 64 bits:

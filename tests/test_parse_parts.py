@@ -54,8 +54,14 @@ def _l2_flags(frame):
     """What the capture would hand the L2 decode for ``frame``, as a dict of flag values."""
     window = frame[:WINDOW_BYTES]
     ops = {"eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b}
-    flags = {f"byte{at}_{op}_{value:02x}": int(at < len(window) and ops[op](window[at], value))
-             for at, op, value in L2_COMPARISONS}
+
+    def flag(at, op, value):
+        if op.endswith("16"):         # a 16-bit field in wire order
+            return f"word{at}_{op[:-2]}_{value:04x}", int(
+                at + 1 < len(window) and ops[op[:-2]](window[at] << 8 | window[at + 1], value))
+        return f"byte{at}_{op}_{value:02x}", int(at < len(window) and ops[op](window[at], value))
+
+    flags = dict(flag(*key) for key in L2_COMPARISONS)
     flags |= {f"short{end}": int(end > len(frame)) for end in L2_ENDS}
     return flags
 

@@ -63,7 +63,7 @@ from nicoffload.model import nvgre as model_nvgre
 from nicoffload.model import parse as model
 from nicoffload.model.nbl import TxStatus
 
-from .capture import _COMPARE, L2_COMPARISONS, _describe_l2
+from .capture import L2_COMPARISONS, _describe_l2, _flag_name, compare_field
 from .layouts import (L2_ENDS, L3_OFFSETS, L4_PROTOS, NVGRE_LAYOUT, PHASE,
                       UNFOLLOWABLE_EXT, WALKED_EXT, WINDOW_BYTES, big_endian, byte_of,
                       frame_layout, is_one_of)
@@ -446,8 +446,8 @@ class InnerWalk(wiring.Component):
 
         compared = {}
         for at, op, value in L2_COMPARISONS:
-            flag = Signal(name=f"l2_byte{at}_{op}_{value:#04x}", reset_less=True)
-            m.d.sync += flag.eq(_COMPARE[op](byte_of(walk.got, at - _L2_FIRST), value))
+            flag = Signal(name=f"l2_{_flag_name(at, op, value)}", reset_less=True)
+            m.d.sync += flag.eq(compare_field(op, value, walk.got[8 * (at - _L2_FIRST):]))
             compared[at, op, value] = flag
         _describe_l2(m, lambda at, op, value: compared[at, op, value],
                      lambda end: ahead.l2_short[end], failed_with, ip_at)
