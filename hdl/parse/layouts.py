@@ -214,6 +214,7 @@ L3_STEP_LAYOUT = data.StructLayout({
     "l4_4": 1,          # IPv4: TCP/UDP follows (not a fragment)
     "ext6": 1, "l4_6": 1, "frag6": 1, "ah6": 1,     # IPv6: what the Next Header is
     "gre4": 1, "gre6": 1,   # GRE follows (IPv4: not a fragment): the inner walk
+    "onward6": 1,           # IPv6: ``ext6 | gre6`` (the walk holds the hand-off's registers)
 })
 
 

@@ -129,6 +129,8 @@ class HandOff(wiring.Component):
                     step.ah6.eq(next_header == model._AH),
                     step.gre4.eq((byte_of(head, 9) == model_nvgre.IPPROTO_GRE) & ~fragment),
                     step.gre6.eq(next_header == model_nvgre.IPPROTO_GRE),
+                    step.onward6.eq(is_one_of(next_header, WALKED_EXT)
+                                    | (next_header == model_nvgre.IPPROTO_GRE)),
                 ]
         if self.lso_lengths:
             self._substitute_lengths(m)
@@ -400,9 +402,13 @@ class HeaderWalk(wiring.Component):
         # flip-flop worked out a cycle ahead; the hand-off loads whenever it is 0, from
         # another flip-flop (its inverse), so that the take and the hand-off's 1,300 clock
         # enables do not share a net, and no logic lies before the latter.
+        # From an L3 step, ``next_ext | next_gre`` is the hand-off's ``gre4`` or ``onward6``
+        # (one register for the OR): a level of logic less on this path.
         holds, holds_next = Signal(), Signal()
-        m.d.comb += holds_next.eq((self.take & (self.l2_error == 0)) | next_ext | choosing
-                                  | next_gre | (gre_wait & ~self.inner_done))
+        l3_onward = Mux(self.frame_is_ipv4, l3_here.gre4, l3_here.onward6)
+        m.d.comb += holds_next.eq((self.take & (self.l2_error == 0)) | choosing
+                                  | Mux(kind.l3, l3_onward, kind.ext & (ext_ext | ext_gre))
+                                  | (gre_wait & ~self.inner_done))
         m.d.comb += self.hand_off_load_next.eq(~holds_next)
         m.d.sync += [holds.eq(holds_next), self.hand_off_load.eq(~holds_next)]
         m.d.comb += self.take.eq(self.window_waiting & ~holds)
