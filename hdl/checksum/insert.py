@@ -16,9 +16,10 @@ from ..layouts import word_layout
 from ..onesum import fold16
 from ..parse import HEADERS_LAYOUT
 from ..stream import RegisterSlice, StreamFIFO, stage_layout
-from .sums import SumPipeline, effective_error
+from .sums import SumPipeline
 
-__all__ = ["TX_RECORD", "TX_FACTS", "tx_facts", "tx_decision", "TxRecordPipe", "FrameBuffer", "TxChecksumInsert"]
+__all__ = ["TX_RECORD", "TX_FACTS", "TX_CASES", "tx_facts", "tx_cases", "tx_decision",
+           "TxRecordPipe", "FrameBuffer", "TxChecksumInsert"]
 
 
 #: What :class:`TxChecksumInsert` writes into a frame: up to four 16-bit fields, each with
@@ -35,16 +36,22 @@ TX_RECORD = data.StructLayout({
 #: The facts :func:`tx_decision` makes a frame's record from, each a comparison or two of
 #: its :class:`SumPipeline` totals, registered (``TxRecordPipe``'s first stage) so that the
 #: decision and the comparisons are not one path: ``header_ok`` (rule 1: one IP version named
-#: and it is the frame's, not both TCP and UDP), ``length_ok`` (parsed, the datagram within
-#: the frame), ``l4_ok``/``inner_l4_ok`` (rule 2: the TCP/UDP header asked for is there, no
-#: fragment), ``tcp_offset_ok`` (TcpHeaderOffset unset or the parser's), ``offsets_agree``
-#: (rule 8: each supplemental offset against the headers), ``pass_through`` (longer than
-#: TX_MAX_FRAME: nothing is written).
+#: and it is the frame's, not both TCP and UDP), ``parsed`` (no parse error) and
+#: ``past_frame`` (the datagram runs past the frame: ``sums.effective_error``),
+#: ``l4_ok``/``inner_l4_ok`` (rule 2: the TCP/UDP header asked for is there, no
+#: fragment), ``tcp_offset_set``/``tcp_offset_is_l4`` (TcpHeaderOffset non-zero, the
+#: parser's), ``offsets_agree``
+#: (rule 8: each supplemental offset against the headers; the two relative offsets are
+#: compared a stage later, ``TxRecordPipe``: a subtraction, then a comparison),
+#: ``pass_through`` (longer than TX_MAX_FRAME: nothing is written).
 TX_FACTS = data.StructLayout({
     "ip_checksum": 1, "want_tcp": 1, "want_udp": 1, "encapsulated": 1, "followed": 1,
     "is_ipv4": 1, "inner_is_ipv4": 1, "gre_checksum_on": 1,
-    "header_ok": 1, "length_ok": 1, "l4_ok": 1, "inner_l4_ok": 1, "tcp_offset_ok": 1,
+    "header_ok": 1, "parsed": 1, "past_frame": 1, "l4_ok": 1, "inner_l4_ok": 1,
+    "tcp_offset_set": 1, "tcp_offset_is_l4": 1,
     "offsets_checked": 1, "offsets_agree": 5, "pass_through": 1,
+    "inner_l3_relative": 8, "inner_l4_relative": 9,
+    "inner_l3_relative_given": 8, "inner_l4_relative_given": 8,
 })
 
 
@@ -75,19 +82,24 @@ def tx_facts(m, p, encap, pass_through):
         facts.gre_checksum_on.eq(hdr.gre_checksum_offset != 0),
         facts.header_ok.eq((info.IsIPv4 ^ info.IsIPv6) & ~(want_tcp & want_udp) &
                            Mux(info.IsIPv4, hdr.is_ipv4, hdr.is_ipv6)),
-        facts.length_ok.eq(effective_error(hdr, p.frame_len) == 0),
+        # ``effective_error(hdr, p.frame_len) == 0``, in two registers (a comparison each).
+        facts.parsed.eq(hdr.error == 0),
+        facts.past_frame.eq(hdr.ip_end_unchecked & (hdr.ip_end > p.frame_len)),
         facts.l4_ok.eq(l4_ok("")),
         facts.inner_l4_ok.eq(l4_ok("inner_")),
-        facts.tcp_offset_ok.eq(~(want_tcp & (info.TcpHeaderOffset != 0) &
-                                 (info.TcpHeaderOffset != hdr.l4))),
+        facts.tcp_offset_set.eq(info.TcpHeaderOffset != 0),
+        facts.tcp_offset_is_l4.eq(info.TcpHeaderOffset == hdr.l4),
         facts.offsets_checked.eq(supp.EncapsulatedPacketOffsetsValid),
         facts.offsets_agree.eq(Cat(
             supp.InnerFrameOffset == hdr.inner_offset,
-            supp.TransportIpHeaderRelativeOffset == hdr.inner_l3 - hdr.inner_offset,
-            supp.TcpHeaderRelativeOffset == hdr.inner_l4 - hdr.inner_l3,
+            C(1), C(1),             # the relative offsets: TxRecordPipe's second stage
             supp.IsInnerIPv6 == hdr.inner_is_ipv6,
             supp.TcpOptionsPresent == inner_tcp_options)),
         facts.pass_through.eq(pass_through),
+        facts.inner_l3_relative.eq(hdr.inner_l3 - hdr.inner_offset),
+        facts.inner_l4_relative.eq(hdr.inner_l4 - hdr.inner_l3),
+        facts.inner_l3_relative_given.eq(supp.TransportIpHeaderRelativeOffset),
+        facts.inner_l4_relative_given.eq(supp.TcpHeaderRelativeOffset),
     ]
     l4_value = Signal(16)
     m.d.comb += l4_value.eq(~p.l4_sum)
@@ -106,35 +118,59 @@ def tx_facts(m, p, encap, pass_through):
     return facts, rec
 
 
-def tx_decision(m, facts):
-    """The fields the model writes into a frame, from its registered :data:`TX_FACTS`: the
-    ``fill_*`` bits of its :data:`TX_RECORD`."""
+#: The cases of ``model.checksum.tx_checksum`` a frame is in (at most one), from its
+#: :data:`TX_FACTS`: ``plain`` (no encapsulation asked for, rules 1-7), ``full`` (NVGRE with
+#: the encapsulated offload, rule 8), ``outer_only`` (encapsulation asked for, not followed:
+#: the outer IPv4 header only); with the facts the fills need.
+TX_CASES = data.StructLayout({"plain": 1, "full": 1, "outer_only": 1, "any_l4": 1,
+                              "ip_checksum": 1, "is_ipv4": 1, "inner_is_ipv4": 1,
+                              "gre_checksum_on": 1})
+
+
+def tx_cases(m, facts):
+    """The :data:`TX_CASES` of a frame from its registered :data:`TX_FACTS`."""
     f = facts
     any_l4 = f.want_tcp | f.want_udp
-    base = f.header_ok & f.length_ok & ~f.pass_through
-    plain = base & ~f.encapsulated & (~any_l4 | (f.l4_ok & f.tcp_offset_ok))
+    base = f.header_ok & f.parsed & ~f.past_frame & ~f.pass_through
     # Rule 8: followed as NVGRE (the encapsulated packet task offload on), the supplemental
     # offsets agreeing with the headers (``nvgre.offsets_disagree``) ...
     offsets_ok = ~f.offsets_checked | f.offsets_agree.all()
-    full = base & f.encapsulated & f.followed & offsets_ok & (~any_l4 | f.inner_l4_ok)
-    # ... else the outer IPv4 header only.
-    outer_only = base & f.encapsulated & ~f.followed
+    tcp_offset_ok = ~(f.want_tcp & f.tcp_offset_set & ~f.tcp_offset_is_l4)
+    cases = Signal(TX_CASES)
+    m.d.comb += [
+        cases.plain.eq(base & ~f.encapsulated & (~any_l4 | (f.l4_ok & tcp_offset_ok))),
+        cases.full.eq(base & f.encapsulated & f.followed & offsets_ok &
+                      (~any_l4 | f.inner_l4_ok)),
+        # ... else the outer IPv4 header only.
+        cases.outer_only.eq(base & f.encapsulated & ~f.followed),
+        cases.any_l4.eq(any_l4), cases.ip_checksum.eq(f.ip_checksum),
+        cases.is_ipv4.eq(f.is_ipv4), cases.inner_is_ipv4.eq(f.inner_is_ipv4),
+        cases.gre_checksum_on.eq(f.gre_checksum_on),
+    ]
+    return cases
+
+
+def tx_decision(m, cases):
+    """The fields the model writes into a frame, from its registered :data:`TX_CASES`: the
+    ``fill_*`` bits of its :data:`TX_RECORD` (ip, inner_ip, l4, gre)."""
+    c = cases
     fills = Signal(4)
     m.d.comb += fills.eq(Cat(
-        (plain | full | outer_only) & f.ip_checksum & f.is_ipv4,
-        full & f.ip_checksum & f.inner_is_ipv4,
-        (plain | full) & any_l4,
-        full & f.gre_checksum_on))
+        (c.plain | c.full | c.outer_only) & c.ip_checksum & c.is_ipv4,
+        c.full & c.ip_checksum & c.inner_is_ipv4,
+        (c.plain | c.full) & c.any_l4,
+        c.full & c.gre_checksum_on))
     return fills
 
 
 class TxRecordPipe(wiring.Component):
     """A frame's record, worked out on the way into the record FIFO a little at a time: stage
-    1 registers the :data:`TX_FACTS` (comparisons of the totals), stage 2 decides the fields
-    written (:func:`tx_decision`), stage 3 adds the new inner field values to the GRE sum (it
-    leaves out what those fields held) and settles which field a word takes where two would
-    share it (the last of ``TxChecksumInsert.FIELDS``), stage 4 folds; the FIFO write takes
-    the complement. The GRE region's sum is never zero (its protocol word is 0x6558), so the
+    1 registers the :data:`TX_FACTS` (comparisons of the totals), stage 2 the comparisons
+    of the relative offsets, stage 3 its :data:`TX_CASES`, stage 4 the fields written
+    (:func:`tx_decision`), stage 5 adds the new
+    inner field values to the GRE sum (it leaves out what those fields held) and settles
+    which field a word takes where two would share it (the last of
+    ``TxChecksumInsert.FIELDS``), stage 6 folds; the FIFO write takes the complement. The GRE region's sum is never zero (its protocol word is 0x6558), so the
     fold is in 1..0xFFFF and its complement is the model's ``~ones_sum(...) & 0xFFFF``
     (``nvgre.fill_gre_checksum``). The record in the FIFO has ``fill_*`` only for the fields
     that stay written (a word two fields share is the later one's).
@@ -144,7 +180,7 @@ class TxRecordPipe(wiring.Component):
     way (a comparison of its level, for the producer to register with its own conditions).
     """
 
-    STAGES, DEPTH = 4, 16
+    STAGES, DEPTH = 6, 16
 
     def __init__(self):
         super().__init__({
@@ -157,20 +193,31 @@ class TxRecordPipe(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         facts = Signal(stage_layout({"facts": TX_FACTS, "rec": TX_RECORD}), name="record_facts")
+        cases = Signal(stage_layout({"cases": TX_CASES, "rec": TX_RECORD}), name="record_cases")
         layout = stage_layout({"rec": TX_RECORD})
         d1, d2, d3 = (Signal(layout, name=f"record_d{i}") for i in (1, 2, 3))
+        compared = Signal(stage_layout({"facts": TX_FACTS, "rec": TX_RECORD}),
+                          name="record_compared")
         m.d.sync += [facts.valid.eq(self.s.valid), facts.facts.eq(self.s.payload.facts),
                      facts.rec.eq(self.s.payload.rec)]
-        fills = tx_decision(m, facts.facts)
-        m.d.sync += [d1.valid.eq(facts.valid), d1.rec.eq(facts.rec),
+        f1 = facts.facts
+        m.d.sync += [compared.valid.eq(facts.valid), compared.facts.eq(f1),
+                     compared.rec.eq(facts.rec),
+                     compared.facts.offsets_agree[1].eq(
+                         f1.inner_l3_relative_given == f1.inner_l3_relative),
+                     compared.facts.offsets_agree[2].eq(
+                         f1.inner_l4_relative_given == f1.inner_l4_relative)]
+        m.d.sync += [cases.valid.eq(compared.valid), cases.cases.eq(tx_cases(m, compared.facts)),
+                     cases.rec.eq(compared.rec)]
+        m.d.sync += [d1.valid.eq(cases.valid), d1.rec.eq(cases.rec),
                      Cat(d1.rec.fill_ip, d1.rec.fill_inner_ip, d1.rec.fill_l4,
-                         d1.rec.fill_gre).eq(fills)]
+                         d1.rec.fill_gre).eq(tx_decision(m, cases.cases))]
         r1 = d1.rec
         m.d.sync += [d2.valid.eq(d1.valid), d2.rec.eq(r1),
                      d2.rec.gre_value.eq(r1.gre_value[:16] +
                                          Mux(r1.fill_inner_ip, r1.inner_ip_value, 0) +
                                          Mux(r1.fill_l4, r1.l4_value, 0))]
-        self._keep_last_of_shared_words(m, r1, d2.rec)
+        self._keep_last_of_shared_words(m, cases.rec, r1, d2.rec)
         m.d.sync += [d3.valid.eq(d2.valid), d3.rec.eq(d2.rec),
                      d3.rec.gre_value.eq(fold16(d2.rec.gre_value))]
         m.submodules.fifo = records = StreamFIFO(TX_RECORD, self.DEPTH)
@@ -182,17 +229,19 @@ class TxRecordPipe(wiring.Component):
         return m
 
     @staticmethod
-    def _keep_last_of_shared_words(m, record, registered):
+    def _keep_last_of_shared_words(m, earlier, record, registered):
         """Into ``registered``'s fills: ``record``'s, less each field a later field of
-        ``TxChecksumInsert.FIELDS`` overwrites (the same 16-bit word of the frame)."""
+        ``TxChecksumInsert.FIELDS`` overwrites (the same 16-bit word of the frame). Which
+        fields share a word is compared a stage before (``earlier``: the same offsets) and
+        registered, so this stage is an AND-OR of flip-flops."""
         fields = TxChecksumInsert.FIELDS
         for i, name in enumerate(fields):
-            at = getattr(record, f"{name}_at")
             overwritten = C(0)
             for later in fields[i + 1:]:
-                later_at = getattr(record, f"{later}_at")
-                overwritten = overwritten | (getattr(record, f"fill_{later}") &
-                                             (at[1:] == later_at[1:]))
+                same_word = Signal(name=f"{name}_word_is_{later}s")
+                m.d.sync += same_word.eq(getattr(earlier, f"{name}_at")[1:] ==
+                                         getattr(earlier, f"{later}_at")[1:])
+                overwritten = overwritten | (getattr(record, f"fill_{later}") & same_word)
             m.d.sync += getattr(registered, f"fill_{name}").eq(
                 getattr(record, f"fill_{name}") & ~overwritten)
 
@@ -204,8 +253,8 @@ class FrameBuffer(wiring.Component):
 
     The writer and the reader keep counts of their own: ``level`` (written, not yet read)
     for the writer's room, and the reader's count of entries it may read, which learns of a
-    write a cycle late (``written``, a flip-flop), so no write enable reaches the read side
-    in the same cycle. ``r_rdy`` is that count being non-zero next cycle, worked out from
+    write once its row is written (the write is registered, then ``written``, a flip-flop),
+    so no write enable reaches the read side in the same cycle. ``r_rdy`` is that count being non-zero next cycle, worked out from
     the count and this cycle's read (exactly: ``r_rdy`` never stays low while an entry waits).
 
     Parameters
@@ -239,25 +288,34 @@ class FrameBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # A row is never read in the cycle it is written (the reader's count learns of a
+        # write a cycle late), but Yosys cannot know it (it ignores ``no_rw_check`` here) and
+        # builds logic for such a read: for a read of the old data ("read-first", Amaranth's
+        # default) a comparison of the addresses into a flip-flop per data bit, 5 logic levels
+        # (and 6 with the write before the read); for a transparent read, as here, one flip-flop
+        # and a register of the written data. The write is registered (``write_en``,
+        # ``write_data``), so that flip-flop's comparison starts from flip-flops only.
         m.submodules.storage = storage = Memory(shape=len(self.w_data), depth=self.depth,
                                                 init=[])
-        write, read = storage.write_port(), storage.read_port(domain="sync")
+        write = storage.write_port()
+        read = storage.read_port(domain="sync", transparent_for=(write,))
         write_at = Signal(range(self.depth))
         read_at = Signal(range(self.depth))
-        m.d.comb += [write.addr.eq(write_at), write.data.eq(self.w_data),
-                     write.en.eq(self.w_en),
+        write_en, write_data = Signal(), Signal.like(self.w_data)
+        m.d.sync += [write_en.eq(self.w_en), write_data.eq(self.w_data)]
+        m.d.comb += [write.addr.eq(write_at), write.data.eq(write_data), write.en.eq(write_en),
                      read.addr.eq(read_at), read.en.eq(self.r_en), self.r_data.eq(read.data)]
-        with m.If(self.w_en):
+        with m.If(write_en):
             m.d.sync += write_at.eq(write_at + 1)
         with m.If(self.r_en):
             m.d.sync += read_at.eq(read_at + 1)
         m.d.sync += self.level.eq(self.level + self.w_en - self.r_en)
 
-        # The reader's count: an entry counts from the cycle after its write (its row is
-        # then written, so a read never meets the write of the same row).
+        # The reader's count: an entry counts from the cycle after its row is written (so a
+        # read never meets the write of the same row).
         written = Signal()
         readable = Signal(range(self.depth + 1))
-        m.d.sync += [written.eq(self.w_en), readable.eq(readable + written - self.r_en)]
+        m.d.sync += [written.eq(write_en), readable.eq(readable + written - self.r_en)]
         # Non-zero next cycle: a write arrives, or two or more wait, or one waits unread.
         m.d.sync += self.r_rdy.eq(written | (readable[1:] != 0) | (readable[0] & ~self.r_en))
         return m
@@ -391,8 +449,13 @@ class TxChecksumInsert(wiring.Component):
                      ram_valid.eq(read), read_valid.eq(ram_valid), read_data.eq(frames.r_data)]
         m.d.comb += [read.eq(frames.r_rdy & read_room), frames.r_en.eq(read),
                      buffered.s.valid.eq(read_valid), buffered.s.payload.eq(read_data)]
-        rd = buffered.m.payload
-        current, current_valid, picks = self._patch_choices(m, records, buffered, rd.last)
+        # The beat at the head waits in a register slice, so that the FIFO's ``ready`` is a
+        # flip-flop and the send decision reaches only the slice (it took 8 logic levels
+        # through the FIFO's counts).
+        m.submodules.head = head = RegisterSlice(axis_layout(w))
+        wiring.connect(m, buffered.m, head.s)
+        rd = head.m.payload
+        current, current_valid, picks = self._patch_choices(m, records, head, rd.last)
 
         patched = Signal(w)
         for k in range(w // 16):
@@ -402,7 +465,7 @@ class TxChecksumInsert(wiring.Component):
                 value = value | Mux(picks[k][f], getattr(current, f"{name}_value")[:16], 0)
             m.d.comb += patched[16 * k:16 * k + 16].eq(Cat(value[8:16], value[0:8]))
         m.d.comb += [
-            out.valid.eq(buffered.m.valid & current_valid),
+            out.valid.eq(head.m.valid & current_valid),
             out.payload.data.eq(patched),
             out.payload.keep.eq(rd.keep),
             out.payload.last.eq(rd.last),
@@ -414,10 +477,10 @@ class TxChecksumInsert(wiring.Component):
         widest = max(Shape.cast(TX_RECORD[f"{name}_at"].shape).width for name in self.FIELDS)
         return ((1 << widest) - 1) // (self.width // 8)
 
-    def _patch_choices(self, m, records, buffered, head_last):
+    def _patch_choices(self, m, records, head, head_last):
         """The record of the frame going out (``current``, loaded before its first beat or as
         its last beat leaves) and which field each 16-bit word of the beat at the head of
-        ``buffered`` takes (``picks``, one-hot per word): registers, so the output beat is an
+        ``head`` takes (``picks``, one-hot per word): registers, so the output beat is an
         AND-OR of registers. Returns ``current``'s record, its valid bit and ``picks``.
 
         Every decision here is a few LUTs from flip-flops: a record waits in a register
@@ -456,30 +519,32 @@ class TxChecksumInsert(wiring.Component):
             return Cat(*[Cat(*[word[f][k] & hit[f] for f in range(len(fields))])
                          for k in range(words)])
 
-        send, load = Signal(), Signal()
+        # Every register here moves on one enable, ``advance``: a beat leaves, or no frame is
+        # going out. What it takes is chosen by ``next_frame`` (no frame, or the head beat is
+        # its last): the upcoming record (``current_valid`` then says whether there was one)
+        # or the next beat's flags. The enable is then one LUT from flip-flops and each
+        # choice a LUT (the field beats' comparison with ``ahead`` two).
+        advance, next_frame = Signal(), Signal()
         up = upcoming.m.payload
         m.d.comb += [
-            send.eq(buffered.m.valid & current_valid & self.m_axis.ready),
-            load.eq((~current_valid | (send & head_last)) & upcoming.m.valid),
-            buffered.m.ready.eq(send),
-            upcoming.m.ready.eq(load),
+            advance.eq(~current_valid | (head.m.valid & self.m_axis.ready)),
+            next_frame.eq(~current_valid | head_last),
+            head.m.ready.eq(head.m.valid & current_valid & self.m_axis.ready),
+            upcoming.m.ready.eq(advance & next_frame),
         ]
-        with m.If(load):
+        with m.If(advance & next_frame):
             m.d.sync += [
-                current.eq(up), current_valid.eq(1), ahead.eq(3),
+                current.eq(up), current_valid.eq(upcoming.m.valid), ahead.eq(3),
                 picks.eq(picks_of(up.word, Cat(*[up.on_beat[f][0] for f in range(len(fields))]))),
                 next_hit.eq(Cat(*[up.on_beat[f][1] for f in range(len(fields))])),
                 after_hit.eq(Cat(*[up.on_beat[f][2] for f in range(len(fields))])),
             ]
-        with m.Elif(send):
-            with m.If(head_last):
-                m.d.sync += current_valid.eq(0)
-            with m.Else():
-                m.d.sync += [
-                    picks.eq(picks_of(current.word, next_hit)),
-                    next_hit.eq(after_hit),
-                    after_hit.eq(Cat(*[getattr(current.rec, f"{name}_at")[shift:] == ahead
-                                       for name in fields])),
-                    ahead.eq(Mux(ahead[-1], ahead, ahead + 1)),
-                ]
+        with m.Elif(advance):
+            m.d.sync += [
+                picks.eq(picks_of(current.word, next_hit)),
+                next_hit.eq(after_hit),
+                after_hit.eq(Cat(*[getattr(current.rec, f"{name}_at")[shift:] == ahead
+                                   for name in fields])),
+                ahead.eq(Mux(ahead[-1], ahead, ahead + 1)),
+            ]
         return current.rec, current_valid, picks
