@@ -164,29 +164,41 @@ def tx_decision(m, cases):
 
 
 class TxRecordPipe(wiring.Component):
-    """A frame's record, worked out on the way into the record FIFO a little at a time: stage
-    1 registers the :data:`TX_FACTS` (comparisons of the totals), stage 2 the comparisons
-    of the relative offsets, stage 3 its :data:`TX_CASES`, stage 4 the fields written
-    (:func:`tx_decision`), stage 5 adds the new
-    inner field values to the GRE sum (it leaves out what those fields held) and settles
+    """A frame's record, worked out on the way into the record FIFO a little at a time, a
+    comparison or an adder level a stage: stage 1 registers the :data:`TX_FACTS`
+    (comparisons of the totals), stage 2 compares the relative offsets, stage 3 registers
+    the :data:`TX_CASES`, stage 4 the fields written (:func:`tx_decision`), stage 5 adds the
+    new inner field values to the GRE sum (it leaves out what those fields held) and settles
     which field a word takes where two would share it (the last of
-    ``TxChecksumInsert.FIELDS``), stage 6 folds; the FIFO write takes the complement. The GRE region's sum is never zero (its protocol word is 0x6558), so the
-    fold is in 1..0xFFFF and its complement is the model's ``~ones_sum(...) & 0xFFFF``
-    (``nvgre.fill_gre_checksum``). The record in the FIFO has ``fill_*`` only for the fields
-    that stay written (a word two fields share is the later one's).
+    ``TxChecksumInsert.FIELDS``), stage 6 folds and finds whether each field is on the
+    frame's beat 0, 1 or 2 (``on_beat``); the FIFO write takes the complement. The GRE
+    region's sum is never zero (its protocol word is 0x6558), so the fold is in 1..0xFFFF and
+    its complement is the model's ``~ones_sum(...) & 0xFFFF`` (``nvgre.fill_gre_checksum``).
+    The record in the FIFO has ``fill_*`` only for the fields that stay written (a word two
+    fields share is the later one's).
 
     ``s`` is taken every cycle it is valid (stage registers load every cycle); ``room_ahead``
     says whether the FIFO has a place for a record pushed next cycle and every record on the
     way (a comparison of its level, for the producer to register with its own conditions).
+
+    Parameters
+    ----------
+    width : int
+        Data width W (a beat's bytes, for ``on_beat``).
     """
 
     STAGES, DEPTH = 6, 16
 
-    def __init__(self):
+    #: A record in the FIFO: ``on_beat[f][b]``, field ``f`` of ``TxChecksumInsert.FIELDS``
+    #: is on the frame's beat ``b``.
+    QUEUED = data.StructLayout({"rec": TX_RECORD, "on_beat": data.ArrayLayout(3, 4)})
+
+    def __init__(self, width):
+        self.width = check_width(width)
         super().__init__({
             "s": In(stream.Signature(data.StructLayout({"facts": TX_FACTS,
                                                          "rec": TX_RECORD}))),
-            "m": Out(stream.Signature(TX_RECORD)),
+            "m": Out(stream.Signature(self.QUEUED)),
             "room_ahead": Out(1),
         })
 
@@ -220,10 +232,15 @@ class TxRecordPipe(wiring.Component):
         self._keep_last_of_shared_words(m, cases.rec, r1, d2.rec)
         m.d.sync += [d3.valid.eq(d2.valid), d3.rec.eq(d2.rec),
                      d3.rec.gre_value.eq(fold16(d2.rec.gre_value))]
-        m.submodules.fifo = records = StreamFIFO(TX_RECORD, self.DEPTH)
+        on_beat = Signal(data.ArrayLayout(3, 4))
+        beat_shift = (self.width // 8 - 1).bit_length()    # a frame offset's beat bits
+        for f, name in enumerate(TxChecksumInsert.FIELDS):
+            at = getattr(d2.rec, f"{name}_at")
+            m.d.sync += on_beat[f].eq(Cat(*[at[beat_shift:] == b for b in range(3)]))
+        m.submodules.fifo = records = StreamFIFO(self.QUEUED, self.DEPTH)
         out = records.s.payload
-        m.d.comb += [records.s.valid.eq(d3.valid), out.eq(d3.rec),
-                     out.gre_value.eq(~d3.rec.gre_value[:16])]
+        m.d.comb += [records.s.valid.eq(d3.valid), out.rec.eq(d3.rec),
+                     out.rec.gre_value.eq(~d3.rec.gre_value[:16]), out.on_beat.eq(on_beat)]
         m.d.comb += self.room_ahead.eq(records.level < self.DEPTH - self.STAGES - 3)
         wiring.connect(m, records.m, wiring.flipped(self.m))
         return m
@@ -254,8 +271,9 @@ class FrameBuffer(wiring.Component):
     The writer and the reader keep counts of their own: ``level`` (written, not yet read)
     for the writer's room, and the reader's count of entries it may read, which learns of a
     write once its row is written (the write is registered, then ``written``, a flip-flop),
-    so no write enable reaches the read side in the same cycle. ``r_rdy`` is that count being non-zero next cycle, worked out from
-    the count and this cycle's read (exactly: ``r_rdy`` never stays low while an entry waits).
+    so no write enable reaches the read side in the same cycle. ``r_rdy`` is that count
+    being non-zero next cycle, worked out from the count and this cycle's read (exactly:
+    ``r_rdy`` never stays low while an entry waits).
 
     Parameters
     ----------
@@ -391,7 +409,7 @@ class TxChecksumInsert(wiring.Component):
 
         beat_w = len(Signal(axis_layout(w)).as_value())
         m.submodules.frames = frames = FrameBuffer(beat_w, self.buffer_beats)
-        m.submodules.records = records = TxRecordPipe()
+        m.submodules.records = records = TxRecordPipe(w)
         p = sums.m_axis.payload
 
         # Into the buffer; the record goes when the frame is complete, or as a pass-through
@@ -417,13 +435,12 @@ class TxChecksumInsert(wiring.Component):
             records.s.valid.eq(take & push_record),
             records.s.payload.facts.eq(facts), records.s.payload.rec.eq(rec),
         ]
-        with m.If(take):
-            with m.If(beat.last):
-                m.d.sync += [count.eq(0), oversize.eq(0), early.eq(0)]
-            with m.Elif(~oversize):
-                m.d.sync += [count.eq(count + 1), oversize.eq(count == self.max_beats - 1)]
-            with m.Else():
-                m.d.sync += early.eq(1)
+        with m.If(take):       # the enable alone, the choice inside (fewer logic levels)
+            m.d.sync += [
+                count.eq(Mux(beat.last | oversize, 0, count + 1)),
+                oversize.eq(~beat.last & (oversize | (count == self.max_beats - 1))),
+                early.eq(~beat.last & oversize),
+            ]
         self._send(m, frames, records.m, beat_w)
         return m
 
@@ -485,7 +502,8 @@ class TxChecksumInsert(wiring.Component):
 
         Every decision here is a few LUTs from flip-flops: a record waits in a register
         slice (``upcoming``; the record FIFO's ``ready`` is then a flip-flop) with each
-        field's word one-hot and whether its beat is 0, 1 or 2 worked out; while a frame goes
+        field's word one-hot worked out (whether its beat is 0, 1 or 2 comes with it from
+        the record FIFO); while a frame goes
         out, ``next_hit``/``after_hit`` say which fields are on the beats one and two after
         the head, and the field beats are compared with the beat three after (``ahead``), so
         a beat leaving shifts flags rather than comparing beat numbers."""
@@ -495,18 +513,17 @@ class TxChecksumInsert(wiring.Component):
         upcoming_layout = data.StructLayout({
             "rec": TX_RECORD,
             "word": data.ArrayLayout(words, len(fields)),    # one-hot, zero when not written
-            "on_beat": data.ArrayLayout(3, len(fields)),     # its beat is 0, 1, 2
+            "on_beat": data.ArrayLayout(3, len(fields)),     # as TxRecordPipe.QUEUED's
         })
         m.submodules.upcoming = upcoming = RegisterSlice(upcoming_layout)
         offered = upcoming.s.payload
+        queued = records.payload.rec
         m.d.comb += [upcoming.s.valid.eq(records.valid), records.ready.eq(upcoming.s.ready),
-                     offered.rec.eq(records.payload)]
+                     offered.rec.eq(queued), offered.on_beat.eq(records.payload.on_beat)]
         for f, name in enumerate(fields):
-            at = getattr(records.payload, f"{name}_at")
-            fill = getattr(records.payload, f"fill_{name}")
-            m.d.comb += [offered.word[f].eq(Cat(*[fill & (at[1:shift] == k)
-                                                  for k in range(words)])),
-                         offered.on_beat[f].eq(Cat(*[at[shift:] == b for b in range(3)]))]
+            at, fill = getattr(queued, f"{name}_at"), getattr(queued, f"fill_{name}")
+            m.d.comb += offered.word[f].eq(Cat(*[fill & (at[1:shift] == k)
+                                                 for k in range(words)]))
 
         current = Signal(upcoming_layout)
         current_valid = Signal()
@@ -515,9 +532,14 @@ class TxChecksumInsert(wiring.Component):
         # The beat three after the head; it stops past the last beat a field can be on.
         ahead = Signal(range(2 * (self.max_at_beat + 1)))
 
+        up = upcoming.m.payload
+
         def picks_of(word, hit):
             return Cat(*[Cat(*[word[f][k] & hit[f] for f in range(len(fields))])
                          for k in range(words)])
+
+        def on_beat(b):
+            return Cat(*[up.on_beat[f][b] for f in range(len(fields))])
 
         # Every register here moves on one enable, ``advance``: a beat leaves, or no frame is
         # going out. What it takes is chosen by ``next_frame`` (no frame, or the head beat is
@@ -525,26 +547,25 @@ class TxChecksumInsert(wiring.Component):
         # or the next beat's flags. The enable is then one LUT from flip-flops and each
         # choice a LUT (the field beats' comparison with ``ahead`` two).
         advance, next_frame = Signal(), Signal()
-        up = upcoming.m.payload
         m.d.comb += [
             advance.eq(~current_valid | (head.m.valid & self.m_axis.ready)),
             next_frame.eq(~current_valid | head_last),
             head.m.ready.eq(head.m.valid & current_valid & self.m_axis.ready),
             upcoming.m.ready.eq(advance & next_frame),
         ]
-        with m.If(advance & next_frame):
-            m.d.sync += [
-                current.eq(up), current_valid.eq(upcoming.m.valid), ahead.eq(3),
-                picks.eq(picks_of(up.word, Cat(*[up.on_beat[f][0] for f in range(len(fields))]))),
-                next_hit.eq(Cat(*[up.on_beat[f][1] for f in range(len(fields))])),
-                after_hit.eq(Cat(*[up.on_beat[f][2] for f in range(len(fields))])),
-            ]
-        with m.Elif(advance):
-            m.d.sync += [
-                picks.eq(picks_of(current.word, next_hit)),
-                next_hit.eq(after_hit),
-                after_hit.eq(Cat(*[getattr(current.rec, f"{name}_at")[shift:] == ahead
-                                   for name in fields])),
-                ahead.eq(Mux(ahead[-1], ahead, ahead + 1)),
-            ]
+        with m.If(advance):     # the enable alone, the choice inside: DI a LUT or two
+            with m.If(next_frame):
+                m.d.sync += [
+                    current.eq(up), current_valid.eq(upcoming.m.valid), ahead.eq(3),
+                    picks.eq(picks_of(up.word, on_beat(0))),
+                    next_hit.eq(on_beat(1)), after_hit.eq(on_beat(2)),
+                ]
+            with m.Else():
+                m.d.sync += [
+                    picks.eq(picks_of(current.word, next_hit)),
+                    next_hit.eq(after_hit),
+                    after_hit.eq(Cat(*[getattr(current.rec, f"{name}_at")[shift:] == ahead
+                                       for name in fields])),
+                    ahead.eq(Mux(ahead[-1], ahead, ahead + 1)),
+                ]
         return current.rec, current_valid, picks
