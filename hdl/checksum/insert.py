@@ -3,7 +3,8 @@
 the store-and-forward unit that writes the fields (:class:`TxChecksumInsert`)."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from nicoffload.model import nbl
@@ -14,10 +15,11 @@ from ..axis import AxisSignature, axis_layout, check_width
 from ..layouts import word_layout
 from ..onesum import fold16
 from ..parse import HEADERS_LAYOUT
-from ..stream import StreamFIFO, stage_layout
-from .sums import SumPipeline, effective_error
+from ..stream import RegisterSlice, StreamFIFO, stage_layout
+from .sums import SumPipeline
 
-__all__ = ["TX_RECORD", "tx_decision", "TxRecordPipe", "TxChecksumInsert"]
+__all__ = ["TX_RECORD", "TX_FACTS", "TX_CASES", "tx_facts", "tx_cases", "tx_decision",
+           "TxRecordPipe", "FrameBuffer", "TxChecksumInsert"]
 
 
 #: What :class:`TxChecksumInsert` writes into a frame: up to four 16-bit fields, each with
@@ -31,102 +33,309 @@ TX_RECORD = data.StructLayout({
 })
 
 
-def tx_decision(m, p, encap):
-    """The fields the model writes into a frame (``model.checksum.tx_checksum``, rules 1-8),
-    from its :class:`SumPipeline` totals ``p`` (its last beat's payload) and the ``encap``
-    enable: a :data:`TX_RECORD` whose ``gre_value`` is still the GRE sum."""
+#: The facts :func:`tx_decision` makes a frame's record from, each a comparison or two of
+#: its :class:`SumPipeline` totals, registered (``TxRecordPipe``'s first stage) so that the
+#: decision and the comparisons are not one path: ``header_ok`` (rule 1: one IP version named
+#: and it is the frame's, not both TCP and UDP), ``parsed`` (no parse error) and
+#: ``past_frame`` (the datagram runs past the frame: ``sums.effective_error``),
+#: ``l4_ok``/``inner_l4_ok`` (rule 2: the TCP/UDP header asked for is there, no
+#: fragment), ``tcp_offset_set``/``tcp_offset_is_l4`` (TcpHeaderOffset non-zero, the
+#: parser's), ``offsets_agree``
+#: (rule 8: each supplemental offset against the headers; the two relative offsets are
+#: compared a stage later, ``TxRecordPipe``: a subtraction, then a comparison),
+#: ``pass_through`` (longer than TX_MAX_FRAME: nothing is written).
+TX_FACTS = data.StructLayout({
+    "ip_checksum": 1, "want_tcp": 1, "want_udp": 1, "encapsulated": 1, "followed": 1,
+    "is_ipv4": 1, "inner_is_ipv4": 1, "gre_checksum_on": 1,
+    "header_ok": 1, "parsed": 1, "past_frame": 1, "l4_ok": 1, "inner_l4_ok": 1,
+    "tcp_offset_set": 1, "tcp_offset_is_l4": 1,
+    "offsets_checked": 1, "offsets_agree": 5, "pass_through": 1,
+    "inner_l3_relative": 8, "inner_l4_relative": 9,
+    "inner_l3_relative_given": 8, "inner_l4_relative_given": 8,
+})
+
+
+def tx_facts(m, p, encap, pass_through):
+    """The :data:`TX_FACTS` of a frame (``model.checksum.tx_checksum``, rules 1-8) from its
+    :class:`SumPipeline` totals ``p`` (its last beat's payload) and the ``encap`` enable,
+    and a :data:`TX_RECORD` of its offsets and values, fills not yet decided
+    (:func:`tx_decision`), ``gre_value`` still the GRE sum."""
     hdr = p.hdr
     info = Signal(word_layout(nbl.ChecksumTx))
     supp = Signal(word_layout(nbl.SendSupplemental))
     m.d.comb += [info.eq(hdr.user[:32]), supp.eq(hdr.user[64:96])]
     want_tcp, want_udp = info.TcpChecksum, info.UdpChecksum
-    any_l4 = want_tcp | want_udp
-    version_ok = Mux(info.IsIPv4, hdr.is_ipv4, hdr.is_ipv6)
-    # Rules 1, 2: one IP version named and it is the (outer) frame's, one L4 protocol, parsed.
-    base = (info.IsIPv4 ^ info.IsIPv6) & ~(want_tcp & want_udp) & version_ok & \
-        (effective_error(hdr, p.frame_len) == 0)
-    enc = supp.IsEncapsulatedPacket
 
-    def l4_ok(prefix):          # rule 2: the TCP/UDP header asked for is there (no fragment)
+    def l4_ok(prefix):
         proto = getattr(hdr, f"{prefix}l4_proto")
         return ~getattr(hdr, f"{prefix}is_fragment") & \
             (getattr(hdr, f"{prefix}l4_header_len") != 0) & \
             Mux(want_tcp, proto == IPPROTO_TCP, proto == IPPROTO_UDP)
-    plain = base & ~enc & (~any_l4 | (l4_ok("") & ~(want_tcp & (info.TcpHeaderOffset != 0) &
-                                                    (info.TcpHeaderOffset != hdr.l4))))
-    # Rule 8: followed as NVGRE (the encapsulated packet task offload on), the supplemental
-    # offsets agreeing with the headers (``nvgre.offsets_disagree``) ...
     inner_tcp_options = (hdr.inner_l4_proto == IPPROTO_TCP) & (hdr.inner_l4_header_len > 20)
-    offsets_ok = ~supp.EncapsulatedPacketOffsetsValid | (
-        (supp.InnerFrameOffset == hdr.inner_offset) &
-        (supp.TransportIpHeaderRelativeOffset == hdr.inner_l3 - hdr.inner_offset) &
-        (supp.TcpHeaderRelativeOffset == hdr.inner_l4 - hdr.inner_l3) &
-        (supp.IsInnerIPv6 == hdr.inner_is_ipv6) &
-        (supp.TcpOptionsPresent == inner_tcp_options))
-    followed = encap & hdr.is_nvgre
-    full = base & enc & followed & offsets_ok & (~any_l4 | l4_ok("inner_"))
-    # ... else the outer IPv4 header only.
-    outer_only = base & enc & ~followed
+    facts = Signal(TX_FACTS)
+    m.d.comb += [
+        facts.ip_checksum.eq(info.IpHeaderChecksum),
+        facts.want_tcp.eq(want_tcp), facts.want_udp.eq(want_udp),
+        facts.encapsulated.eq(supp.IsEncapsulatedPacket),
+        facts.followed.eq(encap & hdr.is_nvgre),
+        facts.is_ipv4.eq(hdr.is_ipv4), facts.inner_is_ipv4.eq(hdr.inner_is_ipv4),
+        facts.gre_checksum_on.eq(hdr.gre_checksum_offset != 0),
+        facts.header_ok.eq((info.IsIPv4 ^ info.IsIPv6) & ~(want_tcp & want_udp) &
+                           Mux(info.IsIPv4, hdr.is_ipv4, hdr.is_ipv6)),
+        # ``effective_error(hdr, p.frame_len) == 0``, in two registers (a comparison each).
+        facts.parsed.eq(hdr.error == 0),
+        facts.past_frame.eq(hdr.ip_end_unchecked & (hdr.ip_end > p.frame_len)),
+        facts.l4_ok.eq(l4_ok("")),
+        facts.inner_l4_ok.eq(l4_ok("inner_")),
+        facts.tcp_offset_set.eq(info.TcpHeaderOffset != 0),
+        facts.tcp_offset_is_l4.eq(info.TcpHeaderOffset == hdr.l4),
+        facts.offsets_checked.eq(supp.EncapsulatedPacketOffsetsValid),
+        facts.offsets_agree.eq(Cat(
+            supp.InnerFrameOffset == hdr.inner_offset,
+            C(1), C(1),             # the relative offsets: TxRecordPipe's second stage
+            supp.IsInnerIPv6 == hdr.inner_is_ipv6,
+            supp.TcpOptionsPresent == inner_tcp_options)),
+        facts.pass_through.eq(pass_through),
+        facts.inner_l3_relative.eq(hdr.inner_l3 - hdr.inner_offset),
+        facts.inner_l4_relative.eq(hdr.inner_l4 - hdr.inner_l3),
+        facts.inner_l3_relative_given.eq(supp.TransportIpHeaderRelativeOffset),
+        facts.inner_l4_relative_given.eq(supp.TcpHeaderRelativeOffset),
+    ]
     l4_value = Signal(16)
     m.d.comb += l4_value.eq(~p.l4_sum)
     rec = Signal(TX_RECORD)
     m.d.comb += [
-        rec.fill_ip.eq((plain | full | outer_only) & info.IpHeaderChecksum & hdr.is_ipv4),
-        rec.fill_inner_ip.eq(full & info.IpHeaderChecksum & hdr.inner_is_ipv4),
-        rec.fill_l4.eq((plain | full) & any_l4),
-        rec.fill_gre.eq(full & (hdr.gre_checksum_offset != 0)),
         rec.ip_at.eq(hdr.l3 + 10),
         rec.inner_ip_at.eq(hdr.inner_l3 + 10),
-        rec.l4_at.eq(Mux(enc, hdr.inner_l4, hdr.l4) + Mux(want_tcp, 16, 6)),
+        rec.l4_at.eq(Mux(supp.IsEncapsulatedPacket, hdr.inner_l4, hdr.l4) +
+                     Mux(want_tcp, 16, 6)),
         rec.gre_at.eq(hdr.gre_checksum_offset),
         rec.ip_value.eq(~p.ip_sum),
         rec.inner_ip_value.eq(~p.inner_ip_sum),
         rec.l4_value.eq(Mux(want_udp & (l4_value == 0), 0xFFFF, l4_value)),
         rec.gre_value.eq(p.gre_sum),
     ]
-    return rec
+    return facts, rec
+
+
+#: The cases of ``model.checksum.tx_checksum`` a frame is in (at most one), from its
+#: :data:`TX_FACTS`: ``plain`` (no encapsulation asked for, rules 1-7), ``full`` (NVGRE with
+#: the encapsulated offload, rule 8), ``outer_only`` (encapsulation asked for, not followed:
+#: the outer IPv4 header only); with the facts the fills need.
+TX_CASES = data.StructLayout({"plain": 1, "full": 1, "outer_only": 1, "any_l4": 1,
+                              "ip_checksum": 1, "is_ipv4": 1, "inner_is_ipv4": 1,
+                              "gre_checksum_on": 1})
+
+
+def tx_cases(m, facts):
+    """The :data:`TX_CASES` of a frame from its registered :data:`TX_FACTS`."""
+    f = facts
+    any_l4 = f.want_tcp | f.want_udp
+    base = f.header_ok & f.parsed & ~f.past_frame & ~f.pass_through
+    # Rule 8: followed as NVGRE (the encapsulated packet task offload on), the supplemental
+    # offsets agreeing with the headers (``nvgre.offsets_disagree``) ...
+    offsets_ok = ~f.offsets_checked | f.offsets_agree.all()
+    tcp_offset_ok = ~(f.want_tcp & f.tcp_offset_set & ~f.tcp_offset_is_l4)
+    cases = Signal(TX_CASES)
+    m.d.comb += [
+        cases.plain.eq(base & ~f.encapsulated & (~any_l4 | (f.l4_ok & tcp_offset_ok))),
+        cases.full.eq(base & f.encapsulated & f.followed & offsets_ok &
+                      (~any_l4 | f.inner_l4_ok)),
+        # ... else the outer IPv4 header only.
+        cases.outer_only.eq(base & f.encapsulated & ~f.followed),
+        cases.any_l4.eq(any_l4), cases.ip_checksum.eq(f.ip_checksum),
+        cases.is_ipv4.eq(f.is_ipv4), cases.inner_is_ipv4.eq(f.inner_is_ipv4),
+        cases.gre_checksum_on.eq(f.gre_checksum_on),
+    ]
+    return cases
+
+
+def tx_decision(m, cases):
+    """The fields the model writes into a frame, from its registered :data:`TX_CASES`: the
+    ``fill_*`` bits of its :data:`TX_RECORD` (ip, inner_ip, l4, gre)."""
+    c = cases
+    fills = Signal(4)
+    m.d.comb += fills.eq(Cat(
+        (c.plain | c.full | c.outer_only) & c.ip_checksum & c.is_ipv4,
+        c.full & c.ip_checksum & c.inner_is_ipv4,
+        (c.plain | c.full) & c.any_l4,
+        c.full & c.gre_checksum_on))
+    return fills
 
 
 class TxRecordPipe(wiring.Component):
-    """The GRE checksum from the GRE sum, worked out on the way into the record FIFO, one
-    adder level a stage (no adder tree in front of a comparison): stage 1 adds the new inner
-    field values to the GRE sum (it leaves out what those fields held), stage 2 folds; the
-    FIFO write takes the complement. The GRE region's sum is never zero (its protocol word
-    is 0x6558), so the fold is in 1..0xFFFF and its complement is the model's
-    ``~ones_sum(...) & 0xFFFF`` (``nvgre.fill_gre_checksum``).
+    """A frame's record, worked out on the way into the record FIFO a little at a time, a
+    comparison or an adder level a stage: stage 1 registers the :data:`TX_FACTS`
+    (comparisons of the totals), stage 2 compares the relative offsets, stage 3 registers
+    the :data:`TX_CASES`, stage 4 the fields written (:func:`tx_decision`), stage 5 adds the
+    new inner field values to the GRE sum (it leaves out what those fields held) and settles
+    which field a word takes where two would share it (the last of
+    ``TxChecksumInsert.FIELDS``), stage 6 folds and finds whether each field is on the
+    frame's beat 0, 1 or 2 (``on_beat``); the FIFO write takes the complement. The GRE
+    region's sum is never zero (its protocol word is 0x6558), so the fold is in 1..0xFFFF and
+    its complement is the model's ``~ones_sum(...) & 0xFFFF`` (``nvgre.fill_gre_checksum``).
+    The record in the FIFO has ``fill_*`` only for the fields that stay written (a word two
+    fields share is the later one's).
 
-    ``s`` is taken every cycle it is valid (stage registers load every cycle); ``room`` says
-    whether the FIFO has a place for a record pushed now and every record on the way
-    (a flip-flop).
+    ``s`` is taken every cycle it is valid (stage registers load every cycle); ``room_ahead``
+    says whether the FIFO has a place for a record pushed next cycle and every record on the
+    way (a comparison of its level, for the producer to register with its own conditions).
+
+    Parameters
+    ----------
+    width : int
+        Data width W (a beat's bytes, for ``on_beat``).
     """
 
-    STAGES, DEPTH = 3, 16
+    STAGES, DEPTH = 6, 16
 
-    def __init__(self):
+    #: A record in the FIFO: ``on_beat[f][b]``, field ``f`` of ``TxChecksumInsert.FIELDS``
+    #: is on the frame's beat ``b``.
+    QUEUED = data.StructLayout({"rec": TX_RECORD, "on_beat": data.ArrayLayout(3, 4)})
+
+    def __init__(self, width):
+        self.width = check_width(width)
         super().__init__({
-            "s": In(stream.Signature(TX_RECORD)),
-            "m": Out(stream.Signature(TX_RECORD)),
-            "room": Out(1),
+            "s": In(stream.Signature(data.StructLayout({"facts": TX_FACTS,
+                                                         "rec": TX_RECORD}))),
+            "m": Out(stream.Signature(self.QUEUED)),
+            "room_ahead": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
+        facts = Signal(stage_layout({"facts": TX_FACTS, "rec": TX_RECORD}), name="record_facts")
+        cases = Signal(stage_layout({"cases": TX_CASES, "rec": TX_RECORD}), name="record_cases")
         layout = stage_layout({"rec": TX_RECORD})
-        d0, d1, d2 = (Signal(layout, name=f"record_d{i}") for i in range(3))
-        m.d.sync += [d0.valid.eq(self.s.valid), d0.rec.eq(self.s.payload)]
-        m.d.sync += [d1.valid.eq(d0.valid), d1.rec.eq(d0.rec)]
-        r0 = d0.rec
-        m.d.sync += d1.rec.gre_value.eq(r0.gre_value[:16] +
-                                        Mux(r0.fill_inner_ip, r0.inner_ip_value, 0) +
-                                        Mux(r0.fill_l4, r0.l4_value, 0))
-        m.d.sync += [d2.valid.eq(d1.valid), d2.rec.eq(d1.rec),
-                     d2.rec.gre_value.eq(fold16(d1.rec.gre_value))]
-        m.submodules.fifo = records = StreamFIFO(TX_RECORD, self.DEPTH)
+        d1, d2, d3 = (Signal(layout, name=f"record_d{i}") for i in (1, 2, 3))
+        compared = Signal(stage_layout({"facts": TX_FACTS, "rec": TX_RECORD}),
+                          name="record_compared")
+        m.d.sync += [facts.valid.eq(self.s.valid), facts.facts.eq(self.s.payload.facts),
+                     facts.rec.eq(self.s.payload.rec)]
+        f1 = facts.facts
+        m.d.sync += [compared.valid.eq(facts.valid), compared.facts.eq(f1),
+                     compared.rec.eq(facts.rec),
+                     compared.facts.offsets_agree[1].eq(
+                         f1.inner_l3_relative_given == f1.inner_l3_relative),
+                     compared.facts.offsets_agree[2].eq(
+                         f1.inner_l4_relative_given == f1.inner_l4_relative)]
+        m.d.sync += [cases.valid.eq(compared.valid), cases.cases.eq(tx_cases(m, compared.facts)),
+                     cases.rec.eq(compared.rec)]
+        m.d.sync += [d1.valid.eq(cases.valid), d1.rec.eq(cases.rec),
+                     Cat(d1.rec.fill_ip, d1.rec.fill_inner_ip, d1.rec.fill_l4,
+                         d1.rec.fill_gre).eq(tx_decision(m, cases.cases))]
+        r1 = d1.rec
+        m.d.sync += [d2.valid.eq(d1.valid), d2.rec.eq(r1),
+                     d2.rec.gre_value.eq(r1.gre_value[:16] +
+                                         Mux(r1.fill_inner_ip, r1.inner_ip_value, 0) +
+                                         Mux(r1.fill_l4, r1.l4_value, 0))]
+        self._keep_last_of_shared_words(m, cases.rec, r1, d2.rec)
+        m.d.sync += [d3.valid.eq(d2.valid), d3.rec.eq(d2.rec),
+                     d3.rec.gre_value.eq(fold16(d2.rec.gre_value))]
+        on_beat = Signal(data.ArrayLayout(3, 4))
+        beat_shift = (self.width // 8 - 1).bit_length()    # a frame offset's beat bits
+        for f, name in enumerate(TxChecksumInsert.FIELDS):
+            at = getattr(d2.rec, f"{name}_at")
+            m.d.sync += on_beat[f].eq(Cat(*[at[beat_shift:] == b for b in range(3)]))
+        m.submodules.fifo = records = StreamFIFO(self.QUEUED, self.DEPTH)
         out = records.s.payload
-        m.d.comb += [records.s.valid.eq(d2.valid), out.eq(d2.rec),
-                     out.gre_value.eq(~d2.rec.gre_value[:16])]
-        m.d.sync += self.room.eq(records.level < self.DEPTH - self.STAGES - 3)
+        m.d.comb += [records.s.valid.eq(d3.valid), out.rec.eq(d3.rec),
+                     out.rec.gre_value.eq(~d3.rec.gre_value[:16]), out.on_beat.eq(on_beat)]
+        m.d.comb += self.room_ahead.eq(records.level < self.DEPTH - self.STAGES - 3)
         wiring.connect(m, records.m, wiring.flipped(self.m))
+        return m
+
+    @staticmethod
+    def _keep_last_of_shared_words(m, earlier, record, registered):
+        """Into ``registered``'s fills: ``record``'s, less each field a later field of
+        ``TxChecksumInsert.FIELDS`` overwrites (the same 16-bit word of the frame). Which
+        fields share a word is compared a stage before (``earlier``: the same offsets) and
+        registered, so this stage is an AND-OR of flip-flops."""
+        fields = TxChecksumInsert.FIELDS
+        for i, name in enumerate(fields):
+            overwritten = C(0)
+            for later in fields[i + 1:]:
+                same_word = Signal(name=f"{name}_word_is_{later}s")
+                m.d.sync += same_word.eq(getattr(earlier, f"{name}_at")[1:] ==
+                                         getattr(earlier, f"{later}_at")[1:])
+                overwritten = overwritten | (getattr(record, f"fill_{later}") & same_word)
+            m.d.sync += getattr(registered, f"fill_{name}").eq(
+                getattr(record, f"fill_{name}") & ~overwritten)
+
+
+class FrameBuffer(wiring.Component):
+    """The frames' beats in one block RAM, in order: a FIFO whose every decision is a
+    flip-flop or one LUT away from flip-flops (Amaranth's ``SyncFIFOBuffered``, here before,
+    took its read enable back through its level count: 7 logic levels).
+
+    The writer and the reader keep counts of their own: ``level`` (written, not yet read)
+    for the writer's room, and the reader's count of entries it may read, which learns of a
+    write once its row is written (the write is registered, then ``written``, a flip-flop),
+    so no write enable reaches the read side in the same cycle. ``r_rdy`` is that count
+    being non-zero next cycle, worked out from the count and this cycle's read (exactly:
+    ``r_rdy`` never stays low while an entry waits).
+
+    Parameters
+    ----------
+    width : int
+        Bits an entry.
+    depth : int
+        Entries, a power of two.
+
+    Attributes
+    ----------
+    w_en, w_data : In
+        Write an entry (only while ``level < depth``: the writer's business).
+    level : Out(range(depth + 1))
+        Entries written and not yet read (a register).
+    r_en : In(1)
+        Read the oldest entry (only while ``r_rdy``).
+    r_rdy : Out(1)
+        An entry can be read (a flip-flop).
+    r_data : Out(width)
+        The entry read in the cycle before (the block RAM's output register).
+    """
+
+    def __init__(self, width, depth):
+        assert depth & (depth - 1) == 0, "the addresses run round the rows"
+        self.depth = depth
+        super().__init__({
+            "w_en": In(1), "w_data": In(width), "level": Out(range(depth + 1)),
+            "r_en": In(1), "r_rdy": Out(1), "r_data": Out(width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        # A row is never read in the cycle it is written (the reader's count learns of a
+        # write a cycle late), but Yosys cannot know it (it ignores ``no_rw_check`` here) and
+        # builds logic for such a read: for a read of the old data ("read-first", Amaranth's
+        # default) a comparison of the addresses into a flip-flop per data bit, 5 logic levels
+        # (and 6 with the write before the read); for a transparent read, as here, one flip-flop
+        # and a register of the written data. The write is registered (``write_en``,
+        # ``write_data``), so that flip-flop's comparison starts from flip-flops only.
+        m.submodules.storage = storage = Memory(shape=len(self.w_data), depth=self.depth,
+                                                init=[])
+        write = storage.write_port()
+        read = storage.read_port(domain="sync", transparent_for=(write,))
+        write_at = Signal(range(self.depth))
+        read_at = Signal(range(self.depth))
+        write_en, write_data = Signal(), Signal.like(self.w_data)
+        m.d.sync += [write_en.eq(self.w_en), write_data.eq(self.w_data)]
+        m.d.comb += [write.addr.eq(write_at), write.data.eq(write_data), write.en.eq(write_en),
+                     read.addr.eq(read_at), read.en.eq(self.r_en), self.r_data.eq(read.data)]
+        with m.If(write_en):
+            m.d.sync += write_at.eq(write_at + 1)
+        with m.If(self.r_en):
+            m.d.sync += read_at.eq(read_at + 1)
+        m.d.sync += self.level.eq(self.level + self.w_en - self.r_en)
+
+        # The reader's count: an entry counts from the cycle after its row is written (so a
+        # read never meets the write of the same row).
+        written = Signal()
+        readable = Signal(range(self.depth + 1))
+        m.d.sync += [written.eq(write_en), readable.eq(readable + written - self.r_en)]
+        # Non-zero next cycle: a write arrives, or two or more wait, or one waits unread.
+        m.d.sync += self.r_rdy.eq(written | (readable[1:] != 0) | (readable[0] & ~self.r_en))
         return m
 
 
@@ -163,8 +372,10 @@ class TxChecksumInsert(wiring.Component):
 
     #: Entries of the FIFO behind the frame buffer's read register: with 6 (reads stop at 4
     #: held) the FIFO ran dry once while reads restarted after the first record came
-    #: (64-byte frames at W=64: 64 beats in 65 cycles, ``tests/test_bench.py``).
-    READ_DEPTH = 8
+    #: (64-byte frames at W=64: 64 beats in 65 cycles, ``tests/test_bench.py``). 9 since the
+    #: frame buffer's read takes a cycle more (:class:`FrameBuffer`): reads still stop at 6
+    #: held, as with 8 before (one LUT RAM deep either way).
+    READ_DEPTH = 9
 
     @staticmethod
     def buffer_depth(max_beats):
@@ -197,43 +408,39 @@ class TxChecksumInsert(wiring.Component):
         wiring.connect(m, wiring.flipped(self.s_headers), sums.s_headers)
 
         beat_w = len(Signal(axis_layout(w)).as_value())
-        # ``SyncFIFOBuffered`` keeps ``depth - 1`` entries in its memory and reads it straight
-        # into ``r_data`` (``_send`` registers that).
-        m.submodules.frames = frames = fifo.SyncFIFOBuffered(width=beat_w,
-                                                             depth=self.buffer_beats + 1)
-        m.submodules.records = records = TxRecordPipe()
+        m.submodules.frames = frames = FrameBuffer(beat_w, self.buffer_beats)
+        m.submodules.records = records = TxRecordPipe(w)
         p = sums.m_axis.payload
-        rec = tx_decision(m, p, self.encap)
 
         # Into the buffer; the record goes when the frame is complete, or as a pass-through
         # record as soon as the frame proves longer than TX_MAX_FRAME (then nothing waits).
-        count = Signal(range(self.max_beats + 1))
+        count = Signal(range(self.max_beats))
+        oversize = Signal()         # this frame has had TX_MAX_FRAME bytes (a flip-flop)
         early = Signal()            # this frame's pass-through record has been sent
         take = Signal()
         beat = p.beat
-        oversize = count == self.max_beats
         push_record = Mux(early, 0, beat.last | oversize)
-        # A beat is taken while the buffer and the record FIFO both have room, each a
-        # flip-flop (a cycle late: the buffer's level grows by at most one a cycle), whether
-        # or not the beat pushes a record: ``ready`` fans out to the sums' output register,
-        # so nothing but an AND of two flip-flops decides it.
-        frames_room = Signal(init=1)
-        m.d.sync += frames_room.eq(frames.level < self.buffer_beats - 1)
+        facts, rec = tx_facts(m, p, self.encap, pass_through=oversize)
+        # A beat is taken while the buffer and the record FIFO both have room: one flip-flop
+        # (``accepting``), from both levels a cycle late (each grows by at most one a cycle),
+        # whether or not the beat pushes a record: ``ready`` fans out to the sums' output
+        # register, so nothing but a flip-flop decides it.
+        accepting = Signal(init=1)
+        m.d.sync += accepting.eq((frames.level < self.buffer_beats - 1) & records.room_ahead)
         m.d.comb += [
-            take.eq(sums.m_axis.valid & frames_room & records.room),
-            sums.m_axis.ready.eq(frames_room & records.room),
+            take.eq(sums.m_axis.valid & accepting),
+            sums.m_axis.ready.eq(accepting),
             frames.w_en.eq(take),
             frames.w_data.eq(beat.as_value()),
             records.s.valid.eq(take & push_record),
-            records.s.payload.eq(Mux(oversize, 0, rec.as_value())),   # oversize: pass through
+            records.s.payload.facts.eq(facts), records.s.payload.rec.eq(rec),
         ]
-        with m.If(take):
-            with m.If(beat.last):
-                m.d.sync += [count.eq(0), early.eq(0)]
-            with m.Else():
-                m.d.sync += count.eq(Mux(oversize, count, count + 1))
-                with m.If(oversize):
-                    m.d.sync += early.eq(1)
+        with m.If(take):       # the enable alone, the choice inside (fewer logic levels)
+            m.d.sync += [
+                count.eq(Mux(beat.last | oversize, 0, count + 1)),
+                oversize.eq(~beat.last & (oversize | (count == self.max_beats - 1))),
+                early.eq(~beat.last & oversize),
+            ]
         self._send(m, frames, records.m, beat_w)
         return m
 
@@ -245,58 +452,37 @@ class TxChecksumInsert(wiring.Component):
         """Out of the buffer, patching the fields on their beats."""
         w = self.width
         out = self.m_axis
-        # The buffer's read data goes straight into a register (a block RAM's output is slow
-        # on its own: nothing stands between it and the flip-flops), then into a small FIFO
-        # that never refuses it: an entry is read only while that FIFO has room for it and
-        # every entry on the way (``read_room``, a flip-flop a cycle late).
+        # The buffer's read data (the block RAM's output, the cycle after the read) goes
+        # straight into a register (a block RAM's output is slow on its own: nothing stands
+        # between it and the flip-flops), then into a small FIFO that never refuses it: an
+        # entry is read only while that FIFO has room for it and every entry on the way
+        # (``read_room``, a flip-flop a cycle late: four reads not yet in its level).
         depth = self.READ_DEPTH
         m.submodules.buffered = buffered = StreamFIFO(axis_layout(w), depth)
-        read, read_valid, read_room = Signal(), Signal(), Signal(init=1)
+        read, read_room = Signal(), Signal(init=1)
+        ram_valid, read_valid = Signal(), Signal()
         read_data = Signal(beat_w)
-        m.d.sync += [read_room.eq(buffered.level < depth - 2),
-                     read_valid.eq(read), read_data.eq(frames.r_data)]
+        m.d.sync += [read_room.eq(buffered.level < depth - 3),
+                     ram_valid.eq(read), read_valid.eq(ram_valid), read_data.eq(frames.r_data)]
         m.d.comb += [read.eq(frames.r_rdy & read_room), frames.r_en.eq(read),
                      buffered.s.valid.eq(read_valid), buffered.s.payload.eq(read_data)]
-        rd = buffered.m.payload
-
-        # The frame going out has its record in a register (``current``), loaded from the
-        # record FIFO before its first beat or as its last beat leaves; which field each
-        # 16-bit word of the beat at the FIFO's head takes (``picks``) is a register too,
-        # worked out for the next beat as a beat leaves. The output beat is then an AND-OR
-        # of registers.
-        current = Signal(TX_RECORD)
-        current_valid = Signal()
-        words = w // 16
-        picks = Signal(data.ArrayLayout(len(self.FIELDS), words))
-        following = Signal(range(self.max_at_beat + 2))  # the beat after the head's
-        send = Signal()
-        load = Signal()
-        m.d.comb += [
-            send.eq(buffered.m.valid & current_valid & out.ready),
-            load.eq((~current_valid | (send & rd.last)) & records.valid),
-            out.valid.eq(buffered.m.valid & current_valid),
-            buffered.m.ready.eq(send),
-            records.ready.eq(load),
-        ]
-        with m.If(load):
-            m.d.sync += [current.eq(records.payload), current_valid.eq(1), following.eq(1),
-                         picks.eq(self._picks(records.payload, 0))]
-        with m.Elif(send):
-            with m.If(rd.last):
-                m.d.sync += [current_valid.eq(0), following.eq(1)]
-            with m.Else():
-                m.d.sync += [picks.eq(self._picks(current, following)),
-                             following.eq(Mux(following > self.max_at_beat, following,
-                                              following + 1))]
+        # The beat at the head waits in a register slice, so that the FIFO's ``ready`` is a
+        # flip-flop and the send decision reaches only the slice (it took 8 logic levels
+        # through the FIFO's counts).
+        m.submodules.head = head = RegisterSlice(axis_layout(w))
+        wiring.connect(m, buffered.m, head.s)
+        rd = head.m.payload
+        current, current_valid, picks = self._patch_choices(m, records, head, rd.last)
 
         patched = Signal(w)
-        for k in range(words):
+        for k in range(w // 16):
             value = Mux(picks[k].any(), 0, Cat(rd.data[16 * k + 8:16 * k + 16],
                                                rd.data[16 * k:16 * k + 8]))   # BE word
             for f, name in enumerate(self.FIELDS):
                 value = value | Mux(picks[k][f], getattr(current, f"{name}_value")[:16], 0)
             m.d.comb += patched[16 * k:16 * k + 16].eq(Cat(value[8:16], value[0:8]))
         m.d.comb += [
+            out.valid.eq(head.m.valid & current_valid),
             out.payload.data.eq(patched),
             out.payload.keep.eq(rd.keep),
             out.payload.last.eq(rd.last),
@@ -308,21 +494,78 @@ class TxChecksumInsert(wiring.Component):
         widest = max(Shape.cast(TX_RECORD[f"{name}_at"].shape).width for name in self.FIELDS)
         return ((1 << widest) - 1) // (self.width // 8)
 
-    def _picks(self, record, beat):
-        """For each 16-bit word of beat number ``beat`` of the frame of ``record``: one-hot,
-        the field written there (none: the word is the frame's), the last of ``FIELDS``
-        where two share a word."""
-        nbytes = self.width // 8
-        shift = (nbytes - 1).bit_length()
-        on_beat = {name: getattr(record, f"fill_{name}") &
-                   (getattr(record, f"{name}_at")[shift:] == beat) for name in self.FIELDS}
-        result = []
-        for k in range(self.width // 16):
-            taken = C(0)
-            word = []
-            for name in reversed(self.FIELDS):
-                here = on_beat[name] & (getattr(record, f"{name}_at")[1:shift] == k) & ~taken
-                word.append(here)
-                taken = taken | here
-            result.append(Cat(*reversed(word)))
-        return Cat(*result)
+    def _patch_choices(self, m, records, head, head_last):
+        """The record of the frame going out (``current``, loaded before its first beat or as
+        its last beat leaves) and which field each 16-bit word of the beat at the head of
+        ``head`` takes (``picks``, one-hot per word): registers, so the output beat is an
+        AND-OR of registers. Returns ``current``'s record, its valid bit and ``picks``.
+
+        Every decision here is a few LUTs from flip-flops: a record waits in a register
+        slice (``upcoming``; the record FIFO's ``ready`` is then a flip-flop) with each
+        field's word one-hot worked out (whether its beat is 0, 1 or 2 comes with it from
+        the record FIFO); while a frame goes
+        out, ``next_hit``/``after_hit`` say which fields are on the beats one and two after
+        the head, and the field beats are compared with the beat three after (``ahead``), so
+        a beat leaving shifts flags rather than comparing beat numbers."""
+        w, fields = self.width, self.FIELDS
+        words = w // 16
+        shift = (w // 8 - 1).bit_length()        # a frame offset's bits within a beat
+        upcoming_layout = data.StructLayout({
+            "rec": TX_RECORD,
+            "word": data.ArrayLayout(words, len(fields)),    # one-hot, zero when not written
+            "on_beat": data.ArrayLayout(3, len(fields)),     # as TxRecordPipe.QUEUED's
+        })
+        m.submodules.upcoming = upcoming = RegisterSlice(upcoming_layout)
+        offered = upcoming.s.payload
+        queued = records.payload.rec
+        m.d.comb += [upcoming.s.valid.eq(records.valid), records.ready.eq(upcoming.s.ready),
+                     offered.rec.eq(queued), offered.on_beat.eq(records.payload.on_beat)]
+        for f, name in enumerate(fields):
+            at, fill = getattr(queued, f"{name}_at"), getattr(queued, f"fill_{name}")
+            m.d.comb += offered.word[f].eq(Cat(*[fill & (at[1:shift] == k)
+                                                 for k in range(words)]))
+
+        current = Signal(upcoming_layout)
+        current_valid = Signal()
+        picks = Signal(data.ArrayLayout(len(fields), words))
+        next_hit, after_hit = Signal(len(fields)), Signal(len(fields))
+        # The beat three after the head; it stops past the last beat a field can be on.
+        ahead = Signal(range(2 * (self.max_at_beat + 1)))
+
+        up = upcoming.m.payload
+
+        def picks_of(word, hit):
+            return Cat(*[Cat(*[word[f][k] & hit[f] for f in range(len(fields))])
+                         for k in range(words)])
+
+        def on_beat(b):
+            return Cat(*[up.on_beat[f][b] for f in range(len(fields))])
+
+        # Every register here moves on one enable, ``advance``: a beat leaves, or no frame is
+        # going out. What it takes is chosen by ``next_frame`` (no frame, or the head beat is
+        # its last): the upcoming record (``current_valid`` then says whether there was one)
+        # or the next beat's flags. The enable is then one LUT from flip-flops and each
+        # choice a LUT (the field beats' comparison with ``ahead`` two).
+        advance, next_frame = Signal(), Signal()
+        m.d.comb += [
+            advance.eq(~current_valid | (head.m.valid & self.m_axis.ready)),
+            next_frame.eq(~current_valid | head_last),
+            head.m.ready.eq(head.m.valid & current_valid & self.m_axis.ready),
+            upcoming.m.ready.eq(advance & next_frame),
+        ]
+        with m.If(advance):     # the enable alone, the choice inside: DI a LUT or two
+            with m.If(next_frame):
+                m.d.sync += [
+                    current.eq(up), current_valid.eq(upcoming.m.valid), ahead.eq(3),
+                    picks.eq(picks_of(up.word, on_beat(0))),
+                    next_hit.eq(on_beat(1)), after_hit.eq(on_beat(2)),
+                ]
+            with m.Else():
+                m.d.sync += [
+                    picks.eq(picks_of(current.word, next_hit)),
+                    next_hit.eq(after_hit),
+                    after_hit.eq(Cat(*[getattr(current.rec, f"{name}_at")[shift:] == ahead
+                                       for name in fields])),
+                    ahead.eq(Mux(ahead[-1], ahead, ahead + 1)),
+                ]
+        return current.rec, current_valid, picks

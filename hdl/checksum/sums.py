@@ -29,12 +29,11 @@ def range_mask(pos, lo, hi, nbytes):
     return mask, stmts
 
 
-def beat_lane(pos, at, nbytes):
-    """Where frame offset ``at`` falls in a beat at frame offset ``pos``: its lane; 0 when it
-    is before the beat, ``nbytes`` when past it (``range(nbytes + 1)``). A byte range
-    [lo, hi) holds lane ``i`` when ``beat_lane(lo) <= i < beat_lane(hi)``
-    (:func:`lane_mask`)."""
-    rel = (at - pos).as_signed()        # exact: both unsigned, one bit wider than either
+def beat_lane(rel, nbytes):
+    """Where a frame offset falls in a beat, from ``rel`` (signed: the offset less the beat's
+    frame offset): its lane; 0 when it is before the beat, ``nbytes`` when past it
+    (``range(nbytes + 1)``). A byte range [lo, hi) holds lane ``i`` when
+    ``beat_lane(lo) <= i < beat_lane(hi)`` (:func:`lane_mask`)."""
     return Mux(rel < 0, 0, Mux(rel > nbytes, nbytes, rel[:nbytes.bit_length()]))
 
 
@@ -48,10 +47,9 @@ def field_lane_layout(nbytes):
     return data.StructLayout({"in_beat": 1, "word": range(nbytes // 2)})
 
 
-def field_lane(pos, at, nbytes):
-    """The ``field_lane_layout`` value of the field at the even frame offset ``at`` in a beat
-    at frame offset ``pos``."""
-    rel = (at - pos).as_signed()
+def field_lane(rel, nbytes):
+    """The ``field_lane_layout`` value of the field at an even frame offset in a beat, from
+    ``rel`` (signed: that offset less the beat's frame offset)."""
     return Cat((rel >= 0) & (rel < nbytes), rel[1:(nbytes // 2 - 1).bit_length() + 1])
 
 
@@ -253,19 +251,22 @@ class SumPipeline(wiring.Component):
             ranges["gre"] = (tx.gre_lo, tx.gre_hi)
             fields.update(ip_field=hdr.l3 + 10, inner_field=tx.inner_field,
                           gre_field=tx.gre_field, l4_field=tx.l4_field)
-        # The range ends and field offsets in registers of a stage of their own (an addition
-        # each), so that the lanes stage subtracts the beat's position and clamps, no more.
+        # The range ends and field offsets less the beat's position, in registers of a stage
+        # of their own (an addition and a subtraction each, two carry chains), so that the
+        # lanes stage only clamps (it subtracted too: the insert unit's critical path).
         offsets = {**{f"{name}_{end}": value for name, pair in ranges.items()
                       for end, value in zip(("lo", "hi"), pair)}, **fields}
         carried = {"beat": axis_layout(self.width), "hdr": HEADERS_LAYOUT(self.user_width),
                    "pos": 20, "first": 1, "view": self.VIEW_LAYOUT,
                    "tx": self.TX_FIELDS_LAYOUT}
-        ends = Signal(stage_layout({**carried, "at": data.StructLayout(
-            {name: len(Value.cast(value)) for name, value in offsets.items()})}), name="ends")
+        ends = Signal(stage_layout({**carried, "rel": data.StructLayout(
+            {name: signed(21) for name in offsets})}), name="ends")
         m.d.sync += [ends.valid.eq(s0.valid), ends.beat.eq(s0.beat), ends.hdr.eq(hdr),
                      ends.pos.eq(pos), ends.first.eq(s0.first), ends.view.eq(view),
                      ends.tx.eq(s0.tx)]
-        m.d.sync += [getattr(ends.at, name).eq(value) for name, value in offsets.items()]
+        # exact: offsets narrower than the position less the 20-bit position
+        assert all(len(Value.cast(value)) < 20 for value in offsets.values())
+        m.d.sync += [getattr(ends.rel, name).eq(value - pos) for name, value in offsets.items()]
 
         lanes_layout = data.StructLayout({
             **{f"{name}_{end}": range(nbytes + 1) for name in ranges for end in ("lo", "hi")},
@@ -277,10 +278,9 @@ class SumPipeline(wiring.Component):
         for name in ranges:
             for end in ("lo", "hi"):
                 m.d.sync += getattr(s1.lanes, f"{name}_{end}").eq(
-                    beat_lane(ends.pos, getattr(ends.at, f"{name}_{end}"), nbytes))
+                    beat_lane(getattr(ends.rel, f"{name}_{end}"), nbytes))
         for name in fields:
-            m.d.sync += getattr(s1.lanes, name).eq(field_lane(ends.pos, getattr(ends.at, name),
-                                                              nbytes))
+            m.d.sync += getattr(s1.lanes, name).eq(field_lane(getattr(ends.rel, name), nbytes))
         return ends, s1
 
     def _masks(self, m, s1):
