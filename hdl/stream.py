@@ -11,6 +11,9 @@ registered read port) and ``ready`` leaves from a flip-flop.
 :class:`StreamFIFO`
     A FIFO with stream ports of a payload shape (LUT RAM in banks, an output register), for
     the boundaries that need depth (a frame's beats, records that wait for their frame).
+:class:`FrameBuffer`
+    A FIFO in one block RAM with a registered write, whose ``r_rdy`` is a flip-flop worked
+    out exactly a cycle ahead: a buffer of frames' beats (the TX checksum unit's).
 :func:`stage_layout`
     A pipeline stage register described by a ``data.StructLayout`` with a ``valid`` bit,
     for stages that are not streams (a stage register moves when the stage behind it moves).
@@ -21,7 +24,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["RegisterSlice", "StreamFIFO", "stage_layout"]
+__all__ = ["FrameBuffer", "RegisterSlice", "StreamFIFO", "stage_layout"]
 
 
 def stage_layout(fields):
@@ -212,3 +215,79 @@ class StreamFIFO(wiring.Component):
             with m.If(moved):
                 m.d.sync += [read_at.eq(((read_at ^ key) + 1) ^ key),
                              data_out[low:high].eq(read.data)]
+
+
+class FrameBuffer(wiring.Component):
+    """The frames' beats in one block RAM, in order: a FIFO whose every decision is a
+    flip-flop or one LUT away from flip-flops (Amaranth's ``SyncFIFOBuffered``, here before,
+    took its read enable back through its level count: 7 logic levels).
+
+    The writer and the reader keep counts of their own: ``level`` (written, not yet read)
+    for the writer's room, and the reader's count of entries it may read, which learns of a
+    write once its row is written (the write is registered, then ``written``, a flip-flop),
+    so no write enable reaches the read side in the same cycle. ``r_rdy`` is that count
+    being non-zero next cycle, worked out from the count and this cycle's read (exactly:
+    ``r_rdy`` never stays low while an entry waits).
+
+    Parameters
+    ----------
+    width : int
+        Bits an entry.
+    depth : int
+        Entries, a power of two.
+
+    Attributes
+    ----------
+    w_en, w_data : In
+        Write an entry (only while ``level < depth``: the writer's business).
+    level : Out(range(depth + 1))
+        Entries written and not yet read (a register).
+    r_en : In(1)
+        Read the oldest entry (only while ``r_rdy``).
+    r_rdy : Out(1)
+        An entry can be read (a flip-flop).
+    r_data : Out(width)
+        The entry read in the cycle before (the block RAM's output register).
+    """
+
+    def __init__(self, width, depth):
+        assert depth & (depth - 1) == 0, "the addresses run round the rows"
+        self.depth = depth
+        super().__init__({
+            "w_en": In(1), "w_data": In(width), "level": Out(range(depth + 1)),
+            "r_en": In(1), "r_rdy": Out(1), "r_data": Out(width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        # A row is never read in the cycle it is written (the reader's count learns of a
+        # write a cycle late), but Yosys cannot know it (it ignores ``no_rw_check`` here) and
+        # builds logic for such a read: for a read of the old data ("read-first", Amaranth's
+        # default) a comparison of the addresses into a flip-flop per data bit, 5 logic levels
+        # (and 6 with the write before the read); for a transparent read, as here, one flip-flop
+        # and a register of the written data. The write is registered (``write_en``,
+        # ``write_data``), so that flip-flop's comparison starts from flip-flops only.
+        m.submodules.storage = storage = Memory(shape=len(self.w_data), depth=self.depth,
+                                                init=[])
+        write = storage.write_port()
+        read = storage.read_port(domain="sync", transparent_for=(write,))
+        write_at = Signal(range(self.depth))
+        read_at = Signal(range(self.depth))
+        write_en, write_data = Signal(), Signal.like(self.w_data)
+        m.d.sync += [write_en.eq(self.w_en), write_data.eq(self.w_data)]
+        m.d.comb += [write.addr.eq(write_at), write.data.eq(write_data), write.en.eq(write_en),
+                     read.addr.eq(read_at), read.en.eq(self.r_en), self.r_data.eq(read.data)]
+        with m.If(write_en):
+            m.d.sync += write_at.eq(write_at + 1)
+        with m.If(self.r_en):
+            m.d.sync += read_at.eq(read_at + 1)
+        m.d.sync += self.level.eq(self.level + self.w_en - self.r_en)
+
+        # The reader's count: an entry counts from the cycle after its row is written (so a
+        # read never meets the write of the same row).
+        written = Signal()
+        readable = Signal(range(self.depth + 1))
+        m.d.sync += [written.eq(write_en), readable.eq(readable + written - self.r_en)]
+        # Non-zero next cycle: a write arrives, or two or more wait, or one waits unread.
+        m.d.sync += self.r_rdy.eq(written | (readable[1:] != 0) | (readable[0] & ~self.r_en))
+        return m
