@@ -206,40 +206,41 @@ class TxRecordPipe(wiring.Component):
         facts = Signal(stage_layout({"facts": TX_FACTS, "rec": TX_RECORD}), name="record_facts")
         cases = Signal(stage_layout({"cases": TX_CASES, "rec": TX_RECORD}), name="record_cases")
         layout = stage_layout({"rec": TX_RECORD})
-        d1, d2, d3 = (Signal(layout, name=f"record_d{i}") for i in (1, 2, 3))
+        decided, gre_added, folded = (Signal(layout, name=f"record_{stage}")
+                                      for stage in ("decided", "gre_added", "folded"))
         compared = Signal(stage_layout({"facts": TX_FACTS, "rec": TX_RECORD}),
                           name="record_compared")
         m.d.sync += [facts.valid.eq(self.s.valid), facts.facts.eq(self.s.payload.facts),
                      facts.rec.eq(self.s.payload.rec)]
-        f1 = facts.facts
-        m.d.sync += [compared.valid.eq(facts.valid), compared.facts.eq(f1),
+        given = facts.facts
+        m.d.sync += [compared.valid.eq(facts.valid), compared.facts.eq(given),
                      compared.rec.eq(facts.rec),
                      compared.facts.offsets_agree[1].eq(
-                         f1.inner_l3_relative_given == f1.inner_l3_relative),
+                         given.inner_l3_relative_given == given.inner_l3_relative),
                      compared.facts.offsets_agree[2].eq(
-                         f1.inner_l4_relative_given == f1.inner_l4_relative)]
+                         given.inner_l4_relative_given == given.inner_l4_relative)]
         m.d.sync += [cases.valid.eq(compared.valid), cases.cases.eq(tx_cases(m, compared.facts)),
                      cases.rec.eq(compared.rec)]
-        m.d.sync += [d1.valid.eq(cases.valid), d1.rec.eq(cases.rec),
-                     Cat(d1.rec.fill_ip, d1.rec.fill_inner_ip, d1.rec.fill_l4,
-                         d1.rec.fill_gre).eq(tx_decision(m, cases.cases))]
-        r1 = d1.rec
-        m.d.sync += [d2.valid.eq(d1.valid), d2.rec.eq(r1),
-                     d2.rec.gre_value.eq(r1.gre_value[:16] +
-                                         Mux(r1.fill_inner_ip, r1.inner_ip_value, 0) +
-                                         Mux(r1.fill_l4, r1.l4_value, 0))]
-        self._keep_last_of_shared_words(m, cases.rec, r1, d2.rec)
-        m.d.sync += [d3.valid.eq(d2.valid), d3.rec.eq(d2.rec),
-                     d3.rec.gre_value.eq(fold16(d2.rec.gre_value))]
+        m.d.sync += [decided.valid.eq(cases.valid), decided.rec.eq(cases.rec),
+                     Cat(decided.rec.fill_ip, decided.rec.fill_inner_ip, decided.rec.fill_l4,
+                         decided.rec.fill_gre).eq(tx_decision(m, cases.cases))]
+        rec = decided.rec
+        m.d.sync += [gre_added.valid.eq(decided.valid), gre_added.rec.eq(rec),
+                     gre_added.rec.gre_value.eq(rec.gre_value[:16]
+                                                + Mux(rec.fill_inner_ip, rec.inner_ip_value, 0)
+                                                + Mux(rec.fill_l4, rec.l4_value, 0))]
+        self._keep_last_of_shared_words(m, cases.rec, rec, gre_added.rec)
+        m.d.sync += [folded.valid.eq(gre_added.valid), folded.rec.eq(gre_added.rec),
+                     folded.rec.gre_value.eq(fold16(gre_added.rec.gre_value))]
         on_beat = Signal(data.ArrayLayout(3, 4))
         beat_shift = (self.width // 8 - 1).bit_length()    # a frame offset's beat bits
         for f, name in enumerate(TxChecksumInsert.FIELDS):
-            at = getattr(d2.rec, f"{name}_at")
+            at = getattr(gre_added.rec, f"{name}_at")
             m.d.sync += on_beat[f].eq(Cat(*[at[beat_shift:] == b for b in range(3)]))
         m.submodules.fifo = records = StreamFIFO(self.QUEUED, self.DEPTH)
         out = records.s.payload
-        m.d.comb += [records.s.valid.eq(d3.valid), out.rec.eq(d3.rec),
-                     out.rec.gre_value.eq(~d3.rec.gre_value[:16]), out.on_beat.eq(on_beat)]
+        m.d.comb += [records.s.valid.eq(folded.valid), out.rec.eq(folded.rec),
+                     out.rec.gre_value.eq(~folded.rec.gre_value[:16]), out.on_beat.eq(on_beat)]
         m.d.comb += self.room_ahead.eq(records.level < self.DEPTH - self.STAGES - 3)
         wiring.connect(m, records.m, wiring.flipped(self.m))
         return m
