@@ -6,7 +6,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from nicoffload.hdl.stream import RegisterSlice, StreamFIFO, stage_layout
+from nicoffload.hdl.stream import FrameBuffer, RegisterSlice, StreamFIFO, stage_layout
 
 
 def run_stream(dut, count, *, p_valid, p_ready, seed, check_ready_registered=False,
@@ -120,3 +120,44 @@ def test_stage_layout():
         stage_layout({"valid": 1})
     with pytest.raises(ValueError):
         StreamFIFO(8, 0)
+
+
+@pytest.mark.parametrize("p_write,p_read", [(1.0, 1.0), (0.8, 0.4), (1.0, 0.3), (0.3, 1.0)])
+def test_frame_buffer_order_and_r_rdy(p_write, p_read):
+    """``FrameBuffer``: entries come out in order, none lost, the writer keeping to ``level <
+    depth``; ``r_rdy`` is exact (high whenever an entry written three cycles ago or earlier is
+    unread: it never stays low while one waits) and a read returns the entry the cycle
+    after."""
+    depth, count = 8, 300
+    dut = FrameBuffer(16, depth)
+    rng = random.Random(int(p_write * 10 + p_read * 100))
+    got, writes = [], []           # writes: the cycle of each entry's write
+    state = {"reading": None}
+
+    async def tb(ctx):
+        nxt, cycle = 0, 0
+        while len(got) < count and cycle < count * 10:
+            if state["reading"] is not None:        # the read of the cycle before
+                got.append(ctx.get(dut.r_data))
+                state["reading"] = None
+            write = nxt < count and ctx.get(dut.level) < depth and rng.random() < p_write
+            ctx.set(dut.w_en, write)
+            ctx.set(dut.w_data, nxt)
+            waiting = [c for c in writes[len(got) + (state["reading"] is not None):]
+                       if c <= cycle - 3]
+            assert ctx.get(dut.r_rdy) == bool(waiting), f"cycle {cycle}"
+            read = ctx.get(dut.r_rdy) and rng.random() < p_read
+            ctx.set(dut.r_en, read)
+            if write:
+                writes.append(cycle)
+                nxt += 1
+            await ctx.tick()
+            if read:
+                state["reading"] = True
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == list(range(count))
