@@ -252,6 +252,20 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     raise RuntimeError(f"yosys failed: {ys.stderr.strip()[-500:] or 'status 1, no message'}")
 
 
+def _visible_names(module: dict, indexed: bool) -> dict:
+    """Each net bit of a mapped module (Yosys JSON) by the shortest name Yosys kept visible
+    for it, with the bit's index when ``indexed`` and the name has several bits."""
+    names = {}
+    for name, net in module["netnames"].items():
+        if net.get("hide_name"):
+            continue
+        for index, bit in enumerate(net["bits"]):
+            label = f"{name}[{index}]" if indexed and len(net["bits"]) > 1 else name
+            if isinstance(bit, int) and (bit not in names or len(label) < len(names[bit])):
+                names[bit] = label
+    return names
+
+
 def high_fanout(netlist: dict, top: str, count: int = 10) -> list[dict]:
     """The ``count`` nets of the unit in the mapped netlist (Yosys JSON) with the most cell
     inputs on them, the clock and reset pins' and the harness's left out: each as its name
@@ -270,14 +284,7 @@ def high_fanout(netlist: dict, top: str, count: int = 10) -> list[dict]:
                         drivers[bit] = cell["type"]
                     elif port != "CLK":
                         loads[bit] = loads.get(bit, 0) + 1
-    names = {}
-    for name, net in module["netnames"].items():
-        if net.get("hide_name"):
-            continue
-        for index, bit in enumerate(net["bits"]):
-            label = name if len(net["bits"]) == 1 else f"{name}[{index}]"
-            if isinstance(bit, int) and (bit not in names or len(label) < len(names[bit])):
-                names[bit] = label
+    names = _visible_names(module, indexed=True)
     # The unit's own nets: not the pins' (clock, reset, the harness's input) nor the
     # harness's registers and reduction.
     ranked = sorted((bit for bit in loads if bit in drivers
@@ -323,13 +330,7 @@ def logic_levels(netlist: dict, top: str, count: int = 12) -> dict:
                 for bit in bits:
                     if isinstance(bit, int):
                         driver[bit] = name
-    names = {}
-    for name, net in module["netnames"].items():
-        if net.get("hide_name"):
-            continue
-        for bit in net["bits"]:
-            if isinstance(bit, int) and (bit not in names or len(name) < len(names[bit])):
-                names[bit] = name
+    names = _visible_names(module, indexed=False)
     depth = {}      # bit -> (levels up to it, the bit its deepest path starts from)
 
     def arrivals(bit):

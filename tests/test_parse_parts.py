@@ -10,7 +10,7 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from nicoffload.hdl.parse import FrameParser, HEADERS_LAYOUT, L3_OFFSETS, WINDOW_BYTES
-from nicoffload.hdl.parse.capture import CaptureWindow, L2Decode, L2_COMPARISONS
+from nicoffload.hdl.parse.capture import CaptureWindow, L2Decode, L2_COMPARISONS, _flag_name
 from nicoffload.hdl.parse.checks import Decide
 from nicoffload.hdl.parse.layouts import EXT_POSITIONS, HEAD_BYTES, L2_ENDS, PHASE
 from nicoffload.hdl.parse.window import WindowStore
@@ -57,9 +57,9 @@ def _l2_flags(frame):
 
     def flag(at, op, value):
         if op.endswith("16"):         # a 16-bit field in wire order
-            return f"word{at}_{op[:-2]}_{value:04x}", int(
+            return _flag_name(at, op, value), int(
                 at + 1 < len(window) and ops[op[:-2]](window[at] << 8 | window[at + 1], value))
-        return f"byte{at}_{op}_{value:02x}", int(at < len(window) and ops[op](window[at], value))
+        return _flag_name(at, op, value), int(at < len(window) and ops[op](window[at], value))
 
     flags = dict(flag(*key) for key in L2_COMPARISONS)
     flags |= {f"short{end}": int(end > len(frame)) for end in L2_ENDS}

@@ -256,16 +256,17 @@ class SumPipeline(wiring.Component):
         # lanes stage only clamps (it subtracted too: the insert unit's critical path).
         offsets = {**{f"{name}_{end}": value for name, pair in ranges.items()
                       for end, value in zip(("lo", "hi"), pair)}, **fields}
+        pos_bits = 20
         carried = {"beat": axis_layout(self.width), "hdr": HEADERS_LAYOUT(self.user_width),
-                   "pos": 20, "first": 1, "view": self.VIEW_LAYOUT,
+                   "pos": pos_bits, "first": 1, "view": self.VIEW_LAYOUT,
                    "tx": self.TX_FIELDS_LAYOUT}
         ends = Signal(stage_layout({**carried, "rel": data.StructLayout(
-            {name: signed(21) for name in offsets})}), name="ends")
+            {name: signed(pos_bits + 1) for name in offsets})}), name="ends")
         m.d.sync += [ends.valid.eq(s0.valid), ends.beat.eq(s0.beat), ends.hdr.eq(hdr),
                      ends.pos.eq(pos), ends.first.eq(s0.first), ends.view.eq(view),
                      ends.tx.eq(s0.tx)]
         # exact: offsets narrower than the position less the 20-bit position
-        assert all(len(Value.cast(value)) < 20 for value in offsets.values())
+        assert all(len(Value.cast(value)) < pos_bits for value in offsets.values())
         m.d.sync += [getattr(ends.rel, name).eq(value - pos) for name, value in offsets.items()]
 
         lanes_layout = data.StructLayout({
