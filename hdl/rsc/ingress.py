@@ -23,6 +23,7 @@ HEAD_BYTES = 30                     # the Ethernet header and VLAN tags at most 
 AT_L3_BYTES = 40                    # from l3: an IPv6 fixed header (an IPv4 header's 20 first)
 TCP_BYTES = 60                      # from l3 + 20 (IPv4) / l3 + 40 (IPv6): the longest TCP header
 PORT_BYTES = 4                      # from l4: the TCP ports
+MIN_L4 = min(L3_OFFSETS) + 20       # a TCP header starts there at the earliest (IPv4)
 
 
 class RscEvents(wiring.Component):
@@ -88,8 +89,9 @@ class SegmentAnalyzer(wiring.Component):
     beats go by: no choice among offsets here), the parse record, the frame length and the
     checksum word, in two stages: ``desc`` is valid the cycle after the inputs are set, which
     need hold for that one cycle only (the first stage registers the IP and TCP headers, the
-    option walk's verdict at each option byte and the other inputs; the second reads only
-    those registers), so a frame can be analyzed every cycle.
+    option walk's verdict at each option byte, whether bytes 12 and 16 hold a VLAN TPID,
+    where the L2 header ends and the other inputs; the second reads only those registers),
+    so a frame can be analyzed every cycle.
 
     Attributes
     ----------
@@ -225,19 +227,27 @@ class SegmentAnalyzer(wiring.Component):
         # At most one position is a hit (the walk without a timestamp ends there): an OR of
         # the hit positions' fields, not a chain of priority choices.
         tsval, tsecr, ts_rel = Signal(32), Signal(32), Signal(8)
-        found = [(hits[i], Cat(_be(tcp, 20 + i + 6, 4), _be(tcp, 20 + i + 2, 4), C(20 + i, 8)))
-                 for i in range(OPTION_BYTES) if i + 10 <= OPTION_BYTES]
-        m.d.comb += Cat(tsecr, tsval, ts_rel).eq(
-            or_tree([Mux(h, fields, 0) for h, fields in found]))
+        places = range(OPTION_BYTES - 9)
+        m.d.comb += Cat(tsecr, tsval).eq(or_tree([
+            Mux(hits[i], Cat(_be(tcp, 20 + i + 6, 4), _be(tcp, 20 + i + 2, 4)), 0)
+            for i in places]))
+        # The hit's offset from l4, bit by bit an OR of the hits whose offset has that bit
+        # (not a choice among constants beside the fields', which Yosys merged into their
+        # tree: seven levels to ``ts_off`` through its adder).
+        with_bit = [[hits[i] for i in places if (20 + i) >> b & 1] for b in range(len(ts_rel))]
+        m.d.comb += ts_rel.eq(Cat(*[or_tree(hs) if hs else C(0, 1) for hs in with_bit]))
 
-        # The flow key.
+        # The flow key. Whether bytes 12 and 16 hold a VLAN TPID, and where the L2 header
+        # ends (``l3 > i``), are worked out in the first stage.
         def tag(at):
             tpid = _be(head, at, 2)
-            return tpid, Cat(_be(head, at + 2, 2)[:12], tpid, C(1, 1))
-        tpid0, tag0 = tag(12)
-        tpid1, tag1 = tag(16)
-        is_tpid0 = Cat(*[tpid0 == t for t in VLAN_TPIDS]).any()
-        is_tpid1 = Cat(*[tpid1 == t for t in VLAN_TPIDS]).any()
+            return Cat(_be(head, at + 2, 2)[:12], tpid, C(1, 1))
+        tag0, tag1 = tag(12), tag(16)
+        is_tpid0, is_tpid1 = Signal(), Signal()
+        m.d.sync += [is_tpid0.eq(Cat(*[_be(self.head, 12, 2) == t for t in VLAN_TPIDS]).any()),
+                     is_tpid1.eq(Cat(*[_be(self.head, 16, 2) == t for t in VLAN_TPIDS]).any())]
+        in_l2 = Signal(HEAD_BYTES)
+        m.d.sync += in_l2.eq(Cat(*[self.hdr.l3 > i for i in range(HEAD_BYTES)]))
         key = d.key
         m.d.comb += [
             key.tag0.eq(Mux(is_tpid0, tag0, 0)),
@@ -252,7 +262,7 @@ class SegmentAnalyzer(wiring.Component):
         same = d.same
         m.d.comb += [
             same.l3.eq(hdr.l3),
-            same.l2.eq(Cat(*[Mux(hdr.l3 > i, _byte(head, i), 0) for i in range(30)])),
+            same.l2.eq(Cat(*[Mux(in_l2[i], _byte(head, i), 0) for i in range(HEAD_BYTES)])),
             same.ip.eq(Mux(v6, Cat(word6[:20], word6[22:28]),
                            Cat(_byte(ip, 6)[6], C(0, 19), _byte(ip, 1)[2:8]))),
             same.thl.eq(thl), same.ts.eq(ts),
@@ -297,6 +307,7 @@ class RscIngress(wiring.Component):
     Attributes
     ----------
     s : In(stream.Signature(RSC_IN_LAYOUT(W)))
+        ``ready`` is a flip-flop: the slot the next beat goes into is free.
     land_addr, land_data, land_en : Out
         The landing RAM's write port (``land_en`` a write this cycle).
     m_desc : Out(stream.Signature(DESC_LAYOUT))
@@ -332,7 +343,6 @@ class RscIngress(wiring.Component):
         the frame's on every beat), so no decode of the record lies before the enables of
         bytes that come after the first beat (at W=64, all of them)."""
         nb = self.width // 8
-        shift = exact_log2(nb)
         head, at_l3, at_tcp, at_l4 = (Signal(n * 8, name=name) for n, name in
                                       ((HEAD_BYTES, "head"), (AT_L3_BYTES, "at_l3"),
                                        (TCP_BYTES, "at_tcp"), (PORT_BYTES, "at_l4")))
@@ -362,12 +372,35 @@ class RscIngress(wiring.Component):
                        [(tcp_is[i], tcp_q[i], v + 20) for i, v in enumerate(L3_OFFSETS)] +
                        [(tcp_is[n3 + i], tcp_q[n3 + i], v + 40)
                         for i, v in enumerate(L3_OFFSETS)])
-            for j in range(PORT_BYTES):
-                at = Signal(10, name=f"at_l4_pos{j}")
-                m.d.comb += at.eq(hdr.l4 + j)
-                with m.If(at[shift:] == beat_i):
-                    m.d.sync += _byte(at_l4, j).eq(beat.word_select(at[:shift], 8))
-        return head, at_l3, at_tcp, at_l4
+            for j, (here, lane) in enumerate(self._port_places(m, take, last, beat_i,
+                                                                beat_is[0], hdr)):
+                with m.If(here):
+                    m.d.sync += _byte(at_l4, j).eq(beat.word_select(lane, 8))
+        return head, at_l3, at_tcp, at_l4, beat_is[0]
+
+    def _port_places(self, m, take, last, beat_i, first, hdr):
+        """Where each byte of the TCP ports is: (it is on the beat on the input, its lane), for
+        later beats from registers worked out as the beat before was taken (the record is the
+        frame's on every beat), so no addition and comparison stand before the ports' enables
+        and lanes. Only at W=512 can they be on a frame's first beat (l4 is 34 at least):
+        there from the record."""
+        nb = self.width // 8
+        shift = exact_log2(nb)
+        places = []
+        for j in range(PORT_BYTES):
+            at = Signal(10, name=f"port_at{j}")
+            m.d.comb += at.eq(hdr.l4 + j)
+            here_q = Signal(name=f"port_here{j}")
+            lane_q = Signal(shift, name=f"port_lane{j}")
+            with m.If(take):
+                m.d.sync += [here_q.eq(~last & (at[shift:] == beat_i + 1)),
+                             lane_q.eq(at[:shift])]
+            if nb > MIN_L4:
+                places.append((Mux(first, at[shift:] == 0, here_q),
+                               Mux(first, at[:shift], lane_q)))
+            else:
+                places.append((here_q, lane_q))
+        return places
 
     def _pick(self, m, beat, beat_is, dest, starts):
         """Load byte j of ``dest`` with window byte s + j from the beat it comes on, for the
@@ -404,18 +437,36 @@ class RscIngress(wiring.Component):
         p = self.s.payload
         take = Signal()
         set_busy = Signal(LANDING_SLOTS)
+        # The input's ``ready`` is a flip-flop, worked out a cycle ahead: the slot the next
+        # beat goes into holds no frame still to be read out. (``take`` enables every header
+        # byte the capture keeps: with ``ready`` decoded from ``busy`` and ``slot`` in front
+        # of it, a thousand of them were five levels deep.) The descriptor FIFO needs no say:
+        # a descriptor is read out before its slot is released, so it holds one per busy slot
+        # at most, and it is as deep as there are slots.
+        assert descs.depth >= LANDING_SLOTS
+        slot_is = Signal(LANDING_SLOTS, init=1)     # ``slot``, one-hot
+        slot_after = Cat(slot_is[-1], slot_is[:-1])
+        still_busy = busy & ~self.release
+        slot_free = Signal(init=1)
+        with m.If(take & p.beat.last):
+            m.d.sync += [slot_is.eq(slot_after),
+                         slot_free.eq(~(still_busy & slot_after).any())]
+        with m.Else():
+            m.d.sync += slot_free.eq(~(still_busy & slot_is).any())
         m.d.comb += [
-            self.s.ready.eq(~busy.bit_select(slot, 1) & descs.s.ready),
+            self.s.ready.eq(slot_free),
             take.eq(self.s.valid & self.s.ready),
             self.land_addr.eq(slot * self.slot_beats
                               + Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)),
             self.land_data.eq(p.beat.data),
             self.land_en.eq(take),
         ]
+        head, at_l3, at_tcp, at_l4, beat_first = self._capture(m, take, p.beat.last, beat_i,
+                                                               p.beat.data, p.hdr)
         with m.If(take):
             m.d.sync += beat_i.eq(Mux(p.beat.last, 0, Mux(beat_i < self.slot_beats, beat_i + 1,
                                                           beat_i)))
-            with m.If(beat_i == 0):
+            with m.If(beat_first):
                 m.d.sync += hdr.eq(p.hdr)
             count = add_tree([p.beat.keep[i] for i in range(nb)])
             m.d.sync += frame_len.eq(Mux(beat_i < self.slot_beats, beat_i, self.slot_beats - 1)
@@ -423,9 +474,7 @@ class RscIngress(wiring.Component):
             with m.If(p.beat.last):
                 m.d.sync += [csum.eq(p.beat.user[:32]), frame_slot.eq(slot),
                              slot.eq(Mux(slot == LANDING_SLOTS - 1, 0, slot + 1))]
-                m.d.comb += set_busy.eq(1 << slot)
-        head, at_l3, at_tcp, at_l4 = self._capture(m, take, p.beat.last, beat_i, p.beat.data,
-                                                   p.hdr)
+                m.d.comb += set_busy.eq(slot_is)
         m.d.comb += [
             an.head.eq(head), an.at_l3.eq(at_l3), an.at_tcp.eq(at_tcp), an.at_l4.eq(at_l4),
             an.hdr.eq(hdr),
