@@ -3,16 +3,16 @@
 from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from nicoffload.model.parse import IPPROTO_TCP
 
 from ..axis import AxisSignature, axis_layout
-from ..checksum import range_mask
 from ..onesum import add_tree, beat_words, fold16
 from ..stream import RegisterSlice, StreamFIFO
 
-from .common import (EMIT_LAYOUT, BufferPart, LANDING_SLOTS, OP_EMIT_SCU, RXU, TICKET_BITS,
-                     one_hot_select, patch_beat, patch_lanes)
+from .common import (CMD_LAYOUT, EMIT_LAYOUT, WINDOW, BufferPart, LANDING_SLOTS, OP_EMIT_SCU, RXU, TICKET_BITS,
+                     or_tree, patch_beat)
 
 
 class RscEmitter(BufferPart):
@@ -65,6 +65,7 @@ class RscEmitter(BufferPart):
         wiring.connect(m, out.m, wiring.flipped(self.m))
 
         entry = Signal(EMIT_LAYOUT(self.regions))
+        self.places = _Places(nb, self.regions)
         c = entry.cmd
         beats = range(max(self.region_beats, self.slot_beats) + 2)
         j, last_j = Signal(beats), Signal(beats)
@@ -79,6 +80,7 @@ class RscEmitter(BufferPart):
         ip_csum, tcp_csum = Signal(16), Signal(16)
         tcp_len = Signal(17)        # the SCU's TCP header and payload bytes, from the command
         payload_sum = Signal(32)
+        region_is = Signal(self.regions)    # the command's region, one-hot
         # The RAM addresses' bases (a table each), registered with the command.
         land_base = Signal(range(LANDING_SLOTS * self.slot_beats))
         scu_base = Signal(range(self.regions * self.region_beats))
@@ -89,11 +91,21 @@ class RscEmitter(BufferPart):
         m.d.sync += [p_valid.eq(issue), p_last.eq(at_last),
                      self.release.eq(0), self.region_done.eq(0)]
 
-        state = Signal(range(len(_STATES)), name="state")
-        st = {name: state == code for name, code in _STATES.items()}
+        # A read is issued while the output queue's level a cycle ago was below
+        # ``OUT_DEPTH - OUT_AHEAD``: the beat written since (one at most) and the
+        # ``OUT_AHEAD`` beats on their way with this read's then fit. A register, since
+        # ``issue`` enables the command register and the sums (the level compared in front
+        # of them put 282 path ends at five levels).
+        queue_room = Signal()
+        m.d.sync += queue_room.eq(outq.level < self.OUT_DEPTH - OUT_AHEAD)
+
+        # The state one-hot, so that a state is a flip-flop in the decisions (the command's
+        # enable among them).
+        state = Signal(len(_STATES), init=1 << _STATES["IDLE"], name="state")
+        st = {name: state[code] for name, code in _STATES.items()}
 
         def goto(name):
-            m.d.sync += state.eq(_STATES[name])
+            m.d.sync += state.eq(1 << _STATES[name])
 
         def take_command():
             """The next command into ``entry``; to READ, or to COPIES to wait for its copies
@@ -104,6 +116,8 @@ class RscEmitter(BufferPart):
                 header_pass = (p.op == OP_EMIT_SCU) & p.multi
                 m.d.sync += [land_base.eq(self.slot_base(p.slot)),
                              scu_base.eq(self.region_base(p.region))]
+                self.places.load(m, p)
+                m.d.sync += region_is.eq(Cat(*[p.region == i for i in range(self.regions)]))
                 first_last_j = Mux(header_pass, (p.hdr_len - 1) >> lg, (p.len - 1) >> lg)
                 m.d.sync += [entry.eq(self.cmd.payload), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
                              ip_csum.eq(0), tcp_csum.eq(0), settled.eq(0),
@@ -126,13 +140,14 @@ class RscEmitter(BufferPart):
             # count only grows, so a cycle-old verdict is safe).
             m.d.sync += settled.eq(_ticket_met(self.copies, entry.ticket))
             with m.If(settled):
-                m.d.sync += payload_sum.eq(one_hot_select(
-                    c.region, [self.sums[i] for i in range(self.regions)]))
+                m.d.sync += payload_sum.eq(or_tree([Mux(region_is[i], self.sums[i], 0)
+                                                    for i in range(self.regions)]))
                 goto("READ")
         with m.Elif(st["READ"]):
-            m.d.comb += issue.eq(pass1 | (outq.level < self.OUT_DEPTH - OUT_AHEAD))
+            m.d.comb += issue.eq(pass1 | queue_room)
             with m.If(issue):
                 m.d.sync += [j.eq(j + 1), at_last.eq(j + 1 == last_j)]
+                self.places.step(m)
                 with m.If(at_last):
                     with m.If(pass1):
                         goto("DRAIN")   # the last header beat is read out there
@@ -161,6 +176,7 @@ class RscEmitter(BufferPart):
             m.d.sync += [ip_csum.eq(~fold16(ip_acc)), tcp_csum.eq(~fold16(l4_acc)),
                          pass1.eq(0), j.eq(0), last_j.eq(scu_last_j),
                          at_last.eq(scu_last_j == 0)]
+            self.places.restart(m)
             goto("READ")
 
         # The stage after a read: the beat is in the RAM's read register. What depends on
@@ -175,25 +191,27 @@ class RscEmitter(BufferPart):
                      out_tcp_len.eq(tcp_len), out_ip_csum.eq(ip_csum),
                      out_tcp_csum.eq(tcp_csum), out_ip4_len.eq(tcp_len + 20)]
         rdata = Mux(out_src_scu, self.scu_data, self.land_data)
-        rd_base = Signal(20)
-        m.d.comb += rd_base.eq(rd_j << lg)
-        lanes, stmts = patch_lanes(rd_base, nb, _patched_fields(c, tcp_len, tcp_len + 20, ip_csum,
-                                                                tcp_csum))
+        # Where the command's fields and ranges are, as rows and lanes registered as it is
+        # taken (``_Places``): each beat's lanes are then comparisons of registers, not sums
+        # of the command's offsets less the beat's (eight levels into the lanes).
+        places = self.places
+        lanes = places.patch_lanes()
         # The lanes registered only for an SCU's beats with headers to rewrite, so the patch
         # is the beat's last choice (no choice of the patched beat or the RAM's after it).
         lanes_q = [Signal(len(at), name=f"patch_lanes{i}") for i, at in enumerate(lanes)]
-        m.d.comb += stmts
         m.d.sync += [q.eq(Mux(src_scu & c.multi, at, 0)) for q, at in zip(lanes_q, lanes)]
         beat = Signal(w)
         m.d.comb += beat.eq(patch_beat(rdata, nb, _patched_fields(
             out_cmd, out_tcp_len, out_ip4_len, out_ip_csum, out_tcp_csum), lanes_q))
+        # The last beat's bytes up to the SCU's end (a header pass's beats are not sent, and
+        # its sums' ranges end before the SCU does).
         keep = Signal(nb)
-        m.d.sync += keep.eq(Cat(*[~at_last | (rd_base + k < c.len) for k in range(nb)]))
+        m.d.sync += keep.eq(Cat(*[~at_last | pass1 | (k <= places.last_lane)
+                                  for k in range(nb)]))
         # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header (and options).
-        ip_mask, s1 = range_mask(rd_base, c.l3, c.l3 + Mux(c.v6, 0, 20), nb)
-        l4_mask, s2 = range_mask(rd_base, c.l4, c.hdr_len, nb)
-        ad_mask, s3 = range_mask(rd_base, c.l3 + Mux(c.v6, 8, 12), c.l3 + Mux(c.v6, 40, 20), nb)
-        m.d.comb += s1 + s2 + s3
+        ip_mask = places.range_mask("ip")
+        l4_mask = places.range_mask("l4")
+        ad_mask = places.range_mask("addresses")
         ip_lanes, l4_lanes = Signal(nb), Signal(nb)
         m.d.sync += [ip_lanes.eq(ip_mask), l4_lanes.eq(l4_mask | ad_mask)]
         # The summing pass adds each beat a cycle after it is read: the beat (patched) and its
@@ -243,6 +261,108 @@ def _patched_fields(c, tcp_len, ip4_len, ip_csum, tcp_csum):
         (C(1, 1), c.l4 + 16, tcp_csum, 2),
         (c.ts, c.ts_off + 2, Cat(c.tsecr, c.tsval), 8),
     ]
+
+
+class _Row:
+    """Where the beat being read (``j``) stands against a header row ``row``, as flags in
+    registers: ``at`` (``j == row``), ``after`` (``j == row + 1``), ``past`` (``j > row``),
+    kept up to date as ``j`` starts at 0 (:meth:`load` with a new row, :meth:`restart`) and
+    steps by one (:meth:`step`), from a count of the rows still to go; so no comparison of
+    ``j`` stands before a beat's lanes."""
+
+    def __init__(self, row_bits, name):
+        self.row = Signal(row_bits, name=f"{name}_row")
+        self.to_go = Signal(signed(row_bits + 1), name=f"{name}_to_go")    # row - j
+        self.at, self.after, self.past = (Signal(name=f"{name}_{flag}")
+                                          for flag in ("at", "after", "past"))
+
+    def load(self, m, row):
+        m.d.sync += [self.row.eq(row), self.to_go.eq(row), self.at.eq(row == 0),
+                     self.after.eq(0), self.past.eq(0)]
+
+    def restart(self, m):
+        self.load(m, self.row)
+
+    def step(self, m):
+        # (The count runs round past the row; ``past`` keeps ``at`` from coming back.)
+        m.d.sync += [self.to_go.eq(self.to_go - 1), self.at.eq((self.to_go == 1) & ~self.past),
+                     self.after.eq(self.at), self.past.eq(self.past | self.at)]
+
+
+class _Places:
+    """Where an emit command's patched fields and summed ranges are in the frame, registered
+    when the command is taken (:meth:`load`, from the command on the input): the lane of
+    each field byte and whether it is on the field's first row or the next, the lanes of the
+    ranges' ends, and for each of those rows a :class:`_Row`, which the state machine keeps
+    up to date as the beat index moves (:meth:`restart`, :meth:`step`). A beat's lanes are
+    then a few flags and lanes ANDed (:meth:`patch_lanes`, :meth:`range_mask`): with the
+    command's offsets less the beat's offset compared in front of them, the patch lanes were
+    eight levels deep."""
+
+    def __init__(self, nb, regions):
+        self.nb = nb
+        self.lg = exact_log2(nb)
+        row_bits = max(1, ((WINDOW + 16) >> self.lg).bit_length())
+        fields = _patched_fields(Signal(CMD_LAYOUT(regions)), *[C(0, 16)] * 4)
+        self.fields = []
+        for f, (_en, _pos, _value, n) in enumerate(fields):
+            self.fields.append((Signal(name=f"patch{f}_on"), _Row(row_bits, f"patch{f}"),
+                                [(Signal(name=f"patch{f}_{b}_next_row"),
+                                  Signal(self.lg, name=f"patch{f}_{b}_lane")) for b in range(n)]))
+        self.ranges = {name: ((_Row(row_bits, f"{name}_from"), Signal(self.lg, name=f"{name}_from_lane")),
+                              (_Row(row_bits, f"{name}_to"), Signal(self.lg, name=f"{name}_to_lane")))
+                       for name in ("ip", "l4", "addresses")}
+        self.last_lane = Signal(self.lg, name="last_lane")
+
+    def _rows(self):
+        return ([row for _on, row, _bytes in self.fields] +
+                [end[0] for ends in self.ranges.values() for end in ends])
+
+    def load(self, m, c):
+        """Load the places of command ``c`` (its fields, this cycle); the beat index starts
+        at 0."""
+        lg = self.lg
+        for (on, row, bytes_at), (en, pos, _value, _n) in zip(
+                self.fields, _patched_fields(c, *[C(0, 16)] * 4)):
+            pos = Value.cast(pos)
+            m.d.sync += on.eq(en)
+            row.load(m, pos[lg:])
+            for b, (next_row, lane) in enumerate(bytes_at):
+                m.d.sync += [next_row.eq((pos[:lg] + b)[lg]), lane.eq(pos[:lg] + b)]
+        bounds = {"ip": (c.l3, c.l3 + Mux(c.v6, 0, 20)), "l4": (c.l4, c.hdr_len),
+                  "addresses": (c.l3 + Mux(c.v6, 8, 12), c.l3 + Mux(c.v6, 40, 20))}
+        for name, offsets in bounds.items():
+            for (row, lane), offset in zip(self.ranges[name], offsets):
+                offset = Value.cast(offset)
+                row.load(m, offset[lg:])
+                m.d.sync += lane.eq(offset[:lg])
+        m.d.sync += self.last_lane.eq((c.len - 1)[:lg])
+
+    def restart(self, m):
+        """The beat index starts again at 0 (the same command)."""
+        for row in self._rows():
+            row.restart(m)
+
+    def step(self, m):
+        """The beat index moves on by one."""
+        for row in self._rows():
+            row.step(m)
+
+    def patch_lanes(self):
+        """Per field, bit ``k * nbytes + b`` set when lane ``k`` of the beat being read holds
+        the field's byte ``b`` (from its first, big-endian) and the field is on."""
+        lanes = []
+        for on, row, bytes_at in self.fields:
+            lanes.append(Cat(*[on & Mux(next_row, row.after, row.at) & (lane == k)
+                               for k in range(self.nb) for next_row, lane in bytes_at]))
+        return lanes
+
+    def range_mask(self, name):
+        """The lanes of the beat being read in the range ``name`` (``[from, to)``)."""
+        (lo, lo_lane), (hi, hi_lane) = self.ranges[name]
+        before_hi = ~hi.past & ~hi.at
+        return Cat(*[(lo.past | lo.at & (lo_lane <= i)) & (before_hi | hi.at & (hi_lane > i))
+                     for i in range(self.nb)])
 
 
 def _ticket_met(copies, ticket):
