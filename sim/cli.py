@@ -402,7 +402,12 @@ def verilog(unit, width, output, out_dir):
 @click.option("--no-place", is_flag=True,
               help="Yosys only: the counts, the nets with the most loads and the logic "
                    "levels, in minutes, no Fmax (the levels do not change with the seed).")
-def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds, pnr_timeout, no_place):
+@click.option("--wire-delay", type=click.IntRange(min=1), default=None, metavar="PS",
+              help="What a net between two LUTs costs in ABC9's mapping, in ps. Default: "
+                   "Yosys' own (300). ABC9 lets paths grow to the design's deepest delay by "
+                   "its model, so a low figure leaves paths deeper than they need be.")
+def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds, pnr_timeout, no_place,
+          wire_delay):
     """Synthesize a unit for ECP5-85k (yowasp): LUT4/FF/EBR/DSP counts, logic levels, Fmax,
     critical path."""
     from nicoffload.sim import synth as synth_mod
@@ -416,7 +421,8 @@ def synth(unit, width, mapping, json_path, rsc_scu_bytes, seeds, pnr_timeout, no
         seed_list = []
     try:
         result = synth_mod.run(unit, int(width), mapping=mapping, rsc_scu_bytes=rsc_scu_bytes,
-                               seeds=seed_list, pnr_timeout=pnr_timeout)
+                               seeds=seed_list, pnr_timeout=pnr_timeout,
+                               wire_delay=wire_delay or synth_mod.YOSYS_WIRE_DELAY_PS)
     except (ValueError, RuntimeError) as e:
         raise CliError(str(e)) from None
     if json_path:

@@ -203,10 +203,31 @@ def partitions(rtlil_text: str, top: str) -> list[str]:
     return chosen
 
 
-def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto") -> str:
+#: The wire delay (ps) Yosys' ``synth_ecp5`` gives ABC9 for a net between two LUTs.
+YOSYS_WIRE_DELAY_PS = 300
+
+
+def _synth_ecp5(unit: str, options: str, wire_delay: int) -> str:
+    """Yosys' ``synth_ecp5`` for ``unit`` (``options`` after ``-top``), with ABC9 told that a
+    net between two LUTs costs ``wire_delay`` ps. ABC9 maps for the least delay by its own
+    model and then, for area, lets every other path grow to that delay: at Yosys' 300 ps
+    a carry chain costs as much as several LUT levels, so the paths beside a wide adder are
+    mapped several levels deeper than they need be; in the routed designs here each net has
+    cost 0.4 to 2 ns."""
+    if wire_delay == YOSYS_WIRE_DELAY_PS:
+        return f"synth_ecp5 -top {unit}{options}"
+    # synth_ecp5's own script (``help synth_lattice``), with its map_luts step's delay.
+    first, _, last = options.partition(" -json")
+    return (f"synth_ecp5 -top {unit}{first} -run :map_luts; check -latchonly -assert; "
+            f"techmap -map +/lattice/latches_map.v; abc9 -W {wire_delay}; clean; "
+            f"synth_ecp5 -top {unit}{first} -run map_cells:{' -json' + last if last else ''}")
+
+
+def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto",
+           wire_delay: int = YOSYS_WIRE_DELAY_PS) -> str:
     """Runs Yosys with ``mapping`` (``auto``: flat, then partitioned, then per-module, each
-    if the one before fails; ``partitioned`` first for :data:`PARTITIONED_FIRST`); the
-    mapping used."""
+    if the one before fails; ``partitioned`` first for :data:`PARTITIONED_FIRST`) and ABC9's
+    ``wire_delay`` (:func:`_synth_ecp5`); the mapping used."""
     # ``flat``: the whole design mapped in one piece (the figures we quote). ``partitioned``:
     # the modules of :func:`partitions` mapped each in one piece and the rest around them,
     # then flattened: ABC works on pieces of the size of a unit's, where the flat NIC was
@@ -219,14 +240,16 @@ def _yosys(out: Path, unit: str, vfile: Path, netlist: Path, echo, mapping="auto
     # (``count_id(wire->name) == 0``) mapping the RSC copier on its own inside the NIC.
     kept = " ".join(partitions(vfile.read_text(), unit))
     scripts = {
-        "flat": f"read_rtlil {vfile.name}; synth_ecp5 -top {unit} -json {netlist.name}; "
+        "flat": f"read_rtlil {vfile.name}; "
+                f"{_synth_ecp5(unit, f' -json {netlist.name}', wire_delay)}; "
                 f"tee -q -o stat.txt stat",
         "partitioned": f"read_rtlil {vfile.name}; hierarchy -top {unit}; "
-                       f"setattr -mod -set keep_hierarchy 1 {kept}; synth_ecp5 -top {unit}; "
+                       f"setattr -mod -set keep_hierarchy 1 {kept}; "
+                       f"{_synth_ecp5(unit, '', wire_delay)}; "
                        f"tee -q -o hier.txt stat; setattr -mod -unset keep_hierarchy; "
                        f"flatten; opt_clean; write_json {netlist.name}; "
                        f"tee -q -o stat.txt stat",
-        "per-module": f"read_rtlil {vfile.name}; synth_ecp5 -top {unit} -noflatten; "
+        "per-module": f"read_rtlil {vfile.name}; {_synth_ecp5(unit, ' -noflatten', wire_delay)}; "
                       f"tee -q -o hier.txt stat; flatten; opt_clean; "
                       f"write_json {netlist.name}; tee -q -o stat.txt stat",
     }
@@ -486,7 +509,7 @@ def median_seed(by_seed: dict) -> int:
 
 def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
         mapping: str = "auto", rsc_scu_bytes: int | None = None, seeds=(1,),
-        pnr_timeout: float | None = None) -> dict:
+        pnr_timeout: float | None = None, wire_delay: int = YOSYS_WIRE_DELAY_PS) -> dict:
     """Synthesizes, places and routes ``unit`` at ``width``; the figures as a dict (what
     ``nicoffload synth --json`` writes): cell counts of the unit (harness flip-flops
     subtracted), Fmax, the critical path's nets, and with the per-module mapping each
@@ -498,22 +521,24 @@ def run(unit: str, width: int, *, target_mhz: float = 250.0, echo=print,
     as the slowest run (a router that does not converge would otherwise run for hours). ``rsc_scu_bytes``: the RSC engine's SCU region size (units that hold it:
     ``units.RSC_HOLDERS``); a unit whose RSC RAMs cannot fit is refused first
     (:func:`check_rsc_buffer`). No seeds: Yosys only (counts, fan-out, logic levels; no
-    Fmax)."""
+    Fmax). ``wire_delay``: what a net costs in ABC9's mapping, in ps (:func:`_synth_ecp5`);
+    a run with another than Yosys' own builds in a folder of its own."""
     seeds = tuple(seeds)
     check_rsc_buffer(unit, width, rsc_scu_bytes)
     top_component = units.make(unit, width, parts=True, rsc_scu_bytes=rsc_scu_bytes)
     out = runner.BUILD_ROOT / "synth" / (f"{unit}-w{width}" + (
-        f"-scu{rsc_scu_bytes}" if rsc_scu_bytes is not None else ""))
+        f"-scu{rsc_scu_bytes}" if rsc_scu_bytes is not None else "") + (
+        f"-wire{wire_delay}" if wire_delay != YOSYS_WIRE_DELAY_PS else ""))
     out.mkdir(parents=True, exist_ok=True)
     # One run at a time per build folder: a second run of the same unit overwrote the netlist
     # while the first one's later seeds were still to read it (2026-12-05).
     with runner.locked(out / "run.lock"):
         return _run_in(out, unit, width, top_component, target_mhz, echo, mapping,
-                       rsc_scu_bytes, seeds, pnr_timeout)
+                       rsc_scu_bytes, seeds, pnr_timeout, wire_delay)
 
 
 def _run_in(out, unit, width, top_component, target_mhz, echo, mapping, rsc_scu_bytes, seeds,
-            pnr_timeout):
+            pnr_timeout, wire_delay):
     """:func:`run`'s work, in its build folder ``out`` (held)."""
     from amaranth.back import rtlil
     top = unit.replace(".", "_")
@@ -526,7 +551,7 @@ def _run_in(out, unit, width, top_component, target_mhz, echo, mapping, rsc_scu_
     vfile.write_text(rtlil.convert(harness, name=top, ports=[harness.sin, harness.sout],
                                    emit_src=False))
     netlist = out / f"{top}.json"
-    mapping = _yosys(out, top, vfile, netlist, echo, mapping)
+    mapping = _yosys(out, top, vfile, netlist, echo, mapping, wire_delay)
     counts = _cell_counts((out / "stat.txt").read_text())
     logs = {}
     unrouted = []
@@ -550,7 +575,7 @@ def _run_in(out, unit, width, top_component, target_mhz, echo, mapping, rsc_scu_
     fanout = high_fanout(mapped, top)
     levels = logic_levels(mapped, top)
     result = {"unit": unit, "width": width, "rsc_scu_bytes": rsc_scu_bytes, **counts,
-              "mapping": mapping,
+              "mapping": mapping, "wire_delay_ps": wire_delay,
               "harness_ff": harness.overhead_ff, "fmax_mhz": by_seed.get(seed),
               "fmax_by_seed": {str(s): f for s, f in by_seed.items()}, "seed": seed,
               "unrouted_seeds": unrouted,

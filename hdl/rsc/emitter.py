@@ -163,7 +163,9 @@ class RscEmitter(BufferPart):
         with m.Elif(st["DRAIN"]):
             goto("SUM")
         with m.Elif(st["SUM"]):
-            goto("CSUM")        # the last header beat is added to the sums there
+            goto("ADD")         # the last header beat's words are summed there
+        with m.Elif(st["ADD"]):
+            goto("CSUM")        # and added to the sums there
         with m.Elif(st["CSUM"]):
             # The TCP length and protocol into the sum, then the payload sum, then the folds.
             m.d.sync += l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len)
@@ -220,11 +222,15 @@ class RscEmitter(BufferPart):
         sum_ip_lanes, sum_l4_lanes = Signal(nb), Signal(nb)
         m.d.sync += [sum_valid.eq(p_valid & out_pass1), sum_beat.eq(beat),
                      sum_ip_lanes.eq(ip_lanes), sum_l4_lanes.eq(l4_lanes & keep)]
-        with m.If(sum_valid):
-            m.d.sync += [
-                ip_acc.eq(ip_acc + add_tree(beat_words(sum_beat, sum_ip_lanes, w))),
-                l4_acc.eq(l4_acc + add_tree(beat_words(sum_beat, sum_l4_lanes, w))),
-            ]
+        # Each beat's words are summed into registers, and the sums added to the
+        # accumulators a cycle later (both in one cycle, behind the lanes' masks, were eight
+        # levels deep).
+        add_valid, ip_words, l4_words = Signal(), Signal(32), Signal(32)
+        m.d.sync += [add_valid.eq(sum_valid),
+                     ip_words.eq(add_tree(beat_words(sum_beat, sum_ip_lanes, w))),
+                     l4_words.eq(add_tree(beat_words(sum_beat, sum_l4_lanes, w)))]
+        with m.If(add_valid):
+            m.d.sync += [ip_acc.eq(ip_acc + ip_words), l4_acc.eq(l4_acc + l4_words)]
         # The beat (patched) registered before the output queue: the patch lies between
         # registers, and the queue's LUT RAM is one net from them.
         q_valid, q_beat = Signal(), Signal(axis_layout(w, RXU))
@@ -244,7 +250,7 @@ OUT_AHEAD = 3
 # The state machine is a state register and ``If``/``Elif`` chains (``m.FSM`` becomes Verilog
 # ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "COPIES", "READ", "DRAIN", "SUM", "CSUM", "PAY", "FOLD"))}
+    ("IDLE", "COPIES", "READ", "DRAIN", "SUM", "ADD", "CSUM", "PAY", "FOLD"))}
 
 
 def _patched_fields(c, tcp_len, ip4_len, ip_csum, tcp_csum):
