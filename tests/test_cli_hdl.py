@@ -248,3 +248,27 @@ def test_synth_without_place_and_route(tmp_path):
     assert sum(levels["histogram"].values()) >= figures["ff"]
     assert levels["deepest"][0]["register"].startswith("unit.")
     assert not list((tmp_path / "synth" / "onesum-w64").glob("pnr-*.log"))
+
+
+def test_synth_script_gives_abc9_the_wire_delay():
+    """Yosys' own flow at its own delay; another delay re-runs synth_ecp5's mapping of LUTs
+    with ``abc9 -W`` between the steps before and after it, the netlist written at the end."""
+    assert synth._synth_ecp5("u", " -json n.json", 300) == "synth_ecp5 -top u -json n.json"
+    script = synth._synth_ecp5("u", " -json n.json", 3000)
+    steps = [step.strip() for step in script.split(";")]
+    assert steps[0] == "synth_ecp5 -top u -run :map_luts"
+    assert "abc9 -W 3000" in steps
+    assert steps[-1] == "synth_ecp5 -top u -run map_cells: -json n.json"
+    assert synth._synth_ecp5("u", " -noflatten", 3000).endswith(
+        "synth_ecp5 -top u -noflatten -run map_cells:")
+
+
+def test_synth_with_another_wire_delay_builds_apart(tmp_path):
+    out = tmp_path / "onesum.json"
+    r = cli("synth", "--unit", "onesum", "--no-place", "--wire-delay", "3000", "--json", out,
+            env={**os.environ, "NICOFFLOAD_BUILD": str(tmp_path)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(out.read_text())
+    assert figures["wire_delay_ps"] == 3000 and figures["lut4"] > 0
+    assert (tmp_path / "synth" / "onesum-w64-wire3000" / "onesum.json").exists()
+    assert not (tmp_path / "synth" / "onesum-w64").exists()
