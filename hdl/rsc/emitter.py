@@ -9,6 +9,7 @@ from nicoffload.model.parse import IPPROTO_TCP
 
 from ..axis import AxisSignature, axis_layout
 from ..onesum import add_tree, beat_words, fold16
+from ..parse import L3_OFFSETS
 from ..stream import RegisterSlice, StreamFIFO
 
 from .common import (CMD_LAYOUT, EMIT_LAYOUT, WINDOW, BufferPart, LANDING_SLOTS, OP_EMIT_SCU, RXU, TICKET_BITS,
@@ -107,25 +108,21 @@ class RscEmitter(BufferPart):
         def goto(name):
             m.d.sync += state.eq(1 << _STATES[name])
 
+        # The next command is taken in IDLE, or with the last read of a command (not a
+        # cycle later in IDLE: the stage after the read works from its own copy of the
+        # command's fields, ``out_*`` below). ``cmd.ready`` and the enable of ``entry`` are
+        # then a few flip-flops ANDed, not the state machine's branches.
+        last_read = Signal()    # in READ, the command's last beat, not a header pass
+        m.d.comb += [last_read.eq(st["READ"] & at_last & ~pass1),
+                     self.cmd.ready.eq(st["IDLE"] | last_read & queue_room)]
+        p = self.cmd.payload.cmd
+        header_pass = (p.op == OP_EMIT_SCU) & p.multi
         def take_command():
-            """The next command into ``entry``; to READ, or to COPIES to wait for its copies
-            (an SCU with a header pass, or one whose ticket is not met yet)."""
-            m.d.comb += self.cmd.ready.eq(1)
+            """To the next command's first state: READ, or COPIES to wait for its copies (an
+            SCU with a header pass, or one whose ticket is not met yet); IDLE without one."""
             with m.If(self.cmd.valid):
-                p = self.cmd.payload.cmd
-                header_pass = (p.op == OP_EMIT_SCU) & p.multi
-                m.d.sync += [land_base.eq(self.slot_base(p.slot)),
-                             scu_base.eq(self.region_base(p.region))]
-                self.places.load(m, p)
-                m.d.sync += region_is.eq(Cat(*[p.region == i for i in range(self.regions)]))
-                first_last_j = Mux(header_pass, (p.hdr_len - 1) >> lg, (p.len - 1) >> lg)
-                m.d.sync += [entry.eq(self.cmd.payload), j.eq(0), ip_acc.eq(0), l4_acc.eq(0),
-                             ip_csum.eq(0), tcp_csum.eq(0), settled.eq(0),
-                             last_j.eq(first_last_j), at_last.eq(first_last_j == 0),
-                             tcp_len.eq(p.hdr_len - p.l4 + p.plen),
-                             src_scu.eq(p.op == OP_EMIT_SCU),
-                             pass1.eq(header_pass)]
                 copies_done = _ticket_met(self.copies, self.cmd.payload.ticket)
+                m.d.sync += j.eq(0)
                 with m.If((p.op == OP_EMIT_SCU) & (header_pass | ~copies_done)):
                     goto("COPIES")
                 with m.Else():
@@ -139,6 +136,9 @@ class RscEmitter(BufferPart):
             # Every copy dispatched before the command written and summed (a register: the
             # count only grows, so a cycle-old verdict is safe).
             m.d.sync += settled.eq(_ticket_met(self.copies, entry.ticket))
+            # The sums start here (every SCU with a header pass waits here first), not as the
+            # command is taken: no decision of the command's lies before the accumulators.
+            m.d.sync += [ip_acc.eq(0), l4_acc.eq(0), ip_csum.eq(0), tcp_csum.eq(0)]
             with m.If(settled):
                 m.d.sync += payload_sum.eq(or_tree([Mux(region_is[i], self.sums[i], 0)
                                                     for i in range(self.regions)]))
@@ -156,9 +156,6 @@ class RscEmitter(BufferPart):
                             m.d.sync += self.region_done.eq(1 << c.region)
                         with m.Else():
                             m.d.sync += self.release.eq(1 << c.slot)
-                        # The next command is taken with the last read, not a cycle later
-                        # in IDLE: the stage after the read works from its own copy of
-                        # the command's fields (``out_*`` below).
                         take_command()
         with m.Elif(st["DRAIN"]):
             goto("SUM")
@@ -167,11 +164,10 @@ class RscEmitter(BufferPart):
         with m.Elif(st["ADD"]):
             goto("CSUM")        # and added to the sums there
         with m.Elif(st["CSUM"]):
-            # The TCP length and protocol into the sum, then the payload sum, then the folds.
-            m.d.sync += l4_acc.eq(l4_acc + IPPROTO_TCP + tcp_len)
+            # The TCP length and protocol into the sum, then the payload sum (``l4_words``
+            # below), then the folds.
             goto("PAY")
         with m.Elif(st["PAY"]):
-            m.d.sync += l4_acc.eq(l4_acc + payload_sum)
             goto("FOLD")
         with m.Elif(st["FOLD"]):
             scu_last_j = (c.len - 1) >> lg
@@ -180,6 +176,18 @@ class RscEmitter(BufferPart):
                          at_last.eq(scu_last_j == 0)]
             self.places.restart(m)
             goto("READ")
+        # The command taken (after the state machine's updates, which it overrides).
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [land_base.eq(self.slot_base(p.slot)),
+                         scu_base.eq(self.region_base(p.region))]
+            self.places.load(m, p)
+            m.d.sync += region_is.eq(Cat(*[p.region == i for i in range(self.regions)]))
+            first_last_j = Mux(header_pass, (p.hdr_len - 1) >> lg, (p.len - 1) >> lg)
+            m.d.sync += [entry.eq(self.cmd.payload), settled.eq(0),
+                         last_j.eq(first_last_j), at_last.eq(first_last_j == 0),
+                         tcp_len.eq(p.hdr_len - p.l4 + p.plen),
+                         src_scu.eq(p.op == OP_EMIT_SCU),
+                         pass1.eq(header_pass)]
 
         # The stage after a read: the beat is in the RAM's read register. What depends on
         # the beat's place only is worked out from the read address a cycle ahead, into
@@ -225,12 +233,21 @@ class RscEmitter(BufferPart):
         # Each beat's words are summed into registers, and the sums added to the
         # accumulators a cycle later (both in one cycle, behind the lanes' masks, were eight
         # levels deep).
+        # What the TCP sum adds after the header beats' words comes through the same
+        # register: the TCP length and protocol (in CSUM), the payload sum (in PAY).
         add_valid, ip_words, l4_words = Signal(), Signal(32), Signal(32)
         m.d.sync += [add_valid.eq(sum_valid),
-                     ip_words.eq(add_tree(beat_words(sum_beat, sum_ip_lanes, w))),
-                     l4_words.eq(add_tree(beat_words(sum_beat, sum_l4_lanes, w)))]
+                     ip_words.eq(add_tree(beat_words(sum_beat, sum_ip_lanes, w)))]
+        with m.If(sum_valid):
+            m.d.sync += l4_words.eq(add_tree(beat_words(sum_beat, sum_l4_lanes, w)))
+        with m.Elif(st["ADD"]):
+            m.d.sync += l4_words.eq(IPPROTO_TCP + tcp_len)
+        with m.Else():
+            m.d.sync += l4_words.eq(payload_sum)
         with m.If(add_valid):
-            m.d.sync += [ip_acc.eq(ip_acc + ip_words), l4_acc.eq(l4_acc + l4_words)]
+            m.d.sync += ip_acc.eq(ip_acc + ip_words)
+        with m.If(add_valid | st["CSUM"] | st["PAY"]):
+            m.d.sync += l4_acc.eq(l4_acc + l4_words)
         # The beat (patched) registered before the output queue: the patch lies between
         # registers, and the queue's LUT RAM is one net from them.
         q_valid, q_beat = Signal(), Signal(axis_layout(w, RXU))
@@ -251,6 +268,15 @@ OUT_AHEAD = 3
 # ``case`` statements without ``default``: Verilator's CASEINCOMPLETE).
 _STATES = {name: code for code, name in enumerate(
     ("IDLE", "COPIES", "READ", "DRAIN", "SUM", "ADD", "CSUM", "PAY", "FOLD"))}
+
+
+#: Where each of :func:`_patched_fields` can start, modulo 4: an SCU's headers have no IP
+#: options nor extension headers, so ``l3`` and ``l4`` are ``2 mod 4`` (the parser's
+#: ``L3_OFFSETS``, and ``l3`` + 20 or 40); ``None``: anywhere (the timestamp option). The
+#: patch lanes of a field byte on a lane it cannot reach are constant 0, so the patch of a
+#: lane chooses among 12 to 15 field bytes, not 24.
+_FIELD_STARTS_MOD4 = [{0}, {2}, {1, 2}, {0}, {2}, {3}, {0}, {2}, None]
+assert all(offset % 4 == 2 for offset in L3_OFFSETS)
 
 
 def _patched_fields(c, tcp_len, ip4_len, ip_csum, tcp_csum):
@@ -358,9 +384,11 @@ class _Places:
         """Per field, bit ``k * nbytes + b`` set when lane ``k`` of the beat being read holds
         the field's byte ``b`` (from its first, big-endian) and the field is on."""
         lanes = []
-        for on, row, bytes_at in self.fields:
-            lanes.append(Cat(*[on & Mux(next_row, row.after, row.at) & (lane == k)
-                               for k in range(self.nb) for next_row, lane in bytes_at]))
+        for (on, row, bytes_at), starts in zip(self.fields, _FIELD_STARTS_MOD4):
+            lanes.append(Cat(*[
+                on & Mux(next_row, row.after, row.at) & (lane == k)
+                if starts is None or (k - b) % 4 in starts else C(0, 1)
+                for k in range(self.nb) for b, (next_row, lane) in enumerate(bytes_at)]))
         return lanes
 
     def range_mask(self, name):
