@@ -63,8 +63,9 @@ class RscSequencer(wiring.Component):
     ``TAG_BITS``-bit hash of its key's addresses (:func:`addr_tag`) and its ports; LOOK
     registers the candidates (the contexts whose tag, and ports unless the frame is a
     fragment, equal the descriptor's), FIND picks the oldest opened, RULE compares its whole
-    address key (a LUT RAM beside the states) with the descriptor's, and SEG takes it as the
-    hit only when they are equal; when they are not and another candidate is left (two tags
+    address key (a LUT RAM beside the states) with the descriptor's (and the rules' compares),
+    JUDGE registers the hit and the rules' verdicts, and SEG takes it as the hit only when
+    they are equal; when they are not and another candidate is left (two tags
     alike), SEG drops it and goes back to FIND. So the hit is the model's exact match, and
     the descriptor's key goes to one compare, not one per context.
     """
@@ -144,11 +145,14 @@ class RscSequencer(wiring.Component):
         # handed: the frame went to the mover (copied or sent), which releases its slot
         ret, alone_next, handed = Signal(3), Signal(), Signal()
         opening, joining = Signal(n), Signal(n)     # this cycle's SCU opened / joined
-        state = Signal(range(len(_STATES)), name="state")
-        st = {name: state == code for name, code in _STATES.items()}
+        # The state one-hot: each state a flip-flop in the decisions; each state's branch an
+        # ``If`` of its own (an ``Elif`` chain would AND the negations of the states before
+        # it: Yosys does not know them apart).
+        state = Signal(len(_STATES), init=1 << _STATES["IDLE"], name="state")
+        st = {name: state[code] for name, code in _STATES.items()}
 
         def goto(name):
-            m.d.sync += state.eq(_STATES[name])
+            m.d.sync += state.eq(1 << _STATES[name])
 
         valid = Cat(*[c.valid for c in ctx])
         kind = Mux(Mux(d.key.v6, ev.en6, ev.en4), d.kind, SEG_KIND_PASS)
@@ -163,7 +167,7 @@ class RscSequencer(wiring.Component):
         any_free, free_idx = self._first(m, ~valid, _lower, "free")
         # LOOK registers the candidates, FIND the lookup (which contexts), RULE the rules
         # against the candidate's context and whether its address key is the descriptor's;
-        # SEG decides on them.
+        # JUDGE the hit and the rules' verdicts; SEG decides on them.
         # Every change of the contexts in SEG leaves SEG, and the way back is through LOOK.
         found = {"any_cand": any_cand, "cand_idx": cand_idx,
                  "more_cands": (cand & (cand - 1)) != 0,
@@ -179,9 +183,13 @@ class RscSequencer(wiring.Component):
         # ports were compared in LOOK, a fragment's candidate has its addresses), whether to
         # try the next candidate, whether the frame is too long, goes alone or ends SCUs.
         # hit and retry are a LUT or two after RULE's register of the key banks' compares.
+        # JUDGE registers the hit, whether to retry and the rules' verdicts from RULE's
+        # registers, so SEG's decisions start from flip-flops (the verdicts in SEG itself
+        # put its command and statistics seven levels deep).
         key_eq_q, hit, retry, too_long = Signal.like(key_eq), Signal(), Signal(), Signal()
-        m.d.comb += [hit.eq(look["any_cand"] & key_eq_q.all()),
-                     retry.eq(look["any_cand"] & ~key_eq_q.all() & look["more_cands"])]
+        with m.If(st["JUDGE"]):
+            m.d.sync += [hit.eq(look["any_cand"] & key_eq_q.all()),
+                         retry.eq(look["any_cand"] & ~key_eq_q.all() & look["more_cands"])]
         goes_alone, ends_scus = Signal(), Signal()
 
         # The command that indicates a context's SCU, and the one that sends a frame alone.
@@ -217,7 +225,7 @@ class RscSequencer(wiring.Component):
 
         # RULE registers the rules' compares on the flow's context (FIND's hit_idx); SEG
         # combines them into its verdicts.
-        rule = self._rules(m, d, h, st["RULE"])
+        rule = self._rules(m, d, h, st["RULE"], st["JUDGE"])
 
         with m.If(st["IDLE"]):
             with m.If(any_exp):
@@ -233,28 +241,30 @@ class RscSequencer(wiring.Component):
                     goto("LOOK")
                 with m.Else():
                     goto("POST")
-        with m.Elif(st["PRE"]):
+        with m.If(st["PRE"]):
             with m.If(ev.dis & any_valid):
                 flush(old_idx, R_PRE)
             with m.Elif(ev.frame):
                 goto("LOOK")
             with m.Else():
                 goto("POST")
-        with m.Elif(st["LOOK"]):
+        with m.If(st["LOOK"]):
             with m.If(self.desc.valid):
                 m.d.sync += cand.eq(cand_eq)
                 goto("FIND")
-        with m.Elif(st["FIND"]):
+        with m.If(st["FIND"]):
             m.d.sync += [look[name].eq(v) for name, v in found.items()]
             m.d.comb += [rd_load.eq(1), rd_next.eq(cand_idx)]
             goto("RULE")
-        with m.Elif(st["RULE"]):
+        with m.If(st["RULE"]):
             m.d.sync += [key_eq_q.eq(key_eq),
                          too_long.eq(d.ip_end > self.max_scu_bytes),
                          goes_alone.eq(alone_next | (kind == SEG_KIND_PASS)),
                          ends_scus.eq((kind == SEG_KIND_FRAG) | (kind == SEG_KIND_EXC))]
+            goto("JUDGE")
+        with m.If(st["JUDGE"]):
             goto("SEG")
-        with m.Elif(st["SEG"]):
+        with m.If(st["SEG"]):
             m.d.sync += cmd.eq(seg_cmd)
             with m.If(goes_alone):
                 alone()
@@ -295,23 +305,23 @@ class RscSequencer(wiring.Component):
                              later.opened.eq(1)]
                 m.d.sync += held.eq(held | (1 << look["region_idx"]))
                 copy()      # opens
-        with m.Elif(st["RELEASE"]):
+        with m.If(st["RELEASE"]):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(handed, 0, 1 << d.slot))]
             m.d.sync += handed.eq(0)
             goto("POST")
-        with m.Elif(st["POST"]):
+        with m.If(st["POST"]):
             with m.If(ev.eoi & any_valid):
                 flush(old_idx, R_POST)
             with m.Else():
                 goto("IDLE")
-        with m.Elif(st["FLUSH"]):
+        with m.If(st["FLUSH"]):
             m.d.sync += cmd.eq(flush_cmd)
             for i in range(n):
                 with m.If(rd_idx == i):
                     m.d.sync += ctx[i].valid.eq(0)
             goto("ISSUE")
-        with m.Elif(st["ISSUE"]):
+        with m.If(st["ISSUE"]):
             m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.eq(cmd)]
             with m.If(self.cmd.ready):
                 with m.If(cmd.op == OP_EMIT_SCU):
@@ -403,12 +413,12 @@ class RscSequencer(wiring.Component):
         any_region, region_idx = _lowest(m, ~held & ~self.regions_busy, "region")
         return region_rd, region_wr, held, any_region, region_idx
 
-    def _rules(self, m, d, h, load):
+    def _rules(self, m, d, h, load, judge):
         """The rules (``model.rsc.RscEngine._refusal``) of descriptor ``d`` against the flow's
         context ``h``: {"join": joins, "dup": is a duplicate ACK, "ip_length": refused only
         by the 65,535-byte limit, the one refusal that is not an Abort}. Each compare of
         ``d`` with ``h`` is registered on its own as ``load`` (no AND of them after the
-        RAM's read); the verdicts are a LUT or two after those registers."""
+        RAM's read); the verdicts are registered from those as ``judge``, the cycle after."""
         d_same, h_same = d.same.as_value(), h.same.as_value()
         compares = {
             # the 282 bits of ``same`` a compare per 64 (each read from a bank or two)
@@ -428,13 +438,14 @@ class RscSequencer(wiring.Component):
             & r["ecn_eq"]
         data_ok = r["same"] & r["in_seq"] & r["open_len"] & r["ack_ge"] & r["ts_ok"]
         verdicts = {name: Signal(name=f"rule_{name}") for name in ("join", "dup", "ip_length")}
-        m.d.comb += [
+        with m.If(judge):
+            m.d.sync += [
             verdicts["join"].eq(Mux(r["pure"], r["same"] & r["in_seq"] & r["ack_eq"]
                                     & ~r["wnd_eq"] & r["ts_ok"],
                                     data_ok & r["ip_ok"] & r["scu_ok"])),
             verdicts["dup"].eq(r["same"] & r["pure"] & r["in_seq"] & r["ack_eq"] & r["wnd_eq"]),
             verdicts["ip_length"].eq(~r["pure"] & data_ok & ~r["ip_ok"]),
-        ]
+            ]
         return verdicts
 
     def _seg_cmd(self, m, d, h, copy, joins, join_region, free_region):
@@ -562,4 +573,5 @@ R_IDLE, R_PRE, R_SEG, R_RELEASE, R_POST = range(5)
 _RETURN_TO = {R_IDLE: "IDLE", R_PRE: "PRE", R_SEG: "LOOK", R_RELEASE: "RELEASE",
               R_POST: "POST"}
 _STATES = {name: code for code, name in enumerate(
-    ("IDLE", "PRE", "LOOK", "FIND", "RULE", "SEG", "RELEASE", "POST", "FLUSH", "ISSUE"))}
+    ("IDLE", "PRE", "LOOK", "FIND", "RULE", "JUDGE", "SEG", "RELEASE", "POST", "FLUSH",
+     "ISSUE"))}
