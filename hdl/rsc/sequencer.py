@@ -309,7 +309,15 @@ class RscSequencer(wiring.Component):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(handed, 0, 1 << d.slot))]
             m.d.sync += handed.eq(0)
-            goto("POST")
+            # POST only flushes at the end of an indication, and waits a cycle after a
+            # window update or pure ACK joined in SEG, whose context was written in this
+            # cycle: IDLE's idle-timer flags are registered from the contexts, so they show
+            # the write two cycles after it. A frame handed over (ISSUE, the write a cycle
+            # before) goes straight to IDLE: JUDGE's cycle is not a cycle more per frame.
+            with m.If(handed & ~ev.eoi):
+                goto("IDLE")
+            with m.Else():
+                goto("POST")
         with m.If(st["POST"]):
             with m.If(ev.eoi & any_valid):
                 flush(old_idx, R_POST)
