@@ -398,15 +398,16 @@ class RscSequencer(wiring.Component):
 
     def _key_eq(self, m, load, idx, write, write_idx, d_addr):
         """Whether the address key (all of the key but the ports) of context ``idx``, loaded
-        as ``load`` and read a cycle later, is ``d_addr``: a bit per bank, set when the
-        bank's bits are equal; ``write`` stores ``d_addr`` as
+        as ``load`` and read a cycle later, is ``d_addr``: a bit per 16 bits, set when
+        they are equal; ``write`` stores ``d_addr`` as
         context ``write_idx``'s. The keys are in LUT RAM banks of ``KEY_BANK_BITS``, each
         with a read address register of its own (its rows at context XOR bank, so synthesis
         does not merge the registers): no one address net fans out to every bank."""
         keys = _banked_lut_ram(m, "keys", self.contexts, ADDR_BITS, KEY_BANK_BITS, load, idx,
                                write, write_idx, d_addr)
-        return Cat(*[keys[low:low + KEY_BANK_BITS] == d_addr[low:low + KEY_BANK_BITS]
-                     for low in range(0, ADDR_BITS, KEY_BANK_BITS)])
+        # A bit per 16 bits (two levels after the read; a bit per bank was eight).
+        return Cat(*[keys[low:low + 16] == d_addr[low:low + 16]
+                     for low in range(0, ADDR_BITS, 16)])
 
     def _regions(self, m, rd_idx):
         """Each context's SCU region, in a LUT RAM beside the states (read at the same
@@ -429,9 +430,10 @@ class RscSequencer(wiring.Component):
         RAM's read); the verdicts are registered from those as ``judge``, the cycle after."""
         d_same, h_same = d.same.as_value(), h.same.as_value()
         compares = {
-            # the 282 bits of ``same`` a compare per 64 (each read from a bank or two)
-            **{f"same{k}": d_same[low:low + 64] == h_same[low:low + 64]
-               for k, low in enumerate(range(0, len(d_same), 64))},
+            # the 282 bits of ``same`` a compare per 16: two levels after the RAM's read,
+            # their AND in JUDGE (a compare per 64 was nine levels from the read address)
+            **{f"same{k}": d_same[low:low + 16] == h_same[low:low + 16]
+               for k, low in enumerate(range(0, len(d_same), 16))},
             "ecn_eq": d.ecn == h.ecn,
             "ts_ok": ~d.same.ts | _serial_ge(d.tsval, h.tsval),
             "in_seq": d.seq == h.nxt, "pure": pure_of(d),
