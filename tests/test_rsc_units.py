@@ -18,7 +18,8 @@ from amaranth.sim import Simulator
 
 from nicoffload.hdl.rsc import RscEngine, RscUnit, SegmentAnalyzer, SEG_KIND_EXC, SEG_KIND_FRAG, \
     SEG_KIND_PASS, SEG_KIND_SEG
-from nicoffload.hdl.rsc.ingress import AT_L3_BYTES, HEAD_BYTES, PORT_BYTES, TCP_BYTES
+from nicoffload.hdl.rsc.ingress import (AT_L3_BYTES, HEAD_BYTES, OPTION_BYTES, PORT_BYTES,
+                                        TCP_BYTES)
 from nicoffload.hdl.rsc.sequencer import RscSequencer
 from nicoffload.model import nbl
 from nicoffload.model import rsc as model
@@ -98,6 +99,16 @@ def check_analyzer(frames):
                                     TCP_BYTES),
                                    (dut.at_l4, record["l4"], PORT_BYTES)):
                 ctx.set(port, int.from_bytes(frame[start:start + n].ljust(n, b"\0"), "little"))
+            # What the ingress works out as it captures: each option byte's kind (NOP, EOL,
+            # 8, 10) and which option bytes are in the options.
+            tcp_at = record["l3"] + (40 if record["is_ipv6"] else 20)
+            options = frame[tcp_at + 20:tcp_at + 20 + OPTION_BYTES].ljust(OPTION_BYTES, b"\0")
+            ctx.set(dut.opt_kinds, sum(((b == 1) | (b == 0) << 1 | (b == 8) << 2
+                                        | (b == 10) << 3) << 4 * i
+                                       for i, b in enumerate(options)))
+            thl = record["l4_header_len"]
+            ctx.set(dut.opt_in, sum((thl < 20 or k < thl - 20) << k
+                                    for k in range(OPTION_BYTES + 10)))
             for name, value in record.items():
                 ctx.set(getattr(dut.hdr, name), int(value))
             ctx.set(dut.frame_len, len(frame))

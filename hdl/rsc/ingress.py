@@ -1,7 +1,7 @@
 """The RSC engine's input side: the arrival log, the segment analyzer, frames taken in."""
 
 from amaranth.hdl import *
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -104,6 +104,12 @@ class SegmentAnalyzer(wiring.Component):
         (IPv6) on, in order (bytes past the frame: anything).
     at_l4 : In(PORT_BYTES * 8)
         The frame's bytes from ``hdr.l4`` on, in order (the TCP ports).
+    opt_kinds : In(OPTION_BYTES * 4)
+        Of each TCP option byte (``at_tcp`` byte 20 + i), :func:`option_kinds`: worked out by
+        the ingress as the byte is captured, so the option walk starts from flip-flops.
+    opt_in : In(OPTION_BYTES + 10)
+        Bit k: option byte k is in the options (:func:`in_options` of the record's TCP
+        header length), from the ingress as the record is.
     hdr : In(HEADERS_LAYOUT(0))
     frame_len : In(17)
     csum : In(32)
@@ -118,13 +124,14 @@ class SegmentAnalyzer(wiring.Component):
         super().__init__({
             "head": In(HEAD_BYTES * 8), "at_l3": In(AT_L3_BYTES * 8),
             "at_tcp": In(TCP_BYTES * 8), "at_l4": In(PORT_BYTES * 8),
+            "opt_kinds": In(OPTION_BYTES * 4), "opt_in": In(OPTION_BYTES + 10),
             "hdr": In(HEADERS_LAYOUT(0)), "frame_len": In(17), "csum": In(32),
             "slot": In(range(LANDING_SLOTS)),
             "desc": Out(DESC_LAYOUT),
         })
 
     @staticmethod
-    def _option_walk(m, tcp, thl):
+    def _option_walk(m, kinds, in_opts):
         """The option walk (model._timestamp_option) in the first stage, its verdict at each
         option byte registered: (``opt_bad``: the walk fails at byte i, ``opt_hit``: the walk
         finds a timestamp at byte i; at most one hit, where the walk without a timestamp
@@ -139,24 +146,20 @@ class SegmentAnalyzer(wiring.Component):
         (``fail_from[p] = other[p] | step[p] & fail_from[p + 1]``: generate ``other``,
         propagate ``step``), worked out for every p before the hit is known. The walk fails
         at a byte it reaches without a timestamp that is an ``other`` and no timestamp, or a
-        timestamp from whose end the walk fails. The second stage ORs the registered bits."""
+        timestamp from whose end the walk fails. The second stage ORs the registered bits.
+        ``kinds`` and ``in_opts`` are the inputs ``opt_kinds`` and ``opt_in``: registers, no
+        byte compares in front of the chains."""
         n = OPTION_BYTES
-        # Byte k is in the options (k < thl - 20, 7 bits as the record's), from thl's bits
-        # (thl - 20 <= k exactly when 20 <= thl <= 20 + k): LUTs, no carry chain before the
-        # walk's.
-        in_opts = Signal(n + 10, name="opt_in")
-        m.d.comb += [in_opts[k].eq(~_above(thl, 19) | _above(thl, 20 + k))
-                     for k in range(n + 10)]
-        opt = [_byte(tcp, 20 + i) for i in range(n)]
+        kind = [data.View(OPTION_KIND, kinds[4 * i:4 * i + 4]) for i in range(n)]
         nop, step, ts, other = (Signal(n, name=f"opt_{name}")
                                 for name in ("nop", "step", "ts", "other"))
         for i in range(n):
             m.d.comb += [
-                nop[i].eq(opt[i] == 1),
+                nop[i].eq(kind[i].nop),
                 step[i].eq(in_opts[i] & nop[i]),
-                ts[i].eq(in_opts[i + 9] & (opt[i] == 8) &
-                         ((opt[i + 1] == 10) if i + 1 < n else 0)),
-                other[i].eq(in_opts[i] & (opt[i] != 0) & ~nop[i]),
+                ts[i].eq(in_opts[i + 9] & kind[i].kind8 &
+                         (kind[i + 1].len10 if i + 1 < n else 0)),
+                other[i].eq(in_opts[i] & ~kind[i].eol & ~nop[i]),
             ]
         # The bytes before i are all in the options when byte i - 1 is (a prefix), so the
         # chain of ``step + 1`` is that of the NOPs alone, the options' end ANDed after it.
@@ -212,7 +215,7 @@ class SegmentAnalyzer(wiring.Component):
         tcp = Signal(TCP_BYTES * 8)     # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
         # The first of the analyzer's two stages: registers.
         m.d.sync += [ip.eq(self.at_l3), tcp.eq(self.at_tcp)]
-        opt_bad, hits, hits_copy = self._option_walk(m, self.at_tcp, self.hdr.l4_header_len)
+        opt_bad, hits, hits_copy = self._option_walk(m, self.opt_kinds, self.opt_in)
         ports = Signal(32)
         m.d.sync += ports.eq(_be(self.at_l4, 0, 4))
         # The rest of the first stage: the inputs the second reads.
@@ -296,6 +299,23 @@ class SegmentAnalyzer(wiring.Component):
         return m
 
 
+#: What the option walk needs of an option byte, worked out as the byte is captured.
+OPTION_KIND = data.StructLayout({"nop": 1, "eol": 1, "kind8": 1, "len10": 1})
+
+
+def option_kinds(byte):
+    """An ``OPTION_KIND`` value of ``byte``: NOP (1), EOL (0), the timestamp's kind (8) and
+    length (10)."""
+    return Cat(byte == 1, byte == 0, byte == 8, byte == 10)
+
+
+def in_options(thl):
+    """Bit k: TCP option byte k is in the options of a TCP header of ``thl`` bytes
+    (k < thl - 20), from thl's bits (thl - 20 <= k exactly when 20 <= thl <= 20 + k): LUTs,
+    no carry chain; every bit set when thl < 20."""
+    return Cat(*[~_above(thl, 19) | _above(thl, 20 + k) for k in range(OPTION_BYTES + 10)])
+
+
 def _above(x, c):
     """``x > c`` for a constant ``c`` from ``x``'s bits, low to high (LUTs, no carry chain)."""
     assert 0 <= c < 1 << len(x)
@@ -351,6 +371,8 @@ class RscIngress(wiring.Component):
         head, at_l3, at_tcp, at_l4 = (Signal(n * 8, name=name) for n, name in
                                       ((HEAD_BYTES, "head"), (AT_L3_BYTES, "at_l3"),
                                        (TCP_BYTES, "at_tcp"), (PORT_BYTES, "at_l4")))
+        opt_kinds = Signal(OPTION_BYTES * 4, name="opt_kinds")
+        opt_in = Signal(OPTION_BYTES + 10, name="opt_in")
         beats = -(-(max(L3_OFFSETS) + 40 + TCP_BYTES) // nb)
         # Bit k: beat k is the next taken (k < beats); bit ``beats``: a later one.
         beat_at = Signal(beats + 1, init=1)
@@ -373,15 +395,22 @@ class RscIngress(wiring.Component):
                                  for j in range(k * nb, min(HEAD_BYTES, (k + 1) * nb))]
             self._pick(m, beat, beat_is, at_l3,
                        [(l3_is[i], l3_q[i], v) for i, v in enumerate(L3_OFFSETS)])
-            self._pick(m, beat, beat_is, at_tcp,
-                       [(tcp_is[i], tcp_q[i], v + 20) for i, v in enumerate(L3_OFFSETS)] +
-                       [(tcp_is[n3 + i], tcp_q[n3 + i], v + 40)
-                        for i, v in enumerate(L3_OFFSETS)])
+            tcp_starts = ([(tcp_is[i], tcp_q[i], v + 20) for i, v in enumerate(L3_OFFSETS)] +
+                          [(tcp_is[n3 + i], tcp_q[n3 + i], v + 40)
+                           for i, v in enumerate(L3_OFFSETS)])
+            self._pick(m, beat, beat_is, at_tcp, tcp_starts)
+            # The option bytes' kinds, each lane's worked out beside the lane and chosen as
+            # the byte is.
+            lane_kinds = Cat(*[option_kinds(_byte(beat, k)) for k in range(nb)])
+            self._pick(m, lane_kinds, beat_is, opt_kinds,
+                       [(first, later, at + 20) for first, later, at in tcp_starts], bits=4)
+            with m.If(beat_is[0]):
+                m.d.sync += opt_in.eq(in_options(hdr.l4_header_len))
             for j, (here, lane) in enumerate(self._port_places(m, take, last, beat_i,
                                                                 beat_is[0], hdr)):
                 with m.If(here):
                     m.d.sync += _byte(at_l4, j).eq(beat.word_select(lane, 8))
-        return head, at_l3, at_tcp, at_l4, beat_is[0]
+        return head, at_l3, at_tcp, at_l4, opt_kinds, opt_in, beat_is[0]
 
     def _port_places(self, m, take, last, beat_i, first, hdr):
         """Where each byte of the TCP ports is: (it is on the beat on the input, its lane), for
@@ -407,19 +436,20 @@ class RscIngress(wiring.Component):
                 places.append((here_q, lane_q))
         return places
 
-    def _pick(self, m, beat, beat_is, dest, starts):
-        """Load byte j of ``dest`` with window byte s + j from the beat it comes on, for the
-        one start s of ``starts`` (a select on the first beat, one on later beats, the
-        offset) whose select is set."""
+    def _pick(self, m, beat, beat_is, dest, starts, bits=8):
+        """Load item j of ``dest`` (``bits`` bits each) with lane item ``s + j`` of ``beat``
+        (each lane's ``bits`` bits: its byte, or what is worked out of it) from the beat it
+        comes on, for the one start s of ``starts`` (a select on the first beat, one on later
+        beats, the offset) whose select is set."""
         nb = self.width // 8
-        for j in range(len(dest) // 8):
+        for j in range(len(dest) // bits):
             where = [((first if k == 0 else later) & beat_is[k], lane)
                      for first, later, at in starts for k, lane in [divmod(at + j, nb)]]
             lanes = sorted({lane for _on, lane in where})
             value = or_tree([Mux(Cat(*[on for on, at in where if at == lane]).any(),
-                                 _byte(beat, lane), 0) for lane in lanes])
+                                 beat.word_select(lane, bits), 0) for lane in lanes])
             with m.If(Cat(*[on for on, _lane in where]).any()):
-                m.d.sync += _byte(dest, j).eq(value)
+                m.d.sync += dest.word_select(j, bits).eq(value)
 
     def elaborate(self, platform):
         m = Module()
@@ -466,8 +496,8 @@ class RscIngress(wiring.Component):
             self.land_data.eq(p.beat.data),
             self.land_en.eq(take),
         ]
-        head, at_l3, at_tcp, at_l4, beat_first = self._capture(m, take, p.beat.last, beat_i,
-                                                               p.beat.data, p.hdr)
+        head, at_l3, at_tcp, at_l4, opt_kinds, opt_in, beat_first = self._capture(
+            m, take, p.beat.last, beat_i, p.beat.data, p.hdr)
         with m.If(take):
             m.d.sync += beat_i.eq(Mux(p.beat.last, 0, Mux(beat_i < self.slot_beats, beat_i + 1,
                                                           beat_i)))
@@ -482,6 +512,7 @@ class RscIngress(wiring.Component):
                 m.d.comb += set_busy.eq(slot_is)
         m.d.comb += [
             an.head.eq(head), an.at_l3.eq(at_l3), an.at_tcp.eq(at_tcp), an.at_l4.eq(at_l4),
+            an.opt_kinds.eq(opt_kinds), an.opt_in.eq(opt_in),
             an.hdr.eq(hdr),
             an.frame_len.eq(frame_len), an.csum.eq(csum), an.slot.eq(frame_slot),
             descs.s.payload.eq(an.desc),
