@@ -6,16 +6,15 @@ stages. Read: the command's ring rows (two consecutive rows, one from each bank)
 template row are read, and which 16-bit word of the beat each per-segment header field
 lands on is registered (one bit a word: the field's place in the frame, a register of the
 sequencer's, compared with the beat index). Fetch: the memories' outputs are registered,
-the two rows rotated by the top bit of the segment's offset within a row, with every
-per-byte choice as a mask and the value the fields put in each 16-bit word of the beat
-(fields never overlap, so an OR of the fields' values, each gated by its bit). Merge: the
-payload lanes are the rows rotated by the rest of the offset; the header lanes are the
-template with the segment's fields written over it (802.3 length, IPv4 Total Length, ID
-and checksum 0, IPv6 Payload Length, sequence number, flags, TCP checksum field = the
-transport's pseudo-header sum + the TCP length; for LSOv2 over NVGRE those of the inner
-headers and the outer 802.3 length, IP length, IPv4 ID and checksum 0, and the GRE
-sequence number). So a header's last beat and the first payload bytes leave in the same
-cycle.
+with every per-byte choice as a mask and the value the fields put in each 16-bit word of
+the beat (fields never overlap, so an OR of the fields' values, each gated by its bit).
+Merge: the payload lanes are the two rows rotated by the segment's offset within a row;
+the header lanes are the template with the segment's fields written over it (802.3 length,
+IPv4 Total Length, ID and checksum 0, IPv6 Payload Length, sequence number, flags, TCP
+checksum field = the transport's pseudo-header sum + the TCP length; for LSOv2 over NVGRE
+those of the inner headers and the outer 802.3 length, IP length, IPv4 ID and checksum 0,
+and the GRE sequence number). So a header's last beat and the first payload bytes leave in
+the same cycle.
 
 The stages never stall: the beats go into a small output FIFO, and a command is taken
 while the FIFO has room for every beat that may still be on its way (a registered count), so
@@ -114,24 +113,20 @@ class SegmentAssembler(wiring.Component):
 
     def _fetch(self, m, read):
         """Fetch stage: the memories' outputs registered (a block RAM's read data is slow to
-        come out), the ring rows put in order and rotated by the top bit of the segment's
-        rotation (a choice of four per bit: the row order and that bit), so the merge
-        rotates by the rest, and every per-byte choice of the merge made into a mask: which
-        16-bit word each field lands in, which bytes are header, which kept.
+        come out), the ring rows put in order, and every per-byte choice of the merge made
+        into a mask: which 16-bit word each field lands in, which bytes are header, which kept.
         """
         w, nb = self.width, self.width // 8
-        lognb = (nb - 1).bit_length()
         c = read.cmd
         fetched = Signal(data.StructLayout({
-            "valid": 1, "cmd": command_layout(w), "window": w + w // 2, "template": w,
+            "valid": 1, "cmd": command_layout(w), "lo": w, "hi": w, "template": w,
             "patched_high": nb // 2, "patched_low": nb // 2, "patch_words": w,
             "header_bytes": nb, "keep": nb}))
         odd = c.row[0]
-        rows = Cat(Mux(odd, self.ring_data_odd, self.ring_data_even),
-                   Mux(odd, self.ring_data_even, self.ring_data_odd))
         m.d.sync += [
             fetched.valid.eq(read.valid), fetched.cmd.eq(c),
-            fetched.window.eq(rows.bit_select(c.rho[lognb - 1] * (w // 2), w + w // 2)),
+            fetched.lo.eq(Mux(odd, self.ring_data_odd, self.ring_data_even)),
+            fetched.hi.eq(Mux(odd, self.ring_data_even, self.ring_data_odd)),
             fetched.template.eq(self.template_data),
         ]
         # Each 16-bit word of the beat: whether a field lands on its high (first) and low
@@ -156,10 +151,9 @@ class SegmentAssembler(wiring.Component):
         """Merge stage: payload lanes rotated out of the two rows, header lanes from the
         template with the segment's fields written over it; into the output FIFO."""
         w, nb = self.width, self.width // 8
-        lognb = (nb - 1).bit_length()
         c = fetched.cmd
         rotated = Signal(w)
-        m.d.comb += rotated.eq(fetched.window.bit_select(c.rho[:lognb - 1] * 8, w))
+        m.d.comb += rotated.eq(Cat(fetched.lo, fetched.hi).bit_select(c.rho * 8, w))
         header = Signal(w)
         for k in range(nb // 2):
             high, low = slice(16 * k, 16 * k + 8), slice(16 * k + 8, 16 * k + 16)
