@@ -128,6 +128,14 @@ class StreamFIFO(wiring.Component):
         of :attr:`FILL_GROUP` banks (256 bits) keeps its own count of the entries held and
         "not full", and so its own write enable; ``s.ready`` and ``level`` are the first
         group's. (One per bank cost the TX path 500 LUT4 over its 30-odd banks.)
+
+    Counts
+        The counts move by at most one a cycle, so each is chosen among itself and itself
+        plus or minus one (adders from the count register only), and the flags the moves
+        hang on, "not full" and a bank's "the RAM holds an entry", are flip-flops worked
+        out a cycle ahead from the count's comparison with one constant and this cycle's
+        moves. (A count that added the write and the read and then compared the sum had
+        6 to 7 logic levels from flip-flops alone.)
     """
 
     BANK_BITS = 64
@@ -151,38 +159,60 @@ class StreamFIFO(wiring.Component):
         self._banks(m)
         return m
 
+    @staticmethod
+    def _step(count, up, down):
+        """``count`` + ``up`` - ``down``, as a choice among ``count`` and ``count`` plus or
+        minus one (adders from the register alone), so a late ``up`` or ``down`` (the
+        producer's ``valid``, the consumer's ``ready``) meets one LUT, not an adder."""
+        bits = len(count)
+        return Mux(up, Mux(down, count, (count + 1)[:bits]),
+                   Mux(down, (count - 1)[:bits], count))
+
     def _group_fill(self, m, group, output_valid):
         """A group's copy of the entries held (the RAM's and the output register's, XOR the
-        group's key) and of "not full" (from the level next cycle: the RAM never holds more
-        than ``depth``); whether an entry is written this cycle. Each group works out its own
-        write enable beside its RAMs, so no one net reaches the whole width (the descriptors
-        FIFO's shared "written" was the TX path's critical path: 8.4 ns of one net)."""
+        group's key) and of "not full", a flip-flop worked out a cycle ahead: it stays full
+        until an entry is read, and fills when the last free entry is written (a comparison
+        of the count register alone); whether an entry is written this cycle. Each group
+        works out its own write enable beside its RAMs, so no one net reaches the whole
+        width (the descriptors FIFO's shared "written" was the TX path's critical path:
+        8.4 ns of one net)."""
         key = Const(group, range(self.depth + 1))
         held_keyed = Signal(range(self.depth + 1), init=key.value, name=f"held{group}")
         not_full = Signal(init=1, name=f"not_full{group}")
         written = Signal(name=f"written{group}")
-        held_next = (held_keyed ^ key) + written - (output_valid & self.m.ready)
+        held = held_keyed ^ key
+        read = output_valid & self.m.ready
         m.d.comb += written.eq(self.s.valid & not_full)
-        m.d.sync += [held_keyed.eq(held_next ^ key), not_full.eq(held_next != self.depth)]
+        m.d.sync += [
+            held_keyed.eq(self._step(held, written, read) ^ key),
+            not_full.eq(read | (not_full & ~(written & (held == self.depth - 1)))),
+        ]
         if group == 0:
-            m.d.comb += [self.s.ready.eq(not_full), self.level.eq(held_keyed ^ key)]
+            m.d.comb += [self.s.ready.eq(not_full), self.level.eq(held)]
         return written
 
     def _bank_moves(self, m, bank, group_written):
-        """A bank's count of the entries in the RAM (XOR its key), its copy of the output's
-        ``valid``, whether the oldest entry moves to the output register (while that is empty
-        or being emptied), and its write enable (its group's: :meth:`_group_fill`; the
-        first bank of a group makes it, into ``group_written``)."""
+        """A bank's count of the entries in the RAM (XOR its key) and "the RAM holds one", a
+        flip-flop worked out a cycle ahead (a write arrives, or it holds more than the one
+        that moves); its copy of the output's ``valid``, whether the oldest entry moves to
+        the output register (while that is empty or being emptied: one LUT from flip-flops
+        and ``m.ready``), and its write enable (its group's: :meth:`_group_fill`; the first
+        bank of a group makes it, into ``group_written``)."""
         key = Const(bank, range(self.depth + 1))
         stored_keyed = Signal(range(self.depth + 1), init=key.value, name=f"stored{bank}")
+        nonempty = Signal(name=f"nonempty{bank}")
         output_valid = Signal(name=f"output_valid{bank}")
         moved = Signal(name=f"moved{bank}")
         group = bank // self.FILL_GROUP
         if bank % self.FILL_GROUP == 0:
             group_written[group] = self._group_fill(m, group, output_valid)
         written = group_written[group]
-        m.d.comb += moved.eq((stored_keyed != key) & (~output_valid | self.m.ready))
-        m.d.sync += stored_keyed.eq(((stored_keyed ^ key) + written - moved) ^ key)
+        stored = stored_keyed ^ key
+        m.d.comb += moved.eq(nonempty & (~output_valid | self.m.ready))
+        m.d.sync += [
+            stored_keyed.eq(self._step(stored, written, moved) ^ key),
+            nonempty.eq(written | (nonempty & ~(moved & (stored == 1)))),
+        ]
         with m.If(moved):
             m.d.sync += output_valid.eq(1)
         with m.Elif(self.m.ready):

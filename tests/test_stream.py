@@ -161,3 +161,58 @@ def test_frame_buffer_order_and_r_rdy(p_write, p_read):
     sim.add_testbench(tb)
     sim.run()
     assert got == list(range(count))
+
+
+class _FifoReference:
+    """StreamFIFO cycle by cycle, in Python: the entries in the RAM and the output register,
+    ``s.ready`` = fewer than ``depth`` held, an entry written in one cycle may move to the
+    output register in the next (while it is empty or being emptied)."""
+
+    def __init__(self, depth):
+        self.depth, self.ram, self.out = depth, [], None
+
+    def ports(self):
+        held = len(self.ram) + (self.out is not None)
+        return held < self.depth, self.out is not None, self.out
+
+    def step(self, s_valid, payload, m_ready):
+        s_ready, m_valid, _ = self.ports()
+        moved = bool(self.ram) and (not m_valid or m_ready)
+        if moved:
+            self.out = self.ram.pop(0)
+        elif m_ready:
+            self.out = None
+        if s_valid and s_ready:
+            self.ram.append(payload)
+
+
+@pytest.mark.parametrize("width, depth", [(8, 1), (8, 2), (8, 3), (16, 5), (16, 16),
+                                          (300, 4), (848, 16)])
+@pytest.mark.parametrize("p_valid,p_ready", [(0.9, 0.9), (0.8, 0.3), (0.3, 0.8)])
+def test_stream_fifo_cycle_exact(width, depth, p_valid, p_ready):
+    """``s.ready``, ``m.valid``, ``m.payload`` and ``level`` equal the reference's in every
+    cycle: ``s.ready`` is 1 exactly while fewer than ``depth`` entries are held, ``m.valid``
+    exactly while the output register holds one (from the second cycle after its write)."""
+    dut, ref = StreamFIFO(width, depth), _FifoReference(depth)
+    rng = random.Random(width * 31 + depth + int(p_valid * 100))
+
+    async def tb(ctx):
+        for cycle in range(600):
+            s_valid, m_ready = rng.random() < p_valid, rng.random() < p_ready
+            payload = rng.getrandbits(width)
+            ctx.set(dut.s.valid, s_valid)
+            ctx.set(dut.s.payload, payload)
+            ctx.set(dut.m.ready, m_ready)
+            s_ready, m_valid, out = ref.ports()
+            assert ctx.get(dut.s.ready) == s_ready, cycle
+            assert ctx.get(dut.m.valid) == m_valid, cycle
+            assert ctx.get(dut.level) == len(ref.ram) + m_valid, cycle
+            if m_valid:
+                assert ctx.get(dut.m.payload) == out, cycle
+            ref.step(s_valid, payload, m_ready)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()

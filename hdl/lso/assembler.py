@@ -3,9 +3,11 @@ patched.
 
 :class:`SegmentAssembler` carries out the sequencer's commands, one beat a cycle in three
 stages. Read: the command's ring rows (two consecutive rows, one from each bank) and its
-template row are read, and where each per-segment header field falls in the beat is worked
-out. Fetch: the memories' outputs are registered, with every per-byte choice as a mask and
-the value the fields put in each 16-bit word of the beat (fields never overlap, so an OR).
+template row are read, and which 16-bit word of the beat each per-segment header field
+lands on is registered (one bit a word: the field's place in the frame, a register of the
+sequencer's, compared with the beat index). Fetch: the memories' outputs are registered,
+with every per-byte choice as a mask and the value the fields put in each 16-bit word of
+the beat (fields never overlap, so an OR of the fields' values, each gated by its bit).
 Merge: the payload lanes are the two rows rotated by the segment's offset within a row;
 the header lanes are the template with the segment's fields written over it (802.3 length,
 IPv4 Total Length, ID and checksum 0, IPv6 Payload Length, sequence number, flags, TCP
@@ -25,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..axis import AxisSignature, axis_layout
 from ..stream import StreamFIFO
-from .common import MAX_HEADER, NSLOT, TXU, command_layout
+from .common import MAX_HEADER, NSLOT, PATCH_WORDS, TXU, command_layout, patch_values
 
 _OUT_DEPTH = 16     # as cheap as 8 in LUT RAM (16-deep primitives)
 _IN_FLIGHT = 5      # beats not yet counted in the registered level when a command is taken
@@ -39,30 +41,6 @@ def _or_all(values):
         return values[0]
     half = len(values) // 2
     return _or_all(values[:half]) | _or_all(values[half:])
-
-
-def _patch_fields(patch):
-    """The per-segment header words: (offset in the frame, value, enable, low byte only).
-    No two enabled words overlap. An encapsulated send's outer words follow the inner
-    headers' (``l3``, ``l4``): the outer 802.3 length, IP length, IPv4 ID and checksum 0, and
-    the GRE sequence number."""
-    outer, encap = patch.outer, patch.encap
-    return [
-        (patch.l3 - 10, patch.len8023, patch.snap, False),
-        (patch.l3 + Mux(patch.ipv6, 4, 2), patch.iplen, 1, False),
-        (patch.l3 + 4, patch.ipid, ~patch.ipv6, False),
-        (patch.l3 + 10, C(0, 16), ~patch.ipv6, False),
-        (patch.l4 + 4, patch.seq[16:32], 1, False),
-        (patch.l4 + 6, patch.seq[0:16], 1, False),
-        (patch.l4 + 12, Cat(patch.flags, C(0, 8)), 1, True),
-        (patch.l4 + 16, patch.csum, 1, False),
-        (outer.l3 - 10, outer.len8023, encap & outer.snap, False),
-        (outer.l3 + Mux(outer.ipv6, 4, 2), outer.iplen, encap, False),
-        (outer.l3 + 4, outer.ipid, encap & ~outer.ipv6, False),
-        (outer.l3 + 10, C(0, 16), encap & ~outer.ipv6, False),
-        (outer.gre_seq_at, outer.gre_seq[16:32], encap & outer.gre_seq_on, False),
-        (outer.gre_seq_at + 2, outer.gre_seq[0:16], encap & outer.gre_seq_on, False),
-    ]
 
 
 class SegmentAssembler(wiring.Component):
@@ -116,24 +94,24 @@ class SegmentAssembler(wiring.Component):
             self.ring_addr_even.eq(cmd.ring_at.even), self.ring_addr_odd.eq(cmd.ring_at.odd),
             self.template_addr.eq(cmd.tpl), self.read_en.eq(1),
         ]
-        # Read stage: the memories are read; the command is registered, with where each
-        # header field of the segment falls in this beat (its word, if it is in this beat).
-        nfields = len(_patch_fields(cmd.patch))
+        # Read stage: the memories are read; the command is registered, with the 16-bit word
+        # of this beat each header field of the segment lands on (none if it is not in this
+        # beat): a comparison of the field's place (a register of the sequencer's) with the
+        # beat index, so the fetch stage only chooses.
         read = Signal(data.StructLayout({
             "valid": 1, "cmd": command_layout(w),
-            "fields": data.ArrayLayout(data.StructLayout({"hit": 1, "word": max(1, lognb - 1)}),
-                                       nfields)}))
+            "lands": data.ArrayLayout(nb // 2, PATCH_WORDS)}))
         m.d.sync += [read.valid.eq(taken), read.cmd.eq(cmd)]
-        for i, (offset, _, enable, _) in enumerate(_patch_fields(cmd.patch)):
-            at = Signal(8, name=f"field{i}_at")
-            m.d.comb += at.eq(offset)
-            m.d.sync += [read.fields[i].hit.eq(enable & ((at >> lognb) == cmd.j)),
-                         read.fields[i].word.eq(at[1:lognb])]
-        fetched = self._fetch(m, read, nfields)
+        places = cmd.patch.places
+        for i in range(PATCH_WORDS):
+            at = places.at[i]
+            in_beat = places.on[i] & ((at >> lognb) == cmd.j)
+            m.d.sync += read.lands[i].eq(Mux(in_beat, 1 << at[1:lognb], 0))
+        fetched = self._fetch(m, read)
         self._merge(m, fetched, beats.s)
         return m
 
-    def _fetch(self, m, read, nfields):
+    def _fetch(self, m, read):
         """Fetch stage: the memories' outputs registered (a block RAM's read data is slow to
         come out), the ring rows put in order, and every per-byte choice of the merge made
         into a mask: which 16-bit word each field lands in, which bytes are header, which kept.
@@ -154,16 +132,16 @@ class SegmentAssembler(wiring.Component):
         # Each 16-bit word of the beat: whether a field lands on its high (first) and low
         # byte, and the field's value there (an OR of the fields that land: never more than
         # one), so the merge is a choice per byte.
-        fields = _patch_fields(c.patch)
+        fields = patch_values(c.patch)
         for k in range(nb // 2):
-            lands = [read.fields[i].hit & (read.fields[i].word == k) for i in range(nfields)]
+            lands = [read.lands[i][k] for i in range(PATCH_WORDS)]
             m.d.sync += [
-                fetched.patched_high[k].eq(Cat(*[hit for hit, (_, _, _, low_only)
+                fetched.patched_high[k].eq(Cat(*[hit for hit, (_, low_only)
                                                  in zip(lands, fields) if not low_only]).any()),
                 fetched.patched_low[k].eq(Cat(*lands).any()),
                 fetched.patch_words[16 * k:16 * k + 16].eq(
                     _or_all([Mux(hit, Cat(value[8:16], value[0:8]), 0)
-                             for hit, (_, value, _, _) in zip(lands, fields)])),
+                             for hit, (value, _) in zip(lands, fields)])),
             ]
         for i in range(nb):
             m.d.sync += [fetched.header_bytes[i].eq(c.hdr > i), fetched.keep[i].eq(c.keep > i)]

@@ -16,8 +16,9 @@ from ..parse import HEADERS_LAYOUT, WINDOW_BYTES
 __all__ = ["TXU", "LENGTH_WORD", "MAX_HEADER", "RING_BYTES", "NSLOT", "ROW_BITS", "SNAP_LIMIT",
            "FIN", "SYN", "RST", "PSH", "URG", "CWR", "MALFORMED_ERRORS", "TOO_LONG_ERRORS",
            "PASS", "LSO", "DROP", "LSO_CONFIG", "config_fields", "config_value", "big_endian",
-           "beat_bytes", "LENGTH_FLAGS", "length_flags", "end_reason", "DESCRIPTOR", "SEGMENT", "PATCH", "command_layout",
-           "ring_address_layout"]
+           "beat_bytes", "LENGTH_FLAGS", "length_flags", "end_reason", "DESCRIPTOR", "SEGMENT",
+           "PATCH", "PATCH_PLACES", "PATCH_WORDS", "patch_places", "patch_values",
+           "command_layout", "ring_address_layout"]
 
 TXU = nbl.TxUser.width()        # 128: checksum, LSO, supplemental and length words
 LENGTH_WORD = slice(96, 128)    # the frame's length in TxUser (DESIGN 2)
@@ -156,13 +157,9 @@ DESCRIPTOR = data.StructLayout({
 })
 
 
-#: An encapsulated send's per-segment outer fields: where the outer IP header is and what
-#: kind, its 802.3 length (``snap``), IP length and ID; the GRE sequence number and where it
-#: is (``gre_seq_on``: the GRE header has one).
-OUTER_PATCH = data.StructLayout({
-    "l3": 8, "ipv6": 1, "snap": 1, "len8023": 16, "iplen": 16, "ipid": 16,
-    "gre_seq_on": 1, "gre_seq_at": 8, "gre_seq": 32,
-})
+#: An encapsulated send's per-segment outer fields: its 802.3 length, IP length and ID, and
+#: the GRE sequence number.
+OUTER_PATCH = data.StructLayout({"len8023": 16, "iplen": 16, "ipid": 16, "gre_seq": 32})
 
 #: What the sequencer keeps of the segment it emits, the fields that change from segment to
 #: segment (the frame's own, where the headers are and what kind, are read from its
@@ -175,11 +172,58 @@ SEGMENT = data.StructLayout({
     "outer": data.StructLayout({"len8023": 16, "iplen": 16, "ipid": 16, "gre_seq": 32}),
 })
 
-#: The per-segment header fields the assembler writes over the template (``l3``, ``l4``:
-#: the headers of the packet being segmented, the inner ones when ``encap``).
+
+def patch_places(d):
+    """Where each per-segment header word of a send is, from its descriptor ``d``: (offset
+    in the frame, enable), in the order of :func:`patch_values`. No two enabled words
+    overlap. ``l3``, ``l4``: the headers of the packet being segmented (the inner ones of an
+    encapsulated send); an encapsulated send's outer words follow: the outer 802.3 length,
+    IP length, IPv4 ID and checksum 0, and the GRE sequence number."""
+    encap, gre_seq_on = d.encap, d.gre_seq_at != 0
+    return [
+        (d.l3 - 10, d.snap),
+        (d.l3 + Mux(d.ipv6, 4, 2), 1),
+        (d.l3 + 4, ~d.ipv6),
+        (d.l3 + 10, ~d.ipv6),
+        (d.l4 + 4, 1),
+        (d.l4 + 6, 1),
+        (d.l4 + 12, 1),
+        (d.l4 + 16, 1),
+        (d.outer_l3 - 10, encap & d.outer_snap),
+        (d.outer_l3 + Mux(d.outer_ipv6, 4, 2), encap),
+        (d.outer_l3 + 4, encap & ~d.outer_ipv6),
+        (d.outer_l3 + 10, encap & ~d.outer_ipv6),
+        (d.gre_seq_at, encap & gre_seq_on),
+        (d.gre_seq_at + 2, encap & gre_seq_on),
+    ]
+
+
+def patch_values(patch):
+    """The per-segment header words' values (a :data:`PATCH`): (value, low byte only), in
+    the order of :func:`patch_places`: 802.3 length, IP length, IPv4 ID and checksum 0,
+    sequence number, flags, TCP checksum field; an encapsulated send's outer 802.3 length,
+    IP length, IPv4 ID and checksum 0, and the GRE sequence number."""
+    outer = patch.outer
+    return [
+        (patch.len8023, False), (patch.iplen, False), (patch.ipid, False), (C(0, 16), False),
+        (patch.seq[16:32], False), (patch.seq[0:16], False),
+        (Cat(patch.flags, C(0, 8)), True), (patch.csum, False),
+        (outer.len8023, False), (outer.iplen, False), (outer.ipid, False), (C(0, 16), False),
+        (outer.gre_seq[16:32], False), (outer.gre_seq[0:16], False),
+    ]
+
+
+#: The per-segment header words (:func:`patch_values`).
+PATCH_WORDS = 14
+
+#: Where the per-segment header words of the send fall in its frame (:func:`patch_places`),
+#: registers worked out from its descriptor (the same for all its segments).
+PATCH_PLACES = data.StructLayout({"at": data.ArrayLayout(8, PATCH_WORDS), "on": PATCH_WORDS})
+
+#: The per-segment header fields the assembler writes over the template, and where they go.
 PATCH = data.StructLayout({
-    "l3": 8, "l4": 8, "ipv6": 1, "snap": 1, "len8023": 16, "iplen": 16, "ipid": 16,
-    "seq": 32, "flags": 8, "csum": 16, "encap": 1, "outer": OUTER_PATCH,
+    "len8023": 16, "iplen": 16, "ipid": 16, "seq": 32, "flags": 8, "csum": 16,
+    "outer": OUTER_PATCH, "places": PATCH_PLACES,
 })
 
 

@@ -136,8 +136,6 @@ class FrameWriter(wiring.Component):
             self.s_headers.ready.eq(take & first),
         ]
         m.d.sync += in_flight.eq(in_flight + (take & first) - self.frame_done)
-        rec_now = Signal(HEADERS_LAYOUT(TXU))
-        m.d.comb += rec_now.eq(Mux(first, rec, rec_kept))
 
         m.d.comb += [
             self.write_row.eq(self.wp), self.write_data.eq(beat.data), self.write_en.eq(take),
@@ -158,19 +156,31 @@ class FrameWriter(wiring.Component):
                 m.d.sync += [first.eq(0), index.eq(Mux(index == hb, index, index + 1)),
                              frame_bytes.eq(frame_bytes + nb)]
 
-        captured = self._capture_fields(m, take, index, beat, rec_now)
-
-        complete = take & (index < hb) & ((index == hb - 1) | beat.last)
-        self._pseudo_sum_and_fields(m, take & (index < hb), first, complete, beat,
-                                    index << lognb, rec_now, Mux(first, self.wp, base), slot,
-                                    captured)
+        # The header side (the captured words, the pseudo-header sum, the fields) works a
+        # cycle behind the take, on the beat registered and on ``rec_kept``, the frame's
+        # record from the cycle after its first beat: no path runs from the record port
+        # through the choice of headers and the offsets' additions (6 logic levels).
+        late = Signal(data.StructLayout({
+            "take": 1, "first": 1, "complete": 1, "index": range(hb + 1),
+            "beat": data.StructLayout({"data": self.width, "keep": nb}),
+            "base": ROW_BITS, "slot": 4}), name="late")
+        m.d.sync += [
+            late.take.eq(take), late.first.eq(first), late.index.eq(index),
+            late.complete.eq(take & (index < hb) & ((index == hb - 1) | beat.last)),
+            late.beat.data.eq(beat.data), late.beat.keep.eq(beat.keep),
+            late.base.eq(Mux(first, self.wp, base)), late.slot.eq(slot),
+        ]
+        captured = self._capture_fields(m, late.take, late.index, late.beat, rec_kept)
+        self._pseudo_sum_and_fields(m, late.take & (late.index < hb), late.first, late.complete,
+                                    late.beat, late.index << lognb, rec_kept, late.base,
+                                    late.slot, captured)
         return m
 
 
-    def _capture_fields(self, m, take, index, beat, rec_now):
-        """Header words, each taken from its beat a cycle after the beat passes: the beat,
-        its index and each word's offset (from the record) are registered first, so the
-        choice is a comparison of registers. The captured words are complete a cycle after
+    def _capture_fields(self, m, take, index, beat, rec):
+        """Header words, each taken from its beat a cycle after the beat passes (here a cycle
+        behind the take): the beat, its index and each word's offset (from the record) are
+        registered first, so the choice is a comparison of registers. The captured words are complete a cycle after
         the template's last beat (``_pseudo_sum_and_fields`` reads them in its mask stage)."""
         w, nb = self.width, self.width // 8
         lognb = (nb - 1).bit_length()
@@ -178,10 +188,10 @@ class FrameWriter(wiring.Component):
         m.d.sync += [taken.eq(take), taken_index.eq(index), taken_data.eq(beat.data)]
         words = [big_endian(taken_data[16 * k:16 * k + 16]) for k in range(w // 16)]
         captured = {name: Signal(16, name=f"captured_{name}") for name, _, _ in _CAPTURED}
-        tcp_side = segmented_headers(rec_now)
+        tcp_side = segmented_headers(rec)
         bases = {"l3": tcp_side["l3"], "l4": tcp_side["l4"], "frame": C(0, 9),
-                 "outer_l3": rec_now.l3, "gre_seq": rec_now.gre_seq_offset,
-                 "inner": rec_now.inner_offset}
+                 "outer_l3": rec.l3, "gre_seq": rec.gre_seq_offset,
+                 "inner": rec.inner_offset}
         offsets = [(name, bases[header] + at) for name, header, at in _CAPTURED]
         for name, offset in offsets:
             at = Signal(9, name=f"at_{name}")
@@ -190,7 +200,7 @@ class FrameWriter(wiring.Component):
                 m.d.sync += captured[name].eq(Array(words)[at[1:lognb]])
         return captured
 
-    def _pseudo_sum_and_fields(self, m, summed, first, complete, beat, pos, rec_now, base,
+    def _pseudo_sum_and_fields(self, m, summed, first, complete, beat, pos, rec, base,
                                slot, captured):
         """The pseudo-header addresses (IPv4: source and destination at l3 + 12; IPv6: source
         at l3 + 8 and the destination ``parse`` found), summed a beat at a time in six
@@ -205,7 +215,7 @@ class FrameWriter(wiring.Component):
         fields_layout = data.StructLayout({
             "valid": 1, "first": 1, "complete": 1, "fields": HEADER_FIELDS})
         bounds = Signal(bound_layout)
-        tcp_side = segmented_headers(rec_now)
+        tcp_side = segmented_headers(rec)
         l3, ipv6 = tcp_side["l3"], tcp_side["is_ipv6"]
         m.d.sync += [
             bounds.valid.eq(summed), bounds.first.eq(first), bounds.complete.eq(complete),
@@ -214,7 +224,7 @@ class FrameWriter(wiring.Component):
             bounds.lo1.eq(Mux(ipv6, l3 + 8, l3 + 12)),
             bounds.hi1.eq(Mux(ipv6, l3 + 24, l3 + 20)),
             bounds.lo2.eq(tcp_side["pseudo_dst"]), bounds.hi2.eq(tcp_side["pseudo_dst"] + 16),
-            bounds.rec.eq(rec_now), bounds.base.eq(base), bounds.slot.eq(slot),
+            bounds.rec.eq(rec), bounds.base.eq(base), bounds.slot.eq(slot),
         ]
         # The bounds relative to the beat (subtractions, registered before the comparisons).
         relative = Signal(data.StructLayout({

@@ -15,8 +15,9 @@ When a segment goes
     completion says MALFORMED.
 Timing
     The sequencer sees the front through registers: each frame's end (length and last row)
-    a cycle after the lengths FIFO's output, in a register with the next frame's end beside
-    it, and ``wp`` two cycles late (``wp_seen``), so a frame's last row and its end become
+    a cycle after the lengths FIFO's output, in a ring of two slots with the next frame's
+    end (written with an enable from flip-flops; a finish only moves the ring's head), and
+    ``wp`` two cycles late (``wp_seen``), so a frame's last row and its end become
     visible together. A PASS frame's "the next row has arrived" and "it is the last" are
     registers worked out a cycle ahead (every row and end they may have compared, the
     decisions only choosing), and so is "first beat" of a segment. The wide current-frame
@@ -29,9 +30,16 @@ Timing
     registers and the emitting segment's fields are loaded a cycle after the decision,
     their enable a flip-flop (the command reads the fields from ``upcoming`` in that
     cycle), so segments start at least three cycles apart (only a segment of one or two
-    beats, 128 bytes or less at W=512, is shorter).
+    beats, 128 bytes or less at W=512, is shorter). Where the per-segment header words
+    fall in the frame (``patch_places``) are registers worked out from the descriptor, the
+    same for every segment, so the assembler's comparison with the beat index starts
+    from flip-flops. The registers that the decisions move but do not choose the value
+    of (``ring_at``, the next command's ring addresses; ``fp``) take a value chosen by
+    registers (the state and flags such as ``pass_last``, ``final``, ``go``): the decision
+    is their enable only; ``fp`` moves a cycle after the decision (rows are freed to the
+    front a cycle later), so its enable is a flip-flop.
     Nothing the decisions drive leaves the sequencer: the descriptors FIFO is read a cycle
-    after its frame starts and the lengths FIFO while the two end registers are not full,
+    after its frame starts and the lengths FIFO while the two end slots are not both full,
     both flip-flops. So consecutive frames start at least two cycles apart (a one-beat frame,
     64 bytes or less at W=512, goes every other cycle), and an LSO send's first segment
     starts three cycles after the send.
@@ -46,9 +54,9 @@ from nicoffload.model.nbl import TxStatus
 
 from ..layouts import word_layout
 from ..parse import HEADERS_LAYOUT
-from .common import (CWR, DESCRIPTOR, DROP, FIN, FRAME_END, LSO, MAX_HEADER, PASS, PSH,
-                     RING_BYTES, ROW_BITS, SEGMENT, TXU, command_layout,
-                     ring_address_layout)
+from .common import (CWR, DESCRIPTOR, DROP, FIN, FRAME_END, LSO, MAX_HEADER, PASS,
+                     PATCH_PLACES, PSH, RING_BYTES, ROW_BITS, SEGMENT, TXU, command_layout,
+                     patch_places, ring_address_layout)
 
 __all__ = ["SegmentSequencer"]
 
@@ -96,7 +104,7 @@ class SegmentSequencer(wiring.Component):
     wp : In(ROW_BITS)
         Rows the front has written.
     fp : Out(ROW_BITS)
-        Rows below ``fp`` may be overwritten.
+        Rows below ``fp`` may be overwritten (a cycle after the decision that frees them).
     frame_done : Out(1)
         A frame has finished (its completion is pushed).
     commands : Out(stream.Signature(command_layout(W)))
@@ -139,6 +147,8 @@ class SegmentSequencer(wiring.Component):
         self.mid_ready, self.go = Signal(name="mid_ready"), Signal(name="go")
         self.moved, self.segment_loaded = Signal(name="moved"), Signal(name="segment_loaded")
         self.finish, self.fin_status, self.fin_sent = Signal(), Signal(8), Signal()
+        self.frees_rows, self.ring_moves = Signal(name="frees_rows"), Signal(name="ring_moves")
+        self.pass_moves = Signal(name="pass_moves")
         # The next frame starts (``start``, its descriptor loaded from the FIFO's output);
         # the FIFO is read in the cycle after, so its read and level logic hang on a
         # flip-flop, not on the decision (its output shows the started frame for that cycle).
@@ -149,8 +159,13 @@ class SegmentSequencer(wiring.Component):
         # first cycle reads of it (a PASS frame's first beat and record, the completion of
         # a one-beat frame) is chosen from the FIFO's output (``frame``); what is worked out
         # from it into registers in that cycle is not used (``avail``, ``ended_late`` and
-        # ``go`` are held at 0 for it).
-        self.starting = self.descriptors.ready
+        # ``go`` are held at 0 for it). That enable is a copy of ``descriptors.ready`` of its
+        # own (kept inverted: synthesis merges flip-flops of the same input), so the FIFO's
+        # read, which reaches its banks' moves, is not one net with the 848 bits' enables
+        # and choices (that net, 788 loads, was the TX path's critical path: 6.74 ns).
+        not_starting = Signal(init=1, name="not_starting")
+        m.d.sync += not_starting.eq(~self.start)
+        self.starting = ~not_starting
         with m.If(self.starting):
             m.d.sync += self.cur.eq(self.descriptors.payload)
         self.frame = Signal(DESCRIPTOR)
@@ -175,36 +190,74 @@ class SegmentSequencer(wiring.Component):
             self._start_next(m)
         self._pass_flags(m)
         self._segment_ready(m)
-        with m.If(self.finish):     # the frame's rows are free (after every other update)
-            m.d.sync += self.fp.eq(self.end.last_row + 1)
+        with m.If(self.finish):     # the frame's rows are free
+            m.d.comb += self.frees_rows.eq(1)
+        self._freed_rows(m)
+        self._ring_next(m)
         return m
 
+    def _freed_rows(self, m):
+        """``fp`` moves when a decision frees rows (``frees_rows``: a PASS beat goes, a
+        segment starts, a dropped frame's rows arrive, a frame finishes) to a value chosen
+        by registers only, not by those decisions: a PASS frame's row that goes, or the row
+        after it if it is the last (``pass_last``); the starting segment's first row, or past
+        the frame's end once the last segment goes (``final``); the rows seen written of a
+        dropped frame, or past its end once it has ended (``ended_late``)."""
+        # The row chosen, and whether ``fp`` goes one past it (past a frame's end): the
+        # addition is made from the registers a cycle later, not behind the choice.
+        freed, past = Signal(ROW_BITS, name="freed"), Signal(name="freed_past")
+        last_row = self.end.last_row
+        with m.If(self.state == PASS):
+            m.d.comb += [freed.eq(self.pass_row), past.eq(self.pass_last)]
+        with m.Elif(self.state == LSO):
+            m.d.comb += [freed.eq(Mux(self.final, last_row, self.upcoming.fp)),
+                         past.eq(self.final)]
+        with m.Else():
+            m.d.comb += [freed.eq(Mux(self.ended_late, last_row, self.wp_seen)),
+                         past.eq(self.ended_late)]
+        # A cycle late (the rows are free a cycle later, which only the front's room for a
+        # frame can see): the decision reaches one flip-flop, not the enable of ``fp``'s bits.
+        freed_late, past_late = Signal(ROW_BITS, name="freed_late"), Signal(name="past_late")
+        frees_late = Signal(name="frees_late")
+        m.d.sync += [freed_late.eq(freed), past_late.eq(past), frees_late.eq(self.frees_rows)]
+        with m.If(frees_late):
+            m.d.sync += self.fp.eq(freed_late + past_late)
+
     def _frame_ends(self, m):
-        """The frames' ends (``lengths``) in two registers, the current frame's and the
-        next one's, so what the current frame's end will be next cycle is known this
-        cycle (``end_next``) even as a frame finishes (the PASS flags need it a cycle
-        ahead). An end reaches ``end`` a cycle after the FIFO's output."""
-        self.end, self.ended = Signal(FRAME_END), Signal()
+        """The frames' ends (``lengths``) in two slots, the current frame's (``end``) and
+        the next one's (``second``), so what the current frame's end will be next cycle is
+        known this cycle even as a frame finishes (the PASS flags need it a cycle ahead).
+        An end reaches ``end`` a cycle after the FIFO's output. The slots are a ring of
+        two: an end is written into the free one (the current frame's while it has none,
+        else the other: ``head`` XOR ``ended``), its enable from flip-flops only, and a
+        finish moves ``head`` to the other slot; ``end`` and ``second`` are the slots as
+        ``head`` chooses (a finish reaches one flip-flop, not the 112 bits of two shifting
+        registers: 5 logic levels)."""
+        slots = [Signal(FRAME_END, name=f"end_slot{i}") for i in (0, 1)]
+        head = Signal(name="end_head")
+        self.end, self.ended = Signal(FRAME_END, name="end"), Signal(name="ended")
         self.second = second = Signal(FRAME_END, name="second_end")
         self.second_valid = second_valid = Signal(name="second_valid")
         pop, incoming = self.finish, self.lengths.payload
-        # Taken while the two registers are not both full (flip-flops: the lengths FIFO's
-        # read is not in the decisions' paths); a frame's end waits a cycle in the FIFO when
+        # Taken while the two slots are not both full (flip-flops: the lengths FIFO's read
+        # is not in the decisions' paths); a frame's end waits a cycle in the FIFO when
         # both are full and one leaves, the next one being in ``second`` already.
         take = self.lengths.valid & ~(self.ended & second_valid)
         m.d.comb += self.lengths.ready.eq(take)
-        self.end_next, self.ended_next = Signal(FRAME_END), Signal()
+        into = head ^ self.ended
+        for i, slot in enumerate(slots):
+            with m.If(take & (into == i)):
+                m.d.sync += slot.eq(incoming)
+        m.d.comb += [self.end.eq(Mux(head, slots[1], slots[0])),
+                     second.eq(Mux(head, slots[0], slots[1]))]
+        m.d.sync += head.eq(head ^ pop)
+        # A finish comes only with the frame's end held (``ended``).
         with m.If(pop):
-            m.d.comb += [self.end_next.eq(Mux(second_valid, second, incoming)),
-                         self.ended_next.eq(second_valid | take)]
-            m.d.sync += [second.eq(incoming), second_valid.eq(second_valid & take)]
+            m.d.sync += [self.ended.eq(second_valid | take), second_valid.eq(0)]
         with m.Elif(~self.ended):
-            m.d.comb += [self.end_next.eq(incoming), self.ended_next.eq(take)]
-        with m.Else():
-            m.d.comb += [self.end_next.eq(self.end), self.ended_next.eq(1)]
-            with m.If(~second_valid):
-                m.d.sync += [second.eq(incoming), second_valid.eq(take)]
-        m.d.sync += [self.end.eq(self.end_next), self.ended.eq(self.ended_next)]
+            m.d.sync += self.ended.eq(take)
+        with m.Elif(~second_valid):
+            m.d.sync += second_valid.eq(take)
 
     def _pass_flags(self, m):
         """A PASS frame's flags for its next row, as registers worked out a cycle ahead:
@@ -254,9 +307,12 @@ class SegmentSequencer(wiring.Component):
         written = Signal(ROW_BITS)
         m.d.comb += written.eq(self.wp_seen - cur.base)
         # Payload bytes of the send that have arrived: a cycle late, so never more than have
-        # arrived (the count only grows), and 0 for the two cycles after a frame starts.
+        # arrived (the count only grows), and 0 in the second cycle after a frame starts
+        # (cleared by ``starting``, a flip-flop, not by the decision). In the first it still
+        # speaks of the frame before, and nothing reads it then: ``go`` is held at 0 by
+        # ``starting`` and the cut by ``ended_late``.
         self.avail = Signal(signed(34))
-        m.d.sync += self.avail.eq(Mux(self.start | self.starting, 0,
+        m.d.sync += self.avail.eq(Mux(self.starting, 0,
                                       Mux(self.ended, self.n, written << lognb) - cur.hdr_end))
         self.ended_late, self.short_or_long = Signal(), Signal()
         m.d.sync += [
@@ -306,15 +362,12 @@ class SegmentSequencer(wiring.Component):
         sg, patch = Signal(SEGMENT), cmd.patch
         m.d.comb += sg.eq(Mux(self.segment_loaded, self.upcoming.emit.seg, emit.seg))
         m.d.comb += [
-            patch.l3.eq(cur.l3), patch.l4.eq(cur.l4), patch.ipv6.eq(cur.ipv6),
-            patch.snap.eq(cur.snap), patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
+            patch.ipid.eq(sg.ipid), patch.seq.eq(sg.seq),
             patch.flags.eq(sg.flags), patch.len8023.eq(sg.len8023), patch.iplen.eq(sg.iplen),
-            patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]), patch.encap.eq(cur.encap),
-            patch.outer.l3.eq(cur.outer_l3), patch.outer.ipv6.eq(cur.outer_ipv6),
-            patch.outer.snap.eq(cur.outer_snap), patch.outer.len8023.eq(sg.outer.len8023),
-            patch.outer.iplen.eq(sg.outer.iplen), patch.outer.ipid.eq(sg.outer.ipid),
-            patch.outer.gre_seq_on.eq(cur.gre_seq_at != 0),
-            patch.outer.gre_seq_at.eq(cur.gre_seq_at), patch.outer.gre_seq.eq(sg.outer.gre_seq),
+            patch.csum.eq(sg.tcp_sum[:16] + sg.tcp_sum[16]),
+            patch.outer.len8023.eq(sg.outer.len8023), patch.outer.iplen.eq(sg.outer.iplen),
+            patch.outer.ipid.eq(sg.outer.ipid), patch.outer.gre_seq.eq(sg.outer.gre_seq),
+            patch.places.eq(self._patch_places(m)),
         ]
         # Records: the parser's for a frame passed unchanged; for a segment, what the parser
         # says of the segment (its lengths; its ChecksumTx word as ``user``).
@@ -330,14 +383,26 @@ class SegmentSequencer(wiring.Component):
             self.seg_rec.user.eq(seg_user),
         ]
 
+    def _patch_places(self, m):
+        """Where the send's per-segment header words fall in its frame (``patch_places``),
+        registers worked out from its descriptor every cycle, so the assembler compares
+        them with the beat index from flip-flops, not through the offsets' adders. They
+        are a cycle behind ``cur``, loaded a cycle after the frame starts: a send's first
+        header beat comes later (its first segment is loaded no earlier than the third
+        cycle after the start, ``go`` being 0 until then); a PASS frame has no header
+        lanes."""
+        places = Signal(PATCH_PLACES, name="patch_places")
+        for i, (offset, enable) in enumerate(patch_places(self.cur)):
+            m.d.sync += [places.at[i].eq(offset), places.on[i].eq(enable)]
+        return places
+
     def _start_next(self, m):
         """Take the next frame's descriptor, if there is one (also as a frame ends)."""
         nxt = self.descriptors.payload
         with m.If(self.descriptors.valid & ~self.descriptors.ready):
             m.d.comb += self.start.eq(1)
-            m.d.sync += [self.emitting.eq(0), self.final.eq(0),
-                         self.pass_row.eq(nxt.base), self.pass_first.eq(1),
-                         self.ring_at.eq(self._ring_address(nxt.base))]
+            m.d.sync += [self.emitting.eq(0), self.final.eq(0), self.pass_first.eq(1)]
+            m.d.comb += [self.ring_moves.eq(1), self.pass_moves.eq(1)]
             m.d.sync += self.state.eq(nxt.mode)
         with m.Else():
             m.d.sync += self.state.eq(_IDLE)
@@ -359,8 +424,8 @@ class SegmentSequencer(wiring.Component):
         ]
         m.d.comb += self.pass_advance.eq(can)
         with m.If(can):
-            m.d.sync += [self.pass_row.eq(self.pass_row + 1),
-                         self.pass_first.eq(0), self.fp.eq(self.pass_row)]
+            m.d.sync += self.pass_first.eq(0)
+            m.d.comb += [self.frees_rows.eq(1), self.pass_moves.eq(1)]
             self._ring_advance(m)
             with m.If(is_last):
                 m.d.comb += [self.finish.eq(1), self.fin_status.eq(TxStatus.SENT)]
@@ -475,8 +540,8 @@ class SegmentSequencer(wiring.Component):
     def _load_segment(self, m):
         """The pending segment starts; the pending one moves on by one MSS."""
         m.d.comb += self.segment_load.eq(1)
-        m.d.sync += [self.emitting.eq(1), self.final.eq(self.pend.last),
-                     self.fp.eq(self.upcoming.fp), self.ring_at.eq(self.upcoming.ring_at)]
+        m.d.sync += [self.emitting.eq(1), self.final.eq(self.pend.last)]
+        m.d.comb += [self.frees_rows.eq(1), self.ring_moves.eq(1)]
         for name in ("row", "rho", "j", "first_beat", "header_left", "left", "last_beat"):
             m.d.sync += self.emit[name].eq(self.upcoming.emit[name])
 
@@ -487,10 +552,43 @@ class SegmentSequencer(wiring.Component):
         return Cat((low + 1)[1:bits + 1], low[1:bits + 1])     # even, odd
 
     def _ring_advance(self, m):
-        """The next command's row is the row after: the even bank's address is the odd
-        bank's plus one, the odd bank's the even bank's."""
-        m.d.sync += [self.ring_at.even.eq(self.ring_at.odd + 1),
-                     self.ring_at.odd.eq(self.ring_at.even)]
+        """The next command's row is the row after (``_ring_next``)."""
+        m.d.comb += self.ring_moves.eq(1)
+
+    def _ring_next(self, m):
+        """``ring_at`` moves when a decision moves it (``ring_moves``: a beat goes, a
+        segment or a frame starts) to a value chosen by registers only, not by those
+        decisions: the next frame's first row as a frame finishes (a PASS frame's last row,
+        a send's last segment's last beat; in DROP and IDLE the start is the only move), the
+        pending segment's first row as it is loaded (``go`` without ``moved``, while the
+        emitting segment is on its last beat or none is emitting), else the row after (the
+        even bank's address the odd bank's plus one, the odd bank's the even bank's). A
+        finish with no next frame leaves the sequencer idle: ``ring_at`` is then unused
+        until a start sets it."""
+        after = Signal.like(self.ring_at, name="ring_after")
+        m.d.comb += [after.even.eq(self.ring_at.odd + 1), after.odd.eq(self.ring_at.even)]
+        first = self._ring_address(self.descriptors.payload.base)
+        loading = self.go & ~self.moved & (~self.emitting | self.emit_last_beat)
+        ring_next = Signal.like(self.ring_at, name="ring_next")
+        with m.If(self.state == PASS):
+            m.d.comb += ring_next.eq(Mux(self.pass_last, first, after))
+        with m.Elif(self.state == LSO):
+            with m.If(self.emitting & self.emit_last_beat & self.final):
+                m.d.comb += ring_next.eq(first)
+            with m.Elif(loading):
+                m.d.comb += ring_next.eq(self.upcoming.ring_at)
+            with m.Else():
+                m.d.comb += ring_next.eq(after)
+        with m.Else():
+            m.d.comb += ring_next.eq(first)
+        with m.If(self.ring_moves):
+            m.d.sync += self.ring_at.eq(ring_next)
+        # Likewise ``pass_row`` (``pass_moves``: a PASS beat goes, a frame starts): the row
+        # after, or the next frame's first row.
+        pass_next = Mux((self.state == PASS) & ~self.pass_last, self.pass_row + 1,
+                        self.descriptors.payload.base)
+        with m.If(self.pass_moves):
+            m.d.sync += self.pass_row.eq(pass_next)
 
     def _pending_load(self, m):
         """The pending segment's registers are loaded in the cycle after the decision that
@@ -520,4 +618,4 @@ class SegmentSequencer(wiring.Component):
                 m.d.comb += [self.finish.eq(1), self.fin_status.eq(status)]
                 self._start_next(m)
         with m.Else():
-            m.d.sync += self.fp.eq(self.wp_seen)
+            m.d.comb += self.frees_rows.eq(1)
