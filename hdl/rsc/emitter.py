@@ -216,7 +216,7 @@ class RscEmitter(BufferPart):
         # The last beat's bytes up to the SCU's end (a header pass's beats are not sent, and
         # its sums' ranges end before the SCU does).
         keep = Signal(nb)
-        m.d.sync += keep.eq(Cat(*[~at_last | pass1 | (k <= places.last_lane)
+        m.d.sync += keep.eq(Cat(*[~at_last | pass1 | ~_at_most(places.last_lane, k - 1, nb)
                                   for k in range(nb)]))
         # Summing pass: IPv4 header, TCP pseudo-header addresses, TCP header (and options).
         ip_mask = places.range_mask("ip")
@@ -230,24 +230,8 @@ class RscEmitter(BufferPart):
         sum_ip_lanes, sum_l4_lanes = Signal(nb), Signal(nb)
         m.d.sync += [sum_valid.eq(p_valid & out_pass1), sum_beat.eq(beat),
                      sum_ip_lanes.eq(ip_lanes), sum_l4_lanes.eq(l4_lanes & keep)]
-        # Each beat's words are summed into registers, and the sums added to the
-        # accumulators a cycle later (both in one cycle, behind the lanes' masks, were eight
-        # levels deep).
-        # What the TCP sum adds after the header beats' words comes through the same
-        # register: the TCP length and protocol (in CSUM), the payload sum (in PAY).
-        add_valid, ip_words, l4_words = Signal(), Signal(32), Signal(32)
-        m.d.sync += [add_valid.eq(sum_valid),
-                     ip_words.eq(add_tree(beat_words(sum_beat, sum_ip_lanes, w)))]
-        with m.If(sum_valid):
-            m.d.sync += l4_words.eq(add_tree(beat_words(sum_beat, sum_l4_lanes, w)))
-        with m.Elif(st["ADD"]):
-            m.d.sync += l4_words.eq(IPPROTO_TCP + tcp_len)
-        with m.Else():
-            m.d.sync += l4_words.eq(payload_sum)
-        with m.If(add_valid):
-            m.d.sync += ip_acc.eq(ip_acc + ip_words)
-        with m.If(add_valid | st["CSUM"] | st["PAY"]):
-            m.d.sync += l4_acc.eq(l4_acc + l4_words)
+        self._accumulate(m, st, sum_valid, sum_beat, sum_ip_lanes, sum_l4_lanes, tcp_len,
+                         payload_sum, ip_acc, l4_acc)
         # The beat (patched) registered before the output queue: the patch lies between
         # registers, and the queue's LUT RAM is one net from them.
         q_valid, q_beat = Signal(), Signal(axis_layout(w, RXU))
@@ -258,6 +242,31 @@ class RscEmitter(BufferPart):
         ]
         m.d.comb += [outq.s.valid.eq(q_valid), outq.s.payload.eq(q_beat)]
         return m
+
+    def _accumulate(self, m, st, sum_valid, sum_beat, ip_lanes, l4_lanes, tcp_len, payload_sum,
+                    ip_acc, l4_acc):
+        """The header pass's sums: ``ip_acc`` and ``l4_acc`` from each summed beat's words
+        (``sum_valid``, ``sum_beat`` and its lanes), then the TCP length and protocol (CSUM)
+        and the payload sum (PAY) into ``l4_acc``."""
+        w = self.width
+        # Each beat's words are summed into registers, and the sums added to the
+        # accumulators a cycle later (both in one cycle, behind the lanes' masks, were eight
+        # levels deep).
+        # What the TCP sum adds after the header beats' words comes through the same
+        # register: the TCP length and protocol (in CSUM), the payload sum (in PAY).
+        add_valid, ip_words, l4_words = Signal(), Signal(32), Signal(32)
+        m.d.sync += [add_valid.eq(sum_valid),
+                     ip_words.eq(add_tree(beat_words(sum_beat, ip_lanes, w)))]
+        with m.If(sum_valid):
+            m.d.sync += l4_words.eq(add_tree(beat_words(sum_beat, l4_lanes, w)))
+        with m.Elif(st["ADD"]):
+            m.d.sync += l4_words.eq(IPPROTO_TCP + tcp_len)
+        with m.Else():
+            m.d.sync += l4_words.eq(payload_sum)
+        with m.If(add_valid):
+            m.d.sync += ip_acc.eq(ip_acc + ip_words)
+        with m.If(add_valid | st["CSUM"] | st["PAY"]):
+            m.d.sync += l4_acc.eq(l4_acc + l4_words)
 
 
 # Beats a read may still put into the output queue after it (the read's stage and the
@@ -395,8 +404,17 @@ class _Places:
         """The lanes of the beat being read in the range ``name`` (``[from, to)``)."""
         (lo, lo_lane), (hi, hi_lane) = self.ranges[name]
         before_hi = ~hi.past & ~hi.at
-        return Cat(*[(lo.past | lo.at & (lo_lane <= i)) & (before_hi | hi.at & (hi_lane > i))
+        return Cat(*[(lo.past | lo.at & _at_most(lo_lane, i, self.nb))
+                     & (before_hi | hi.at & ~_at_most(hi_lane, i, self.nb))
                      for i in range(self.nb)])
+
+
+def _at_most(lane, i, nb):
+    """``lane <= i`` for a lane of a beat of ``nb`` bytes, written without a comparison that
+    is constant (Verilator's CMPCONST and UNSIGNED)."""
+    if i < 0:
+        return C(0, 1)
+    return C(1, 1) if i >= nb - 1 else lane <= i
 
 
 def _ticket_met(copies, ticket):

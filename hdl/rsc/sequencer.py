@@ -145,9 +145,8 @@ class RscSequencer(wiring.Component):
         # handed: the frame went to the mover (copied or sent), which releases its slot
         ret, alone_next, handed = Signal(3), Signal(), Signal()
         opening, joining = Signal(n), Signal(n)     # this cycle's SCU opened / joined
-        # The state one-hot: each state a flip-flop in the decisions; each state's branch an
-        # ``If`` of its own (an ``Elif`` chain would AND the negations of the states before
-        # it: Yosys does not know them apart).
+        # The state one-hot, each state's branch an ``If`` of its own (an ``Elif`` chain ANDs
+        # the negations of the states before it: Yosys does not know them apart).
         state = Signal(len(_STATES), init=1 << _STATES["IDLE"], name="state")
         st = {name: state[code] for name, code in _STATES.items()}
 
@@ -179,13 +178,9 @@ class RscSequencer(wiring.Component):
                               d_addr)
         m.d.comb += [region_wr.en.eq(later.write & later.opened), region_wr.addr.eq(later.at),
                      region_wr.data.eq(look["region_idx"])]
-        # RULE registers for SEG: the hit (the candidate's address key is the descriptor's; its
-        # ports were compared in LOOK, a fragment's candidate has its addresses), whether to
-        # try the next candidate, whether the frame is too long, goes alone or ends SCUs.
-        # hit and retry are a LUT or two after RULE's register of the key banks' compares.
-        # JUDGE registers the hit, whether to retry and the rules' verdicts from RULE's
-        # registers, so SEG's decisions start from flip-flops (the verdicts in SEG itself
-        # put its command and statistics seven levels deep).
+        # From RULE's registers JUDGE registers for SEG the hit (the candidate's address key is
+        # the descriptor's; its ports were compared in LOOK), whether to try the next candidate
+        # and the rules' verdicts: SEG's decisions start from flip-flops.
         key_eq_q, hit, retry, too_long = Signal.like(key_eq), Signal(), Signal(), Signal()
         with m.If(st["JUDGE"]):
             m.d.sync += [hit.eq(look["any_cand"] & key_eq_q.all()),
@@ -309,11 +304,8 @@ class RscSequencer(wiring.Component):
             m.d.comb += [self.desc.ready.eq(1),
                          self.release.eq(Mux(handed, 0, 1 << d.slot))]
             m.d.sync += handed.eq(0)
-            # POST only flushes at the end of an indication, and waits a cycle after a
-            # window update or pure ACK joined in SEG, whose context was written in this
-            # cycle: IDLE's idle-timer flags are registered from the contexts, so they show
-            # the write two cycles after it. A frame handed over (ISSUE, the write a cycle
-            # before) goes straight to IDLE: JUDGE's cycle is not a cycle more per frame.
+            # POST: an indication's end, or a frame joined in SEG without a command (IDLE's
+            # idle-timer flags show its context's write, this cycle, two cycles after it).
             with m.If(handed & ~ev.eoi):
                 goto("IDLE")
             with m.Else():
