@@ -176,16 +176,12 @@ class SegmentAnalyzer(wiring.Component):
         fail_from = Signal(n + 1, name="opt_fail_from")     # fail_from[n]: past the options
         m.d.comb += fail_from.eq(Cat(*[carries[n - p] for p in range(n)], C(0, 1)))
         bad, hit = Signal(n, name="opt_bad"), Signal(n, name="opt_hit")
-        # A second copy of the hits, inverted so that synthesis keeps it apart, chooses the
-        # TSecr field: each hit bit chose both fields (70 loads; one net of 8.15 ns was the
-        # ingress's critical path).
-        hit_n = Signal(n, name="opt_hit_n")
         m.d.sync += [
-            hit.eq(reach0 & ts), hit_n.eq(~(reach0 & ts)),
+            hit.eq(reach0 & ts),
             bad.eq(Cat(*[reach0[i] & Mux(ts[i], fail_from[i + 10] if i + 10 <= n else 0,
                                          other[i]) for i in range(n)])),
         ]
-        return bad, hit, ~hit_n
+        return bad, hit
 
     def _kind_inputs(self, m, tcp):
         """What the kind hangs on but the option walk, worked out in the first stage from the
@@ -215,7 +211,7 @@ class SegmentAnalyzer(wiring.Component):
         tcp = Signal(TCP_BYTES * 8)     # TCP at l3 + 20 (IPv4) / l3 + 40 (IPv6)
         # The first of the analyzer's two stages: registers.
         m.d.sync += [ip.eq(self.at_l3), tcp.eq(self.at_tcp)]
-        opt_bad, hits, hits_copy = self._option_walk(m, self.opt_kinds, self.opt_in)
+        opt_bad, hits = self._option_walk(m, self.opt_kinds, self.opt_in)
         ports = Signal(32)
         m.d.sync += ports.eq(_be(self.at_l4, 0, 4))
         # The rest of the first stage: the inputs the second reads.
@@ -235,7 +231,7 @@ class SegmentAnalyzer(wiring.Component):
         # the hit positions' fields, not a chain of priority choices.
         tsval, tsecr, ts_rel = Signal(32), Signal(32), Signal(8)
         places = range(OPTION_BYTES - 9)
-        m.d.comb += [tsecr.eq(or_tree([Mux(hits_copy[i], _be(tcp, 20 + i + 6, 4), 0)
+        m.d.comb += [tsecr.eq(or_tree([Mux(hits[i], _be(tcp, 20 + i + 6, 4), 0)
                                        for i in places])),
                      tsval.eq(or_tree([Mux(hits[i], _be(tcp, 20 + i + 2, 4), 0)
                                        for i in places]))]
