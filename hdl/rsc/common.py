@@ -137,20 +137,9 @@ def EMIT_LAYOUT(regions):
 TICKET_BITS = 8     # copies counted modulo 256 (far more than can be in flight)
 
 
-def patch_lanes(base, nb, fields):
-    """Where each field ``(enable, offset, value, nbytes)`` falls in a beat at frame offset
-    ``base``: per field, bit ``k * nbytes + b`` set when lane ``k`` holds the field's byte
-    ``b`` (counted from its first, big-endian); and the statements that compute them."""
-    lanes, stmts = [], []
-    for en, pos, _value, n in fields:
-        rel = Signal(signed(20))
-        stmts.append(rel.eq(pos - base))
-        lanes.append(Cat(*[en & (rel == k - b) for k in range(nb) for b in range(n)]))
-    return lanes, stmts
-
-
 def patch_beat(data_in, nb, fields, lanes):
-    """``data_in`` with each field written on the lanes :func:`patch_lanes` gave (the fields
+    """``data_in`` with each field written on its lanes (the emitter's ``_Places.patch_lanes``:
+    per field, bit ``k * nbytes + b`` set when lane ``k`` holds the field's byte ``b``; the fields
     do not overlap, so each lane is its own data or the OR of the field bytes on it)."""
     out = []
     for k in range(nb):

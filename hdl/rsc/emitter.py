@@ -290,7 +290,7 @@ assert all(offset % 4 == 2 for offset in L3_OFFSETS)
 
 def _patched_fields(c, tcp_len, ip4_len, ip_csum, tcp_csum):
     """The fields an SCU's rewritten headers take: ``(enable, offset, value, bytes)`` for
-    :func:`patch_lanes` and :func:`patch_beat` (``ip4_len``: ``tcp_len + 20``)."""
+    :class:`_Places` and :func:`patch_beat` (``ip4_len``: ``tcp_len + 20``)."""
     return [
         (~c.v6, c.l3 + 2, ip4_len[:16], 2),
         (c.v6, c.l3 + 4, tcp_len[:16], 2),
