@@ -133,6 +133,7 @@ class SegmentAssembler(wiring.Component):
         # byte, and the field's value there (an OR of the fields that land: never more than
         # one), so the merge is a choice per byte.
         fields = patch_values(c.patch)
+        assert len(fields) == PATCH_WORDS
         for k in range(nb // 2):
             lands = [read.lands[i][k] for i in range(PATCH_WORDS)]
             m.d.sync += [

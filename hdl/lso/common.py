@@ -169,7 +169,7 @@ SEGMENT = data.StructLayout({
     "ipid": 16, "seq": 32, "flags": 8,
     "end": 17,                          # header bytes and payload bytes
     "iplen": 16, "len8023": 16, "tcp_sum": 17,  # tcp_sum: to fold once into the field
-    "outer": data.StructLayout({"len8023": 16, "iplen": 16, "ipid": 16, "gre_seq": 32}),
+    "outer": OUTER_PATCH,
 })
 
 

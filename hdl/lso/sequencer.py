@@ -392,7 +392,9 @@ class SegmentSequencer(wiring.Component):
         cycle after the start, ``go`` being 0 until then); a PASS frame has no header
         lanes."""
         places = Signal(PATCH_PLACES, name="patch_places")
-        for i, (offset, enable) in enumerate(patch_places(self.cur)):
+        words = patch_places(self.cur)
+        assert len(words) == len(places.on)
+        for i, (offset, enable) in enumerate(words):
             m.d.sync += [places.at[i].eq(offset), places.on[i].eq(enable)]
         return places
 
